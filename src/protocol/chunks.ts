@@ -1,0 +1,134 @@
+/**
+ * Tensor chunks (topics.md § Tensor chunks): a tensor is sent as one or more CBOR messages, each
+ * at most `chunkBytes` of tensor data plus a small header, so every message stays below the
+ * smallest broker packet limit in use (EMQX defaults to 1 MB; AWS IoT allows 128 KB).
+ *
+ * Encoding reads slices of the tensor's bytes (subarray, no copy) straight into each message;
+ * decoding returns the chunk's data as a view over the received message (no copy).
+ */
+import { crc32 } from 'node:zlib'
+import { z } from 'zod'
+import { decodeCbor, encodeCbor } from './codec.js'
+import { DTYPE_NAMES, byteLengthOf, type Dtype } from './dtypes.js'
+import { PROTOCOL_VERSION } from './topics.js'
+import { formatIssues } from './payloads.js'
+import { ErrorCodes, type ErrorCode } from '../errors.js'
+
+/** Default tensor bytes per chunk: 256 KiB keeps header overhead under 0.1% and fits EMQX's 1 MB. */
+export const DEFAULT_CHUNK_BYTES = 256 * 1024
+/** Room left for the CBOR header when sizing chunks against a broker packet limit. */
+export const CHUNK_HEADER_ALLOWANCE = 1024
+
+export interface TensorMeta {
+  /** Request id (unique per job). */
+  req: string
+  /** Tensor name, as in the ONNX graph. */
+  name: string
+  dtype: Dtype
+  shape: number[]
+  /** Plan epoch the sender ran; null outside a plan (tests, tools). */
+  epoch: number | null
+}
+
+export interface TensorChunk extends TensorMeta {
+  v: typeof PROTOCOL_VERSION
+  idx: number
+  count: number
+  /** Byte offset of `data` in the whole tensor. */
+  offset: number
+  /** Byte length of the whole tensor. */
+  total: number
+  /** CRC-32 (IEEE) of `data`. */
+  crc: number
+  data: Uint8Array
+}
+
+const chunkSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  req: z.string().min(1).max(128),
+  name: z.string().min(1).max(256),
+  dtype: z.enum(DTYPE_NAMES),
+  shape: z.array(z.number().int().nonnegative()).max(16),
+  epoch: z.number().int().nonnegative().nullable(),
+  idx: z.number().int().nonnegative(),
+  count: z.number().int().positive(),
+  offset: z.number().int().nonnegative(),
+  total: z.number().int().nonnegative(),
+  crc: z.number().int().nonnegative().max(0xffffffff),
+  data: z.instanceof(Uint8Array),
+})
+
+/** Largest chunk data size that keeps each message under a broker's packet limit. */
+export function chunkBytesFor(maxPacketBytes: number, topicLength = 128): number {
+  const room = maxPacketBytes - CHUNK_HEADER_ALLOWANCE - topicLength - 5
+  if (room < 1024) throw new RangeError(`packet limit ${maxPacketBytes} bytes is too small for tensor chunks`)
+  return Math.min(DEFAULT_CHUNK_BYTES * 4, room)
+}
+
+/**
+ * Encodes a tensor as chunk messages. `bytes` is the tensor's raw little-endian data
+ * (see dtypes.bytesOf for a typed array). Yields lazily so a sender can pace or bound them.
+ */
+export function* encodeTensorChunks(
+  meta: TensorMeta,
+  bytes: Uint8Array,
+  chunkBytes = DEFAULT_CHUNK_BYTES,
+): Generator<Buffer, void, undefined> {
+  if (!Number.isInteger(chunkBytes) || chunkBytes <= 0) throw new RangeError(`chunkBytes must be a positive integer`)
+  const expected = byteLengthOf(meta.dtype, meta.shape)
+  if (expected !== bytes.byteLength) {
+    throw new RangeError(
+      `tensor ${meta.name}: shape [${meta.shape.join(', ')}] of ${meta.dtype} needs ${expected} bytes, got ${bytes.byteLength}`,
+    )
+  }
+  const count = Math.max(1, Math.ceil(bytes.byteLength / chunkBytes))
+  for (let idx = 0; idx < count; idx++) {
+    const offset = idx * chunkBytes
+    const data = bytes.subarray(offset, Math.min(offset + chunkBytes, bytes.byteLength))
+    const chunk: TensorChunk = {
+      v: PROTOCOL_VERSION,
+      req: meta.req,
+      name: meta.name,
+      dtype: meta.dtype,
+      shape: meta.shape,
+      epoch: meta.epoch,
+      idx,
+      count,
+      offset,
+      total: bytes.byteLength,
+      crc: crc32(data),
+      data,
+    }
+    yield encodeCbor(chunk)
+  }
+}
+
+export type ChunkDecodeResult = { ok: true; chunk: TensorChunk } | { ok: false; code: ErrorCode; error: string }
+
+/** Decodes and checks one chunk message: schema, bounds and checksum. */
+export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
+  const decoded = decodeCbor(message)
+  if (!decoded.ok) return decoded
+  const parsed = chunkSchema.safeParse(decoded.value)
+  if (!parsed.success) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: ${formatIssues(parsed.error)}` }
+  const chunk = parsed.data as TensorChunk
+  let expected: number
+  try {
+    expected = byteLengthOf(chunk.dtype, chunk.shape)
+  } catch (err) {
+    return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: ${(err as Error).message}` }
+  }
+  if (expected !== chunk.total) {
+    return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: total ${chunk.total} does not match shape [${chunk.shape.join(', ')}] of ${chunk.dtype} (${expected} bytes)` }
+  }
+  if (chunk.idx >= chunk.count) {
+    return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: index ${chunk.idx} out of range for count ${chunk.count}` }
+  }
+  if (chunk.offset + chunk.data.byteLength > chunk.total) {
+    return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: bytes ${chunk.offset}..${chunk.offset + chunk.data.byteLength} exceed total ${chunk.total}` }
+  }
+  if (crc32(chunk.data) !== chunk.crc) {
+    return { ok: false, code: ErrorCodes.CHUNK_CHECKSUM, error: `tensor chunk ${chunk.idx}/${chunk.count} of ${chunk.name}: checksum mismatch` }
+  }
+  return { ok: true, chunk }
+}

@@ -1,0 +1,111 @@
+/**
+ * Payload schemas of the wire protocol (topics.md § Payloads). Each schema is the single source
+ * of both the runtime validation and the TypeScript type. Every payload carries `v` (protocol
+ * version) so Dora never depends on MQTT 5 properties: devices may speak MQTT 3.1.1.
+ */
+import { z } from 'zod'
+import { PROTOCOL_VERSION } from './topics.js'
+
+const version = z.literal(PROTOCOL_VERSION)
+const nonNeg = z.number().finite().nonnegative()
+const positive = z.number().finite().positive()
+const shortText = z.string().min(1).max(128)
+
+/** Effective FLOP/s per op class, as measured by the device (onnxruntime micro-benchmark). */
+export const flopsPerSecSchema = z.object({
+  conv: positive,
+  matmul: positive,
+  elementwise: positive,
+})
+
+export const capsSchema = z.object({
+  v: version,
+  deviceId: shortText,
+  /** Free text naming the hardware, e.g. "raspberry-pi-5", "laptop", "jetson-orin-nano". */
+  kind: shortText,
+  /** True when the device is an emulation (time-dilated profile); shown in every output. */
+  emulated: z.boolean(),
+  compute: z.object({
+    cores: z.number().int().min(1).max(4096),
+    flopsPerSec: flopsPerSecSchema,
+    accelerators: z.array(shortText).max(16),
+  }),
+  memory: z.object({
+    totalBytes: positive,
+    availableBytes: nonNeg,
+  }),
+  power: z.object({
+    idleW: nonNeg,
+    activeW: nonNeg,
+    /** Null for mains-powered devices. */
+    battery: z
+      .object({ capacityWh: positive, levelPct: z.number().min(0).max(100), charging: z.boolean() })
+      .nullable(),
+  }),
+  network: z.object({
+    /** Effective link rate to the access point or switch, bits per second. */
+    linkRateBps: positive,
+    interface: z.enum(['wifi', 'ethernet', 'cellular', 'other']),
+    /** For Wi-Fi: wifi4 / wifi5 / wifi6 (802.11n/ac/ax). */
+    standard: z.enum(['wifi4', 'wifi5', 'wifi6', 'wifi7']).nullable(),
+  }),
+  runtime: z.object({
+    dora: shortText,
+    onnxruntime: shortText.nullable(),
+  }),
+})
+export type Caps = z.infer<typeof capsSchema>
+
+export const stageTimingSchema = z.object({
+  jobId: shortText,
+  stage: z.number().int().nonnegative(),
+  meanMs: nonNeg,
+  count: z.number().int().nonnegative(),
+})
+
+export const heartbeatSchema = z.object({
+  v: version,
+  /** Monotonic per device session; lets the hub spot lost or reordered heartbeats. */
+  seq: z.number().int().nonnegative(),
+  /** Device wall clock, ms since the Unix epoch (used to estimate clock offset). */
+  timeMs: nonNeg,
+  /** CPU load as a fraction of all cores, 0..1. */
+  load: z.number().min(0).max(1),
+  freeMemoryBytes: nonNeg,
+  batteryPct: z.number().min(0).max(100).nullable(),
+  /** Measured throughput to the broker, bits per second; null until measured. */
+  linkThroughputBps: nonNeg.nullable(),
+  queueDepth: z.number().int().nonnegative(),
+  /** The plan epoch the device is running; null before its first assignment. */
+  epoch: z.number().int().nonnegative().nullable(),
+  stageTimings: z.array(stageTimingSchema).max(256),
+})
+export type Heartbeat = z.infer<typeof heartbeatSchema>
+
+/** Published by the hub to `dora/v1/devices/{id}/error` (JSON) when it rejects a device payload. */
+export interface DeviceErrorPayload {
+  v: typeof PROTOCOL_VERSION
+  code: string
+  message: string
+  topic: string
+  timeMs: number
+}
+
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; error: string; version?: boolean }
+
+/** Validates a decoded payload, naming each failing field in one readable line. */
+export function validate<T>(schema: z.ZodType<T>, value: unknown): ValidationResult<T> {
+  if (value !== null && typeof value === 'object' && 'v' in value && value.v !== PROTOCOL_VERSION) {
+    return { ok: false, version: true, error: `unsupported protocol version ${JSON.stringify(value.v)} (this hub speaks v${PROTOCOL_VERSION})` }
+  }
+  const parsed = schema.safeParse(value)
+  if (parsed.success) return { ok: true, value: parsed.data }
+  return { ok: false, error: formatIssues(parsed.error) }
+}
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 8)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ')
+}

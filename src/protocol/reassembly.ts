@@ -1,0 +1,183 @@
+/**
+ * Reassembly of tensor chunks into whole tensors (topics.md § Tensor chunks). Pure: the caller
+ * passes the clock (`nowMs`) and calls `expire` on its own schedule.
+ *
+ * Tolerates duplicates and any order; rejects chunks that disagree with the tensor's first chunk
+ * (dtype, shape, count, layout); gives up on a tensor that stays incomplete past `timeoutMs`, and
+ * bounds the bytes held for incomplete tensors.
+ */
+import { ErrorCodes, type ErrorCode } from '../errors.js'
+import { DTYPES, type Dtype } from './dtypes.js'
+import type { TensorChunk } from './chunks.js'
+
+export interface Tensor {
+  req: string
+  name: string
+  dtype: Dtype
+  shape: number[]
+  epoch: number | null
+  /** The whole tensor's bytes; aligned for its dtype (see dtypes.viewAs). */
+  data: Uint8Array
+}
+
+export interface ReassemblerOptions {
+  /** An incomplete tensor is dropped this long after its first chunk. */
+  timeoutMs: number
+  /** Largest single tensor accepted, bytes. */
+  maxTensorBytes: number
+  /** Most bytes held at once across incomplete tensors. */
+  maxPendingBytes: number
+}
+
+export type AddResult =
+  | { status: 'partial'; received: number; count: number }
+  | { status: 'complete'; tensor: Tensor }
+  | { status: 'duplicate' }
+  | { status: 'rejected'; code: ErrorCode; error: string }
+
+export interface Expired {
+  req: string
+  name: string
+  received: number
+  count: number
+}
+
+interface Pending {
+  first: TensorChunk
+  buffer: Uint8Array
+  seen: Uint8Array
+  received: number
+  stride: number | null
+  startedMs: number
+}
+
+const key = (req: string, name: string) => `${req}\u0000${name}`
+
+export class Reassembler {
+  private readonly pending = new Map<string, Pending>()
+  /** Recently completed tensors, so late duplicates are recognised instead of restarting. */
+  private readonly completed = new Map<string, number>()
+  private pendingBytes = 0
+
+  constructor(private readonly options: ReassemblerOptions) {}
+
+  get pendingCount(): number {
+    return this.pending.size
+  }
+
+  get heldBytes(): number {
+    return this.pendingBytes
+  }
+
+  add(chunk: TensorChunk, nowMs: number): AddResult {
+    const k = key(chunk.req, chunk.name)
+    if (this.completed.has(k)) return { status: 'duplicate' }
+    if (chunk.total > this.options.maxTensorBytes) {
+      return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `tensor ${chunk.name} of ${chunk.total} bytes exceeds the limit of ${this.options.maxTensorBytes}`)
+    }
+    if (chunk.count === 1) {
+      if (chunk.offset !== 0 || chunk.data.byteLength !== chunk.total) {
+        return reject(ErrorCodes.CHUNK_INVALID, `single-chunk tensor ${chunk.name} must carry all ${chunk.total} bytes at offset 0`)
+      }
+      this.remember(k, nowMs)
+      return { status: 'complete', tensor: toTensor(chunk, alignedCopyIfNeeded(chunk.data, chunk.dtype)) }
+    }
+    let entry = this.pending.get(k)
+    if (!entry) {
+      if (this.pendingBytes + chunk.total > this.options.maxPendingBytes) {
+        return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `no room for tensor ${chunk.name} (${chunk.total} bytes): ${this.pendingBytes} bytes already held for incomplete tensors`)
+      }
+      entry = {
+        first: chunk,
+        buffer: new Uint8Array(chunk.total),
+        seen: new Uint8Array(chunk.count),
+        received: 0,
+        stride: null,
+        startedMs: nowMs,
+      }
+      this.pending.set(k, entry)
+      this.pendingBytes += chunk.total
+    } else {
+      const mismatch = disagreement(entry.first, chunk)
+      if (mismatch) return reject(ErrorCodes.CHUNK_CONFLICT, `chunk ${chunk.idx} of ${chunk.name} disagrees with earlier chunks: ${mismatch}`)
+    }
+    if (entry.seen[chunk.idx]) return { status: 'duplicate' }
+    const layout = checkLayout(chunk, entry.stride)
+    if (typeof layout === 'string') {
+      if (entry.received === 0) this.drop(k, entry)
+      return reject(ErrorCodes.CHUNK_CONFLICT, `chunk ${chunk.idx} of ${chunk.name}: ${layout}`)
+    }
+    entry.stride = layout
+    entry.buffer.set(chunk.data, chunk.offset)
+    entry.seen[chunk.idx] = 1
+    entry.received++
+    if (entry.received < chunk.count) return { status: 'partial', received: entry.received, count: chunk.count }
+    this.drop(k, entry)
+    this.remember(k, nowMs)
+    return { status: 'complete', tensor: toTensor(entry.first, entry.buffer) }
+  }
+
+  /** Drops incomplete tensors older than the timeout and forgets old completions. */
+  expire(nowMs: number): Expired[] {
+    const expired: Expired[] = []
+    for (const [k, entry] of this.pending) {
+      if (nowMs - entry.startedMs >= this.options.timeoutMs) {
+        this.drop(k, entry)
+        expired.push({ req: entry.first.req, name: entry.first.name, received: entry.received, count: entry.first.count })
+      }
+    }
+    for (const [k, doneMs] of this.completed) {
+      if (nowMs - doneMs >= this.options.timeoutMs) this.completed.delete(k)
+    }
+    return expired
+  }
+
+  private drop(k: string, entry: Pending): void {
+    this.pending.delete(k)
+    this.pendingBytes -= entry.first.total
+  }
+
+  private remember(k: string, nowMs: number): void {
+    this.completed.set(k, nowMs)
+  }
+}
+
+function reject(code: ErrorCode, error: string): AddResult {
+  return { status: 'rejected', code, error }
+}
+
+function disagreement(a: TensorChunk, b: TensorChunk): string | null {
+  if (a.dtype !== b.dtype) return `dtype ${b.dtype} vs ${a.dtype}`
+  if (a.count !== b.count) return `count ${b.count} vs ${a.count}`
+  if (a.total !== b.total) return `total ${b.total} vs ${a.total}`
+  if (a.epoch !== b.epoch) return `epoch ${b.epoch} vs ${a.epoch}`
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    return `shape [${b.shape.join(', ')}] vs [${a.shape.join(', ')}]`
+  }
+  return null
+}
+
+/**
+ * Chunks must tile the tensor: every chunk but the last has the same length (the stride) and
+ * starts at idx x stride; the last ends at the total. Returns the stride, or what is wrong.
+ */
+function checkLayout(chunk: TensorChunk, stride: number | null): number | string {
+  const last = chunk.idx === chunk.count - 1
+  const len = chunk.data.byteLength
+  const implied = last ? chunk.offset / (chunk.count - 1) : len
+  if (!Number.isInteger(implied) || implied <= 0) return `offset ${chunk.offset} does not fit ${chunk.count} chunks`
+  if (stride !== null && implied !== stride) return `chunk stride ${implied} differs from ${stride}`
+  if (!last && chunk.offset !== chunk.idx * len) return `offset ${chunk.offset} is not ${chunk.idx} x ${len}`
+  if (last && chunk.offset + len !== chunk.total) return `last chunk ends at ${chunk.offset + len}, not at ${chunk.total}`
+  if (implied * (chunk.count - 1) >= chunk.total) return `${chunk.count} chunks of ${implied} bytes overrun ${chunk.total}`
+  return implied
+}
+
+function toTensor(meta: TensorChunk, data: Uint8Array): Tensor {
+  return { req: meta.req, name: meta.name, dtype: meta.dtype, shape: meta.shape, epoch: meta.epoch, data }
+}
+
+/** A single-chunk tensor is a view over the message when aligned (no copy), else one copy. */
+function alignedCopyIfNeeded(data: Uint8Array, dtype: Dtype): Uint8Array {
+  return data.byteOffset % DTYPES[dtype].bytes === 0 ? data : new Uint8Array(data)
+}

@@ -1,0 +1,83 @@
+/**
+ * Topic builders and parsers for Dora's wire contract (topics.md is the human face).
+ * Every topic string in Dora is built or parsed here; nothing else concatenates topics.
+ */
+
+export const PROTOCOL_VERSION = 1
+export const ROOT = 'dora/v1'
+
+/** Ids name devices and jobs inside topic levels: no wildcards, separators or control bytes. */
+const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/
+
+export function isValidId(id: string): boolean {
+  return ID_PATTERN.test(id)
+}
+
+export function assertId(kind: string, id: string): string {
+  if (!isValidId(id)) {
+    throw new TypeError(
+      `invalid ${kind} id ${JSON.stringify(id)}: use 1-64 characters of A-Z a-z 0-9 _ - . (not starting with .)`,
+    )
+  }
+  return id
+}
+
+/** Per-device topics: topics.md § Devices. */
+export type DeviceTopicKind = 'caps' | 'heartbeat' | 'availability' | 'assignment' | 'error'
+export const DEVICE_TOPIC_KINDS: readonly DeviceTopicKind[] = ['caps', 'heartbeat', 'availability', 'assignment', 'error']
+
+/** Per-job topics: topics.md § Jobs. `tensors` carries the receiving device id as a further level. */
+export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors'
+
+export const topics = {
+  device(deviceId: string, kind: DeviceTopicKind): string {
+    return `${ROOT}/devices/${assertId('device', deviceId)}/${kind}`
+  },
+  /** Wildcard subscription for one kind of device topic across the fleet. */
+  allDevices(kind: DeviceTopicKind): string {
+    return `${ROOT}/devices/+/${kind}`
+  },
+  job(jobId: string, kind: Exclude<JobTopicKind, 'tensors'>): string {
+    return `${ROOT}/jobs/${assertId('job', jobId)}/${kind}`
+  },
+  tensors(jobId: string, toDeviceId: string): string {
+    return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/${assertId('device', toDeviceId)}`
+  },
+  hubAvailability: `${ROOT}/hub/availability`,
+  hubState: `${ROOT}/hub/state`,
+} as const
+
+export type ParsedTopic =
+  | { scope: 'device'; deviceId: string; kind: DeviceTopicKind }
+  | { scope: 'job'; jobId: string; kind: Exclude<JobTopicKind, 'tensors'> }
+  | { scope: 'tensors'; jobId: string; toDeviceId: string }
+  | { scope: 'hub'; kind: 'availability' | 'state' }
+
+/** Parses a concrete (wildcard-free) topic of the Dora tree; returns null for anything else. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  const levels = topic.split('/')
+  if (levels[0] !== 'dora' || levels[1] !== 'v1') return null
+  const [, , scope, a, b, c] = levels
+  if (scope === 'devices' && levels.length === 5 && a && isValidId(a)) {
+    if ((DEVICE_TOPIC_KINDS as readonly string[]).includes(b ?? '')) {
+      return { scope: 'device', deviceId: a, kind: b as DeviceTopicKind }
+    }
+    return null
+  }
+  if (scope === 'jobs' && a && isValidId(a)) {
+    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'results')) {
+      return { scope: 'job', jobId: a, kind: b }
+    }
+    if (levels.length === 6 && b === 'tensors' && c && isValidId(c)) {
+      return { scope: 'tensors', jobId: a, toDeviceId: c }
+    }
+    return null
+  }
+  if (scope === 'hub' && levels.length === 4 && (a === 'availability' || a === 'state')) {
+    return { scope: 'hub', kind: a }
+  }
+  return null
+}
+
+/** Availability payloads (plain text, retained; the device's MQTT last will is `offline`). */
+export const AVAILABILITY = { online: 'online', offline: 'offline' } as const

@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import {
+  Reassembler, bytesOf, decodeTensorChunk, encodeTensorChunks, encodeCbor, viewAs, decodeCbor,
+  type TensorChunk, type TensorMeta,
+} from '../../src/protocol/index.js'
+
+const meta = (shape: number[], req = 'r1'): TensorMeta => ({ req, name: 'x', dtype: 'float32', shape, epoch: 3 })
+const opts = { timeoutMs: 1000, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024 }
+
+function chunksOf(m: TensorMeta, bytes: Uint8Array, chunkBytes: number): TensorChunk[] {
+  return [...encodeTensorChunks(m, bytes, chunkBytes)].map((msg) => {
+    const r = decodeTensorChunk(msg)
+    if (!r.ok) throw new Error(r.error)
+    return r.chunk
+  })
+}
+
+describe('CBOR codec', () => {
+  it('round-trips maps, and byte strings decode as views over the message (no copy)', () => {
+    const msg = encodeCbor({ a: 1, b: 'x', data: new Uint8Array([1, 2, 3]) })
+    const r = decodeCbor(msg)
+    expect(r.ok).toBe(true)
+    const v = (r as { value: { data: Uint8Array } }).value
+    expect([...v.data]).toEqual([1, 2, 3])
+    expect(v.data.buffer).toBe(msg.buffer)
+  })
+
+  it('rejects empty, truncated and trailing-garbage payloads with an error, never a throw', () => {
+    expect(decodeCbor(new Uint8Array()).ok).toBe(false)
+    expect(decodeCbor(Buffer.from([0xa2, 0x01])).ok).toBe(false)
+    expect(decodeCbor(Buffer.concat([encodeCbor(1), encodeCbor(2)])).ok).toBe(false)
+    expect(decodeCbor(Buffer.from('{"json": true}')).ok).toBe(false)
+  })
+})
+
+describe('tensor chunks (topics.md § Tensor chunks)', () => {
+  it('round-trips a 100 MB tensor in 256 KiB chunks', () => {
+    const n = 25 * 1024 * 1024 // 25 Mi float32 = 100 MiB
+    const src = new Float32Array(n)
+    for (let i = 0; i < n; i += 4099) src[i] = i * 0.5
+    src[n - 1] = -7
+    const r = new Reassembler(opts)
+    let done: ReturnType<Reassembler['add']> | undefined
+    let count = 0
+    for (const msg of encodeTensorChunks(meta([1, n]), bytesOf(src))) {
+      const c = decodeTensorChunk(msg)
+      if (!c.ok) throw new Error(c.error)
+      expect(msg.byteLength).toBeLessThan(256 * 1024 + 512)
+      done = r.add(c.chunk, 0)
+      count++
+    }
+    expect(count).toBe(400)
+    expect(done?.status).toBe('complete')
+    if (done?.status !== 'complete') return
+    const out = viewAs('float32', done.tensor.data)
+    expect(out.length).toBe(n)
+    expect(out[n - 1]).toBe(-7)
+    expect(out[4099 * 100]).toBe(4099 * 100 * 0.5)
+    expect(Buffer.from(done.tensor.data).equals(Buffer.from(bytesOf(src)))).toBe(true)
+    expect(r.heldBytes).toBe(0)
+  })
+
+  it('refuses a tensor whose bytes do not match its shape', () => {
+    expect(() => [...encodeTensorChunks(meta([2, 2]), new Uint8Array(15))]).toThrow(/needs 16 bytes/)
+  })
+
+  it('detects a corrupt chunk by its checksum', () => {
+    const [msg] = [...encodeTensorChunks(meta([4]), bytesOf(new Float32Array([1, 2, 3, 4])))]
+    const bad = Buffer.from(msg!)
+    bad[bad.length - 1] ^= 0xff
+    const r = decodeTensorChunk(bad)
+    expect(r.ok).toBe(false)
+    expect(!r.ok && r.error).toMatch(/checksum/)
+  })
+
+  it('rejects chunks whose header contradicts the shape', () => {
+    const r = decodeTensorChunk(encodeCbor({ v: 1, req: 'r', name: 'x', dtype: 'float32', shape: [4], epoch: null, idx: 0, count: 1, offset: 0, total: 8, crc: 0, data: new Uint8Array(8) }))
+    expect(!r.ok && r.error).toMatch(/does not match shape/)
+    const v = decodeTensorChunk(encodeCbor({ v: 1, req: 'r', name: 'x', dtype: 'complex', shape: [4] }))
+    expect(!v.ok && v.error).toMatch(/dtype/)
+  })
+
+  it('property: any order with duplicates reassembles to the exact bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        fc.integer(),
+        (elements, chunkBytes, dupPicks, seed) => {
+          const src = new Float32Array(elements).map((_, i) => i * 1.25 - seed)
+          const chunks = chunksOf(meta([elements]), bytesOf(src), chunkBytes * 4)
+          const order = shuffle([...chunks, ...dupPicks.map((p) => chunks[p % chunks.length]!)], seed)
+          const r = new Reassembler(opts)
+          const completes = order.map((c) => r.add(c, 0)).filter((x) => x.status === 'complete')
+          expect(completes).toHaveLength(1)
+          const t = completes[0]!
+          if (t.status !== 'complete') return
+          expect(Array.from(viewAs('float32', t.tensor.data))).toEqual(Array.from(src))
+          expect(r.pendingCount).toBe(0)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it('property: an incomplete tensor never completes and expires after the timeout', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 30 }), fc.nat(), (count, drop) => {
+        const src = new Uint8Array(count * 16).map((_, i) => i & 0xff)
+        const chunks = [...encodeTensorChunks({ req: 'q', name: 'y', dtype: 'uint8', shape: [src.length], epoch: null }, src, 16)].map((m) => (decodeTensorChunk(m) as { chunk: TensorChunk }).chunk)
+        const missing = drop % count
+        const r = new Reassembler(opts)
+        const statuses = chunks.filter((_, i) => i !== missing).map((c) => r.add(c, 10).status)
+        expect(statuses).not.toContain('complete')
+        expect(r.expire(500)).toEqual([])
+        const expired = r.expire(1010)
+        expect(expired).toEqual([{ req: 'q', name: 'y', received: count - 1, count }])
+        expect(r.pendingCount).toBe(0)
+        expect(r.heldBytes).toBe(0)
+      }),
+    )
+  })
+
+  it('rejects conflicting and overlapping chunks without corrupting the tensor', () => {
+    const src = bytesOf(new Float32Array(8).map((_, i) => i))
+    const chunks = chunksOf(meta([8]), src, 8)
+    const r = new Reassembler(opts)
+    r.add(chunks[0]!, 0)
+    const conflicting = { ...chunks[1]!, shape: [2, 4] }
+    expect(r.add(conflicting, 0).status).toBe('rejected')
+    const shifted = { ...chunks[1]!, offset: 4 }
+    expect(r.add(shifted, 0)).toMatchObject({ status: 'rejected' })
+    const results = chunks.slice(1).map((c) => r.add(c, 0))
+    const last = results.at(-1)!
+    expect(last.status).toBe('complete')
+    if (last.status === 'complete') expect(Array.from(viewAs('float32', last.tensor.data))).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+  })
+
+  it('bounds the bytes held for incomplete tensors', () => {
+    const r = new Reassembler({ timeoutMs: 1000, maxTensorBytes: 64, maxPendingBytes: 100 })
+    const a = chunksOf({ ...meta([16]), req: 'a' }, new Uint8Array(64), 32)
+    const b = chunksOf({ ...meta([16]), req: 'b' }, new Uint8Array(64), 32)
+    expect(r.add(a[0]!, 0).status).toBe('partial')
+    expect(r.add(b[0]!, 0)).toMatchObject({ status: 'rejected', error: expect.stringMatching(/no room/) })
+    const big = chunksOf({ ...meta([32]), req: 'c' }, new Uint8Array(128), 64)
+    expect(r.add(big[0]!, 0)).toMatchObject({ status: 'rejected', error: expect.stringMatching(/exceeds the limit/) })
+  })
+})
+
+function shuffle<T>(items: T[], seed: number): T[] {
+  let s = seed >>> 0 || 1
+  for (let i = items.length - 1; i > 0; i--) {
+    s = (s * 1664525 + 1013904223) >>> 0
+    const j = s % (i + 1)
+    ;[items[i], items[j]] = [items[j]!, items[i]!]
+  }
+  return items
+}
