@@ -81,3 +81,15 @@ export function parseTopic(topic: string): ParsedTopic | null {
 
 /** Availability payloads (plain text, retained; the device's MQTT last will is `offline`). */
 export const AVAILABILITY = { online: 'online', offline: 'offline' } as const
+
+/** Subscription filters of the Dora tree (ACLs and subscribers use these, never literals). */
+export const filters = {
+  everything: `${ROOT}/#`,
+  hub: `${ROOT}/hub/#`,
+  deviceOwn(deviceId: string): string {
+    return `${ROOT}/devices/${assertId('device', deviceId)}/#`
+  },
+  jobTensorsAnyDevice(jobId: string): string {
+    return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/+`
+  },
+} as const

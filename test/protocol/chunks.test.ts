@@ -68,7 +68,7 @@ describe('tensor chunks (topics.md § Tensor chunks)', () => {
   it('detects a corrupt chunk by its checksum', () => {
     const [msg] = [...encodeTensorChunks(meta([4]), bytesOf(new Float32Array([1, 2, 3, 4])))]
     const bad = Buffer.from(msg!)
-    bad[bad.length - 1] ^= 0xff
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff
     const r = decodeTensorChunk(bad)
     expect(r.ok).toBe(false)
     expect(!r.ok && r.error).toMatch(/checksum/)

@@ -1,0 +1,110 @@
+/**
+ * Who may connect, publish and subscribe on the embedded broker (README § Security).
+ * - the hub: everything under dora/v1;
+ * - a device (username = device id): publishes only its own caps, heartbeat and availability,
+ *   and the data-plane topics (tensors, results) of jobs it is assigned to; subscribes to its own
+ *   device topics, the hub topics and its jobs' plan, requests and inbound tensors;
+ * - an observer (dashboard): subscribes under dora/v1, publishes nothing;
+ * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { filters, topics } from '../protocol/topics.js'
+import { filterWithin, topicMatches } from './topic-filter.js'
+
+export type Principal =
+  | { role: 'hub' }
+  | { role: 'device'; deviceId: string }
+  | { role: 'observer'; username: string }
+  | { role: 'anonymous' }
+
+interface Credential {
+  password?: string | undefined
+  passwordSha256?: string | undefined
+}
+
+export interface AclOptions {
+  hub: { username: string; password: string }
+  devices: ReadonlyArray<Credential & { id: string }>
+  observers: ReadonlyArray<Credential & { username: string }>
+  allowAnonymous: boolean
+  anonymousLoopbackOnly: boolean
+  /** The jobs a device is currently assigned to (its data-plane topics). */
+  jobsOf: (deviceId: string) => Iterable<string>
+}
+
+const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest()
+
+function passwordMatches(cred: Credential, given: Buffer): boolean {
+  const want = cred.passwordSha256 ? Buffer.from(cred.passwordSha256, 'hex') : sha256(cred.password ?? '')
+  return timingSafeEqual(want, sha256(given))
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
+}
+
+export class Acl {
+  private readonly devices: Map<string, Credential>
+  private readonly observers: Map<string, Credential>
+
+  constructor(private readonly options: AclOptions) {
+    this.devices = new Map(options.devices.map((d) => [d.id, d]))
+    this.observers = new Map(options.observers.map((o) => [o.username, o]))
+  }
+
+  /** Returns who the client is, or null to refuse the connection. */
+  authenticate(username: string | undefined, password: Buffer | undefined, remoteAddress: string | undefined): Principal | null {
+    if (username === undefined || username === '') {
+      if (!this.options.allowAnonymous) return null
+      if (this.options.anonymousLoopbackOnly && !isLoopback(remoteAddress)) return null
+      return { role: 'anonymous' }
+    }
+    const pw = password ?? Buffer.alloc(0)
+    if (username === this.options.hub.username) {
+      return passwordMatches({ password: this.options.hub.password }, pw) ? { role: 'hub' } : null
+    }
+    const device = this.devices.get(username)
+    if (device) return passwordMatches(device, pw) ? { role: 'device', deviceId: username } : null
+    const observer = this.observers.get(username)
+    if (observer) return passwordMatches(observer, pw) ? { role: 'observer', username } : null
+    return null
+  }
+
+  canPublish(who: Principal, topic: string): boolean {
+    switch (who.role) {
+      case 'hub':
+      case 'anonymous':
+        return topicMatches(filters.everything, topic)
+      case 'observer':
+        return false
+      case 'device': {
+        const id = who.deviceId
+        if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability')) return true
+        for (const job of this.options.jobsOf(id)) {
+          if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topic === topics.job(job, 'results')) return true
+        }
+        return false
+      }
+    }
+  }
+
+  canSubscribe(who: Principal, filter: string): boolean {
+    switch (who.role) {
+      case 'hub':
+      case 'anonymous':
+      case 'observer':
+        return filterWithin(filter, filters.everything)
+      case 'device': {
+        const id = who.deviceId
+        if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub)) return true
+        for (const job of this.options.jobsOf(id)) {
+          for (const allowed of [topics.job(job, 'plan'), topics.job(job, 'requests'), topics.tensors(job, id)]) {
+            if (filterWithin(filter, allowed)) return true
+          }
+        }
+        return false
+      }
+    }
+  }
+}

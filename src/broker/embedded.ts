@@ -1,0 +1,150 @@
+/**
+ * The embedded MQTT broker: Aedes on TCP, WebSocket and (when configured) TLS, behind the frame
+ * guard (packet size limit) and the ACL. `start()` binds, `stop()` closes every client and server.
+ */
+import net from 'node:net'
+import tls from 'node:tls'
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+import type { Duplex } from 'node:stream'
+import { Aedes, type Client, type AuthenticateError } from 'aedes'
+import { WebSocketServer, createWebSocketStream } from 'ws'
+import { Acl, type Principal } from './acl.js'
+import { GuardedConnection } from './frame-guard.js'
+import type { Logger } from '../log.js'
+import { DoraError, ErrorCodes } from '../errors.js'
+
+export interface EmbeddedBrokerOptions {
+  host: string
+  port: number
+  wsPort: number | null
+  tls: { port: number; keyFile: string; certFile: string } | null
+  maxPacketBytes: number
+  drainTimeoutMs: number
+  acl: Acl
+  log: Logger
+}
+
+export interface BoundPorts {
+  port: number
+  wsPort: number | null
+  tlsPort: number | null
+}
+
+const SYS_PREFIX = '$SYS/'
+
+export class EmbeddedBroker {
+  private aedes: Aedes | null = null
+  private readonly servers: Array<net.Server | http.Server> = []
+  private wss: WebSocketServer | null = null
+  private readonly principals = new WeakMap<Client, Principal>()
+
+  constructor(private readonly options: EmbeddedBrokerOptions) {}
+
+  async start(): Promise<BoundPorts> {
+    const { options: o } = this
+    const log = o.log
+    const aedes = await Aedes.createBroker({
+      drainTimeout: o.drainTimeoutMs,
+      authenticate: (client, username, password, done) => {
+        const remote = (client.conn as { remoteAddress?: string }).remoteAddress
+        const who = o.acl.authenticate(username, password, remote)
+        if (!who) {
+          log.warn({ clientId: client.id, username: username ?? null, remote }, 'broker: connection refused (bad credentials or anonymous not allowed)')
+          const err = new Error('bad username or password') as AuthenticateError
+          err.returnCode = 4
+          return done(err, false)
+        }
+        this.principals.set(client, who)
+        done(null, true)
+      },
+      authorizePublish: (client, packet, done) => {
+        if (packet.topic.startsWith(SYS_PREFIX)) return done(new Error(`${SYS_PREFIX} topics are reserved`))
+        if (!client) return done(null)
+        const who = this.principals.get(client)
+        if (who && o.acl.canPublish(who, packet.topic)) return done(null)
+        log.warn({ clientId: client.id, topic: packet.topic, role: who?.role }, 'broker: publish refused by ACL')
+        done(new Error(`not authorised to publish to ${packet.topic}`))
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const who = this.principals.get(client)
+        if (who && o.acl.canSubscribe(who, sub.topic)) return done(null, sub)
+        log.warn({ clientId: client.id, filter: sub.topic, role: who?.role }, 'broker: subscription refused by ACL')
+        done(null, null)
+      },
+    })
+    this.aedes = aedes
+    aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'broker: client error'))
+    aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'broker: connection error'))
+
+    const guard = (conn: Duplex, remote: string | undefined) =>
+      new GuardedConnection(conn, o.maxPacketBytes, (reason) => log.warn({ remote, reason }, 'broker: connection closed by frame guard'), remote)
+
+    const tcp = net.createServer((socket) => {
+      aedes.handle(guard(socket, socket.remoteAddress))
+    })
+    const ports: BoundPorts = { port: await this.listen(tcp, o.port, 'TCP'), wsPort: null, tlsPort: null }
+
+    if (o.wsPort !== null) {
+      const server = http.createServer((_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n')
+      })
+      this.wss = new WebSocketServer({ server, maxPayload: o.maxPacketBytes + 16 })
+      this.wss.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws)
+        stream.on('error', () => {})
+        aedes.handle(guard(stream, req.socket.remoteAddress), req)
+      })
+      ports.wsPort = await this.listen(server, o.wsPort, 'WebSocket')
+    }
+
+    if (o.tls) {
+      let key: Buffer, cert: Buffer
+      try {
+        key = readFileSync(o.tls.keyFile)
+        cert = readFileSync(o.tls.certFile)
+      } catch (err) {
+        throw new DoraError(ErrorCodes.BROKER_START, `cannot read TLS key/certificate: ${(err as Error).message}`)
+      }
+      const server = tls.createServer({ key, cert }, (socket) => {
+        aedes.handle(guard(socket, socket.remoteAddress))
+      })
+      ports.tlsPort = await this.listen(server, o.tls.port, 'TLS')
+    }
+    return ports
+  }
+
+  /** For tests and tools: how many clients are connected. */
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0
+  }
+
+  async stop(): Promise<void> {
+    const aedes = this.aedes
+    this.aedes = null
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    for (const client of this.wss?.clients ?? []) client.terminate()
+    this.wss?.close()
+    await Promise.all(
+      this.servers.splice(0).map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve())
+            if ('closeAllConnections' in s) s.closeAllConnections()
+          }),
+      ),
+    )
+  }
+
+  private listen(server: net.Server | http.Server, port: number, what: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new DoraError(ErrorCodes.BROKER_START, `cannot listen for ${what} on ${this.options.host}:${port}: ${err.message}`)),
+      )
+      server.listen(port, this.options.host, () => {
+        this.servers.push(server)
+        resolve((server.address() as net.AddressInfo).port)
+      })
+    })
+  }
+}

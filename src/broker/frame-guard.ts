@@ -1,0 +1,100 @@
+/**
+ * A transport-level MQTT frame check placed in front of the embedded broker. Aedes 1.2 has no
+ * packet size limit (it buffers a 128 MiB publish whole); this reads each packet's fixed header
+ * as bytes stream past and closes the connection as soon as a packet announces more than the
+ * limit, before its body is buffered. [MQTT-2.2.3] remaining length: 1-4 byte varint.
+ */
+import { Duplex } from 'node:stream'
+
+/** Pure byte-level scanner of MQTT fixed headers. */
+export class FrameScanner {
+  private state: 'type' | 'length' | 'body' = 'type'
+  private lengthValue = 0
+  private lengthBytes = 0
+  private bodyLeft = 0
+
+  constructor(private readonly maxPacketBytes: number) {}
+
+  /** Feeds the next bytes; returns a violation message, or null while all is well. */
+  feed(buf: Uint8Array): string | null {
+    let i = 0
+    while (i < buf.length) {
+      if (this.state === 'type') {
+        i++
+        this.state = 'length'
+        this.lengthValue = 0
+        this.lengthBytes = 0
+      } else if (this.state === 'length') {
+        const byte = buf[i++]!
+        this.lengthValue += (byte & 0x7f) * 128 ** this.lengthBytes
+        this.lengthBytes++
+        if (byte & 0x80) {
+          if (this.lengthBytes === 4) return 'malformed remaining length (more than 4 bytes)'
+          continue
+        }
+        const packetBytes = 1 + this.lengthBytes + this.lengthValue
+        if (packetBytes > this.maxPacketBytes) {
+          return `packet of ${packetBytes} bytes exceeds the limit of ${this.maxPacketBytes}`
+        }
+        this.bodyLeft = this.lengthValue
+        this.state = this.bodyLeft > 0 ? 'body' : 'type'
+      } else {
+        const take = Math.min(this.bodyLeft, buf.length - i)
+        i += take
+        this.bodyLeft -= take
+        if (this.bodyLeft === 0) this.state = 'type'
+      }
+    }
+    return null
+  }
+}
+
+/**
+ * Wraps a connection so every byte read passes the scanner first. On a violation the
+ * connection is destroyed and `onViolation` is told why; other clients are unaffected.
+ */
+export class GuardedConnection extends Duplex {
+  readonly remoteAddress: string | undefined
+
+  constructor(
+    private readonly inner: Duplex,
+    maxPacketBytes: number,
+    onViolation: (reason: string) => void,
+    remoteAddress?: string,
+  ) {
+    super({ allowHalfOpen: false })
+    this.remoteAddress = remoteAddress
+    const scanner = new FrameScanner(maxPacketBytes)
+    inner.on('data', (buf: Buffer) => {
+      const violation = scanner.feed(buf)
+      if (violation) {
+        onViolation(violation)
+        this.destroy()
+        return
+      }
+      if (!this.push(buf)) inner.pause()
+    })
+    inner.on('end', () => this.push(null))
+    inner.on('error', (err) => this.destroy(err))
+    inner.on('close', () => this.destroy())
+    inner.on('drain', () => this.emit('innerDrain'))
+  }
+
+  override _read(): void {
+    this.inner.resume()
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.inner.write(chunk)) cb()
+    else this.inner.once('drain', () => cb())
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.inner.end(() => cb())
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.inner.destroy()
+    cb(err)
+  }
+}

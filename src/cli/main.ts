@@ -1,0 +1,27 @@
+/** The `dora` command line: sub-commands, each with --help. Returns the process exit code. */
+import { Command, CommanderError } from 'commander'
+import { DoraError } from '../errors.js'
+import { registerHubCommand } from './hub-command.js'
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0
+  const program = new Command()
+    .name('dora')
+    .description('Dora: run AI models across the ordinary devices of a home, a street corner or a small edge cluster')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+  registerHubCommand(program, (code) => (exitCode = code))
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return exitCode
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode
+    if (err instanceof DoraError) {
+      process.stderr.write(`dora: ${err.message} [${err.code}]\n`)
+      return 1
+    }
+    process.stderr.write(`dora: unexpected error: ${(err as Error).stack ?? String(err)}\n`)
+    return 70
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The hub's configuration schema: one zod schema gives validation, defaults and the type.
+ * `config/default.yaml` documents every key; a user file and CLI flags override it.
+ */
+import { z } from 'zod'
+import { isValidId } from '../protocol/topics.js'
+
+const id = (what: string) => z.string().refine(isValidId, { message: `${what} must be 1-64 characters of A-Z a-z 0-9 _ - .` })
+const port = z.number().int().min(0).max(65535)
+const secret = z.string().min(8, 'must be at least 8 characters')
+
+const credentialSchema = z
+  .object({
+    password: secret.optional(),
+    /** Hex SHA-256 of the password, so config files need not hold plain passwords. */
+    passwordSha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex digits').optional(),
+  })
+  .refine((c) => c.password !== undefined || c.passwordSha256 !== undefined, {
+    message: 'give password or passwordSha256',
+  })
+
+export const configSchema = z.object({
+  version: z.literal(1),
+  hub: z.object({
+    id: id('hub.id'),
+    /** A device with no heartbeat for this long is marked offline. */
+    heartbeatTimeoutMs: z.number().int().min(1000),
+    /** node-cron expression (with seconds) of the liveness sweep. */
+    sweepCron: z.string().min(1),
+    /** Minimum gap between two publishes of the hub state (it is published on every change). */
+    stateMinIntervalMs: z.number().int().min(0),
+  }),
+  broker: z.object({
+    /** External broker URL (mqtt://, mqtts://, ws://, wss://); null runs the embedded broker. */
+    url: z.string().url().nullable(),
+    username: z.string().nullable(),
+    password: z.string().nullable(),
+    embedded: z.object({
+      host: z.string().min(1),
+      port,
+      /** WebSocket port; null disables WebSocket. */
+      wsPort: port.nullable(),
+      tls: z
+        .object({ port, keyFile: z.string().min(1), certFile: z.string().min(1) })
+        .nullable(),
+      /** Largest MQTT packet accepted, bytes; larger ones close the sender's connection. */
+      maxPacketBytes: z.number().int().min(4096).max(256 * 1024 * 1024),
+      /** A subscriber that does not drain within this time is disconnected. */
+      drainTimeoutMs: z.number().int().min(100),
+      /** Anonymous clients (no username) may connect; off by default. */
+      allowAnonymous: z.boolean(),
+      /** With allowAnonymous, only clients from loopback addresses are let in anonymously. */
+      anonymousLoopbackOnly: z.boolean(),
+    }),
+  }),
+  auth: z.object({
+    /** Devices and their credentials: the MQTT username is the device id. */
+    devices: z.array(credentialSchema.and(z.object({ id: id('device id') }))),
+    /** Read-only clients (dashboards): may subscribe to dora/v1/#, publish nothing. */
+    observers: z.array(credentialSchema.and(z.object({ username: z.string().min(1) }))),
+  }),
+  client: z.object({
+    /** Most QoS>0 publishes awaiting acknowledgement at once, per client. */
+    maxInflight: z.number().int().min(1).max(1024),
+    /** A publish not acknowledged within this time fails (the broker may be unreachable). */
+    publishTimeoutMs: z.number().int().min(100),
+  }),
+  tensors: z.object({
+    /** Tensor bytes per chunk message; keep below the smallest broker packet limit in use. */
+    chunkBytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+    /** An incomplete tensor is dropped this long after its first chunk. */
+    reassemblyTimeoutMs: z.number().int().min(100),
+  }),
+  log: z.object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  }),
+}).superRefine((c, ctx) => {
+  if (c.tensors.chunkBytes + 2048 > c.broker.embedded.maxPacketBytes && c.broker.url === null) {
+    ctx.addIssue({ code: 'custom', path: ['tensors', 'chunkBytes'], message: `must leave 2048 bytes of header room under broker.embedded.maxPacketBytes (${c.broker.embedded.maxPacketBytes})` })
+  }
+  const ids = new Set<string>()
+  c.auth.devices.forEach((d, i) => {
+    if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['auth', 'devices', i, 'id'], message: `duplicate device id ${d.id}` })
+    ids.add(d.id)
+  })
+})
+
+export type Config = z.infer<typeof configSchema>
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object | null ? DeepPartial<NonNullable<T[K]>> | T[K] : T[K] }

@@ -1,0 +1,213 @@
+/**
+ * The hub service: the one place that wires broker, client and registry together (later: planner,
+ * adapter, integrations). The constructor only assigns; `start()` does the I/O; `stop()` removes
+ * every timer and listener, publishes `offline` and closes connections.
+ */
+import { randomBytes } from 'node:crypto'
+import cron, { type ScheduledTask } from 'node-cron'
+import type { Config } from '../config/schema.js'
+import { Acl } from '../broker/acl.js'
+import { EmbeddedBroker, type BoundPorts } from '../broker/embedded.js'
+import { DoraClient } from '../mqtt/client.js'
+import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
+import { AVAILABILITY, PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
+import type { DeviceErrorPayload } from '../protocol/payloads.js'
+import { buildHubState } from './state.js'
+import type { Logger } from '../log.js'
+
+export const HUB_USERNAME = 'dora-hub'
+
+export class Hub {
+  readonly registry: Registry
+  private broker: EmbeddedBroker | null = null
+  private client: DoraClient | null = null
+  private sweepTask: ScheduledTask | null = null
+  private stateTimer: NodeJS.Timeout | null = null
+  private lastStateMs = 0
+  private startedMs = 0
+  private brokerInfo = { embedded: true, url: '' }
+  private ports: BoundPorts | null = null
+  private stopping = false
+
+  constructor(
+    private readonly config: Readonly<Config>,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.registry = new Registry({ heartbeatTimeoutMs: config.hub.heartbeatTimeoutMs })
+  }
+
+  /** Ports the embedded broker bound (null on an external broker). */
+  get boundPorts(): BoundPorts | null {
+    return this.ports
+  }
+
+  get brokerUrl(): string {
+    return this.brokerInfo.url
+  }
+
+  async start(): Promise<void> {
+    const { config: c, log } = this
+    this.startedMs = this.clock()
+    let url: string
+    let username: string | undefined
+    let password: string | undefined
+    if (c.broker.url === null) {
+      password = randomBytes(24).toString('base64url')
+      username = HUB_USERNAME
+      const e = c.broker.embedded
+      this.broker = new EmbeddedBroker({
+        host: e.host,
+        port: e.port,
+        wsPort: e.wsPort,
+        tls: e.tls,
+        maxPacketBytes: e.maxPacketBytes,
+        drainTimeoutMs: e.drainTimeoutMs,
+        log: log.child({ component: 'broker' }),
+        acl: new Acl({
+          hub: { username, password },
+          devices: c.auth.devices,
+          observers: c.auth.observers,
+          allowAnonymous: e.allowAnonymous,
+          anonymousLoopbackOnly: e.anonymousLoopbackOnly,
+          jobsOf: () => [],
+        }),
+      })
+      this.ports = await this.broker.start()
+      url = `mqtt://127.0.0.1:${this.ports.port}`
+      log.info({ host: e.host, ...this.ports, maxPacketBytes: e.maxPacketBytes, anonymous: e.allowAnonymous, devices: c.auth.devices.length }, 'embedded broker listening')
+      this.brokerInfo = { embedded: true, url: `mqtt://${e.host}:${this.ports.port}` }
+    } else {
+      url = c.broker.url
+      username = c.broker.username ?? undefined
+      password = c.broker.password ?? undefined
+      this.brokerInfo = { embedded: false, url: redact(url) }
+    }
+
+    this.client = new DoraClient({
+      url,
+      clientId: `${c.hub.id}-${randomBytes(3).toString('hex')}`,
+      username,
+      password,
+      maxInflight: c.client.maxInflight,
+      publishTimeoutMs: c.client.publishTimeoutMs,
+      will: { topic: topics.hubAvailability, payload: AVAILABILITY.offline, qos: 1, retain: true },
+    })
+    try {
+      await this.client.start()
+    } catch (err) {
+      await this.broker?.stop()
+      throw err
+    }
+    log.info({ broker: this.brokerInfo.url, embedded: this.brokerInfo.embedded }, 'hub connected to broker')
+
+    this.registry.on('event', this.onRegistryEvent)
+    const route = (topic: string, payload: Buffer) => this.onDeviceMessage(topic, payload)
+    await this.client.subscribe(topics.allDevices('caps'), route)
+    await this.client.subscribe(topics.allDevices('availability'), route)
+    await this.client.subscribe(topics.allDevices('heartbeat'), route)
+    await this.client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
+
+    this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
+      this.registry.sweep(this.clock())
+    })
+    await this.publishState()
+    log.info({ hubId: c.hub.id }, 'hub started')
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    this.registry.off('event', this.onRegistryEvent)
+    await this.sweepTask?.destroy()
+    this.sweepTask = null
+    if (this.stateTimer) clearTimeout(this.stateTimer)
+    this.stateTimer = null
+    if (this.client?.connected) {
+      try {
+        await this.publishState('offline')
+        await this.client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'could not publish offline state while stopping')
+      }
+    }
+    await this.client?.stop()
+    this.client = null
+    await this.broker?.stop()
+    this.broker = null
+    this.log.info('hub stopped')
+  }
+
+  private onDeviceMessage(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(topic)
+    if (!parsed || parsed.scope !== 'device') return
+    const now = this.clock()
+    let outcome: Outcome
+    switch (parsed.kind) {
+      case 'caps':
+        outcome = this.registry.handleCaps(parsed.deviceId, payload, now)
+        break
+      case 'heartbeat':
+        outcome = this.registry.handleHeartbeat(parsed.deviceId, payload, now)
+        break
+      case 'availability':
+        outcome = this.registry.handleAvailability(parsed.deviceId, payload, now)
+        break
+      default:
+        return
+    }
+    if (!outcome.ok) this.rejectPayload(parsed.deviceId, topic, outcome)
+  }
+
+  private rejectPayload(deviceId: string, topic: string, outcome: Extract<Outcome, { ok: false }>): void {
+    this.log.warn({ deviceId, topic, code: outcome.code, error: outcome.error }, 'rejected device payload')
+    const body: DeviceErrorPayload = { v: PROTOCOL_VERSION, code: outcome.code, message: outcome.error, topic, timeMs: this.clock() }
+    this.client?.publish(topics.device(deviceId, 'error'), JSON.stringify(body), { qos: 1 }).catch((err: Error) => {
+      this.log.warn({ deviceId, err: err.message }, 'could not publish device error')
+    })
+  }
+
+  private readonly onRegistryEvent = (event: RegistryEvent): void => {
+    if (event.type === 'joined') this.log.info({ deviceId: event.device.id, kind: event.device.caps?.kind, emulated: event.device.caps?.emulated }, 'device joined')
+    if (event.type === 'left') this.log.info({ deviceId: event.device.id, reason: event.reason }, 'device left')
+    if (event.type === 'changed' && event.what === 'measurements') {
+      this.scheduleState()
+      return
+    }
+    this.scheduleState(true)
+  }
+
+  /** Publishes the state now if it has been long enough, else once the interval has passed. */
+  private scheduleState(important = false): void {
+    if (this.stateTimer || this.stopping) return
+    const wait = Math.max(0, this.lastStateMs + this.config.hub.stateMinIntervalMs * (important ? 1 : 4) - this.clock())
+    this.stateTimer = setTimeout(() => {
+      this.stateTimer = null
+      this.publishState().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish hub state'))
+    }, wait)
+  }
+
+  private async publishState(status: 'online' | 'offline' = 'online'): Promise<void> {
+    if (!this.client) return
+    this.lastStateMs = this.clock()
+    const state = buildHubState({
+      hubId: this.config.hub.id,
+      status,
+      startedMs: this.startedMs,
+      nowMs: this.lastStateMs,
+      broker: this.brokerInfo,
+      devices: this.registry.snapshot(),
+    })
+    await this.client.publish(topics.hubState, JSON.stringify(state), { qos: 1, retain: true })
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return url
+  }
+}

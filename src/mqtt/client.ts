@@ -1,0 +1,137 @@
+/**
+ * The MQTT client every Dora process uses (hub, device bridge, tools). It fixes three gaps of
+ * mqtt.js 5: publishes in flight are bounded (mqtt.js queues without limit), every publish has a
+ * timeout (publishAsync never settles while the broker is unreachable, MQTT.js issue 1987), and
+ * subscriptions are restored after every reconnect. Messages are routed to handlers by filter.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { Semaphore } from './semaphore.js'
+import { topicMatches } from '../broker/topic-filter.js'
+import { DoraError, ErrorCodes } from '../errors.js'
+
+export type MessageHandler = (topic: string, payload: Buffer, retained: boolean) => void
+
+export interface DoraClientOptions {
+  url: string
+  clientId: string
+  username?: string | undefined
+  password?: string | undefined
+  /** Most publishes awaiting acknowledgement (or queued while offline) at once. */
+  maxInflight: number
+  publishTimeoutMs: number
+  will?: { topic: string; payload: string | Buffer; qos: 0 | 1 | 2; retain: boolean }
+  protocolVersion?: 4 | 5
+  /** Milliseconds between reconnect attempts; 0 disables reconnecting. */
+  reconnectPeriodMs?: number
+  connectTimeoutMs?: number
+  rejectUnauthorized?: boolean
+}
+
+export interface PublishOptions {
+  qos?: 0 | 1 | 2
+  retain?: boolean
+}
+
+export class DoraClient {
+  private client: MqttClient | null = null
+  private readonly handlers = new Map<string, Set<MessageHandler>>()
+  private readonly inflight: Semaphore
+
+  constructor(private readonly options: DoraClientOptions) {
+    this.inflight = new Semaphore(options.maxInflight)
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false
+  }
+
+  /** Publishes holding a slot, or waiting for one. */
+  get publishesInFlight(): number {
+    return this.inflight.active + this.inflight.waiting
+  }
+
+  /** Connects; rejects with a clear error when the first connection fails. */
+  async start(): Promise<void> {
+    const o = this.options
+    const opts: IClientOptions = {
+      clientId: o.clientId,
+      username: o.username,
+      password: o.password,
+      protocolVersion: o.protocolVersion ?? 4,
+      reconnectPeriod: o.reconnectPeriodMs ?? 1000,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      resubscribe: false,
+      clean: true,
+      rejectUnauthorized: o.rejectUnauthorized ?? true,
+    }
+    if (o.will) opts.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain }
+    const client = mqtt.connect(o.url, opts)
+    this.client = client
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain === true))
+    client.on('connect', () => {
+      // Clean sessions lose subscriptions on reconnect: restore them all.
+      const filters = [...this.handlers.keys()]
+      if (filters.length) client.subscribe(filters, { qos: 1 }, () => {})
+    })
+    client.on('error', () => {}) // surfaced through start() or reconnects; never crashes the process
+    await new Promise<void>((resolve, reject) => {
+      const onConnect = () => {
+        client.off('error', onError)
+        resolve()
+      }
+      const onError = (err: Error) => {
+        client.off('connect', onConnect)
+        client.end(true)
+        reject(new DoraError(ErrorCodes.BROKER_CONNECT, `cannot connect to ${o.url} as ${o.clientId}: ${err.message}`))
+      }
+      client.once('connect', onConnect)
+      client.once('error', onError)
+    })
+  }
+
+  async subscribe(filter: string, handler: MessageHandler): Promise<void> {
+    let set = this.handlers.get(filter)
+    const isNew = !set
+    if (!set) this.handlers.set(filter, (set = new Set()))
+    set.add(handler)
+    if (isNew && this.client?.connected) {
+      const granted = await this.client.subscribeAsync(filter, { qos: 1 })
+      if (granted.some((g) => g.qos === 128)) throw new DoraError(ErrorCodes.BROKER_CONNECT, `subscription to ${filter} refused by the broker`)
+    }
+  }
+
+  async publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
+    const client = this.client
+    if (!client) throw new DoraError(ErrorCodes.BROKER_CONNECT, 'client not started')
+    const release = await this.inflight.acquire()
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        client.publishAsync(topic, payload, { qos: options.qos ?? 1, retain: options.retain ?? false }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new DoraError(ErrorCodes.PUBLISH_TIMEOUT, `publish to ${topic} not acknowledged within ${this.options.publishTimeoutMs} ms`)),
+            this.options.publishTimeoutMs,
+          )
+        }),
+      ])
+    } finally {
+      clearTimeout(timer)
+      release()
+    }
+  }
+
+  /** Disconnects. `graceful` sends DISCONNECT (no last will); otherwise the socket is dropped. */
+  async stop(graceful = true): Promise<void> {
+    const client = this.client
+    this.client = null
+    if (client) await client.endAsync(!graceful)
+  }
+
+  private dispatch(topic: string, payload: Buffer, retained: boolean): void {
+    for (const [filter, set] of this.handlers) {
+      if (!topicMatches(filter, topic)) continue
+      for (const handler of set) handler(topic, payload, retained)
+    }
+  }
+}
