@@ -45,6 +45,11 @@ export class DoraClient {
     return this.client?.connected ?? false
   }
 
+  /** Publishes sent and awaiting acknowledgement (at most maxInflight). */
+  get publishesAwaitingAck(): number {
+    return this.inflight.active
+  }
+
   /** Publishes holding a slot, or waiting for one. */
   get publishesInFlight(): number {
     return this.inflight.active + this.inflight.waiting
