@@ -80,7 +80,8 @@ export class EmbeddedBroker {
     const guard = (conn: Duplex, remote: string | undefined) =>
       new GuardedConnection(conn, o.maxPacketBytes, (reason) => log.warn({ remote, reason }, 'broker: connection closed by frame guard'), remote)
 
-    const tcp = net.createServer((socket) => {
+    // noDelay: small packets (PUBACKs, heartbeats) must not wait on Nagle + delayed ACK (40 ms).
+    const tcp = net.createServer({ noDelay: true }, (socket) => {
       aedes.handle(guard(socket, socket.remoteAddress))
     })
     const ports: BoundPorts = { port: await this.listen(tcp, o.port, 'TCP'), wsPort: null, tlsPort: null }
@@ -107,6 +108,7 @@ export class EmbeddedBroker {
         throw new DoraError(ErrorCodes.BROKER_START, `cannot read TLS key/certificate: ${(err as Error).message}`)
       }
       const server = tls.createServer({ key, cert }, (socket) => {
+        socket.setNoDelay(true)
         aedes.handle(guard(socket, socket.remoteAddress))
       })
       ports.tlsPort = await this.listen(server, o.tls.port, 'TLS')

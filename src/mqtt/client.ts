@@ -74,6 +74,9 @@ export class DoraClient {
     this.client = client
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain === true))
     client.on('connect', () => {
+      // mqtt.js leaves Nagle on: small packets (PUBACKs) would wait for delayed ACKs (40 ms).
+      const stream = client.stream as { setNoDelay?: (on: boolean) => void }
+      stream.setNoDelay?.(true)
       // Clean sessions lose subscriptions on reconnect: restore them all.
       const filters = [...this.handlers.keys()]
       if (filters.length) client.subscribe(filters, { qos: 1 }, () => {})

@@ -3,12 +3,13 @@
  * at most `chunkBytes` of tensor data plus a small header, so every message stays below the
  * smallest broker packet limit in use (EMQX defaults to 1 MB; AWS IoT allows 128 KB).
  *
- * Encoding reads slices of the tensor's bytes (subarray, no copy) straight into each message;
+ * Encoding copies each slice of the tensor's bytes once, straight into its message buffer;
  * decoding returns the chunk's data as a view over the received message (no copy).
  */
 import { crc32 } from 'node:zlib'
 import { z } from 'zod'
-import { decodeCbor, encodeCbor } from './codec.js'
+import { decodeCbor } from './codec.js'
+import { writeChunkMessage } from './chunk-writer.js'
 import { DTYPE_NAMES, byteLengthOf, type Dtype } from './dtypes.js'
 import { PROTOCOL_VERSION } from './topics.js'
 import { formatIssues } from './payloads.js'
@@ -99,7 +100,7 @@ export function* encodeTensorChunks(
       crc: crc32(data),
       data,
     }
-    yield encodeCbor(chunk)
+    yield writeChunkMessage(chunk)
   }
 }
 

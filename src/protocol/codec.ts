@@ -8,7 +8,9 @@ import { ErrorCodes, type ErrorCode } from '../errors.js'
 // Plain CBOR only: no record extension (tag 105) and no typed-array tags for Uint8Array, so a
 // microcontroller with a minimal CBOR library can read and write every payload.
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true })
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true })
+// int64AsNumber: firmware may send any integer width (a 64-bit time, say); schemas then check
+// ranges, so a 64-bit integer decodes as a number rather than a BigInt no schema accepts.
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, int64AsNumber: true } as ConstructorParameters<typeof Decoder>[0])
 
 export function encodeCbor(value: unknown): Buffer {
   return encoder.encode(value)

@@ -158,3 +158,24 @@ function shuffle<T>(items: T[], seed: number): T[] {
   }
   return items
 }
+
+describe('chunk writer', () => {
+  it('writes the same CBOR map a general encoder does (decoded by cbor-x and checked field by field)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: null }),
+        fc.uint8Array({ maxLength: 300 }),
+        (req, epoch, data) => {
+          const meta: TensorMeta = { req, name: 'tensor/é', dtype: 'uint8', shape: [data.length], epoch }
+          const [msg] = [...encodeTensorChunks(meta, data, 1 << 20)]
+          const generic = decodeCbor(msg!)
+          expect(generic.ok).toBe(true)
+          const v = (generic as { value: Record<string, unknown> }).value
+          expect(v).toMatchObject({ v: 1, req, name: 'tensor/é', dtype: 'uint8', shape: [data.length], epoch, idx: 0, count: 1, offset: 0, total: data.length })
+          expect(Buffer.from(v.data as Uint8Array).equals(Buffer.from(data))).toBe(true)
+        },
+      ),
+    )
+  })
+})

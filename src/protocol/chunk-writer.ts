@@ -1,0 +1,88 @@
+/**
+ * Writes a tensor-chunk message as CBOR directly: the header is a handful of small items, the
+ * data is copied once into a buffer allocated at its final size. (A general CBOR encoder grows
+ * its buffer as it goes and copies large byte strings more than once.) The output is plain
+ * RFC 8949 CBOR, the same map any CBOR library decodes; keys in the order of topics.md.
+ */
+import type { TensorChunk } from './chunks.js'
+
+function headSize(value: number): number {
+  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x100000000 ? 5 : 9
+}
+
+/** Writes a CBOR head (major type + argument) at `at`; returns the next offset. */
+function writeHead(buf: Buffer, at: number, major: number, value: number): number {
+  const m = major << 5
+  if (value < 24) {
+    buf[at] = m | value
+    return at + 1
+  }
+  if (value < 0x100) {
+    buf[at] = m | 24
+    buf[at + 1] = value
+    return at + 2
+  }
+  if (value < 0x10000) {
+    buf[at] = m | 25
+    buf.writeUInt16BE(value, at + 1)
+    return at + 3
+  }
+  if (value < 0x100000000) {
+    buf[at] = m | 26
+    buf.writeUInt32BE(value, at + 1)
+    return at + 5
+  }
+  buf[at] = m | 27
+  buf.writeBigUInt64BE(BigInt(value), at + 1)
+  return at + 9
+}
+
+type Item = number | string | null | number[]
+
+function itemSize(v: Item): number {
+  if (v === null) return 1
+  if (typeof v === 'number') return headSize(v)
+  if (typeof v === 'string') {
+    const n = Buffer.byteLength(v)
+    return headSize(n) + n
+  }
+  return headSize(v.length) + v.reduce((s, d) => s + headSize(d), 0)
+}
+
+function writeItem(buf: Buffer, at: number, v: Item): number {
+  if (v === null) {
+    buf[at] = 0xf6
+    return at + 1
+  }
+  if (typeof v === 'number') return writeHead(buf, at, 0, v)
+  if (typeof v === 'string') {
+    const n = Buffer.byteLength(v)
+    at = writeHead(buf, at, 3, n)
+    return at + buf.write(v, at, 'utf8')
+  }
+  at = writeHead(buf, at, 4, v.length)
+  for (const d of v) at = writeHead(buf, at, 0, d)
+  return at
+}
+
+/** Encodes one chunk; every numeric field must be a non-negative safe integer (chunks.ts checks). */
+export function writeChunkMessage(chunk: TensorChunk): Buffer {
+  const fields: Array<[string, Item]> = [
+    ['v', chunk.v], ['req', chunk.req], ['name', chunk.name], ['dtype', chunk.dtype], ['shape', chunk.shape],
+    ['epoch', chunk.epoch], ['idx', chunk.idx], ['count', chunk.count], ['offset', chunk.offset],
+    ['total', chunk.total], ['crc', chunk.crc],
+  ]
+  const dataLen = chunk.data.byteLength
+  let size = 1 + itemSize('data') + headSize(dataLen) + dataLen
+  for (const [k, v] of fields) size += itemSize(k) + itemSize(v)
+  const buf = Buffer.allocUnsafe(size)
+  let at = writeHead(buf, 0, 5, fields.length + 1)
+  for (const [k, v] of fields) {
+    at = writeItem(buf, at, k)
+    at = writeItem(buf, at, v)
+  }
+  at = writeItem(buf, at, 'data')
+  at = writeHead(buf, at, 2, dataLen)
+  buf.set(chunk.data, at)
+  return buf
+}
