@@ -18,6 +18,8 @@ export const ErrorCodes = {
   PUBLISH_TIMEOUT: 'DORA_PUBLISH_TIMEOUT',
   BROKER_START: 'DORA_BROKER_START',
   BROKER_CONNECT: 'DORA_BROKER_CONNECT',
+  MODEL_INVALID: 'DORA_MODEL_INVALID',
+  USAGE: 'DORA_USAGE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import { DoraError } from '../errors.js'
 import { registerHubCommand } from './hub-command.js'
+import { registerModelCommands } from './model-commands.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -12,6 +13,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
   registerHubCommand(program, (code) => (exitCode = code))
+  registerModelCommands(program, (code) => (exitCode = code))
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

@@ -2,11 +2,13 @@
  * An ONNX model as Dora reads it: decoded, checked, nodes in a topological order, with each
  * node's explicit and implicit (subgraph) inputs. Errors name the file and the node at fault.
  */
+import { DoraError, ErrorCodes } from '../errors.js'
 import { onnx, toNumber, elementBytes, AttributeType, type ModelProto, type NodeProto, type GraphProto, type IGraphProto, type ValueInfoProto } from './onnx.js'
 
-export class ModelError extends Error {
+/** A model Dora cannot read or run; the message names the file and, where known, the node. */
+export class ModelError extends DoraError {
   constructor(message: string) {
-    super(message)
+    super(ErrorCodes.MODEL_INVALID, message)
     this.name = 'ModelError'
   }
 }
