@@ -29,6 +29,7 @@ async function mqttRecv(): Promise<void> {
     const d = decodeTensorChunk(payload)
     if (!d.ok) throw new Error(d.error)
     const res = r.add(d.chunk, 0)
+    if (res.status === 'complete') r.release(res.tensor) // a device releases after running its stage
     if (res.status === 'complete' && ++done === count) {
       say({ endMs: now() })
       void c.stop().then(() => process.exit(0))

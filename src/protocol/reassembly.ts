@@ -58,6 +58,9 @@ export class Reassembler {
   /** Recently completed tensors, so late duplicates are recognised instead of restarting. */
   private readonly completed = new Map<string, number>()
   private pendingBytes = 0
+  /** Released tensor buffers by size, reused for the next tensor of that size (fresh large buffers cost a page fault per 4 KiB on first touch, and garbage-collector work). */
+  private readonly spare = new Map<number, Uint8Array[]>()
+  private spareBytes = 0
 
   constructor(private readonly options: ReassemblerOptions) {}
 
@@ -89,7 +92,7 @@ export class Reassembler {
       }
       entry = {
         first: chunk,
-        buffer: new Uint8Array(chunk.total),
+        buffer: this.allocate(chunk.total),
         seen: new Uint8Array(chunk.count),
         received: 0,
         stride: null,
@@ -115,6 +118,30 @@ export class Reassembler {
     this.drop(k, entry)
     this.remember(k, nowMs)
     return { status: 'complete', tensor: toTensor(entry.first, entry.buffer) }
+  }
+
+  /**
+   * Hands a completed tensor's buffer back for reuse once the caller is done with it (it must not
+   * be read afterwards). Optional: without it buffers are simply garbage-collected.
+   */
+  release(tensor: Tensor): void {
+    const buf = tensor.data
+    if (buf.byteOffset !== 0 || buf.byteLength !== buf.buffer.byteLength || buf.byteLength < 64 * 1024) return
+    if (this.spareBytes + buf.byteLength > this.options.maxPendingBytes) return
+    const list = this.spare.get(buf.byteLength) ?? []
+    if (list.includes(buf)) return
+    list.push(buf)
+    this.spare.set(buf.byteLength, list)
+    this.spareBytes += buf.byteLength
+  }
+
+  private allocate(bytes: number): Uint8Array {
+    const reused = this.spare.get(bytes)?.pop()
+    if (reused) {
+      this.spareBytes -= bytes
+      return reused
+    }
+    return new Uint8Array(bytes)
   }
 
   /** Drops incomplete tensors older than the timeout and forgets old completions. */

@@ -138,6 +138,25 @@ describe('tensor chunks (topics.md § Tensor chunks)', () => {
     if (last.status === 'complete') expect(Array.from(viewAs('float32', last.tensor.data))).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
   })
 
+  it('reuses a released tensor buffer for the next tensor of that size, with the new bytes', () => {
+    const r = new Reassembler(opts)
+    const size = 128 * 1024
+    const first = chunksOf({ ...meta([size / 4]), req: 'a' }, new Uint8Array(size).fill(1), 64 * 1024)
+    const a = first.map((c) => r.add(c, 0)).at(-1)!
+    if (a.status !== 'complete') throw new Error('a incomplete')
+    r.release(a.tensor)
+    r.release(a.tensor) // twice is harmless
+    const second = chunksOf({ ...meta([size / 4]), req: 'b' }, new Uint8Array(size).fill(2), 64 * 1024)
+    const b = second.map((c) => r.add(c, 0)).at(-1)!
+    if (b.status !== 'complete') throw new Error('b incomplete')
+    expect(b.tensor.data).toBe(a.tensor.data)
+    expect(b.tensor.data.every((x) => x === 2)).toBe(true)
+    const third = chunksOf({ ...meta([size / 4]), req: 'c' }, new Uint8Array(size).fill(3), 64 * 1024)
+    const c = third.map((x) => r.add(x, 0)).at(-1)!
+    if (c.status !== 'complete') throw new Error('c incomplete')
+    expect(c.tensor.data).not.toBe(b.tensor.data) // b was not released
+  })
+
   it('bounds the bytes held for incomplete tensors', () => {
     const r = new Reassembler({ timeoutMs: 1000, maxTensorBytes: 64, maxPendingBytes: 100 })
     const a = chunksOf({ ...meta([16]), req: 'a' }, new Uint8Array(64), 32)
