@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` or `-- transfer` runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, transfer) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
+import { modelBench } from './models.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -21,6 +22,16 @@ if (want('codec')) {
   console.log('| chunk | memcpy GB/s | encode GB/s | decode+reassemble GB/s | encode / copy | decode / copy |')
   console.log('|---|---|---|---|---|---|')
   for (const r of rows) console.log(`| ${fmtBytes(r.chunkBytes)} | ${r.copyGBps.toFixed(2)} | ${r.encodeGBps.toFixed(2)} | ${r.decodeGBps.toFixed(2)} | ${r.encodeVsCopy.toFixed(2)} | ${r.decodeVsCopy.toFixed(2)} |`)
+  console.log('')
+}
+
+if (want('models')) {
+  progress('models: profile + split (4 stages), best of 3 ...')
+  const rows = await modelBench(progress)
+  console.log('## Model profiling and splitting (planner time; the onnxruntime shape run apart), best of 3\n')
+  console.log('| model | nodes | GFLOPs | profile ms | split (4 stages) ms | planner total ms | onnxruntime shape run ms |')
+  console.log('|---|---|---|---|---|---|---|')
+  for (const r of rows) console.log(`| ${r.model} | ${r.nodes} | ${r.gflops.toFixed(3)} | ${r.profileMs.toFixed(1)} | ${r.splitMs.toFixed(1)} | ${(r.profileMs + r.splitMs).toFixed(1)} | ${r.ortShapeMs.toFixed(0)} |`)
   console.log('')
 }
 

@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { loadModelBytes, profileModel, type Profile } from '../model/load.js'
 import { buildStageModel, chooseCuts, planStages, type Manifest } from '../model/split.js'
 import { ZOO } from '../model/zoo/index.js'
+import { measureNodeTimes } from '../model/measure.js'
 import { onnx } from '../model/onnx.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { fmtBytes, fmtFlops, table } from './format.js'
@@ -47,23 +48,35 @@ export function registerModelCommands(program: Command, setExit: (code: number) 
     .argument('<model>', 'ONNX file, or a zoo model name (see `dora zoo --list`)')
     .option('--batch <n>', 'batch size bound to the first symbolic dimension', parsePositiveInt(4096), 1)
     .option('--dim <name=size>', 'value of another symbolic dimension (repeatable)', parseDim)
+    .option('--measure [runs]', 'also measure each node\'s time on this machine with onnxruntime\'s profiler (default 5 runs)', parsePositiveInt(1000))
     .option('--json', 'print one JSON object instead of tables')
-    .action(async (model: string, flags: { batch: number; dim?: Record<string, number>; json?: boolean }) => {
+    .action(async (model: string, flags: { batch: number; dim?: Record<string, number>; json?: boolean; measure?: number | true }) => {
       const p = await profileFor(model, flags.batch, flags.dim, flags.json === true)
+      let measured: Map<string, number> | null = null
+      if (flags.measure !== undefined) {
+        const runs = flags.measure === true ? 5 : flags.measure
+        if (!flags.json) progress(`dora: measuring node times (${runs} runs after a warm-up, unoptimised)...`)
+        measured = await measureNodeTimes((await loadModelBytes(model)).bytes, p.graph, { batch: flags.batch, dims: flags.dim }, runs)
+      }
+      const us = (name: string) => (measured ? (measured.get(name) ?? null) : undefined)
       const totalFlops = p.costs.reduce((s, c) => s + (c.flops ?? 0), 0)
       const paramBytes = [...p.graph.initializers.values()].reduce((s, i) => s + i.bytes, 0)
       const unknown = p.costs.filter((c) => c.flops === null)
       if (flags.json) {
         out(JSON.stringify({
           model: { name: p.graph.name, nodes: p.graph.nodes.length, flops: totalFlops, paramBytes, batch: flags.batch, shapeSource: p.shapes.source, unknownCostNodes: unknown.length },
-          nodes: p.costs.map((c) => ({ name: c.name, opType: c.opType, opClass: c.opClass, flops: c.flops, paramBytes: c.paramBytes, outputBytes: c.outputBytes })),
+          nodes: p.costs.map((c) => ({ name: c.name, opType: c.opType, opClass: c.opClass, flops: c.flops, paramBytes: c.paramBytes, outputBytes: c.outputBytes, ...(measured ? { measuredUs: us(c.name) } : {}) })),
           cutPoints: p.cuts.map((c) => ({ index: c.index, crossingBytes: c.crossingBytes })),
         }))
         return
       }
       out(`model ${p.graph.name}: ${p.graph.nodes.length} nodes, ${fmtFlops(totalFlops)}FLOPs (multiply-add = 2), ${fmtBytes(paramBytes)} of parameters, batch ${flags.batch}`)
       out(`shapes from ${p.shapes.source}${p.shapes.ortMs !== null ? ` (${p.shapes.ortMs.toFixed(0)} ms)` : ''}; analysis ${p.analysisMs.toFixed(1)} ms\n`)
-      out(table(['#', 'node', 'op', 'class', 'FLOPs', 'params', 'output'], p.costs.map((c) => [String(c.index), c.name, c.opType, c.opClass, fmtFlops(c.flops), fmtBytes(c.paramBytes), fmtBytes(c.outputBytes)])))
+      const header = ['#', 'node', 'op', 'class', 'FLOPs', 'params', 'output', ...(measured ? ['measured'] : [])]
+      out(table(header, p.costs.map((c) => {
+        const t = us(c.name)
+        return [String(c.index), c.name, c.opType, c.opClass, fmtFlops(c.flops), fmtBytes(c.paramBytes), fmtBytes(c.outputBytes), ...(measured ? [t === null || t === undefined ? '-' : `${(t / 1000).toFixed(3)} ms`] : [])]
+      })))
       const best = [...p.cuts].sort((a, b) => a.crossingBytes - b.crossingBytes).slice(0, 10).sort((a, b) => a.index - b.index)
       out(`\n${p.cuts.length} cut points (before node #); the 10 with the fewest crossing bytes:`)
       out(table(['cut', 'crossing', 'tensors'], best.map((c) => [String(c.index), fmtBytes(c.crossingBytes), String(c.crossingTensors)])))

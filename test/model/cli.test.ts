@@ -38,6 +38,16 @@ describe('dora zoo / profile / split', () => {
     expect(p.cutPoints[0]).toEqual({ index: 1, crossingBytes: 64 * 112 * 112 * 4 })
   })
 
+  it('profile --measure adds each node\'s measured time from onnxruntime\'s profiler', async () => {
+    const { stdout } = await dora('profile', 'mobilenetv2', '--measure', '3', '--json')
+    const p = JSON.parse(stdout)
+    const times = p.nodes.map((n: { measuredUs: number | null }) => n.measuredUs)
+    expect(times.every((t: number | null) => typeof t === 'number' && t >= 0)).toBe(true)
+    // convolutions dominate: the slowest node is a Conv
+    const slowest = p.nodes.reduce((a: { measuredUs: number }, b: { measuredUs: number }) => (b.measuredUs > a.measuredUs ? b : a))
+    expect(slowest.opType).toBe('Conv')
+  })
+
   it('profile prints a readable table by default', async () => {
     const { stdout } = await dora('profile', 'mlp')
     expect(stdout).toMatch(/model mlp: 5 nodes/)

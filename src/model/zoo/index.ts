@@ -19,7 +19,7 @@ export const ZOO: readonly ZooEntry[] = [
 
 /** Models for scale tests, not part of `dora zoo`'s default set. */
 export const SCALE_MODELS: readonly ZooEntry[] = [
-  { name: 'deep-chain', description: 'Residual Gemm chain, 5,100 nodes', build: () => deepChain() },
+  { name: 'deep-chain', description: 'Residual Gemm chain, 6,800 nodes', build: () => deepChain() },
 ]
 
 export function zooModel(name: string): ZooEntry | undefined {

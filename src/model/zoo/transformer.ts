@@ -50,7 +50,7 @@ export function mlp(seed = 784): ModelProto {
   return b.build()
 }
 
-/** A long chain for scale tests: `blocks` x (Gemm, Relu, Add residual), 3 nodes each. */
+/** A long chain for scale tests: `blocks` x (Gemm, Relu, Mul, Add residual), 4 nodes each. */
 export function deepChain(blocks = 1700, width = 64, seed = 5000): ModelProto {
   const b = new GraphBuilder('deep-chain', seed)
   let x = b.input('input', ['batch', width])
