@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Broker tests bind loopback ports; files run in parallel on their own ports.
     pool: 'forks',
+    reporters: ['default', './test/plain-summary-reporter.ts'],
   },
 })
