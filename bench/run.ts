@@ -11,6 +11,16 @@ const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
 const progress = (s: string) => process.stderr.write(`${s}\n`)
 
+/** Prints one Markdown table with its heading (and an optional note under it). */
+function printTable(title: string, header: string[], rows: string[][], note?: string): void {
+  console.log(`## ${title}\n`)
+  if (note) console.log(`${note}\n`)
+  console.log(`| ${header.join(' | ')} |`)
+  console.log(`|${header.map(() => '---').join('|')}|`)
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+  console.log('')
+}
+
 console.log(`# Dora benchmarks, ${new Date().toISOString()}`)
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`)
 console.log('all traffic on loopback (127.0.0.1); no emulated devices or emulated Wi-Fi involved\n')
@@ -18,29 +28,24 @@ console.log('all traffic on loopback (127.0.0.1); no emulated devices or emulate
 if (want('codec')) {
   progress('codec: 64 MiB tensor, best of 5 ...')
   const rows = codecBench(progress)
-  console.log('## CBOR tensor-chunk codec vs memory copy (64 MiB tensor, best of 5)\n')
-  console.log('| chunk | memcpy GB/s | encode GB/s | decode+reassemble GB/s | encode / copy | decode / copy |')
-  console.log('|---|---|---|---|---|---|')
-  for (const r of rows) console.log(`| ${fmtBytes(r.chunkBytes)} | ${r.copyGBps.toFixed(2)} | ${r.encodeGBps.toFixed(2)} | ${r.decodeGBps.toFixed(2)} | ${r.encodeVsCopy.toFixed(2)} | ${r.decodeVsCopy.toFixed(2)} |`)
-  console.log('')
+  printTable('CBOR tensor-chunk codec vs memory copy (64 MiB tensor, best of 5)',
+    ['chunk', 'memcpy GB/s', 'encode GB/s', 'decode+reassemble GB/s', 'encode / copy', 'decode / copy'],
+    rows.map((r) => [fmtBytes(r.chunkBytes), r.copyGBps.toFixed(2), r.encodeGBps.toFixed(2), r.decodeGBps.toFixed(2), r.encodeVsCopy.toFixed(2), r.decodeVsCopy.toFixed(2)]))
 }
 
 if (want('models')) {
   progress('models: profile + split (4 stages), best of 3 ...')
   const rows = await modelBench(progress)
-  console.log('## Model profiling and splitting (planner time; the onnxruntime shape run apart), best of 3\n')
-  console.log('| model | nodes | GFLOPs | profile ms | split (4 stages) ms | planner total ms | onnxruntime shape run ms |')
-  console.log('|---|---|---|---|---|---|---|')
-  for (const r of rows) console.log(`| ${r.model} | ${r.nodes} | ${r.gflops.toFixed(3)} | ${r.profileMs.toFixed(1)} | ${r.splitMs.toFixed(1)} | ${(r.profileMs + r.splitMs).toFixed(1)} | ${r.ortShapeMs.toFixed(0)} |`)
-  console.log('')
+  printTable('Model profiling and splitting (planner time; the onnxruntime shape run apart), best of 3',
+    ['model', 'nodes', 'GFLOPs', 'profile ms', 'split (4 stages) ms', 'planner total ms', 'onnxruntime shape run ms'],
+    rows.map((r) => [r.model, String(r.nodes), r.gflops.toFixed(3), r.profileMs.toFixed(1), r.splitMs.toFixed(1), (r.profileMs + r.splitMs).toFixed(1), r.ortShapeMs.toFixed(0)]))
 }
 
 if (want('transfer')) {
   progress('transfer: broker vs raw TCP relay, separate processes ...')
   const rows = await transferBench(progress)
-  console.log('## Tensor transfer through the embedded broker vs a raw TCP relay, same run\n')
-  console.log('Dora = CBOR chunks with CRC, QoS 1, reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads.\n')
-  console.log('| tensor | chunk | tensors sent | Dora MB/s | bare MQTT MB/s | raw relay MB/s | Dora / raw | bare / raw | Dora / bare |')
-  console.log('|---|---|---|---|---|---|---|---|---|')
-  for (const r of rows) console.log(`| ${fmtBytes(r.tensorBytes)} | ${fmtBytes(r.chunkBytes)} | ${r.tensors} | ${r.brokerMBps.toFixed(1)} | ${r.bareMBps.toFixed(1)} | ${r.rawMBps.toFixed(1)} | ${r.ratio.toFixed(2)} | ${r.bareRatio.toFixed(2)} | ${(r.brokerMBps / r.bareMBps).toFixed(2)} |`)
+  printTable('Tensor transfer through the embedded broker vs a raw TCP relay, same run',
+    ['tensor', 'chunk', 'tensors sent', 'Dora MB/s', 'bare MQTT MB/s', 'raw relay MB/s', 'Dora / raw', 'bare / raw', 'Dora / bare'],
+    rows.map((r) => [fmtBytes(r.tensorBytes), fmtBytes(r.chunkBytes), String(r.tensors), r.brokerMBps.toFixed(1), r.bareMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2), r.bareRatio.toFixed(2), (r.brokerMBps / r.bareMBps).toFixed(2)]),
+    'Dora = CBOR chunks with CRC, QoS 1, reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads.')
 }

@@ -20,9 +20,14 @@ const TOPIC = topics.tensors('bench', 'receiver')
 const now = () => performance.timeOrigin + performance.now()
 const say = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v)}\n`)
 
-async function mqttRecv(): Promise<void> {
-  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `recv-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
+async function client(role: string): Promise<DoraClient> {
+  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `${role}-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
   await c.start()
+  return c
+}
+
+async function mqttRecv(): Promise<void> {
+  const c = await client('recv')
   const r = new Reassembler({ timeoutMs: 600_000, maxTensorBytes: 2 ** 31, maxPendingBytes: 2 ** 32 })
   let done = 0
   await c.subscribe(TOPIC, (_t, payload) => {
@@ -39,8 +44,7 @@ async function mqttRecv(): Promise<void> {
 }
 
 async function bareRecv(): Promise<void> {
-  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `recv-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
-  await c.start()
+  const c = await client('recv')
   let got = 0
   await c.subscribe(TOPIC, (_t, payload) => {
     got += payload.byteLength
@@ -53,8 +57,7 @@ async function bareRecv(): Promise<void> {
 }
 
 async function bareSend(): Promise<void> {
-  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `send-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
-  await c.start()
+  const c = await client('send')
   const tensor = Buffer.alloc(size, 7)
   const start = now()
   const window: Promise<void>[] = []
@@ -70,8 +73,7 @@ async function bareSend(): Promise<void> {
 }
 
 async function mqttSend(): Promise<void> {
-  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `send-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
-  await c.start()
+  const c = await client('send')
   const tensor = new Uint8Array(size)
   for (let i = 0; i < size; i += 4096) tensor[i] = i & 0xff
   const start = now()
