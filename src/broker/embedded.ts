@@ -41,7 +41,17 @@ export class EmbeddedBroker {
 
   constructor(private readonly options: EmbeddedBrokerOptions) {}
 
+  /** Binds every configured listener; on any failure, closes what was opened and rethrows. */
   async start(): Promise<BoundPorts> {
+    try {
+      return await this.open()
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  private async open(): Promise<BoundPorts> {
     const { options: o } = this
     const log = o.log
     const aedes = await Aedes.createBroker({
@@ -91,6 +101,7 @@ export class EmbeddedBroker {
         res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n')
       })
       this.wss = new WebSocketServer({ server, maxPayload: o.maxPacketBytes + 16 })
+      this.wss.on('error', () => {}) // the http server's own errors surface through listen()
       this.wss.on('connection', (ws, req) => {
         const stream = createWebSocketStream(ws)
         stream.on('error', () => {})

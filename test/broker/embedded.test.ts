@@ -128,3 +128,19 @@ describe('embedded broker: transports and protocol versions', () => {
     await expect(connect(url, { username: 'dev-a', password: DEVICE_PASSWORD, protocolVersion: 5 })).rejects.toThrow(/Unacceptable protocol version/)
   })
 })
+
+describe('embedded broker: anonymous access when configured', () => {
+  it('lets anonymous loopback clients in when allowAnonymous is on', async () => {
+    const open = await startHub({ broker: { embedded: { allowAnonymous: true } } })
+    const c = await connect(deviceUrl(open), { clientId: 'demo-anon' })
+    expect(c.connected).toBe(true)
+    await c.endAsync()
+    await open.stop()
+  })
+
+  it('recognises loopback addresses only as loopback', async () => {
+    const { isLoopback } = await import('../../src/broker/acl.js')
+    expect(['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1'].map(isLoopback)).toEqual([true, true, true, true])
+    expect(['10.0.0.5', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', undefined].map(isLoopback)).toEqual([false, false, false, false, false])
+  })
+})
