@@ -1,0 +1,206 @@
+/**
+ * The cost model: what a plan costs on a fleet, in time, air, energy and memory. Pure.
+ *
+ * Per micro-batch of b requests:
+ * - Compute of stage k on device d: overhead_d + b x sum over its layers and op classes of
+ *   FLOPs / FLOP/s_d,class. A replicated stage spreads micro-batches over its replicas in
+ *   proportion to their speed, so its capacity is the sum of the replicas' rates.
+ * - Transfers: the input from the source to stage 0, each stage boundary, and the output back
+ *   to the source. A transfer between two devices goes through the hub's broker: one air hop per
+ *   wireless endpoint (sender to access point, access point to receiver), none for a wired one,
+ *   none at all when both stages share a device. Scheduled (Dora's slots): each hop alone on the
+ *   air at its station's rate and single-sender efficiency. Contended (no coordination): all hops
+ *   of the pipeline overlap and share the channel per the DCF model (wifi.ts).
+ * - The air is one shared resource: capacity 1 / (air time per request).
+ * - Capacity = min over stages and the air; latency = batching wait + compute + transfers +
+ *   queueing, M/D/1 per resource: mean wait rho S / (2 (1 - rho)); the p95 wait is approximated
+ *   by an exponential tail, (W / rho) ln(rho / 0.05) (the simulator measures the real one).
+ * - Energy per request: idle power of every device the plan uses over 1 / rate, plus
+ *   (active - idle) power over each device's busy time, plus radio energy per byte sent and
+ *   received.
+ * - Memory per device: for each stage it holds, parameters + 2 x b x the stage's largest
+ *   activation (double-buffered micro-batches).
+ */
+import type { Compliance, DeviceProfile, Job, Plan, Prediction, Violation } from './types.js'
+import { contendedThroughputsBps, soloAirtimeS, type WifiStandard } from './network/wifi.js'
+
+export interface Network {
+  readonly standard: WifiStandard
+  /** Scheduled transfer slots (Dora) or uncoordinated sending. */
+  readonly coordination: 'scheduled' | 'contended'
+  /** Fraction of airtime left by other traffic (1 = the channel is ours). */
+  readonly availableAirtime: number
+}
+
+export interface Fleet {
+  readonly devices: ReadonlyMap<string, DeviceProfile>
+}
+
+interface Hop {
+  bytes: number
+  rateBps: number
+  /** Device that sends (or null for the hub) and receives on this hop. */
+  txDevice: string | null
+  rxDevice: string | null
+}
+
+export function stageComputeMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
+  let s = 0
+  for (let i = layers[0]; i < layers[1]; i++) {
+    const f = job.model.layers[i]!.flops
+    s += f.conv / device.flopsPerSec.conv + f.matmul / device.flopsPerSec.matmul + f.elementwise / device.flopsPerSec.elementwise
+  }
+  return device.stageOverheadMs + microBatch * s * 1000
+}
+
+/** The air hops of sending `bytes` from one endpoint to another (null = the hub, wired). */
+function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number): Hop[] {
+  if (bytes <= 0 || (from && to && from.id === to.id)) return []
+  const hops: Hop[] = []
+  if (from?.linkRateBps) hops.push({ bytes, rateBps: from.linkRateBps, txDevice: from.id, rxDevice: null })
+  if (to?.linkRateBps) hops.push({ bytes, rateBps: to.linkRateBps, txDevice: null, rxDevice: to.id })
+  // A wired-to-wired transfer never touches the air, but the radios still move the bytes:
+  if (!hops.length) hops.push({ bytes, rateBps: Infinity, txDevice: from?.id ?? null, rxDevice: to?.id ?? null })
+  return hops
+}
+
+export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+  const b = plan.microBatch
+  const dev = (id: string): DeviceProfile => {
+    const d = fleet.devices.get(id)
+    if (!d) throw new RangeError(`plan ${plan.id} uses unknown device ${id}`)
+    return d
+  }
+  const source = job.sourceDevice ? dev(job.sourceDevice) : null
+
+  // Compute: per stage, replica rates (micro-batches per second) and shares.
+  const stages = plan.stages.map((st) => {
+    const reps = st.devices.map((id) => {
+      const d = dev(id)
+      const ms = stageComputeMs(job, d, st.layers, b)
+      return { d, ms }
+    })
+    const rate = reps.reduce((s, r) => s + 1000 / r.ms, 0)
+    return { st, reps: reps.map((r) => ({ ...r, share: 1000 / r.ms / rate })), rate }
+  })
+
+  // Transfers per micro-batch, expected over replica choices.
+  const hops: Array<Hop & { weight: number }> = []
+  const addTransfer = (from: Array<{ d: DeviceProfile | null; share: number }>, to: Array<{ d: DeviceProfile | null; share: number }>, bytes: number) => {
+    for (const f of from) for (const t of to) for (const h of hopsBetween(f.d, t.d, bytes)) hops.push({ ...h, weight: f.share * t.share })
+  }
+  const src = [{ d: source, share: 1 }]
+  const L = job.model.layers.length
+  stages.forEach((s, k) => {
+    const prev = k === 0 ? src : stages[k - 1]!.reps.map((r) => ({ d: r.d as DeviceProfile | null, share: r.share }))
+    addTransfer(prev, s.reps, b * job.model.boundaryBytes[s.st.layers[0]]!)
+  })
+  const last = stages[stages.length - 1]!
+  addTransfer(last.reps, src, b * job.model.boundaryBytes[L]!)
+
+  // Air time per micro-batch.
+  const airborne = hops.filter((h) => Number.isFinite(h.rateBps))
+  let airS = 0
+  if (network.coordination === 'scheduled') {
+    for (const h of airborne) airS += h.weight * soloAirtimeS(network.standard, h.bytes, h.rateBps)
+  } else {
+    const rates = airborne.map((h) => h.rateBps)
+    const shares = contendedThroughputsBps(network.standard, rates)
+    airborne.forEach((h, i) => (airS += (h.weight * h.bytes * 8) / shares[i]!))
+  }
+  airS /= network.availableAirtime
+  const transferS = (h: Hop) => (Number.isFinite(h.rateBps) ? soloAirtimeS(network.standard, h.bytes, h.rateBps) / network.availableAirtime : 0)
+
+  // Capacity and bottleneck (requests per second).
+  let capacity = Infinity
+  let bottleneck = 'none'
+  let bottleneckMs = 0
+  stages.forEach((s, k) => {
+    const c = s.rate * b
+    if (c < capacity) {
+      capacity = c
+      bottleneck = `stage ${k} (${s.st.devices.join('+')})`
+      bottleneckMs = 1000 / c
+    }
+  })
+  if (airS > 0 && b / airS < capacity) {
+    capacity = b / airS
+    bottleneck = 'wifi'
+    bottleneckMs = 1000 / capacity
+  }
+
+  // Latency of one request.
+  const lambda = job.rateRps
+  const overloaded = lambda >= capacity
+  const batchingMs = b > 1 ? ((b - 1) / (2 * lambda)) * 1000 : 0
+  const computeMs = stages.reduce((s, st) => s + st.reps.reduce((t, r) => t + r.share * r.ms, 0), 0)
+  const transferMs = hops.reduce((s, h) => s + h.weight * transferS(h) * 1000, 0)
+  let waitMs = 0
+  let waitP95Ms = 0
+  const queue = (serviceMs: number, rho: number) => {
+    if (rho <= 0) return
+    const w = (rho * serviceMs) / (2 * (1 - rho))
+    waitMs += w
+    if (rho > 0.05) waitP95Ms += (w / rho) * Math.log(rho / 0.05)
+  }
+  if (!overloaded) {
+    for (const s of stages) queue(1000 / s.rate, (lambda / b) / s.rate)
+    if (airS > 0) queue(airS * 1000, (lambda / b) * airS)
+  }
+  const baseMs = batchingMs + computeMs + transferMs
+  const latencyMs = overloaded ? Infinity : baseMs + waitMs
+  const p95LatencyMs = overloaded ? Infinity : baseMs + batchingMs * 0.8 + waitP95Ms
+
+  // Energy per request at the delivered rate.
+  const throughput = Math.min(lambda, capacity)
+  const used = new Set<string>(plan.stages.flatMap((s) => s.devices))
+  let joules = 0
+  for (const id of used) joules += dev(id).idleW / throughput
+  for (const s of stages) for (const r of s.reps) joules += (r.share * (r.d.activeW - r.d.idleW) * r.ms) / 1000 / b
+  for (const h of hops) {
+    if (h.txDevice) joules += (h.weight * h.bytes * dev(h.txDevice).txJPerByte) / b
+    if (h.rxDevice) joules += (h.weight * h.bytes * dev(h.rxDevice).rxJPerByte) / b
+  }
+
+  const memoryBytes: Record<string, number> = {}
+  for (const s of plan.stages) {
+    let params = 0
+    let peak = 0
+    for (let i = s.layers[0]; i < s.layers[1]; i++) {
+      params += job.model.layers[i]!.paramBytes
+      peak = Math.max(peak, job.model.layers[i]!.peakActivationBytes)
+    }
+    for (const id of s.devices) memoryBytes[id] = (memoryBytes[id] ?? 0) + params + 2 * b * peak
+  }
+
+  return {
+    latencyMs,
+    p95LatencyMs,
+    capacityRps: capacity,
+    throughputRps: throughput,
+    energyJPerRequest: joules,
+    bottleneckMs,
+    bottleneck,
+    memoryBytes,
+    airtimeMsPerRequest: (airS / b) * 1000,
+  }
+}
+
+/** Which QoE bounds a prediction breaks, and by how much. */
+export function compliance(job: Job, fleet: Fleet, p: Prediction): Compliance {
+  const v: Violation[] = []
+  const q = job.qoe
+  if (p.capacityRps <= job.rateRps) v.push({ bound: 'overload', device: null, limit: job.rateRps, predicted: p.capacityRps })
+  if (q.latencyMs !== undefined && !(p.latencyMs <= q.latencyMs)) v.push({ bound: 'latencyMs', device: null, limit: q.latencyMs, predicted: p.latencyMs })
+  if (q.p95LatencyMs !== undefined && !(p.p95LatencyMs <= q.p95LatencyMs)) v.push({ bound: 'p95LatencyMs', device: null, limit: q.p95LatencyMs, predicted: p.p95LatencyMs })
+  if (q.throughputRps !== undefined && p.throughputRps < q.throughputRps) v.push({ bound: 'throughputRps', device: null, limit: q.throughputRps, predicted: p.throughputRps })
+  if (q.energyJPerRequest !== undefined && p.energyJPerRequest > q.energyJPerRequest) v.push({ bound: 'energyJPerRequest', device: null, limit: q.energyJPerRequest, predicted: p.energyJPerRequest })
+  const fraction = q.memoryFraction ?? 0.8
+  for (const [id, bytes] of Object.entries(p.memoryBytes)) {
+    const d = fleet.devices.get(id)!
+    if (bytes > d.memoryBytes * fraction) v.push({ bound: 'memory', device: id, limit: d.memoryBytes * fraction, predicted: bytes })
+    if (d.battery && d.battery.levelPct < d.battery.minPct) v.push({ bound: 'battery', device: id, limit: d.battery.minPct, predicted: d.battery.levelPct })
+  }
+  return { compliant: v.length === 0, violations: v }
+}
+

@@ -1,0 +1,107 @@
+/**
+ * Plain, immutable planner types (no algorithms here). Units are in the names: Ms, S, Bytes,
+ * Bps (bits per second), W, J, Flops. Layer ranges are half-open: [start, end).
+ */
+
+export type OpClassFlops = Readonly<{ conv: number; matmul: number; elementwise: number }>
+
+/** A device as the planner sees it: a snapshot built from its caps and measurements. */
+export interface DeviceProfile {
+  readonly id: string
+  readonly kind: string
+  /** True for emulated devices; reports label them. */
+  readonly emulated: boolean
+  /** Effective FLOP/s per op class (measured by the device). */
+  readonly flopsPerSec: OpClassFlops
+  /** Fixed cost of running one stage once (session call, copies), ms. */
+  readonly stageOverheadMs: number
+  readonly memoryBytes: number
+  readonly idleW: number
+  readonly activeW: number
+  /** Radio energy per byte sent and received, joules. */
+  readonly txJPerByte: number
+  readonly rxJPerByte: number
+  /** Effective PHY rate to the access point, bits/s; null for a wired device. */
+  readonly linkRateBps: number | null
+  readonly battery: Readonly<{ capacityWh: number; levelPct: number; minPct: number }> | null
+}
+
+/** A model as the planner sees it: units between candidate cut points. */
+export interface ModelProfile {
+  readonly name: string
+  /** One entry per layer (a run of ONNX nodes between two candidate cuts). */
+  readonly layers: ReadonlyArray<{
+    readonly flops: OpClassFlops
+    readonly paramBytes: number
+    /** Largest tensor the layer produces (for activation memory). */
+    readonly peakActivationBytes: number
+  }>
+  /** boundaryBytes[i]: bytes crossing the boundary before layer i per sample; [0] the input, [L] the output. */
+  readonly boundaryBytes: readonly number[]
+}
+
+export interface QoE {
+  readonly latencyMs?: number
+  readonly p95LatencyMs?: number
+  readonly throughputRps?: number
+  readonly energyJPerRequest?: number
+  /** Fraction of each device's memory a plan may use (default 0.8). */
+  readonly memoryFraction?: number
+}
+
+export type Goal = 'latency' | 'energy' | 'throughput'
+
+export interface Job {
+  readonly id: string
+  readonly model: ModelProfile
+  /** Offered load, requests per second. */
+  readonly rateRps: number
+  readonly qoe: QoE
+  readonly goal: Goal
+  /** Where requests originate and results go (a device id); null: the hub, wired to the AP. */
+  readonly sourceDevice: string | null
+}
+
+export interface Stage {
+  /** Half-open layer range [start, end). */
+  readonly layers: readonly [number, number]
+  /** One device, or several replicas sharing the stage's requests. */
+  readonly devices: readonly string[]
+}
+
+export interface Plan {
+  readonly id: string
+  readonly stages: readonly Stage[]
+  /** Requests per micro-batch. */
+  readonly microBatch: number
+  /** Which planner made it (for reports). */
+  readonly planner: string
+}
+
+export interface Prediction {
+  readonly latencyMs: number
+  readonly p95LatencyMs: number
+  /** Sustainable rate of the pipeline, requests per second. */
+  readonly capacityRps: number
+  /** Delivered rate: the offered rate if the pipeline sustains it, else its capacity. */
+  readonly throughputRps: number
+  readonly energyJPerRequest: number
+  /** Busiest resource's time per request (a stage replica or the air), ms. */
+  readonly bottleneckMs: number
+  readonly bottleneck: string
+  readonly memoryBytes: Readonly<Record<string, number>>
+  readonly airtimeMsPerRequest: number
+}
+
+export interface Violation {
+  readonly bound: 'latencyMs' | 'p95LatencyMs' | 'throughputRps' | 'energyJPerRequest' | 'memory' | 'battery' | 'overload'
+  /** Device the violation concerns, if any. */
+  readonly device: string | null
+  readonly limit: number
+  readonly predicted: number
+}
+
+export interface Compliance {
+  readonly compliant: boolean
+  readonly violations: readonly Violation[]
+}
