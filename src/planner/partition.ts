@@ -1,0 +1,252 @@
+/**
+ * Dora's heterogeneity-aware partitioner. Pure.
+ *
+ * Devices with identical profiles form a type (as in PipeEdge's DP). A plan is a sequence of
+ * stages; stage k takes layers [i, j) on r devices of one type (r > 1: replicas sharing its
+ * requests). Dynamic programming over states (layers done i, devices used per type, type of the
+ * last stage) keeps, per state, a Pareto set of partial plans over four objectives:
+ * pipeline period so far (slowest stage), latency so far (compute + transfers), energy so far
+ * (active compute + radio) and air time per request (the shared Wi-Fi, which bounds the period
+ * too). Sets are thinned to `frontSize` points (extremes kept), so the search is
+ * O(L^2 x T x R x states x frontSize) for L layers, T types, R replication degrees.
+ *
+ * Complete plans are then costed exactly (cost.ts: queueing, contention, idle power, memory),
+ * non-compliant ones dropped, and the compliant ones thinned into a small Pareto front over
+ * (goal metric, energy). "No feasible plan" is a result with the reasons of the closest plans.
+ */
+import { compliance, predict, stageComputeMs, type Fleet, type Network } from './cost.js'
+import { soloAirtimeS } from './network/wifi.js'
+import type { Compliance, DeviceProfile, Job, Plan, Prediction, Stage } from './types.js'
+
+export interface PartitionOptions {
+  readonly network: Network
+  readonly maxStages?: number
+  /** Micro-batch sizes to try (default: 1, and also 2, 4, 8 for a throughput goal). */
+  readonly microBatches?: readonly number[]
+  /** Points kept per DP state. */
+  readonly frontSize?: number
+  /** Plans returned at most. */
+  readonly maxPlans?: number
+}
+
+export interface PlanCandidate {
+  readonly plan: Plan
+  readonly prediction: Prediction
+  readonly compliance: Compliance
+}
+
+export type PartitionResult =
+  | { readonly ok: true; readonly candidates: readonly PlanCandidate[]; readonly chosen: PlanCandidate; readonly explored: number }
+  | { readonly ok: false; readonly reasons: readonly string[]; readonly closest: readonly PlanCandidate[]; readonly explored: number }
+
+interface DeviceType {
+  readonly index: number
+  readonly ids: readonly string[]
+  readonly rep: DeviceProfile
+}
+
+/** Devices of one stage: r devices of each listed type (several types: heterogeneous replicas). */
+type Group = ReadonlyArray<{ readonly type: number; readonly replicas: number }>
+
+/** Who sent the previous stage's output, with the share of micro-batches each type sends. */
+type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly share: number }>
+
+interface Label {
+  periodMs: number
+  latencyMs: number
+  energyJ: number
+  airMs: number
+  stage: { layers: [number, number]; group: Group } | null
+  parent: Label | null
+  depth: number
+}
+
+const REPLICAS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
+
+export function deviceTypes(devices: readonly DeviceProfile[]): DeviceType[] {
+  const groups = new Map<string, string[]>()
+  const reps = new Map<string, DeviceProfile>()
+  for (const d of devices) {
+    const { id: _id, ...rest } = d
+    const key = JSON.stringify(rest)
+    if (!groups.has(key)) {
+      groups.set(key, [])
+      reps.set(key, d)
+    }
+    groups.get(key)!.push(d.id)
+  }
+  return [...groups.keys()].map((k, index) => ({ index, ids: groups.get(k)!, rep: reps.get(k)! }))
+}
+
+function dominates(a: Label, b: Label): boolean {
+  return a.periodMs <= b.periodMs && a.latencyMs <= b.latencyMs && a.energyJ <= b.energyJ && a.airMs <= b.airMs &&
+    (a.periodMs < b.periodMs || a.latencyMs < b.latencyMs || a.energyJ < b.energyJ || a.airMs < b.airMs)
+}
+
+/** Inserts into a Pareto set; thins to `size` keeping each objective's best and an even spread by latency. */
+function insert(set: Label[], label: Label, size: number): void {
+  for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
+  for (let i = set.length - 1; i >= 0; i--) if (dominates(label, set[i]!)) set.splice(i, 1)
+  set.push(label)
+  if (set.length > size) {
+    const keep = new Set<Label>()
+    for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(set.reduce((a, b) => (b[key] < a[key] ? b : a)))
+    const byLatency = [...set].sort((a, b) => a.latencyMs - b.latencyMs)
+    for (let k = 0; keep.size < size && k < byLatency.length; k++) keep.add(byLatency[Math.round((k * (byLatency.length - 1)) / Math.max(1, size - 1))]!)
+    set.splice(0, set.length, ...[...set].filter((x) => keep.has(x)))
+  }
+}
+
+export function partition(job: Job, fleet: Fleet, options: PartitionOptions): PartitionResult {
+  const usable = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
+  const types = deviceTypes(usable)
+  const L = job.model.layers.length
+  const maxStages = Math.min(options.maxStages ?? 8, L)
+  const frontSize = options.frontSize ?? 8
+  const microBatches = options.microBatches ?? (job.goal === 'throughput' ? [1, 2, 4, 8] : [1])
+  const net = options.network
+  const source = job.sourceDevice ? fleet.devices.get(job.sourceDevice) ?? null : null
+  const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, bytes, d.linkRateBps) * 1000) / net.availableAirtime : 0)
+  const memoryLimit = (d: DeviceProfile) => d.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
+  let explored = 0
+
+  const complete: Array<{ label: Label; microBatch: number }> = []
+  for (const b of microBatches) {
+    // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
+    const states: Array<Map<string, { counts: number[]; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
+    states[0]!.set('start', { counts: types.map(() => 0), senders: [{ d: source, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+    for (let i = 0; i < L; i++) {
+      for (const { counts, senders, set } of states[i]!.values()) {
+        const bytesIn = job.model.boundaryBytes[i]! * b
+        for (let j = i + 1; j <= L; j++) {
+          let params = 0
+          let peak = 0
+          for (let k = i; k < j; k++) {
+            params += job.model.layers[k]!.paramBytes
+            peak = Math.max(peak, job.model.layers[k]!.peakActivationBytes)
+          }
+          const fits = types.filter((t) => t.ids.length > counts[t.index]! && params + 2 * b * peak <= memoryLimit(t.rep))
+          if (!fits.length) continue
+          const ms = new Map(fits.map((t) => [t.index, stageComputeMs(job, t.rep, [i, j], b)]))
+          for (const group of candidateGroups(fits, counts, ms)) {
+            explored++
+            // micro-batches per second of the group; each device's share is its own rate over that
+            const rate = group.reduce((s, g) => s + (g.replicas * 1000) / ms.get(g.type)!, 0)
+            const members = group.map((g) => ({ d: types[g.type]!.rep, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
+            const bytesOut = j === L ? job.model.boundaryBytes[L]! * b : 0
+            let airIn = 0
+            let radioJ = 0
+            for (const s of senders) {
+              for (const m of members) {
+                airIn += (s.share * m.share * (air(bytesIn, s.d) + air(bytesIn, m.d))) / b
+                radioJ += (s.share * m.share * bytesIn * ((s.d?.txJPerByte ?? 0) + m.d.rxJPerByte)) / b
+              }
+            }
+            let airOut = 0
+            let computeMs = 0
+            let activeJ = 0
+            for (const m of members) {
+              airOut += (m.share * (air(bytesOut, m.d) + air(bytesOut, source))) / b
+              radioJ += (m.share * bytesOut * (m.d.txJPerByte + (source?.rxJPerByte ?? 0))) / b
+              computeMs += m.share * m.ms
+              activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
+            }
+            const nc = counts.slice()
+            for (const g of group) nc[g.type]! += g.replicas
+            for (const label of set) {
+              if (label.depth >= maxStages) continue
+              const airMs = label.airMs + airIn + airOut
+              const next: Label = {
+                periodMs: Math.max(label.periodMs, 1000 / rate / b, airMs),
+                latencyMs: label.latencyMs + computeMs + (airIn + airOut) * b,
+                energyJ: label.energyJ + activeJ + radioJ,
+                airMs,
+                stage: { layers: [i, j], group },
+                parent: label,
+                depth: label.depth + 1,
+              }
+              const key = `${nc.join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
+              let entry = states[j]!.get(key)
+              if (!entry) states[j]!.set(key, (entry = { counts: nc, senders: members.map((m) => ({ d: m.d, share: m.share })), set: [] }))
+              insert(entry.set, next, frontSize)
+            }
+          }
+        }
+      }
+    }
+    for (const entry of states[L]!.values()) for (const label of entry.set) complete.push({ label, microBatch: b })
+  }
+
+  // Concrete plans, exactly costed.
+  const candidates: PlanCandidate[] = []
+  complete.forEach(({ label, microBatch }, n) => {
+    const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
+    for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
+    const taken = types.map(() => 0)
+    const stages: Stage[] = stagesRev.reverse().map((s) => ({
+      layers: s.layers,
+      devices: s.group.flatMap((g) => {
+        const ids = types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
+        taken[g.type]! += g.replicas
+        return ids
+      }),
+    }))
+    const plan: Plan = { id: `dora-${n}`, stages, microBatch, planner: 'dora' }
+    const prediction = predict(plan, job, fleet, net)
+    candidates.push({ plan, prediction, compliance: compliance(job, fleet, prediction) })
+  })
+
+  const goalValue = (c: PlanCandidate) =>
+    job.goal === 'throughput' ? -c.prediction.capacityRps : job.goal === 'energy' ? c.prediction.energyJPerRequest : c.prediction.latencyMs
+  const compliant = candidates.filter((c) => c.compliance.compliant)
+  if (compliant.length === 0) {
+    const closest = [...candidates].sort((a, b) => a.compliance.violations.length - b.compliance.violations.length || goalValue(a) - goalValue(b)).slice(0, 3)
+    const reasons = closest.length
+      ? closest[0]!.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''}: predicted ${fmt(v.predicted)}, bound ${fmt(v.limit)}`)
+      : [usable.length === 0 ? 'no usable device (all excluded by battery caps)' : 'no device can hold any stage within its memory bound']
+    return { ok: false, reasons, closest, explored }
+  }
+  const front = paretoFront(compliant, goalValue, options.maxPlans ?? 6).map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
+  const chosen = front.reduce((a, b) => (goalValue(b) < goalValue(a) ? b : a))
+  return { ok: true, candidates: front, chosen, explored }
+}
+
+/**
+ * Replica groups for one stage: r devices of a single type (r from REPLICAS), and mixed groups of
+ * the k fastest available devices across types (k = 2 .. 8), which a heterogeneous fleet needs
+ * to spread a heavy stage.
+ */
+function candidateGroups(fits: readonly DeviceType[], counts: readonly number[], ms: ReadonlyMap<number, number>): Group[] {
+  const groups: Group[] = []
+  for (const t of fits) {
+    const avail = t.ids.length - counts[t.index]!
+    for (const r of REPLICAS) {
+      if (r > avail) break
+      groups.push([{ type: t.index, replicas: r }])
+    }
+  }
+  if (fits.length > 1) {
+    const bySpeed = [...fits].sort((a, b) => ms.get(a.index)! - ms.get(b.index)!)
+    const pool: number[] = bySpeed.flatMap((t) => Array<number>(Math.min(8, t.ids.length - counts[t.index]!)).fill(t.index))
+    for (let k = 2; k <= Math.min(8, pool.length); k++) {
+      const picked = pool.slice(0, k)
+      const distinct = [...new Set(picked)]
+      if (distinct.length < 2) continue
+      groups.push(distinct.map((type) => ({ type, replicas: picked.filter((x) => x === type).length })))
+    }
+  }
+  return groups
+}
+
+/** Non-dominated plans over (goal metric, energy), thinned evenly to `max`. */
+function paretoFront(cs: readonly PlanCandidate[], goal: (c: PlanCandidate) => number, max: number): PlanCandidate[] {
+  const sorted = [...cs].sort((a, b) => goal(a) - goal(b) || a.prediction.energyJPerRequest - b.prediction.energyJPerRequest)
+  const front: PlanCandidate[] = []
+  for (const c of sorted) if (!front.length || c.prediction.energyJPerRequest < front[front.length - 1]!.prediction.energyJPerRequest) front.push(c)
+  if (front.length <= max) return front
+  return Array.from({ length: max }, (_, k) => front[Math.round((k * (front.length - 1)) / (max - 1))]!).filter((c, k, arr) => arr.indexOf(c) === k)
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3)) : 'unbounded'
+}
