@@ -38,7 +38,7 @@ export function candidateCuts(costs: readonly NodeCost[], cuts: readonly CutPoin
   return chosen
 }
 
-export function toModelProfile(input: ModelProfileInput, maxLayers = 48): ModelProfile {
+export function toModelProfile(input: ModelProfileInput, maxLayers = 24): ModelProfile {
   const chosen = candidateCuts(input.costs, input.cuts, maxLayers)
   const bounds = [0, ...chosen.map((c) => c.index), input.costs.length]
   const per = 1 / input.batch

@@ -25,6 +25,12 @@ export interface PartitionOptions {
   readonly microBatches?: readonly number[]
   /** Points kept per DP state. */
   readonly frontSize?: number
+  /**
+   * Partial plans expanded per layer boundary (beam): the Pareto-best across all device-usage
+   * states, thinned with each objective's best kept. Bounds the search on large fleets, where the
+   * number of usage states grows as the product of (devices per type + 1).
+   */
+  readonly beamWidth?: number
   /** Plans returned at most. */
   readonly maxPlans?: number
 }
@@ -61,7 +67,7 @@ interface Label {
   depth: number
 }
 
-const REPLICAS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
+const REPLICAS = [1, 2, 3, 4, 8, 16, 32, 64]
 
 export function deviceTypes(devices: readonly DeviceProfile[]): DeviceType[] {
   const groups = new Map<string, string[]>()
@@ -103,7 +109,8 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const L = job.model.layers.length
   const maxStages = Math.min(options.maxStages ?? 8, L)
   const frontSize = options.frontSize ?? 8
-  const microBatches = options.microBatches ?? (job.goal === 'throughput' ? [1, 2, 4, 8] : [1])
+  const beamWidth = options.beamWidth ?? 24
+  const microBatches = options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1])
   const net = options.network
   const source = job.sourceDevice ? fleet.devices.get(job.sourceDevice) ?? null : null
   const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, bytes, d.linkRateBps) * 1000) / net.availableAirtime : 0)
@@ -116,7 +123,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
     const states: Array<Map<string, { counts: number[]; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
     states[0]!.set('start', { counts: types.map(() => 0), senders: [{ d: source, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
     for (let i = 0; i < L; i++) {
-      for (const { counts, senders, set } of states[i]!.values()) {
+      for (const { counts, senders, set } of beam(states[i]!, beamWidth)) {
         const bytesIn = job.model.boundaryBytes[i]! * b
         for (let j = i + 1; j <= L; j++) {
           let params = 0
@@ -174,7 +181,8 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
         }
       }
     }
-    for (const entry of states[L]!.values()) for (const label of entry.set) complete.push({ label, microBatch: b })
+    // exact costing is dearer than the DP: cost only the best complete plans across all states
+    for (const entry of beam(states[L]!, 4 * beamWidth)) for (const label of entry.set) complete.push({ label, microBatch: b })
   }
 
   // Concrete plans, exactly costed.
@@ -212,8 +220,27 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
 }
 
 /**
+ * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
+ * ones kept (each objective's best first, then an even spread by latency), at most `width`.
+ */
+function beam<E extends { set: Label[] }>(states: ReadonlyMap<string, E>, width: number): E[] {
+  const pooled: Array<{ entry: E; label: Label }> = []
+  for (const entry of states.values()) for (const label of entry.set) pooled.push({ entry, label })
+  if (pooled.length <= width) return [...states.values()]
+  const front = pooled.filter((p) => !pooled.some((q) => q !== p && dominates(q.label, p.label)))
+  const keep = new Set<(typeof pooled)[number]>()
+  for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(front.reduce((a, b) => (b.label[key] < a.label[key] ? b : a)))
+  const rest = (front.length >= width ? front : pooled).slice().sort((a, b) => a.label.latencyMs - b.label.latencyMs)
+  for (let k = 0; keep.size < width && k < width; k++) keep.add(rest[Math.round((k * (rest.length - 1)) / Math.max(1, width - 1))]!)
+  for (let k = 0; keep.size < width && k < rest.length; k++) keep.add(rest[k]!)
+  const byEntry = new Map<E, Label[]>()
+  for (const p of keep) byEntry.set(p.entry, [...(byEntry.get(p.entry) ?? []), p.label])
+  return [...byEntry].map(([entry, labels]) => ({ ...entry, set: labels }))
+}
+
+/**
  * Replica groups for one stage: r devices of a single type (r from REPLICAS), and mixed groups of
- * the k fastest available devices across types (k = 2 .. 8), which a heterogeneous fleet needs
+ * the k fastest available devices across types (k = 2 .. 4), which a heterogeneous fleet needs
  * to spread a heavy stage.
  */
 function candidateGroups(fits: readonly DeviceType[], counts: readonly number[], ms: ReadonlyMap<number, number>): Group[] {
@@ -227,8 +254,8 @@ function candidateGroups(fits: readonly DeviceType[], counts: readonly number[],
   }
   if (fits.length > 1) {
     const bySpeed = [...fits].sort((a, b) => ms.get(a.index)! - ms.get(b.index)!)
-    const pool: number[] = bySpeed.flatMap((t) => Array<number>(Math.min(8, t.ids.length - counts[t.index]!)).fill(t.index))
-    for (let k = 2; k <= Math.min(8, pool.length); k++) {
+    const pool: number[] = bySpeed.flatMap((t) => Array<number>(Math.min(4, t.ids.length - counts[t.index]!)).fill(t.index))
+    for (let k = 2; k <= Math.min(4, pool.length); k++) {
       const picked = pool.slice(0, k)
       const distinct = [...new Set(picked)]
       if (distinct.length < 2) continue

@@ -41,15 +41,16 @@ function params(std: WifiStandard, rateBps: number): DcfParams {
   return { rateBps, payloadBits: std.aggregateBytes * 8, headerUs: std.headerUs, ackUs: std.ackUs, slotUs: std.slotUs, sifsUs: std.sifsUs, difsUs: std.difsUs, delayUs: 1, cwMin: std.cwMin, backoffStages: std.backoffStages }
 }
 
-const efficiencyCache = new Map<string, number>()
+const efficiencyCache = new WeakMap<WifiStandard, Map<number, number>>()
 
-/** Fraction of a lone sender's channel time that carries payload at `rateBps`. */
+/** Fraction of a lone sender's channel time that carries payload at `rateBps` (memoised). */
 export function soloEfficiency(std: WifiStandard, rateBps: number): number {
-  const key = `${std.name}:${rateBps}`
-  let e = efficiencyCache.get(key)
+  let byRate = efficiencyCache.get(std)
+  if (!byRate) efficiencyCache.set(std, (byRate = new Map()))
+  let e = byRate.get(rateBps)
   if (e === undefined) {
     e = dcfSaturation(1, params(std, rateBps)).efficiency
-    efficiencyCache.set(key, e)
+    byRate.set(rateBps, e)
   }
   return e
 }
