@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { DoraError } from '../errors.js'
 import { registerHubCommand } from './hub-command.js'
 import { registerModelCommands } from './model-commands.js'
+import { registerPlanCommand } from './plan-command.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
   registerHubCommand(program, (code) => (exitCode = code))
   registerModelCommands(program, (code) => (exitCode = code))
+  registerPlanCommand(program, (code) => (exitCode = code))
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

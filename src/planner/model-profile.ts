@@ -55,5 +55,5 @@ export function toModelProfile(input: ModelProfileInput, maxLayers = 24): ModelP
     layers.push({ flops, paramBytes, peakActivationBytes: peak })
   }
   const boundaryBytes = [input.inputBytes * per, ...chosen.map((c) => c.crossingBytes * per), input.outputBytes * per]
-  return { name: input.name, layers, boundaryBytes }
+  return { name: input.name, layers, boundaryBytes, nodeBounds: bounds }
 }

@@ -38,6 +38,8 @@ export interface ModelProfile {
   }>
   /** boundaryBytes[i]: bytes crossing the boundary before layer i per sample; [0] the input, [L] the output. */
   readonly boundaryBytes: readonly number[]
+  /** ONNX node index at each layer boundary ([0] = 0, [L] = node count), to split the model file. */
+  readonly nodeBounds?: readonly number[]
 }
 
 export interface QoE {

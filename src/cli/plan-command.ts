@@ -1,0 +1,87 @@
+/** `dora plan --scenario FILE`: Dora's candidate plans for a scenario's job, and the chosen one. */
+import type { Command } from 'commander'
+import { planningInputs, readScenario } from '../scenario/load.js'
+import { partition, type PlanCandidate } from '../planner/partition.js'
+import { table } from './format.js'
+import { DoraError, ErrorCodes } from '../errors.js'
+
+const out = (s: string) => process.stdout.write(`${s}\n`)
+/** JSON has no Infinity: an unbounded figure (overload) is null. */
+const finite = (x: number) => (Number.isFinite(x) ? x : null)
+
+function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined) {
+  return {
+    id: c.plan.id,
+    microBatch: c.plan.microBatch,
+    stages: c.plan.stages.map((s) => ({
+      layers: [s.layers[0], s.layers[1]],
+      devices: [...s.devices],
+      ...(nodeBounds ? { nodes: [nodeBounds[s.layers[0]], nodeBounds[s.layers[1]]] } : {}),
+    })),
+    predicted: {
+      latencyMs: finite(c.prediction.latencyMs),
+      p95LatencyMs: finite(c.prediction.p95LatencyMs),
+      throughputRps: c.prediction.throughputRps,
+      energyJPerRequest: c.prediction.energyJPerRequest,
+      capacityRps: c.prediction.capacityRps,
+      bottleneck: c.prediction.bottleneck,
+    },
+    compliant: c.compliance.compliant,
+    violations: c.compliance.violations.map((v) => ({ ...v, predicted: finite(v.predicted) })),
+  }
+}
+
+export function registerPlanCommand(program: Command, setExit: (code: number) => void): void {
+  program
+    .command('plan')
+    .description("plan a scenario's job with Dora's partitioner: candidate plans along the speed-energy trade-off, and the chosen one")
+    .requiredOption('--scenario <file>', 'scenario file (see config/scenarios/)')
+    .option('--goal <goal>', 'override the job goal: latency, energy or throughput')
+    .option('--json', 'print one JSON object')
+    .action(async (flags: { scenario: string; goal?: string; json?: boolean }) => {
+      const scenario = await readScenario(flags.scenario)
+      if (flags.goal) {
+        if (!['latency', 'energy', 'throughput'].includes(flags.goal)) throw new DoraError(ErrorCodes.USAGE, `--goal must be latency, energy or throughput, not ${flags.goal}`)
+        scenario.job.goal = flags.goal as 'latency'
+      }
+      if (!flags.json) process.stderr.write(`dora: profiling ${scenario.job.model} for scenario ${scenario.name} (emulated device profiles)...\n`)
+      const inputs = await planningInputs(flags.scenario, scenario)
+      const t0 = performance.now()
+      const result = partition(inputs.job, inputs.fleet, { network: inputs.network })
+      const planMs = performance.now() - t0
+      const bounds = inputs.job.model.nodeBounds
+      if (flags.json) {
+        const plans = (result.ok ? result.candidates : result.closest).map((c) => planJson(c, bounds))
+        out(JSON.stringify({
+          scenario: scenario.name,
+          emulated: true,
+          plans,
+          chosen: result.ok ? result.chosen.plan.id : null,
+          ...(result.ok ? {} : { reasons: result.reasons }),
+          plannerMs: planMs,
+        }))
+        if (!result.ok) setExit(3)
+        return
+      }
+      out(`scenario ${scenario.name} (emulated devices): job ${scenario.job.id}, model ${inputs.job.model.name} in ${inputs.job.model.layers.length} layers, ${scenario.job.rateRps} req/s, goal ${scenario.job.goal}`)
+      out(`planned in ${planMs.toFixed(0)} ms (${result.explored} stage options explored)\n`)
+      const rows = (result.ok ? result.candidates : result.closest).map((c) => [
+        c.plan.id + (result.ok && c === result.chosen ? ' *' : ''),
+        c.plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> '),
+        String(c.plan.microBatch),
+        fmtMs(c.prediction.latencyMs),
+        fmtMs(c.prediction.p95LatencyMs),
+        c.prediction.capacityRps.toFixed(1),
+        c.prediction.energyJPerRequest.toFixed(3),
+        c.compliance.compliant ? 'yes' : 'no',
+      ])
+      out(table(['plan', 'stages (layers@devices)', 'batch', 'latency', 'p95', 'capacity/s', 'J/request', 'QoE met'], rows))
+      if (result.ok) out(`\n* chosen for the ${scenario.job.goal} goal; bottleneck ${result.chosen.prediction.bottleneck}`)
+      else out(`\nno plan meets the QoE bounds. The closest fails on:\n${result.reasons.map((r) => `  - ${r}`).join('\n')}`)
+      if (!result.ok) setExit(3)
+    })
+}
+
+function fmtMs(x: number): string {
+  return Number.isFinite(x) ? `${x.toFixed(1)} ms` : 'overloaded'
+}

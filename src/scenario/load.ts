@@ -1,0 +1,46 @@
+/** Reading a scenario file and turning it into the planner's inputs (fleet, job, network). */
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { readConfigFile } from '../config/load.js'
+import { formatIssues } from '../protocol/payloads.js'
+import { DoraError, ErrorCodes } from '../errors.js'
+import { scenarioSchema, type Scenario } from './schema.js'
+import { loadModelBytes, profileModel } from '../model/load.js'
+import { zooModel } from '../model/zoo/index.js'
+import { toModelProfile } from '../planner/model-profile.js'
+import { WIFI_STANDARDS } from '../planner/network/wifi.js'
+import type { Fleet, Network } from '../planner/cost.js'
+import type { DeviceProfile, Job } from '../planner/types.js'
+
+export async function readScenario(file: string): Promise<Scenario> {
+  const tree = await readConfigFile(file)
+  const parsed = scenarioSchema.safeParse(tree)
+  if (!parsed.success) throw new DoraError(ErrorCodes.CONFIG_INVALID, `invalid scenario ${file}: ${formatIssues(parsed.error)}`)
+  return parsed.data
+}
+
+export interface PlanningInputs {
+  scenario: Scenario
+  fleet: Fleet
+  job: Job
+  network: Network
+}
+
+export async function planningInputs(file: string, scenario: Scenario, coordination: Network['coordination'] = 'scheduled'): Promise<PlanningInputs> {
+  const modelRef = zooModel(scenario.job.model) || isAbsolute(scenario.job.model) ? scenario.job.model : resolve(dirname(file), scenario.job.model)
+  const { bytes, source } = await loadModelBytes(modelRef)
+  const batch = scenario.job.batch
+  const p = await profileModel(bytes, source, { batch })
+  const bytesOf = (names: Array<string | null | undefined>) => names.reduce((s, n) => s + (p.shapes.values.get(n ?? '')?.bytes ?? 0), 0)
+  const model = toModelProfile({
+    name: p.graph.name,
+    costs: p.costs,
+    cuts: p.cuts,
+    inputBytes: bytesOf(p.graph.inputs.map((v) => v.name)),
+    outputBytes: bytesOf(p.graph.outputs.map((v) => v.name)),
+    batch,
+  })
+  const devices = new Map<string, DeviceProfile>(scenario.devices.map((d) => [d.id, { ...d, emulated: true }]))
+  const job: Job = { id: scenario.job.id, model, rateRps: scenario.job.rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source }
+  const network: Network = { standard: WIFI_STANDARDS[scenario.network.standard]!, coordination, availableAirtime: scenario.network.availableAirtime }
+  return { scenario, fleet: { devices }, job, network }
+}

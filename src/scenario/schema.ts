@@ -1,0 +1,63 @@
+/**
+ * Scenario files (config/scenarios/*.yaml): a fleet of device profiles, the Wi-Fi, and a job.
+ * Device figures are profiles (emulation), each with its source in the file's comments.
+ */
+import { z } from 'zod'
+import { isValidId } from '../protocol/topics.js'
+
+const id = z.string().refine(isValidId, { message: 'must be 1-64 characters of A-Z a-z 0-9 _ - .' })
+const positive = z.number().finite().positive()
+const nonNeg = z.number().finite().nonnegative()
+
+export const scenarioDeviceSchema = z.object({
+  id,
+  kind: z.string().min(1),
+  flopsPerSec: z.object({ conv: positive, matmul: positive, elementwise: positive }),
+  stageOverheadMs: nonNeg.default(1),
+  memoryBytes: positive,
+  idleW: nonNeg,
+  activeW: nonNeg,
+  // Per-byte radio energy; defaults from the per-packet Wi-Fi model in the design brief.
+  txJPerByte: nonNeg.default(1.9e-6),
+  rxJPerByte: nonNeg.default(0.42e-6),
+  /** Effective rate to the access point, bit/s; null for a wired device. */
+  linkRateBps: positive.nullable(),
+  battery: z.object({ capacityWh: positive, levelPct: z.number().min(0).max(100), minPct: z.number().min(0).max(100) }).nullable().default(null),
+})
+
+export const scenarioSchema = z.object({
+  name: z.string().min(1),
+  description: z.string().default(''),
+  network: z.object({
+    standard: z.enum(['wifi4', 'wifi5', 'wifi6']),
+    /** Share of airtime left by other traffic, 0..1. */
+    availableAirtime: z.number().gt(0).max(1).default(1),
+  }),
+  devices: z.array(scenarioDeviceSchema).min(1).max(1024),
+  job: z.object({
+    id,
+    /** A zoo model name or an ONNX file path (relative to the scenario file). */
+    model: z.string().min(1),
+    batch: z.number().int().min(1).default(1),
+    rateRps: positive,
+    goal: z.enum(['latency', 'energy', 'throughput']),
+    /** Device where requests originate and results return; null for the hub (wired). */
+    source: id.nullable().default(null),
+    qoe: z.object({
+      latencyMs: positive.optional(),
+      p95LatencyMs: positive.optional(),
+      throughputRps: positive.optional(),
+      energyJPerRequest: positive.optional(),
+      memoryFraction: z.number().gt(0).max(1).optional(),
+    }).default({}),
+  }),
+}).superRefine((s, ctx) => {
+  const ids = new Set<string>()
+  s.devices.forEach((d, i) => {
+    if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id ${d.id}` })
+    ids.add(d.id)
+  })
+  if (s.job.source !== null && !ids.has(s.job.source)) ctx.addIssue({ code: 'custom', path: ['job', 'source'], message: `no device ${s.job.source} in this scenario` })
+})
+
+export type Scenario = z.infer<typeof scenarioSchema>

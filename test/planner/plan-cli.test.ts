@@ -1,0 +1,74 @@
+/** `dora plan --scenario` as a user runs it, on the shipped scenarios (issue 4 § Command-line contract). */
+import { describe, expect, it } from 'vitest'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const run = promisify(execFile)
+const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
+const scenario = (name: string) => fileURLToPath(new URL(`../../config/scenarios/${name}.yaml`, import.meta.url))
+const dora = (...args: string[]) =>
+  run(process.execPath, [bin, ...args], { maxBuffer: 16 * 1024 * 1024 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  )
+
+describe('dora plan', () => {
+  it.each(['smart-home', 'traffic', 'edge-cluster'])('plans the %s scenario: compliant plans in the documented JSON shape', async (name) => {
+    const r = await dora('plan', '--scenario', scenario(name), '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.emulated).toBe(true)
+    expect(out.plans.length).toBeGreaterThan(0)
+    expect(out.plans.map((p: { id: string }) => p.id)).toContain(out.chosen)
+    for (const p of out.plans) {
+      expect(p).toMatchObject({ id: expect.any(String), compliant: true, predicted: { latencyMs: expect.any(Number), p95LatencyMs: expect.any(Number), throughputRps: expect.any(Number), energyJPerRequest: expect.any(Number) } })
+      // stages tile the layers
+      let next = 0
+      for (const s of p.stages) {
+        expect(s.layers[0]).toBe(next)
+        expect(s.devices.length).toBeGreaterThan(0)
+        next = s.layers[1]
+      }
+    }
+  })
+
+  it('the smart home plan never uses the phone below its battery cap, and the table shows the chosen plan', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-plan-'))
+    const { readFileSync } = await import('node:fs')
+    const text = readFileSync(scenario('smart-home'), 'utf8').replace('levelPct: 60', 'levelPct: 12').replace('latencyMs: 400', 'latencyMs: 100000').replace('p95LatencyMs: 800', 'p95LatencyMs: 100000')
+    const file = join(dir, 'low-battery.yaml')
+    writeFileSync(file, text)
+    const r = await dora('plan', '--scenario', file, '--json')
+    const out = JSON.parse(r.stdout)
+    for (const p of out.plans) for (const s of p.stages) expect(s.devices).not.toContain('phone')
+    const table = await dora('plan', '--scenario', scenario('smart-home'))
+    expect(table.stdout).toMatch(/scenario smart-home \(emulated devices\)/)
+    expect(table.stdout).toMatch(/\* chosen for the latency goal/)
+  })
+
+  it('an impossible bound gives exit 3, reasons, and the closest plans', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-plan-'))
+    const { readFileSync } = await import('node:fs')
+    const file = join(dir, 'tight.yaml')
+    writeFileSync(file, readFileSync(scenario('smart-home'), 'utf8').replace('latencyMs: 400', 'latencyMs: 5'))
+    const r = await dora('plan', '--scenario', file, '--json')
+    expect(r.code).toBe(3)
+    const out = JSON.parse(r.stdout)
+    expect(out.chosen).toBeNull()
+    expect(out.reasons.join(' ')).toMatch(/latencyMs: predicted .* bound 5/)
+    expect(out.plans.every((p: { compliant: boolean }) => !p.compliant)).toBe(true)
+  })
+
+  it('a bad scenario names the bad field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-plan-'))
+    const file = join(dir, 'bad.yaml')
+    writeFileSync(file, 'name: x\nnetwork: { standard: wifi9 }\ndevices: []\njob: { id: j, model: mlp, rateRps: -1, goal: fast }\n')
+    const r = await dora('plan', '--scenario', file)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/invalid scenario .*network\.standard.*devices.*job\.rateRps.*job\.goal/s)
+  })
+})
