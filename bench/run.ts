@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, transfer) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, transfer) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
 import { modelBench } from './models.js'
+import { plannerQuality, plannerTimes } from './planner.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -39,6 +40,19 @@ if (want('models')) {
   printTable('Model profiling and splitting (planner time; the onnxruntime shape run apart), best of 3',
     ['model', 'nodes', 'GFLOPs', 'profile ms', 'split (4 stages) ms', 'planner total ms', 'onnxruntime shape run ms'],
     rows.map((r) => [r.model, String(r.nodes), r.gflops.toFixed(3), r.profileMs.toFixed(1), r.splitMs.toFixed(1), (r.profileMs + r.splitMs).toFixed(1), r.ortShapeMs.toFixed(0)]))
+}
+
+if (want('planner')) {
+  progress('planner: quality against the exhaustive optimum, then time against fleet size ...')
+  const q = plannerQuality()
+  printTable("Dora's partitioner against the exhaustive optimum (seeded random instances: 2-4 devices, 2-6 layers; synthetic device profiles)",
+    ['goal', 'instances', 'optimal', 'median ratio', 'p90 ratio', 'worst ratio'],
+    q.map((r) => [r.goal, String(r.instances), String(r.optimal), r.median.toFixed(3), r.p90.toFixed(3), r.worst.toFixed(3)]),
+    'Ratio = Dora\'s chosen plan / the optimum on the goal metric (latency, energy per request, 1 / capacity); 1.000 is optimal.')
+  const t = plannerTimes(progress)
+  printTable('Planner time against fleet size (24-layer model profile, synthetic device profiles)',
+    ['devices', 'kinds', 'layers', 'goal', 'plan ms', 'stage options explored'],
+    t.map((r) => [String(r.devices), String(r.kinds), String(r.layers), r.goal, r.ms.toFixed(0), String(r.explored)]))
 }
 
 if (want('transfer')) {
