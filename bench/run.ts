@@ -24,7 +24,7 @@ function printTable(title: string, header: string[], rows: string[][], note?: st
 
 console.log(`# Dora benchmarks, ${new Date().toISOString()}`)
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`)
-console.log('all traffic on loopback (127.0.0.1); no emulated devices or emulated Wi-Fi involved\n')
+console.log('transfers on loopback (127.0.0.1) between real processes; planner figures use synthetic device profiles (emulation) costed with the Wi-Fi model; no emulated Wi-Fi proxy involved\n')
 
 if (want('codec')) {
   progress('codec: 64 MiB tensor, best of 5 ...')
