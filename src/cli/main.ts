@@ -4,6 +4,7 @@ import { DoraError } from '../errors.js'
 import { registerHubCommand } from './hub-command.js'
 import { registerModelCommands } from './model-commands.js'
 import { registerPlanCommand } from './plan-command.js'
+import { registerSimulateCommand } from './simulate-command.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   registerHubCommand(program, (code) => (exitCode = code))
   registerModelCommands(program, (code) => (exitCode = code))
   registerPlanCommand(program, (code) => (exitCode = code))
+  registerSimulateCommand(program, (code) => (exitCode = code))
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

@@ -36,7 +36,7 @@ export interface Fleet {
   readonly devices: ReadonlyMap<string, DeviceProfile>
 }
 
-interface Hop {
+export interface Hop {
   bytes: number
   rateBps: number
   /** Device that sends (or null for the hub) and receives on this hop. */
@@ -54,7 +54,7 @@ export function stageComputeMs(job: Job, device: DeviceProfile, layers: readonly
 }
 
 /** The air hops of sending `bytes` from one endpoint to another (null = the hub, wired). */
-function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number): Hop[] {
+export function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number): Hop[] {
   if (bytes <= 0 || (from && to && from.id === to.id)) return []
   const hops: Hop[] = []
   if (from?.linkRateBps) hops.push({ bytes, rateBps: from.linkRateBps, txDevice: from.id, rxDevice: null })

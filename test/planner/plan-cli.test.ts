@@ -72,3 +72,31 @@ describe('dora plan', () => {
     expect(r.stderr).toMatch(/invalid scenario .*network\.standard.*devices.*job\.rateRps.*job\.goal/s)
   })
 })
+
+describe('dora simulate', () => {
+  it('runs Dora\'s chosen plan on a scenario and labels the figures as emulation', async () => {
+    const r = await dora('simulate', '--scenario', scenario('smart-home'), '--duration', '60', '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out).toMatchObject({ emulated: true, scenario: 'smart-home', planner: 'dora', coordination: 'scheduled', qoeMet: true })
+    expect(out.completed).toBe(out.requests)
+    expect(out.throughputRps).toBeGreaterThan(1.5)
+    const text = await dora('simulate', '--scenario', scenario('smart-home'), '--duration', '30')
+    expect(text.stdout).toMatch(/EMULATION/)
+  })
+
+  it('accepts a plan file (also the whole output of dora plan --json) and refuses a bad one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-sim-'))
+    const planOut = await dora('plan', '--scenario', scenario('edge-cluster'), '--json')
+    const file = join(dir, 'plan.json')
+    writeFileSync(file, planOut.stdout)
+    const r = await dora('simulate', '--scenario', scenario('edge-cluster'), '--plan', file, '--duration', '20', '--json')
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).plan.id).toBe(JSON.parse(planOut.stdout).chosen)
+    const bad = join(dir, 'bad.json')
+    writeFileSync(bad, JSON.stringify({ stages: [{ layers: [0, 3], devices: ['orin-1'] }, { layers: [3, 9], devices: ['ghost'] }] }))
+    const e = await dora('simulate', '--scenario', scenario('edge-cluster'), '--plan', bad)
+    expect(e.code).toBe(1)
+    expect(e.stderr).toMatch(/no device ghost in this scenario/)
+  })
+})

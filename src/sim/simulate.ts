@@ -1,0 +1,211 @@
+/**
+ * A discrete-event simulator that runs any plan on a fleet: Poisson request arrivals, FIFO
+ * compute per device with seeded speed jitter, transfers on one shared Wi-Fi medium, energy
+ * accounting. Pure and deterministic for a seed (no clock, no I/O).
+ *
+ * The medium: each transfer is a sequence of air hops (hopsBetween in cost.ts: one per wireless
+ * endpoint, through the hub's broker). With scheduled slots (Dora) hops take the air one at a
+ * time, each at its station's solo rate. Uncoordinated, every active hop sends at once and they
+ * share the air as the DCF model says (equal frame rates, so a slow station drags the others,
+ * plus collision loss): the medium is re-shared whenever a hop starts or ends. Other traffic
+ * leaves `availableAirtime` of the channel. "Scheduled" here is a stand-in for the timed slots of
+ * the network scheduler (issue 5): hops never overlap and take the air first come, first served.
+ *
+ * Everything reported is emulation: device profiles stand in for devices, the model for the air.
+ */
+import { EventHeap } from './heap.js'
+import { hopsBetween, stageComputeMs, type Fleet, type Hop, type Network } from '../planner/cost.js'
+import { contendedThroughputsBps, soloEfficiency } from '../planner/network/wifi.js'
+import type { DeviceProfile, Job, Plan } from '../planner/types.js'
+import { seededRandom } from '../model/zoo/builder.js'
+
+export interface SimOptions {
+  readonly durationS: number
+  readonly warmupS: number
+  readonly seed: number
+  /** Coefficient of variation of compute time (device speed jitter). */
+  readonly computeJitter: number
+}
+
+export interface SimResult {
+  readonly emulated: true
+  readonly requests: number
+  readonly completed: number
+  readonly latencyMs: number
+  readonly p95LatencyMs: number
+  readonly throughputRps: number
+  readonly energyJPerRequest: number
+  readonly energyJByDevice: Readonly<Record<string, number>>
+  readonly airBusyFraction: number
+  readonly qoeMet: boolean
+}
+
+interface Batch {
+  arrivals: number[]
+  stage: number
+  at: DeviceProfile | null
+}
+
+interface Flow {
+  bitsLeft: number
+  rateBps: number
+  /** The sending station: a device, or the access point for hops towards a device. */
+  station: string
+  onDone: () => void
+}
+
+export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions): SimResult {
+  // separate streams for arrivals and jitter, so that two runs of one seed see the same
+  // requests whatever else differs (common random numbers for comparisons)
+  const rand = seededRandom(options.seed)
+  const jitterRand = seededRandom(options.seed ^ 0x5bd1e995)
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - jitterRand())) * Math.cos(2 * Math.PI * jitterRand())
+  const heap = new EventHeap<() => void>()
+  let now = 0
+  const dev = (id: string) => fleet.devices.get(id)!
+  const source = job.sourceDevice ? dev(job.sourceDevice) : null
+  const freeAt = new Map<string, number>()
+  const busyS = new Map<string, number>()
+  const radioJ = new Map<string, number>()
+  const addRadio = (id: string | null, j: number) => id && radioJ.set(id, (radioJ.get(id) ?? 0) + j)
+  const latencies: number[] = []
+  let requests = 0
+  let measuredDone = 0
+  let airBusy = 0
+
+  // --- the medium ---
+  // Stations, not transfers, contend: each station sends its queued hops one after another
+  // (the access point sends every hop towards a device). Scheduled: one hop on the air at a time.
+  const active = new Set<Flow>()
+  const waiting: Flow[] = []
+  const queues = new Map<string, Flow[]>()
+  let lastUpdate = 0
+  let version = 0
+  const scheduled = network.coordination === 'scheduled'
+  const rateOf = new Map<Flow, number>()
+  const reshare = () => {
+    const dt = now - lastUpdate
+    if (active.size) airBusy += dt
+    for (const f of active) f.bitsLeft -= (rateOf.get(f) ?? 0) * dt
+    lastUpdate = now
+    for (const f of [...active]) {
+      // done when less than a nanosecond of sending is left (time steps below that vanish in rounding)
+      if (f.bitsLeft <= (rateOf.get(f) ?? 0) * 1e-9 + 1e-6) {
+        active.delete(f)
+        rateOf.delete(f)
+        heap.push(now, f.onDone) // after this re-share, never inside it
+      }
+    }
+    if (scheduled) {
+      while (active.size === 0 && waiting.length) active.add(waiting.shift()!)
+    } else {
+      const sending = new Set([...active].map((f) => f.station))
+      for (const [station, q] of queues) if (!sending.has(station) && q.length) active.add(q.shift()!)
+    }
+    const flows = [...active]
+    const shares = scheduled
+      ? flows.map((f) => f.rateBps * soloEfficiency(network.standard, f.rateBps))
+      : contendedThroughputsBps(network.standard, flows.map((f) => f.rateBps))
+    flows.forEach((f, i) => rateOf.set(f, shares[i]! * network.availableAirtime))
+    const v = ++version
+    let next = Infinity
+    for (const f of flows) next = Math.min(next, f.bitsLeft / rateOf.get(f)!)
+    if (Number.isFinite(next)) heap.push(now + next, () => v === version && reshare())
+  }
+  const send = (hop: Hop, then: () => void) => {
+    addRadio(hop.txDevice, hop.bytes * (hop.txDevice ? dev(hop.txDevice).txJPerByte : 0))
+    addRadio(hop.rxDevice, hop.bytes * (hop.rxDevice ? dev(hop.rxDevice).rxJPerByte : 0))
+    if (!Number.isFinite(hop.rateBps)) return then()
+    const station = hop.txDevice ?? 'access-point'
+    const flow: Flow = { bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, station, onDone: then }
+    if (scheduled) waiting.push(flow)
+    else {
+      let q = queues.get(station)
+      if (!q) queues.set(station, (q = []))
+      q.push(flow)
+    }
+    reshare()
+  }
+  const transfer = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void) => {
+    const hops = hopsBetween(from, to, bytes)
+    const step = (i: number) => (i === hops.length ? then() : send(hops[i]!, () => step(i + 1)))
+    step(0)
+  }
+
+  // --- stages ---
+  const b = plan.microBatch
+  const L = job.model.layers.length
+  const serviceMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
+  const advance = (batch: Batch) => {
+    if (batch.stage === plan.stages.length) {
+      transfer(batch.at, source, b * job.model.boundaryBytes[L]!, () => {
+        for (const a of batch.arrivals) {
+          if (a >= options.warmupS && a < options.durationS) {
+            latencies.push((now - a) * 1000)
+            if (now <= options.durationS) measuredDone++
+          }
+        }
+      })
+      return
+    }
+    const st = plan.stages[batch.stage]!
+    // the replica that would finish this micro-batch first
+    const pick = st.devices.reduce((best, id) => {
+      const f = Math.max(now, freeAt.get(id) ?? 0) + serviceMs[batch.stage]!.get(id)! / 1000
+      return f < best.f ? { id, f } : best
+    }, { id: st.devices[0]!, f: Infinity })
+    const target = dev(pick.id)
+    transfer(batch.at, target, b * job.model.boundaryBytes[st.layers[0]]!, () => {
+      const s = (serviceMs[batch.stage]!.get(target.id)! / 1000) * Math.max(0.5, 1 + options.computeJitter * gauss())
+      const start = Math.max(now, freeAt.get(target.id) ?? 0)
+      freeAt.set(target.id, start + s)
+      busyS.set(target.id, (busyS.get(target.id) ?? 0) + s)
+      heap.push(start + s, () => advance({ arrivals: batch.arrivals, stage: batch.stage + 1, at: target }))
+    })
+  }
+
+  // --- arrivals ---
+  let pending: number[] = []
+  const arrive = () => {
+    requests += now >= options.warmupS ? 1 : 0
+    pending.push(now)
+    if (pending.length === b) {
+      const batch = { arrivals: pending, stage: 0, at: source }
+      pending = []
+      advance(batch)
+    }
+    const next = now - Math.log(1 - rand()) / job.rateRps
+    if (next < options.durationS) heap.push(next, arrive)
+  }
+  heap.push(-Math.log(1 - rand()) / job.rateRps, arrive)
+
+  const horizon = options.durationS * 3 + 10
+  let events = 0
+  for (let e = heap.pop(); e && e.t <= horizon; e = heap.pop()) {
+    now = e.t
+    e.v()
+    if (++events > 50_000_000) throw new RangeError('simulation exceeded 50 million events: shorten --duration or lower the rate')
+  }
+
+  const window = options.durationS - options.warmupS
+  const used = new Set(plan.stages.flatMap((s) => s.devices))
+  const energyJByDevice: Record<string, number> = {}
+  for (const id of used) {
+    const d = dev(id)
+    energyJByDevice[id] = d.idleW * window + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * (window / Math.max(window, now)) + (radioJ.get(id) ?? 0)
+  }
+  const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
+  const sorted = [...latencies].sort((a, x) => a - x)
+  const latencyMs = sorted.length ? sorted.reduce((a, x) => a + x, 0) / sorted.length : Infinity
+  const p95LatencyMs = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]! : Infinity
+  const throughputRps = measuredDone / window
+  const energyJPerRequest = total / Math.max(1, latencies.length)
+  const q = job.qoe
+  const qoeMet =
+    latencies.length >= requests * 0.99 &&
+    (q.latencyMs === undefined || latencyMs <= q.latencyMs) &&
+    (q.p95LatencyMs === undefined || p95LatencyMs <= q.p95LatencyMs) &&
+    (q.throughputRps === undefined || throughputRps >= q.throughputRps * 0.95) &&
+    (q.energyJPerRequest === undefined || energyJPerRequest <= q.energyJPerRequest)
+  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: airBusy / Math.max(now, 1e-9), qoeMet }
+}
