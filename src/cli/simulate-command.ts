@@ -4,7 +4,9 @@ import type { Command } from 'commander'
 import { z } from 'zod'
 import { planningInputs, readScenario } from '../scenario/load.js'
 import { partition } from '../planner/partition.js'
-import { simulate } from '../sim/simulate.js'
+import { simulate, type SimResult } from '../sim/simulate.js'
+import { BASELINES } from '../planner/baselines/simple.js'
+import type { PlanningInputs } from '../scenario/load.js'
 import type { Plan } from '../planner/types.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { formatIssues } from '../protocol/payloads.js'
@@ -24,15 +26,36 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
     .command('simulate')
     .description('run a plan on a scenario in the discrete-event simulator (emulated devices and Wi-Fi)')
     .requiredOption('--scenario <file>', 'scenario file (see config/scenarios/)')
-    .option('--planner <name>', 'plan with this planner (available: dora)', 'dora')
+    .option('--planner <name>', `plan with this planner: dora, ${Object.keys(BASELINES).join(', ')}`, 'dora')
+    .option('--compare', 'run Dora and every baseline on the same requests and print one table')
     .option('--plan <file>', 'simulate this plan instead (JSON: {"stages": [{"layers": [start, end], "devices": [ids]}], "microBatch"})')
     .option('--uncoordinated', 'send without Dora\'s transfer slots (devices contend for the air)')
     .option('--duration <s>', 'simulated seconds of arrivals', parsePositiveInt(86_400), 120)
     .option('--seed <n>', 'random seed', parsePositiveInt(2 ** 31), 1)
     .option('--json', 'print one JSON object')
-    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; duration: number; seed: number; json?: boolean }) => {
+    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; duration: number; seed: number; json?: boolean; compare?: boolean }) => {
       const scenario = await readScenario(flags.scenario)
       const inputs = await planningInputs(flags.scenario, scenario, flags.uncoordinated ? 'contended' : 'scheduled')
+      const run = (plan: Plan) => simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05 })
+      if (flags.compare) {
+        const rows: Array<{ planner: string; plan: Plan | null; r: SimResult | null }> = []
+        for (const name of ['dora', ...Object.keys(BASELINES)]) {
+          const plan = planWith(name, inputs)
+          rows.push({ planner: name, plan, r: plan ? run(plan) : null })
+        }
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({
+            emulated: true, scenario: scenario.name, coordination: inputs.network.coordination, seed: flags.seed,
+            rows: rows.map(({ planner, r }) => ({ planner, latencyMs: r ? finite(r.latencyMs) : null, p95LatencyMs: r ? finite(r.p95LatencyMs) : null, throughputRps: r?.throughputRps ?? null, energyJPerRequest: r?.energyJPerRequest ?? null, qoeMet: r?.qoeMet ?? false })),
+          })}\n`)
+        } else {
+          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${inputs.network.coordination} transfers), seed ${flags.seed}, ${flags.duration} s, same requests for every planner\n\n`)
+          process.stdout.write(`${table(['planner', 'latency', 'p95', 'throughput/s', 'J/request', 'QoE met', 'stages'], rows.map(({ planner, plan, r }) => r && plan
+            ? [planner, `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), r.qoeMet ? 'yes' : 'no', String(plan.stages.length)]
+            : [planner, '-', '-', '-', '-', 'no plan', '-']))}\n`)
+        }
+        return
+      }
       let plan: Plan
       if (flags.plan) {
         let raw: unknown
@@ -51,16 +74,12 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
         plan = { ...parsed.data, planner: 'user' }
         checkPlan(plan, inputs.job.model.layers.length, new Set(inputs.fleet.devices.keys()))
       } else {
-        if (flags.planner !== 'dora') throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora (the baselines are not built yet)`)
-        // Dora plans for its own scheduled slots; --uncoordinated then runs that same plan without them
-        const res = partition(inputs.job, inputs.fleet, { network: { ...inputs.network, coordination: 'scheduled' } })
-        if (!res.ok) {
-          process.stderr.write(`dora: no compliant plan; simulating the closest. It fails on: ${res.reasons.join('; ')}\n`)
-          if (!res.closest.length) throw new DoraError(ErrorCodes.USAGE, 'no plan at all fits this fleet')
-        }
-        plan = res.ok ? res.chosen.plan : res.closest[0]!.plan
+        if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora, ${Object.keys(BASELINES).join(', ')}`)
+        const p = planWith(flags.planner, inputs)
+        if (!p) throw new DoraError(ErrorCodes.USAGE, `planner ${flags.planner} found no plan that fits this fleet`)
+        plan = p
       }
-      const r = simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05 })
+      const r = run(plan)
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({
           emulated: true, scenario: scenario.name, planner: plan.planner, plan: { id: plan.id, microBatch: plan.microBatch, stages: plan.stages },
@@ -77,6 +96,18 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
       }
       if (!r.qoeMet) setExit(3)
     })
+}
+
+/** A planner's plan for the scenario: Dora's chosen (or closest) plan, or a baseline's. */
+function planWith(name: string, inputs: PlanningInputs): Plan | null {
+  // Every planner plans for scheduled air; --uncoordinated then runs the same plan without slots.
+  const network = { ...inputs.network, coordination: 'scheduled' as const }
+  if (name === 'dora') {
+    const res = partition(inputs.job, inputs.fleet, { network })
+    if (!res.ok) process.stderr.write(`dora: no compliant plan; using the closest. It fails on: ${res.reasons.join('; ')}\n`)
+    return res.ok ? res.chosen.plan : (res.closest[0]?.plan ?? null)
+  }
+  return BASELINES[name as keyof typeof BASELINES](inputs.job, inputs.fleet, network)?.plan ?? null
 }
 
 function checkPlan(plan: Plan, layers: number, devices: ReadonlySet<string>): void {

@@ -100,3 +100,18 @@ describe('dora simulate', () => {
     expect(e.stderr).toMatch(/no device ghost in this scenario/)
   })
 })
+
+describe('dora simulate --compare', () => {
+  it('runs Dora and every baseline on the same requests, in the documented JSON shape', async () => {
+    const r = await dora('simulate', '--scenario', scenario('smart-home'), '--compare', '--duration', '40', '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.emulated).toBe(true)
+    expect(out.rows.map((x: { planner: string }) => x.planner)).toEqual(['dora', 'single-device', 'equal-split', 'data-parallel', 'exo'])
+    for (const row of out.rows) expect(Object.keys(row)).toEqual(['planner', 'latencyMs', 'p95LatencyMs', 'throughputRps', 'energyJPerRequest', 'qoeMet'])
+    const doraRow = out.rows[0]
+    expect(doraRow.qoeMet).toBe(true)
+    // on this latency-goal scenario Dora's plan is the fastest of all
+    for (const row of out.rows.slice(1)) if (row.latencyMs !== null) expect(doraRow.latencyMs).toBeLessThanOrEqual(row.latencyMs)
+  })
+})

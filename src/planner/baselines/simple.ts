@@ -1,0 +1,87 @@
+/**
+ * Simple baselines through the same plan type and cost model. Pure.
+ * - best single device: the whole model on the one device that does the goal best;
+ * - equal split: every usable device one stage, equal numbers of layers, in fleet order;
+ * - data parallel only: the whole model replicated on every device it fits;
+ * - exo (exo-explore/exo, its ring memory-weighted partitioning): the fewest devices, largest
+ *   memory first, whose memory holds the model, layers split in proportion to each device's
+ *   memory; it never looks at compute speed or bandwidth.
+ */
+import { compliance, predict, type Fleet, type Network } from '../cost.js'
+import type { DeviceProfile, Job, Plan, Stage } from '../types.js'
+import type { PlanCandidate } from '../partition.js'
+
+const usable = (fleet: Fleet) => [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
+
+function candidate(plan: Plan, job: Job, fleet: Fleet, network: Network): PlanCandidate {
+  const prediction = predict(plan, job, fleet, network)
+  return { plan, prediction, compliance: compliance(job, fleet, prediction) }
+}
+
+function goalValue(job: Job, c: PlanCandidate): number {
+  return job.goal === 'throughput' ? -c.prediction.capacityRps : job.goal === 'energy' ? c.prediction.energyJPerRequest : c.prediction.latencyMs
+}
+
+export function bestSingleDevice(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const L = job.model.layers.length
+  const all = usable(fleet).map((d) => candidate({ id: `single-${d.id}`, stages: [{ layers: [0, L], devices: [d.id] }], microBatch: 1, planner: 'single-device' }, job, fleet, network))
+  const fits = all.filter((c) => !c.compliance.violations.some((v) => v.bound === 'memory'))
+  const pool = fits.length ? fits : all
+  return pool.length ? pool.reduce((a, b) => (goalValue(job, b) < goalValue(job, a) ? b : a)) : null
+}
+
+/** Splits L layers into contiguous stages with sizes proportional to `weights` (each >= 1 layer). */
+function proportionalStages(L: number, devices: readonly DeviceProfile[], weights: readonly number[]): Stage[] {
+  const n = Math.min(devices.length, L)
+  const total = weights.slice(0, n).reduce((a, b) => a + b, 0)
+  const stages: Stage[] = []
+  let start = 0
+  let acc = 0
+  for (let k = 0; k < n; k++) {
+    acc += weights[k]!
+    const end = k === n - 1 ? L : Math.max(start + 1, Math.min(L - (n - 1 - k), Math.round((acc / total) * L)))
+    stages.push({ layers: [start, end], devices: [devices[k]!.id] })
+    start = end
+  }
+  return stages
+}
+
+export function equalSplit(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const devices = usable(fleet)
+  if (!devices.length) return null
+  const stages = proportionalStages(job.model.layers.length, devices, devices.map(() => 1))
+  return candidate({ id: 'equal-split', stages, microBatch: 1, planner: 'equal-split' }, job, fleet, network)
+}
+
+export function dataParallelOnly(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const L = job.model.layers.length
+  const params = job.model.layers.reduce((s, l) => s + l.paramBytes, 0)
+  const peak = Math.max(...job.model.layers.map((l) => l.peakActivationBytes))
+  const fits = usable(fleet).filter((d) => params + 2 * peak <= d.memoryBytes * (job.qoe.memoryFraction ?? 0.8))
+  if (!fits.length) return null
+  return candidate({ id: 'data-parallel', stages: [{ layers: [0, L], devices: fits.map((d) => d.id) }], microBatch: 1, planner: 'data-parallel' }, job, fleet, network)
+}
+
+export function exoRing(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const byMemory = usable(fleet).sort((a, b) => b.memoryBytes - a.memoryBytes)
+  const params = job.model.layers.reduce((s, l) => s + l.paramBytes, 0)
+  const ring: DeviceProfile[] = []
+  let memory = 0
+  for (const d of byMemory) {
+    ring.push(d)
+    memory += d.memoryBytes
+    if (memory >= params) break
+  }
+  if (!ring.length) return null
+  const stages = proportionalStages(job.model.layers.length, ring, ring.map((d) => d.memoryBytes))
+  return candidate({ id: 'exo', stages, microBatch: 1, planner: 'exo' }, job, fleet, network)
+}
+
+export const BASELINES = {
+  'single-device': bestSingleDevice,
+  'equal-split': equalSplit,
+  'data-parallel': dataParallelOnly,
+  exo: exoRing,
+} as const
+
+export type BaselineName = keyof typeof BASELINES

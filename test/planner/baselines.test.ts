@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { BASELINES, bestSingleDevice, dataParallelOnly, equalSplit, exoRing } from '../../src/planner/baselines/simple.js'
+import { partition } from '../../src/planner/partition.js'
+import { WIFI5 } from '../../src/planner/network/wifi.js'
+import type { Fleet, Network } from '../../src/planner/cost.js'
+import type { DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
+
+const net: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
+const dev = (id: string, g: number, mem: number): DeviceProfile => ({ id, kind: id, emulated: true, flopsPerSec: { conv: g * 1e9, matmul: g * 1e9, elementwise: g * 1e9 }, stageOverheadMs: 1, memoryBytes: mem, idleW: 2, activeW: 8, txJPerByte: 1e-6, rxJPerByte: 1e-6, linkRateBps: 300e6, battery: null })
+const fleet: Fleet = { devices: new Map([['big-slow', dev('big-slow', 5, 16e9)], ['fast', dev('fast', 100, 4e9)], ['mid', dev('mid', 20, 8e9)]]) }
+const model: ModelProfile = { name: 'm', layers: Array.from({ length: 6 }, () => ({ flops: { conv: 5e8, matmul: 0, elementwise: 0 }, paramBytes: 1e8, peakActivationBytes: 1e6 })), boundaryBytes: Array(7).fill(5e5) }
+const job: Job = { id: 'j', model, rateRps: 1, qoe: {}, goal: 'latency', sourceDevice: null }
+
+describe('simple baselines', () => {
+  it('best single device picks the fastest device for latency', () => {
+    expect(bestSingleDevice(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['fast'] }])
+  })
+  it('equal split gives every device the same number of layers', () => {
+    expect(equalSplit(job, fleet, net)!.plan.stages.map((s) => s.layers[1] - s.layers[0])).toEqual([2, 2, 2])
+  })
+  it('data parallel replicates the whole model on every device', () => {
+    expect(dataParallelOnly(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['big-slow', 'fast', 'mid'] }])
+  })
+  it('exo takes the largest-memory device first and never looks at speed', () => {
+    expect(exoRing(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['big-slow'] }])
+  })
+  it("Dora's chosen plan is at least as good as every baseline on the goal (cost model)", () => {
+    const dora = partition(job, fleet, { network: net })
+    expect(dora.ok).toBe(true)
+    if (!dora.ok) return
+    for (const make of Object.values(BASELINES)) {
+      const b = make(job, fleet, net)
+      if (b?.compliance.compliant) expect(dora.chosen.prediction.latencyMs).toBeLessThanOrEqual(b.prediction.latencyMs + 1e-9)
+    }
+  })
+})
