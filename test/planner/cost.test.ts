@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { compliance, predict, stageComputeMs, type Fleet, type Network } from '../../src/planner/cost.js'
 import { WIFI5, soloAirtimeS } from '../../src/planner/network/wifi.js'
-import type { DeviceProfile, Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
-const device = (id: string, gflops: number, patch: Partial<DeviceProfile> = {}): DeviceProfile => ({
-  id, kind: 'test', emulated: true, flopsPerSec: { conv: gflops * 1e9, matmul: gflops * 1e9, elementwise: gflops * 1e9 },
-  stageOverheadMs: 0, memoryBytes: 4e9, idleW: 2, activeW: 6, txJPerByte: 0, rxJPerByte: 0, linkRateBps: 400e6, battery: null, ...patch,
-})
+const device = testDevice
 const model: ModelProfile = {
   name: 'two-layer',
   layers: [
@@ -17,7 +15,7 @@ const model: ModelProfile = {
 }
 const job = (patch: Partial<Job> = {}): Job => ({ id: 'j', model, rateRps: 2, qoe: {}, goal: 'latency', sourceDevice: null, ...patch })
 const fleet: Fleet = { devices: new Map([['a', device('a', 10)], ['b', device('b', 20)], ['c', device('c', 20)]]) }
-const scheduled: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
+const scheduled: Network = scheduledWifi5
 const plan = (stages: Plan['stages'], microBatch = 1): Plan => ({ id: 'p', stages, microBatch, planner: 'test' })
 
 describe('cost model', () => {

@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { simulate } from '../../src/sim/simulate.js'
 import { predict, type Fleet, type Network } from '../../src/planner/cost.js'
-import { WIFI5 } from '../../src/planner/network/wifi.js'
-import type { DeviceProfile, Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
-const device = (id: string, gflops: number, link: number | null): DeviceProfile => ({
-  id, kind: 'test', emulated: true, flopsPerSec: { conv: gflops * 1e9, matmul: gflops * 1e9, elementwise: gflops * 1e9 },
-  stageOverheadMs: 0, memoryBytes: 4e9, idleW: 2, activeW: 6, txJPerByte: 1e-6, rxJPerByte: 1e-6, linkRateBps: link, battery: null,
-})
+const device = (id: string, gflops: number, link: number | null) => testDevice(id, gflops, { txJPerByte: 1e-6, rxJPerByte: 1e-6, linkRateBps: link })
 const model: ModelProfile = {
   name: 'm',
   layers: [
@@ -17,7 +14,7 @@ const model: ModelProfile = {
   boundaryBytes: [2e6, 2e6, 1e4],
 }
 const fleet: Fleet = { devices: new Map([['a', device('a', 20, 400e6)], ['b', device('b', 20, 400e6)], ['slow', device('slow', 20, 20e6)]]) }
-const scheduled: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
+const scheduled: Network = scheduledWifi5
 const contended: Network = { ...scheduled, coordination: 'contended' }
 const opts = { durationS: 120, warmupS: 5, seed: 1, computeJitter: 0 }
 const job = (rateRps: number): Job => ({ id: 'j', model, rateRps, qoe: { latencyMs: 1000 }, goal: 'latency', sourceDevice: null })
