@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
+import { Acl } from '../../src/broker/acl.js'
+import { topics } from '../../src/protocol/topics.js'
+
+const jobs = new Map<string, string[]>([['cam-1', ['detector']]])
+const acl = new Acl({
+  hub: { username: 'dora-hub', password: 'hub-secret-123' },
+  devices: [{ id: 'cam-1', password: 'cam-secret-1' }, { id: 'cam-2', passwordSha256: createHash('sha256').update('cam-secret-2').digest('hex') }],
+  observers: [{ username: 'ha', password: 'ha-secret-1' }],
+  allowAnonymous: false,
+  anonymousLoopbackOnly: true,
+  jobsOf: (id) => jobs.get(id) ?? [],
+})
+const cam1 = { role: 'device', deviceId: 'cam-1' } as const
+
+describe('ACL (topics.md § Who may publish and subscribe)', () => {
+  it('authenticates by plain or SHA-256 password and refuses the rest', () => {
+    expect(acl.authenticate('cam-1', Buffer.from('cam-secret-1'), '10.0.0.2')).toEqual(cam1)
+    expect(acl.authenticate('cam-2', Buffer.from('cam-secret-2'), '10.0.0.3')).toEqual({ role: 'device', deviceId: 'cam-2' })
+    expect(acl.authenticate('cam-2', Buffer.from('cam-secret-1'), '10.0.0.3')).toBeNull()
+    expect(acl.authenticate(undefined, undefined, '127.0.0.1')).toBeNull()
+    expect(acl.authenticate('ha', Buffer.from('ha-secret-1'), '10.0.0.9')).toEqual({ role: 'observer', username: 'ha' })
+  })
+
+  it("a device publishes its jobs' data-plane topics, not another job's", () => {
+    expect(acl.canPublish(cam1, topics.tensors('detector', 'cam-2'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.job('detector', 'results'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.tensors('other-job', 'cam-2'))).toBe(false)
+    expect(acl.canPublish(cam1, topics.job('detector', 'plan'))).toBe(false)
+    expect(acl.canPublish({ role: 'device', deviceId: 'cam-2' }, topics.tensors('detector', 'cam-1'))).toBe(false)
+  })
+
+  it("a device subscribes to its jobs' plan, requests and its own inbound tensors only", () => {
+    expect(acl.canSubscribe(cam1, topics.job('detector', 'plan'))).toBe(true)
+    expect(acl.canSubscribe(cam1, topics.tensors('detector', 'cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, topics.tensors('detector', 'cam-2'))).toBe(false)
+    expect(acl.canSubscribe(cam1, 'dora/v1/jobs/detector/tensors/+')).toBe(false)
+    expect(acl.canSubscribe(cam1, topics.job('other-job', 'plan'))).toBe(false)
+  })
+})
