@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { BASELINES, bestSingleDevice, dataParallelOnly, equalSplit, exoRing } from '../../src/planner/baselines/simple.js'
+import { BASELINES } from '../../src/planner/baselines/index.js'
+import { bestSingleDevice, dataParallelOnly, equalSplit, exoRing } from '../../src/planner/baselines/simple.js'
+import { pipeEdge } from '../../src/planner/baselines/pipeedge.js'
+import { exhaustivePlans } from '../../src/planner/baselines/exhaustive.js'
+import { stageComputeMs } from '../../src/planner/cost.js'
 import { partition } from '../../src/planner/partition.js'
 import { WIFI5 } from '../../src/planner/network/wifi.js'
 import type { Fleet, Network } from '../../src/planner/cost.js'
@@ -32,5 +36,24 @@ describe('simple baselines', () => {
       const b = make(job, fleet, net)
       if (b?.compliance.compliant) expect(dora.chosen.prediction.latencyMs).toBeLessThanOrEqual(b.prediction.latencyMs + 1e-9)
     }
+  })
+
+  it("PipeEdge's DP finds the single-device-per-stage plan with the smallest bottleneck (its own cost), checked by enumeration", () => {
+    const bottleneck = (stages: ReadonlyArray<{ layers: readonly [number, number]; devices: readonly string[] }>) => {
+      let worst = 0
+      stages.forEach((s, k) => {
+        const d = fleet.devices.get(s.devices[0]!)!
+        worst = Math.max(worst, stageComputeMs(job, d, s.layers, 1))
+        if (k > 0) {
+          const p = fleet.devices.get(stages[k - 1]!.devices[0]!)!
+          worst = Math.max(worst, (model.boundaryBytes[s.layers[0]]! * 8 * 1000) / Math.min(p.linkRateBps ?? 1e9, d.linkRateBps ?? 1e9))
+        }
+      })
+      return worst
+    }
+    const pe = pipeEdge(job, fleet, net)!
+    const singles = exhaustivePlans(job, fleet, net).filter((c) => c.plan.stages.every((s) => s.devices.length === 1) && !c.compliance.violations.some((v) => v.bound === 'memory'))
+    const best = Math.min(...singles.map((c) => bottleneck(c.plan.stages)))
+    expect(bottleneck(pe.plan.stages)).toBeCloseTo(best, 9)
   })
 })

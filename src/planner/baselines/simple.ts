@@ -76,12 +76,3 @@ export function exoRing(job: Job, fleet: Fleet, network: Network): PlanCandidate
   const stages = proportionalStages(job.model.layers.length, ring, ring.map((d) => d.memoryBytes))
   return candidate({ id: 'exo', stages, microBatch: 1, planner: 'exo' }, job, fleet, network)
 }
-
-export const BASELINES = {
-  'single-device': bestSingleDevice,
-  'equal-split': equalSplit,
-  'data-parallel': dataParallelOnly,
-  exo: exoRing,
-} as const
-
-export type BaselineName = keyof typeof BASELINES

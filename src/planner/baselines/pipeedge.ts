@@ -1,0 +1,64 @@
+/**
+ * PipeEdge's partitioning (Hu et al., "PipeEdge: Pipeline Parallelism for Large-Scale Model
+ * Inference on Heterogeneous Edge Devices", DSD 2022; public code usc-isi/PipeEdge,
+ * src-native/schedule.cpp), through Dora's plan type. Pure.
+ *
+ * Dynamic programming over (layers done, multiset of device types used, type of the last
+ * stage's device); each stage is one device; it minimises the pipeline's bottleneck, the largest
+ * of every stage's compute time and every transfer's time, a transfer costing the activation
+ * bytes over the smaller of the two devices' bandwidths (no contention, no shared medium), with a
+ * memory check per stage. Wired devices count with 1 Gbit/s. O(L^2 K^2 prod(n_k + 1)).
+ */
+import { compliance, predict, stageComputeMs, type Fleet, type Network } from '../cost.js'
+import { deviceTypes, type PlanCandidate } from '../partition.js'
+import type { Job, Plan, Stage } from '../types.js'
+
+const WIRED_BPS = 1e9
+
+export function pipeEdge(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const devices = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
+  const types = deviceTypes(devices)
+  const L = job.model.layers.length
+  const bw = (t: number) => types[t]!.rep.linkRateBps ?? WIRED_BPS
+  const memoryLimit = (t: number) => types[t]!.rep.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
+  interface Entry { cost: number; prev: string | null; stage: Stage | null; counts: number[]; last: number }
+  const states: Array<Map<string, Entry>> = Array.from({ length: L + 1 }, () => new Map())
+  states[0]!.set('start', { cost: 0, prev: null, stage: null, counts: types.map(() => 0), last: -1 })
+  for (let i = 0; i < L; i++) {
+    for (const [key, e] of states[i]!) {
+      for (const t of types) {
+        if (e.counts[t.index]! >= t.ids.length) continue
+        const comm = e.last < 0 ? 0 : (job.model.boundaryBytes[i]! * 8 * 1000) / Math.min(bw(e.last), bw(t.index))
+        let params = 0
+        let peak = 0
+        for (let j = i + 1; j <= L; j++) {
+          params += job.model.layers[j - 1]!.paramBytes
+          peak = Math.max(peak, job.model.layers[j - 1]!.peakActivationBytes)
+          if (params + 2 * peak > memoryLimit(t.index)) break
+          const cost = Math.max(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
+          const counts = e.counts.slice()
+          counts[t.index]! += 1
+          const k = `${counts.join(',')}|${t.index}`
+          const have = states[j]!.get(k)
+          if (!have || cost < have.cost) {
+            states[j]!.set(k, { cost, prev: key, stage: { layers: [i, j], devices: [t.ids[e.counts[t.index]!]!] }, counts, last: t.index })
+          }
+        }
+      }
+    }
+  }
+  let best: [string, Entry] | null = null
+  for (const kv of states[L]!) if (!best || kv[1].cost < best[1].cost) best = kv
+  if (!best) return null
+  const stages: Stage[] = []
+  let at: { i: number; key: string } | null = { i: L, key: best[0] }
+  while (at) {
+    const e: Entry = states[at.i]!.get(at.key)!
+    if (!e.stage) break
+    stages.unshift(e.stage)
+    at = e.prev ? { i: e.stage.layers[0], key: e.prev } : null
+  }
+  const plan: Plan = { id: 'pipeedge', stages, microBatch: 1, planner: 'pipeedge' }
+  const prediction = predict(plan, job, fleet, network)
+  return { plan, prediction, compliance: compliance(job, fleet, prediction) }
+}
