@@ -15,7 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
   registerHubCommand(program, (code) => (exitCode = code))
-  registerModelCommands(program, (code) => (exitCode = code))
+  registerModelCommands(program)
   registerPlanCommand(program, (code) => (exitCode = code))
   registerSimulateCommand(program, (code) => (exitCode = code))
   try {

@@ -41,7 +41,7 @@ async function profileFor(model: string, batch: number, dims: Record<string, num
   return p
 }
 
-export function registerModelCommands(program: Command, setExit: (code: number) => void): void {
+export function registerModelCommands(program: Command): void {
   program
     .command('profile')
     .description('profile an ONNX model (or a zoo model name): FLOPs, parameters and output bytes per node, and cut points')
@@ -153,5 +153,4 @@ export function registerModelCommands(program: Command, setExit: (code: number) 
         out(`${file}  ${fmtBytes(bytes.byteLength)}  ${z.description}`)
       }
     })
-  void setExit
 }
