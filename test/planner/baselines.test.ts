@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { BASELINES } from '../../src/planner/baselines/index.js'
 import { bestSingleDevice, dataParallelOnly, equalSplit, exoRing } from '../../src/planner/baselines/simple.js'
-import { pipeEdge } from '../../src/planner/baselines/pipeedge.js'
+import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { exhaustivePlans } from '../../src/planner/baselines/exhaustive.js'
 import { stageComputeMs } from '../../src/planner/cost.js'
 import { partition } from '../../src/planner/partition.js'
@@ -55,5 +55,32 @@ describe('simple baselines', () => {
     const singles = exhaustivePlans(job, fleet, net).filter((c) => c.plan.stages.every((s) => s.devices.length === 1) && !c.compliance.violations.some((v) => v.bound === 'memory'))
     const best = Math.min(...singles.map((c) => bottleneck(c.plan.stages)))
     expect(bottleneck(pe.plan.stages)).toBeCloseTo(best, 9)
+  })
+})
+
+describe('EdgeShard and CoEdge baselines', () => {
+  it("EdgeShard's DP finds the single-device-per-stage plan with the least summed compute + transfer time", async () => {
+    const { edgeShard } = await import('../../src/planner/baselines/stage-dp.js')
+    const { exhaustivePlans } = await import('../../src/planner/baselines/exhaustive.js')
+    const { stageComputeMs } = await import('../../src/planner/cost.js')
+    const sum = (stages: ReadonlyArray<{ layers: readonly [number, number]; devices: readonly string[] }>) =>
+      stages.reduce((acc, s, k) => {
+        const d = fleet.devices.get(s.devices[0]!)!
+        const prev = k > 0 ? fleet.devices.get(stages[k - 1]!.devices[0]!)! : null
+        const comm = prev ? (model.boundaryBytes[s.layers[0]]! * 8 * 1000) / Math.min(prev.linkRateBps ?? 1e9, d.linkRateBps ?? 1e9) : 0
+        return acc + comm + stageComputeMs(job, d, s.layers, 1)
+      }, 0)
+    const es = edgeShard(job, fleet, net)!
+    const singles = exhaustivePlans(job, fleet, net).filter((c) => c.plan.stages.every((s) => s.devices.length === 1) && !c.compliance.violations.some((v) => v.bound === 'memory'))
+    expect(sum(es.plan.stages)).toBeCloseTo(Math.min(...singles.map((c) => sum(c.plan.stages))), 9)
+  })
+
+  it('CoEdge adds the most energy-efficient devices first until the latency bound holds', async () => {
+    const { coEdge } = await import('../../src/planner/baselines/simple.js')
+    const loose = coEdge({ ...job, qoe: { latencyMs: 1e6 } }, fleet, net)!
+    expect(loose.plan.stages[0]!.devices).toEqual(['fast']) // 8 W over 100 GFLOP/s is the least J/FLOP
+    const tight = coEdge({ ...job, qoe: { latencyMs: 1 } }, fleet, net)!
+    expect(tight.compliance.compliant).toBe(false)
+    expect(tight.plan.stages[0]!.devices.length).toBe(3)
   })
 })

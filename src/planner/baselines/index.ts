@@ -1,9 +1,11 @@
 /** The baseline planners by name, all through Dora's plan type and cost model. */
-import { bestSingleDevice, dataParallelOnly, equalSplit, exoRing } from './simple.js'
-import { pipeEdge } from './pipeedge.js'
+import { bestSingleDevice, coEdge, dataParallelOnly, equalSplit, exoRing } from './simple.js'
+import { edgeShard, pipeEdge } from './stage-dp.js'
 
 export const BASELINES = {
   pipeedge: pipeEdge,
+  edgeshard: edgeShard,
+  coedge: coEdge,
   'single-device': bestSingleDevice,
   'equal-split': equalSplit,
   'data-parallel': dataParallelOnly,

@@ -6,6 +6,12 @@
  * - exo (exo-explore/exo, its ring memory-weighted partitioning): the fewest devices, largest
  *   memory first, whose memory holds the model, layers split in proportion to each device's
  *   memory; it never looks at compute speed or bandwidth.
+ * - CoEdge-style (Zeng et al., "CoEdge: Cooperative DNN Inference with Adaptive Workload
+ *   Partitioning over Heterogeneous Edge Devices", IEEE/ACM ToN 2021): minimise energy under the
+ *   latency bound by spreading the whole model's work over devices. CoEdge splits each input
+ *   spatially and solves a linear program for the shares; through Dora's plan type the shares
+ *   become a replicated stage, and the devices are added most energy-efficient first (J per FLOP)
+ *   until the latency bound holds.
  */
 import { compliance, predict, type Fleet, type Network } from '../cost.js'
 import type { DeviceProfile, Job, Plan, Stage } from '../types.js'
@@ -75,4 +81,21 @@ export function exoRing(job: Job, fleet: Fleet, network: Network): PlanCandidate
   if (!ring.length) return null
   const stages = proportionalStages(job.model.layers.length, ring, ring.map((d) => d.memoryBytes))
   return candidate({ id: 'exo', stages, microBatch: 1, planner: 'exo' }, job, fleet, network)
+}
+
+export function coEdge(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const L = job.model.layers.length
+  // joules per FLOP while computing (active power over the device's convolution rate)
+  const jPerFlop = (d: DeviceProfile) => d.activeW / d.flopsPerSec.conv
+  const params = job.model.layers.reduce((s, l) => s + l.paramBytes, 0)
+  const peak = Math.max(...job.model.layers.map((l) => l.peakActivationBytes))
+  const order = usable(fleet)
+    .filter((d) => params + 2 * peak <= d.memoryBytes * (job.qoe.memoryFraction ?? 0.8))
+    .sort((a, b) => jPerFlop(a) - jPerFlop(b))
+  let last: PlanCandidate | null = null
+  for (let k = 1; k <= order.length; k++) {
+    last = candidate({ id: 'coedge', stages: [{ layers: [0, L], devices: order.slice(0, k).map((d) => d.id) }], microBatch: 1, planner: 'coedge' }, job, fleet, network)
+    if (last.compliance.compliant) return last
+  }
+  return last
 }

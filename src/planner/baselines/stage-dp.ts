@@ -1,4 +1,6 @@
 /**
+ * Two single-device-per-stage DPs over the same state space, as their authors describe them.
+ *
  * PipeEdge's partitioning (Hu et al., "PipeEdge: Pipeline Parallelism for Large-Scale Model
  * Inference on Heterogeneous Edge Devices", DSD 2022; public code usc-isi/PipeEdge,
  * src-native/schedule.cpp), through Dora's plan type. Pure.
@@ -8,6 +10,11 @@
  * of every stage's compute time and every transfer's time, a transfer costing the activation
  * bytes over the smaller of the two devices' bandwidths (no contention, no shared medium), with a
  * memory check per stage. Wired devices count with 1 Gbit/s. O(L^2 K^2 prod(n_k + 1)).
+ *
+ * EdgeShard (Zhang et al., "EdgeShard: Efficient LLM Inference via Collaborative Edge
+ * Computing", IEEE IoT Journal 2024), its latency goal: the same joint device selection and
+ * partitioning DP, minimising the sum of stage compute and transfer times (one request's latency)
+ * instead of the bottleneck; transfers again cost bytes over the smaller bandwidth, no contention.
  */
 import { compliance, predict, stageComputeMs, type Fleet, type Network } from '../cost.js'
 import { deviceTypes, type PlanCandidate } from '../partition.js'
@@ -16,6 +23,20 @@ import type { Job, Plan, Stage } from '../types.js'
 const WIRED_BPS = 1e9
 
 export function pipeEdge(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  return singleDeviceStagesDp(job, fleet, network, 'pipeedge', (acc, comm, compute) => Math.max(acc, comm, compute))
+}
+
+export function edgeShard(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  return singleDeviceStagesDp(job, fleet, network, 'edgeshard', (acc, comm, compute) => acc + comm + compute)
+}
+
+function singleDeviceStagesDp(
+  job: Job,
+  fleet: Fleet,
+  network: Network,
+  name: string,
+  combine: (acc: number, commMs: number, computeMs: number) => number,
+): PlanCandidate | null {
   const devices = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
   const types = deviceTypes(devices)
   const L = job.model.layers.length
@@ -35,7 +56,7 @@ export function pipeEdge(job: Job, fleet: Fleet, network: Network): PlanCandidat
           params += job.model.layers[j - 1]!.paramBytes
           peak = Math.max(peak, job.model.layers[j - 1]!.peakActivationBytes)
           if (params + 2 * peak > memoryLimit(t.index)) break
-          const cost = Math.max(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
+          const cost = combine(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
           const counts = e.counts.slice()
           counts[t.index]! += 1
           const k = `${counts.join(',')}|${t.index}`
@@ -58,7 +79,7 @@ export function pipeEdge(job: Job, fleet: Fleet, network: Network): PlanCandidat
     stages.unshift(e.stage)
     at = e.prev ? { i: e.stage.layers[0], key: e.prev } : null
   }
-  const plan: Plan = { id: 'pipeedge', stages, microBatch: 1, planner: 'pipeedge' }
+  const plan: Plan = { id: name, stages, microBatch: 1, planner: name }
   const prediction = predict(plan, job, fleet, network)
   return { plan, prediction, compliance: compliance(job, fleet, prediction) }
 }
