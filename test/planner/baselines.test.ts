@@ -84,3 +84,16 @@ describe('EdgeShard and CoEdge baselines', () => {
     expect(tight.plan.stages[0]!.devices.length).toBe(3)
   })
 })
+
+describe('Petals-style baseline', () => {
+  it('servers take memory-sized spans where the swarm is weakest, and requests chain through them', async () => {
+    const { petals } = await import('../../src/planner/baselines/simple.js')
+    // memory for 3 layers each (1e8 params + activations, 0.8 of 4e8)
+    const small = (id: string, g: number) => ({ ...fleet.devices.get('fast')!, id, kind: id, memoryBytes: 4.0e8, flopsPerSec: { conv: g * 1e9, matmul: g * 1e9, elementwise: g * 1e9 } })
+    const f = { devices: new Map([['s1', small('s1', 10)], ['s2', small('s2', 10)], ['s3', small('s3', 10)]]) }
+    const p = petals(job, f, net)!
+    // s1 takes [0,3) (all spans equal), s2 the least-served span [3,6), s3 then [0,3) again (all equal); the chain is s1 then s2
+    expect(p.plan.stages).toEqual([{ layers: [0, 3], devices: ['s1'] }, { layers: [3, 6], devices: ['s2'] }])
+  })
+})
+

@@ -1,11 +1,12 @@
 /** The baseline planners by name, all through Dora's plan type and cost model. */
-import { bestSingleDevice, coEdge, dataParallelOnly, equalSplit, exoRing } from './simple.js'
+import { bestSingleDevice, coEdge, dataParallelOnly, equalSplit, exoRing, petals } from './simple.js'
 import { edgeShard, pipeEdge } from './stage-dp.js'
 
 export const BASELINES = {
   pipeedge: pipeEdge,
   edgeshard: edgeShard,
   coedge: coEdge,
+  petals,
   'single-device': bestSingleDevice,
   'equal-split': equalSplit,
   'data-parallel': dataParallelOnly,

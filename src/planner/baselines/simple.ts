@@ -1,5 +1,5 @@
 /**
- * Simple baselines through the same plan type and cost model. Pure.
+ * Baselines without a search of their own, through the same plan type and cost model. Pure.
  * - best single device: the whole model on the one device that does the goal best;
  * - equal split: every usable device one stage, equal numbers of layers, in fleet order;
  * - data parallel only: the whole model replicated on every device it fits;
@@ -98,4 +98,57 @@ export function coEdge(job: Job, fleet: Fleet, network: Network): PlanCandidate 
     if (last.compliance.compliant) return last
   }
   return last
+}
+
+/**
+ * Petals-style (Borzunov et al., "Petals: Collaborative Inference and Fine-tuning of Large
+ * Models", ACL 2023 demo): servers join one by one (fleet order); each takes as many consecutive
+ * layers as its memory holds, starting where the swarm's throughput is weakest (the span whose
+ * least-served layer has the least compute rate already serving it). A request then follows a
+ * chain of servers from the first layer on, each hop to the server covering the next layer that
+ * reaches furthest.
+ */
+export function petals(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const L = job.model.layers.length
+  const fraction = job.qoe.memoryFraction ?? 0.8
+  const served = new Array<number>(L).fill(0) // FLOP/s serving each layer
+  const spans: Array<{ d: DeviceProfile; start: number; end: number }> = []
+  for (const d of usable(fleet)) {
+    let len = 0
+    let bytes = 0
+    while (len < L && bytes + job.model.layers[len]!.paramBytes + 2 * job.model.layers[len]!.peakActivationBytes <= d.memoryBytes * fraction) {
+      bytes += job.model.layers[len]!.paramBytes
+      len++
+    }
+    if (len === 0) continue
+    // Petals' block_selection: the start whose span, its throughputs sorted, is smallest in
+    // lexicographic order (so the most under-served span), the first such start on ties
+    let best = 0
+    let bestKey: number[] | null = null
+    for (let s = 0; s + len <= L; s++) {
+      const key = served.slice(s, s + len).sort((a, b) => a - b)
+      if (!bestKey || lexLess(key, bestKey)) {
+        bestKey = key
+        best = s
+      }
+    }
+    for (let i = best; i < best + len; i++) served[i] = served[i]! + d.flopsPerSec.conv
+    spans.push({ d, start: best, end: best + len })
+  }
+  const stages: Stage[] = []
+  const used = new Set<string>()
+  for (let i = 0; i < L; ) {
+    const options = spans.filter((s) => s.start <= i && s.end > i && !used.has(s.d.id))
+    if (!options.length) return null // some layer is served by no free server
+    const pick = options.reduce((a, b) => (b.end > a.end ? b : a))
+    stages.push({ layers: [i, pick.end], devices: [pick.d.id] })
+    used.add(pick.d.id)
+    i = pick.end
+  }
+  return candidate({ id: 'petals', stages, microBatch: 1, planner: 'petals' }, job, fleet, network)
+}
+
+function lexLess(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!
+  return false
 }
