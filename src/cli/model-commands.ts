@@ -33,12 +33,12 @@ function parseCuts(value: string): number[] {
   return parts.map(Number)
 }
 
-async function profileFor(model: string, batch: number, dims: Record<string, number> | undefined, quiet: boolean): Promise<Profile> {
+async function profileFor(model: string, batch: number, dims: Record<string, number> | undefined, quiet: boolean): Promise<Profile & { bytes: Uint8Array }> {
   const { bytes, source } = await loadModelBytes(model)
   if (!quiet) progress(`dora: reading ${source} (${fmtBytes(bytes.byteLength)}); running it once in onnxruntime for tensor shapes...`)
   const p = await profileModel(bytes, source, { batch, dims })
   if (!quiet && p.shapes.unboundDims.length) progress(`dora: dimensions ${p.shapes.unboundDims.join(', ')} had no value and were set to 1 (use --dim NAME=SIZE)`)
-  return p
+  return { ...p, bytes }
 }
 
 export function registerModelCommands(program: Command): void {
@@ -56,7 +56,7 @@ export function registerModelCommands(program: Command): void {
       if (flags.measure !== undefined) {
         const runs = flags.measure === true ? 5 : flags.measure
         if (!flags.json) progress(`dora: measuring node times (${runs} runs after a warm-up, unoptimised)...`)
-        measured = await measureNodeTimes((await loadModelBytes(model)).bytes, p.graph, { batch: flags.batch, dims: flags.dim }, runs)
+        measured = await measureNodeTimes(p.bytes, p.graph, { batch: flags.batch, dims: flags.dim }, runs)
       }
       const us = (name: string) => (measured ? (measured.get(name) ?? null) : undefined)
       const totalFlops = p.costs.reduce((s, c) => s + (c.flops ?? 0), 0)
