@@ -31,6 +31,8 @@ function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined) {
   }
 }
 
+export const trainingNote = (m: number) => `training: 1F1B, ${m} micro-batches per step; latency = one optimizer step, capacity and J per sample`
+
 export function registerPlanCommand(program: Command, setExit: (code: number) => void): void {
   program
     .command('plan')
@@ -55,6 +57,7 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         out(JSON.stringify({
           scenario: scenario.name,
           emulated: true,
+          job: inputs.job.training ? 'training' : 'inference',
           plans,
           chosen: result.ok ? result.chosen.plan.id : null,
           ...(result.ok ? {} : { reasons: result.reasons }),
@@ -64,6 +67,7 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         return
       }
       out(`scenario ${scenario.name} (emulated devices): job ${scenario.job.id}, model ${inputs.job.model.name} in ${inputs.job.model.layers.length} layers, ${scenario.job.rateRps} req/s, goal ${scenario.job.goal}`)
+      if (inputs.job.training) out(trainingNote(inputs.job.training.microBatchesPerStep))
       out(`planned in ${planMs.toFixed(0)} ms (${result.explored} stage options explored)\n`)
       const rows = (result.ok ? result.candidates : result.closest).map((c) => [
         c.plan.id + (result.ok && c === result.chosen ? ' *' : ''),

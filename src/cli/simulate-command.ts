@@ -12,6 +12,7 @@ import { DoraError, ErrorCodes } from '../errors.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { parsePositiveInt } from './model-commands.js'
 import { table } from './format.js'
+import { trainingNote } from './plan-command.js'
 
 const planFileSchema = z.object({
   id: z.string().default('user-plan'),
@@ -45,11 +46,13 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
         }
         if (flags.json) {
           process.stdout.write(`${JSON.stringify({
-            emulated: true, scenario: scenario.name, coordination: inputs.network.coordination, seed: flags.seed,
+            emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', coordination: inputs.network.coordination, seed: flags.seed,
             rows: rows.map(({ planner, r }) => ({ planner, latencyMs: r ? finite(r.latencyMs) : null, p95LatencyMs: r ? finite(r.p95LatencyMs) : null, throughputRps: r?.throughputRps ?? null, energyJPerRequest: r?.energyJPerRequest ?? null, qoeMet: r?.qoeMet ?? false })),
           })}\n`)
         } else {
-          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${inputs.network.coordination} transfers), seed ${flags.seed}, ${flags.duration} s, same requests for every planner\n\n`)
+          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${inputs.network.coordination} transfers), seed ${flags.seed}, ${flags.duration} s, same requests for every planner\n`)
+          if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
+          process.stdout.write('\n')
           process.stdout.write(`${table(['planner', 'latency', 'p95', 'throughput/s', 'J/request', 'QoE met', 'stages'], rows.map(({ planner, plan, r }) => r && plan
             ? [planner, `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), r.qoeMet ? 'yes' : 'no', String(plan.stages.length)]
             : [planner, '-', '-', '-', '-', 'no plan', '-']))}\n`)
@@ -82,13 +85,14 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
       const r = run(plan)
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({
-          emulated: true, scenario: scenario.name, planner: plan.planner, plan: { id: plan.id, microBatch: plan.microBatch, stages: plan.stages },
+          emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', planner: plan.planner, plan: { id: plan.id, microBatch: plan.microBatch, stages: plan.stages },
           coordination: inputs.network.coordination, seed: flags.seed,
           latencyMs: finite(r.latencyMs), p95LatencyMs: finite(r.p95LatencyMs), throughputRps: r.throughputRps, energyJPerRequest: r.energyJPerRequest,
           requests: r.requests, completed: r.completed, airBusyFraction: r.airBusyFraction, qoeMet: r.qoeMet,
         })}\n`)
       } else {
         process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${inputs.network.coordination} transfers), seed ${flags.seed}, ${flags.duration} s\n`)
+        if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
         process.stdout.write(`plan ${plan.id} (${plan.planner}): ${plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> ')}, micro-batch ${plan.microBatch}\n\n`)
         process.stdout.write(`${table(['latency', 'p95', 'throughput/s', 'J/request', 'requests', 'completed', 'air busy', 'QoE met'], [[
           `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), String(r.requests), String(r.completed), `${(r.airBusyFraction * 100).toFixed(0)}%`, r.qoeMet ? 'yes' : 'no',

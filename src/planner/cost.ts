@@ -23,6 +23,7 @@
  */
 import type { Compliance, DeviceProfile, Job, Plan, Prediction, Violation } from './types.js'
 import { contendedThroughputsBps, soloAirtimeS, type WifiStandard } from './network/wifi.js'
+import { predictTraining } from './training.js'
 
 export interface Network {
   readonly standard: WifiStandard
@@ -42,6 +43,47 @@ export interface Hop {
   /** Device that sends (or null for the hub) and receives on this hop. */
   txDevice: string | null
   rxDevice: string | null
+}
+
+/**
+ * Seconds of air the hops occupy together: scheduled, one after another at each station's solo
+ * rate; contended, all at once, sharing the channel per the DCF model. Wired hops take none.
+ */
+export function airSeconds(hops: ReadonlyArray<Hop & { weight: number }>, network: Network): number {
+  const airborne = hops.filter((h) => Number.isFinite(h.rateBps))
+  let airS = 0
+  if (network.coordination === 'scheduled') {
+    for (const h of airborne) airS += h.weight * soloAirtimeS(network.standard, h.bytes, h.rateBps)
+  } else {
+    const shares = contendedThroughputsBps(network.standard, airborne.map((h) => h.rateBps))
+    airborne.forEach((h, i) => (airS += (h.weight * h.bytes * 8) / shares[i]!))
+  }
+  return airS / network.availableAirtime
+}
+
+/** One hop's own transfer time, seconds, alone on the air. */
+export function transferS(h: Hop, network: Network): number {
+  return Number.isFinite(h.rateBps) ? soloAirtimeS(network.standard, h.bytes, h.rateBps) / network.availableAirtime : 0
+}
+
+/**
+ * Memory a stage needs on each device that holds it. Inference: parameters + 2 x b x the largest
+ * activation (double-buffered micro-batches). Training: parameters, their gradients and the
+ * optimizer state, plus `stash` micro-batches of every activation the stage produces (1F1B keeps
+ * one per micro-batch in flight for the backward pass).
+ */
+export function stageMemoryBytes(job: Job, layers: readonly [number, number], microBatch: number, stash = 1): number {
+  let params = 0
+  let peak = 0
+  let acts = 0
+  for (let i = layers[0]; i < layers[1]; i++) {
+    const l = job.model.layers[i]!
+    params += l.paramBytes
+    peak = Math.max(peak, l.peakActivationBytes)
+    acts += l.activationBytes ?? l.peakActivationBytes
+  }
+  if (!job.training) return params + 2 * microBatch * peak
+  return params * (2 + job.training.optimizerStateFactor) + stash * microBatch * acts
 }
 
 export function stageComputeMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
@@ -65,6 +107,7 @@ export function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null
 }
 
 export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+  if (job.training) return predictTraining(plan, job, fleet, network)
   const b = plan.microBatch
   const dev = (id: string): DeviceProfile => {
     const d = fleet.devices.get(id)
@@ -99,17 +142,7 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
   addTransfer(last.reps, src, b * job.model.boundaryBytes[L]!)
 
   // Air time per micro-batch.
-  const airborne = hops.filter((h) => Number.isFinite(h.rateBps))
-  let airS = 0
-  if (network.coordination === 'scheduled') {
-    for (const h of airborne) airS += h.weight * soloAirtimeS(network.standard, h.bytes, h.rateBps)
-  } else {
-    const rates = airborne.map((h) => h.rateBps)
-    const shares = contendedThroughputsBps(network.standard, rates)
-    airborne.forEach((h, i) => (airS += (h.weight * h.bytes * 8) / shares[i]!))
-  }
-  airS /= network.availableAirtime
-  const transferS = (h: Hop) => (Number.isFinite(h.rateBps) ? soloAirtimeS(network.standard, h.bytes, h.rateBps) / network.availableAirtime : 0)
+  const airS = airSeconds(hops, network)
 
   // Capacity and bottleneck (requests per second).
   let capacity = Infinity
@@ -134,7 +167,7 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
   const overloaded = lambda >= capacity
   const batchingMs = b > 1 ? ((b - 1) / (2 * lambda)) * 1000 : 0
   const computeMs = stages.reduce((s, st) => s + st.reps.reduce((t, r) => t + r.share * r.ms, 0), 0)
-  const transferMs = hops.reduce((s, h) => s + h.weight * transferS(h) * 1000, 0)
+  const transferMs = hops.reduce((s, h) => s + h.weight * transferS(h, network) * 1000, 0)
   let waitMs = 0
   let waitP95Ms = 0
   const queue = (serviceMs: number, rho: number) => {
@@ -162,16 +195,7 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
     if (h.rxDevice) joules += (h.weight * h.bytes * dev(h.rxDevice).rxJPerByte) / b
   }
 
-  const memoryBytes: Record<string, number> = {}
-  for (const s of plan.stages) {
-    let params = 0
-    let peak = 0
-    for (let i = s.layers[0]; i < s.layers[1]; i++) {
-      params += job.model.layers[i]!.paramBytes
-      peak = Math.max(peak, job.model.layers[i]!.peakActivationBytes)
-    }
-    for (const id of s.devices) memoryBytes[id] = (memoryBytes[id] ?? 0) + params + 2 * b * peak
-  }
+  const memoryBytes = planMemoryBytes(plan, job)
 
   return {
     latencyMs,
@@ -186,11 +210,23 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
   }
 }
 
+/** Memory per device of a plan (training: stage k of S stashes min(S - k, M) micro-batches). */
+export function planMemoryBytes(plan: Plan, job: Job): Record<string, number> {
+  const memoryBytes: Record<string, number> = {}
+  const S = plan.stages.length
+  plan.stages.forEach((s, k) => {
+    const stash = job.training ? Math.min(S - k, job.training.microBatchesPerStep) : 1
+    const bytes = stageMemoryBytes(job, s.layers, plan.microBatch, stash)
+    for (const id of s.devices) memoryBytes[id] = (memoryBytes[id] ?? 0) + bytes
+  })
+  return memoryBytes
+}
+
 /** Which QoE bounds a prediction breaks, and by how much. */
 export function compliance(job: Job, fleet: Fleet, p: Prediction): Compliance {
   const v: Violation[] = []
   const q = job.qoe
-  if (p.capacityRps <= job.rateRps) v.push({ bound: 'overload', device: null, limit: job.rateRps, predicted: p.capacityRps })
+  if (!job.training && p.capacityRps <= job.rateRps) v.push({ bound: 'overload', device: null, limit: job.rateRps, predicted: p.capacityRps })
   if (q.latencyMs !== undefined && !(p.latencyMs <= q.latencyMs)) v.push({ bound: 'latencyMs', device: null, limit: q.latencyMs, predicted: p.latencyMs })
   if (q.p95LatencyMs !== undefined && !(p.p95LatencyMs <= q.p95LatencyMs)) v.push({ bound: 'p95LatencyMs', device: null, limit: q.p95LatencyMs, predicted: p.p95LatencyMs })
   if (q.throughputRps !== undefined && p.throughputRps < q.throughputRps) v.push({ bound: 'throughputRps', device: null, limit: q.throughputRps, predicted: p.throughputRps })

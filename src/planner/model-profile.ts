@@ -47,12 +47,14 @@ export function toModelProfile(input: ModelProfileInput, maxLayers = 24): ModelP
     const flops = { conv: 0, matmul: 0, elementwise: 0 }
     let paramBytes = 0
     let peak = 0
+    let activationBytes = 0
     for (const c of input.costs.slice(bounds[k], bounds[k + 1])) {
       if (c.opClass !== 'memory') flops[c.opClass] += (c.flops ?? 0) * per
       paramBytes += c.paramBytes
       peak = Math.max(peak, c.outputBytes * per)
+      activationBytes += c.outputBytes * per
     }
-    layers.push({ flops, paramBytes, peakActivationBytes: peak })
+    layers.push({ flops, paramBytes, peakActivationBytes: peak, activationBytes })
   }
   const boundaryBytes = [input.inputBytes * per, ...chosen.map((c) => c.crossingBytes * per), input.outputBytes * per]
   return { name: input.name, layers, boundaryBytes, nodeBounds: bounds }

@@ -14,8 +14,9 @@
  * non-compliant ones dropped, and the compliant ones thinned into a small Pareto front over
  * (goal metric, energy). "No feasible plan" is a result with the reasons of the closest plans.
  */
-import { compliance, predict, stageComputeMs, type Fleet, type Network } from './cost.js'
+import { compliance, predict, stageComputeMs, stageMemoryBytes, type Fleet, type Network } from './cost.js'
 import { soloAirtimeS } from './network/wifi.js'
+import { allReduceHops, stageParamBytes, trainingStageMs } from './training.js'
 import type { Compliance, DeviceProfile, Job, Plan, Prediction, Stage } from './types.js'
 
 export interface PartitionOptions {
@@ -115,10 +116,18 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const source = job.sourceDevice ? fleet.devices.get(job.sourceDevice) ?? null : null
   const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, bytes, d.linkRateBps) * 1000) / net.availableAirtime : 0)
   const memoryLimit = (d: DeviceProfile) => d.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
+  const training = job.training
+  const computeMs = training ? trainingStageMs : stageComputeMs
   let explored = 0
 
+  // Training: 1F1B stashes min(S - k, M) micro-batches on stage k of S, so the memory a stage needs
+  // depends on how many stages follow it; the DP runs once per stage count S and keeps plans of
+  // exactly S stages. Inference: one run, up to maxStages stages.
+  const stageCounts = training ? Array.from({ length: maxStages }, (_, k) => k + 1) : [maxStages]
   const complete: Array<{ label: Label; microBatch: number }> = []
-  for (const b of microBatches) {
+  for (const S of stageCounts) for (const b of microBatches) {
+    const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
+    const samplesPerStep = training ? training.microBatchesPerStep * b : 1
     // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
     const states: Array<Map<string, { counts: number[]; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
     states[0]!.set('start', { counts: types.map(() => 0), senders: [{ d: source, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
@@ -126,46 +135,56 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
       for (const { counts, senders, set } of beam(states[i]!, beamWidth)) {
         const bytesIn = job.model.boundaryBytes[i]! * b
         for (let j = i + 1; j <= L; j++) {
-          let params = 0
-          let peak = 0
-          for (let k = i; k < j; k++) {
-            params += job.model.layers[k]!.paramBytes
-            peak = Math.max(peak, job.model.layers[k]!.peakActivationBytes)
-          }
-          const fits = types.filter((t) => t.ids.length > counts[t.index]! && params + 2 * b * peak <= memoryLimit(t.rep))
+          const fits = types.filter((t) => t.ids.length > counts[t.index]! && stageMemoryBytes(job, [i, j], b, 1) <= memoryLimit(t.rep))
           if (!fits.length) continue
-          const ms = new Map(fits.map((t) => [t.index, stageComputeMs(job, t.rep, [i, j], b)]))
+          const ms = new Map(fits.map((t) => [t.index, computeMs(job, t.rep, [i, j], b)]))
+          const paramBytes = training ? stageParamBytes(job, [i, j]) : 0
           for (const group of candidateGroups(fits, counts, ms)) {
             explored++
             // micro-batches per second of the group; each device's share is its own rate over that
             const rate = group.reduce((s, g) => s + (g.replicas * 1000) / ms.get(g.type)!, 0)
             const members = group.map((g) => ({ d: types[g.type]!.rep, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
-            const bytesOut = j === L ? job.model.boundaryBytes[L]! * b : 0
+            const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
+            // training sends each boundary's gradient back as well (not the input's)
+            const passes = training && i > 0 ? 2 : 1
             let airIn = 0
             let radioJ = 0
             for (const s of senders) {
               for (const m of members) {
-                airIn += (s.share * m.share * (air(bytesIn, s.d) + air(bytesIn, m.d))) / b
-                radioJ += (s.share * m.share * bytesIn * ((s.d?.txJPerByte ?? 0) + m.d.rxJPerByte)) / b
+                airIn += (passes * s.share * m.share * (air(bytesIn, s.d) + air(bytesIn, m.d))) / b
+                const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
+                radioJ += (s.share * m.share * bytesIn * radio) / b
+              }
+            }
+            // gradient all-reduce among the replicas, once per step, spread over its samples
+            if (paramBytes > 0 && group.reduce((n, g) => n + g.replicas, 0) > 1) {
+              const replicas = group.flatMap((g) => types[g.type]!.ids.slice(counts[g.type]!, counts[g.type]! + g.replicas).map((id) => fleet.devices.get(id)!))
+              for (const h of allReduceHops(replicas, paramBytes)) {
+                const d = fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
+                airIn += air(h.bytes, d) / samplesPerStep
+                radioJ += (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
               }
             }
             let airOut = 0
-            let computeMs = 0
+            let stageMs = 0
             let activeJ = 0
             for (const m of members) {
               airOut += (m.share * (air(bytesOut, m.d) + air(bytesOut, source))) / b
               radioJ += (m.share * bytesOut * (m.d.txJPerByte + (source?.rxJPerByte ?? 0))) / b
-              computeMs += m.share * m.ms
+              stageMs += m.share * m.ms
               activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
             }
+            const stageBytes = (depth: number) => stageMemoryBytes(job, [i, j], b, stash(depth))
             const nc = counts.slice()
             for (const g of group) nc[g.type]! += g.replicas
             for (const label of set) {
-              if (label.depth >= maxStages) continue
+              if (label.depth >= S) continue
+              if (training && (j === L) !== (label.depth + 1 === S)) continue
+              if (training && group.some((g) => stageBytes(label.depth) > memoryLimit(types[g.type]!.rep))) continue
               const airMs = label.airMs + airIn + airOut
               const next: Label = {
                 periodMs: Math.max(label.periodMs, 1000 / rate / b, airMs),
-                latencyMs: label.latencyMs + computeMs + (airIn + airOut) * b,
+                latencyMs: label.latencyMs + stageMs + (airIn + airOut) * b,
                 energyJ: label.energyJ + activeJ + radioJ,
                 airMs,
                 stage: { layers: [i, j], group },

@@ -35,6 +35,11 @@ export interface ModelProfile {
     readonly paramBytes: number
     /** Largest tensor the layer produces (for activation memory). */
     readonly peakActivationBytes: number
+    /**
+     * All tensors the layer produces per sample, which training stashes for the backward pass
+     * (default: peakActivationBytes).
+     */
+    readonly activationBytes?: number
   }>
   /** boundaryBytes[i]: bytes crossing the boundary before layer i per sample; [0] the input, [L] the output. */
   readonly boundaryBytes: readonly number[]
@@ -53,6 +58,17 @@ export interface QoE {
 
 export type Goal = 'latency' | 'energy' | 'throughput'
 
+/**
+ * A training job: each optimizer step runs `microBatchesPerStep` micro-batches through the
+ * pipeline in the 1F1B order with a flush at the step's end (PipeDream-Flush / DAPPLE), then the
+ * replicas of each replicated stage synchronise their gradients (ring all-reduce).
+ */
+export interface TrainingSpec {
+  readonly microBatchesPerStep: number
+  /** Optimizer state per parameter byte (Adam keeps two moments: 2; SGD with momentum: 1). */
+  readonly optimizerStateFactor: number
+}
+
 export interface Job {
   readonly id: string
   readonly model: ModelProfile
@@ -62,6 +78,12 @@ export interface Job {
   readonly goal: Goal
   /** Where requests originate and results go (a device id); null: the hub, wired to the AP. */
   readonly sourceDevice: string | null
+  /**
+   * Present for a training job. Its requests are samples: latency is the time of one optimizer
+   * step, throughput is samples per second, energy is per sample; `rateRps` is not an offered
+   * load (training runs as fast as the plan allows).
+   */
+  readonly training?: TrainingSpec
 }
 
 export interface Stage {

@@ -40,7 +40,7 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     batch,
   })
   const devices = new Map<string, DeviceProfile>(scenario.devices.map((d) => [d.id, { ...d, emulated: true }]))
-  const job: Job = { id: scenario.job.id, model, rateRps: scenario.job.rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source }
+  const job: Job = { id: scenario.job.id, model, rateRps: scenario.job.rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source, ...(scenario.job.training ? { training: scenario.job.training } : {}) }
   const network: Network = { standard: WIFI_STANDARDS[scenario.network.standard]!, coordination, availableAirtime: scenario.network.availableAirtime }
   return { scenario, fleet: { devices }, job, network }
 }

@@ -43,6 +43,11 @@ export const scenarioSchema = z.object({
     goal: z.enum(['latency', 'energy', 'throughput']),
     /** Device where requests originate and results return; null for the hub (wired). */
     source: id.nullable().default(null),
+    /** A training job (1F1B with a flush per step); absent for inference. */
+    training: z.object({
+      microBatchesPerStep: z.number().int().min(1).max(1024).default(8),
+      optimizerStateFactor: nonNeg.default(2),
+    }).optional(),
     qoe: z.object({
       latencyMs: positive.optional(),
       p95LatencyMs: positive.optional(),

@@ -3,19 +3,15 @@
  * compute per device with seeded speed jitter, transfers on one shared Wi-Fi medium, energy
  * accounting. Pure and deterministic for a seed (no clock, no I/O).
  *
- * The medium: each transfer is a sequence of air hops (hopsBetween in cost.ts: one per wireless
- * endpoint, through the hub's broker). With scheduled slots (Dora) hops take the air one at a
- * time, each at its station's solo rate. Uncoordinated, every active hop sends at once and they
- * share the air as the DCF model says (equal frame rates, so a slow station drags the others,
- * plus collision loss): the medium is re-shared whenever a hop starts or ends. Other traffic
- * leaves `availableAirtime` of the channel. "Scheduled" here is a stand-in for the timed slots of
- * the network scheduler (issue 5): hops never overlap and take the air first come, first served.
+ * The medium (medium.ts) carries every transfer as air hops through the access point, scheduled
+ * (one hop at a time) or contended (the DCF model). Training jobs run in training.ts.
  *
  * Everything reported is emulation: device profiles stand in for devices, the model for the air.
  */
 import { EventHeap } from './heap.js'
-import { hopsBetween, stageComputeMs, type Fleet, type Hop, type Network } from '../planner/cost.js'
-import { contendedThroughputsBps, soloEfficiency } from '../planner/network/wifi.js'
+import { Medium } from './medium.js'
+import { simulateTraining } from './training.js'
+import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import type { DeviceProfile, Job, Plan } from '../planner/types.js'
 import { seededRandom } from '../model/zoo/builder.js'
 
@@ -46,15 +42,8 @@ interface Batch {
   at: DeviceProfile | null
 }
 
-interface Flow {
-  bitsLeft: number
-  rateBps: number
-  /** The sending station: a device, or the access point for hops towards a device. */
-  station: string
-  onDone: () => void
-}
-
 export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions): SimResult {
+  if (job.training) return simulateTraining(plan, job, fleet, network, options)
   // separate streams for arrivals and jitter, so that two runs of one seed see the same
   // requests whatever else differs (common random numbers for comparisons)
   const rand = seededRandom(options.seed)
@@ -66,71 +55,12 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const source = job.sourceDevice ? dev(job.sourceDevice) : null
   const freeAt = new Map<string, number>()
   const busyS = new Map<string, number>()
-  const radioJ = new Map<string, number>()
-  const addRadio = (id: string | null, j: number) => id && radioJ.set(id, (radioJ.get(id) ?? 0) + j)
   const latencies: number[] = []
   let requests = 0
   let measuredDone = 0
-  let airBusy = 0
 
-  // --- the medium ---
-  // Stations, not transfers, contend: each station sends its queued hops one after another
-  // (the access point sends every hop towards a device). Scheduled: one hop on the air at a time.
-  const active = new Set<Flow>()
-  const waiting: Flow[] = []
-  const queues = new Map<string, Flow[]>()
-  let lastUpdate = 0
-  let version = 0
-  const scheduled = network.coordination === 'scheduled'
-  const rateOf = new Map<Flow, number>()
-  const reshare = () => {
-    const dt = now - lastUpdate
-    if (active.size) airBusy += dt
-    for (const f of active) f.bitsLeft -= (rateOf.get(f) ?? 0) * dt
-    lastUpdate = now
-    for (const f of [...active]) {
-      // done when less than a nanosecond of sending is left (time steps below that vanish in rounding)
-      if (f.bitsLeft <= (rateOf.get(f) ?? 0) * 1e-9 + 1e-6) {
-        active.delete(f)
-        rateOf.delete(f)
-        heap.push(now, f.onDone) // after this re-share, never inside it
-      }
-    }
-    if (scheduled) {
-      while (active.size === 0 && waiting.length) active.add(waiting.shift()!)
-    } else {
-      const sending = new Set([...active].map((f) => f.station))
-      for (const [station, q] of queues) if (!sending.has(station) && q.length) active.add(q.shift()!)
-    }
-    const flows = [...active]
-    const shares = scheduled
-      ? flows.map((f) => f.rateBps * soloEfficiency(network.standard, f.rateBps))
-      : contendedThroughputsBps(network.standard, flows.map((f) => f.rateBps))
-    flows.forEach((f, i) => rateOf.set(f, shares[i]! * network.availableAirtime))
-    const v = ++version
-    let next = Infinity
-    for (const f of flows) next = Math.min(next, f.bitsLeft / rateOf.get(f)!)
-    if (Number.isFinite(next)) heap.push(now + next, () => v === version && reshare())
-  }
-  const send = (hop: Hop, then: () => void) => {
-    addRadio(hop.txDevice, hop.bytes * (hop.txDevice ? dev(hop.txDevice).txJPerByte : 0))
-    addRadio(hop.rxDevice, hop.bytes * (hop.rxDevice ? dev(hop.rxDevice).rxJPerByte : 0))
-    if (!Number.isFinite(hop.rateBps)) return then()
-    const station = hop.txDevice ?? 'access-point'
-    const flow: Flow = { bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, station, onDone: then }
-    if (scheduled) waiting.push(flow)
-    else {
-      let q = queues.get(station)
-      if (!q) queues.set(station, (q = []))
-      q.push(flow)
-    }
-    reshare()
-  }
-  const transfer = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void) => {
-    const hops = hopsBetween(from, to, bytes)
-    const step = (i: number) => (i === hops.length ? then() : send(hops[i]!, () => step(i + 1)))
-    step(0)
-  }
+  const medium = new Medium(heap, () => now, fleet, network)
+  const transfer = medium.transfer.bind(medium)
 
   // --- stages ---
   const b = plan.microBatch
@@ -192,7 +122,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const energyJByDevice: Record<string, number> = {}
   for (const id of used) {
     const d = dev(id)
-    energyJByDevice[id] = d.idleW * window + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * (window / Math.max(window, now)) + (radioJ.get(id) ?? 0)
+    energyJByDevice[id] = d.idleW * window + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * (window / Math.max(window, now)) + (medium.radioJ.get(id) ?? 0)
   }
   const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
   const sorted = [...latencies].sort((a, x) => a - x)
@@ -207,5 +137,5 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     (q.p95LatencyMs === undefined || p95LatencyMs <= q.p95LatencyMs) &&
     (q.throughputRps === undefined || throughputRps >= q.throughputRps * 0.95) &&
     (q.energyJPerRequest === undefined || energyJPerRequest <= q.energyJPerRequest)
-  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: airBusy / Math.max(now, 1e-9), qoeMet }
+  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet }
 }

@@ -19,7 +19,7 @@ describe('dora zoo / profile / split', () => {
   it('zoo --out writes every zoo model as a loadable ONNX file', async () => {
     await dora('zoo', '--out', join(dir, 'zoo'))
     const files = readdirSync(join(dir, 'zoo')).sort()
-    expect(files).toEqual(['bert-tiny.onnx', 'mlp.onnx', 'mobilenetv2.onnx', 'resnet18.onnx', 'yolo-style.onnx'])
+    expect(files).toEqual(['bert-small.onnx', 'bert-tiny.onnx', 'mlp.onnx', 'mobilenetv2.onnx', 'resnet18.onnx', 'yolo-style.onnx'])
     const s = await ort.InferenceSession.create(join(dir, 'zoo', 'mobilenetv2.onnx'))
     expect(s.inputNames).toEqual(['input'])
     await s.release()

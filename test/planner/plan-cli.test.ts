@@ -101,13 +101,28 @@ describe('dora simulate', () => {
   })
 })
 
+describe('training jobs', () => {
+  it('the edge cluster fine-tunes DistilBERT: the simulator confirms the planned step time and throughput', async () => {
+    const planOut = JSON.parse((await dora('plan', '--scenario', scenario('edge-cluster'), '--json')).stdout)
+    const chosen = planOut.plans.find((p: { id: string }) => p.id === planOut.chosen)
+    const r = await dora('simulate', '--scenario', scenario('edge-cluster'), '--duration', '60', '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out).toMatchObject({ emulated: true, job: 'training', qoeMet: true })
+    expect(out.latencyMs / chosen.predicted.latencyMs).toBeGreaterThan(0.85)
+    expect(out.latencyMs / chosen.predicted.latencyMs).toBeLessThan(1.15)
+    const text = await dora('plan', '--scenario', scenario('edge-cluster'))
+    expect(text.stdout).toMatch(/training: 1F1B, 16 micro-batches per step; latency = one optimizer step, capacity and J per sample/)
+  })
+})
+
 describe('dora simulate --compare', () => {
   it('runs Dora and every baseline on the same requests, in the documented JSON shape', async () => {
     const r = await dora('simulate', '--scenario', scenario('smart-home'), '--compare', '--duration', '40', '--json')
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.emulated).toBe(true)
-    expect(out.rows.map((x: { planner: string }) => x.planner)).toEqual(['dora', 'pipeedge', 'edgeshard', 'coedge', 'petals', 'single-device', 'equal-split', 'data-parallel', 'exo'])
+    expect(out.rows.map((x: { planner: string }) => x.planner)).toEqual(['dora', 'pipeedge', 'hybrid-dp', 'edgeshard', 'coedge', 'petals', 'single-device', 'equal-split', 'data-parallel', 'exo'])
     for (const row of out.rows) expect(Object.keys(row)).toEqual(['planner', 'latencyMs', 'p95LatencyMs', 'throughputRps', 'energyJPerRequest', 'qoeMet'])
     const doraRow = out.rows[0]
     expect(doraRow.qoeMet).toBe(true)

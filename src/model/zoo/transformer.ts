@@ -1,7 +1,8 @@
 /**
  * Fully connected zoo models:
- * - a BERT-tiny-like encoder (Turc et al. 2019: 2 layers, hidden 128, 2 heads, FFN 512,
- *   WordPiece vocabulary 30522), sequence length 128, as a PyTorch export lays it out:
+ * - BERT-like encoders (Turc et al. 2019: tiny is 2 layers, hidden 128, 2 heads, FFN 512; small
+ *   is 4 layers, hidden 512, 8 heads, FFN 2048; WordPiece vocabulary 30522), sequence length 128,
+ *   as a PyTorch export lays them out:
  *   Gather embeddings, LayerNormalization, MatMul/Add projections, Reshape/Transpose into heads,
  *   scaled dot-product attention with Softmax, GELU through Erf.
  * - an MLP for 28x28 images (784-512-256-10).
@@ -9,10 +10,29 @@
 import { GraphBuilder } from './builder.js'
 import { DataType, type ModelProto } from '../onnx.js'
 
+export interface EncoderShape {
+  readonly name: string
+  readonly layers: number
+  readonly hidden: number
+  readonly heads: number
+  readonly ffn: number
+}
+
+/** Turc et al. 2019, "Well-Read Students Learn Better": the BERT miniatures. */
+export const BERT_TINY: EncoderShape = { name: 'bert-tiny', layers: 2, hidden: 128, heads: 2, ffn: 512 }
+export const BERT_SMALL: EncoderShape = { name: 'bert-small', layers: 4, hidden: 512, heads: 8, ffn: 2048 }
+/** Sanh et al. 2019, DistilBERT: 6 layers of BERT-base (hidden 768, 12 heads, FFN 3072), 66 M parameters. */
+export const DISTILBERT: EncoderShape = { name: 'distilbert', layers: 6, hidden: 768, heads: 12, ffn: 3072 }
+
 export function bertTiny(seed = 128, seq = 128): ModelProto {
-  const layers = 2, hidden = 128, heads = 2, ffn = 512, vocab = 30522
+  return bertEncoder(BERT_TINY, seed, seq)
+}
+
+export function bertEncoder(shape: EncoderShape, seed = 128, seq = 128): ModelProto {
+  const { layers, hidden, heads, ffn } = shape
+  const vocab = 30522
   const headDim = hidden / heads
-  const b = new GraphBuilder('bert-tiny', seed)
+  const b = new GraphBuilder(shape.name, seed)
   const ids = b.input('input_ids', ['batch', seq], DataType.INT64)
   const wordEmb = b.weight([vocab, hidden], 1, 'word_embeddings', 0.5)
   const posEmb = b.weight([seq, hidden], 1, 'position_embeddings', 0.5)

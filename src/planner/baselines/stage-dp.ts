@@ -42,8 +42,7 @@ function singleDeviceStagesDp(
   const L = job.model.layers.length
   const bw = (t: number) => types[t]!.rep.linkRateBps ?? WIRED_BPS
   const memoryLimit = (t: number) => types[t]!.rep.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
-  interface Entry { cost: number; prev: string | null; stage: Stage | null; counts: number[]; last: number }
-  const states: Array<Map<string, Entry>> = Array.from({ length: L + 1 }, () => new Map())
+  const states: Array<Map<string, DpEntry>> = Array.from({ length: L + 1 }, () => new Map())
   states[0]!.set('start', { cost: 0, prev: null, stage: null, counts: types.map(() => 0), last: -1 })
   for (let i = 0; i < L; i++) {
     for (const [key, e] of states[i]!) {
@@ -68,18 +67,28 @@ function singleDeviceStagesDp(
       }
     }
   }
-  let best: [string, Entry] | null = null
+  const stages = tracePlan(states, L)
+  if (!stages) return null
+  const plan: Plan = { id: name, stages, microBatch: 1, planner: name }
+  const prediction = predict(plan, job, fleet, network)
+  return { plan, prediction, compliance: compliance(job, fleet, prediction) }
+}
+
+/** A DP state's best way in: its cost, the previous state's key and the stage that led here. */
+export interface DpEntry { cost: number; prev: string | null; stage: Stage | null; counts: number[]; last: number }
+
+/** The stages of the cheapest complete state, followed back to the start; null if none. */
+export function tracePlan(states: ReadonlyArray<ReadonlyMap<string, DpEntry>>, L: number): Stage[] | null {
+  let best: [string, DpEntry] | null = null
   for (const kv of states[L]!) if (!best || kv[1].cost < best[1].cost) best = kv
   if (!best) return null
   const stages: Stage[] = []
   let at: { i: number; key: string } | null = { i: L, key: best[0] }
   while (at) {
-    const e: Entry = states[at.i]!.get(at.key)!
+    const e: DpEntry = states[at.i]!.get(at.key)!
     if (!e.stage) break
     stages.unshift(e.stage)
     at = e.prev ? { i: e.stage.layers[0], key: e.prev } : null
   }
-  const plan: Plan = { id: name, stages, microBatch: 1, planner: name }
-  const prediction = predict(plan, job, fleet, network)
-  return { plan, prediction, compliance: compliance(job, fleet, prediction) }
+  return stages
 }

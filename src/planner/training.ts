@@ -1,0 +1,140 @@
+/**
+ * The cost model of a training job (job.training). Pure.
+ *
+ * One optimizer step runs M micro-batches of b samples through the pipeline in the 1F1B order
+ * with a flush at the step's end (PipeDream-Flush, Narayanan et al. ICML 2021; DAPPLE, Fan et al.
+ * PPoPP 2021), then the replicas of every replicated stage synchronise gradients.
+ * - Compute of a stage per micro-batch: forward + backward, the backward costing twice the
+ *   forward's FLOPs (the usual estimate: gradients w.r.t. activations and w.r.t. weights), plus
+ *   the fixed overhead once per pass: 2 x overhead + 3 x forward FLOP time.
+ * - Transfers per micro-batch: the input from the source to stage 0, the activations forward
+ *   across every stage boundary and their gradients back (same bytes). The loss is computed on
+ *   the last stage (labels are not counted).
+ * - Step time: (M - 1) x period + one forward-backward pass through every stage and boundary
+ *   (pipeline fill and drain) + gradient synchronisation, where the period is the largest of the
+ *   slowest stage's time per micro-batch, the air time per micro-batch, and each stage's round
+ *   trip (its forward to its backward) over the micro-batches 1F1B lets it keep in flight. For
+ *   stages of equal time t and free links this is the textbook (M + S - 1) t.
+ * - Gradient synchronisation: ring all-reduce among the m replicas of a stage holding W bytes of
+ *   parameters: each replica sends 2 (m - 1) / m x W to its successor, through the broker (an air
+ *   hop to the access point and one from it), 4 (m - 1) W bytes of air per step in all: the same
+ *   volume as PipeDream's 4 (m - 1) W / m per replica. All stages synchronise after the flush.
+ * - Memory: see stageMemoryBytes (cost.ts); stage k of S stashes min(S - k, M) micro-batches.
+ * - Energy per sample: idle power of the plan's devices over the step, active power over each
+ *   device's busy time, radio energy per byte; divided by M x b samples.
+ * Reported: latency = step time (ms), throughput = samples per second, energy = J per sample.
+ */
+import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Fleet, type Hop, type Network } from './cost.js'
+import type { DeviceProfile, Job, Plan, Prediction } from './types.js'
+
+/** Forward + backward time of one micro-batch of a stage on a device, ms. */
+export function trainingStageMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
+  return 3 * stageComputeMs(job, device, layers, microBatch) - device.stageOverheadMs
+}
+
+/** Parameter bytes of a layer range (the gradient volume its replicas synchronise). */
+export function stageParamBytes(job: Job, layers: readonly [number, number]): number {
+  let w = 0
+  for (let i = layers[0]; i < layers[1]; i++) w += job.model.layers[i]!.paramBytes
+  return w
+}
+
+/** The air hops of one ring all-reduce of `paramBytes` among `replicas` (none for one replica). */
+export function allReduceHops(replicas: readonly DeviceProfile[], paramBytes: number): Hop[] {
+  const m = replicas.length
+  if (m < 2 || paramBytes <= 0) return []
+  const share = (2 * (m - 1) * paramBytes) / m
+  return replicas.flatMap((d, r) => hopsBetween(d, replicas[(r + 1) % m]!, share))
+}
+
+type Weighted = Hop & { weight: number }
+
+export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+  const spec = job.training!
+  const M = spec.microBatchesPerStep
+  const b = plan.microBatch
+  const dev = (id: string): DeviceProfile => {
+    const d = fleet.devices.get(id)
+    if (!d) throw new RangeError(`plan ${plan.id} uses unknown device ${id}`)
+    return d
+  }
+  const source = job.sourceDevice ? dev(job.sourceDevice) : null
+
+  const stages = plan.stages.map((st) => {
+    const reps = st.devices.map((id) => ({ d: dev(id), ms: trainingStageMs(job, dev(id), st.layers, b) }))
+    const rate = reps.reduce((s, r) => s + 1000 / r.ms, 0)
+    return { st, reps: reps.map((r) => ({ ...r, share: 1000 / r.ms / rate })), rate }
+  })
+
+  // Activations forward and gradients back, per micro-batch, expected over replica choices.
+  const hops: Weighted[] = []
+  const add = (from: Array<{ d: DeviceProfile | null; share: number }>, to: Array<{ d: DeviceProfile | null; share: number }>, bytes: number) => {
+    for (const f of from) for (const t of to) for (const h of hopsBetween(f.d, t.d, bytes)) hops.push({ ...h, weight: f.share * t.share })
+  }
+  stages.forEach((s, k) => {
+    const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
+    if (k === 0) return add([{ d: source, share: 1 }], s.reps, bytes)
+    const prev = stages[k - 1]!.reps
+    add(prev, s.reps, bytes)
+    add(s.reps, prev, bytes)
+  })
+  const syncHops: Weighted[] = stages.flatMap((s) => allReduceHops(s.reps.map((r) => r.d), stageParamBytes(job, s.st.layers)).map((h) => ({ ...h, weight: 1 })))
+
+  const airMs = airSeconds(hops, network) * 1000
+  const syncMs = airSeconds(syncHops, network) * 1000
+  let periodMs = airMs
+  let bottleneck = airMs > 0 ? 'wifi' : 'none'
+  stages.forEach((s, k) => {
+    if (1000 / s.rate > periodMs) {
+      periodMs = 1000 / s.rate
+      bottleneck = `stage ${k} (${s.st.devices.join('+')})`
+    }
+  })
+  // Round trip of a micro-batch from stage k's forward to its backward: the stages after it and
+  // the transfers between them, both ways (stage 0 also fetches the input). 1F1B lets stage k have
+  // at most min(S - k, M) micro-batches in flight per replica, so it cannot start micro-batches
+  // faster than that many per round trip: with slow links this, not compute, sets the period.
+  const stageMs = stages.map((s) => s.reps.reduce((t, r) => t + r.share * r.ms, 0))
+  const boundaryMs = stages.map((s, k) => {
+    const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
+    const from = k === 0 ? [{ d: source, share: 1 }] : stages[k - 1]!.reps
+    let ms = 0
+    for (const f of from) for (const t of s.reps) for (const h of hopsBetween(f.d, t.d, bytes)) ms += f.share * t.share * transferS(h, network) * 1000
+    return ms
+  })
+  const S = stages.length
+  for (let k = 0; k < S; k++) {
+    let rt = boundaryMs[k]! * (k === 0 ? 1 : 0)
+    for (let j = k; j < S; j++) rt += stageMs[j]! + (j > k ? 2 * boundaryMs[j]! : 0)
+    const perRt = rt / (Math.min(S - k, M) * stages[k]!.reps.length)
+    if (perRt > periodMs) {
+      periodMs = perRt
+      bottleneck = `1F1B round trip from stage ${k}`
+    }
+  }
+  const passMs = stageMs.reduce((a, x) => a + x, 0) + boundaryMs.reduce((a, x, k) => a + (k === 0 ? x : 2 * x), 0)
+  const stepMs = (M - 1) * periodMs + passMs + syncMs
+  if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
+  const samples = M * b
+
+  let joules = 0
+  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += (dev(id).idleW * stepMs) / 1000
+  for (const s of stages) for (const r of s.reps) joules += (M * r.share * (r.d.activeW - r.d.idleW) * r.ms) / 1000
+  const radio = (h: Hop, times: number) =>
+    times * h.bytes * ((h.txDevice ? dev(h.txDevice).txJPerByte : 0) + (h.rxDevice ? dev(h.rxDevice).rxJPerByte : 0))
+  for (const h of hops) joules += radio(h, M * h.weight)
+  for (const h of syncHops) joules += radio(h, 1)
+
+  const capacity = (samples * 1000) / stepMs
+  return {
+    latencyMs: stepMs,
+    p95LatencyMs: stepMs,
+    capacityRps: capacity,
+    throughputRps: capacity,
+    energyJPerRequest: joules / samples,
+    bottleneckMs: periodMs,
+    bottleneck,
+    memoryBytes: planMemoryBytes(plan, job),
+    airtimeMsPerRequest: (M * airMs + syncMs) / samples,
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The shared Wi-Fi medium of the simulator. Each transfer is a sequence of air hops (hopsBetween
+ * in cost.ts: one per wireless endpoint, through the hub's broker). Stations, not transfers,
+ * contend: each station sends its queued hops one after another (the access point sends every
+ * hop towards a device).
+ * - scheduled: one hop on the air at a time, first come first served, at its station's solo rate
+ *   (a stand-in for the network scheduler's timed slots);
+ * - contended: every station with a queued hop sends at once and they share the air as the DCF
+ *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
+ *   medium is re-shared whenever a hop starts or ends.
+ * Other traffic leaves `availableAirtime` of the channel. Radio energy is counted per byte.
+ */
+import type { EventHeap } from './heap.js'
+import { hopsBetween, type Fleet, type Hop, type Network } from '../planner/cost.js'
+import { contendedThroughputsBps, soloEfficiency } from '../planner/network/wifi.js'
+import type { DeviceProfile } from '../planner/types.js'
+
+interface Flow {
+  bitsLeft: number
+  rateBps: number
+  station: string
+  onDone: () => void
+}
+
+export class Medium {
+  readonly radioJ = new Map<string, number>()
+  /** Seconds during which something was on the air. */
+  busyS = 0
+  private readonly active = new Set<Flow>()
+  private readonly waiting: Flow[] = []
+  private readonly queues = new Map<string, Flow[]>()
+  private readonly rateOf = new Map<Flow, number>()
+  private lastUpdate = 0
+  private version = 0
+
+  constructor(
+    private readonly heap: EventHeap<() => void>,
+    private readonly clock: () => number,
+    private readonly fleet: Fleet,
+    private readonly network: Network,
+  ) {}
+
+  /** Sends `bytes` from one endpoint to another (null: the hub, wired), then calls `then`. */
+  transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void): void {
+    const hops = hopsBetween(from, to, bytes)
+    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1)))
+    step(0)
+  }
+
+  private addRadio(id: string | null, perByte: (d: DeviceProfile) => number, bytes: number): void {
+    if (!id) return
+    this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * perByte(this.fleet.devices.get(id)!))
+  }
+
+  private send(hop: Hop, then: () => void): void {
+    this.addRadio(hop.txDevice, (d) => d.txJPerByte, hop.bytes)
+    this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
+    if (!Number.isFinite(hop.rateBps)) return then()
+    const station = hop.txDevice ?? 'access-point'
+    const flow: Flow = { bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, station, onDone: then }
+    if (this.network.coordination === 'scheduled') this.waiting.push(flow)
+    else {
+      let q = this.queues.get(station)
+      if (!q) this.queues.set(station, (q = []))
+      q.push(flow)
+    }
+    this.reshare()
+  }
+
+  private reshare(): void {
+    const now = this.clock()
+    const dt = now - this.lastUpdate
+    if (this.active.size) this.busyS += dt
+    for (const f of this.active) f.bitsLeft -= (this.rateOf.get(f) ?? 0) * dt
+    this.lastUpdate = now
+    for (const f of [...this.active]) {
+      // done when less than a nanosecond of sending is left (time steps below that vanish in rounding)
+      if (f.bitsLeft <= (this.rateOf.get(f) ?? 0) * 1e-9 + 1e-6) {
+        this.active.delete(f)
+        this.rateOf.delete(f)
+        this.heap.push(now, f.onDone) // after this re-share, never inside it
+      }
+    }
+    const scheduled = this.network.coordination === 'scheduled'
+    if (scheduled) {
+      while (this.active.size === 0 && this.waiting.length) this.active.add(this.waiting.shift()!)
+    } else {
+      const sending = new Set([...this.active].map((f) => f.station))
+      for (const [station, q] of this.queues) if (q.length && !sending.has(station)) this.active.add(q.shift()!)
+    }
+    const flows = [...this.active]
+    const std = this.network.standard
+    const shares = scheduled ? flows.map((f) => f.rateBps * soloEfficiency(std, f.rateBps)) : contendedThroughputsBps(std, flows.map((f) => f.rateBps))
+    flows.forEach((f, i) => this.rateOf.set(f, shares[i]! * this.network.availableAirtime))
+    const v = ++this.version
+    let next = Infinity
+    for (const f of flows) next = Math.min(next, f.bitsLeft / this.rateOf.get(f)!)
+    if (Number.isFinite(next)) this.heap.push(now + next, () => v === this.version && this.reshare())
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The simulator for training jobs (job.training): optimizer steps of M micro-batches in the 1F1B
+ * order with a flush (PipeDream-Flush / DAPPLE), then a ring all-reduce among each replicated
+ * stage's replicas. Pure and deterministic for a seed (no clock, no I/O). Emulation throughout.
+ *
+ * - A device runs one task at a time: a backward task whenever one is ready (1F1B), else the
+ *   next forward, but only while fewer than min(S - k, M) micro-batches it ran forward await
+ *   their backward (the activation stash bound of stage k of S).
+ * - Stage 0 fetches a micro-batch's input from the source when it admits it; forward outputs go
+ *   to the next stage, gradients back to the replica that ran the forward. Micro-batches are
+ *   spread over a stage's replicas in proportion to their speed (smooth weighted round robin).
+ * - After the last backward of a step, every replicated stage runs a ring all-reduce: 2 (m - 1)
+ *   rounds in which each replica sends W / m bytes to its successor; the next step starts when
+ *   all are done.
+ * Reported: latency = step time, throughput = samples per second, energy per sample.
+ */
+import { EventHeap } from './heap.js'
+import { Medium } from './medium.js'
+import type { SimOptions, SimResult } from './simulate.js'
+import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { stageParamBytes } from '../planner/training.js'
+import type { Job, Plan } from '../planner/types.js'
+import { seededRandom } from '../model/zoo/builder.js'
+
+interface Task {
+  kind: 'F' | 'B'
+  mb: number
+  stage: number
+}
+
+export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions): SimResult {
+  const spec = job.training!
+  const M = spec.microBatchesPerStep
+  const b = plan.microBatch
+  const S = plan.stages.length
+  const jitterRand = seededRandom(options.seed ^ 0x5bd1e995)
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - jitterRand())) * Math.cos(2 * Math.PI * jitterRand())
+  const jitter = () => Math.max(0.5, 1 + options.computeJitter * gauss())
+  const heap = new EventHeap<() => void>()
+  let now = 0
+  const dev = (id: string) => fleet.devices.get(id)!
+  const source = job.sourceDevice ? dev(job.sourceDevice) : null
+  const medium = new Medium(heap, () => now, fleet, network)
+
+  const fwdMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
+  // micro-batch -> replica per stage, by smooth weighted round robin over replica speeds
+  const assignment = plan.stages.map((s, k) => {
+    const w = s.devices.map((id) => 1 / fwdMs[k]!.get(id)!)
+    const total = w.reduce((a, x) => a + x, 0)
+    const credit = w.map(() => 0)
+    return Array.from({ length: M }, () => {
+      w.forEach((x, r) => (credit[r]! += x))
+      const r = credit.indexOf(Math.max(...credit))
+      credit[r]! -= total
+      return s.devices[r]!
+    })
+  })
+
+  const state = new Map<string, { busy: boolean; inFlight: number; ready: Task[]; admitted: number; limit: number }>()
+  plan.stages.forEach((s, k) => {
+    for (const id of s.devices) state.set(id, { busy: false, inFlight: 0, ready: [], admitted: 0, limit: Math.min(S - k, M) })
+  })
+  const busyS = new Map<string, number>()
+  const stepTimes: number[] = []
+  let stepStart = 0
+  let doneInStep = 0
+  let samplesInWindow = 0
+  let samplesStarted = 0
+  // stage-0 micro-batches not yet admitted, per replica, in order
+  let pendingInputs: string[][] = []
+
+  const dispatch = (id: string) => {
+    const st = state.get(id)!
+    if (st.busy) return
+    let i = st.ready.findIndex((t) => t.kind === 'B')
+    if (i < 0 && st.inFlight < st.limit) i = st.ready.findIndex((t) => t.kind === 'F')
+    if (i < 0) return
+    const task = st.ready.splice(i, 1)[0]!
+    const f = fwdMs[task.stage]!.get(id)!
+    const o = dev(id).stageOverheadMs
+    const s = ((task.kind === 'F' ? f : 2 * (f - o) + o) / 1000) * jitter()
+    st.busy = true
+    if (task.kind === 'F') st.inFlight++
+    busyS.set(id, (busyS.get(id) ?? 0) + s)
+    heap.push(now + s, () => {
+      st.busy = false
+      finished(task, id)
+      dispatch(id)
+    })
+  }
+
+  const admit = (id: string) => {
+    const st = state.get(id)!
+    const queue = pendingInputs[plan.stages[0]!.devices.indexOf(id)]!
+    // fetch inputs ahead while the stash has room (counting inputs already on their way)
+    while (queue.length && st.admitted < st.limit) {
+      const mb = Number(queue.shift())
+      st.admitted++
+      medium.transfer(source, dev(id), b * job.model.boundaryBytes[0]!, () => {
+        st.ready.push({ kind: 'F', mb, stage: 0 })
+        dispatch(id)
+      })
+    }
+  }
+
+  const finished = (task: Task, id: string) => {
+    const k = task.stage
+    if (task.kind === 'F') {
+      if (k === S - 1) state.get(id)!.ready.push({ kind: 'B', mb: task.mb, stage: k })
+      else {
+        const next = assignment[k + 1]![task.mb]!
+        medium.transfer(dev(id), dev(next), b * job.model.boundaryBytes[plan.stages[k + 1]!.layers[0]]!, () => {
+          state.get(next)!.ready.push({ kind: 'F', mb: task.mb, stage: k + 1 })
+          dispatch(next)
+        })
+      }
+      return
+    }
+    const st = state.get(id)!
+    st.inFlight--
+    if (k === 0) {
+      st.admitted--
+      admit(id)
+      if (++doneInStep === M) flush()
+      return
+    }
+    const prev = assignment[k - 1]![task.mb]!
+    medium.transfer(dev(id), dev(prev), b * job.model.boundaryBytes[plan.stages[k]!.layers[0]]!, () => {
+      state.get(prev)!.ready.push({ kind: 'B', mb: task.mb, stage: k - 1 })
+      dispatch(prev)
+    })
+  }
+
+  const flush = () => {
+    const rings = plan.stages.filter((s) => s.devices.length > 1)
+    let open = rings.length
+    const ringDone = () => {
+      if (--open > 0) return
+      if (stepStart >= options.warmupS && now <= options.durationS) {
+        stepTimes.push((now - stepStart) * 1000)
+        samplesInWindow += M * b
+      }
+      startStep()
+    }
+    if (open === 0) return ringDone()
+    for (const s of rings) {
+      const m = s.devices.length
+      const chunk = stageParamBytes(job, s.layers) / m
+      const round = (r: number) => {
+        if (r === 2 * (m - 1)) return ringDone()
+        let left = m
+        s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1)))
+      }
+      round(0)
+    }
+  }
+
+  const startStep = () => {
+    if (now >= options.durationS) return
+    stepStart = now
+    doneInStep = 0
+    if (now >= options.warmupS) samplesStarted += M * b
+    const replicas = plan.stages[0]!.devices
+    pendingInputs = replicas.map((id) => assignment[0]!.flatMap((r, mb) => (r === id ? [String(mb)] : [])))
+    for (const id of replicas) admit(id)
+  }
+  heap.push(0, startStep)
+
+  const horizon = options.durationS * 3 + 10
+  let events = 0
+  for (let e = heap.pop(); e && e.t <= horizon; e = heap.pop()) {
+    now = e.t
+    e.v()
+    if (++events > 50_000_000) throw new RangeError('simulation exceeded 50 million events: shorten --duration')
+  }
+
+  const window = options.durationS - options.warmupS
+  const energyJByDevice: Record<string, number> = {}
+  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) {
+    const d = dev(id)
+    energyJByDevice[id] = d.idleW * window + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * (window / Math.max(window, now)) + (medium.radioJ.get(id) ?? 0) * (window / Math.max(window, now))
+  }
+  const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
+  const sorted = [...stepTimes].sort((a, x) => a - x)
+  const latencyMs = sorted.length ? sorted.reduce((a, x) => a + x, 0) / sorted.length : Infinity
+  const p95LatencyMs = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]! : Infinity
+  const throughputRps = samplesInWindow / window
+  const energyJPerRequest = samplesInWindow ? total / samplesInWindow : Infinity
+  const q = job.qoe
+  const qoeMet = stepTimes.length > 0 &&
+    (q.latencyMs === undefined || latencyMs <= q.latencyMs) &&
+    (q.p95LatencyMs === undefined || p95LatencyMs <= q.p95LatencyMs) &&
+    (q.throughputRps === undefined || throughputRps >= q.throughputRps * 0.95) &&
+    (q.energyJPerRequest === undefined || energyJPerRequest <= q.energyJPerRequest)
+  return {
+    emulated: true, requests: samplesStarted, completed: samplesInWindow, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest,
+    energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet,
+  }
+}
