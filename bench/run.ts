@@ -7,6 +7,7 @@ import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
 import { modelBench } from './models.js'
 import { plannerQuality, plannerTimes } from './planner.js'
+import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -53,6 +54,26 @@ if (want('planner')) {
   printTable('Planner time against fleet size (24-layer model profile, synthetic device profiles)',
     ['devices', 'kinds', 'layers', 'goal', 'plan ms', 'stage options explored'],
     t.map((r) => [String(r.devices), String(r.kinds), String(r.layers), r.goal, r.ms.toFixed(0), String(r.explored)]))
+}
+
+if (want('comparison')) {
+  progress('comparison: Dora against every baseline on the shipped scenarios (emulation), then the exhaustive optimum ...')
+  const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`)
+  const times = (x: number | null) => (x === null ? '-' : `${x.toFixed(2)}x`)
+  for (const name of SCENARIOS) {
+    const c = await compareScenario(name, progress)
+    const unit = c.speedGoal === 'throughput' ? 'samples/s' : 'ms'
+    printTable(`${name}: Dora against the baselines (EMULATION; simulated, seed 1, 120 s)`,
+      ['baseline', `${c.speedGoal} (${unit})`, 'QoE met', 'Dora speed-up', 'J/request (energy goal)', 'QoE met', 'Dora energy saved'],
+      c.rows.map((r) => [r.planner, r.speedValue === null ? '-' : r.speedValue.toFixed(1), r.speedQoe ? 'yes' : 'no', times(r.speedUp), r.energyJ === null ? '-' : r.energyJ.toFixed(3), r.energyQoe ? 'yes' : 'no', pct(r.energySaved)]),
+      `Dora, ${c.speedGoal} goal: ${(c.speedGoal === 'throughput' ? c.dora.speed.throughputRps : c.dora.speed.latencyMs).toFixed(1)} ${unit}, QoE met: ${c.dora.speed.qoeMet ? 'yes' : 'no'}; energy goal: ${c.dora.energy.energyJPerRequest.toFixed(3)} J/request, QoE met: ${c.dora.energy.qoeMet ? 'yes' : 'no'}. Speed-up > 1 and energy saved > 0 favour Dora.`)
+  }
+  const opt = []
+  for (const name of SCENARIOS) opt.push(...(await optimumDistance(name, progress)))
+  printTable("Dora's chosen plan against the exhaustive optimum per scenario (model reduced to 6 layers; cost model; EMULATION)",
+    ['scenario', 'goal', 'plans enumerated', 'Dora', 'optimum', 'unit', 'Dora / optimum'],
+    opt.map((r) => [r.scenario, r.goal, String(r.plans), r.dora.toFixed(3), r.optimum.toFixed(3), r.unit, (r.goal === 'throughput' ? r.optimum / r.dora : r.ratio).toFixed(3)]),
+    'Ratio on the goal metric (latency, J per request, or 1 / throughput); 1.000 is optimal.')
 }
 
 if (want('transfer')) {

@@ -6,7 +6,7 @@
  * requests). Dynamic programming over states (layers done i, devices used per type, type of the
  * last stage) keeps, per state, a Pareto set of partial plans over four objectives:
  * pipeline period so far (slowest stage), latency so far (compute + transfers), energy so far
- * (active compute + radio) and air time per request (the shared Wi-Fi, which bounds the period
+ * (idle + active compute + radio) and air time per request (the shared Wi-Fi, which bounds the period
  * too). Sets are thinned to `frontSize` points (extremes kept), so the search is
  * O(L^2 x T x R x states x frontSize) for L layers, T types, R replication degrees.
  *
@@ -106,7 +106,8 @@ function insert(set: Label[], label: Label, size: number): void {
 
 export function partition(job: Job, fleet: Fleet, options: PartitionOptions): PartitionResult {
   const usable = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
-  const types = deviceTypes(usable)
+  // the source device is a type of its own: a stage on it receives the input without the air
+  const types = sourceFirstTypes(usable, job.sourceDevice)
   const L = job.model.layers.length
   const maxStages = Math.min(options.maxStages ?? 8, L)
   const frontSize = options.frontSize ?? 8
@@ -119,109 +120,132 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const training = job.training
   const computeMs = training ? trainingStageMs : stageComputeMs
   let explored = 0
+  // Labels only grow along a plan and each is a lower bound of what the cost model will predict
+  // (no queueing yet), so a partial plan already past a bound can never comply: drop it early.
+  const q = job.qoe
+  const minRate = training ? q.throughputRps : Math.max(job.rateRps, q.throughputRps ?? 0)
+  const withinBounds = (l: Label) =>
+    (minRate === undefined || l.periodMs * minRate < 1000) &&
+    (q.energyJPerRequest === undefined || l.energyJ <= q.energyJPerRequest) &&
+    (training !== undefined || q.latencyMs === undefined || l.latencyMs <= q.latencyMs)
 
   // Training: 1F1B stashes min(S - k, M) micro-batches on stage k of S, so the memory a stage needs
   // depends on how many stages follow it; the DP runs once per stage count S and keeps plans of
   // exactly S stages. Inference: one run, up to maxStages stages.
   const stageCounts = training ? Array.from({ length: maxStages }, (_, k) => k + 1) : [maxStages]
-  const complete: Array<{ label: Label; microBatch: number }> = []
-  for (const S of stageCounts) for (const b of microBatches) {
-    const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
-    const samplesPerStep = training ? training.microBatchesPerStep * b : 1
-    // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
-    const states: Array<Map<string, { counts: number[]; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
-    states[0]!.set('start', { counts: types.map(() => 0), senders: [{ d: source, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
-    for (let i = 0; i < L; i++) {
-      for (const { counts, senders, set } of beam(states[i]!, beamWidth)) {
-        const bytesIn = job.model.boundaryBytes[i]! * b
-        for (let j = i + 1; j <= L; j++) {
-          const fits = types.filter((t) => t.ids.length > counts[t.index]! && stageMemoryBytes(job, [i, j], b, 1) <= memoryLimit(t.rep))
-          if (!fits.length) continue
-          const ms = new Map(fits.map((t) => [t.index, computeMs(job, t.rep, [i, j], b)]))
-          const paramBytes = training ? stageParamBytes(job, [i, j]) : 0
-          for (const group of candidateGroups(fits, counts, ms)) {
-            explored++
-            // micro-batches per second of the group; each device's share is its own rate over that
-            const rate = group.reduce((s, g) => s + (g.replicas * 1000) / ms.get(g.type)!, 0)
-            const members = group.map((g) => ({ d: types[g.type]!.rep, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
-            const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
-            // training sends each boundary's gradient back as well (not the input's)
-            const passes = training && i > 0 ? 2 : 1
-            let airIn = 0
-            let radioJ = 0
-            for (const s of senders) {
+  // A search with the early pruning by bounds; when nothing complies, one without it, so that the
+  // closest plans and their reasons can be reported.
+  const explore = (prune: boolean): PlanCandidate[] => {
+    const complete: Array<{ label: Label; microBatch: number }> = []
+    for (const S of stageCounts) for (const b of microBatches) {
+      const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
+      const samplesPerStep = training ? training.microBatchesPerStep * b : 1
+      // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
+      const states: Array<Map<string, { counts: number[]; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
+      states[0]!.set('start', { counts: types.map(() => 0), senders: [{ d: source, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+      for (let i = 0; i < L; i++) {
+        for (const { counts, senders, set } of beam(states[i]!, beamWidth)) {
+          const bytesIn = job.model.boundaryBytes[i]! * b
+          for (let j = i + 1; j <= L; j++) {
+            const fits = types.filter((t) => t.ids.length > counts[t.index]! && stageMemoryBytes(job, [i, j], b, 1) <= memoryLimit(t.rep))
+            if (!fits.length) continue
+            const ms = new Map(fits.map((t) => [t.index, computeMs(job, t.rep, [i, j], b)]))
+            const paramBytes = training ? stageParamBytes(job, [i, j]) : 0
+            for (const group of candidateGroups(fits, counts, ms)) {
+              explored++
+              // micro-batches per second of the group; each device's share is its own rate over that
+              const rate = group.reduce((s, g) => s + (g.replicas * 1000) / ms.get(g.type)!, 0)
+              const members = group.map((g) => ({ d: types[g.type]!.rep, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
+              const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
+              // training sends each boundary's gradient back as well (not the input's)
+              const passes = training && i > 0 ? 2 : 1
+              let airIn = 0
+              let radioJ = 0
+              for (const s of senders) {
+                for (const m of members) {
+                  if (s.d?.id === m.d.id) continue
+                  airIn += (passes * s.share * m.share * (air(bytesIn, s.d) + air(bytesIn, m.d))) / b
+                  const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
+                  radioJ += (s.share * m.share * bytesIn * radio) / b
+                }
+              }
+              // gradient all-reduce among the replicas, once per step, spread over its samples
+              if (paramBytes > 0 && group.reduce((n, g) => n + g.replicas, 0) > 1) {
+                const replicas = group.flatMap((g) => types[g.type]!.ids.slice(counts[g.type]!, counts[g.type]! + g.replicas).map((id) => fleet.devices.get(id)!))
+                for (const h of allReduceHops(replicas, paramBytes)) {
+                  const d = fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
+                  airIn += air(h.bytes, d) / samplesPerStep
+                  radioJ += (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
+                }
+              }
+              let airOut = 0
+              let stageMs = 0
+              let activeJ = 0
               for (const m of members) {
-                airIn += (passes * s.share * m.share * (air(bytesIn, s.d) + air(bytesIn, m.d))) / b
-                const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
-                radioJ += (s.share * m.share * bytesIn * radio) / b
+                if (m.d.id !== source?.id) {
+                  airOut += (m.share * (air(bytesOut, m.d) + air(bytesOut, source))) / b
+                  radioJ += (m.share * bytesOut * (m.d.txJPerByte + (source?.rxJPerByte ?? 0))) / b
+                }
+                stageMs += m.share * m.ms
+                activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
               }
-            }
-            // gradient all-reduce among the replicas, once per step, spread over its samples
-            if (paramBytes > 0 && group.reduce((n, g) => n + g.replicas, 0) > 1) {
-              const replicas = group.flatMap((g) => types[g.type]!.ids.slice(counts[g.type]!, counts[g.type]! + g.replicas).map((id) => fleet.devices.get(id)!))
-              for (const h of allReduceHops(replicas, paramBytes)) {
-                const d = fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
-                airIn += air(h.bytes, d) / samplesPerStep
-                radioJ += (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
+              const stageBytes = (depth: number) => stageMemoryBytes(job, [i, j], b, stash(depth))
+              // idle power of the stage's devices per request: over 1 / rate (inference); over the
+              // stage's own period per sample at least (training, whose step time is not known yet)
+              const idleW = group.reduce((sum, g) => sum + g.replicas * types[g.type]!.rep.idleW, 0)
+              const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
+              const nc = counts.slice()
+              for (const g of group) nc[g.type]! += g.replicas
+              for (const label of set) {
+                if (label.depth >= S) continue
+                if (training && (j === L) !== (label.depth + 1 === S)) continue
+                if (training && group.some((g) => stageBytes(label.depth) > memoryLimit(types[g.type]!.rep))) continue
+                const airMs = label.airMs + airIn + airOut
+                const next: Label = {
+                  periodMs: Math.max(label.periodMs, 1000 / rate / b, airMs),
+                  latencyMs: label.latencyMs + stageMs + (airIn + airOut) * b,
+                  energyJ: label.energyJ + activeJ + radioJ + idleJ,
+                  airMs,
+                  stage: { layers: [i, j], group },
+                  parent: label,
+                  depth: label.depth + 1,
+                }
+                if (prune && !withinBounds(next)) continue
+                const key = `${nc.join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
+                let entry = states[j]!.get(key)
+                if (!entry) states[j]!.set(key, (entry = { counts: nc, senders: members.map((m) => ({ d: m.d, share: m.share })), set: [] }))
+                insert(entry.set, next, frontSize)
               }
-            }
-            let airOut = 0
-            let stageMs = 0
-            let activeJ = 0
-            for (const m of members) {
-              airOut += (m.share * (air(bytesOut, m.d) + air(bytesOut, source))) / b
-              radioJ += (m.share * bytesOut * (m.d.txJPerByte + (source?.rxJPerByte ?? 0))) / b
-              stageMs += m.share * m.ms
-              activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
-            }
-            const stageBytes = (depth: number) => stageMemoryBytes(job, [i, j], b, stash(depth))
-            const nc = counts.slice()
-            for (const g of group) nc[g.type]! += g.replicas
-            for (const label of set) {
-              if (label.depth >= S) continue
-              if (training && (j === L) !== (label.depth + 1 === S)) continue
-              if (training && group.some((g) => stageBytes(label.depth) > memoryLimit(types[g.type]!.rep))) continue
-              const airMs = label.airMs + airIn + airOut
-              const next: Label = {
-                periodMs: Math.max(label.periodMs, 1000 / rate / b, airMs),
-                latencyMs: label.latencyMs + stageMs + (airIn + airOut) * b,
-                energyJ: label.energyJ + activeJ + radioJ,
-                airMs,
-                stage: { layers: [i, j], group },
-                parent: label,
-                depth: label.depth + 1,
-              }
-              const key = `${nc.join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
-              let entry = states[j]!.get(key)
-              if (!entry) states[j]!.set(key, (entry = { counts: nc, senders: members.map((m) => ({ d: m.d, share: m.share })), set: [] }))
-              insert(entry.set, next, frontSize)
             }
           }
         }
       }
+      // exact costing is dearer than the DP: cost only the best complete plans across all states
+      for (const entry of beam(states[L]!, 4 * beamWidth)) for (const label of entry.set) complete.push({ label, microBatch: b })
     }
-    // exact costing is dearer than the DP: cost only the best complete plans across all states
-    for (const entry of beam(states[L]!, 4 * beamWidth)) for (const label of entry.set) complete.push({ label, microBatch: b })
-  }
 
-  // Concrete plans, exactly costed.
-  const candidates: PlanCandidate[] = []
-  complete.forEach(({ label, microBatch }, n) => {
-    const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
-    for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
-    const taken = types.map(() => 0)
-    const stages: Stage[] = stagesRev.reverse().map((s) => ({
-      layers: s.layers,
-      devices: s.group.flatMap((g) => {
-        const ids = types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
-        taken[g.type]! += g.replicas
-        return ids
-      }),
-    }))
-    const plan: Plan = { id: `dora-${n}`, stages, microBatch, planner: 'dora' }
-    const prediction = predict(plan, job, fleet, net)
-    candidates.push({ plan, prediction, compliance: compliance(job, fleet, prediction) })
-  })
+    // Concrete plans, exactly costed.
+    const candidates: PlanCandidate[] = []
+    complete.forEach(({ label, microBatch }, n) => {
+      const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
+      for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
+      const taken = types.map(() => 0)
+      const stages: Stage[] = stagesRev.reverse().map((s) => ({
+        layers: s.layers,
+        devices: s.group.flatMap((g) => {
+          const ids = types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
+          taken[g.type]! += g.replicas
+          return ids
+        }),
+      }))
+      const plan: Plan = { id: `dora-${n}`, stages, microBatch, planner: 'dora' }
+      const prediction = predict(plan, job, fleet, net)
+      candidates.push({ plan, prediction, compliance: compliance(job, fleet, prediction) })
+    })
+    return candidates
+  }
+  let candidates = explore(true)
+  if (!candidates.some((c) => c.compliance.compliant)) candidates = explore(false)
 
   const goalValue = (c: PlanCandidate) =>
     job.goal === 'throughput' ? -c.prediction.capacityRps : job.goal === 'energy' ? c.prediction.energyJPerRequest : c.prediction.latencyMs
@@ -236,6 +260,13 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const front = paretoFront(compliant, goalValue, options.maxPlans ?? 6).map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
   const chosen = front.reduce((a, b) => (goalValue(b) < goalValue(a) ? b : a))
   return { ok: true, candidates: front, chosen, explored }
+}
+
+/** Device types (deviceTypes) with the source device, if any, split off as a type of its own. */
+export function sourceFirstTypes(devices: readonly DeviceProfile[], source: string | null): DeviceType[] {
+  const rest = deviceTypes(devices.filter((d) => d.id !== source))
+  const src = devices.find((d) => d.id === source)
+  return src ? [...rest, { index: rest.length, ids: [src.id], rep: src }] : rest
 }
 
 /**

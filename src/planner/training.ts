@@ -26,6 +26,7 @@
  */
 import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Fleet, type Hop, type Network } from './cost.js'
 import type { DeviceProfile, Job, Plan, Prediction } from './types.js'
+import { oneStepMs } from '../sim/training.js'
 
 /** Forward + backward time of one micro-batch of a stage on a device, ms. */
 export function trainingStageMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
@@ -113,7 +114,8 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
     }
   }
   const passMs = stageMs.reduce((a, x) => a + x, 0) + boundaryMs.reduce((a, x, k) => a + (k === 0 ? x : 2 * x), 0)
-  const stepMs = (M - 1) * periodMs + passMs + syncMs
+  // the closed form is a lower bound; the deterministic replay of one step is what the plan does
+  const stepMs = Math.max((M - 1) * periodMs + passMs + syncMs, oneStepMs(plan, job, fleet, network))
   if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
   const samples = M * b
 

@@ -25,7 +25,8 @@ export interface PlanningInputs {
   network: Network
 }
 
-export async function planningInputs(file: string, scenario: Scenario, coordination: Network['coordination'] = 'scheduled'): Promise<PlanningInputs> {
+/** `maxLayers`: candidate cut points kept in the model profile (toModelProfile). */
+export async function planningInputs(file: string, scenario: Scenario, coordination: Network['coordination'] = 'scheduled', maxLayers = 24): Promise<PlanningInputs> {
   const modelRef = zooModel(scenario.job.model) || isAbsolute(scenario.job.model) ? scenario.job.model : resolve(dirname(file), scenario.job.model)
   const { bytes, source } = await loadModelBytes(modelRef)
   const batch = scenario.job.batch
@@ -38,7 +39,7 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     inputBytes: bytesOf(p.graph.inputs.map((v) => v.name)),
     outputBytes: bytesOf(p.graph.outputs.map((v) => v.name)),
     batch,
-  })
+  }, maxLayers)
   const devices = new Map<string, DeviceProfile>(scenario.devices.map((d) => [d.id, { ...d, emulated: true }]))
   const job: Job = { id: scenario.job.id, model, rateRps: scenario.job.rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source, ...(scenario.job.training ? { training: scenario.job.training } : {}) }
   const network: Network = { standard: WIFI_STANDARDS[scenario.network.standard]!, coordination, availableAirtime: scenario.network.availableAirtime }

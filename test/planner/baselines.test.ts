@@ -97,3 +97,18 @@ describe('Petals-style baseline', () => {
   })
 })
 
+
+describe('exhaustive optimum', () => {
+  it('enumerating identical devices by count finds the same optimum as enumerating every subset', () => {
+    const same = (id: string) => ({ ...dev(id, 20, 8e9), kind: 'same' })
+    const typed: Fleet = { devices: new Map([['a', same('a')], ['b', same('b')], ['c', same('c')], ['fast', dev('fast', 100, 4e9)]]) }
+    // the same fleet with each device made distinct by a negligible speed difference
+    const distinct: Fleet = { devices: new Map([...typed.devices].map(([id, d], i) => [id, { ...d, flopsPerSec: { ...d.flopsPerSec, conv: d.flopsPerSec.conv * (1 + i * 1e-12) } }])) }
+    const small = { ...job, model: { ...model, layers: model.layers.slice(0, 4), boundaryBytes: model.boundaryBytes.slice(0, 5) } }
+    const best = (f: Fleet) => Math.min(...exhaustivePlans(small, f, net).filter((c) => c.compliance.compliant).map((c) => c.prediction.latencyMs))
+    const counted = exhaustivePlans(small, typed, net).length
+    const all = exhaustivePlans(small, distinct, net).length
+    expect(counted).toBeLessThan(all)
+    expect(best(typed)).toBeCloseTo(best(distinct), 6)
+  })
+})

@@ -1,15 +1,18 @@
 /**
  * The optimum by exhaustive search, for instances small enough to enumerate: every split of the
  * layers into contiguous stages, every assignment of disjoint non-empty device sets (replicas)
- * to the stages, every micro-batch size given; each plan costed exactly. Pure. Exponential:
+ * to the stages up to swapping identical devices, every micro-batch size given; each plan
+ * costed exactly. Pure. Exponential:
  * refuses instances beyond `maxPlans` enumerated plans.
  */
 import { compliance, predict, type Fleet, type Network } from '../cost.js'
 import type { Job, Plan, Stage } from '../types.js'
-import type { PlanCandidate } from '../partition.js'
+import { sourceFirstTypes, type PlanCandidate } from '../partition.js'
 
 export function exhaustivePlans(job: Job, fleet: Fleet, network: Network, microBatches: readonly number[] = [1], maxPlans = 2_000_000): PlanCandidate[] {
-  const ids = [...fleet.devices.keys()]
+  // Identical devices are interchangeable, so stages take counts per device type (devices of a
+  // type in a fixed order); the source device is a type of its own (it sends without the air).
+  const types = sourceFirstTypes([...fleet.devices.values()], job.sourceDevice).map((t) => t.ids)
   const L = job.model.layers.length
   const out: PlanCandidate[] = []
   let count = 0
@@ -21,13 +24,17 @@ export function exhaustivePlans(job: Job, fleet: Fleet, network: Network, microB
       out.push({ plan, prediction, compliance: compliance(job, fleet, prediction) })
     }
   }
-  // assign devices to stages: each stage a non-empty subset of the unused devices (bitmask)
-  const assign = (cuts: number[], k: number, used: number, stages: Stage[]) => {
+  // every vector of counts per type (not all zero) within what is left
+  const vectors = (left: readonly number[]): number[][] => {
+    let acc: number[][] = [[]]
+    for (const n of left) acc = acc.flatMap((v) => Array.from({ length: n + 1 }, (_, c) => [...v, c]))
+    return acc.filter((v) => v.some((c) => c > 0))
+  }
+  const assign = (cuts: number[], k: number, used: number[], stages: Stage[]) => {
     if (k === cuts.length - 1) return emit(stages)
-    for (let mask = 1; mask < 1 << ids.length; mask++) {
-      if (mask & used) continue
-      const devices = ids.filter((_, i) => mask & (1 << i))
-      assign(cuts, k + 1, used | mask, [...stages, { layers: [cuts[k]!, cuts[k + 1]!], devices }])
+    for (const v of vectors(types.map((ids, t) => ids.length - used[t]!))) {
+      const devices = v.flatMap((c, t) => types[t]!.slice(used[t]!, used[t]! + c))
+      assign(cuts, k + 1, used.map((u, t) => u + v[t]!), [...stages, { layers: [cuts[k]!, cuts[k + 1]!], devices }])
     }
   }
   // every composition of L layers into at most |devices| stages
@@ -35,8 +42,8 @@ export function exhaustivePlans(job: Job, fleet: Fleet, network: Network, microB
     const cuts = [0]
     for (let i = 1; i < L; i++) if (m & (1 << (i - 1))) cuts.push(i)
     cuts.push(L)
-    if (cuts.length - 1 > ids.length) continue
-    assign(cuts, 0, 0, [])
+    if (cuts.length - 1 > fleet.devices.size) continue
+    assign(cuts, 0, types.map(() => 0), [])
   }
   return out
 }
