@@ -14,9 +14,10 @@
  * non-compliant ones dropped, and the compliant ones thinned into a small Pareto front over
  * (goal metric, energy). "No feasible plan" is a result with the reasons of the closest plans.
  */
-import { compliance, predict, stageComputeMs, stageMemoryBytes, type Fleet, type Network } from './cost.js'
+import { compliance, predict, type Fleet, type Network } from './cost.js'
+import { StageTable } from './stage-table.js'
 import { soloAirtimeS } from './network/wifi.js'
-import { allReduceHops, stageParamBytes, trainingStageMs } from './training.js'
+import { allReduceHops } from './training.js'
 import type { Compliance, DeviceProfile, Job, Plan, Prediction, Stage } from './types.js'
 
 export interface PartitionOptions {
@@ -56,7 +57,7 @@ interface DeviceType {
 type Group = ReadonlyArray<{ readonly type: number; readonly replicas: number }>
 
 /** Who sent the previous stage's output, with the share of micro-batches each type sends. */
-type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly share: number }>
+type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly t: number; readonly share: number }>
 
 interface Label {
   periodMs: number
@@ -90,6 +91,12 @@ function dominates(a: Label, b: Label): boolean {
     (a.periodMs < b.periodMs || a.latencyMs < b.latencyMs || a.energyJ < b.energyJ || a.airMs < b.airMs)
 }
 
+/** True when a label of the set is at least as good on every objective (the new one adds nothing). */
+function covered(set: readonly Label[], periodMs: number, latencyMs: number, energyJ: number, airMs: number): boolean {
+  for (const x of set) if (x.periodMs <= periodMs && x.latencyMs <= latencyMs && x.energyJ <= energyJ && x.airMs <= airMs) return true
+  return false
+}
+
 /** Inserts into a Pareto set; thins to `size` keeping each objective's best and an even spread by latency. */
 function insert(set: Label[], label: Label, size: number): void {
   for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
@@ -108,6 +115,12 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const usable = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
   // the source device is a type of its own: a stage on it receives the input without the air
   const types = sourceFirstTypes(usable, job.sourceDevice)
+  const sourceType = types.findIndex((t) => t.ids.length === 1 && t.ids[0] === job.sourceDevice)
+  // radix[t]: place value of type t in the mixed-radix code of per-type device counts
+  const radix: number[] = []
+  types.forEach((t, k) => radix.push(k === 0 ? 1 : radix[k - 1]! * (types[k - 1]!.ids.length + 1)))
+  // numeric state keys while they stay exact integers (always, short of hundreds of kinds)
+  const numericKeys = types.length < 120 && (radix[types.length - 1] ?? 1) * ((types[types.length - 1]?.ids.length ?? 0) + 1) * 1024 < Number.MAX_SAFE_INTEGER
   const L = job.model.layers.length
   const maxStages = Math.min(options.maxStages ?? 8, L)
   const frontSize = options.frontSize ?? 8
@@ -118,16 +131,15 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, bytes, d.linkRateBps) * 1000) / net.availableAirtime : 0)
   const memoryLimit = (d: DeviceProfile) => d.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
   const training = job.training
-  const computeMs = training ? trainingStageMs : stageComputeMs
   let explored = 0
   // Labels only grow along a plan and each is a lower bound of what the cost model will predict
   // (no queueing yet), so a partial plan already past a bound can never comply: drop it early.
   const q = job.qoe
   const minRate = training ? q.throughputRps : Math.max(job.rateRps, q.throughputRps ?? 0)
-  const withinBounds = (l: Label) =>
-    (minRate === undefined || l.periodMs * minRate < 1000) &&
-    (q.energyJPerRequest === undefined || l.energyJ <= q.energyJPerRequest) &&
-    (training !== undefined || q.latencyMs === undefined || l.latencyMs <= q.latencyMs)
+  const withinBounds = (periodMs: number, latencyMs: number, energyJ: number) =>
+    (minRate === undefined || periodMs * minRate < 1000) &&
+    (q.energyJPerRequest === undefined || energyJ <= q.energyJPerRequest) &&
+    (training !== undefined || q.latencyMs === undefined || latencyMs <= q.latencyMs)
 
   // Training: 1F1B stashes min(S - k, M) micro-batches on stage k of S, so the memory a stage needs
   // depends on how many stages follow it; the DP runs once per stage count S and keeps plans of
@@ -139,24 +151,46 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
     const complete: Array<{ label: Label; microBatch: number }> = []
     for (const S of stageCounts) for (const b of microBatches) {
       const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
+      const table = new StageTable(job)
+      // air time of boundary i's bytes to or from a device of type t (the source: its own type)
+      const airTable = types.map((t) => job.model.boundaryBytes.map((bytes) => air(bytes * b, t.rep)))
+      const sourceAir = job.model.boundaryBytes.map((bytes) => air(bytes * b, source))
+      // one replica type takes all of the stage's micro-batches: its member record, cached per (type, time)
+      const memberCache = types.map(() => new Map<number, Array<{ d: DeviceProfile; t: number; ms: number; share: number }>>())
+      const singleMember = (t: number, stageMs: number) => {
+        let m = memberCache[t]!.get(stageMs)
+        if (!m) memberCache[t]!.set(stageMs, (m = [{ d: types[t]!.rep, t, ms: stageMs, share: 1 }]))
+        return m
+      }
+      const airAt = (t: number, i: number) => (t < 0 ? sourceAir[i]! : airTable[t]![i]!)
       const samplesPerStep = training ? training.microBatchesPerStep * b : 1
       // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
-      const states: Array<Map<string, { counts: number[]; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
-      states[0]!.set('start', { counts: types.map(() => 0), senders: [{ d: source, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+      const states: Array<Map<number | string, { counts: number[]; code: number; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
+      states[0]!.set(-1, { counts: types.map(() => 0), code: 0, senders: [{ d: source, t: sourceType, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
       for (let i = 0; i < L; i++) {
-        for (const { counts, senders, set } of beam(states[i]!, beamWidth)) {
+        for (const { counts, code, senders, set } of beam(states[i]!, beamWidth)) {
           const bytesIn = job.model.boundaryBytes[i]! * b
           for (let j = i + 1; j <= L; j++) {
-            const fits = types.filter((t) => t.ids.length > counts[t.index]! && stageMemoryBytes(job, [i, j], b, 1) <= memoryLimit(t.rep))
+            const minBytes = table.memoryBytes(i, j, b, 1)
+            const fits = types.filter((t) => t.ids.length > counts[t.index]! && minBytes <= memoryLimit(t.rep))
             if (!fits.length) continue
-            const ms = new Map(fits.map((t) => [t.index, computeMs(job, t.rep, [i, j], b)]))
-            const paramBytes = training ? stageParamBytes(job, [i, j]) : 0
+            const ms = new Map(fits.map((t) => [t.index, table.computeMs(t.rep, i, j, b)]))
+            const paramBytes = training ? table.paramBytes(i, j) : 0
             for (const group of candidateGroups(fits, counts, ms)) {
               explored++
               // micro-batches per second of the group; each device's share is its own rate over that
-              const rate = group.reduce((s, g) => s + (g.replicas * 1000) / ms.get(g.type)!, 0)
-              const members = group.map((g) => ({ d: types[g.type]!.rep, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
-              const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
+              let rate = 0
+              let replicaCount = 0
+              let groupLimit = Infinity
+              let idleW = 0
+              for (const g of group) {
+                rate += (g.replicas * 1000) / ms.get(g.type)!
+                replicaCount += g.replicas
+                const rep = types[g.type]!.rep
+                groupLimit = Math.min(groupLimit, memoryLimit(rep))
+                idleW += g.replicas * rep.idleW
+              }
+              const members = group.length === 1 ? singleMember(group[0]!.type, ms.get(group[0]!.type)!) : group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
               // training sends each boundary's gradient back as well (not the input's)
               const passes = training && i > 0 ? 2 : 1
               let airIn = 0
@@ -164,13 +198,13 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
               for (const s of senders) {
                 for (const m of members) {
                   if (s.d?.id === m.d.id) continue
-                  airIn += (passes * s.share * m.share * (air(bytesIn, s.d) + air(bytesIn, m.d))) / b
+                  airIn += (passes * s.share * m.share * (airAt(s.t, i) + airAt(m.t, i))) / b
                   const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
                   radioJ += (s.share * m.share * bytesIn * radio) / b
                 }
               }
               // gradient all-reduce among the replicas, once per step, spread over its samples
-              if (paramBytes > 0 && group.reduce((n, g) => n + g.replicas, 0) > 1) {
+              if (paramBytes > 0 && replicaCount > 1) {
                 const replicas = group.flatMap((g) => types[g.type]!.ids.slice(counts[g.type]!, counts[g.type]! + g.replicas).map((id) => fleet.devices.get(id)!))
                 for (const h of allReduceHops(replicas, paramBytes)) {
                   const d = fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
@@ -181,40 +215,45 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
               let airOut = 0
               let stageMs = 0
               let activeJ = 0
+              const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
               for (const m of members) {
-                if (m.d.id !== source?.id) {
+                if (bytesOut > 0 && m.d.id !== source?.id) {
                   airOut += (m.share * (air(bytesOut, m.d) + air(bytesOut, source))) / b
                   radioJ += (m.share * bytesOut * (m.d.txJPerByte + (source?.rxJPerByte ?? 0))) / b
                 }
                 stageMs += m.share * m.ms
                 activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
               }
-              const stageBytes = (depth: number) => stageMemoryBytes(job, [i, j], b, stash(depth))
               // idle power of the stage's devices per request: over 1 / rate (inference); over the
               // stage's own period per sample at least (training, whose step time is not known yet)
-              const idleW = group.reduce((sum, g) => sum + g.replicas * types[g.type]!.rep.idleW, 0)
               const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
-              const nc = counts.slice()
-              for (const g of group) nc[g.type]! += g.replicas
+              const stagePeriodMs = 1000 / rate / b
+              let key: number | string | null = null
+              let nc = 0
               for (const label of set) {
                 if (label.depth >= S) continue
                 if (training && (j === L) !== (label.depth + 1 === S)) continue
-                if (training && group.some((g) => stageBytes(label.depth) > memoryLimit(types[g.type]!.rep))) continue
+                if (training && table.memoryBytes(i, j, b, stash(label.depth)) > groupLimit) continue
                 const airMs = label.airMs + airIn + airOut
-                const next: Label = {
-                  periodMs: Math.max(label.periodMs, 1000 / rate / b, airMs),
-                  latencyMs: label.latencyMs + stageMs + (airIn + airOut) * b,
-                  energyJ: label.energyJ + activeJ + radioJ + idleJ,
-                  airMs,
-                  stage: { layers: [i, j], group },
-                  parent: label,
-                  depth: label.depth + 1,
+                const periodMs = Math.max(label.periodMs, stagePeriodMs, airMs)
+                const latencyMs = label.latencyMs + stageMs + (airIn + airOut) * b
+                const energyJ = label.energyJ + activeJ + radioJ + idleJ
+                if (prune && !withinBounds(periodMs, latencyMs, energyJ)) continue
+                if (key === null) {
+                  // the devices used per type, as one mixed-radix number, and the group's shape
+                  nc = code
+                  for (const g of group) nc += g.replicas * radix[g.type]!
+                  key = group.length === 1 && numericKeys ? nc * 1024 + group[0]!.type * REPLICAS.length + REPLICAS.indexOf(group[0]!.replicas) : `${numericKeys ? nc : counts.map((c, t) => c + group.reduce((x, g) => x + (g.type === t ? g.replicas : 0), 0)).join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
                 }
-                if (prune && !withinBounds(next)) continue
-                const key = `${nc.join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
                 let entry = states[j]!.get(key)
-                if (!entry) states[j]!.set(key, (entry = { counts: nc, senders: members.map((m) => ({ d: m.d, share: m.share })), set: [] }))
-                insert(entry.set, next, frontSize)
+                // most new labels are dominated: test before allocating one
+                if (entry && covered(entry.set, periodMs, latencyMs, energyJ, airMs)) continue
+                if (!entry) {
+                  const ncounts = counts.slice()
+                  for (const g of group) ncounts[g.type]! += g.replicas
+                  states[j]!.set(key, (entry = { counts: ncounts, code: nc, senders: members.map((m) => ({ d: m.d, t: m.t, share: m.share })), set: [] }))
+                }
+                insert(entry.set, { periodMs, latencyMs, energyJ, airMs, stage: { layers: [i, j], group }, parent: label, depth: label.depth + 1 }, frontSize)
               }
             }
           }
@@ -273,11 +312,15 @@ export function sourceFirstTypes(devices: readonly DeviceProfile[], source: stri
  * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
  * ones kept (each objective's best first, then an even spread by latency), at most `width`.
  */
-function beam<E extends { set: Label[] }>(states: ReadonlyMap<string, E>, width: number): E[] {
+function beam<E extends { set: Label[] }>(states: ReadonlyMap<number | string, E>, width: number): E[] {
   const pooled: Array<{ entry: E; label: Label }> = []
   for (const entry of states.values()) for (const label of entry.set) pooled.push({ entry, label })
   if (pooled.length <= width) return [...states.values()]
-  const front = pooled.filter((p) => !pooled.some((q) => q !== p && dominates(q.label, p.label)))
+  // skyline: in latency order a label can only be dominated by one before it, and then by one of
+  // the front already found (domination is transitive), so each is tested against the front only
+  pooled.sort((a, b) => a.label.latencyMs - b.label.latencyMs || a.label.periodMs - b.label.periodMs || a.label.energyJ - b.label.energyJ || a.label.airMs - b.label.airMs)
+  const front: typeof pooled = []
+  for (const p of pooled) if (!front.some((q) => dominates(q.label, p.label))) front.push(p)
   const keep = new Set<(typeof pooled)[number]>()
   for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(front.reduce((a, b) => (b.label[key] < a.label[key] ? b : a)))
   const rest = (front.length >= width ? front : pooled).slice().sort((a, b) => a.label.latencyMs - b.label.latencyMs)
@@ -286,6 +329,12 @@ function beam<E extends { set: Label[] }>(states: ReadonlyMap<string, E>, width:
   const byEntry = new Map<E, Label[]>()
   for (const p of keep) byEntry.set(p.entry, [...(byEntry.get(p.entry) ?? []), p.label])
   return [...byEntry].map(([entry, labels]) => ({ ...entry, set: labels }))
+}
+
+/** The single-type groups of type t, one per replica degree, shared (groups are immutable). */
+const SINGLE_GROUPS: Group[][] = []
+function singleGroups(t: number): Group[] {
+  return (SINGLE_GROUPS[t] ??= REPLICAS.map((replicas) => [{ type: t, replicas }]))
 }
 
 /**
@@ -297,10 +346,8 @@ function candidateGroups(fits: readonly DeviceType[], counts: readonly number[],
   const groups: Group[] = []
   for (const t of fits) {
     const avail = t.ids.length - counts[t.index]!
-    for (const r of REPLICAS) {
-      if (r > avail) break
-      groups.push([{ type: t.index, replicas: r }])
-    }
+    const singles = singleGroups(t.index)
+    for (let k = 0; k < REPLICAS.length && REPLICAS[k]! <= avail; k++) groups.push(singles[k]!)
   }
   if (fits.length > 1) {
     const bySpeed = [...fits].sort((a, b) => ms.get(a.index)! - ms.get(b.index)!)

@@ -1,0 +1,2 @@
+import { plannerQuality } from '../bench/planner.js'
+console.log(plannerQuality())
