@@ -71,3 +71,45 @@ export function plannerTimes(log: (s: string) => void): TimeRow[] {
   }
   return rows
 }
+
+export interface ModelSizeRow { model: string; nodes: number; layers: number; profileMs: number; planMs: number; goal: Goal; metric: number; vsBest: number }
+
+/**
+ * Planner time and plan quality against model size: a zoo model profiled from its ONNX graph,
+ * reduced to `maxLayers` candidate cuts (toModelProfile), then planned on a 16-device fleet
+ * (synthetic profiles). The plan's goal metric is exact for the plan (costs add up across the
+ * merged layers), so the reductions compare directly; vsBest = metric / the best over reductions.
+ */
+export async function plannerModelSizes(log: (s: string) => void): Promise<ModelSizeRow[]> {
+  const { onnx } = await import('../src/model/onnx.js')
+  const { zooModel } = await import('../src/model/zoo/index.js')
+  const { profileModel } = await import('../src/model/load.js')
+  const { toModelProfile } = await import('../src/planner/model-profile.js')
+  const rows: ModelSizeRow[] = []
+  for (const name of ['resnet18', 'distilbert', 'deep-chain']) {
+    const bytes = onnx.ModelProto.encode(zooModel(name)!.build()).finish()
+    const p = await profileModel(bytes, name, { batch: 1 })
+    const outputs = (names: Array<string | null | undefined>) => names.reduce((s, n) => s + (p.shapes.values.get(n ?? '')?.bytes ?? 0), 0)
+    const { fleet } = instance(16 * 31 + 8, 16, 8, 1)
+    for (const goal of ['latency', 'throughput'] as const) {
+      const group: ModelSizeRow[] = []
+      for (const maxLayers of [24, 48, 96, 200]) {
+        const t0 = performance.now()
+        const model = toModelProfile({ name, costs: p.costs, cuts: p.cuts, inputBytes: outputs(p.graph.inputs.map((v) => v.name)), outputBytes: outputs(p.graph.outputs.map((v) => v.name)), batch: 1 }, maxLayers)
+        const profileMs = performance.now() - t0
+        if (maxLayers > 24 && model.layers.length <= group[group.length - 1]!.layers) continue
+        const t = performance.now()
+        const res = partition({ id: 'j', model, rateRps: 1, qoe: { memoryFraction: 1 }, goal, sourceDevice: null }, fleet, { network: net })
+        const planMs = performance.now() - t
+        const c = res.ok ? res.chosen.prediction : null
+        const metric = c ? (goal === 'latency' ? c.latencyMs : c.capacityRps) : NaN
+        group.push({ model: name, nodes: p.graph.nodes.length, layers: model.layers.length, profileMs, planMs, goal, metric, vsBest: 1 })
+        log(`  ${name} in ${model.layers.length} layers, ${goal}: ${planMs.toFixed(0)} ms`)
+      }
+      const best = goal === 'latency' ? Math.min(...group.map((r) => r.metric)) : Math.max(...group.map((r) => r.metric))
+      for (const r of group) r.vsBest = goal === 'latency' ? r.metric / best : best / r.metric
+      rows.push(...group)
+    }
+  }
+  return rows
+}

@@ -66,7 +66,7 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         if (!result.ok) setExit(3)
         return
       }
-      out(`scenario ${scenario.name} (emulated devices): job ${scenario.job.id}, model ${inputs.job.model.name} in ${inputs.job.model.layers.length} layers, ${scenario.job.rateRps} req/s, goal ${scenario.job.goal}`)
+      out(`scenario ${scenario.name} (emulated devices): job ${scenario.job.id}, model ${inputs.job.model.name} in ${inputs.job.model.layers.length} layers, ${inputs.job.rateRps} req/s${inputs.job.sources ? ` from ${inputs.job.sources.length} sources` : ""}, goal ${scenario.job.goal}`)
       if (inputs.job.training) out(trainingNote(inputs.job.training.microBatchesPerStep))
       out(`planned in ${planMs.toFixed(0)} ms (${result.explored} stage options explored)\n`)
       const rows = (result.ok ? result.candidates : result.closest).map((c) => [

@@ -21,7 +21,7 @@
  * - Memory per device: for each stage it holds, parameters + 2 x b x the stage's largest
  *   activation (double-buffered micro-batches).
  */
-import type { Compliance, DeviceProfile, Job, Plan, Prediction, Violation } from './types.js'
+import { jobSources, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
 import { contendedThroughputsBps, soloAirtimeS, type WifiStandard } from './network/wifi.js'
 import { predictTraining } from './training.js'
 
@@ -120,17 +120,23 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
     if (!d) throw new RangeError(`plan ${plan.id} uses unknown device ${id}`)
     return d
   }
-  const source = job.sourceDevice ? dev(job.sourceDevice) : null
 
-  // Compute: per stage, replica rates (micro-batches per second) and shares.
-  const stages = plan.stages.map((st) => {
+  // Compute: per stage, replica rates (micro-batches per second) and shares. A replicated
+  // stage spreads micro-batches in proportion to replica speed; stage 0 first keeps a source's
+  // requests on the source itself when it is a replica (local routing, a camera running the first
+  // layers on its own frames). The stage's rate is what its busiest replica allows.
+  const src = jobSources(job).map((x) => ({ d: x.device ? dev(x.device) : null, share: x.share }))
+  const stages = plan.stages.map((st, k) => {
     const reps = st.devices.map((id) => {
       const d = dev(id)
       const ms = stageComputeMs(job, d, st.layers, b)
       return { d, ms }
     })
-    const rate = reps.reduce((s, r) => s + 1000 / r.ms, 0)
-    return { st, reps: reps.map((r) => ({ ...r, share: 1000 / r.ms / rate })), rate }
+    const speed = reps.reduce((s, r) => s + 1000 / r.ms, 0)
+    const routes = k === 0 ? routeInputs(src, reps.map((r) => ({ d: r.d, share: 1000 / r.ms / speed }))) : null
+    const shares = routes ? reps.map((_, r) => routes.reduce((a, x) => a + (x.to === r ? x.weight : 0), 0)) : reps.map((r) => 1000 / r.ms / speed)
+    const rate = Math.min(...reps.map((r, i) => (shares[i]! > 0 ? 1000 / r.ms / shares[i]! : Infinity)))
+    return { st, reps: reps.map((r, i) => ({ ...r, share: shares[i]! })), rate, routes }
   })
 
   // Transfers per micro-batch, expected over replica choices.
@@ -138,11 +144,11 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
   const addTransfer = (from: Array<{ d: DeviceProfile | null; share: number }>, to: Array<{ d: DeviceProfile | null; share: number }>, bytes: number) => {
     for (const f of from) for (const t of to) for (const h of hopsBetween(f.d, t.d, bytes)) hops.push({ ...h, weight: f.share * t.share })
   }
-  const src = [{ d: source, share: 1 }]
   const L = job.model.layers.length
   stages.forEach((s, k) => {
-    const prev = k === 0 ? src : stages[k - 1]!.reps.map((r) => ({ d: r.d as DeviceProfile | null, share: r.share }))
-    addTransfer(prev, s.reps, b * job.model.boundaryBytes[s.st.layers[0]]!)
+    const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
+    if (s.routes) for (const r of s.routes) for (const h of hopsBetween(src[r.from]!.d, s.reps[r.to]!.d, bytes)) hops.push({ ...h, weight: r.weight })
+    else addTransfer(stages[k - 1]!.reps, s.reps, bytes)
   })
   const last = stages[stages.length - 1]!
   addTransfer(last.reps, src, b * job.model.boundaryBytes[L]!)
@@ -239,6 +245,23 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
     memoryBytes,
     airtimeMsPerRequest: (airS / b) * 1000,
   }
+}
+
+/**
+ * Where stage 0's inputs go: a source that is one of the replicas keeps its requests (weight =
+ * its share); the others spread over the replicas by their speed shares. Indices into the lists.
+ */
+export function routeInputs(
+  sources: ReadonlyArray<{ d: DeviceProfile | null; share: number }>,
+  replicas: ReadonlyArray<{ d: DeviceProfile; share: number }>,
+): Array<{ from: number; to: number; weight: number }> {
+  const routes: Array<{ from: number; to: number; weight: number }> = []
+  sources.forEach((s, k) => {
+    const local = replicas.findIndex((r) => r.d.id === s.d?.id)
+    if (local >= 0) routes.push({ from: k, to: local, weight: s.share })
+    else replicas.forEach((r, i) => routes.push({ from: k, to: i, weight: s.share * r.share }))
+  })
+  return routes
 }
 
 /** Memory per device of a plan (training: stage k of S stashes min(S - k, M) micro-batches). */

@@ -18,7 +18,7 @@ import { compliance, predict, type Fleet, type Network } from './cost.js'
 import { StageTable } from './stage-table.js'
 import { soloAirtimeS } from './network/wifi.js'
 import { allReduceHops } from './training.js'
-import type { Compliance, DeviceProfile, Job, Plan, Prediction, Stage } from './types.js'
+import { jobSources, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Stage } from './types.js'
 
 export interface PartitionOptions {
   readonly network: Network
@@ -113,12 +113,18 @@ function insert(set: Label[], label: Label, size: number): void {
 
 export function partition(job: Job, fleet: Fleet, options: PartitionOptions): PartitionResult {
   const usable = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
-  // the source device is a type of its own: a stage on it receives the input without the air
-  const types = sourceFirstTypes(usable, job.sourceDevice)
-  const sourceType = types.findIndex((t) => t.ids.length === 1 && t.ids[0] === job.sourceDevice)
+  // each source device is a type of its own: a stage on it receives its input without the air
+  const sources = jobSources(job).map((x) => ({ d: x.device ? fleet.devices.get(x.device) ?? null : null, share: x.share }))
+  const types = sourceFirstTypes(usable, sources.map((x) => x.d?.id ?? null))
+  // a source's type, or -(k + 1) for source k when it is the hub or holds no stage (battery cap)
+  const sourceTypes = sources.map((x, k) => {
+    const t = types.findIndex((ty) => ty.ids.length === 1 && ty.ids[0] === x.d?.id)
+    return t >= 0 ? t : -(k + 1)
+  })
   // radix[t]: place value of type t in the mixed-radix code of per-type device counts
   const radix: number[] = []
   types.forEach((t, k) => radix.push(k === 0 ? 1 : radix[k - 1]! * (types[k - 1]!.ids.length + 1)))
+  const localGroup: Group | null = sources.length > 1 && sourceTypes.every((t) => t >= 0) ? sourceTypes.map((type) => ({ type, replicas: 1 })) : null
   // numeric state keys while they stay exact integers (always, short of hundreds of kinds)
   const numericKeys = types.length < 120 && (radix[types.length - 1] ?? 1) * ((types[types.length - 1]?.ids.length ?? 0) + 1) * 1024 < Number.MAX_SAFE_INTEGER
   const L = job.model.layers.length
@@ -127,7 +133,6 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const beamWidth = options.beamWidth ?? 24
   const microBatches = options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1])
   const net = options.network
-  const source = job.sourceDevice ? fleet.devices.get(job.sourceDevice) ?? null : null
   const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, bytes, d.linkRateBps) * 1000) / net.availableAirtime : 0)
   const memoryLimit = (d: DeviceProfile) => d.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
   const training = job.training
@@ -154,7 +159,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
       const table = new StageTable(job)
       // air time of boundary i's bytes to or from a device of type t (the source: its own type)
       const airTable = types.map((t) => job.model.boundaryBytes.map((bytes) => air(bytes * b, t.rep)))
-      const sourceAir = job.model.boundaryBytes.map((bytes) => air(bytes * b, source))
+      const sourceAirs = sources.map((x) => job.model.boundaryBytes.map((bytes) => air(bytes * b, x.d)))
       // one replica type takes all of the stage's micro-batches: its member record, cached per (type, time)
       const memberCache = types.map(() => new Map<number, Array<{ d: DeviceProfile; t: number; ms: number; share: number }>>())
       const singleMember = (t: number, stageMs: number) => {
@@ -162,11 +167,11 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
         if (!m) memberCache[t]!.set(stageMs, (m = [{ d: types[t]!.rep, t, ms: stageMs, share: 1 }]))
         return m
       }
-      const airAt = (t: number, i: number) => (t < 0 ? sourceAir[i]! : airTable[t]![i]!)
+      const airAt = (t: number, i: number) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!)
       const samplesPerStep = training ? training.microBatchesPerStep * b : 1
       // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
       const states: Array<Map<number | string, { counts: number[]; code: number; senders: Senders; set: Label[] }>> = Array.from({ length: L + 1 }, () => new Map())
-      states[0]!.set(-1, { counts: types.map(() => 0), code: 0, senders: [{ d: source, t: sourceType, share: 1 }], set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+      states[0]!.set(-1, { counts: types.map(() => 0), code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
       for (let i = 0; i < L; i++) {
         for (const { counts, code, senders, set } of beam(states[i]!, beamWidth)) {
           const bytesIn = job.model.boundaryBytes[i]! * b
@@ -176,7 +181,11 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
             if (!fits.length) continue
             const ms = new Map(fits.map((t) => [t.index, table.computeMs(t.rep, i, j, b)]))
             const paramBytes = training ? table.paramBytes(i, j) : 0
-            for (const group of candidateGroups(fits, counts, ms)) {
+            const groups = candidateGroups(fits, counts, ms)
+            // several sources that can all hold stage 0: each runs it on its own requests
+            const local = i === 0 && localGroup && localGroup.every((g) => fits.some((t) => t.index === g.type)) ? localGroup : null
+            if (local) groups.push(local)
+            for (const group of groups) {
               explored++
               // micro-batches per second of the group; each device's share is its own rate over that
               let rate = 0
@@ -190,12 +199,16 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
                 groupLimit = Math.min(groupLimit, memoryLimit(rep))
                 idleW += g.replicas * rep.idleW
               }
-              const members = group.length === 1 ? singleMember(group[0]!.type, ms.get(group[0]!.type)!) : group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
+              const members = group === local
+                ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: sources[k]!.share }))
+                : group.length === 1 ? singleMember(group[0]!.type, ms.get(group[0]!.type)!) : group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
+              // local routing: the busiest source sets the stage's rate
+              if (group === local) rate = Math.min(...members.map((m) => 1000 / m.ms / m.share))
               // training sends each boundary's gradient back as well (not the input's)
               const passes = training && i > 0 ? 2 : 1
               let airIn = 0
               let radioJ = 0
-              for (const s of senders) {
+              for (const s of group === local ? [] : senders) {
                 for (const m of members) {
                   if (s.d?.id === m.d.id) continue
                   airIn += (passes * s.share * m.share * (airAt(s.t, i) + airAt(m.t, i))) / b
@@ -217,9 +230,12 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
               let activeJ = 0
               const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
               for (const m of members) {
-                if (bytesOut > 0 && m.d.id !== source?.id) {
-                  airOut += (m.share * (air(bytesOut, m.d) + air(bytesOut, source))) / b
-                  radioJ += (m.share * bytesOut * (m.d.txJPerByte + (source?.rxJPerByte ?? 0))) / b
+                if (bytesOut > 0) {
+                  for (const src of sources) {
+                    if (m.d.id === src.d?.id) continue
+                    airOut += (m.share * src.share * (air(bytesOut, m.d) + air(bytesOut, src.d))) / b
+                    radioJ += (m.share * src.share * bytesOut * (m.d.txJPerByte + (src.d?.rxJPerByte ?? 0))) / b
+                  }
                 }
                 stageMs += m.share * m.ms
                 activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
@@ -301,11 +317,11 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   return { ok: true, candidates: front, chosen, explored }
 }
 
-/** Device types (deviceTypes) with the source device, if any, split off as a type of its own. */
-export function sourceFirstTypes(devices: readonly DeviceProfile[], source: string | null): DeviceType[] {
-  const rest = deviceTypes(devices.filter((d) => d.id !== source))
-  const src = devices.find((d) => d.id === source)
-  return src ? [...rest, { index: rest.length, ids: [src.id], rep: src }] : rest
+/** Device types (deviceTypes) with each source device split off as a type of its own. */
+export function sourceFirstTypes(devices: readonly DeviceProfile[], sources: ReadonlyArray<string | null>): DeviceType[] {
+  const types = deviceTypes(devices.filter((d) => !sources.includes(d.id)))
+  for (const d of devices) if (sources.includes(d.id)) types.push({ index: types.length, ids: [d.id], rep: d })
+  return types
 }
 
 /**

@@ -79,6 +79,11 @@ export interface Job {
   /** Where requests originate and results go (a device id); null: the hub, wired to the AP. */
   readonly sourceDevice: string | null
   /**
+   * Several sources (cameras, say), each sending its share of the requests and getting its own
+   * results back; overrides sourceDevice. Inference only. See jobSources.
+   */
+  readonly sources?: ReadonlyArray<{ readonly device: string | null; readonly share: number }>
+  /**
    * Present for a training job. Its requests are samples: latency is the time of one optimizer
    * step, throughput is samples per second, energy is per sample; `rateRps` is not an offered
    * load (training runs as fast as the plan allows).
@@ -128,4 +133,9 @@ export interface Violation {
 export interface Compliance {
   readonly compliant: boolean
   readonly violations: readonly Violation[]
+}
+
+/** The sources of a job's requests with their shares (one source, the sourceDevice, by default). */
+export function jobSources(job: Job): ReadonlyArray<{ readonly device: string | null; readonly share: number }> {
+  return job.sources && job.sources.length ? job.sources : [{ device: job.sourceDevice, share: 1 }]
 }

@@ -41,7 +41,13 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     batch,
   }, maxLayers)
   const devices = new Map<string, DeviceProfile>(scenario.devices.map((d) => [d.id, { ...d, emulated: true }]))
-  const job: Job = { id: scenario.job.id, model, rateRps: scenario.job.rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source, ...(scenario.job.training ? { training: scenario.job.training } : {}) }
+  const srcs = scenario.job.sources ?? []
+  const rateRps = srcs.length ? srcs.reduce((a, x) => a + x.rateRps, 0) : scenario.job.rateRps!
+  const job: Job = {
+    id: scenario.job.id, model, rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source,
+    ...(srcs.length ? { sources: srcs.map((x) => ({ device: x.device, share: x.rateRps / rateRps })) } : {}),
+    ...(scenario.job.training ? { training: scenario.job.training } : {}),
+  }
   const network: Network = { standard: WIFI_STANDARDS[scenario.network.standard]!, coordination, availableAirtime: scenario.network.availableAirtime }
   return { scenario, fleet: { devices }, job, network }
 }

@@ -39,7 +39,10 @@ export const scenarioSchema = z.object({
     /** A zoo model name or an ONNX file path (relative to the scenario file). */
     model: z.string().min(1),
     batch: z.number().int().min(1).default(1),
-    rateRps: positive,
+    /** Requests per second (with `sources`: their sum, which may be left out). */
+    rateRps: positive.optional(),
+    /** Several sources, each with its own rate (frames per second per camera); inference only. */
+    sources: z.array(z.object({ device: id, rateRps: positive })).min(1).max(256).optional(),
     goal: z.enum(['latency', 'energy', 'throughput']),
     /** Device where requests originate and results return; null for the hub (wired). */
     source: id.nullable().default(null),
@@ -63,6 +66,18 @@ export const scenarioSchema = z.object({
     ids.add(d.id)
   })
   if (s.job.source !== null && !ids.has(s.job.source)) ctx.addIssue({ code: 'custom', path: ['job', 'source'], message: `no device ${s.job.source} in this scenario` })
+  const srcs = s.job.sources ?? []
+  srcs.forEach((x, i) => {
+    if (!ids.has(x.device)) ctx.addIssue({ code: 'custom', path: ['job', 'sources', i, 'device'], message: `no device ${x.device} in this scenario` })
+    if (srcs.findIndex((y) => y.device === x.device) !== i) ctx.addIssue({ code: 'custom', path: ['job', 'sources', i, 'device'], message: `${x.device} is listed twice` })
+  })
+  if (srcs.length && s.job.source !== null) ctx.addIssue({ code: 'custom', path: ['job', 'source'], message: 'give either source or sources, not both' })
+  if (srcs.length && s.job.training) ctx.addIssue({ code: 'custom', path: ['job', 'sources'], message: 'a training job reads its data from one source' })
+  const sum = srcs.reduce((a, x) => a + x.rateRps, 0)
+  if (!srcs.length && s.job.rateRps === undefined) ctx.addIssue({ code: 'custom', path: ['job', 'rateRps'], message: 'required (or give sources with their rates)' })
+  if (srcs.length && s.job.rateRps !== undefined && Math.abs(s.job.rateRps - sum) > 1e-9 * sum) {
+    ctx.addIssue({ code: 'custom', path: ['job', 'rateRps'], message: `is ${s.job.rateRps} but the sources add up to ${sum}` })
+  }
 })
 
 export type Scenario = z.infer<typeof scenarioSchema>

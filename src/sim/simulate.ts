@@ -10,9 +10,10 @@
  */
 import { EventHeap } from './heap.js'
 import { Medium } from './medium.js'
+import { energyByDevice } from './energy.js'
 import { simulateTraining } from './training.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
-import type { DeviceProfile, Job, Plan } from '../planner/types.js'
+import { jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 import { seededRandom } from '../model/zoo/builder.js'
 
 export interface SimOptions {
@@ -40,6 +41,8 @@ interface Batch {
   arrivals: number[]
   stage: number
   at: DeviceProfile | null
+  /** Where the requests came from and where their results go. */
+  origin: DeviceProfile | null
 }
 
 export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions): SimResult {
@@ -52,7 +55,8 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const heap = new EventHeap<() => void>()
   let now = 0
   const dev = (id: string) => fleet.devices.get(id)!
-  const source = job.sourceDevice ? dev(job.sourceDevice) : null
+  const sources = jobSources(job).map((x) => ({ d: x.device ? dev(x.device) : null, share: x.share }))
+  const sourceRand = seededRandom(options.seed ^ 0x27d4eb2f)
   const freeAt = new Map<string, number>()
   const busyS = new Map<string, number>()
   const latencies: number[] = []
@@ -68,7 +72,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const serviceMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
   const advance = (batch: Batch) => {
     if (batch.stage === plan.stages.length) {
-      transfer(batch.at, source, b * job.model.boundaryBytes[L]!, () => {
+      transfer(batch.at, batch.origin, b * job.model.boundaryBytes[L]!, () => {
         for (const a of batch.arrivals) {
           if (a >= options.warmupS && a < options.durationS) {
             latencies.push((now - a) * 1000)
@@ -84,25 +88,32 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
       const f = Math.max(now, freeAt.get(id) ?? 0) + serviceMs[batch.stage]!.get(id)! / 1000
       return f < best.f ? { id, f } : best
     }, { id: st.devices[0]!, f: Infinity })
-    const target = dev(pick.id)
+    // stage 0 keeps a source's requests on the source when it is a replica (local routing)
+    const local = batch.stage === 0 && batch.origin && st.devices.includes(batch.origin.id)
+    const target = local ? batch.origin! : dev(pick.id)
     transfer(batch.at, target, b * job.model.boundaryBytes[st.layers[0]]!, () => {
       const s = (serviceMs[batch.stage]!.get(target.id)! / 1000) * Math.max(0.5, 1 + options.computeJitter * gauss())
       const start = Math.max(now, freeAt.get(target.id) ?? 0)
       freeAt.set(target.id, start + s)
       busyS.set(target.id, (busyS.get(target.id) ?? 0) + s)
-      heap.push(start + s, () => advance({ arrivals: batch.arrivals, stage: batch.stage + 1, at: target }))
+      heap.push(start + s, () => advance({ ...batch, stage: batch.stage + 1, at: target }))
     })
   }
 
   // --- arrivals ---
-  let pending: number[] = []
+  // one Poisson stream for all sources (the same requests whatever else differs), each request's
+  // source drawn by share from a stream of its own; micro-batches form per source
+  const pending: number[][] = sources.map(() => [])
   const arrive = () => {
     requests += now >= options.warmupS ? 1 : 0
-    pending.push(now)
-    if (pending.length === b) {
-      const batch = { arrivals: pending, stage: 0, at: source }
-      pending = []
-      advance(batch)
+    let k = 0
+    let u = sourceRand()
+    while (k < sources.length - 1 && u >= sources[k]!.share) u -= sources[k++]!.share
+    pending[k]!.push(now)
+    if (pending[k]!.length === b) {
+      const origin = sources[k]!.d
+      advance({ arrivals: pending[k]!, stage: 0, at: origin, origin })
+      pending[k] = []
     }
     const next = now - Math.log(1 - rand()) / job.rateRps
     if (next < options.durationS) heap.push(next, arrive)
@@ -118,12 +129,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   }
 
   const window = options.durationS - options.warmupS
-  const used = new Set(plan.stages.flatMap((s) => s.devices))
-  const energyJByDevice: Record<string, number> = {}
-  for (const id of used) {
-    const d = dev(id)
-    energyJByDevice[id] = d.idleW * window + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * (window / Math.max(window, now)) + (medium.radioJ.get(id) ?? 0)
-  }
+  const energyJByDevice = energyByDevice(plan, fleet, busyS, medium.radioJ, window, now)
   const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
   const sorted = [...latencies].sort((a, x) => a - x)
   const latencyMs = sorted.length ? sorted.reduce((a, x) => a + x, 0) / sorted.length : Infinity

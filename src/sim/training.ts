@@ -16,6 +16,7 @@
  */
 import { EventHeap } from './heap.js'
 import { Medium } from './medium.js'
+import { energyByDevice } from './energy.js'
 import type { SimOptions, SimResult } from './simulate.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import { stageParamBytes } from '../planner/training.js'
@@ -187,11 +188,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   }
 
   const window = options.durationS - options.warmupS
-  const energyJByDevice: Record<string, number> = {}
-  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) {
-    const d = dev(id)
-    energyJByDevice[id] = d.idleW * window + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * (window / Math.max(window, now)) + (medium.radioJ.get(id) ?? 0) * (window / Math.max(window, now))
-  }
+  const energyJByDevice = energyByDevice(plan, fleet, busyS, medium.radioJ, window, now)
   const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
   const sorted = [...stepTimes].sort((a, x) => a - x)
   const latencyMs = sorted.length ? sorted.reduce((a, x) => a + x, 0) / sorted.length : Infinity

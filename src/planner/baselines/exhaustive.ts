@@ -6,13 +6,13 @@
  * refuses instances beyond `maxPlans` enumerated plans.
  */
 import { compliance, predict, type Fleet, type Network } from '../cost.js'
-import type { Job, Plan, Stage } from '../types.js'
+import { jobSources, type Job, type Plan, type Stage } from '../types.js'
 import { sourceFirstTypes, type PlanCandidate } from '../partition.js'
 
 export function exhaustivePlans(job: Job, fleet: Fleet, network: Network, microBatches: readonly number[] = [1], maxPlans = 2_000_000): PlanCandidate[] {
   // Identical devices are interchangeable, so stages take counts per device type (devices of a
   // type in a fixed order); the source device is a type of its own (it sends without the air).
-  const types = sourceFirstTypes([...fleet.devices.values()], job.sourceDevice).map((t) => t.ids)
+  const types = sourceFirstTypes([...fleet.devices.values()], jobSources(job).map((x) => x.device)).map((t) => t.ids)
   const L = job.model.layers.length
   const out: PlanCandidate[] = []
   let count = 0

@@ -1,0 +1,19 @@
+/**
+ * Energy per device over the measured window of a run: idle power of every device the plan
+ * uses, active power over its busy time, and radio energy per byte, for the plan's devices and
+ * for any other device that sent or received (a camera sending its frames). Busy time and radio
+ * bytes accrue over the whole run, so they are scaled to the window. Pure.
+ */
+import type { Fleet } from '../planner/cost.js'
+import type { Plan } from '../planner/types.js'
+
+export function energyByDevice(plan: Plan, fleet: Fleet, busyS: ReadonlyMap<string, number>, radioJ: ReadonlyMap<string, number>, windowS: number, runS: number): Record<string, number> {
+  const scale = windowS / Math.max(windowS, runS)
+  const out: Record<string, number> = {}
+  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) {
+    const d = fleet.devices.get(id)!
+    out[id] = d.idleW * windowS + (d.activeW - d.idleW) * (busyS.get(id) ?? 0) * scale
+  }
+  for (const [id, j] of radioJ) out[id] = (out[id] ?? 0) + j * scale
+  return out
+}

@@ -1,0 +1,61 @@
+/** Jobs with several sources (cameras): local routing on stage 0, the partitioner's local group, the simulator. */
+import { describe, expect, it } from 'vitest'
+import { predict, routeInputs, type Fleet } from '../../src/planner/cost.js'
+import { partition } from '../../src/planner/partition.js'
+import { simulate } from '../../src/sim/simulate.js'
+import { scenarioSchema } from '../../src/scenario/schema.js'
+import type { Job, ModelProfile } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
+
+// a model whose input is large and shrinks after the first layer (a detector's stem)
+const model: ModelProfile = {
+  name: 'stem', layers: [
+    { flops: { conv: 2e8, matmul: 0, elementwise: 0 }, paramBytes: 1e5, peakActivationBytes: 1e6 },
+    { flops: { conv: 4e9, matmul: 0, elementwise: 0 }, paramBytes: 1e7, peakActivationBytes: 1e6 },
+  ], boundaryBytes: [4e6, 5e5, 1e3],
+}
+const cams = ['cam-a', 'cam-b', 'cam-c'].map((id) => testDevice(id, 5))
+const fleet: Fleet = { devices: new Map([...cams, testDevice('box', 200, { linkRateBps: null })].map((d) => [d.id, d])) }
+const job: Job = {
+  id: 'j', model, rateRps: 3, qoe: { latencyMs: 400 }, goal: 'latency', sourceDevice: null,
+  sources: [{ device: 'cam-a', share: 0.5 }, { device: 'cam-b', share: 0.25 }, { device: 'cam-c', share: 0.25 }],
+}
+
+describe('several sources', () => {
+  it('routes a source\'s requests to itself when it is a stage-0 replica, the rest by speed', () => {
+    const r = routeInputs([{ d: cams[0]!, share: 0.5 }, { d: null, share: 0.5 }], [{ d: cams[0]!, share: 0.4 }, { d: cams[1]!, share: 0.6 }])
+    expect(r).toEqual([{ from: 0, to: 0, weight: 0.5 }, { from: 1, to: 0, weight: 0.2 }, { from: 1, to: 1, weight: 0.3 }])
+  })
+
+  it('cameras running the stem on their own frames send the small activation, not the frame', () => {
+    const local = predict({ id: 'l', planner: 't', microBatch: 1, stages: [{ layers: [0, 1], devices: ['cam-a', 'cam-b', 'cam-c'] }, { layers: [1, 2], devices: ['box'] }] }, job, fleet, scheduledWifi5)
+    const central = predict({ id: 'c', planner: 't', microBatch: 1, stages: [{ layers: [0, 2], devices: ['box'] }] }, job, fleet, scheduledWifi5)
+    expect(local.airtimeMsPerRequest).toBeLessThan(central.airtimeMsPerRequest / 4)
+    // cam-a takes half the requests: it, not the sum of the cameras' speeds, bounds stage 0
+    const camAms = 1000 * (2e8 / 5e9)
+    expect(local.capacityRps).toBeCloseTo(Math.min(1000 / camAms / 0.5, 1 / (local.airtimeMsPerRequest / 1000)), 3)
+  })
+
+  it('the partitioner puts the stem on the cameras, and the simulator agrees with the cost model', () => {
+    const res = partition(job, fleet, { network: scheduledWifi5 })
+    expect(res.ok).toBe(true)
+    if (!res.ok) return
+    expect(res.chosen.plan.stages[0]!.devices).toEqual(['cam-a', 'cam-b', 'cam-c'])
+    const r = simulate(res.chosen.plan, job, fleet, scheduledWifi5, { durationS: 600, warmupS: 10, seed: 2, computeJitter: 0.05 })
+    expect(r.latencyMs / res.chosen.prediction.latencyMs).toBeGreaterThan(0.85)
+    expect(r.latencyMs / res.chosen.prediction.latencyMs).toBeLessThan(1.15)
+    expect(r.qoeMet).toBe(true)
+  })
+
+  it('a scenario names wrong sources and rates', () => {
+    const base = { name: 's', network: { standard: 'wifi5' }, devices: cams.map((d) => ({ ...d, emulated: undefined })), job: { id: 'j', model: 'mlp', goal: 'latency' } }
+    const bad = scenarioSchema.safeParse({ ...base, job: { ...base.job, rateRps: 9, sources: [{ device: 'cam-a', rateRps: 1 }, { device: 'ghost', rateRps: 1 }, { device: 'cam-a', rateRps: 1 }] } })
+    expect(bad.success).toBe(false)
+    const text = JSON.stringify(bad.error?.issues.map((i) => [i.path.join('.'), i.message]))
+    expect(text).toMatch(/job.sources.1.device.*no device ghost/)
+    expect(text).toMatch(/cam-a is listed twice/)
+    expect(text).toMatch(/job.rateRps.*sources add up to 3/)
+    expect(scenarioSchema.safeParse({ ...base, job: { ...base.job, sources: [{ device: 'cam-a', rateRps: 1 }] } }).success).toBe(true)
+    expect(scenarioSchema.safeParse(base).success).toBe(false)
+  })
+})

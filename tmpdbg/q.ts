@@ -1,2 +1,0 @@
-import { plannerQuality } from '../bench/planner.js'
-console.log(plannerQuality())
