@@ -6,7 +6,7 @@ import os from 'node:os'
 import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
 import { modelBench } from './models.js'
-import { plannerQuality, plannerTimes } from './planner.js'
+import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 
 const which = process.argv.slice(3)
@@ -53,7 +53,13 @@ if (want('planner')) {
   const t = plannerTimes(progress)
   printTable('Planner time against fleet size (24-layer model profile, synthetic device profiles)',
     ['devices', 'kinds', 'layers', 'goal', 'plan ms', 'stage options explored'],
-    t.map((r) => [String(r.devices), String(r.kinds), String(r.layers), r.goal, r.ms.toFixed(0), String(r.explored)]))
+    t.map((r) => [String(r.devices), String(r.kinds), String(r.layers), r.goal, r.ms.toFixed(0), String(r.explored)]),
+    'Best of 3 runs per row.')
+  const m = await plannerModelSizes(progress)
+  printTable('Planner time and plan quality against model size (16 devices of 8 kinds, synthetic profiles; models from their ONNX graphs)',
+    ['model', 'ONNX nodes', 'candidate cuts kept (layers)', 'goal', 'reduce ms', 'plan ms', 'goal metric', 'vs best reduction'],
+    m.map((r) => [r.model, String(r.nodes), String(r.layers), r.goal, r.profileMs.toFixed(1), r.planMs.toFixed(0), r.goal === 'latency' ? `${r.metric.toFixed(1)} ms` : `${r.metric.toFixed(1)} req/s`, r.vsBest.toFixed(3)]),
+    'The partitioner runs on the kept candidate cuts (default 24, chosen per equal FLOP share with the fewest crossing bytes); vs best = how far that plan is from the best plan over all reductions (1.000 = as good).')
 }
 
 if (want('comparison')) {

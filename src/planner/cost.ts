@@ -29,8 +29,13 @@ export interface Network {
   readonly standard: WifiStandard
   /** Scheduled transfer slots (Dora) or uncoordinated sending. */
   readonly coordination: 'scheduled' | 'contended'
-  /** Fraction of airtime left by other traffic (1 = the channel is ours). */
+  /** Fraction of airtime left by other traffic (1 = the channel is ours), on average. */
   readonly availableAirtime: number
+  /**
+   * Other networks' traffic as random bursts (the simulator draws them; the cost model sees its
+   * mean through availableAirtime, which already excludes `airShare`).
+   */
+  readonly background?: Readonly<{ airShare: number; burstBytes: number; rateBps: number }>
 }
 
 export interface Fleet {

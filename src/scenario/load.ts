@@ -48,6 +48,11 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     ...(srcs.length ? { sources: srcs.map((x) => ({ device: x.device, share: x.rateRps / rateRps })) } : {}),
     ...(scenario.job.training ? { training: scenario.job.training } : {}),
   }
-  const network: Network = { standard: WIFI_STANDARDS[scenario.network.standard]!, coordination, availableAirtime: scenario.network.availableAirtime }
+  const bg = scenario.network.background
+  const network: Network = {
+    standard: WIFI_STANDARDS[scenario.network.standard]!, coordination,
+    availableAirtime: scenario.network.availableAirtime * (1 - (bg?.airShare ?? 0)),
+    ...(bg ? { background: bg } : {}),
+  }
   return { scenario, fleet: { devices }, job, network }
 }

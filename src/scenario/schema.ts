@@ -32,6 +32,15 @@ export const scenarioSchema = z.object({
     standard: z.enum(['wifi4', 'wifi5', 'wifi6']),
     /** Share of airtime left by other traffic, 0..1. */
     availableAirtime: z.number().gt(0).max(1).default(1),
+    /**
+     * Other networks' traffic as random bursts (seeded in the simulator): the share of the air it
+     * takes on average, its burst size and PHY rate. The planner sees its mean.
+     */
+    background: z.object({
+      airShare: z.number().min(0).max(0.9),
+      burstBytes: positive.default(1.5e6),
+      rateBps: positive.default(1e8),
+    }).optional(),
   }),
   devices: z.array(scenarioDeviceSchema).min(1).max(1024),
   job: z.object({

@@ -8,7 +8,9 @@
  * - contended: every station with a queued hop sends at once and they share the air as the DCF
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
  *   medium is re-shared whenever a hop starts or ends.
- * Other traffic leaves `availableAirtime` of the channel. Radio energy is counted per byte.
+ * Other traffic leaves `availableAirtime` of the channel on average: steadily, or (with
+ * `network.background`) as seeded random bursts from other stations. Radio energy is counted per
+ * byte.
  */
 import type { EventHeap } from './heap.js'
 import { hopsBetween, type Fleet, type Hop, type Network } from '../planner/cost.js'
@@ -16,6 +18,8 @@ import { contendedThroughputsBps, soloEfficiency } from '../planner/network/wifi
 import type { DeviceProfile } from '../planner/types.js'
 
 interface Flow {
+  /** False for other networks' traffic (background), which no schedule of ours holds back. */
+  own: boolean
   bitsLeft: number
   rateBps: number
   station: string
@@ -28,6 +32,7 @@ export class Medium {
   busyS = 0
   private readonly active = new Set<Flow>()
   private readonly waiting: Flow[] = []
+  private readonly arriving: Flow[] = []
   private readonly queues = new Map<string, Flow[]>()
   private readonly rateOf = new Map<Flow, number>()
   private lastUpdate = 0
@@ -38,7 +43,33 @@ export class Medium {
     private readonly clock: () => number,
     private readonly fleet: Fleet,
     private readonly network: Network,
-  ) {}
+  ) {
+    const bg = network.background
+    this.baseAirtime = bg ? Math.min(1, network.availableAirtime / (1 - bg.airShare)) : network.availableAirtime
+  }
+
+  /** The share of the air not taken by steady other traffic (the stochastic background apart). */
+  private readonly baseAirtime: number
+
+  /**
+   * Starts the network's background traffic (if any) until `untilS`: bursts of `burstBytes` from
+   * other stations, Poisson arrivals (seeded) at the rate that takes `airShare` of the air when
+   * alone, each contending per the DCF model with whatever else is sending.
+   */
+  startBackground(untilS: number, rand: () => number): void {
+    const bg = this.network.background
+    if (!bg || bg.airShare <= 0) return
+    const burstS = (bg.burstBytes * 8) / (bg.rateBps * soloEfficiency(this.network.standard, bg.rateBps) * this.baseAirtime)
+    const perS = bg.airShare / burstS
+    let n = 0
+    const arrive = () => {
+      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, station: `background-${n++}`, onDone: () => {} })
+      this.reshare()
+      const next = this.clock() - Math.log(1 - rand()) / perS
+      if (next < untilS) this.heap.push(next, arrive)
+    }
+    this.heap.push(-Math.log(1 - rand()) / perS, arrive)
+  }
 
   /** Sends `bytes` from one endpoint to another (null: the hub, wired), then calls `then`. */
   transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void): void {
@@ -57,7 +88,7 @@ export class Medium {
     this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
     if (!Number.isFinite(hop.rateBps)) return then()
     const station = hop.txDevice ?? 'access-point'
-    const flow: Flow = { bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, station, onDone: then }
+    const flow: Flow = { own: true, bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, station, onDone: then }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -81,17 +112,21 @@ export class Medium {
         this.heap.push(now, f.onDone) // after this re-share, never inside it
       }
     }
+    // other stations' bursts start at once (after the time before them was accounted)
+    for (const f of this.arriving.splice(0)) this.active.add(f)
     const scheduled = this.network.coordination === 'scheduled'
     if (scheduled) {
-      while (this.active.size === 0 && this.waiting.length) this.active.add(this.waiting.shift()!)
+      if (this.waiting.length && ![...this.active].some((f) => f.own)) this.active.add(this.waiting.shift()!)
     } else {
       const sending = new Set([...this.active].map((f) => f.station))
       for (const [station, q] of this.queues) if (q.length && !sending.has(station)) this.active.add(q.shift()!)
     }
     const flows = [...this.active]
     const std = this.network.standard
-    const shares = scheduled ? flows.map((f) => f.rateBps * soloEfficiency(std, f.rateBps)) : contendedThroughputsBps(std, flows.map((f) => f.rateBps))
-    flows.forEach((f, i) => this.rateOf.set(f, shares[i]! * this.network.availableAirtime))
+    // background traffic contends with whatever is on the air, slots or not
+    const alone = scheduled && !flows.some((f) => !f.own)
+    const shares = alone ? flows.map((f) => f.rateBps * soloEfficiency(std, f.rateBps)) : contendedThroughputsBps(std, flows.map((f) => f.rateBps))
+    flows.forEach((f, i) => this.rateOf.set(f, shares[i]! * this.baseAirtime))
     const v = ++this.version
     let next = Infinity
     for (const f of flows) next = Math.min(next, f.bitsLeft / this.rateOf.get(f)!)

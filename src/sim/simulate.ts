@@ -64,6 +64,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   let measuredDone = 0
 
   const medium = new Medium(heap, () => now, fleet, network)
+  medium.startBackground(options.durationS, seededRandom(options.seed ^ 0x1b873593))
   const transfer = medium.transfer.bind(medium)
 
   // --- stages ---

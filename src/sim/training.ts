@@ -53,6 +53,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const dev = (id: string) => fleet.devices.get(id)!
   const source = job.sourceDevice ? dev(job.sourceDevice) : null
   const medium = new Medium(heap, () => now, fleet, network)
+  medium.startBackground(options.durationS, seededRandom(options.seed ^ 0x1b873593))
 
   const fwdMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
   // micro-batch -> replica per stage, by smooth weighted round robin over replica speeds

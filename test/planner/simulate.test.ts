@@ -62,3 +62,24 @@ describe('simulator (emulation)', () => {
     expect(c.latencyMs / s.latencyMs).toBeLessThan(1.01)
   })
 })
+
+describe('background Wi-Fi traffic (emulation)', () => {
+  const plan: Plan = { id: 'p', stages: [{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }], microBatch: 1, planner: 't' }
+  const busy: Network = { ...scheduled, availableAirtime: 0.7, background: { airShare: 0.3, burstBytes: 1.5e6, rateBps: 1e8 } }
+
+  it('takes about its share of the air, seeded: one seed repeats, another differs', () => {
+    const quiet = simulate(plan, job(1), fleet, scheduled, { ...opts, durationS: 300 })
+    const a = simulate(plan, job(1), fleet, busy, { ...opts, durationS: 300 })
+    const again = simulate(plan, job(1), fleet, busy, { ...opts, durationS: 300 })
+    const other = simulate(plan, job(1), fleet, busy, { ...opts, durationS: 300, seed: 9 })
+    expect(a.latencyMs).toBe(again.latencyMs)
+    expect(other.latencyMs).not.toBe(a.latencyMs)
+    expect(a.latencyMs).toBeGreaterThan(quiet.latencyMs * 1.1)
+    expect(a.airBusyFraction - quiet.airBusyFraction).toBeGreaterThan(0.2)
+    expect(a.airBusyFraction - quiet.airBusyFraction).toBeLessThan(0.45)
+    // the planner sees the mean: its prediction stays in the simulator's neighbourhood
+    const pred = predict(plan, job(1), fleet, busy)
+    expect(a.latencyMs / pred.latencyMs).toBeGreaterThan(0.8)
+    expect(a.latencyMs / pred.latencyMs).toBeLessThan(1.5)
+  })
+})
