@@ -5,7 +5,7 @@
  * bytes accrue over the whole run, so they are scaled to the window. Pure.
  */
 import type { Fleet } from '../planner/cost.js'
-import type { Plan } from '../planner/types.js'
+import type { Plan, QoE } from '../planner/types.js'
 
 export function energyByDevice(plan: Plan, fleet: Fleet, busyS: ReadonlyMap<string, number>, radioJ: ReadonlyMap<string, number>, windowS: number, runS: number): Record<string, number> {
   const scale = windowS / Math.max(windowS, runS)
@@ -17,3 +17,13 @@ export function energyByDevice(plan: Plan, fleet: Fleet, busyS: ReadonlyMap<stri
   for (const [id, j] of radioJ) out[id] = (out[id] ?? 0) + j * scale
   return out
 }
+
+/** Whether measured figures hold a job's bounds (throughput within 5%: a finite run's noise). */
+export function boundsHold(q: QoE, m: { latencyMs: number; p95LatencyMs: number; throughputRps: number; energyJPerRequest: number }): boolean {
+  return (q.latencyMs === undefined || m.latencyMs <= q.latencyMs) &&
+    (q.p95LatencyMs === undefined || m.p95LatencyMs <= q.p95LatencyMs) &&
+    (q.throughputRps === undefined || m.throughputRps >= q.throughputRps * 0.95) &&
+    (q.energyJPerRequest === undefined || m.energyJPerRequest <= q.energyJPerRequest)
+}
+
+export const sum = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0)

@@ -8,9 +8,9 @@
  *
  * Everything reported is emulation: device profiles stand in for devices, the model for the air.
  */
-import { EventHeap } from './heap.js'
+import { EventHeap, meanAndP95, runEvents } from './heap.js'
 import { Medium } from './medium.js'
-import { energyByDevice } from './energy.js'
+import { boundsHold, energyByDevice, sum } from './energy.js'
 import { simulateTraining } from './training.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import { jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
@@ -121,28 +121,14 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   }
   heap.push(-Math.log(1 - rand()) / job.rateRps, arrive)
 
-  const horizon = options.durationS * 3 + 10
-  let events = 0
-  for (let e = heap.pop(); e && e.t <= horizon; e = heap.pop()) {
-    now = e.t
-    e.v()
-    if (++events > 50_000_000) throw new RangeError('simulation exceeded 50 million events: shorten --duration or lower the rate')
-  }
+  runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
 
   const window = options.durationS - options.warmupS
   const energyJByDevice = energyByDevice(plan, fleet, busyS, medium.radioJ, window, now)
-  const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
-  const sorted = [...latencies].sort((a, x) => a - x)
-  const latencyMs = sorted.length ? sorted.reduce((a, x) => a + x, 0) / sorted.length : Infinity
-  const p95LatencyMs = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]! : Infinity
+  const total = sum(Object.values(energyJByDevice))
+  const { mean: latencyMs, p95: p95LatencyMs } = meanAndP95(latencies)
   const throughputRps = measuredDone / window
   const energyJPerRequest = total / Math.max(1, latencies.length)
-  const q = job.qoe
-  const qoeMet =
-    latencies.length >= requests * 0.99 &&
-    (q.latencyMs === undefined || latencyMs <= q.latencyMs) &&
-    (q.p95LatencyMs === undefined || p95LatencyMs <= q.p95LatencyMs) &&
-    (q.throughputRps === undefined || throughputRps >= q.throughputRps * 0.95) &&
-    (q.energyJPerRequest === undefined || energyJPerRequest <= q.energyJPerRequest)
+  const qoeMet = latencies.length >= requests * 0.99 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest })
   return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet }
 }

@@ -14,9 +14,9 @@
  *   all are done.
  * Reported: latency = step time, throughput = samples per second, energy per sample.
  */
-import { EventHeap } from './heap.js'
+import { EventHeap, meanAndP95, runEvents } from './heap.js'
 import { Medium } from './medium.js'
-import { energyByDevice } from './energy.js'
+import { boundsHold, energyByDevice, sum } from './energy.js'
 import type { SimOptions, SimResult } from './simulate.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import { stageParamBytes } from '../planner/training.js'
@@ -180,28 +180,15 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   }
   heap.push(0, startStep)
 
-  const horizon = options.durationS * 3 + 10
-  let events = 0
-  for (let e = heap.pop(); e && e.t <= horizon; e = heap.pop()) {
-    now = e.t
-    e.v()
-    if (++events > 50_000_000) throw new RangeError('simulation exceeded 50 million events: shorten --duration')
-  }
+  runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
 
   const window = options.durationS - options.warmupS
   const energyJByDevice = energyByDevice(plan, fleet, busyS, medium.radioJ, window, now)
-  const total = Object.values(energyJByDevice).reduce((a, x) => a + x, 0)
-  const sorted = [...stepTimes].sort((a, x) => a - x)
-  const latencyMs = sorted.length ? sorted.reduce((a, x) => a + x, 0) / sorted.length : Infinity
-  const p95LatencyMs = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]! : Infinity
+  const total = sum(Object.values(energyJByDevice))
+  const { mean: latencyMs, p95: p95LatencyMs } = meanAndP95(stepTimes)
   const throughputRps = samplesInWindow / window
   const energyJPerRequest = samplesInWindow ? total / samplesInWindow : Infinity
-  const q = job.qoe
-  const qoeMet = stepTimes.length > 0 &&
-    (q.latencyMs === undefined || latencyMs <= q.latencyMs) &&
-    (q.p95LatencyMs === undefined || p95LatencyMs <= q.p95LatencyMs) &&
-    (q.throughputRps === undefined || throughputRps >= q.throughputRps * 0.95) &&
-    (q.energyJPerRequest === undefined || energyJPerRequest <= q.energyJPerRequest)
+  const qoeMet = stepTimes.length > 0 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest })
   return {
     emulated: true, requests: samplesStarted, completed: samplesInWindow, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest,
     energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet,

@@ -17,12 +17,11 @@
  * (maximises throughput). An inference job has no backward pass and no synchronisation.
  */
 import { compliance, predict, stageComputeMs, stageMemoryBytes, type Fleet, type Network } from '../cost.js'
-import { deviceTypes, type PlanCandidate } from '../partition.js'
+import type { PlanCandidate } from '../partition.js'
 import { stageParamBytes, trainingStageMs } from '../training.js'
 import type { Job, Plan } from '../types.js'
-import { tracePlan, type DpEntry } from './stage-dp.js'
+import { dpSetup, tracePlan } from './stage-dp.js'
 
-const WIRED_BPS = 1e9
 
 export function hybridDp(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
   let best: PlanCandidate | null = null
@@ -34,15 +33,9 @@ export function hybridDp(job: Job, fleet: Fleet, network: Network): PlanCandidat
 }
 
 function hybridDpAt(job: Job, fleet: Fleet, network: Network, b: number): PlanCandidate | null {
-  const devices = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
-  const types = deviceTypes(devices)
-  const L = job.model.layers.length
+  const { types, L, bw, memoryLimit, states } = dpSetup(job, fleet)
   const M = job.training?.microBatchesPerStep ?? 1
   const computeMs = job.training ? trainingStageMs : stageComputeMs
-  const bw = (t: number) => types[t]!.rep.linkRateBps ?? WIRED_BPS
-  const memoryLimit = (t: number) => types[t]!.rep.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
-  const states: Array<Map<string, DpEntry>> = Array.from({ length: L + 1 }, () => new Map())
-  states[0]!.set('start', { cost: 0, prev: null, stage: null, counts: types.map(() => 0), last: -1 })
   for (let i = 0; i < L; i++) {
     for (const [key, e] of states[i]!) {
       for (const t of types) {

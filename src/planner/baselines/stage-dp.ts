@@ -37,13 +37,7 @@ function singleDeviceStagesDp(
   name: string,
   combine: (acc: number, commMs: number, computeMs: number) => number,
 ): PlanCandidate | null {
-  const devices = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
-  const types = deviceTypes(devices)
-  const L = job.model.layers.length
-  const bw = (t: number) => types[t]!.rep.linkRateBps ?? WIRED_BPS
-  const memoryLimit = (t: number) => types[t]!.rep.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
-  const states: Array<Map<string, DpEntry>> = Array.from({ length: L + 1 }, () => new Map())
-  states[0]!.set('start', { cost: 0, prev: null, stage: null, counts: types.map(() => 0), last: -1 })
+  const { types, L, bw, memoryLimit, states } = dpSetup(job, fleet)
   for (let i = 0; i < L; i++) {
     for (const [key, e] of states[i]!) {
       for (const t of types) {
@@ -72,6 +66,21 @@ function singleDeviceStagesDp(
   const plan: Plan = { id: name, stages, microBatch: 1, planner: name }
   const prediction = predict(plan, job, fleet, network)
   return { plan, prediction, compliance: compliance(job, fleet, prediction) }
+}
+
+/**
+ * What the type-based DPs share: the usable devices' types, each type's bandwidth (wired: 1
+ * Gbit/s) and memory bound, and the DP's state table with its start state.
+ */
+export function dpSetup(job: Job, fleet: Fleet) {
+  const devices = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
+  const types = deviceTypes(devices)
+  const L = job.model.layers.length
+  const bw = (t: number) => types[t]!.rep.linkRateBps ?? WIRED_BPS
+  const memoryLimit = (t: number) => types[t]!.rep.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
+  const states: Array<Map<string, DpEntry>> = Array.from({ length: L + 1 }, () => new Map())
+  states[0]!.set('start', { cost: 0, prev: null, stage: null, counts: types.map(() => 0), last: -1 })
+  return { types, L, bw, memoryLimit, states }
 }
 
 /** A DP state's best way in: its cost, the previous state's key and the stage that led here. */
