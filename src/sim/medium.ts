@@ -22,6 +22,8 @@ interface Flow {
   own: boolean
   bitsLeft: number
   rateBps: number
+  /** Its slot: it may not start before this (scheduled transfers only). */
+  notBefore: number
   station: string
   onDone: () => void
 }
@@ -36,6 +38,7 @@ export class Medium {
   private readonly queues = new Map<string, Flow[]>()
   private readonly rateOf = new Map<Flow, number>()
   private lastUpdate = 0
+  private wakeAt = -1
   private version = 0
 
   constructor(
@@ -63,7 +66,7 @@ export class Medium {
     const perS = bg.airShare / burstS
     let n = 0
     const arrive = () => {
-      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, station: `background-${n++}`, onDone: () => {} })
+      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, station: `background-${n++}`, onDone: () => {} })
       this.reshare()
       const next = this.clock() - Math.log(1 - rand()) / perS
       if (next < untilS) this.heap.push(next, arrive)
@@ -71,10 +74,14 @@ export class Medium {
     this.heap.push(-Math.log(1 - rand()) / perS, arrive)
   }
 
-  /** Sends `bytes` from one endpoint to another (null: the hub, wired), then calls `then`. */
-  transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void): void {
+  /**
+   * Sends `bytes` from one endpoint to another (null: the hub, wired), then calls `then`. With
+   * `slotOf`, hop i waits for its slot's start (scheduled transfers: data late for its slot goes
+   * as soon as the air is free, never over another transfer).
+   */
+  transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, slotOf?: (hop: number) => number): void {
     const hops = hopsBetween(from, to, bytes)
-    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1)))
+    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0))
     step(0)
   }
 
@@ -83,12 +90,12 @@ export class Medium {
     this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * perByte(this.fleet.devices.get(id)!))
   }
 
-  private send(hop: Hop, then: () => void): void {
+  private send(hop: Hop, then: () => void, notBefore: number): void {
     this.addRadio(hop.txDevice, (d) => d.txJPerByte, hop.bytes)
     this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
     if (!Number.isFinite(hop.rateBps)) return then()
     const station = hop.txDevice ?? 'access-point'
-    const flow: Flow = { own: true, bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, station, onDone: then }
+    const flow: Flow = { own: true, bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, notBefore, station, onDone: then }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -116,7 +123,21 @@ export class Medium {
     for (const f of this.arriving.splice(0)) this.active.add(f)
     const scheduled = this.network.coordination === 'scheduled'
     if (scheduled) {
-      if (this.waiting.length && ![...this.active].some((f) => f.own)) this.active.add(this.waiting.shift()!)
+      if (this.waiting.length && ![...this.active].some((f) => f.own)) {
+        // the eligible flow with the earliest slot (first come, first served without slots)
+        let pick = -1
+        let wake = Infinity
+        this.waiting.forEach((f, i) => {
+          if (f.notBefore <= now + 1e-12) {
+            if (pick < 0 || f.notBefore < this.waiting[pick]!.notBefore) pick = i
+          } else wake = Math.min(wake, f.notBefore)
+        })
+        if (pick >= 0) this.active.add(this.waiting.splice(pick, 1)[0]!)
+        else if (Number.isFinite(wake) && wake !== this.wakeAt) {
+          this.wakeAt = wake
+          this.heap.push(wake, () => this.reshare())
+        }
+      }
     } else {
       const sending = new Set([...this.active].map((f) => f.station))
       for (const [station, q] of this.queues) if (q.length && !sending.has(station)) this.active.add(q.shift()!)

@@ -10,6 +10,7 @@
  */
 import { EventHeap, meanAndP95, runEvents } from './heap.js'
 import { Medium } from './medium.js'
+import type { Schedule } from '../planner/network/scheduler.js'
 import { boundsHold, energyByDevice, sum } from './energy.js'
 import { simulateTraining } from './training.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
@@ -22,6 +23,11 @@ export interface SimOptions {
   readonly seed: number
   /** Coefficient of variation of compute time (device speed jitter). */
   readonly computeJitter: number
+  /**
+   * The network scheduler's slots for this plan (with scheduled coordination): micro-batches are
+   * released every period on their routes, and each transfer waits for its slot.
+   */
+  readonly schedule?: Schedule
 }
 
 export interface SimResult {
@@ -43,6 +49,8 @@ interface Batch {
   at: DeviceProfile | null
   /** Where the requests came from and where their results go. */
   origin: DeviceProfile | null
+  /** With a schedule: the micro-batch's place in the cycle and its release time, s. */
+  slot?: { m: number; release: number }
 }
 
 export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions): SimResult {
@@ -71,6 +79,15 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const b = plan.microBatch
   const L = job.model.layers.length
   const serviceMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
+  const schedule = network.coordination === 'scheduled' ? options.schedule : undefined
+  const slotStart = new Map<string, number>()
+  for (const x of schedule?.slots ?? []) {
+    const key = `${x.microBatch}|${x.tensor.split('#')[0]}|${x.hop}`
+    slotStart.set(key, Math.min(slotStart.get(key) ?? Infinity, x.sinceReleaseMs))
+  }
+  const slotOf = (batch: Batch, tensor: string) => batch.slot
+    ? (hop: number) => batch.slot!.release + (slotStart.get(`${batch.slot!.m}|${tensor}|${hop}`) ?? 0) / 1000
+    : undefined
   const advance = (batch: Batch) => {
     if (batch.stage === plan.stages.length) {
       transfer(batch.at, batch.origin, b * job.model.boundaryBytes[L]!, () => {
@@ -80,7 +97,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
             if (now <= options.durationS) measuredDone++
           }
         }
-      })
+      }, slotOf(batch, 'output'))
       return
     }
     const st = plan.stages[batch.stage]!
@@ -91,14 +108,14 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     }, { id: st.devices[0]!, f: Infinity })
     // stage 0 keeps a source's requests on the source when it is a replica (local routing)
     const local = batch.stage === 0 && batch.origin && st.devices.includes(batch.origin.id)
-    const target = local ? batch.origin! : dev(pick.id)
+    const target = batch.slot ? dev(schedule!.routes[batch.slot.m]!.replicas[batch.stage]!) : local ? batch.origin! : dev(pick.id)
     transfer(batch.at, target, b * job.model.boundaryBytes[st.layers[0]]!, () => {
       const s = (serviceMs[batch.stage]!.get(target.id)! / 1000) * Math.max(0.5, 1 + options.computeJitter * gauss())
       const start = Math.max(now, freeAt.get(target.id) ?? 0)
       freeAt.set(target.id, start + s)
       busyS.set(target.id, (busyS.get(target.id) ?? 0) + s)
       heap.push(start + s, () => advance({ ...batch, stage: batch.stage + 1, at: target }))
-    })
+    }, slotOf(batch, batch.stage === 0 ? 'input' : `act@${st.layers[0]}`))
   }
 
   // --- arrivals ---
@@ -111,7 +128,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     let u = sourceRand()
     while (k < sources.length - 1 && u >= sources[k]!.share) u -= sources[k++]!.share
     pending[k]!.push(now)
-    if (pending[k]!.length === b) {
+    if (!schedule && pending[k]!.length === b) {
       const origin = sources[k]!.d
       advance({ arrivals: pending[k]!, stage: 0, at: origin, origin })
       pending[k] = []
@@ -120,6 +137,21 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     if (next < options.durationS) heap.push(next, arrive)
   }
   heap.push(-Math.log(1 - rand()) / job.rateRps, arrive)
+  if (schedule) {
+    // every period the next micro-batch of the cycle leaves its source, if it has one waiting
+    let n = 0
+    const periodS = schedule.periodMs / 1000
+    const tick = () => {
+      const m = n++ % schedule.microBatchesPerCycle
+      const k = sources.findIndex((x) => (x.d?.id ?? null) === schedule.routes[m]!.source)
+      if (k >= 0 && pending[k]!.length >= b) {
+        const origin = sources[k]!.d
+        advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, slot: { m, release: now } })
+      }
+      if (now < options.durationS || pending.some((p) => p.length >= b)) heap.push(n * periodS, tick)
+    }
+    heap.push(0, tick)
+  }
 
   runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
 

@@ -1,0 +1,239 @@
+/**
+ * Dora's contention-aware network scheduler. Pure (no clock: the caller gives the epoch start).
+ *
+ * Input: an inference plan, its job, fleet and network. Output: a periodic schedule. Every
+ * `periodMs` one micro-batch enters the pipeline; a cycle of N periods (N = the least common
+ * multiple of the replica counts, so that micro-batches rotate over a replicated stage's
+ * replicas, and several sources take turns by share) repeats for ever. Within the cycle every
+ * air hop of every transfer (input from its source to stage 0, activations between stages,
+ * results back) gets a slot: an offset and a duration, so that
+ *   - no two slots overlap on the air (one shared medium) and each slot adds a guard time for
+ *     clock error and jitter;
+ *   - a hop starts only when its data exists: after the producer's compute (or the previous hop
+ *     of the same chunk through the access point), and the consumer computes only after the last
+ *     chunk arrived;
+ *   - a device computes one micro-batch at a time;
+ *   - tensors larger than `chunkBytes` go as chunks, each its own slot, so the access point
+ *     forwards chunk c while the sender sends chunk c + 1 and short transfers fit between long
+ *     ones; a stage computes micro-batch k + 1 while micro-batch k is on the air because slots
+ *     recur every period.
+ *
+ * Algorithm: modulo list scheduling. For a candidate period T, micro-batch m of the cycle is
+ * released at m T; its activities (hops as chunks, computes) are placed in chain order, each at
+ * the earliest time its inputs are ready and its resource (the air, or its device) is free in
+ * the cyclic timeline of length N T (slots.ts). T starts at the lower bound (the busiest device's
+ * compute, or the air time plus guards, per micro-batch) and grows by 5% until every activity
+ * fits and the cycle is stable (each micro-batch ends before the same micro-batch of the next
+ * cycle would need its resources again, which the cyclic timeline guarantees by construction).
+ * For a throughput goal the smallest feasible T is kept; for a latency goal, T up to the
+ * offered load's inter-arrival bound is scanned and the T with the shortest mean critical path
+ * (release to result) wins. Complexity: O(P x A^2) for P candidate periods and A activities
+ * per cycle (A = N x (hops x chunks + stages)), since each placement probes O(A) held intervals.
+ */
+import { hopsBetween, stageComputeMs, transferS, type Fleet, type Network } from '../cost.js'
+import { jobSources, type DeviceProfile, type Job, type Plan } from '../types.js'
+import { CyclicTimeline } from './slots.js'
+
+export interface ScheduleOptions {
+  /** Guard added to every slot for clock error and jitter, ms. */
+  readonly guardMs?: number
+  /** Tensors above this go in chunks of this size, bytes. */
+  readonly chunkBytes?: number
+  /** The epoch's first period starts here (ms since the Unix epoch; the caller's clock). */
+  readonly epochStartMs?: number
+  /** Largest cycle (micro-batches) before replica rotation is approximated. */
+  readonly maxCycle?: number
+}
+
+/** One slot on the air, relative to the cycle start. `from`/`to` null: the hub (access point side). */
+export interface Slot {
+  readonly from: string | null
+  readonly to: string | null
+  /** Which tensor: "input", "act@K" (the activation entering layer K), "output", with chunk. */
+  readonly tensor: string
+  readonly microBatch: number
+  /** Which air hop of the transfer (0: sender to access point, 1: access point onwards). */
+  readonly hop: number
+  /** Start relative to the micro-batch's release (may reach past the cycle). */
+  readonly sinceReleaseMs: number
+  readonly offsetMs: number
+  readonly durationMs: number
+  readonly bytes: number
+}
+
+export interface Schedule {
+  readonly periodMs: number
+  /** Micro-batches (periods) per cycle; slots repeat every cycleMs. */
+  readonly microBatchesPerCycle: number
+  readonly cycleMs: number
+  readonly epochStartMs: number
+  readonly guardMs: number
+  /** Mean release-to-result time of a micro-batch under the schedule, ms. */
+  readonly latencyMs: number
+  /** Expected wait of a request for its micro-batch's turn (Poisson arrivals), ms. */
+  readonly waitMs: number
+  /** Share of the cycle the air is held (slots and guards). */
+  readonly airShare: number
+  readonly slots: readonly Slot[]
+  /** Per sending station (device id, or "hub" for the access point's forwarding): its slots. */
+  readonly byDevice: Readonly<Record<string, ReadonlyArray<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>>>
+  /** Compute windows per device, relative to the cycle start (for the Gantt chart). */
+  readonly compute: ReadonlyArray<{ device: string; microBatch: number; stage: number; offsetMs: number; durationMs: number }>
+  /** Per micro-batch of the cycle: its source and the device of each stage. */
+  readonly routes: ReadonlyArray<{ readonly source: string | null; readonly replicas: readonly string[] }>
+}
+
+export type ScheduleResult = { readonly ok: true; readonly schedule: Schedule } | { readonly ok: false; readonly reason: string }
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a)
+
+/** Whose turn each micro-batch of an n-long cycle is: smooth weighted round robin by share. */
+function turns<T>(sources: ReadonlyArray<{ d: T; share: number }>, n: number): T[] {
+  const credit = sources.map(() => 0)
+  return Array.from({ length: n }, () => {
+    sources.forEach((x, k) => (credit[k]! += x.share))
+    const k = credit.indexOf(Math.max(...credit))
+    credit[k]! -= 1
+    return sources[k]!.d
+  })
+}
+
+export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: Network, options: ScheduleOptions = {}): ScheduleResult {
+  if (job.training) return { ok: false, reason: 'training jobs are not slotted yet (their transfers run uncoordinated)' }
+  const guardMs = options.guardMs ?? 0.5
+  const chunkBytes = options.chunkBytes ?? 256 * 1024
+  const maxCycle = options.maxCycle ?? 24
+  const dev = (id: string): DeviceProfile => {
+    const d = fleet.devices.get(id)
+    if (!d) throw new RangeError(`plan ${plan.id} uses unknown device ${id}`)
+    return d
+  }
+  const b = plan.microBatch
+  const L = job.model.layers.length
+  const sources = jobSources(job).map((x) => ({ d: x.device ? dev(x.device) : null, share: x.share }))
+  // cycle length: a multiple of every replica count (rotation), and, with several sources, the
+  // multiple whose turns per source best match the shares
+  const lcm = plan.stages.reduce((n, s) => (n * s.devices.length) / gcd(n, s.devices.length), 1)
+  let N = Math.min(maxCycle, lcm)
+  let sourceOf = turns(sources, N)
+  if (sources.length > 1) {
+    const fit = (n: number, order: ReadonlyArray<DeviceProfile | null>) => Math.min(...sources.map((x) => order.filter((d) => d === x.d).length / (x.share * n)))
+    for (let n = lcm; n <= maxCycle; n += lcm) {
+      const order = turns(sources, n)
+      if (fit(n, order) > fit(N, sourceOf) + 1e-9) [N, sourceOf] = [n, order]
+    }
+  }
+  const turnsOf = sources.map((x) => sourceOf.filter((d) => d === x.d).length)
+  if (turnsOf.some((c) => c === 0)) return { ok: false, reason: `a cycle of ${N} micro-batches cannot give each of ${sources.length} sources a turn` }
+  // the period must serve each source's requests, at most 90% busy (a queue at 100% never drains)
+  const maxPeriod = Math.min(...sources.map((x, k) => (turnsOf[k]! * b * 1000) / (N * job.rateRps * x.share))) * 0.9
+  // replica per stage and micro-batch: the source itself on stage 0 when it is a replica, else round robin
+  const replicaOf = (stage: number, m: number): DeviceProfile => {
+    const ids = plan.stages[stage]!.devices
+    const origin = sourceOf[m]
+    if (stage === 0 && origin && ids.includes(origin.id)) return origin
+    return dev(ids[m % ids.length]!)
+  }
+
+  // lower bound of the period: busiest device's compute, and the air, per micro-batch
+  const computeMs = new Map<string, number>()
+  let airMs = 0
+  const chains: Activity[][] = []
+  for (let m = 0; m < N; m++) {
+    const chain: Activity[] = []
+    let at: DeviceProfile | null = sourceOf[m]!
+    const move = (to: DeviceProfile | null, bytes: number, tensor: string) => {
+      const hops = hopsBetween(at, to, bytes)
+      const chunks = Math.max(1, Math.ceil(bytes / chunkBytes))
+      for (let c = 0; c < chunks; c++) {
+        const part = Math.min(chunkBytes, bytes - c * chunkBytes)
+        hops.forEach((h, k) => {
+          const ms = transferS({ ...h, bytes: part }, network) * 1000
+          if (ms <= 0) return
+          airMs += ms + guardMs
+          chain.push({ kind: 'air', from: h.txDevice, to: h.rxDevice, tensor: chunks > 1 ? `${tensor}#${c}` : tensor, bytes: part, ms, chunk: c, hop: k })
+        })
+      }
+      at = to
+    }
+    plan.stages.forEach((st, k) => {
+      const r = replicaOf(k, m)
+      move(r, b * job.model.boundaryBytes[st.layers[0]]!, k === 0 ? 'input' : `act@${st.layers[0]}`)
+      const ms = stageComputeMs(job, r, st.layers, b)
+      computeMs.set(r.id, (computeMs.get(r.id) ?? 0) + ms)
+      chain.push({ kind: 'compute', device: r.id, stage: k, ms })
+    })
+    move(sourceOf[m]!, b * job.model.boundaryBytes[L]!, 'output')
+    chains.push(chain)
+  }
+  const lower = Math.max(airMs, ...computeMs.values()) / N
+  const routes = Array.from({ length: N }, (_, m) => ({ source: sourceOf[m]?.id ?? null, replicas: plan.stages.map((_, k) => replicaOf(k, m).id) }))
+  if (!Number.isFinite(lower) || lower <= 0) return { ok: false, reason: 'the plan moves nothing and computes nothing' }
+
+  if (lower > maxPeriod) return { ok: false, reason: `the offered load needs a period under ${maxPeriod.toFixed(1)} ms, the plan needs at least ${lower.toFixed(1)} ms` }
+  // a request waits for its source's turn: turns come every g = N T / turns; with Poisson arrivals
+  // that is half a gap plus the M/D/1 wait of a server of service time g at load rho = rate g / b
+  const releaseWait = (T: number) => sources.reduce((a, x, k) => {
+    const g = (N * T) / turnsOf[k]!
+    const rho = (job.rateRps * x.share * g) / 1000 / b
+    return a + x.share * (g / 2 + (rho * g) / (2 * (1 - rho)))
+  }, 0)
+  let best: { s: Schedule; cost: number } | null = null
+  for (let T = lower; T <= maxPeriod; T *= 1.05) {
+    const s = place(chains, T, N, guardMs, options.epochStartMs ?? 0, routes)
+    if (!s) continue
+    if (job.goal === 'throughput') return { ok: true, schedule: { ...s, waitMs: releaseWait(T) } }
+    const cost = s.latencyMs + releaseWait(T)
+    if (!best || cost < best.cost - 1e-9) best = { s: { ...s, waitMs: releaseWait(T) }, cost }
+  }
+  return best ? { ok: true, schedule: best.s } : { ok: false, reason: `no schedule with a period up to ${maxPeriod.toFixed(1)} ms` }
+}
+
+type Activity =
+  | { kind: 'air'; from: string | null; to: string | null; tensor: string; bytes: number; ms: number; chunk: number; hop: number }
+  | { kind: 'compute'; device: string; stage: number; ms: number }
+
+function place(chains: readonly Activity[][], T: number, N: number, guardMs: number, epochStartMs: number, routes: Schedule['routes']): Schedule | null {
+  const C = N * T
+  const air = new CyclicTimeline(C)
+  const devices = new Map<string, CyclicTimeline>()
+  const slots: Slot[] = []
+  const compute: Array<{ device: string; microBatch: number; stage: number; offsetMs: number; durationMs: number }> = []
+  let latency = 0
+  for (let m = 0; m < N; m++) {
+    const release = m * T
+    let ready = release
+    // chunks of one transfer: hop k of chunk c waits for hop k - 1 of chunk c
+    let chunkReady: number[] = []
+    let transferEnd = release
+    for (const a of chains[m]!) {
+      if (a.kind === 'compute') {
+        let tl = devices.get(a.device)
+        if (!tl) devices.set(a.device, (tl = new CyclicTimeline(C)))
+        const start = tl.earliest(Math.max(ready, transferEnd), a.ms)
+        if (start === null) return null
+        tl.hold(start, a.ms)
+        compute.push({ device: a.device, microBatch: m, stage: a.stage, offsetMs: mod(start, C), durationMs: a.ms })
+        ready = start + a.ms
+        transferEnd = ready
+        chunkReady = []
+        continue
+      }
+      const after = a.hop === 0 ? Math.max(ready, chunkReady[a.chunk] ?? ready) : (chunkReady[a.chunk] ?? ready)
+      const d = a.ms + guardMs
+      const start = air.earliest(after, d)
+      if (start === null) return null
+      air.hold(start, d)
+      slots.push({ from: a.from, to: a.to, tensor: a.tensor, microBatch: m, hop: a.hop, sinceReleaseMs: start - release, offsetMs: mod(start, C), durationMs: a.ms, bytes: a.bytes })
+      chunkReady[a.chunk] = start + d
+      transferEnd = Math.max(transferEnd, start + d)
+    }
+    latency += transferEnd - release
+  }
+  const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
+  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.to ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
+  for (const list of Object.values(byDevice)) list.sort((x, y) => x.offsetMs - y.offsetMs)
+  return { periodMs: T, microBatchesPerCycle: N, cycleMs: C, epochStartMs, guardMs, latencyMs: latency / N, waitMs: 0, airShare: air.load / C, slots, byDevice, compute, routes }
+}
+
+const mod = (x: number, c: number) => ((x % c) + c) % c

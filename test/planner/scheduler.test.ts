@@ -1,0 +1,84 @@
+/** The network scheduler: timed slots on the shared air (issue 5). */
+import { describe, expect, it } from 'vitest'
+import { scheduleTransfers, type Schedule } from '../../src/planner/network/scheduler.js'
+import { CyclicTimeline } from '../../src/planner/network/slots.js'
+import type { Fleet } from '../../src/planner/cost.js'
+import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
+
+const model: ModelProfile = {
+  name: 'm', layers: [
+    { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
+    { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
+    { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
+  ], boundaryBytes: [1.2e6, 8e5, 6e5, 4e3],
+}
+const fleet: Fleet = { devices: new Map(['a', 'b', 'c', 'd'].map((id) => [id, testDevice(id, 20)])) }
+const job = (patch: Partial<Job> = {}): Job => ({ id: 'j', model, rateRps: 5, qoe: {}, goal: 'latency', sourceDevice: null, ...patch })
+const plan: Plan = { id: 'p', planner: 't', microBatch: 1, stages: [{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b', 'c'] }, { layers: [2, 3], devices: ['d'] }] }
+
+function schedule(j = job(), p = plan, chunkBytes = 256 * 1024): Schedule {
+  const r = scheduleTransfers(p, j, fleet, scheduledWifi5, { chunkBytes, guardMs: 0.5, epochStartMs: 1_000 })
+  if (!r.ok) throw new Error(r.reason)
+  return r.schedule
+}
+
+describe('network scheduler', () => {
+  it('no two slots overlap on the air within the cycle, guards included', () => {
+    const s = schedule()
+    const C = s.cycleMs
+    const pieces = s.slots.flatMap((x) => {
+      const end = x.offsetMs + x.durationMs + s.guardMs
+      return end <= C ? [[x.offsetMs, end]] : [[x.offsetMs, C], [0, end - C]]
+    }).sort((a, b) => a[0]! - b[0]!)
+    for (let i = 1; i < pieces.length; i++) expect(pieces[i]![0]!).toBeGreaterThanOrEqual(pieces[i - 1]![1]! - 1e-6)
+    expect(s.airShare).toBeLessThanOrEqual(1)
+    expect(s.epochStartMs).toBe(1_000)
+  })
+
+  it('rotates micro-batches over the replicas and keeps every transfer after its producer', () => {
+    const s = schedule()
+    expect(s.microBatchesPerCycle).toBe(2)
+    expect(s.routes.map((r) => r.replicas[1])).toEqual(['b', 'c'])
+    for (let m = 0; m < s.microBatchesPerCycle; m++) {
+      const mine = s.slots.filter((x) => x.microBatch === m)
+      // per chunk, the access point's hop follows the sender's hop
+      for (const x of mine.filter((y) => y.hop === 1)) {
+        const first = mine.find((y) => y.tensor === x.tensor && y.hop === 0)
+        if (first) expect(x.sinceReleaseMs).toBeGreaterThanOrEqual(first.sinceReleaseMs + first.durationMs + s.guardMs - 1e-6)
+      }
+      // results leave only after every activation arrived
+      const lastAct = Math.max(...mine.filter((y) => y.tensor.startsWith('act@2')).map((y) => y.sinceReleaseMs + y.durationMs))
+      const firstOut = Math.min(...mine.filter((y) => y.tensor.startsWith('output')).map((y) => y.sinceReleaseMs))
+      expect(firstOut).toBeGreaterThan(lastAct)
+    }
+  })
+
+  it('splits large tensors into chunks of at most chunkBytes, each its own slot, listed per sender', () => {
+    const s = schedule(job(), plan, 100_000)
+    const input = s.slots.filter((x) => x.microBatch === 0 && x.tensor.startsWith('input#'))
+    expect(input.length).toBe(Math.ceil(1.2e6 / 100_000))
+    expect(Math.max(...s.slots.map((x) => x.bytes))).toBeLessThanOrEqual(100_000)
+    expect(Object.keys(s.byDevice).sort()).toEqual(['a', 'b', 'c', 'd', 'hub'])
+    for (const list of Object.values(s.byDevice)) for (let i = 1; i < list.length; i++) expect(list[i]!.offsetMs).toBeGreaterThanOrEqual(list[i - 1]!.offsetMs)
+  })
+
+  it('a throughput goal gets the shortest period; a load the plan cannot carry is refused with a reason', () => {
+    const fast = schedule(job({ goal: 'throughput' }))
+    const slow = schedule(job({ goal: 'latency', rateRps: 1 }))
+    expect(fast.periodMs).toBeLessThanOrEqual(slow.periodMs)
+    const r = scheduleTransfers(plan, job({ rateRps: 500 }), fleet, scheduledWifi5)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.reason).toMatch(/offered load needs a period under .* ms/)
+  })
+
+  it('a cyclic timeline finds gaps across the cycle boundary and refuses what cannot fit', () => {
+    const t = new CyclicTimeline(10)
+    t.hold(2, 6) // busy [2, 8)
+    expect(t.earliest(0, 2)).toBe(0)
+    expect(t.earliest(1, 2)).toBe(8) // [8, 10) is free
+    expect(t.earliest(9, 3)).toBe(9) // wraps: [9, 10) and [0, 2) of the next cycle are free
+    expect(t.earliest(9, 4)).toBe(18) // [0, 3) of the next cycle clashes with [2, 8): after it, at 18
+    expect(t.earliest(0, 5)).toBeNull()
+  })
+})
