@@ -3,6 +3,8 @@ import type { Command } from 'commander'
 import { planningInputs, readScenario } from '../scenario/load.js'
 import { partition, type PlanCandidate } from '../planner/partition.js'
 import { table } from './format.js'
+import { gantt } from './gantt.js'
+import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
 const out = (s: string) => process.stdout.write(`${s}\n`)
@@ -53,7 +55,10 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
       const planMs = performance.now() - t0
       const bounds = inputs.job.model.nodeBounds
       if (flags.json) {
-        const plans = (result.ok ? result.candidates : result.closest).map((c) => planJson(c, bounds))
+        const plans = (result.ok ? result.candidates : result.closest).map((c) => {
+          const sch = scheduleTransfers(c.plan, inputs.job, inputs.fleet, inputs.network)
+          return { ...planJson(c, bounds), slots: sch.ok ? slotsJson(sch.schedule) : { none: sch.reason } }
+        })
         out(JSON.stringify({
           scenario: scenario.name,
           emulated: true,
@@ -80,10 +85,25 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         c.compliance.compliant ? 'yes' : 'no',
       ])
       out(table(['plan', 'stages (layers@devices)', 'batch', 'latency', 'p95', 'capacity/s', 'J/request', 'QoE met'], rows))
-      if (result.ok) out(`\n* chosen for the ${scenario.job.goal} goal; bottleneck ${result.chosen.prediction.bottleneck}`)
+      if (result.ok) {
+        out(`\n* chosen for the ${scenario.job.goal} goal; bottleneck ${result.chosen.prediction.bottleneck}`)
+        const sch = scheduleTransfers(result.chosen.plan, inputs.job, inputs.fleet, inputs.network)
+        if (!sch.ok) out(`\ntransfer slots: none (${sch.reason})`)
+        else {
+          const x = sch.schedule
+          out(`\ntransfer slots of ${result.chosen.plan.id}: a micro-batch every ${x.periodMs.toFixed(1)} ms, cycle of ${x.microBatchesPerCycle} (${x.cycleMs.toFixed(1)} ms), ${x.slots.length} slots, air held ${(x.airShare * 100).toFixed(0)}% (guard ${x.guardMs} ms each); release to result ${x.latencyMs.toFixed(1)} ms + expected wait for a turn ${x.waitMs.toFixed(1)} ms`)
+          out(table(['sender', 'slots', 'first at', 'bytes per cycle'], Object.entries(x.byDevice).map(([d, list]) => [d, String(list.length), `${list[0]!.offsetMs.toFixed(1)} ms`, String(list.reduce((a, y) => a + y.bytes, 0))])))
+          out(`\none cycle (digits: micro-batch in the cycle):\n${gantt(x)}`)
+        }
+      }
       else out(`\nno plan meets the QoE bounds. The closest fails on:\n${result.reasons.map((r) => `  - ${r}`).join('\n')}`)
       if (!result.ok) setExit(3)
     })
+}
+
+/** A schedule as the plan's JSON carries it: per sending device, its slots in the cycle. */
+function slotsJson(x: Schedule) {
+  return { periodMs: x.periodMs, microBatchesPerCycle: x.microBatchesPerCycle, cycleMs: x.cycleMs, epochStartMs: x.epochStartMs, guardMs: x.guardMs, latencyMs: x.latencyMs, waitMs: x.waitMs, airShare: x.airShare, byDevice: x.byDevice }
 }
 
 function fmtMs(x: number): string {

@@ -12,6 +12,7 @@ import { DoraError, ErrorCodes } from '../errors.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { parsePositiveInt } from './model-commands.js'
 import { table } from './format.js'
+import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
 import { trainingNote } from './plan-command.js'
 
 const planFileSchema = z.object({
@@ -30,14 +31,25 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
     .option('--planner <name>', `plan with this planner: dora, ${Object.keys(BASELINES).join(', ')}`, 'dora')
     .option('--compare', 'run Dora and every baseline on the same requests and print one table')
     .option('--plan <file>', 'simulate this plan instead (JSON: {"stages": [{"layers": [start, end], "devices": [ids]}], "microBatch"})')
-    .option('--uncoordinated', 'send without Dora\'s transfer slots (devices contend for the air)')
+    .option('--uncoordinated', 'send without coordination (devices contend for the air)')
+    .option('--slots', "follow the network scheduler's timed slots (micro-batches leave every period); default: the hub grants the air one transfer at a time")
     .option('--duration <s>', 'simulated seconds of arrivals', parsePositiveInt(86_400), 120)
     .option('--seed <n>', 'random seed', parsePositiveInt(2 ** 31), 1)
     .option('--json', 'print one JSON object')
-    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; duration: number; seed: number; json?: boolean; compare?: boolean }) => {
+    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; slots?: boolean; duration: number; seed: number; json?: boolean; compare?: boolean }) => {
+      if (flags.slots && flags.uncoordinated) throw new DoraError(ErrorCodes.USAGE, '--slots and --uncoordinated exclude each other')
       const scenario = await readScenario(flags.scenario)
       const inputs = await planningInputs(flags.scenario, scenario, flags.uncoordinated ? 'contended' : 'scheduled')
-      const run = (plan: Plan) => simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05 })
+      const coordination = flags.uncoordinated ? 'uncoordinated' : flags.slots ? 'slots' : 'granted'
+      const run = (plan: Plan) => {
+        let schedule: Schedule | undefined
+        if (flags.slots) {
+          const s = scheduleTransfers(plan, inputs.job, inputs.fleet, inputs.network)
+          if (!s.ok) process.stderr.write(`dora: ${plan.planner} plan has no slots (${s.reason}); its transfers go one at a time\n`)
+          else schedule = s.schedule
+        }
+        return simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
+      }
       if (flags.compare) {
         const rows: Array<{ planner: string; plan: Plan | null; r: SimResult | null }> = []
         for (const name of ['dora', ...Object.keys(BASELINES)]) {
@@ -46,11 +58,11 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
         }
         if (flags.json) {
           process.stdout.write(`${JSON.stringify({
-            emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', coordination: inputs.network.coordination, seed: flags.seed,
+            emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', coordination, seed: flags.seed,
             rows: rows.map(({ planner, r }) => ({ planner, latencyMs: r ? finite(r.latencyMs) : null, p95LatencyMs: r ? finite(r.p95LatencyMs) : null, throughputRps: r?.throughputRps ?? null, energyJPerRequest: r?.energyJPerRequest ?? null, qoeMet: r?.qoeMet ?? false })),
           })}\n`)
         } else {
-          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${inputs.network.coordination} transfers), seed ${flags.seed}, ${flags.duration} s, same requests for every planner\n`)
+          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${coordination} transfers), seed ${flags.seed}, ${flags.duration} s, same requests for every planner\n`)
           if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
           process.stdout.write('\n')
           process.stdout.write(`${table(['planner', 'latency', 'p95', 'throughput/s', 'J/request', 'QoE met', 'stages'], rows.map(({ planner, plan, r }) => r && plan
@@ -86,12 +98,12 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({
           emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', planner: plan.planner, plan: { id: plan.id, microBatch: plan.microBatch, stages: plan.stages },
-          coordination: inputs.network.coordination, seed: flags.seed,
+          coordination, seed: flags.seed,
           latencyMs: finite(r.latencyMs), p95LatencyMs: finite(r.p95LatencyMs), throughputRps: r.throughputRps, energyJPerRequest: r.energyJPerRequest,
           requests: r.requests, completed: r.completed, airBusyFraction: r.airBusyFraction, qoeMet: r.qoeMet,
         })}\n`)
       } else {
-        process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${inputs.network.coordination} transfers), seed ${flags.seed}, ${flags.duration} s\n`)
+        process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${coordination} transfers), seed ${flags.seed}, ${flags.duration} s\n`)
         if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
         process.stdout.write(`plan ${plan.id} (${plan.planner}): ${plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> ')}, micro-batch ${plan.microBatch}\n\n`)
         process.stdout.write(`${table(['latency', 'p95', 'throughput/s', 'J/request', 'requests', 'completed', 'air busy', 'QoE met'], [[

@@ -78,7 +78,7 @@ describe('dora simulate', () => {
     const r = await dora('simulate', '--scenario', scenario('smart-home'), '--duration', '60', '--json')
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
-    expect(out).toMatchObject({ emulated: true, scenario: 'smart-home', planner: 'dora', coordination: 'scheduled', qoeMet: true })
+    expect(out).toMatchObject({ emulated: true, scenario: 'smart-home', planner: 'dora', coordination: 'granted', qoeMet: true })
     expect(out.completed).toBe(out.requests)
     expect(out.throughputRps).toBeGreaterThan(1.5)
     const text = await dora('simulate', '--scenario', scenario('smart-home'), '--duration', '30')
@@ -98,6 +98,26 @@ describe('dora simulate', () => {
     const e = await dora('simulate', '--scenario', scenario('edge-cluster'), '--plan', bad)
     expect(e.code).toBe(1)
     expect(e.stderr).toMatch(/no device ghost in this scenario/)
+  })
+})
+
+describe('transfer slots', () => {
+  it('dora plan shows the chosen plan\'s slots and a Gantt chart; --json carries slots per plan; simulate --slots follows them', async () => {
+    const text = await dora('plan', '--scenario', scenario('smart-home'))
+    expect(text.stdout).toMatch(/transfer slots of dora-\d+: a micro-batch every [\d.]+ ms/)
+    expect(text.stdout).toMatch(/\nair +\|[0.]+\|/)
+    const out = JSON.parse((await dora('plan', '--scenario', scenario('smart-home'), '--json')).stdout)
+    const slots = out.plans[0].slots
+    expect(slots.periodMs).toBeGreaterThan(0)
+    for (const list of Object.values(slots.byDevice) as Array<Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>>) {
+      for (const x of list) expect(x).toMatchObject({ to: expect.any(String), tensor: expect.any(String), offsetMs: expect.any(Number), durationMs: expect.any(Number), bytes: expect.any(Number) })
+    }
+    const r = JSON.parse((await dora('simulate', '--scenario', scenario('smart-home'), '--slots', '--duration', '60', '--json')).stdout)
+    expect(r).toMatchObject({ emulated: true, coordination: 'slots' })
+    expect(r.completed).toBe(r.requests)
+    const bad = await dora('simulate', '--scenario', scenario('smart-home'), '--slots', '--uncoordinated')
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/--slots and --uncoordinated exclude each other/)
   })
 })
 

@@ -82,3 +82,16 @@ describe('network scheduler', () => {
     expect(t.earliest(0, 5)).toBeNull()
   })
 })
+
+describe('simulating the slots (emulation)', () => {
+  it('the simulator following the slots measures what the schedule predicts, and no request is lost', async () => {
+    const { simulate } = await import('../../src/sim/simulate.js')
+    const j = job({ rateRps: 3 })
+    const s = schedule(j)
+    const r = simulate(plan, j, fleet, scheduledWifi5, { durationS: 600, warmupS: 10, seed: 4, computeJitter: 0.02, schedule: s })
+    expect(r.completed).toBe(r.requests)
+    const predicted = s.latencyMs + s.waitMs
+    expect(r.latencyMs / predicted).toBeGreaterThan(0.8)
+    expect(r.latencyMs / predicted).toBeLessThan(1.25)
+  })
+})

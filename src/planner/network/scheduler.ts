@@ -2,9 +2,9 @@
  * Dora's contention-aware network scheduler. Pure (no clock: the caller gives the epoch start).
  *
  * Input: an inference plan, its job, fleet and network. Output: a periodic schedule. Every
- * `periodMs` one micro-batch enters the pipeline; a cycle of N periods (N = the least common
- * multiple of the replica counts, so that micro-batches rotate over a replicated stage's
- * replicas, and several sources take turns by share) repeats for ever. Within the cycle every
+ * `periodMs` one micro-batch enters the pipeline; a cycle of N periods repeats for ever, in which
+ * micro-batches rotate over a replicated stage's replicas in proportion to their speed and
+ * several sources take turns in proportion to their rates (N chosen so the turns match best). Within the cycle every
  * air hop of every transfer (input from its source to stage 0, activations between stages,
  * results back) gets a slot: an offset and a duration, so that
  *   - no two slots overlap on the air (one shared medium) and each slot adds a guard time for
@@ -85,8 +85,6 @@ export interface Schedule {
 
 export type ScheduleResult = { readonly ok: true; readonly schedule: Schedule } | { readonly ok: false; readonly reason: string }
 
-const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a)
-
 /** Whose turn each micro-batch of an n-long cycle is: smooth weighted round robin by share. */
 function turns<T>(sources: ReadonlyArray<{ d: T; share: number }>, n: number): T[] {
   const credit = sources.map(() => 0)
@@ -111,28 +109,37 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
   const b = plan.microBatch
   const L = job.model.layers.length
   const sources = jobSources(job).map((x) => ({ d: x.device ? dev(x.device) : null, share: x.share }))
-  // cycle length: a multiple of every replica count (rotation), and, with several sources, the
-  // multiple whose turns per source best match the shares
-  const lcm = plan.stages.reduce((n, s) => (n * s.devices.length) / gcd(n, s.devices.length), 1)
-  let N = Math.min(maxCycle, lcm)
-  let sourceOf = turns(sources, N)
-  if (sources.length > 1) {
-    const fit = (n: number, order: ReadonlyArray<DeviceProfile | null>) => Math.min(...sources.map((x) => order.filter((d) => d === x.d).length / (x.share * n)))
-    for (let n = lcm; n <= maxCycle; n += lcm) {
-      const order = turns(sources, n)
-      if (fit(n, order) > fit(N, sourceOf) + 1e-9) [N, sourceOf] = [n, order]
-    }
-  }
+  // Who takes each micro-batch of an n-long cycle: sources by share, a replicated stage's
+  // replicas by speed (smooth weighted round robin). The cycle length is the n <= maxCycle whose
+  // turns match the shares and speeds best (the smallest such n).
+  const groups: Array<ReadonlyArray<{ d: DeviceProfile | null; share: number }>> = [sources]
+  plan.stages.forEach((st) => {
+    if (st.devices.length < 2) return
+    const speed = st.devices.map((id) => 1 / stageComputeMs(job, dev(id), st.layers, b))
+    const total = speed.reduce((a, x) => a + x, 0)
+    groups.push(st.devices.map((id, r) => ({ d: dev(id), share: speed[r]! / total })))
+  })
+  const fit = (n: number) => Math.min(...groups.map((g) => {
+    const order = turns(g, n)
+    return Math.min(...g.map((x) => order.filter((d) => d === x.d).length / (x.share * n)))
+  }))
+  let N = 1
+  for (let n = 2; n <= maxCycle; n++) if (fit(n) > fit(N) + 1e-9) N = n
+  const sourceOf = turns(sources, N)
+  const rotation = plan.stages.map((st) => {
+    const g = groups.find((x) => x.length === st.devices.length && x.every((y, r) => y.d?.id === st.devices[r]))
+    return g ? turns(g, N) : null
+  })
   const turnsOf = sources.map((x) => sourceOf.filter((d) => d === x.d).length)
   if (turnsOf.some((c) => c === 0)) return { ok: false, reason: `a cycle of ${N} micro-batches cannot give each of ${sources.length} sources a turn` }
   // the period must serve each source's requests, at most 90% busy (a queue at 100% never drains)
   const maxPeriod = Math.min(...sources.map((x, k) => (turnsOf[k]! * b * 1000) / (N * job.rateRps * x.share))) * 0.9
-  // replica per stage and micro-batch: the source itself on stage 0 when it is a replica, else round robin
+  // replica per stage and micro-batch: the source itself on stage 0 when it is a replica, else its turn
   const replicaOf = (stage: number, m: number): DeviceProfile => {
     const ids = plan.stages[stage]!.devices
     const origin = sourceOf[m]
     if (stage === 0 && origin && ids.includes(origin.id)) return origin
-    return dev(ids[m % ids.length]!)
+    return (rotation[stage]?.[m] as DeviceProfile | undefined) ?? dev(ids[0]!)
   }
 
   // lower bound of the period: busiest device's compute, and the air, per micro-batch
