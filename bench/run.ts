@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, transfer) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, transfer) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -8,6 +8,7 @@ import { transferBench, fmtBytes } from './transfer.js'
 import { modelBench } from './models.js'
 import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
+import { coordinationBench } from './coordination.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -80,6 +81,17 @@ if (want('comparison')) {
     ['scenario', 'goal', 'plans enumerated', 'Dora', 'optimum', 'unit', 'Dora / optimum'],
     opt.map((r) => [r.scenario, r.goal, String(r.plans), r.dora.toFixed(3), r.optimum.toFixed(3), r.unit, (r.goal === 'throughput' ? r.optimum / r.dora : r.ratio).toFixed(3)]),
     'Ratio on the goal metric (latency, J per request, or 1 / throughput); 1.000 is optimal.')
+}
+
+if (want('coordination')) {
+  progress('coordination: slots vs hub grants vs uncoordinated sending (emulation) ...')
+  const rows = await coordinationBench(progress)
+  const ms = (r: { latencyMs: number } | null) => (r && Number.isFinite(r.latencyMs) ? r.latencyMs.toFixed(1) : '-')
+  printTable('Transfer coordination: the same plan with timed slots, hub grants, or uncoordinated (EMULATION; seed 1, 300 s)',
+    ['scenario', 'req/s', 'plan', 'slots mean ms', 'slots p95 ms', 'grants mean ms', 'grants p95 ms', 'uncoord. mean ms', 'uncoord. p95 ms', 'uncoord. / grants', 'slots / grants', 'slots'],
+    rows.map((r) => [r.scenario, r.rateRps.toFixed(1), r.plan, ms(r.slots), r.slots ? r.slots.p95LatencyMs.toFixed(1) : '-', ms(r.granted), r.granted.p95LatencyMs.toFixed(1), ms(r.uncoordinated), r.uncoordinated.p95LatencyMs.toFixed(1),
+      (r.uncoordinated.latencyMs / r.granted.latencyMs).toFixed(2), r.slots ? (r.slots.latencyMs / r.granted.latencyMs).toFixed(2) : '-', r.slotsNote]),
+    'Mean and p95 latency of the requests; ratios above 1 mean slower than hub grants.')
 }
 
 if (want('transfer')) {
