@@ -12,6 +12,7 @@ import { DoraError, ErrorCodes } from '../errors.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { parsePositiveInt } from './model-commands.js'
 import { table } from './format.js'
+import { POLICIES, simulateDynamics } from '../sim/dynamics.js'
 import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
 import { trainingNote } from './plan-command.js'
 
@@ -35,8 +36,9 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
     .option('--slots', "follow the network scheduler's timed slots (micro-batches leave every period); default: the hub grants the air one transfer at a time")
     .option('--duration <s>', 'simulated seconds of arrivals', parsePositiveInt(86_400), 120)
     .option('--seed <n>', 'random seed', parsePositiveInt(2 ** 31), 1)
+    .option('--dynamics', "play the scenario's scripted dynamics against a static plan, re-planning on every change, and Dora's adapter; print a timeline")
     .option('--json', 'print one JSON object')
-    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; slots?: boolean; duration: number; seed: number; json?: boolean; compare?: boolean }) => {
+    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; slots?: boolean; dynamics?: boolean; duration: number; seed: number; json?: boolean; compare?: boolean }) => {
       if (flags.slots && flags.uncoordinated) throw new DoraError(ErrorCodes.USAGE, '--slots and --uncoordinated exclude each other')
       const scenario = await readScenario(flags.scenario)
       const inputs = await planningInputs(flags.scenario, scenario, flags.uncoordinated ? 'contended' : 'scheduled')
@@ -49,6 +51,23 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
           else schedule = s.schedule
         }
         return simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
+      }
+      if (flags.dynamics) {
+        if (!scenario.dynamics) throw new DoraError(ErrorCodes.USAGE, `scenario ${flags.scenario} has no dynamics section`)
+        const d = simulateDynamics(inputs, scenario.dynamics.events, scenario.dynamics.durationS, flags.seed)
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ emulated: true, scenario: scenario.name, seed: flags.seed, rows: d.rows.map((r) => ({ ...r, policies: Object.fromEntries(Object.entries(r.policies).map(([k, v]) => [k, { ...v, latencyMs: finite(v.latencyMs), p95LatencyMs: finite(v.p95LatencyMs), energyJPerRequest: finite(v.energyJPerRequest) }])) })), totals: d.totals })}\n`)
+        } else {
+          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi), seed ${flags.seed}, ${scenario.dynamics.durationS} s of scripted dynamics\n\n`)
+          for (const p of POLICIES) {
+            process.stdout.write(`${p}:\n${table(['from s', 'to s', 'event', 'plans', 'action', 'latency', 'p95', 'J/request', 'lost', 're-sent', 'QoE met'], d.rows.map((r) => {
+              const x = r.policies[p]
+              return [r.fromS.toFixed(0), r.toS.toFixed(0), r.event, x.plans, x.action, Number.isFinite(x.latencyMs) ? `${x.latencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.p95LatencyMs) ? `${x.p95LatencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.energyJPerRequest) ? x.energyJPerRequest.toFixed(2) : '-', String(x.lost), String(x.resent), x.qoeMet ? 'yes' : 'no']
+            }))}\n\n`)
+          }
+          process.stdout.write(`${table(['policy', 'QoE violated s', 'requests lost', 're-sent', 'energy J', 're-plans'], POLICIES.map((p) => [p, d.totals[p].violationS.toFixed(0), String(d.totals[p].lost), String(d.totals[p].resent), d.totals[p].energyJ.toFixed(0), String(d.totals[p].replans)]))}\n`)
+        }
+        return
       }
       if (flags.compare) {
         const rows: Array<{ planner: string; plan: Plan | null; r: SimResult | null }> = []

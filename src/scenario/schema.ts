@@ -43,6 +43,17 @@ export const scenarioSchema = z.object({
     }).optional(),
   }),
   devices: z.array(scenarioDeviceSchema).min(1).max(1024),
+  /** Scripted runtime dynamics for `dora simulate --dynamics` (times in seconds from the start). */
+  dynamics: z.object({
+    durationS: positive.max(86_400).default(300),
+    events: z.array(z.discriminatedUnion('kind', [
+      z.object({ atS: nonNeg, kind: z.literal('leave'), device: id }),
+      z.object({ atS: nonNeg, kind: z.literal('return'), device: id }),
+      z.object({ atS: nonNeg, kind: z.literal('battery'), device: id, levelPct: z.number().min(0).max(100) }),
+      z.object({ atS: nonNeg, kind: z.literal('airtime'), availableAirtime: z.number().gt(0).max(1), durationS: positive }),
+      z.object({ atS: nonNeg, kind: z.literal('rate'), source: id.nullable().default(null), rateRps: positive }),
+    ])).max(1000),
+  }).optional(),
   job: z.object({
     id,
     /** A zoo model name or an ONNX file path (relative to the scenario file). */
@@ -75,6 +86,11 @@ export const scenarioSchema = z.object({
     ids.add(d.id)
   })
   if (s.job.source !== null && !ids.has(s.job.source)) ctx.addIssue({ code: 'custom', path: ['job', 'source'], message: `no device ${s.job.source} in this scenario` })
+  for (const [i, e] of (s.dynamics?.events ?? []).entries()) {
+    if ('device' in e && !ids.has(e.device)) ctx.addIssue({ code: 'custom', path: ['dynamics', 'events', i, 'device'], message: `no device ${e.device} in this scenario` })
+    if (e.kind === 'rate' && e.source !== null && !(s.job.sources ?? []).some((x) => x.device === e.source)) ctx.addIssue({ code: 'custom', path: ['dynamics', 'events', i, 'source'], message: `${e.source} is not a source of the job` })
+    if (s.dynamics && e.atS >= s.dynamics.durationS) ctx.addIssue({ code: 'custom', path: ['dynamics', 'events', i, 'atS'], message: `after the end of the run (${s.dynamics.durationS} s)` })
+  }
   const srcs = s.job.sources ?? []
   srcs.forEach((x, i) => {
     if (!ids.has(x.device)) ctx.addIssue({ code: 'custom', path: ['job', 'sources', i, 'device'], message: `no device ${x.device} in this scenario` })

@@ -41,6 +41,8 @@ export interface SimResult {
   readonly energyJByDevice: Readonly<Record<string, number>>
   readonly airBusyFraction: number
   readonly qoeMet: boolean
+  /** Every measured request's latency, ms (inference; empty for training). */
+  readonly samplesMs: readonly number[]
 }
 
 interface Batch {
@@ -162,5 +164,5 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const throughputRps = measuredDone / window
   const energyJPerRequest = total / Math.max(1, latencies.length)
   const qoeMet = latencies.length >= requests * 0.99 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest })
-  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet }
+  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: latencies }
 }

@@ -121,6 +121,32 @@ describe('transfer slots', () => {
   })
 })
 
+describe('dora simulate --dynamics', () => {
+  it('plays the smart home\'s scripted dynamics: the adapter loses nothing and keeps the QoE, the static plan does not', async () => {
+    const r = await dora('simulate', '--scenario', scenario('smart-home'), '--dynamics', '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.emulated).toBe(true)
+    expect(out.rows.length).toBeGreaterThan(4)
+    expect(out.totals.adapter).toMatchObject({ lost: 0, violationS: 0 })
+    expect(out.totals.static.lost).toBeGreaterThan(0)
+    expect(out.totals.adapter.replans).toBeLessThan(out.totals.replan.replans)
+    const text = await dora('simulate', '--scenario', scenario('smart-home'), '--dynamics')
+    expect(text.stdout).toMatch(/EMULATION/)
+    expect(text.stdout).toMatch(/laptop leaves/)
+    const none = await dora('simulate', '--scenario', scenario('edge-cluster'), '--dynamics')
+    expect(none.code).toBe(1)
+    expect(none.stderr).toMatch(/has no dynamics section/)
+    const dir = mkdtempSync(join(tmpdir(), 'dora-dyn-'))
+    const { readFileSync } = await import('node:fs')
+    const file = join(dir, 'bad.yaml')
+    writeFileSync(file, readFileSync(scenario('smart-home'), 'utf8').replace('kind: leave, device: laptop', 'kind: leave, device: toaster'))
+    const bad = await dora('simulate', '--scenario', file, '--dynamics')
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/dynamics\.events\.0\.device.*no device toaster/)
+  })
+})
+
 describe('training jobs', () => {
   it('the edge cluster fine-tunes DistilBERT: the simulator confirms the planned step time and throughput', async () => {
     const planOut = JSON.parse((await dora('plan', '--scenario', scenario('edge-cluster'), '--json')).stdout)

@@ -1,0 +1,128 @@
+/**
+ * The runtime adapter: keeps a job's plans compliant as the fleet changes. Pure: the caller
+ * (the hub's service shell, or the simulator) gives the fleet as it is now and the time.
+ *
+ * On every event (device left or joined, battery fell, measured compute or link rate drifted,
+ * measured latency broke its bound, periodic re-costing):
+ * 1. re-cost the kept candidate plans against the fleet as it is now (plans on departed devices
+ *    drop out);
+ * 2. compose them (compose.ts: the least-energy, or least-latency, time-sharing mix whose mean
+ *    QoE holds);
+ * 3. if no mix complies, or a device joined that no candidate uses, run the partitioner again and
+ *    compose its plans;
+ * 4. hysteresis: a still-compliant current mix is kept unless the new one is better by more than
+ *    `hysteresis` (default 10%), so that plans do not flap on measurement noise;
+ * 5. a change becomes a new epoch, activated at the first period boundary of the old epoch at
+ *    least `leadMs` ahead (devices finish requests of the old epoch on the old plan).
+ */
+import { compliance, predict, type Fleet, type Network } from '../cost.js'
+import { partition, type PlanCandidate } from '../partition.js'
+import { compose, type Composition } from './compose.js'
+import type { Job, Plan } from '../types.js'
+
+export interface PlanEpoch {
+  readonly epoch: number
+  readonly activateAtMs: number
+  /** The plans and the share of requests (time) each runs. */
+  readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number }>
+  /** Per device: the stages it holds in each plan of the mix. */
+  readonly assignments: Readonly<Record<string, ReadonlyArray<{ planId: string; stage: number; layers: readonly [number, number] }>>>
+  readonly predicted: { readonly latencyMs: number; readonly energyJPerRequest: number }
+  readonly reason: string
+}
+
+export interface AdapterState {
+  readonly candidates: readonly Plan[]
+  readonly current: PlanEpoch | null
+  /** The current mix's objective when it was chosen (energy per request, or latency). */
+  readonly objective: number | null
+  /** Cycle of the current epoch's period boundaries, ms (0: activate at once). */
+  readonly cycleMs: number
+  /** The devices of the fleet at the last call (a new one may allow better plans). */
+  readonly known: readonly string[]
+}
+
+export interface AdapterOptions {
+  readonly hysteresis?: number
+  readonly leadMs?: number
+}
+
+export type AdaptAction = 'keep' | 'recompose' | 'replan' | 'infeasible'
+
+export interface AdaptDecision {
+  readonly action: AdaptAction
+  readonly state: AdapterState
+  /** The new epoch, when the action changed the plans. */
+  readonly epoch: PlanEpoch | null
+  readonly reason: string
+}
+
+export const INITIAL_STATE: AdapterState = { candidates: [], current: null, objective: null, cycleMs: 0, known: [] }
+
+export interface AdaptInputs {
+  readonly job: Job
+  readonly fleet: Fleet
+  readonly network: Network
+}
+
+export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, why: string, options: AdapterOptions = {}): AdaptDecision {
+  const hysteresis = options.hysteresis ?? 0.1
+  const { job, fleet, network } = inputs
+  const recost = (plans: readonly Plan[]): PlanCandidate[] =>
+    plans.filter((p) => p.stages.every((s) => s.devices.every((id) => fleet.devices.has(id)))).map((plan) => {
+      const prediction = predict(plan, job, fleet, network)
+      return { plan, prediction, compliance: compliance(job, fleet, prediction) }
+    })
+
+  let candidates = recost(state.candidates)
+  let mix = compose(candidates, job)
+  let replanned = false
+  const joined = state.known.length > 0 && [...fleet.devices.keys()].some((id) => !state.known.includes(id))
+  if (!mix || joined || !state.candidates.length) {
+    const res = partition(job, fleet, { network })
+    const fresh = res.ok ? res.candidates : res.closest
+    // keep the old candidates that still run, next to the new ones (more plans to mix)
+    const ids = new Set(fresh.map((c) => JSON.stringify(c.plan.stages)))
+    candidates = [...fresh.map((c, k) => ({ ...c, plan: { ...c.plan, id: `p${nowMs.toFixed(0)}-${k}` } })), ...candidates.filter((c) => !ids.has(JSON.stringify(c.plan.stages)))]
+    mix = compose(candidates, job)
+    replanned = true
+  }
+  const nextState = (current: PlanEpoch | null, objective: number | null): AdapterState => ({ candidates: candidates.map((c) => c.plan), current, objective, cycleMs: state.cycleMs, known: [...fleet.devices.keys()] })
+
+  if (!mix) {
+    return { action: 'infeasible', state: nextState(state.current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays` }
+  }
+  // is the running mix still good? (re-costed; its parts must still exist and comply on average)
+  const current = state.current ? compose(recost(state.current.parts.map((p) => p.plan)), job) : null
+  const currentOk = current !== null && state.current!.parts.every((p) => candidates.some((c) => c.plan.stages === p.plan.stages || JSON.stringify(c.plan.stages) === JSON.stringify(p.plan.stages)))
+  if (currentOk && current && mix.objective >= current.objective * (1 - hysteresis)) {
+    return { action: 'keep', state: nextState(state.current, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
+  }
+  const epoch = toEpoch(mix, (state.current?.epoch ?? 0) + 1, activation(state, nowMs, options.leadMs ?? 0), `${why}: ${replanned ? 're-planned' : 'recomposed'}`)
+  return { action: replanned ? 'replan' : 'recompose', state: nextState(epoch, mix.objective), epoch, reason: epoch.reason }
+}
+
+/** The first period boundary of the running epoch at least `leadMs` from now. */
+function activation(state: AdapterState, nowMs: number, leadMs: number): number {
+  const at = nowMs + leadMs
+  if (!state.current || state.cycleMs <= 0) return at
+  const k = Math.ceil((at - state.current.activateAtMs) / state.cycleMs)
+  return state.current.activateAtMs + Math.max(0, k) * state.cycleMs
+}
+
+function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: string): PlanEpoch {
+  const assignments: Record<string, Array<{ planId: string; stage: number; layers: readonly [number, number] }>> = {}
+  for (const p of mix.parts) {
+    p.candidate.plan.stages.forEach((s, k) => {
+      for (const id of s.devices) (assignments[id] ??= []).push({ planId: p.candidate.plan.id, stage: k, layers: s.layers })
+    })
+  }
+  return {
+    epoch,
+    activateAtMs,
+    parts: mix.parts.map((p) => ({ plan: p.candidate.plan, weight: p.weight })),
+    assignments,
+    predicted: { latencyMs: mix.latencyMs, energyJPerRequest: mix.energyJPerRequest },
+    reason,
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Runtime dynamics in the simulator (EMULATION): a scripted list of events (a device leaves or
+ * comes back, a battery falls, other traffic takes airtime for a while, a source changes its
+ * rate) played against three policies on the same requests:
+ * - static: the plan chosen at the start, for ever;
+ * - replan: the partitioner from scratch on every event, switching to its chosen plan;
+ * - adapter: Dora's runtime adapter (adapt.ts: re-cost, compose, re-plan only when needed).
+ * Between events the fleet is steady, so each policy's plans run in the discrete-event
+ * simulator for that segment (a mix of plans shares the requests by weight) and the segment's
+ * figures form one row of the timeline. A request whose plan uses a departed device is lost
+ * under the static policy (nobody moves it); under the others the hub re-sends the requests in
+ * flight on that device (it keeps each request until its result), so they count as re-sent, not
+ * lost. Pure and deterministic for a seed.
+ */
+import { simulate, type SimResult } from './simulate.js'
+import { meanAndP95 } from './heap.js'
+import { sum } from './energy.js'
+import { partition } from '../planner/partition.js'
+import { adapt, INITIAL_STATE, type AdapterState } from '../planner/adapt/adapter.js'
+import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import type { DeviceProfile, Job, Plan } from '../planner/types.js'
+
+export type DynamicEvent =
+  | { readonly atS: number; readonly kind: 'leave'; readonly device: string }
+  | { readonly atS: number; readonly kind: 'return'; readonly device: string }
+  | { readonly atS: number; readonly kind: 'battery'; readonly device: string; readonly levelPct: number }
+  | { readonly atS: number; readonly kind: 'airtime'; readonly availableAirtime: number; readonly durationS: number }
+  | { readonly atS: number; readonly kind: 'rate'; readonly source: string | null; readonly rateRps: number }
+
+export type Policy = 'static' | 'replan' | 'adapter'
+export const POLICIES: readonly Policy[] = ['static', 'replan', 'adapter']
+
+export interface SegmentRow {
+  readonly fromS: number
+  readonly toS: number
+  /** What changed at the segment's start. */
+  readonly event: string
+  readonly policies: Readonly<Record<Policy, {
+    readonly plans: string
+    readonly action: string
+    readonly latencyMs: number
+    readonly p95LatencyMs: number
+    readonly energyJPerRequest: number
+    readonly requests: number
+    readonly lost: number
+    readonly resent: number
+    readonly qoeMet: boolean
+  }>>
+}
+
+export interface DynamicsResult {
+  readonly emulated: true
+  readonly rows: readonly SegmentRow[]
+  readonly totals: Readonly<Record<Policy, { violationS: number; lost: number; resent: number; energyJ: number; replans: number }>>
+}
+
+interface World {
+  fleet: Fleet
+  network: Network
+  job: Job
+}
+
+const describe = (e: DynamicEvent): string => {
+  switch (e.kind) {
+    case 'leave': return `${e.device} leaves`
+    case 'return': return `${e.device} comes back`
+    case 'battery': return `${e.device} battery at ${e.levelPct}%`
+    case 'airtime': return `other traffic: ${(e.availableAirtime * 100).toFixed(0)}% of the air left for ${e.durationS} s`
+    case 'rate': return `${e.source ?? 'the job'} now sends ${e.rateRps} req/s`
+  }
+}
+
+export function simulateDynamics(initial: World, events: readonly DynamicEvent[], durationS: number, seed: number): DynamicsResult {
+  const all = initial.fleet.devices
+  // the timeline's cut points: every event, and the end of every airtime episode
+  const edges = new Set<number>([0, durationS])
+  for (const e of events) {
+    if (e.atS > 0 && e.atS < durationS) edges.add(e.atS)
+    if (e.kind === 'airtime' && e.atS + e.durationS < durationS) edges.add(e.atS + e.durationS)
+  }
+  const cuts = [...edges].sort((a, b) => a - b)
+  const worldAt = (t: number): World => {
+    const present = new Map<string, DeviceProfile>(all)
+    let network = initial.network
+    let job = initial.job
+    for (const e of events) {
+      if (e.atS > t) continue
+      if (e.kind === 'leave') present.delete(e.device)
+      if (e.kind === 'return' && all.has(e.device)) present.set(e.device, all.get(e.device)!)
+      if (e.kind === 'battery' && present.has(e.device)) {
+        const d = present.get(e.device)!
+        if (d.battery) present.set(e.device, { ...d, battery: { ...d.battery, levelPct: e.levelPct } })
+      }
+      if (e.kind === 'airtime' && t < e.atS + e.durationS) network = { ...network, availableAirtime: e.availableAirtime }
+      if (e.kind === 'rate') job = withRate(job, e.source, e.rateRps)
+    }
+    return { fleet: { devices: present }, network, job }
+  }
+
+  let adapterState: AdapterState = INITIAL_STATE
+  const first = worldAt(0)
+  const start = partition(first.job, first.fleet, { network: first.network })
+  const staticPlan = start.ok ? start.chosen.plan : (start.closest[0]?.plan ?? null)
+  let replanPlan = staticPlan
+  const totals = Object.fromEntries(POLICIES.map((p) => [p, { violationS: 0, lost: 0, resent: 0, energyJ: 0, replans: 0 }])) as DynamicsResult['totals']
+  const rows: SegmentRow[] = []
+  let prevFleet = first.fleet
+  // each policy's plans in the segment before (what was in flight when a device left)
+  const previous: Record<Policy, ReadonlyArray<{ plan: Plan; weight: number }>> = { static: [], replan: [], adapter: [] }
+
+  for (let k = 0; k + 1 < cuts.length; k++) {
+    const fromS = cuts[k]!
+    const toS = cuts[k + 1]!
+    const w = worldAt(fromS)
+    const happened = events.filter((e) => e.atS === fromS || (e.kind === 'airtime' && e.atS + e.durationS === fromS))
+    const label = k === 0 ? 'start' : happened.map((e) => (e.kind === 'airtime' && e.atS !== fromS ? 'other traffic ends' : describe(e))).join('; ')
+    const departed = [...prevFleet.devices.keys()].filter((id) => !w.fleet.devices.has(id))
+    prevFleet = w.fleet
+
+    // each policy's plans for this segment
+    const decision = adapt(adapterState, w, fromS * 1000, label)
+    adapterState = decision.state
+    if (decision.action === 'replan') totals.adapter.replans++
+    if (k > 0) {
+      const r = partition(w.job, w.fleet, { network: w.network })
+      replanPlan = r.ok ? r.chosen.plan : (r.closest[0]?.plan ?? null)
+      totals.replan.replans++
+    }
+    const mixes: Record<Policy, { parts: Array<{ plan: Plan; weight: number }>; action: string }> = {
+      static: { parts: staticPlan ? [{ plan: staticPlan, weight: 1 }] : [], action: 'none' },
+      replan: { parts: replanPlan ? [{ plan: replanPlan, weight: 1 }] : [], action: k > 0 ? 're-planned' : 'planned' },
+      adapter: { parts: [...(adapterState.current?.parts ?? [])], action: decision.action },
+    }
+    const policies = {} as Record<Policy, SegmentRow['policies'][Policy]>
+    for (const p of POLICIES) {
+      const { parts, action } = mixes[p]
+      const seg = runSegment(parts, w, toS - fromS, seed + k)
+      // the static plan cannot run on a departed device: its requests are lost
+      const broken = parts.some((x) => x.plan.stages.some((s) => s.devices.some((id) => !w.fleet.devices.has(id))))
+      const lost = broken ? seg.requests : 0
+      // requests in flight on a device that left are re-sent by the hub (other policies)
+      const resent = p !== 'static' && departed.length ? Math.round(w.job.rateRps * inFlightS(previous[p], departed, initial.fleet, w.job)) : 0
+      const battery = parts.some((x) => x.plan.stages.some((s) => s.devices.some((id) => {
+        const d = w.fleet.devices.get(id)
+        return d?.battery ? d.battery.levelPct < d.battery.minPct : false
+      })))
+      const qoeMet = !broken && !battery && seg.qoeMet
+      policies[p] = {
+        plans: parts.map((x) => `${x.plan.stages.map((s) => s.devices.join('+')).join('>')}${parts.length > 1 ? ` x${x.weight.toFixed(2)}` : ''}`).join(' | ') || 'none',
+        action, latencyMs: broken ? Infinity : seg.latencyMs, p95LatencyMs: broken ? Infinity : seg.p95LatencyMs,
+        energyJPerRequest: seg.energyJPerRequest, requests: seg.requests, lost, resent, qoeMet,
+      }
+      if (!qoeMet) totals[p].violationS += toS - fromS
+      totals[p].lost += lost
+      totals[p].resent += resent
+      totals[p].energyJ += Number.isFinite(seg.energyJ) ? seg.energyJ : 0
+    }
+    for (const p of POLICIES) previous[p] = mixes[p].parts
+    rows.push({ fromS, toS, event: label, policies })
+  }
+  return { emulated: true, rows, totals }
+}
+
+function withRate(job: Job, source: string | null, rateRps: number): Job {
+  if (!job.sources) return { ...job, rateRps }
+  const rates = job.sources.map((x) => (x.device === source ? rateRps : x.share * job.rateRps))
+  const total = sum(rates)
+  return { ...job, rateRps: total, sources: job.sources.map((x, i) => ({ ...x, share: rates[i]! / total })) }
+}
+
+/** Seconds a request spends computing on the departed devices (Little: in flight = rate x this). */
+function inFlightS(parts: ReadonlyArray<{ plan: Plan; weight: number }>, departed: readonly string[], before: Fleet, job: Job): number {
+  let s = 0
+  for (const p of parts) {
+    for (const st of p.plan.stages) {
+      const gone = st.devices.filter((id) => departed.includes(id))
+      for (const id of gone) s += (p.weight * stageComputeMs(job, before.devices.get(id)!, st.layers, p.plan.microBatch)) / 1000 / st.devices.length
+    }
+  }
+  return s
+}
+
+/** One segment of a mix: each plan takes its weight of the requests; latencies pooled. */
+function runSegment(parts: ReadonlyArray<{ plan: Plan; weight: number }>, w: World, lengthS: number, seed: number) {
+  const runnable = parts.filter((x) => x.weight > 0 && x.plan.stages.every((s) => s.devices.every((id) => w.fleet.devices.has(id))))
+  if (!runnable.length) return { latencyMs: Infinity, p95LatencyMs: Infinity, energyJPerRequest: Infinity, energyJ: 0, requests: Math.round(w.job.rateRps * lengthS), qoeMet: false }
+  const results: SimResult[] = runnable.map((x) => simulate(x.plan, { ...w.job, rateRps: w.job.rateRps * x.weight }, w.fleet, w.network, { durationS: lengthS, warmupS: Math.min(5, lengthS / 10), seed, computeJitter: 0.05 }))
+  const samples = results.flatMap((r) => [...r.samplesMs])
+  const { mean, p95 } = meanAndP95(samples)
+  const energyJ = sum(results.map((r) => r.energyJPerRequest * r.completed))
+  const requests = sum(results.map((r) => r.requests))
+  const q = w.job.qoe
+  const qoeMet = results.every((r) => r.completed >= r.requests * 0.99) &&
+    (q.latencyMs === undefined || mean <= q.latencyMs) && (q.p95LatencyMs === undefined || p95 <= q.p95LatencyMs) &&
+    (q.energyJPerRequest === undefined || energyJ / Math.max(1, samples.length) <= q.energyJPerRequest)
+  return { latencyMs: mean, p95LatencyMs: p95, energyJPerRequest: energyJ / Math.max(1, samples.length), energyJ, requests, qoeMet }
+}

@@ -1,0 +1,69 @@
+/** The runtime adapter: re-cost, compose, re-plan only when needed, hysteresis, epochs. */
+import { describe, expect, it } from 'vitest'
+import { adapt, INITIAL_STATE } from '../../src/planner/adapt/adapter.js'
+import { simulateDynamics } from '../../src/sim/dynamics.js'
+import type { Fleet } from '../../src/planner/cost.js'
+import type { DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
+
+const model: ModelProfile = {
+  name: 'm', layers: Array.from({ length: 4 }, () => ({ flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5 })),
+  boundaryBytes: [2e5, 1e5, 1e5, 1e5, 1e3],
+}
+const devices: DeviceProfile[] = [
+  testDevice('fast', 100, { activeW: 30, idleW: 5 }),
+  testDevice('frugal', 30, { activeW: 4, idleW: 1 }),
+  testDevice('spare', 50, { activeW: 10, idleW: 2 }),
+]
+const fleetOf = (ids: string[]): Fleet => ({ devices: new Map(devices.filter((d) => ids.includes(d.id)).map((d) => [d.id, d])) })
+const job: Job = { id: 'j', model, rateRps: 2, qoe: { latencyMs: 200 }, goal: 'energy', sourceDevice: null }
+const inputs = (ids: string[]) => ({ job, fleet: fleetOf(ids), network: scheduledWifi5 })
+
+describe('runtime adapter', () => {
+  it('plans at the start, keeps the plans while nothing changes, and never flaps', () => {
+    const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')
+    expect(a.action).toBe('replan')
+    expect(a.epoch!.epoch).toBe(1)
+    expect(a.epoch!.predicted.latencyMs).toBeLessThanOrEqual(200)
+    const b = adapt(a.state, inputs(['fast', 'frugal', 'spare']), 1_000, 'periodic re-costing')
+    expect(b.action).toBe('keep')
+    expect(b.epoch).toBeNull()
+    expect(b.state.current!.epoch).toBe(1)
+  })
+
+  it('moves off a device that left, onto the candidates that remain or a new plan, in a new epoch', () => {
+    const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')
+    const used = new Set(a.epoch!.parts.flatMap((p) => p.plan.stages.flatMap((s) => s.devices)))
+    const gone = [...used][0]!
+    const left = ['fast', 'frugal', 'spare'].filter((id) => id !== gone)
+    const b = adapt(a.state, inputs(left), 5_000, `${gone} left`)
+    expect(['recompose', 'replan']).toContain(b.action)
+    expect(b.epoch!.epoch).toBe(2)
+    expect(b.epoch!.activateAtMs).toBeGreaterThanOrEqual(5_000)
+    for (const p of b.epoch!.parts) for (const s of p.plan.stages) expect(s.devices).not.toContain(gone)
+    expect(Object.keys(b.epoch!.assignments).every((id) => left.includes(id))).toBe(true)
+  })
+
+  it('says infeasible, keeping the current epoch, when no plan can meet the bounds', () => {
+    const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')
+    const strict = { ...inputs(['frugal']), job: { ...job, qoe: { latencyMs: 1 } } }
+    const b = adapt(a.state, strict, 1_000, 'tight bound')
+    expect(b.action).toBe('infeasible')
+    expect(b.state.current!.epoch).toBe(1)
+  })
+})
+
+describe('dynamics (emulation)', () => {
+  it('a device leaving loses the static (energy-goal) plan its requests, while the adapter loses none and keeps the QoE', () => {
+    const first = devices.map((d) => d.id)
+    const r = simulateDynamics(inputs(first), [{ atS: 40, kind: 'leave', device: 'frugal' }, { atS: 80, kind: 'return', device: 'frugal' }], 120, 3)
+    expect(r.emulated).toBe(true)
+    expect(r.rows.map((x) => [x.fromS, x.toS])).toEqual([[0, 40], [40, 80], [80, 120]])
+    expect(r.rows[0]!.policies.static.plans).toContain('frugal')
+    expect(r.totals.static.lost).toBeGreaterThan(0)
+    expect(r.rows[1]!.policies.static.qoeMet).toBe(false)
+    expect(r.totals.adapter.lost).toBe(0)
+    expect(r.totals.adapter.violationS).toBe(0)
+    expect(r.totals.adapter.replans).toBeLessThanOrEqual(r.totals.replan.replans + 1)
+  })
+})
