@@ -17,8 +17,8 @@ import { meanAndP95 } from './heap.js'
 import { sum } from './energy.js'
 import { partition } from '../planner/partition.js'
 import { adapt, INITIAL_STATE, type AdapterState } from '../planner/adapt/adapter.js'
-import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
-import type { DeviceProfile, Job, Plan } from '../planner/types.js'
+import { routeInputs, stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 
 export type DynamicEvent =
   | { readonly atS: number; readonly kind: 'leave'; readonly device: string }
@@ -94,6 +94,13 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
       if (e.kind === 'airtime' && t < e.atS + e.durationS) network = { ...network, availableAirtime: e.availableAirtime }
       if (e.kind === 'rate') job = withRate(job, e.source, e.rateRps)
     }
+    // a source that left sends nothing until it is back
+    if (job.sources) {
+      const rates = job.sources.map((x) => (x.device === null || present.has(x.device) ? x.share * job.rateRps : 0))
+      const total = sum(rates)
+      const kept = job.sources.map((x, i) => ({ ...x, share: rates[i]! / Math.max(total, 1e-12) })).filter((x) => x.share > 0)
+      job = { ...job, rateRps: total, sources: kept }
+    }
     return { fleet: { devices: present }, network, job }
   }
 
@@ -134,10 +141,13 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
     const policies = {} as Record<Policy, SegmentRow['policies'][Policy]>
     for (const p of POLICIES) {
       const { parts, action } = mixes[p]
-      const seg = runSegment(parts, w, toS - fromS, seed + k)
-      // the static plan cannot run on a departed device: its requests are lost
-      const broken = parts.some((x) => x.plan.stages.some((s) => s.devices.some((id) => !w.fleet.devices.has(id))))
-      const lost = broken ? seg.requests : 0
+      // a plan that still routes requests to a departed device loses those (only the static
+      // policy keeps such a plan); the rest run on the replicas that remain
+      const { kept, lostShare } = withoutDeparted(parts, w)
+      const seg = runSegment(kept, { ...w, job: { ...w.job, rateRps: w.job.rateRps * (1 - lostShare) } }, toS - fromS, seed + k)
+      const offered = Math.round(w.job.rateRps * (toS - fromS))
+      const lost = Math.round(offered * lostShare)
+      const broken = lostShare > 0
       // requests in flight on a device that left are re-sent by the hub (other policies)
       const resent = p !== 'static' && departed.length ? Math.round(w.job.rateRps * inFlightS(previous[p], departed, initial.fleet, w.job)) : 0
       const battery = parts.some((x) => x.plan.stages.some((s) => s.devices.some((id) => {
@@ -147,8 +157,8 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
       const qoeMet = !broken && !battery && seg.qoeMet
       policies[p] = {
         plans: parts.map((x) => `${x.plan.stages.map((s) => s.devices.join('+')).join('>')}${parts.length > 1 ? ` x${x.weight.toFixed(2)}` : ''}`).join(' | ') || 'none',
-        action, latencyMs: broken ? Infinity : seg.latencyMs, p95LatencyMs: broken ? Infinity : seg.p95LatencyMs,
-        energyJPerRequest: seg.energyJPerRequest, requests: seg.requests, lost, resent, qoeMet,
+        action, latencyMs: seg.latencyMs, p95LatencyMs: seg.p95LatencyMs,
+        energyJPerRequest: seg.energyJPerRequest, requests: offered, lost, resent, qoeMet,
       }
       if (!qoeMet) totals[p].violationS += toS - fromS
       totals[p].lost += lost
@@ -166,6 +176,38 @@ function withRate(job: Job, source: string | null, rateRps: number): Job {
   const rates = job.sources.map((x) => (x.device === source ? rateRps : x.share * job.rateRps))
   const total = sum(rates)
   return { ...job, rateRps: total, sources: job.sources.map((x, i) => ({ ...x, share: rates[i]! / total })) }
+}
+
+/**
+ * A mix with the departed devices taken out: the share of requests that a plan still routes to
+ * them (lost), and the plans reduced to the replicas that remain (dropped when a stage has none).
+ */
+function withoutDeparted(parts: ReadonlyArray<{ plan: Plan; weight: number }>, w: World): { kept: Array<{ plan: Plan; weight: number }>; lostShare: number } {
+  let lostShare = 0
+  const kept: Array<{ plan: Plan; weight: number }> = []
+  const sources = jobSources(w.job).map((x) => ({ d: x.device ? w.fleet.devices.get(x.device) ?? null : null, share: x.share }))
+  for (const p of parts) {
+    let alive = 1
+    for (const [k, st] of p.plan.stages.entries()) {
+      const here = st.devices.filter((id) => w.fleet.devices.has(id))
+      if (here.length === st.devices.length) continue
+      if (!here.length) {
+        alive = 0
+        break
+      }
+      // the requests routed to the departed replicas (stage 0: local routing first)
+      const all = st.devices.map((id) => w.fleet.devices.get(id) ?? null)
+      const speed = all.map((d) => (d ? 1 / stageComputeMs(w.job, d, st.layers, p.plan.microBatch) : 1 / 1e9))
+      const total = sum(speed)
+      const reps = all.map((d, r) => ({ d: d ?? { id: st.devices[r]! } as DeviceProfile, share: speed[r]! / total }))
+      const routes = k === 0 ? routeInputs(sources, reps) : reps.map((x, r) => ({ from: 0, to: r, weight: x.share }))
+      alive *= 1 - sum(routes.filter((x) => !w.fleet.devices.has(st.devices[x.to]!)).map((x) => x.weight))
+    }
+    lostShare += p.weight * (1 - alive)
+    if (alive > 0) kept.push({ plan: { ...p.plan, stages: p.plan.stages.map((st) => ({ ...st, devices: st.devices.filter((id) => w.fleet.devices.has(id)) })) }, weight: p.weight * alive })
+  }
+  const keptTotal = sum(kept.map((x) => x.weight))
+  return { kept: kept.map((x) => ({ ...x, weight: x.weight / Math.max(keptTotal, 1e-12) })), lostShare }
 }
 
 /** Seconds a request spends computing on the departed devices (Little: in flight = rate x this). */
