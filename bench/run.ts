@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, transfer) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -9,6 +9,7 @@ import { modelBench } from './models.js'
 import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
+import { POLICIES, adapterBench } from './adapter.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -92,6 +93,18 @@ if (want('coordination')) {
     rows.map((r) => [r.scenario, r.rateRps.toFixed(1), r.plan, ms(r.slots), r.slots ? r.slots.p95LatencyMs.toFixed(1) : '-', ms(r.granted), r.granted.p95LatencyMs.toFixed(1), ms(r.uncoordinated), r.uncoordinated.p95LatencyMs.toFixed(1),
       (r.uncoordinated.latencyMs / r.granted.latencyMs).toFixed(2), r.slots ? (r.slots.latencyMs / r.granted.latencyMs).toFixed(2) : '-', r.slotsNote]),
     'Mean and p95 latency of the requests; ratios above 1 mean slower than hub grants.')
+}
+
+if (want('adapter')) {
+  progress('adapter: scripted dynamics (emulation) and reaction times ...')
+  const rows = await adapterBench(progress)
+  printTable('Runtime dynamics: the adapter against a static plan and re-planning on every change (EMULATION; seed 1)',
+    ['scenario', 'policy', 'QoE violated s', 'requests lost', 'requests re-sent', 'energy J', 're-plans'],
+    rows.flatMap((r) => POLICIES.map((p) => [r.scenario, p, r.totals[p].violationS.toFixed(0), String(r.totals[p].lost), String(r.totals[p].resent), r.totals[p].energyJ.toFixed(0), String(r.totals[p].replans)])),
+    'The scripted events are in each scenario file (dynamics section).')
+  printTable('Adapter reaction time on this machine (best of 5)',
+    ['scenario', 'no change (re-cost + compose) ms', 'a device leaves ms', 'what it did', 'partitioner alone ms'],
+    rows.map((r) => [r.scenario, r.keepMs.toFixed(2), r.changeMs.toFixed(1), r.changeAction, r.replanMs.toFixed(1)]))
 }
 
 if (want('transfer')) {

@@ -139,3 +139,16 @@ export interface Compliance {
 export function jobSources(job: Job): ReadonlyArray<{ readonly device: string | null; readonly share: number }> {
   return job.sources && job.sources.length ? job.sources : [{ device: job.sourceDevice, share: 1 }]
 }
+
+/**
+ * The job as a fleet can serve it: sources that are not in the fleet send nothing (the others
+ * keep their rates). Null when no source is left (a single source device that is gone).
+ */
+export function jobForFleet(job: Job, present: { has(id: string): boolean }): Job | null {
+  if (!job.sources || !job.sources.length) return job.sourceDevice === null || present.has(job.sourceDevice) ? job : null
+  const rates = job.sources.map((x) => (x.device === null || present.has(x.device) ? x.share * job.rateRps : 0))
+  const total = rates.reduce((a, x) => a + x, 0)
+  if (total <= 0) return null
+  const sources = job.sources.map((x, i) => ({ ...x, share: rates[i]! / total })).filter((x) => x.share > 0)
+  return { ...job, rateRps: total, sources }
+}

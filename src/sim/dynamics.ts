@@ -18,7 +18,7 @@ import { sum } from './energy.js'
 import { partition } from '../planner/partition.js'
 import { adapt, INITIAL_STATE, type AdapterState } from '../planner/adapt/adapter.js'
 import { routeInputs, stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
-import { jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
+import { jobForFleet, jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 
 export type DynamicEvent =
   | { readonly atS: number; readonly kind: 'leave'; readonly device: string }
@@ -95,13 +95,7 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
       if (e.kind === 'rate') job = withRate(job, e.source, e.rateRps)
     }
     // a source that left sends nothing until it is back
-    if (job.sources) {
-      const rates = job.sources.map((x) => (x.device === null || present.has(x.device) ? x.share * job.rateRps : 0))
-      const total = sum(rates)
-      const kept = job.sources.map((x, i) => ({ ...x, share: rates[i]! / Math.max(total, 1e-12) })).filter((x) => x.share > 0)
-      job = { ...job, rateRps: total, sources: kept }
-    }
-    return { fleet: { devices: present }, network, job }
+    return { fleet: { devices: present }, network, job: jobForFleet(job, present) ?? { ...job, rateRps: 1e-9 } }
   }
 
   let adapterState: AdapterState = INITIAL_STATE

@@ -18,7 +18,7 @@
 import { compliance, predict, type Fleet, type Network } from '../cost.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
-import type { Job, Plan } from '../types.js'
+import { jobForFleet, type Job, type Plan } from '../types.js'
 
 export interface PlanEpoch {
   readonly epoch: number
@@ -67,7 +67,9 @@ export interface AdaptInputs {
 
 export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, why: string, options: AdapterOptions = {}): AdaptDecision {
   const hysteresis = options.hysteresis ?? 0.1
-  const { job, fleet, network } = inputs
+  const { fleet, network } = inputs
+  const job = jobForFleet(inputs.job, fleet.devices)
+  if (!job) return { action: 'keep', state: { ...state, known: [...fleet.devices.keys()] }, epoch: null, reason: `${why}: no source of the job is present; nothing to serve` }
   const recost = (plans: readonly Plan[]): PlanCandidate[] =>
     plans.filter((p) => p.stages.every((s) => s.devices.every((id) => fleet.devices.has(id)))).map((plan) => {
       const prediction = predict(plan, job, fleet, network)
