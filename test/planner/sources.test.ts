@@ -59,3 +59,15 @@ describe('several sources', () => {
     expect(scenarioSchema.safeParse(base).success).toBe(false)
   })
 })
+
+describe('sources that leave', () => {
+  it('send nothing: the others keep their rates; no source left, nothing to serve', async () => {
+    const { jobForFleet } = await import('../../src/planner/types.js')
+    const j = jobForFleet(job, new Set(['cam-a', 'cam-b', 'box']))!
+    expect(j.rateRps).toBeCloseTo(3 * 0.75, 9)
+    expect(j.sources!.map((x) => [x.device, Number(x.share.toFixed(4))])).toEqual([['cam-a', 0.6667], ['cam-b', 0.3333]])
+    expect(jobForFleet(job, new Set(['box']))).toBeNull()
+    expect(jobForFleet({ ...job, sources: undefined, sourceDevice: 'cam-a' }, new Set(['box']))).toBeNull()
+    expect(jobForFleet({ ...job, sources: undefined, sourceDevice: null }, new Set())).not.toBeNull()
+  })
+})
