@@ -97,9 +97,9 @@ export class Acl {
         return filterWithin(filter, filters.everything)
       case 'device': {
         const id = who.deviceId
-        if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub)) return true
+        if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans)) return true
         for (const job of this.options.jobsOf(id)) {
-          for (const allowed of [topics.job(job, 'plan'), topics.job(job, 'requests'), topics.tensors(job, id)]) {
+          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id)]) {
             if (filterWithin(filter, allowed)) return true
           }
         }

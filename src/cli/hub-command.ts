@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path'
 /** `dora hub`: runs the hub (embedded broker by default) until SIGINT/SIGTERM. */
 import type { Command } from 'commander'
 import { loadConfig } from '../config/load.js'
@@ -52,7 +53,7 @@ async function runHub(flags: HubFlags): Promise<number> {
 
   const config = await loadConfig(flags.config, overrides)
   const log = createLogger(config.log.level)
-  const hub = new Hub(config, log)
+  const hub = new Hub(config, log, Date.now, flags.config ? dirname(resolve(flags.config)) : process.cwd())
   await hub.start()
   const p = hub.boundPorts
   process.stdout.write(

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { isValidId } from '../protocol/topics.js'
+import { jobSchema } from '../scenario/schema.js'
 
 const id = (what: string) => z.string().refine(isValidId, { message: `${what} must be 1-64 characters of A-Z a-z 0-9 _ - .` })
 const port = z.number().int().min(0).max(65535)
@@ -74,10 +75,31 @@ export const configSchema = z.object({
   log: z.object({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
   }),
+  /**
+   * Jobs the hub plans and keeps compliant on the devices that are online (the runtime
+   * adapter): model, load, goal, QoE bounds as in a scenario file, plus the Wi-Fi they share.
+   */
+  jobs: z.array(jobSchema.extend({
+    network: z.object({
+      standard: z.enum(['wifi4', 'wifi5', 'wifi6']).default('wifi5'),
+      availableAirtime: z.number().gt(0).max(1).default(1),
+    }).default({ standard: 'wifi5', availableAirtime: 1 }),
+    /** A device on battery below this level is not used. */
+    batteryMinPct: z.number().min(0).max(100).default(20),
+    /** node-cron expression (with seconds) of the periodic re-costing. */
+    recostCron: z.string().min(1).default('*/30 * * * * *'),
+  })).default([]),
 }).superRefine((c, ctx) => {
   if (c.tensors.chunkBytes + 2048 > c.broker.embedded.maxPacketBytes && c.broker.url === null) {
     ctx.addIssue({ code: 'custom', path: ['tensors', 'chunkBytes'], message: `must leave 2048 bytes of header room under broker.embedded.maxPacketBytes (${c.broker.embedded.maxPacketBytes})` })
   }
+  const jobIds = new Set<string>()
+  c.jobs.forEach((j, i) => {
+    if (jobIds.has(j.id)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'id'], message: `duplicate job id ${j.id}` })
+    jobIds.add(j.id)
+    if (j.rateRps === undefined && !j.sources) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'rateRps'], message: 'required (or give sources with their rates)' })
+    if (j.training) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'training'], message: 'the hub runs inference jobs only (training runs in the simulator)' })
+  })
   const ids = new Set<string>()
   c.auth.devices.forEach((d, i) => {
     if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['auth', 'devices', i, 'id'], message: `duplicate device id ${d.id}` })

@@ -13,6 +13,8 @@ import { Registry, type Outcome, type RegistryEvent } from '../registry/registry
 import { AVAILABILITY, PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
 import type { DeviceErrorPayload } from '../protocol/payloads.js'
 import { buildHubState } from './state.js'
+import { JobService } from './job-service.js'
+import { DoraError, ErrorCodes } from '../errors.js'
 import type { Logger } from '../log.js'
 
 export const HUB_USERNAME = 'dora-hub'
@@ -28,13 +30,27 @@ export class Hub {
   private brokerInfo = { embedded: true, url: '' }
   private ports: BoundPorts | null = null
   private stopping = false
+  /** The configured jobs, each kept compliant by the runtime adapter. */
+  readonly jobs: readonly JobService[]
 
   constructor(
     private readonly config: Readonly<Config>,
     private readonly log: Logger,
     private readonly clock: () => number = Date.now,
+    /** Folder that relative model paths of configured jobs are resolved against. */
+    baseDir: string = process.cwd(),
   ) {
     this.registry = new Registry({ heartbeatTimeoutMs: config.hub.heartbeatTimeoutMs })
+    this.jobs = config.jobs.map((j) => new JobService(j, {
+      publish: async (topic, payload) => {
+        if (!this.client) throw new Error('hub is not connected')
+        await this.client.publish(topic, payload, { qos: 1, retain: true })
+      },
+      online: () => this.registry.online(),
+      log: log.child({ component: 'job', jobId: j.id }),
+      clock,
+      baseDir,
+    }))
   }
 
   /** Ports the embedded broker bound (null on an external broker). */
@@ -70,7 +86,7 @@ export class Hub {
           observers: c.auth.observers,
           allowAnonymous: e.allowAnonymous,
           anonymousLoopbackOnly: e.anonymousLoopbackOnly,
-          jobsOf: () => [],
+          jobsOf: (deviceId) => this.jobs.filter((j) => j.devices().has(deviceId)).map((j) => j.id),
         }),
       })
       this.ports = await this.broker.start()
@@ -112,13 +128,20 @@ export class Hub {
       this.registry.sweep(this.clock())
     })
     await this.publishState()
-    log.info({ hubId: c.hub.id }, 'hub started')
+    try {
+      for (const job of this.jobs) await job.start()
+    } catch (err) {
+      await this.stop()
+      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot start the configured jobs: ${(err as Error).message}`)
+    }
+    log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return
     this.stopping = true
     this.registry.off('event', this.onRegistryEvent)
+    for (const job of this.jobs) await job.stop()
     await this.sweepTask?.destroy()
     this.sweepTask = null
     if (this.stateTimer) clearTimeout(this.stateTimer)
@@ -174,6 +197,8 @@ export class Hub {
       this.scheduleState()
       return
     }
+    const why = event.type === 'joined' ? `${event.device.id} joined` : event.type === 'left' ? `${event.device.id} left (${event.reason})` : `${event.device.id}: ${event.what} changed`
+    for (const job of this.jobs) job.fleetChanged(why)
     this.scheduleState(true)
   }
 

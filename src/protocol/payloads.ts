@@ -109,3 +109,50 @@ export function formatIssues(error: z.ZodError): string {
     .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
     .join('; ')
 }
+
+const stageRef = z.object({
+  /** Half-open layer range of the planner's model profile. */
+  layers: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]),
+  /** The ONNX node range the stage model holds (`dora split --cuts`), when known. */
+  nodes: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]).nullable(),
+  devices: z.array(shortText).min(1).max(1024),
+})
+
+/** Published by the hub, retained, on `dora/v1/jobs/{jobId}/plan` (CBOR): the job's plan epoch. */
+export const planEpochSchema = z.object({
+  v: version,
+  jobId: shortText,
+  epoch: z.number().int().positive(),
+  /** Hub clock, ms since the Unix epoch: devices switch at this instant (a period boundary). */
+  activateAtMs: nonNeg,
+  /** The plans of the mix and the share of requests each takes. */
+  parts: z.array(z.object({
+    planId: shortText,
+    weight: z.number().min(0).max(1),
+    microBatch: z.number().int().min(1),
+    stages: z.array(stageRef).min(1).max(64),
+  })).min(1).max(16),
+  predicted: z.object({ latencyMs: nonNeg, energyJPerRequest: nonNeg }),
+  reason: z.string().max(1024),
+  /** True when any device of the plan is emulated. */
+  emulated: z.boolean(),
+})
+export type PlanEpochPayload = z.infer<typeof planEpochSchema>
+
+/** Published by the hub, retained, on `dora/v1/devices/{id}/assignment` (CBOR): what the device runs. */
+export const assignmentSchema = z.object({
+  v: version,
+  jobId: shortText,
+  epoch: z.number().int().positive(),
+  activateAtMs: nonNeg,
+  /** Empty: the device has nothing to run for this job in this epoch. */
+  stages: z.array(z.object({
+    planId: shortText,
+    stage: z.number().int().nonnegative(),
+    layers: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]),
+    nodes: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]).nullable(),
+    /** Share of the job's requests that go through this plan. */
+    weight: z.number().min(0).max(1),
+  })).max(64),
+})
+export type AssignmentPayload = z.infer<typeof assignmentSchema>

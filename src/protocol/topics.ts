@@ -89,6 +89,8 @@ export const filters = {
   deviceOwn(deviceId: string): string {
     return `${ROOT}/devices/${assertId('device', deviceId)}/#`
   },
+  /** Every job's plan epoch: readable by every device (plans are no secret; data is). */
+  allJobPlans: `${ROOT}/jobs/+/plan`,
   jobTensorsAnyDevice(jobId: string): string {
     return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/+`
   },

@@ -3,13 +3,13 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { readConfigFile } from '../config/load.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { DoraError, ErrorCodes } from '../errors.js'
-import { scenarioSchema, type Scenario } from './schema.js'
+import { scenarioSchema, type JobConfig, type Scenario } from './schema.js'
 import { loadModelBytes, profileModel } from '../model/load.js'
 import { zooModel } from '../model/zoo/index.js'
 import { toModelProfile } from '../planner/model-profile.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import type { Fleet, Network } from '../planner/cost.js'
-import type { DeviceProfile, Job } from '../planner/types.js'
+import type { DeviceProfile, Job, ModelProfile } from '../planner/types.js'
 
 export async function readScenario(file: string): Promise<Scenario> {
   const tree = await readConfigFile(file)
@@ -27,27 +27,9 @@ export interface PlanningInputs {
 
 /** `maxLayers`: candidate cut points kept in the model profile (toModelProfile). */
 export async function planningInputs(file: string, scenario: Scenario, coordination: Network['coordination'] = 'scheduled', maxLayers = 24): Promise<PlanningInputs> {
-  const modelRef = zooModel(scenario.job.model) || isAbsolute(scenario.job.model) ? scenario.job.model : resolve(dirname(file), scenario.job.model)
-  const { bytes, source } = await loadModelBytes(modelRef)
-  const batch = scenario.job.batch
-  const p = await profileModel(bytes, source, { batch })
-  const bytesOf = (names: Array<string | null | undefined>) => names.reduce((s, n) => s + (p.shapes.values.get(n ?? '')?.bytes ?? 0), 0)
-  const model = toModelProfile({
-    name: p.graph.name,
-    costs: p.costs,
-    cuts: p.cuts,
-    inputBytes: bytesOf(p.graph.inputs.map((v) => v.name)),
-    outputBytes: bytesOf(p.graph.outputs.map((v) => v.name)),
-    batch,
-  }, maxLayers)
+  const model = await modelProfileFor(scenario.job.model, dirname(file), scenario.job.batch, maxLayers)
   const devices = new Map<string, DeviceProfile>(scenario.devices.map((d) => [d.id, { ...d, emulated: true }]))
-  const srcs = scenario.job.sources ?? []
-  const rateRps = srcs.length ? srcs.reduce((a, x) => a + x.rateRps, 0) : scenario.job.rateRps!
-  const job: Job = {
-    id: scenario.job.id, model, rateRps, qoe: scenario.job.qoe, goal: scenario.job.goal, sourceDevice: scenario.job.source,
-    ...(srcs.length ? { sources: srcs.map((x) => ({ device: x.device, share: x.rateRps / rateRps })) } : {}),
-    ...(scenario.job.training ? { training: scenario.job.training } : {}),
-  }
+  const job = plannerJob(scenario.job, model)
   const bg = scenario.network.background
   const network: Network = {
     standard: WIFI_STANDARDS[scenario.network.standard]!, coordination,
@@ -55,4 +37,31 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     ...(bg ? { background: bg } : {}),
   }
   return { scenario, fleet: { devices }, job, network }
+}
+
+/** Loads a zoo model or an ONNX file (relative to `baseDir`) and profiles it for the planner. */
+export async function modelProfileFor(ref: string, baseDir: string, batch: number, maxLayers = 24): Promise<ModelProfile> {
+  const modelRef = zooModel(ref) || isAbsolute(ref) ? ref : resolve(baseDir, ref)
+  const { bytes, source } = await loadModelBytes(modelRef)
+  const p = await profileModel(bytes, source, { batch })
+  const bytesOf = (names: Array<string | null | undefined>) => names.reduce((s, n) => s + (p.shapes.values.get(n ?? '')?.bytes ?? 0), 0)
+  return toModelProfile({
+    name: p.graph.name,
+    costs: p.costs,
+    cuts: p.cuts,
+    inputBytes: bytesOf(p.graph.inputs.map((v) => v.name)),
+    outputBytes: bytesOf(p.graph.outputs.map((v) => v.name)),
+    batch,
+  }, maxLayers)
+}
+
+/** A validated job (scenario or hub config) as the planner's Job. */
+export function plannerJob(j: JobConfig, model: ModelProfile): Job {
+  const srcs = j.sources ?? []
+  const rateRps = srcs.length ? srcs.reduce((a, x) => a + x.rateRps, 0) : j.rateRps!
+  return {
+    id: j.id, model, rateRps, qoe: j.qoe, goal: j.goal, sourceDevice: j.source,
+    ...(srcs.length ? { sources: srcs.map((x) => ({ device: x.device, share: x.rateRps / rateRps })) } : {}),
+    ...(j.training ? { training: j.training } : {}),
+  }
 }

@@ -25,6 +25,33 @@ export const scenarioDeviceSchema = z.object({
   battery: z.object({ capacityWh: positive, levelPct: z.number().min(0).max(100), minPct: z.number().min(0).max(100) }).nullable().default(null),
 })
 
+/** A job: its model, load, goal and QoE bounds (shared with the hub's configured jobs). */
+export const jobSchema = z.object({
+  id,
+  /** A zoo model name or an ONNX file path (relative to the scenario file). */
+  model: z.string().min(1),
+  batch: z.number().int().min(1).default(1),
+  /** Requests per second (with `sources`: their sum, which may be left out). */
+  rateRps: positive.optional(),
+  /** Several sources, each with its own rate (frames per second per camera); inference only. */
+  sources: z.array(z.object({ device: id, rateRps: positive })).min(1).max(256).optional(),
+  goal: z.enum(['latency', 'energy', 'throughput']),
+  /** Device where requests originate and results return; null for the hub (wired). */
+  source: id.nullable().default(null),
+  /** A training job (1F1B with a flush per step); absent for inference. */
+  training: z.object({
+    microBatchesPerStep: z.number().int().min(1).max(1024).default(8),
+    optimizerStateFactor: nonNeg.default(2),
+  }).optional(),
+  qoe: z.object({
+    latencyMs: positive.optional(),
+    p95LatencyMs: positive.optional(),
+    throughputRps: positive.optional(),
+    energyJPerRequest: positive.optional(),
+    memoryFraction: z.number().gt(0).max(1).optional(),
+  }).default({}),
+})
+
 export const scenarioSchema = z.object({
   name: z.string().min(1),
   description: z.string().default(''),
@@ -54,31 +81,7 @@ export const scenarioSchema = z.object({
       z.object({ atS: nonNeg, kind: z.literal('rate'), source: id.nullable().default(null), rateRps: positive }),
     ])).max(1000),
   }).optional(),
-  job: z.object({
-    id,
-    /** A zoo model name or an ONNX file path (relative to the scenario file). */
-    model: z.string().min(1),
-    batch: z.number().int().min(1).default(1),
-    /** Requests per second (with `sources`: their sum, which may be left out). */
-    rateRps: positive.optional(),
-    /** Several sources, each with its own rate (frames per second per camera); inference only. */
-    sources: z.array(z.object({ device: id, rateRps: positive })).min(1).max(256).optional(),
-    goal: z.enum(['latency', 'energy', 'throughput']),
-    /** Device where requests originate and results return; null for the hub (wired). */
-    source: id.nullable().default(null),
-    /** A training job (1F1B with a flush per step); absent for inference. */
-    training: z.object({
-      microBatchesPerStep: z.number().int().min(1).max(1024).default(8),
-      optimizerStateFactor: nonNeg.default(2),
-    }).optional(),
-    qoe: z.object({
-      latencyMs: positive.optional(),
-      p95LatencyMs: positive.optional(),
-      throughputRps: positive.optional(),
-      energyJPerRequest: positive.optional(),
-      memoryFraction: z.number().gt(0).max(1).optional(),
-    }).default({}),
-  }),
+  job: jobSchema,
 }).superRefine((s, ctx) => {
   const ids = new Set<string>()
   s.devices.forEach((d, i) => {
@@ -106,3 +109,5 @@ export const scenarioSchema = z.object({
 })
 
 export type Scenario = z.infer<typeof scenarioSchema>
+
+export type JobConfig = z.infer<typeof jobSchema>

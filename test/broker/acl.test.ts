@@ -31,11 +31,14 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canPublish({ role: 'device', deviceId: 'cam-2' }, topics.tensors('detector', 'cam-1'))).toBe(false)
   })
 
-  it("a device subscribes to its jobs' plan, requests and its own inbound tensors only", () => {
+  it("a device subscribes to every job's plan, but to the requests and its own inbound tensors of its jobs only", () => {
     expect(acl.canSubscribe(cam1, topics.job('detector', 'plan'))).toBe(true)
     expect(acl.canSubscribe(cam1, topics.tensors('detector', 'cam-1'))).toBe(true)
     expect(acl.canSubscribe(cam1, topics.tensors('detector', 'cam-2'))).toBe(false)
     expect(acl.canSubscribe(cam1, 'dora/v1/jobs/detector/tensors/+')).toBe(false)
-    expect(acl.canSubscribe(cam1, topics.job('other-job', 'plan'))).toBe(false)
+    // plan epochs are no secret: a device reads them before it is assigned (to learn it is)
+    expect(acl.canSubscribe(cam1, topics.job('other-job', 'plan'))).toBe(true)
+    expect(acl.canSubscribe(cam1, topics.job('other-job', 'requests'))).toBe(false)
+    expect(acl.canSubscribe(cam1, topics.job('detector', 'requests'))).toBe(true)
   })
 })

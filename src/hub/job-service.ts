@@ -1,0 +1,144 @@
+/**
+ * One configured job in the hub: the service shell around the pure runtime adapter. It turns the
+ * registry's online devices into planner profiles, runs the adapter on fleet changes (debounced)
+ * and on a node-cron schedule (periodic re-costing), and publishes each new epoch: the plan on
+ * `dora/v1/jobs/{job}/plan` and each device's part on `dora/v1/devices/{id}/assignment` (both
+ * retained CBOR, validated against their schemas before they leave).
+ */
+import cron, { type ScheduledTask } from 'node-cron'
+import type { Config } from '../config/schema.js'
+import type { Logger } from '../log.js'
+import type { DeviceRecord } from '../registry/registry.js'
+import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
+import { WIFI_STANDARDS } from '../planner/network/wifi.js'
+import type { Fleet, Network } from '../planner/cost.js'
+import type { DeviceProfile, Job } from '../planner/types.js'
+import { modelProfileFor, plannerJob } from '../scenario/load.js'
+import { encodeCbor } from '../protocol/codec.js'
+import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
+import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../protocol/payloads.js'
+import { profileFromRecord } from './profiles.js'
+
+export type JobConfigEntry = Config['jobs'][number]
+
+export interface JobServiceDeps {
+  readonly publish: (topic: string, payload: Buffer) => Promise<void>
+  readonly online: () => DeviceRecord[]
+  readonly log: Logger
+  readonly clock: () => number
+  /** Base folder for a model given as a relative file path. */
+  readonly baseDir: string
+  /** Fleet changes within this window are planned together. */
+  readonly debounceMs?: number
+}
+
+export class JobService {
+  private job: Job | null = null
+  private state: AdapterState = INITIAL_STATE
+  private timer: NodeJS.Timeout | null = null
+  private task: ScheduledTask | null = null
+  private pending: string[] = []
+  private running: Promise<void> = Promise.resolve()
+  private assigned = new Set<string>()
+  private stopped = false
+  /** The last event-to-publication time, ms (for reports). */
+  lastReactionMs: number | null = null
+
+  constructor(private readonly config: JobConfigEntry, private readonly deps: JobServiceDeps) {}
+
+  get id(): string {
+    return this.config.id
+  }
+
+  /** The devices the current epoch gives stages (their data-plane topics open in the ACL). */
+  devices(): ReadonlySet<string> {
+    return this.assigned
+  }
+
+  get epoch(): PlanEpoch | null {
+    return this.state.current
+  }
+
+  async start(): Promise<void> {
+    const model = await modelProfileFor(this.config.model, this.deps.baseDir, this.config.batch)
+    this.job = plannerJob(this.config, model)
+    this.deps.log.info({ jobId: this.id, model: model.name, layers: model.layers.length }, 'job ready')
+    this.task = cron.schedule(this.config.recostCron, () => this.fleetChanged('periodic re-costing'))
+    this.fleetChanged('hub started')
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    await this.task?.destroy()
+    this.task = null
+    await this.running
+  }
+
+  /** A registry event or a tick: plan again shortly (changes close together are merged). */
+  fleetChanged(why: string): void {
+    if (this.stopped || !this.job) return
+    this.pending.push(why)
+    if (this.timer) return
+    const at = this.deps.clock()
+    this.timer = setTimeout(() => {
+      this.timer = null
+      const reasons = this.pending.splice(0)
+      this.running = this.running.then(() => this.run(reasons.join('; '), at)).catch((err: Error) => {
+        this.deps.log.error({ jobId: this.id, err: err.message }, 'adapting the job failed; the current epoch stays')
+      })
+    }, this.deps.debounceMs ?? 100)
+  }
+
+  private async run(why: string, eventMs: number): Promise<void> {
+    if (this.stopped || !this.job) return
+    const devices = new Map<string, DeviceProfile>()
+    for (const d of this.deps.online()) {
+      const p = profileFromRecord(d, this.config.batteryMinPct)
+      if (p) devices.set(d.id, p)
+    }
+    const fleet: Fleet = { devices }
+    const network: Network = { standard: WIFI_STANDARDS[this.config.network.standard]!, coordination: 'scheduled', availableAirtime: this.config.network.availableAirtime }
+    if (!devices.size) {
+      this.deps.log.info({ jobId: this.id }, 'no device online; nothing to plan')
+      return
+    }
+    const decision = adapt(this.state, { job: this.job, fleet, network }, this.deps.clock(), why)
+    this.state = decision.state
+    this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
+    if (!decision.epoch) return
+    await this.publishEpoch(decision.epoch, fleet)
+    this.lastReactionMs = this.deps.clock() - eventMs
+  }
+
+  private async publishEpoch(e: PlanEpoch, fleet: Fleet): Promise<void> {
+    const bounds = this.job!.model.nodeBounds
+    const nodes = (l: readonly [number, number]): [number, number] | null => (bounds ? [bounds[l[0]]!, bounds[l[1]]!] : null)
+    const plan: PlanEpochPayload = planEpochSchema.parse({
+      v: PROTOCOL_VERSION,
+      jobId: this.id,
+      epoch: e.epoch,
+      activateAtMs: e.activateAtMs,
+      parts: e.parts.map((p) => ({ planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch, stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), devices: [...s.devices] })) })),
+      predicted: { latencyMs: e.predicted.latencyMs, energyJPerRequest: e.predicted.energyJPerRequest },
+      reason: e.reason.slice(0, 1024),
+      emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
+    })
+    await this.deps.publish(topics.job(this.id, 'plan'), encodeCbor(plan))
+    const weightOf = new Map(e.parts.map((p) => [p.plan.id, p.weight]))
+    const now = new Set(Object.keys(e.assignments))
+    // devices that held stages before and hold none now get an empty assignment
+    for (const id of new Set([...now, ...this.assigned])) {
+      const body: AssignmentPayload = assignmentSchema.parse({
+        v: PROTOCOL_VERSION,
+        jobId: this.id,
+        epoch: e.epoch,
+        activateAtMs: e.activateAtMs,
+        stages: (e.assignments[id] ?? []).map((a) => ({ planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: nodes(a.layers), weight: weightOf.get(a.planId) ?? 0 })),
+      })
+      await this.deps.publish(topics.device(id, 'assignment'), encodeCbor(body))
+    }
+    this.assigned = now
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Device profiles for the planner from what devices publish: caps (speeds, memory, power, link)
+ * and the latest heartbeat (battery level). Pure.
+ * - A wired device (ethernet) has no air hop: linkRateBps null.
+ * - Battery: capacity from caps; level from the latest heartbeat, else from caps.
+ * - Fixed per-stage overhead and radio energy per byte are not in caps: 1 ms and the per-packet
+ *   Wi-Fi model's defaults (as in scenario files).
+ */
+import type { DeviceRecord } from '../registry/registry.js'
+import type { DeviceProfile } from '../planner/types.js'
+
+export const DEFAULT_STAGE_OVERHEAD_MS = 1
+export const DEFAULT_TX_J_PER_BYTE = 1.9e-6
+export const DEFAULT_RX_J_PER_BYTE = 0.42e-6
+
+export function profileFromRecord(d: DeviceRecord, batteryMinPct: number): DeviceProfile | null {
+  const c = d.caps
+  if (!c) return null
+  const battery = c.power.battery
+    ? { capacityWh: c.power.battery.capacityWh, levelPct: d.lastHeartbeat?.batteryPct ?? c.power.battery.levelPct, minPct: batteryMinPct }
+    : null
+  return {
+    id: d.id,
+    kind: c.kind,
+    emulated: c.emulated,
+    flopsPerSec: c.compute.flopsPerSec,
+    stageOverheadMs: DEFAULT_STAGE_OVERHEAD_MS,
+    memoryBytes: c.memory.totalBytes,
+    idleW: c.power.idleW,
+    activeW: c.power.activeW,
+    txJPerByte: DEFAULT_TX_J_PER_BYTE,
+    rxJPerByte: DEFAULT_RX_J_PER_BYTE,
+    linkRateBps: c.network.interface === 'ethernet' ? null : c.network.linkRateBps,
+    battery,
+  }
+}

@@ -1,0 +1,65 @@
+/** The hub runs configured jobs: plans on the online devices, new epochs as devices come and go. */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { MqttClient } from 'mqtt'
+import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, startHub, until } from '../helpers/hub.js'
+import type { Hub } from '../../src/hub/hub.js'
+import { decodeCbor } from '../../src/protocol/codec.js'
+import { topics } from '../../src/protocol/topics.js'
+import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../../src/protocol/payloads.js'
+
+const job = { id: 'vision', model: 'resnet18', rateRps: 2, goal: 'latency', qoe: { latencyMs: 2000 }, recostCron: '0 0 * * * *' }
+let hub: Hub | null = null
+const clients: MqttClient[] = []
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.end(true)
+  await hub?.stop()
+  hub = null
+})
+
+async function device(id: string, patch = {}): Promise<{ client: MqttClient; epochs: PlanEpochPayload[]; assignments: AssignmentPayload[] }> {
+  const client = await connect(deviceUrl(hub!), { username: id, password: DEVICE_PASSWORD, clientId: id, will: { topic: topics.device(id, 'availability'), payload: Buffer.from('offline'), qos: 1, retain: true } })
+  clients.push(client)
+  const epochs: PlanEpochPayload[] = []
+  const assignments: AssignmentPayload[] = []
+  client.on('message', (topic, payload) => {
+    const d = decodeCbor(payload)
+    if (!d.ok) return
+    if (topic === topics.job('vision', 'plan')) epochs.push(planEpochSchema.parse(d.value))
+    if (topic === topics.device(id, 'assignment')) assignments.push(assignmentSchema.parse(d.value))
+  })
+  await client.subscribeAsync([topics.job('vision', 'plan'), topics.device(id, 'assignment')], { qos: 1 })
+  await client.publishAsync(topics.device(id, 'caps'), cbor(caps(id, patch)), { qos: 1, retain: true })
+  return { client, epochs, assignments }
+}
+
+describe('hub jobs (runtime adapter in the service shell)', () => {
+  it('plans a configured job on the devices that join, publishes the epoch and assignments, and moves off a device that leaves', async () => {
+    hub = await startHub({ jobs: [job] })
+    const a = await device('dev-a')
+    const first = await until(() => a.epochs.at(-1), 8000, 'first plan epoch')
+    expect(first).toMatchObject({ jobId: 'vision', epoch: expect.any(Number), emulated: true })
+    expect(first.parts[0]!.stages.flatMap((s) => s.devices)).toEqual(expect.arrayContaining(['dev-a']))
+    expect(first.parts[0]!.stages[0]!.nodes).not.toBeNull()
+    const mine = await until(() => a.assignments.at(-1), 5000, 'assignment of dev-a')
+    expect(mine.stages.length).toBeGreaterThan(0)
+    // a much faster device joins: the job moves to it (a new epoch)
+    const b = await device('dev-b', { compute: { cores: 8, flopsPerSec: { conv: 5e11, matmul: 5e11, elementwise: 1e11 }, accelerators: [] } })
+    const second = await until(() => b.epochs.find((e) => e.epoch > first.epoch && e.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-b')))), 8000, 'epoch using dev-b')
+    expect(second.activateAtMs).toBeGreaterThan(0)
+    // dev-b drops off (last will): the next epoch runs without it, and dev-b's assignment is emptied
+    b.client.stream.destroy()
+    const third = await until(() => a.epochs.find((e) => e.epoch > second.epoch), 8000, 'epoch after dev-b left')
+    expect(third.parts.every((p) => p.stages.every((s) => !s.devices.includes('dev-b')))).toBe(true)
+    expect(third.reason).toMatch(/dev-b left/)
+    expect(hub.jobs[0]!.lastReactionMs).toBeLessThan(5000)
+  })
+
+  it('refuses to start with a job whose model cannot be loaded, naming it', async () => {
+    await expect(startHub({ jobs: [{ ...job, model: 'no-such-model.onnx' }] })).rejects.toThrow(/cannot start the configured jobs: .*no-such-model\.onnx/)
+  })
+
+  it('a job config with neither rate nor sources is a config error', async () => {
+    await expect(startHub({ jobs: [{ id: 'x', model: 'mlp', goal: 'latency' }] })).rejects.toThrow(/jobs\.0\.rateRps.*required/)
+  })
+})
