@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +15,13 @@ const dora = (...args: string[]) =>
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   )
+
+/** A shipped scenario with one text replacement, written to a temporary file. */
+function variant(name: string, from: string, to: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'dora-scenario-')), `${name}.yaml`)
+  writeFileSync(file, readFileSync(scenario(name), 'utf8').replace(from, to))
+  return file
+}
 
 describe('dora plan', () => {
   it.each(['smart-home', 'traffic', 'edge-cluster'])('plans the %s scenario: compliant plans in the documented JSON shape', async (name) => {
@@ -38,7 +45,6 @@ describe('dora plan', () => {
 
   it('the smart home plan never uses the phone below its battery cap, and the table shows the chosen plan', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dora-plan-'))
-    const { readFileSync } = await import('node:fs')
     const text = readFileSync(scenario('smart-home'), 'utf8').replace('levelPct: 60', 'levelPct: 12').replace('latencyMs: 400', 'latencyMs: 100000').replace('p95LatencyMs: 800', 'p95LatencyMs: 100000')
     const file = join(dir, 'low-battery.yaml')
     writeFileSync(file, text)
@@ -51,10 +57,7 @@ describe('dora plan', () => {
   })
 
   it('an impossible bound gives exit 3, reasons, and the closest plans', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dora-plan-'))
-    const { readFileSync } = await import('node:fs')
-    const file = join(dir, 'tight.yaml')
-    writeFileSync(file, readFileSync(scenario('smart-home'), 'utf8').replace('latencyMs: 400', 'latencyMs: 5'))
+    const file = variant('smart-home', 'latencyMs: 400', 'latencyMs: 5')
     const r = await dora('plan', '--scenario', file, '--json')
     expect(r.code).toBe(3)
     const out = JSON.parse(r.stdout)
@@ -137,10 +140,7 @@ describe('dora simulate --dynamics', () => {
     const none = await dora('simulate', '--scenario', scenario('edge-cluster'), '--dynamics')
     expect(none.code).toBe(1)
     expect(none.stderr).toMatch(/has no dynamics section/)
-    const dir = mkdtempSync(join(tmpdir(), 'dora-dyn-'))
-    const { readFileSync } = await import('node:fs')
-    const file = join(dir, 'bad.yaml')
-    writeFileSync(file, readFileSync(scenario('smart-home'), 'utf8').replace('kind: leave, device: laptop', 'kind: leave, device: toaster'))
+    const file = variant('smart-home', 'kind: leave, device: laptop', 'kind: leave, device: toaster')
     const bad = await dora('simulate', '--scenario', file, '--dynamics')
     expect(bad.code).toBe(1)
     expect(bad.stderr).toMatch(/dynamics\.events\.0\.device.*no device toaster/)
