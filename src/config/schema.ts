@@ -88,6 +88,8 @@ export const configSchema = z.object({
     batteryMinPct: z.number().min(0).max(100).default(20),
     /** node-cron expression (with seconds) of the periodic re-costing. */
     recostCron: z.string().min(1).default('*/30 * * * * *'),
+    /** Measured stage times drifting this far (fraction) from the planned ones trigger the adapter. */
+    driftThreshold: z.number().gt(0).max(10).default(0.2),
   })).default([]),
 }).superRefine((c, ctx) => {
   if (c.tensors.chunkBytes + 2048 > c.broker.embedded.maxPacketBytes && c.broker.url === null) {

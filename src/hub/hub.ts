@@ -194,6 +194,7 @@ export class Hub {
     if (event.type === 'joined') this.log.info({ deviceId: event.device.id, kind: event.device.caps?.kind, emulated: event.device.caps?.emulated }, 'device joined')
     if (event.type === 'left') this.log.info({ deviceId: event.device.id, reason: event.reason }, 'device left')
     if (event.type === 'changed' && event.what === 'measurements') {
+      for (const job of this.jobs) job.measured(event.device)
       this.scheduleState()
       return
     }

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js'
 import type { DeviceRecord } from '../registry/registry.js'
 import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
-import type { Fleet, Network } from '../planner/cost.js'
+import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import type { DeviceProfile, Job } from '../planner/types.js'
 import { modelProfileFor, plannerJob } from '../scenario/load.js'
 import { encodeCbor } from '../protocol/codec.js'
@@ -43,6 +43,8 @@ export class JobService {
   private stopped = false
   /** The last event-to-publication time, ms (for reports). */
   lastReactionMs: number | null = null
+  /** Per device: measured stage time over the profile's prediction (EWMA), and its value when last planned. */
+  private readonly slowdown = new Map<string, { now: number; planned: number }>()
 
   constructor(private readonly config: JobConfigEntry, private readonly deps: JobServiceDeps) {}
 
@@ -95,7 +97,9 @@ export class JobService {
     if (this.stopped || !this.job) return
     const devices = new Map<string, DeviceProfile>()
     for (const d of this.deps.online()) {
-      const p = profileFromRecord(d, this.config.batteryMinPct)
+      const s = this.slowdown.get(d.id)
+      if (s) s.planned = s.now
+      const p = profileFromRecord(d, this.config.batteryMinPct, s?.now ?? 1)
       if (p) devices.set(d.id, p)
     }
     const fleet: Fleet = { devices }
@@ -110,6 +114,32 @@ export class JobService {
     if (!decision.epoch) return
     await this.publishEpoch(decision.epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
+  }
+
+  /**
+   * A heartbeat's stage timings: compared with the stage time the profile predicts, folded into
+   * the device's slowdown (EWMA, alpha 0.5); a drift of more than `driftThreshold` since the
+   * last planning re-runs the adapter.
+   */
+  measured(d: DeviceRecord): void {
+    const epoch = this.state.current
+    if (!epoch || !this.job || !d.lastHeartbeat) return
+    const s = this.slowdown.get(d.id) ?? { now: 1, planned: 1 }
+    const profile = profileFromRecord(d, this.config.batteryMinPct, s.now)
+    if (!profile) return
+    for (const t of d.lastHeartbeat.stageTimings) {
+      if (t.jobId !== this.id || t.count <= 0) continue
+      const part = epoch.parts.find((p) => p.plan.stages[t.stage]?.devices.includes(d.id))
+      if (!part) continue
+      const predicted = stageComputeMs(this.job, profile, part.plan.stages[t.stage]!.layers, part.plan.microBatch)
+      s.now *= Math.pow(t.meanMs / predicted, 0.5)
+    }
+    this.slowdown.set(d.id, s)
+    const drift = s.now / s.planned
+    if (Math.abs(drift - 1) > (this.config.driftThreshold ?? 0.2)) {
+      s.planned = s.now
+      this.fleetChanged(`${d.id} measured ${drift.toFixed(2)}x the stage time it was planned with`)
+    }
   }
 
   private async publishEpoch(e: PlanEpoch, fleet: Fleet): Promise<void> {

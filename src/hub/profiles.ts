@@ -13,9 +13,14 @@ export const DEFAULT_STAGE_OVERHEAD_MS = 1
 export const DEFAULT_TX_J_PER_BYTE = 1.9e-6
 export const DEFAULT_RX_J_PER_BYTE = 0.42e-6
 
-export function profileFromRecord(d: DeviceRecord, batteryMinPct: number): DeviceProfile | null {
+/**
+ * `slowdown`: measured stage time over predicted (from heartbeats; 1 = as profiled). The device's
+ * speeds are divided by it, so the planner sees the device as it measures.
+ */
+export function profileFromRecord(d: DeviceRecord, batteryMinPct: number, slowdown = 1): DeviceProfile | null {
   const c = d.caps
   if (!c) return null
+  const f = c.compute.flopsPerSec
   const battery = c.power.battery
     ? { capacityWh: c.power.battery.capacityWh, levelPct: d.lastHeartbeat?.batteryPct ?? c.power.battery.levelPct, minPct: batteryMinPct }
     : null
@@ -23,8 +28,8 @@ export function profileFromRecord(d: DeviceRecord, batteryMinPct: number): Devic
     id: d.id,
     kind: c.kind,
     emulated: c.emulated,
-    flopsPerSec: c.compute.flopsPerSec,
-    stageOverheadMs: DEFAULT_STAGE_OVERHEAD_MS,
+    flopsPerSec: { conv: f.conv / slowdown, matmul: f.matmul / slowdown, elementwise: f.elementwise / slowdown },
+    stageOverheadMs: DEFAULT_STAGE_OVERHEAD_MS * slowdown,
     memoryBytes: c.memory.totalBytes,
     idleW: c.power.idleW,
     activeW: c.power.activeW,

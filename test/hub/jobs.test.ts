@@ -1,7 +1,7 @@
 /** The hub runs configured jobs: plans on the online devices, new epochs as devices come and go. */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, startHub, until } from '../helpers/hub.js'
+import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, heartbeat, startHub, until } from '../helpers/hub.js'
 import type { Hub } from '../../src/hub/hub.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
 import { topics } from '../../src/protocol/topics.js'
@@ -53,6 +53,23 @@ describe('hub jobs (runtime adapter in the service shell)', () => {
     expect(third.parts.every((p) => p.stages.every((s) => !s.devices.includes('dev-b')))).toBe(true)
     expect(third.reason).toMatch(/dev-b left/)
     expect(hub.jobs[0]!.lastReactionMs).toBeLessThan(5000)
+  })
+
+  it('re-plans when a device measures much slower than it was planned with', async () => {
+    hub = await startHub({ jobs: [job] })
+    const fast = { compute: { cores: 8, flopsPerSec: { conv: 5e11, matmul: 5e11, elementwise: 1e11 }, accelerators: [] } }
+    const a = await device('dev-a', fast)
+    const b = await device('dev-b')
+    const first = await until(() => a.epochs.find((e) => e.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-a')))), 8000, 'epoch on dev-a')
+    const mine = await until(() => a.assignments.find((x) => x.epoch === first.epoch), 5000, 'assignment of dev-a')
+    // dev-a reports its stages taking 20 s each (it is busy with something else)
+    for (let seq = 0; seq < 3; seq++) {
+      const timings = mine.stages.map((s) => ({ jobId: 'vision', stage: s.stage, meanMs: 20_000, count: 5 }))
+      await a.client.publishAsync(topics.device('dev-a', 'heartbeat'), cbor(heartbeat(seq, { stageTimings: timings })), { qos: 1 })
+    }
+    const moved = await until(() => b.epochs.find((e) => e.epoch > first.epoch), 8000, 'epoch after the drift')
+    expect(moved.reason).toMatch(/dev-a measured [\d.]+x the stage time it was planned with/)
+    expect(moved.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-b')))).toBe(true)
   })
 
   it('refuses to start with a job whose model cannot be loaded, naming it', async () => {
