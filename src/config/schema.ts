@@ -30,6 +30,8 @@ export const configSchema = z.object({
     sweepCron: z.string().min(1),
     /** Minimum gap between two publishes of the hub state (it is published on every change). */
     stateMinIntervalMs: z.number().int().min(0),
+    /** node-cron expression (with seconds) of the energy summary of the jobs (default: daily at midnight). */
+    energyCron: z.string().min(1).default('0 0 0 * * *'),
   }),
   broker: z.object({
     /** External broker URL (mqtt://, mqtts://, ws://, wss://); null runs the embedded broker. */

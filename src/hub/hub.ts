@@ -24,6 +24,7 @@ export class Hub {
   private broker: EmbeddedBroker | null = null
   private client: DoraClient | null = null
   private sweepTask: ScheduledTask | null = null
+  private energyTask: ScheduledTask | null = null
   private stateTimer: NodeJS.Timeout | null = null
   private lastStateMs = 0
   private startedMs = 0
@@ -127,6 +128,9 @@ export class Hub {
     this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
       this.registry.sweep(this.clock())
     })
+    this.energyTask = cron.schedule(c.hub.energyCron, () => {
+      this.publishEnergy().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish the energy summary'))
+    })
     await this.publishState()
     try {
       for (const job of this.jobs) await job.start()
@@ -144,6 +148,8 @@ export class Hub {
     for (const job of this.jobs) await job.stop()
     await this.sweepTask?.destroy()
     this.sweepTask = null
+    await this.energyTask?.destroy()
+    this.energyTask = null
     if (this.stateTimer) clearTimeout(this.stateTimer)
     this.stateTimer = null
     if (this.client?.connected) {
@@ -201,6 +207,19 @@ export class Hub {
     const why = event.type === 'joined' ? `${event.device.id} joined` : event.type === 'left' ? `${event.device.id} left (${event.reason})` : `${event.device.id}: ${event.what} changed`
     for (const job of this.jobs) job.fleetChanged(why)
     this.scheduleState(true)
+  }
+
+  /**
+   * The energy summary (default daily): per job, the energy its plans predicted since the last
+   * summary. JSON, retained, on dora/v1/hub/energy; predicted figures, labelled so.
+   */
+  private async publishEnergy(): Promise<void> {
+    if (!this.client || !this.jobs.length) return
+    const now = this.clock()
+    const jobs = this.jobs.map((j) => j.takeEnergy(now))
+    const body = { v: PROTOCOL_VERSION, hubId: this.config.hub.id, toMs: now, predicted: true, jobs }
+    this.log.info({ jobs: jobs.map((j) => ({ jobId: j.jobId, predictedJ: Math.round(j.predictedJ) })) }, 'energy summary (predicted)')
+    await this.client.publish(topics.hubEnergy, JSON.stringify(body), { qos: 1, retain: true })
   }
 
   /** Publishes the state now if it has been long enough, else once the interval has passed. */

@@ -43,6 +43,8 @@ export class JobService {
   private stopped = false
   /** The last event-to-publication time, ms (for reports). */
   lastReactionMs: number | null = null
+  /** Predicted energy of the epochs run since the last summary, J, and when it was last counted. */
+  private energy = { joules: 0, sinceMs: 0, epochs: 0 }
   /** Per device: measured stage time over the profile's prediction (EWMA), and its value when last planned. */
   private readonly slowdown = new Map<string, { now: number; planned: number }>()
 
@@ -64,6 +66,7 @@ export class JobService {
   async start(): Promise<void> {
     const model = await modelProfileFor(this.config.model, this.deps.baseDir, this.config.batch)
     this.job = plannerJob(this.config, model)
+    this.energy.sinceMs = this.deps.clock()
     this.deps.log.info({ jobId: this.id, model: model.name, layers: model.layers.length }, 'job ready')
     this.task = cron.schedule(this.config.recostCron, () => this.fleetChanged('periodic re-costing'))
     this.fleetChanged('hub started')
@@ -112,8 +115,31 @@ export class JobService {
     this.state = decision.state
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
     if (!decision.epoch) return
+    this.countEnergy(this.deps.clock())
+    this.energy.epochs++
     await this.publishEpoch(decision.epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
+  }
+
+  /**
+   * The energy the plans predicted for the time since the last call (energy per request x the
+   * job's rate x time in each epoch), and the epochs begun; resets the ledger. Predicted, not
+   * measured: devices do not report energy yet.
+   */
+  takeEnergy(nowMs: number): { jobId: string; predictedJ: number; epochs: number; fromMs: number } {
+    this.countEnergy(nowMs)
+    const out = { jobId: this.id, predictedJ: this.energy.joules, epochs: this.energy.epochs, fromMs: this.energy.sinceMs }
+    this.energy = { joules: 0, sinceMs: nowMs, epochs: 0 }
+    return out
+  }
+
+  private countEnergy(nowMs: number): void {
+    const e = this.state.current
+    if (e && this.job && this.energy.sinceMs > 0) {
+      const from = Math.max(this.energy.sinceMs, e.activateAtMs)
+      if (nowMs > from) this.energy.joules += (e.predicted.energyJPerRequest * this.job.rateRps * (nowMs - from)) / 1000
+    }
+    this.energy.sinceMs = nowMs
   }
 
   /**

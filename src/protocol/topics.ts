@@ -45,6 +45,8 @@ export const topics = {
   },
   hubAvailability: `${ROOT}/hub/availability`,
   hubState: `${ROOT}/hub/state`,
+  /** Daily energy summary of the configured jobs (JSON, retained). */
+  hubEnergy: `${ROOT}/hub/energy`,
 } as const
 
 export type ParsedTopic =

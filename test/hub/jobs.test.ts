@@ -72,6 +72,18 @@ describe('hub jobs (runtime adapter in the service shell)', () => {
     expect(moved.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-b')))).toBe(true)
   })
 
+  it('publishes the predicted energy of each job on the energy schedule', async () => {
+    hub = await startHub({ jobs: [job], hub: { energyCron: '* * * * * *' } })
+    const a = await device('dev-a')
+    await until(() => a.epochs.at(-1), 8000, 'first plan epoch')
+    const summaries: Array<{ predicted: boolean; jobs: Array<{ jobId: string; predictedJ: number; epochs: number }> }> = []
+    a.client.on('message', (topic, payload) => topic === topics.hubEnergy && summaries.push(JSON.parse(payload.toString())))
+    await a.client.subscribeAsync(topics.hubEnergy, { qos: 1 })
+    const s = await until(() => summaries.find((x) => x.jobs[0]!.predictedJ > 0), 6000, 'an energy summary')
+    expect(s.predicted).toBe(true)
+    expect(s.jobs[0]!.jobId).toBe('vision')
+  })
+
   it('refuses to start with a job whose model cannot be loaded, naming it', async () => {
     await expect(startHub({ jobs: [{ ...job, model: 'no-such-model.onnx' }] })).rejects.toThrow(/cannot start the configured jobs: .*no-such-model\.onnx/)
   })
