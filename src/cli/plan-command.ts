@@ -91,7 +91,8 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         if (!sch.ok) out(`\ntransfer slots: none (${sch.reason})`)
         else {
           const x = sch.schedule
-          out(`\ntransfer slots of ${result.chosen.plan.id}: a micro-batch every ${x.periodMs.toFixed(1)} ms, cycle of ${x.microBatchesPerCycle} (${x.cycleMs.toFixed(1)} ms), ${x.slots.length} slots, air held ${(x.airShare * 100).toFixed(0)}% (guard ${x.guardMs} ms each); release to result ${x.latencyMs.toFixed(1)} ms + expected wait for a turn ${x.waitMs.toFixed(1)} ms`)
+          if (inputs.job.training) out(`\ntransfer slots of ${result.chosen.plan.id}: one optimizer step of ${x.microBatchesPerCycle} micro-batches in ${x.cycleMs.toFixed(1)} ms (1F1B replayed with every transfer alone on the air, all-reduce included), ${x.slots.length} slots, air held ${(x.airShare * 100).toFixed(0)}%`)
+          else out(`\ntransfer slots of ${result.chosen.plan.id}: a micro-batch every ${x.periodMs.toFixed(1)} ms, cycle of ${x.microBatchesPerCycle} (${x.cycleMs.toFixed(1)} ms), ${x.slots.length} slots, air held ${(x.airShare * 100).toFixed(0)}% (guard ${x.guardMs} ms each); release to result ${x.latencyMs.toFixed(1)} ms + expected wait for a turn ${x.waitMs.toFixed(1)} ms`)
           out(table(['sender', 'slots', 'first at', 'bytes per cycle'], Object.entries(x.byDevice).map(([d, list]) => [d, String(list.length), `${list[0]!.offsetMs.toFixed(1)} ms`, String(list.reduce((a, y) => a + y.bytes, 0))])))
           out(`\none cycle (digits: micro-batch in the cycle):\n${gantt(x)}`)
         }

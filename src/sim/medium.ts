@@ -24,6 +24,10 @@ interface Flow {
   rateBps: number
   /** Its slot: it may not start before this (scheduled transfers only). */
   notBefore: number
+  /** For the trace: what it carries, and when it first got the air. */
+  label?: string
+  hop?: Hop
+  startedS?: number
   station: string
   onDone: () => void
 }
@@ -79,23 +83,26 @@ export class Medium {
    * `slotOf`, hop i waits for its slot's start (scheduled transfers: data late for its slot goes
    * as soon as the air is free, never over another transfer).
    */
-  transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, slotOf?: (hop: number) => number): void {
+  transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, slotOf?: (hop: number) => number, label = ''): void {
     const hops = hopsBetween(from, to, bytes)
-    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0))
+    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0, label))
     step(0)
   }
+
+  /** Called with every own hop once it has left the air (for schedules built by replay). */
+  trace: ((x: { hop: Hop; label: string; startS: number; endS: number }) => void) | null = null
 
   private addRadio(id: string | null, perByte: (d: DeviceProfile) => number, bytes: number): void {
     if (!id) return
     this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * perByte(this.fleet.devices.get(id)!))
   }
 
-  private send(hop: Hop, then: () => void, notBefore: number): void {
+  private send(hop: Hop, then: () => void, notBefore: number, label = ''): void {
     this.addRadio(hop.txDevice, (d) => d.txJPerByte, hop.bytes)
     this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
     if (!Number.isFinite(hop.rateBps)) return then()
     const station = hop.txDevice ?? 'access-point'
-    const flow: Flow = { own: true, bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, notBefore, station, onDone: then }
+    const flow: Flow = { own: true, bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, notBefore, station, onDone: then, label, hop }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -116,6 +123,7 @@ export class Medium {
       if (f.bitsLeft <= (this.rateOf.get(f) ?? 0) * 1e-9 + 1e-6) {
         this.active.delete(f)
         this.rateOf.delete(f)
+        if (f.own && this.trace) this.trace({ hop: f.hop!, label: f.label ?? '', startS: f.startedS ?? now, endS: now })
         this.heap.push(now, f.onDone) // after this re-share, never inside it
       }
     }
@@ -143,6 +151,7 @@ export class Medium {
       for (const [station, q] of this.queues) if (q.length && !sending.has(station)) this.active.add(q.shift()!)
     }
     const flows = [...this.active]
+    for (const f of flows) f.startedS ??= now
     const std = this.network.standard
     // background traffic contends with whatever is on the air, slots or not
     const alone = scheduled && !flows.some((f) => !f.own)

@@ -18,7 +18,7 @@ import { EventHeap, meanAndP95, runEvents } from './heap.js'
 import { Medium } from './medium.js'
 import { boundsHold, energyByDevice, sum } from './energy.js'
 import type { SimOptions, SimResult } from './simulate.js'
-import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { stageComputeMs, type Fleet, type Hop, type Network } from '../planner/cost.js'
 import { stageParamBytes } from '../planner/training.js'
 import type { Job, Plan } from '../planner/types.js'
 import { seededRandom } from '../model/zoo/builder.js'
@@ -40,7 +40,20 @@ export function oneStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network):
   return simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1 }).latencyMs
 }
 
-export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions & { maxSteps?: number }): SimResult {
+/** What a replay saw: every air hop and every compute task, in seconds from the step's start. */
+export interface StepTrace {
+  air: Array<{ hop: Hop; label: string; startS: number; endS: number }>
+  compute: Array<{ device: string; stage: number; microBatch: number; kind: 'F' | 'B'; startS: number; endS: number }>
+}
+
+/** One step replayed without jitter, with its trace (the training schedule is built from it). */
+export function traceOneStep(plan: Plan, job: Job, fleet: Fleet, network: Network): { stepMs: number; trace: StepTrace } {
+  const trace: StepTrace = { air: [], compute: [] }
+  const r = simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1, trace })
+  return { stepMs: r.latencyMs, trace }
+}
+
+export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions & { maxSteps?: number; trace?: StepTrace }): SimResult {
   const spec = job.training!
   const M = spec.microBatchesPerStep
   const b = plan.microBatch
@@ -53,6 +66,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const dev = (id: string) => fleet.devices.get(id)!
   const source = job.sourceDevice ? dev(job.sourceDevice) : null
   const medium = new Medium(heap, () => now, fleet, network)
+  if (options.trace) medium.trace = (x) => options.trace!.air.push(x)
   medium.startBackground(options.durationS, seededRandom(options.seed ^ 0x1b873593))
 
   const fwdMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
@@ -95,6 +109,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     st.busy = true
     if (task.kind === 'F') st.inFlight++
     busyS.set(id, (busyS.get(id) ?? 0) + s)
+    options.trace?.compute.push({ device: id, stage: task.stage, microBatch: task.mb, kind: task.kind, startS: now, endS: now + s })
     heap.push(now + s, () => {
       st.busy = false
       finished(task, id)
@@ -112,7 +127,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
       medium.transfer(source, dev(id), b * job.model.boundaryBytes[0]!, () => {
         st.ready.push({ kind: 'F', mb, stage: 0 })
         dispatch(id)
-      })
+      }, undefined, `input#${mb}`)
     }
   }
 
@@ -125,7 +140,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
         medium.transfer(dev(id), dev(next), b * job.model.boundaryBytes[plan.stages[k + 1]!.layers[0]]!, () => {
           state.get(next)!.ready.push({ kind: 'F', mb: task.mb, stage: k + 1 })
           dispatch(next)
-        })
+        }, undefined, `act@${plan.stages[k + 1]!.layers[0]}#${task.mb}`)
       }
       return
     }
@@ -141,7 +156,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     medium.transfer(dev(id), dev(prev), b * job.model.boundaryBytes[plan.stages[k]!.layers[0]]!, () => {
       state.get(prev)!.ready.push({ kind: 'B', mb: task.mb, stage: k - 1 })
       dispatch(prev)
-    })
+    }, undefined, `grad@${plan.stages[k]!.layers[0]}#${task.mb}`)
   }
 
   const flush = () => {
@@ -162,7 +177,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
       const round = (r: number) => {
         if (r === 2 * (m - 1)) return ringDone()
         let left = m
-        s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1)))
+        s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1), undefined, `allreduce@${s.layers[0]}:${r}`))
       }
       round(0)
     }

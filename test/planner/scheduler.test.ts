@@ -95,3 +95,19 @@ describe('simulating the slots (emulation)', () => {
     expect(r.latencyMs / predicted).toBeLessThan(1.25)
   })
 })
+
+describe('training schedule', () => {
+  it('one step is the cycle: activations, gradients and the all-reduce each get a slot, none overlapping', () => {
+    const tj = job({ goal: 'throughput', training: { microBatchesPerStep: 4, optimizerStateFactor: 2 } })
+    const r = scheduleTransfers(plan, tj, fleet, scheduledWifi5)
+    expect(r.ok).toBe(true)
+    if (!r.ok) return
+    const s = r.schedule
+    expect(s.microBatchesPerCycle).toBe(4)
+    const tensors = new Set(s.slots.map((x) => x.tensor.split('#')[0]!.split(':')[0]))
+    expect(tensors).toEqual(new Set(['input', 'act@1', 'act@2', 'grad@1', 'grad@2', 'allreduce@1']))
+    const sorted = [...s.slots].sort((a, b) => a.offsetMs - b.offsetMs)
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.offsetMs).toBeGreaterThanOrEqual(sorted[i - 1]!.offsetMs + sorted[i - 1]!.durationMs - 1e-6)
+    expect(s.cycleMs).toBeGreaterThan(0)
+  })
+})

@@ -33,6 +33,7 @@
 import { hopsBetween, stageComputeMs, transferS, type Fleet, type Network } from '../cost.js'
 import { jobSources, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
+import { traceOneStep } from '../../sim/training.js'
 
 export interface ScheduleOptions {
   /** Guard added to every slot for clock error and jitter, ms. */
@@ -97,7 +98,7 @@ function turns<T>(sources: ReadonlyArray<{ d: T; share: number }>, n: number): T
 }
 
 export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: Network, options: ScheduleOptions = {}): ScheduleResult {
-  if (job.training) return { ok: false, reason: 'training jobs are not slotted yet (their transfers run uncoordinated)' }
+  if (job.training) return trainingSchedule(plan, job, fleet, network, options.epochStartMs ?? 0)
   const guardMs = options.guardMs ?? 0.5
   const chunkBytes = options.chunkBytes ?? 256 * 1024
   const maxCycle = options.maxCycle ?? 24
@@ -244,3 +245,36 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
 }
 
 const mod = (x: number, c: number) => ((x % c) + c) % c
+
+/**
+ * Training: one optimizer step is the cycle. Its 1F1B schedule - forward and backward tasks,
+ * activations forward and gradients back, the ring all-reduce after the flush - is replayed
+ * deterministically with every transfer alone on the air (sim/training.ts), and each hop's
+ * interval in the replay becomes its slot: non-overlapping and after its producer by
+ * construction. Tensors go whole (no chunks) and back to back (no guard time).
+ */
+function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, epochStartMs: number): ScheduleResult {
+  const { stepMs, trace } = traceOneStep(plan, job, fleet, { ...network, coordination: 'scheduled' })
+  if (!Number.isFinite(stepMs)) return { ok: false, reason: 'the step never completes' }
+  const M = job.training!.microBatchesPerStep
+  const slots: Slot[] = trace.air.map((x) => {
+    const mb = x.label.split('#')[1]
+    return {
+      from: x.hop.txDevice, to: x.hop.rxDevice, tensor: x.label, microBatch: mb === undefined ? -1 : Number(mb),
+      hop: x.hop.txDevice ? 0 : 1, sinceReleaseMs: x.startS * 1000, offsetMs: x.startS * 1000, durationMs: (x.endS - x.startS) * 1000, bytes: x.hop.bytes,
+    }
+  })
+  const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
+  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.to ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
+  for (const list of Object.values(byDevice)) list.sort((a, b) => a.offsetMs - b.offsetMs)
+  const held = slots.reduce((a, x) => a + x.durationMs, 0)
+  return {
+    ok: true,
+    schedule: {
+      periodMs: stepMs / M, microBatchesPerCycle: M, cycleMs: stepMs, epochStartMs, guardMs: 0, latencyMs: stepMs, waitMs: 0, airShare: held / stepMs,
+      slots, byDevice,
+      compute: trace.compute.map((c) => ({ device: c.device, microBatch: c.microBatch, stage: c.stage, offsetMs: c.startS * 1000, durationMs: (c.endS - c.startS) * 1000 })),
+      routes: [],
+    },
+  }
+}
