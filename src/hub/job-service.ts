@@ -176,7 +176,11 @@ export class JobService {
       jobId: this.id,
       epoch: e.epoch,
       activateAtMs: e.activateAtMs,
-      parts: e.parts.map((p) => ({ planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch, stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), devices: [...s.devices] })) })),
+      parts: e.parts.map((p) => ({
+        planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch,
+        stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), devices: [...s.devices] })),
+        schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
+      })),
       predicted: { latencyMs: e.predicted.latencyMs, energyJPerRequest: e.predicted.energyJPerRequest },
       reason: e.reason.slice(0, 1024),
       emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
@@ -192,6 +196,7 @@ export class JobService {
         epoch: e.epoch,
         activateAtMs: e.activateAtMs,
         stages: (e.assignments[id] ?? []).map((a) => ({ planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: nodes(a.layers), weight: weightOf.get(a.planId) ?? 0 })),
+        slots: e.parts.flatMap((p) => (p.schedule?.byDevice[id] ?? []).map((x) => ({ planId: p.plan.id, ...x }))),
       })
       await this.deps.publish(topics.device(id, 'assignment'), encodeCbor(body))
     }

@@ -131,6 +131,13 @@ export const planEpochSchema = z.object({
     weight: z.number().min(0).max(1),
     microBatch: z.number().int().min(1),
     stages: z.array(stageRef).min(1).max(64),
+    /** The plan's transfer schedule (null: no slots, transfers go as the hub grants the air). */
+    schedule: z.object({
+      periodMs: positive,
+      cycleMs: positive,
+      microBatchesPerCycle: z.number().int().min(1),
+      guardMs: nonNeg,
+    }).nullable(),
   })).min(1).max(16),
   predicted: z.object({ latencyMs: nonNeg, energyJPerRequest: nonNeg }),
   reason: z.string().max(1024),
@@ -154,5 +161,14 @@ export const assignmentSchema = z.object({
     /** Share of the job's requests that go through this plan. */
     weight: z.number().min(0).max(1),
   })).max(64),
+  /** The device's sending slots, relative to its plan's cycle start (epoch start + k cycles). */
+  slots: z.array(z.object({
+    planId: shortText,
+    to: shortText,
+    tensor: shortText,
+    offsetMs: nonNeg,
+    durationMs: nonNeg,
+    bytes: nonNeg,
+  })).max(100_000),
 })
 export type AssignmentPayload = z.infer<typeof assignmentSchema>

@@ -18,13 +18,14 @@
 import { compliance, predict, type Fleet, type Network } from '../cost.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
+import { scheduleTransfers, type Schedule } from '../network/scheduler.js'
 import { jobForFleet, type Job, type Plan } from '../types.js'
 
 export interface PlanEpoch {
   readonly epoch: number
   readonly activateAtMs: number
-  /** The plans and the share of requests (time) each runs. */
-  readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number }>
+  /** The plans, the share of requests (time) each runs, and its transfer slots (null: none). */
+  readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number; readonly schedule: Schedule | null }>
   /** Per device: the stages it holds in each plan of the mix. */
   readonly assignments: Readonly<Record<string, ReadonlyArray<{ planId: string; stage: number; layers: readonly [number, number] }>>>
   readonly predicted: { readonly latencyMs: number; readonly energyJPerRequest: number }
@@ -100,8 +101,11 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   if (currentOk && current && mix.objective >= current.objective * (1 - hysteresis)) {
     return { action: 'keep', state: nextState(state.current, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
   }
-  const epoch = toEpoch(mix, (state.current?.epoch ?? 0) + 1, activation(state, nowMs, options.leadMs ?? 0), `${why}: ${replanned ? 're-planned' : 'recomposed'}`)
-  return { action: replanned ? 'replan' : 'recompose', state: nextState(epoch, mix.objective), epoch, reason: epoch.reason }
+  const activateAtMs = activation(state, nowMs, options.leadMs ?? 0)
+  const epoch = toEpoch(mix, (state.current?.epoch ?? 0) + 1, activateAtMs, `${why}: ${replanned ? 're-planned' : 'recomposed'}`, { job, fleet, network })
+  // the new epoch's period boundaries: every cycle of its longest schedule
+  const cycleMs = Math.max(0, ...epoch.parts.map((p) => p.schedule?.cycleMs ?? 0))
+  return { action: replanned ? 'replan' : 'recompose', state: { ...nextState(epoch, mix.objective), cycleMs }, epoch, reason: epoch.reason }
 }
 
 /** The first period boundary of the running epoch at least `leadMs` from now. */
@@ -112,7 +116,7 @@ function activation(state: AdapterState, nowMs: number, leadMs: number): number 
   return state.current.activateAtMs + Math.max(0, k) * state.cycleMs
 }
 
-function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: string): PlanEpoch {
+function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: string, inputs: AdaptInputs): PlanEpoch {
   const assignments: Record<string, Array<{ planId: string; stage: number; layers: readonly [number, number] }>> = {}
   for (const p of mix.parts) {
     p.candidate.plan.stages.forEach((s, k) => {
@@ -122,7 +126,10 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
   return {
     epoch,
     activateAtMs,
-    parts: mix.parts.map((p) => ({ plan: p.candidate.plan, weight: p.weight })),
+    parts: mix.parts.map((p) => {
+      const s = scheduleTransfers(p.candidate.plan, inputs.job, inputs.fleet, inputs.network, { epochStartMs: activateAtMs })
+      return { plan: p.candidate.plan, weight: p.weight, schedule: s.ok ? s.schedule : null }
+    }),
     assignments,
     predicted: { latencyMs: mix.latencyMs, energyJPerRequest: mix.energyJPerRequest },
     reason,
