@@ -312,7 +312,10 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
       : [usable.length === 0 ? 'no usable device (all excluded by battery caps)' : 'no device can hold any stage within its memory bound']
     return { ok: false, reasons, closest, explored }
   }
-  const front = paretoFront(compliant, goalValue, options.maxPlans ?? 6).map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
+  // the front runs along speed (latency, or capacity for a throughput goal) against energy, whatever
+  // the goal: the adapter mixes its plans; the goal only picks the chosen one
+  const speed = (c: PlanCandidate) => (job.goal === 'throughput' ? -c.prediction.capacityRps : c.prediction.latencyMs)
+  const front = paretoFront(compliant, speed, options.maxPlans ?? 6).map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
   const chosen = front.reduce((a, b) => (goalValue(b) < goalValue(a) ? b : a))
   return { ok: true, candidates: front, chosen, explored }
 }

@@ -67,3 +67,18 @@ describe('dynamics (emulation)', () => {
     expect(r.totals.adapter.replans).toBeLessThanOrEqual(r.totals.replan.replans + 1)
   })
 })
+
+describe('measured latency', () => {
+  it('calibrates the candidates: a running epoch measured too slow for its bound moves to a faster mix', () => {
+    const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')
+    const predicted = a.epoch!.predicted.latencyMs
+    // measured within the bound: nothing to do
+    expect(adapt(a.state, { ...inputs(['fast', 'frugal', 'spare']), measuredLatencyMs: predicted * 1.05 }, 1000, 'measured').action).toBe('keep')
+    // measured far above the bound (200 ms): the plans are re-judged with the calibration
+    const slow = adapt(a.state, { ...inputs(['fast', 'frugal', 'spare']), measuredLatencyMs: 250 }, 2000, 'measured latency broke the bound')
+    expect(['recompose', 'replan']).toContain(slow.action)
+    expect(slow.state.latencyScale).toBeCloseTo(250 / predicted, 6)
+    expect(slow.epoch!.predicted.latencyMs).toBeLessThanOrEqual(200 + 1e-6)
+    expect(slow.epoch!.parts.map((p) => p.plan.stages)).not.toEqual(a.epoch!.parts.map((p) => p.plan.stages))
+  })
+})

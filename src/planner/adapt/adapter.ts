@@ -4,6 +4,8 @@
  *
  * On every event (device left or joined, battery fell, measured compute or link rate drifted,
  * measured latency broke its bound, periodic re-costing):
+ * 0. a measured latency of the running epoch calibrates every candidate's predicted latency
+ *    (measured / predicted), so the plans are judged as they run;
  * 1. re-cost the kept candidate plans against the fleet as it is now (plans on departed devices
  *    drop out);
  * 2. compose them (compose.ts: the least-energy, or least-latency, time-sharing mix whose mean
@@ -41,6 +43,8 @@ export interface AdapterState {
   readonly cycleMs: number
   /** The devices of the fleet at the last call (a new one may allow better plans). */
   readonly known: readonly string[]
+  /** Measured over predicted latency of the running epoch (1 until measured). */
+  readonly latencyScale?: number
 }
 
 export interface AdapterOptions {
@@ -64,6 +68,11 @@ export interface AdaptInputs {
   readonly job: Job
   readonly fleet: Fleet
   readonly network: Network
+  /**
+   * The running epoch's measured mean latency, ms, when known: its ratio to the prediction
+   * becomes a calibration of every candidate's latency (the cost model's error, here and now).
+   */
+  readonly measuredLatencyMs?: number
 }
 
 export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, why: string, options: AdapterOptions = {}): AdaptDecision {
@@ -71,9 +80,15 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   const { fleet, network } = inputs
   const job = jobForFleet(inputs.job, fleet.devices)
   if (!job) return { action: 'keep', state: { ...state, known: [...fleet.devices.keys()] }, epoch: null, reason: `${why}: no source of the job is present; nothing to serve` }
+  // calibration: the running epoch measured slower (or faster) than predicted
+  let scale = state.latencyScale ?? 1
+  if (inputs.measuredLatencyMs !== undefined && state.current && state.current.predicted.latencyMs > 0) {
+    scale = Math.min(10, Math.max(0.1, inputs.measuredLatencyMs / (state.current.predicted.latencyMs / scale)))
+  }
   const recost = (plans: readonly Plan[]): PlanCandidate[] =>
     plans.filter((p) => p.stages.every((s) => s.devices.every((id) => fleet.devices.has(id)))).map((plan) => {
-      const prediction = predict(plan, job, fleet, network)
+      const raw = predict(plan, job, fleet, network)
+      const prediction = scale === 1 ? raw : { ...raw, latencyMs: raw.latencyMs * scale, p95LatencyMs: raw.p95LatencyMs * scale }
       return { plan, prediction, compliance: compliance(job, fleet, prediction) }
     })
 
@@ -86,11 +101,12 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
     const fresh = res.ok ? res.candidates : res.closest
     // keep the old candidates that still run, next to the new ones (more plans to mix)
     const ids = new Set(fresh.map((c) => JSON.stringify(c.plan.stages)))
-    candidates = [...fresh.map((c, k) => ({ ...c, plan: { ...c.plan, id: `p${nowMs.toFixed(0)}-${k}` } })), ...candidates.filter((c) => !ids.has(JSON.stringify(c.plan.stages)))]
+    // the new plans judged as the old ones are: with the calibration
+    candidates = [...recost(fresh.map((c, k) => ({ ...c.plan, id: `p${nowMs.toFixed(0)}-${k}` }))), ...candidates.filter((c) => !ids.has(JSON.stringify(c.plan.stages)))]
     mix = compose(candidates, job)
     replanned = true
   }
-  const nextState = (current: PlanEpoch | null, objective: number | null): AdapterState => ({ candidates: candidates.map((c) => c.plan), current, objective, cycleMs: state.cycleMs, known: [...fleet.devices.keys()] })
+  const nextState = (current: PlanEpoch | null, objective: number | null): AdapterState => ({ candidates: candidates.map((c) => c.plan), current, objective, cycleMs: state.cycleMs, known: [...fleet.devices.keys()], latencyScale: scale })
 
   if (!mix) {
     return { action: 'infeasible', state: nextState(state.current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays` }
