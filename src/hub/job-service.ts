@@ -17,7 +17,7 @@ import { modelProfileFor, plannerJob } from '../scenario/load.js'
 import { encodeCbor } from '../protocol/codec.js'
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
 import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../protocol/payloads.js'
-import { profileFromRecord } from './profiles.js'
+import { measuredLinkRate, profileFromRecord } from './profiles.js'
 
 export type JobConfigEntry = Config['jobs'][number]
 
@@ -45,6 +45,8 @@ export class JobService {
   lastReactionMs: number | null = null
   /** Predicted energy of the epochs run since the last summary, J, and when it was last counted. */
   private energy = { joules: 0, sinceMs: 0, epochs: 0 }
+  /** Per device: the link rate the running epoch was planned with, bit/s. */
+  private readonly plannedLink = new Map<string, number>()
   /** Per device: measured stage time over the profile's prediction (EWMA), and its value when last planned. */
   private readonly slowdown = new Map<string, { now: number; planned: number }>()
 
@@ -102,7 +104,8 @@ export class JobService {
     for (const d of this.deps.online()) {
       const s = this.slowdown.get(d.id)
       if (s) s.planned = s.now
-      const p = profileFromRecord(d, this.config.batteryMinPct, s?.now ?? 1)
+      const p = profileFromRecord(d, this.config.batteryMinPct, s?.now ?? 1, WIFI_STANDARDS[this.config.network.standard])
+      if (p?.linkRateBps) this.plannedLink.set(d.id, p.linkRateBps)
       if (p) devices.set(d.id, p)
     }
     const fleet: Fleet = { devices }
@@ -162,9 +165,16 @@ export class JobService {
     }
     this.slowdown.set(d.id, s)
     const drift = s.now / s.planned
-    if (Math.abs(drift - 1) > (this.config.driftThreshold ?? 0.2)) {
+    if (Math.abs(drift - 1) > this.config.driftThreshold) {
       s.planned = s.now
       this.fleetChanged(`${d.id} measured ${drift.toFixed(2)}x the stage time it was planned with`)
+    }
+    // the link: measured throughput against the rate the epoch was planned with
+    const rate = measuredLinkRate(d, WIFI_STANDARDS[this.config.network.standard])
+    const planned = this.plannedLink.get(d.id)
+    if (rate !== null && planned && Math.abs(rate / planned - 1) > this.config.driftThreshold) {
+      this.plannedLink.set(d.id, rate)
+      this.fleetChanged(`${d.id} link measured at ${(rate / planned).toFixed(2)}x the rate it was planned with`)
     }
   }
 

@@ -1,13 +1,25 @@
 /**
  * Device profiles for the planner from what devices publish: caps (speeds, memory, power, link)
  * and the latest heartbeat (battery level). Pure.
- * - A wired device (ethernet) has no air hop: linkRateBps null.
+ * - A wired device (ethernet) has no air hop: linkRateBps null. A Wi-Fi device's rate follows
+ *   its measured throughput once heartbeats report one.
  * - Battery: capacity from caps; level from the latest heartbeat, else from caps.
  * - Fixed per-stage overhead and radio energy per byte are not in caps: 1 ms and the per-packet
  *   Wi-Fi model's defaults (as in scenario files).
  */
 import type { DeviceRecord } from '../registry/registry.js'
 import type { DeviceProfile } from '../planner/types.js'
+import { soloEfficiency, type WifiStandard } from '../planner/network/wifi.js'
+
+/**
+ * The link rate a device's measured throughput implies (heartbeats' EWMA over the efficiency of
+ * a lone sender at its announced rate), or null before any measurement.
+ */
+export function measuredLinkRate(d: DeviceRecord, std?: WifiStandard): number | null {
+  const m = d.measurements.linkThroughputBpsEwma
+  if (!std || !d.caps || m === null || !(m > 0)) return null
+  return m / soloEfficiency(std, d.caps.network.linkRateBps)
+}
 
 export const DEFAULT_STAGE_OVERHEAD_MS = 1
 export const DEFAULT_TX_J_PER_BYTE = 1.9e-6
@@ -17,7 +29,7 @@ export const DEFAULT_RX_J_PER_BYTE = 0.42e-6
  * `slowdown`: measured stage time over predicted (from heartbeats; 1 = as profiled). The device's
  * speeds are divided by it, so the planner sees the device as it measures.
  */
-export function profileFromRecord(d: DeviceRecord, batteryMinPct: number, slowdown = 1): DeviceProfile | null {
+export function profileFromRecord(d: DeviceRecord, batteryMinPct: number, slowdown = 1, std?: WifiStandard): DeviceProfile | null {
   const c = d.caps
   if (!c) return null
   const f = c.compute.flopsPerSec
@@ -35,7 +47,7 @@ export function profileFromRecord(d: DeviceRecord, batteryMinPct: number, slowdo
     activeW: c.power.activeW,
     txJPerByte: DEFAULT_TX_J_PER_BYTE,
     rxJPerByte: DEFAULT_RX_J_PER_BYTE,
-    linkRateBps: c.network.interface === 'ethernet' ? null : c.network.linkRateBps,
+    linkRateBps: c.network.interface === 'ethernet' ? null : measuredLinkRate(d, std) ?? c.network.linkRateBps,
     battery,
   }
 }

@@ -80,6 +80,21 @@ describe('hub jobs (runtime adapter in the service shell)', () => {
     expect(moved.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-b')))).toBe(true)
   })
 
+  it('re-plans when a device\'s measured link falls far below the rate it was planned with', async () => {
+    hub = await startHub({ jobs: [job] })
+    const fast = { compute: { cores: 8, flopsPerSec: { conv: 5e11, matmul: 5e11, elementwise: 1e11 }, accelerators: [] } }
+    const a = await device('dev-a', fast)
+    const b = await device('dev-b', fast)
+    const first = await until(() => a.epochs.at(-1), 8000, 'first epoch')
+    const onA = first.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-a')))
+    const slow = onA ? a : b
+    const id = onA ? 'dev-a' : 'dev-b'
+    for (let seq = 0; seq < 6; seq++) await slow.client.publishAsync(topics.device(id, 'heartbeat'), cbor(heartbeat(seq, { linkThroughputBps: 2e6 })), { qos: 1 })
+    const moved = await until(() => a.epochs.find((e) => e.epoch > first.epoch), 8000, 'epoch after the link drift')
+    expect(moved.reason).toMatch(new RegExp(`${id} link measured at [\\d.]+x the rate it was planned with`))
+    expect(moved.parts.every((p) => p.stages.every((s) => !s.devices.includes(id)))).toBe(true)
+  })
+
   it('publishes the predicted energy of each job on the energy schedule', async () => {
     hub = await startHub({ jobs: [job], hub: { energyCron: '* * * * * *' } })
     const a = await device('dev-a')
