@@ -204,6 +204,7 @@ export class Hub {
       this.scheduleState()
       return
     }
+    if (event.type === 'changed' && event.what === 'battery') for (const job of this.jobs) job.measured(event.device)
     const why = event.type === 'joined' ? `${event.device.id} joined` : event.type === 'left' ? `${event.device.id} left (${event.reason})` : `${event.device.id}: ${event.what} changed`
     for (const job of this.jobs) job.fleetChanged(why)
     this.scheduleState(true)

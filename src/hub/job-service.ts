@@ -41,10 +41,14 @@ export class JobService {
   private running: Promise<void> = Promise.resolve()
   private assigned = new Set<string>()
   private stopped = false
+  /** What the adapter last did and why (for reports). */
+  lastDecision: { action: string; reason: string } | null = null
   /** The last event-to-publication time, ms (for reports). */
   lastReactionMs: number | null = null
   /** Predicted energy of the epochs run since the last summary, J, and when it was last counted. */
   private energy = { joules: 0, sinceMs: 0, epochs: 0 }
+  /** A source's latest measured mean latency of the job, until the adapter has used it. */
+  private measuredLatencyMs: number | undefined = undefined
   /** Per device: the link rate the running epoch was planned with, bit/s. */
   private readonly plannedLink = new Map<string, number>()
   /** Per device: measured stage time over the profile's prediction (EWMA), and its value when last planned. */
@@ -114,8 +118,11 @@ export class JobService {
       this.deps.log.info({ jobId: this.id }, 'no device online; nothing to plan')
       return
     }
-    const decision = adapt(this.state, { job: this.job, fleet, network }, this.deps.clock(), why)
+    const measured = this.measuredLatencyMs
+    this.measuredLatencyMs = undefined
+    const decision = adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why)
     this.state = decision.state
+    this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
     if (!decision.epoch) return
     this.countEnergy(this.deps.clock())
@@ -168,6 +175,16 @@ export class JobService {
     if (Math.abs(drift - 1) > this.config.driftThreshold) {
       s.planned = s.now
       this.fleetChanged(`${d.id} measured ${drift.toFixed(2)}x the stage time it was planned with`)
+    }
+    // end-to-end latency measured by a source: beyond the bound, or far from the prediction
+    for (const r of d.lastHeartbeat.requestLatencies ?? []) {
+      if (r.jobId !== this.id || r.count <= 0) continue
+      const bound = this.job.qoe.latencyMs
+      const off = Math.abs(r.meanMs / epoch.predicted.latencyMs - 1) > this.config.driftThreshold
+      if ((bound !== undefined && r.meanMs > bound) || off) {
+        this.measuredLatencyMs = r.meanMs
+        this.fleetChanged(`${d.id} measured ${r.meanMs.toFixed(0)} ms per request (predicted ${epoch.predicted.latencyMs.toFixed(0)} ms${bound !== undefined ? `, bound ${bound} ms` : ''})`)
+      }
     }
     // the link: measured throughput against the rate the epoch was planned with
     const rate = measuredLinkRate(d, WIFI_STANDARDS[this.config.network.standard])

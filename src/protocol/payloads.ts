@@ -79,6 +79,16 @@ export const heartbeatSchema = z.object({
   /** The plan epoch the device is running; null before its first assignment. */
   epoch: z.number().int().nonnegative().nullable(),
   stageTimings: z.array(stageTimingSchema).max(256),
+  /**
+   * End-to-end latency of the requests this device sent and got results for (a source device),
+   * per job, since its last heartbeat. Optional: only sources report it.
+   */
+  requestLatencies: z.array(z.object({
+    jobId: shortText,
+    meanMs: nonNeg,
+    p95Ms: nonNeg,
+    count: z.number().int().nonnegative(),
+  })).max(64).optional(),
 })
 export type Heartbeat = z.infer<typeof heartbeatSchema>
 

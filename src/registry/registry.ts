@@ -129,7 +129,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.devices.set(deviceId, record)
     if (existing?.caps && existing.status === 'offline') this.emitEvent({ type: 'joined', device: record })
     else if (record.caps) {
-      const batteryChanged = existing?.lastHeartbeat?.batteryPct !== hb.batteryPct
+      const batteryChanged = (existing?.lastHeartbeat?.batteryPct ?? null) !== hb.batteryPct
       this.emitEvent({ type: 'changed', device: record, what: batteryChanged ? 'battery' : 'measurements' })
     }
     return { ok: true }

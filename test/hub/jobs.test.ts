@@ -95,6 +95,18 @@ describe('hub jobs (runtime adapter in the service shell)', () => {
     expect(moved.parts.every((p) => p.stages.every((s) => !s.devices.includes(id)))).toBe(true)
   })
 
+  it('a source reporting request latency over the bound makes the adapter re-judge the plans with it', async () => {
+    hub = await startHub({ jobs: [job] })
+    const a = await device('dev-a')
+    const first = await until(() => a.epochs.at(-1), 8000, 'first epoch')
+    const hb = heartbeat(1, { requestLatencies: [{ jobId: 'vision', meanMs: 2600, p95Ms: 4000, count: 20 }] })
+    await a.client.publishAsync(topics.device('dev-a', 'heartbeat'), cbor(hb), { qos: 1 })
+    const d = await until(() => hub!.jobs[0]!.lastDecision?.reason.includes('measured 2600 ms per request') && hub!.jobs[0]!.lastDecision, 8000, 'the adapter to run on the measurement')
+    expect(d.reason).toMatch(new RegExp(`predicted ${Math.round(first.predicted.latencyMs)} ms, bound 2000 ms`))
+    // one device and a measured latency 2600 ms: no plan can meet 2000 ms as measured
+    expect(d.action).toBe('infeasible')
+  })
+
   it('publishes the predicted energy of each job on the energy schedule', async () => {
     hub = await startHub({ jobs: [job], hub: { energyCron: '* * * * * *' } })
     const a = await device('dev-a')

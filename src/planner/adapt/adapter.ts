@@ -83,7 +83,7 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   // calibration: the running epoch measured slower (or faster) than predicted
   let scale = state.latencyScale ?? 1
   if (inputs.measuredLatencyMs !== undefined && state.current && state.current.predicted.latencyMs > 0) {
-    scale = Math.min(10, Math.max(0.1, inputs.measuredLatencyMs / (state.current.predicted.latencyMs / scale)))
+    scale = Math.min(50, Math.max(0.02, inputs.measuredLatencyMs / (state.current.predicted.latencyMs / scale)))
   }
   const recost = (plans: readonly Plan[]): PlanCandidate[] =>
     plans.filter((p) => p.stages.every((s) => s.devices.every((id) => fleet.devices.has(id)))).map((plan) => {
