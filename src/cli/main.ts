@@ -5,6 +5,7 @@ import { registerHubCommand } from './hub-command.js'
 import { registerModelCommands } from './model-commands.js'
 import { registerPlanCommand } from './plan-command.js'
 import { registerSimulateCommand } from './simulate-command.js'
+import { registerDeviceCommand } from './device-command.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   registerModelCommands(program)
   registerPlanCommand(program, (code) => (exitCode = code))
   registerSimulateCommand(program, (code) => (exitCode = code))
+  registerDeviceCommand(program)
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

@@ -1,0 +1,76 @@
+/** The device agent (issue 6, first part): real onnxruntime micro-benchmark, real hub and broker. */
+import { afterEach, describe, expect, it } from 'vitest'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
+import { measureFlops } from '../../device-firmware-bridge/benchmark.js'
+import { readScenario } from '../../src/scenario/load.js'
+import { DEVICE_PASSWORD, deviceUrl, startHub, until } from '../helpers/hub.js'
+import type { Hub } from '../../src/hub/hub.js'
+import type { DeviceProfile } from '../../src/planner/types.js'
+
+const scenarioFile = fileURLToPath(new URL('../../config/scenarios/smart-home.yaml', import.meta.url))
+const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
+let hub: Hub | null = null
+const agents: DeviceAgent[] = []
+
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.stop()
+  await hub?.stop()
+  hub = null
+})
+
+async function profile(scenarioId: string, id: string): Promise<DeviceProfile> {
+  const s = await readScenario(scenarioFile)
+  return { ...s.devices.find((d) => d.id === scenarioId)!, id, emulated: true }
+}
+
+describe('device agent', () => {
+  it('measures this machine\'s effective FLOP/s per op class with onnxruntime', async () => {
+    const f = await measureFlops(2)
+    for (const v of Object.values(f)) {
+      expect(Number.isFinite(v)).toBe(true)
+      expect(v).toBeGreaterThan(1e8)
+    }
+    // convolutions and matrix products run far above memory-bound element-wise work
+    expect(f.matmul).toBeGreaterThan(f.elementwise)
+  })
+
+  it('joins a hub with an emulated profile, gets its assignment, and the hub moves the work when a device crashes', async () => {
+    hub = await startHub({ jobs: [{ id: 'doorbell', model: 'resnet18', rateRps: 2, goal: 'latency', qoe: { latencyMs: 2000 }, recostCron: '0 0 * * * *' }] })
+    const errors: string[] = []
+    const mk = async (id: string, from: string) => {
+      const a = new DeviceAgent({ url: deviceUrl(hub!), id, password: DEVICE_PASSWORD, profile: await profile(from, id), heartbeatMs: 200, onError: (m) => errors.push(m) })
+      agents.push(a)
+      await a.start()
+      return a
+    }
+    const laptop = await mk('dev-a', 'laptop')
+    const tv = await mk('dev-b', 'tv')
+    const busy = await until(() => [laptop, tv].find((a) => (a.assignments.get('doorbell')?.stages.length ?? 0) > 0), 8000, 'an assignment with stages')
+    const other = busy === laptop ? tv : laptop
+    const epoch = busy.assignments.get('doorbell')!.epoch
+    busy.crash()
+    agents.splice(agents.indexOf(busy), 1)
+    const next = await until(() => {
+      const a = other.assignments.get('doorbell')
+      return a && a.epoch > epoch && a.stages.length > 0 ? a : null
+    }, 8000, 'the other device to take the work')
+    expect(next.slots.length).toBeGreaterThan(0)
+    expect(errors).toEqual([])
+    // the hub's state lists the device that crashed as offline
+    expect(hub.registry.snapshot().find((d) => d.id === (busy === laptop ? 'dev-a' : 'dev-b'))!.status).toBe('offline')
+  })
+
+  it('dora device names what is wrong with its arguments', async () => {
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [bin, 'device', ...args]).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e)
+    const none = await run('--id', 'dev-a')
+    expect(none.code).toBe(1)
+    expect(none.stderr).toMatch(/give either --scenario FILE .* or --measure/)
+    const missing = await run('--id', 'dev-a', '--scenario', scenarioFile, '--profile', 'toaster')
+    expect(missing.stderr).toMatch(/has no device toaster \(it has ha-hub, laptop/)
+    const bad = await run('--id', 'bad id!', '--measure')
+    expect(bad.stderr).toMatch(/--id must be 1-64 characters/)
+  })
+})
