@@ -1,14 +1,18 @@
 /**
  * The device agent (first part of issue 6): joins a hub's broker as one device, publishes its caps
  * (retained) and heartbeats, sets its last will, and follows the plan: it keeps the assignment the
- * hub publishes for it and reports the epoch it holds in its heartbeats. It does not run stages
- * yet (fetching stage models and executing them come next).
+ * hub publishes for it and reports the epoch it holds in its heartbeats; for each stage it is
+ * given it fetches the stage model (model-cache.ts: chunks over MQTT, sha256, disk cache) and
+ * opens its onnxruntime session ahead of the epoch. Running requests comes next.
  *
  * Its caps come either from a profile (an emulated device: a scenario file's device, labelled
  * emulated in its caps) or from this machine (the onnxruntime micro-benchmark, memory, the power
  * figures given).
  */
 import os from 'node:os'
+import { join } from 'node:path'
+import * as ort from 'onnxruntime-node'
+import { ModelCache } from './model-cache.js'
 import mqtt, { type MqttClient } from 'mqtt'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
@@ -24,6 +28,10 @@ export interface AgentOptions {
   readonly heartbeatMs?: number
   /** Called with every accepted assignment, and with every rejected one's reason. */
   readonly onAssignment?: (a: AssignmentPayload) => void
+  /** Where stage models are cached (default: ~/.cache/dora/models). */
+  readonly cacheDir?: string
+  /** Called when a stage's model is verified and its onnxruntime session open. */
+  readonly onStageReady?: (x: { jobId: string; epoch: number; sha256: string; inputs: readonly string[]; outputs: readonly string[] }) => void
   readonly onError?: (message: string) => void
 }
 
@@ -48,8 +56,13 @@ export class DeviceAgent {
   private seq = 0
   /** The latest assignment per job. */
   readonly assignments = new Map<string, AssignmentPayload>()
+  /** Open onnxruntime sessions of stage models, by sha256. */
+  readonly sessions = new Map<string, ort.InferenceSession>()
+  readonly models: ModelCache
 
-  constructor(private readonly o: AgentOptions) {}
+  constructor(private readonly o: AgentOptions) {
+    this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client)
+  }
 
   async start(): Promise<void> {
     const { id } = this.o
@@ -79,6 +92,8 @@ export class DeviceAgent {
     this.timer = null
     const c = this.client
     this.client = null
+    for (const s of this.sessions.values()) await s.release()
+    this.sessions.clear()
     if (!c) return
     if (c.connected) await c.publishAsync(topics.device(this.o.id, 'availability'), AVAILABILITY.offline, { qos: 1, retain: true }).catch(() => undefined)
     await c.endAsync()
@@ -91,6 +106,8 @@ export class DeviceAgent {
     this.client?.stream.destroy()
     this.client?.end(true)
     this.client = null
+    for (const s of this.sessions.values()) s.release().catch(() => undefined)
+    this.sessions.clear()
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -103,6 +120,23 @@ export class DeviceAgent {
     if (prev && prev.epoch > parsed.data.epoch) return // a stale epoch (retained, reordered): ignore it
     this.assignments.set(parsed.data.jobId, parsed.data)
     this.o.onAssignment?.(parsed.data)
+    this.prepare(parsed.data).catch((err: Error) => this.o.onError?.(`job ${parsed.data.jobId} epoch ${parsed.data.epoch}: ${err.message}`))
+  }
+
+  /** Fetches (or finds in the cache) every stage model of an assignment and opens its session. */
+  private async prepare(a: AssignmentPayload): Promise<void> {
+    for (const s of a.stages) {
+      if (!s.model || this.sessions.has(s.model.sha256)) continue
+      const bytes = await this.models.get(s.model)
+      let session: ort.InferenceSession
+      try {
+        session = await ort.InferenceSession.create(bytes)
+      } catch (err) {
+        throw new Error(`stage model ${s.model.sha256} does not load in onnxruntime: ${(err as Error).message}`)
+      }
+      this.sessions.set(s.model.sha256, session)
+      this.o.onStageReady?.({ jobId: a.jobId, epoch: a.epoch, sha256: s.model.sha256, inputs: session.inputNames, outputs: session.outputNames })
+    }
   }
 
   private async heartbeat(): Promise<void> {

@@ -25,6 +25,7 @@ interface Flags {
   activeW: string
   linkRate?: string
   heartbeatMs: string
+  cacheDir?: string
 }
 
 const positive = (name: string, v: string): number => {
@@ -36,7 +37,7 @@ const positive = (name: string, v: string): number => {
 export function registerDeviceCommand(program: Command): void {
   program
     .command('device')
-    .description('run one device agent: publish caps and heartbeats to a hub and follow its plan epochs (stages do not run yet)')
+    .description('run one device agent: publish caps and heartbeats to a hub, follow its plan epochs, fetch and open its stage models (requests do not run yet)')
     .requiredOption('--id <id>', 'device id (also the MQTT username)')
     .option('--broker <url>', 'the hub\'s broker', 'mqtt://127.0.0.1:1883')
     .option('--password <secret>', 'device password (or DORA_DEVICE_PASSWORD)')
@@ -47,6 +48,7 @@ export function registerDeviceCommand(program: Command): void {
     .option('--active-w <watts>', 'with --measure: power under load', '15')
     .option('--link-rate <bps>', 'with --measure: Wi-Fi link rate in bit/s (omit for a wired device)')
     .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
+    .option('--cache-dir <dir>', 'where stage models are cached (default ~/.cache/dora/models)')
     .action(async (flags: Flags) => {
       if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
       if (!!flags.scenario === !!flags.measure) throw new DoraError(ErrorCodes.USAGE, 'give either --scenario FILE (an emulated device) or --measure (this machine)')
@@ -57,7 +59,9 @@ export function registerDeviceCommand(program: Command): void {
         password: flags.password ?? process.env.DORA_DEVICE_PASSWORD,
         profile,
         heartbeatMs: positive('--heartbeat-ms', flags.heartbeatMs),
+        ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
         onAssignment: (a) => process.stdout.write(`epoch ${a.epoch} of job ${a.jobId}: ${a.stages.length ? a.stages.map((s) => `stage ${s.stage} layers [${s.layers.join(', ')})${s.nodes ? ` nodes [${s.nodes.join(', ')})` : ''} of ${s.planId} (${(s.weight * 100).toFixed(0)}% of requests)`).join('; ') : 'nothing to run'}, ${a.slots.length} sending slots, from ${new Date(a.activateAtMs).toISOString()}\n`),
+        onStageReady: (x) => process.stdout.write(`stage model ${x.sha256.slice(0, 12)} of job ${x.jobId} ready (inputs ${x.inputs.join(', ')}; outputs ${x.outputs.join(', ')})\n`),
         onError: (m) => process.stderr.write(`dora device: ${m}\n`),
       })
       await agent.start()

@@ -51,6 +51,7 @@ export class Hub {
       log: log.child({ component: 'job', jobId: j.id }),
       clock,
       baseDir,
+      chunkBytes: config.tensors.chunkBytes,
     }))
   }
 

@@ -13,7 +13,8 @@ import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../plan
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import type { DeviceProfile, Job } from '../planner/types.js'
-import { modelProfileFor, plannerJob } from '../scenario/load.js'
+import { loadJobModel, plannerJob } from '../scenario/load.js'
+import { ModelStore, type StageModelRef } from './model-store.js'
 import { encodeCbor } from '../protocol/codec.js'
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
 import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../protocol/payloads.js'
@@ -30,10 +31,13 @@ export interface JobServiceDeps {
   readonly baseDir: string
   /** Fleet changes within this window are planned together. */
   readonly debounceMs?: number
+  /** Stage models go in chunks of this many bytes. */
+  readonly chunkBytes?: number
 }
 
 export class JobService {
   private job: Job | null = null
+  private models: ModelStore | null = null
   private state: AdapterState = INITIAL_STATE
   private timer: NodeJS.Timeout | null = null
   private task: ScheduledTask | null = null
@@ -70,7 +74,8 @@ export class JobService {
   }
 
   async start(): Promise<void> {
-    const model = await modelProfileFor(this.config.model, this.deps.baseDir, this.config.batch)
+    const { model, onnx } = await loadJobModel(this.config.model, this.deps.baseDir, this.config.batch)
+    this.models = new ModelStore(onnx, this.deps.chunkBytes ?? 256 * 1024)
     this.job = plannerJob(this.config, model)
     this.energy.sinceMs = this.deps.clock()
     this.deps.log.info({ jobId: this.id, model: model.name, layers: model.layers.length }, 'job ready')
@@ -214,6 +219,12 @@ export class JobService {
     })
     await this.deps.publish(topics.job(this.id, 'plan'), encodeCbor(plan))
     const weightOf = new Map(e.parts.map((p) => [p.plan.id, p.weight]))
+    // the stage models of this epoch, published (once each) before any assignment names them
+    const refs = new Map<string, StageModelRef>()
+    for (const a of Object.values(e.assignments).flat()) {
+      const n = nodes(a.layers)
+      if (n && !refs.has(n.join('-'))) refs.set(n.join('-'), await this.models!.publish(n, this.deps.publish))
+    }
     const now = new Set(Object.keys(e.assignments))
     // devices that held stages before and hold none now get an empty assignment
     for (const id of new Set([...now, ...this.assigned])) {
@@ -222,7 +233,10 @@ export class JobService {
         jobId: this.id,
         epoch: e.epoch,
         activateAtMs: e.activateAtMs,
-        stages: (e.assignments[id] ?? []).map((a) => ({ planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: nodes(a.layers), weight: weightOf.get(a.planId) ?? 0 })),
+        stages: (e.assignments[id] ?? []).map((a) => {
+          const n = nodes(a.layers)
+          return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? refs.get(n.join('-')) ?? null : null }
+        }),
         slots: e.parts.flatMap((p) => (p.schedule?.byDevice[id] ?? []).map((x) => ({ planId: p.plan.id, ...x }))),
       })
       await this.deps.publish(topics.device(id, 'assignment'), encodeCbor(body))

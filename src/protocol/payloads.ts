@@ -170,6 +170,8 @@ export const assignmentSchema = z.object({
     nodes: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]).nullable(),
     /** Share of the job's requests that go through this plan. */
     weight: z.number().min(0).max(1),
+    /** The stage's ONNX model: fetch its chunks from dora/v1/models/{sha256}/{i}, i < chunks. */
+    model: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().positive(), chunks: z.number().int().positive() }).nullable(),
   })).max(64),
   /** The device's sending slots, relative to its plan's cycle start (epoch start + k cycles). */
   slots: z.array(z.object({
@@ -182,3 +184,14 @@ export const assignmentSchema = z.object({
   })).max(100_000),
 })
 export type AssignmentPayload = z.infer<typeof assignmentSchema>
+
+/** Published by the hub, retained, on `dora/v1/models/{sha256}/{index}` (CBOR): one chunk of a stage model. */
+export const modelChunkSchema = z.object({
+  v: version,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  index: z.number().int().nonnegative(),
+  count: z.number().int().positive(),
+  totalBytes: z.number().int().positive(),
+  data: z.custom<Uint8Array>((x) => x instanceof Uint8Array, { message: 'must be a byte string' }),
+}).refine((c) => c.index < c.count, { message: 'index must be below count' })
+export type ModelChunk = z.infer<typeof modelChunkSchema>

@@ -43,6 +43,12 @@ export const topics = {
   tensors(jobId: string, toDeviceId: string): string {
     return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/${assertId('device', toDeviceId)}`
   },
+  /** One chunk of a stage model, addressed by the model's sha256 (retained). */
+  modelChunk(sha256: string, index: number): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RangeError(`model sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`)
+    if (!Number.isInteger(index) || index < 0) throw new RangeError(`chunk index must be a whole number, got ${index}`)
+    return `${ROOT}/models/${sha256}/${index}`
+  },
   hubAvailability: `${ROOT}/hub/availability`,
   hubState: `${ROOT}/hub/state`,
   /** Daily energy summary of the configured jobs (JSON, retained). */
@@ -91,6 +97,12 @@ export const filters = {
   deviceOwn(deviceId: string): string {
     return `${ROOT}/devices/${assertId('device', deviceId)}/#`
   },
+  /** Every chunk of one stage model. */
+  modelChunks(sha256: string): string {
+    return `${ROOT}/models/${sha256}/+`
+  },
+  /** Every stage model's chunks: readable by every device. */
+  allModels: `${ROOT}/models/+/+`,
   /** Every job's plan epoch: readable by every device (plans are no secret; data is). */
   allJobPlans: `${ROOT}/jobs/+/plan`,
   jobTensorsAnyDevice(jobId: string): string {

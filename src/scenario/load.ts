@@ -4,7 +4,7 @@ import { readConfigFile } from '../config/load.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { scenarioSchema, type JobConfig, type Scenario } from './schema.js'
-import { loadModelBytes, profileModel } from '../model/load.js'
+import { loadModelBytes, profileModel, type Profile } from '../model/load.js'
 import { zooModel } from '../model/zoo/index.js'
 import { toModelProfile } from '../planner/model-profile.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
@@ -41,11 +41,16 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
 
 /** Loads a zoo model or an ONNX file (relative to `baseDir`) and profiles it for the planner. */
 export async function modelProfileFor(ref: string, baseDir: string, batch: number, maxLayers = 24): Promise<ModelProfile> {
+  return (await loadJobModel(ref, baseDir, batch, maxLayers)).model
+}
+
+/** The planner's profile of a job's model and the ONNX profile it came from (to cut stage models). */
+export async function loadJobModel(ref: string, baseDir: string, batch: number, maxLayers = 24): Promise<{ model: ModelProfile; onnx: Profile }> {
   const modelRef = zooModel(ref) || isAbsolute(ref) ? ref : resolve(baseDir, ref)
   const { bytes, source } = await loadModelBytes(modelRef)
   const p = await profileModel(bytes, source, { batch })
   const bytesOf = (names: Array<string | null | undefined>) => names.reduce((s, n) => s + (p.shapes.values.get(n ?? '')?.bytes ?? 0), 0)
-  return toModelProfile({
+  const model = toModelProfile({
     name: p.graph.name,
     costs: p.costs,
     cuts: p.cuts,
@@ -53,6 +58,7 @@ export async function modelProfileFor(ref: string, baseDir: string, batch: numbe
     outputBytes: bytesOf(p.graph.outputs.map((v) => v.name)),
     batch,
   }, maxLayers)
+  return { model, onnx: p }
 }
 
 /** A validated job (scenario or hub config) as the planner's Job. */

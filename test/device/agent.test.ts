@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
 import { measureFlops } from '../../device-firmware-bridge/benchmark.js'
 import { readScenario } from '../../src/scenario/load.js'
@@ -39,9 +42,9 @@ describe('device agent', () => {
 
   it('joins a hub with an emulated profile, gets its assignment, and the hub moves the work when a device crashes', async () => {
     hub = await startHub({ jobs: [{ id: 'doorbell', model: 'resnet18', rateRps: 2, goal: 'latency', qoe: { latencyMs: 2000 }, recostCron: '0 0 * * * *' }] })
-    const errors: string[] = []
+    const errors = new Map<string, string[]>([['dev-a', []], ['dev-b', []]])
     const mk = async (id: string, from: string) => {
-      const a = new DeviceAgent({ url: deviceUrl(hub!), id, password: DEVICE_PASSWORD, profile: await profile(from, id), heartbeatMs: 200, onError: (m) => errors.push(m) })
+      const a = new DeviceAgent({ url: deviceUrl(hub!), id, password: DEVICE_PASSWORD, profile: await profile(from, id), heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.get(id)!.push(m) })
       agents.push(a)
       await a.start()
       return a
@@ -58,9 +61,35 @@ describe('device agent', () => {
       return a && a.epoch > epoch && a.stages.length > 0 ? a : null
     }, 8000, 'the other device to take the work')
     expect(next.slots.length).toBeGreaterThan(0)
-    expect(errors).toEqual([])
+    // the device fetched its stage models over MQTT, verified them, and opened onnxruntime sessions
+    const shas = next.stages.map((s) => s.model!.sha256)
+    await until(() => shas.every((h) => other.sessions.has(h)), 15_000, 'the stage sessions')
+    expect(other.sessions.get(shas[0]!)!.inputNames.length).toBeGreaterThan(0)
+    // the device that stayed saw nothing wrong (the crashed one may have been mid-fetch)
+    const stayed = errors.get(other === laptop ? 'dev-a' : 'dev-b')!
+    expect(stayed, stayed.join('\n')).toEqual([])
     // the hub's state lists the device that crashed as offline
     expect(hub.registry.snapshot().find((d) => d.id === (busy === laptop ? 'dev-a' : 'dev-b'))!.status).toBe('offline')
+  })
+
+  it('caches stage models on disk: a restarted device opens them without fetching a chunk', async () => {
+    hub = await startHub({ jobs: [{ id: 'doorbell', model: 'mobilenetv2', rateRps: 2, goal: 'latency', qoe: { latencyMs: 2000 }, recostCron: '0 0 * * * *' }] })
+    const cacheDir = mkdtempSync(join(tmpdir(), 'dora-models-'))
+    const ready: string[] = []
+    const first = new DeviceAgent({ url: deviceUrl(hub), id: 'dev-a', password: DEVICE_PASSWORD, profile: await profile('laptop', 'dev-a'), cacheDir, onStageReady: (x) => ready.push(x.sha256) })
+    agents.push(first)
+    await first.start()
+    await until(() => ready.length > 0, 15_000, 'the first stage session')
+    expect(first.models.chunksFetched).toBeGreaterThan(0)
+    const files = readdirSync(cacheDir)
+    expect(files).toContain(`${ready[0]}.onnx`)
+    await first.stop()
+    agents.splice(agents.indexOf(first), 1)
+    const again = new DeviceAgent({ url: deviceUrl(hub), id: 'dev-a', password: DEVICE_PASSWORD, profile: await profile('laptop', 'dev-a'), cacheDir, onStageReady: (x) => ready.push(x.sha256) })
+    agents.push(again)
+    await again.start()
+    await until(() => again.sessions.size > 0, 15_000, 'the session after the restart')
+    expect(again.models.chunksFetched).toBe(0)
   })
 
   it('dora device names what is wrong with its arguments', async () => {

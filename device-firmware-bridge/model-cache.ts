@@ -1,0 +1,88 @@
+/**
+ * The device's stage models: fetched over MQTT in chunks (retained on
+ * `dora/v1/models/{sha256}/{i}`), reassembled, verified against their sha256, and cached on disk
+ * as `{cacheDir}/{sha256}.onnx`, so a restart does not fetch them again. A cached file is
+ * re-verified before use; a bad one is fetched anew.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { MqttClient } from 'mqtt'
+import { decodeCbor } from '../src/protocol/codec.js'
+import { filters } from '../src/protocol/topics.js'
+import { formatIssues, modelChunkSchema } from '../src/protocol/payloads.js'
+
+export interface ModelRef {
+  readonly sha256: string
+  readonly bytes: number
+  readonly chunks: number
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+
+export class ModelCache {
+  /** Chunks received over MQTT (a cache hit receives none). */
+  chunksFetched = 0
+  private readonly inflight = new Map<string, Promise<Uint8Array>>()
+
+  constructor(private readonly dir: string, private readonly client: () => MqttClient | null, private readonly timeoutMs = 60_000) {}
+
+  /** The model's bytes: from the disk cache if it verifies, else fetched over MQTT and cached. */
+  async get(ref: ModelRef): Promise<Uint8Array> {
+    const file = join(this.dir, `${ref.sha256}.onnx`)
+    try {
+      const cached = new Uint8Array(await readFile(file))
+      if (sha(cached) === ref.sha256) return cached
+    } catch {
+      // not cached yet
+    }
+    let p = this.inflight.get(ref.sha256)
+    if (!p) {
+      p = this.fetch(ref).finally(() => this.inflight.delete(ref.sha256))
+      this.inflight.set(ref.sha256, p)
+    }
+    const bytes = await p
+    await mkdir(this.dir, { recursive: true })
+    await writeFile(`${file}.part`, bytes)
+    await rename(`${file}.part`, file)
+    return bytes
+  }
+
+  private fetch(ref: ModelRef): Promise<Uint8Array> {
+    const client = this.client()
+    if (!client) return Promise.reject(new Error('not connected'))
+    const filter = filters.modelChunks(ref.sha256)
+    const parts = new Map<number, Uint8Array>()
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const done = (err: Error | null, bytes?: Uint8Array) => {
+        clearTimeout(timer)
+        client.off('message', onMessage)
+        client.unsubscribeAsync(filter).catch(() => undefined)
+        if (err) reject(err)
+        else resolve(bytes!)
+      }
+      const timer = setTimeout(() => done(new Error(`model ${ref.sha256}: ${parts.size} of ${ref.chunks} chunks after ${this.timeoutMs} ms`)), this.timeoutMs)
+      const onMessage = (topic: string, payload: Buffer) => {
+        if (!topic.startsWith(filter.slice(0, -1))) return
+        const d = decodeCbor(payload)
+        if (!d.ok) return done(new Error(`model chunk on ${topic}: ${d.error}`))
+        const c = modelChunkSchema.safeParse(d.value)
+        if (!c.success) return done(new Error(`model chunk on ${topic}: ${formatIssues(c.error)}`))
+        if (c.data.sha256 !== ref.sha256 || c.data.count !== ref.chunks) return done(new Error(`model chunk on ${topic} belongs to another model`))
+        this.chunksFetched++
+        parts.set(c.data.index, new Uint8Array(c.data.data))
+        if (parts.size < ref.chunks) return
+        const bytes = new Uint8Array(ref.bytes)
+        let at = 0
+        for (let i = 0; i < ref.chunks; i++) {
+          bytes.set(parts.get(i)!, at)
+          at += parts.get(i)!.length
+        }
+        if (at !== ref.bytes || sha(bytes) !== ref.sha256) return done(new Error(`model ${ref.sha256}: the chunks do not add up to it (checksum mismatch)`))
+        done(null, bytes)
+      }
+      client.on('message', onMessage)
+      client.subscribeAsync(filter, { qos: 1 }).catch((err: Error) => done(err))
+    })
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Stage models for the devices: cut from a job's ONNX graph by node range, encoded, addressed by
+ * sha256, and split into chunks that the hub publishes retained on
+ * `dora/v1/models/{sha256}/{index}` (once per model).
+ */
+import { createHash } from 'node:crypto'
+import type { Profile } from '../model/load.js'
+import { onnx } from '../model/onnx.js'
+import { buildStageModel, planStages } from '../model/split.js'
+import { encodeCbor } from '../protocol/codec.js'
+import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
+import type { ModelChunk } from '../protocol/payloads.js'
+
+export interface StageModelRef {
+  readonly sha256: string
+  readonly bytes: number
+  readonly chunks: number
+}
+
+export class ModelStore {
+  private readonly byRange = new Map<string, { ref: StageModelRef; bytes: Uint8Array }>()
+  private readonly published = new Set<string>()
+
+  constructor(private readonly profile: Profile, private readonly chunkBytes: number) {}
+
+  /** The stage model holding ONNX nodes [a, b) (built once). */
+  stage(nodes: readonly [number, number]): { ref: StageModelRef; bytes: Uint8Array } {
+    const key = `${nodes[0]}-${nodes[1]}`
+    let m = this.byRange.get(key)
+    if (!m) {
+      const n = this.profile.graph.nodes.length
+      const cuts = [nodes[0], nodes[1]].filter((x) => x > 0 && x < n)
+      const plan = planStages(this.profile.graph, cuts).find((s) => s.nodes[0] === nodes[0] && s.nodes[1] === nodes[1])
+      if (!plan) throw new RangeError(`no stage with nodes [${nodes[0]}, ${nodes[1]}) in ${this.profile.graph.name}`)
+      const bytes = onnx.ModelProto.encode(buildStageModel(this.profile.graph, this.profile.shapes.values, plan)).finish()
+      const sha256 = createHash('sha256').update(bytes).digest('hex')
+      m = { ref: { sha256, bytes: bytes.length, chunks: Math.ceil(bytes.length / this.chunkBytes) }, bytes }
+      this.byRange.set(key, m)
+    }
+    return m
+  }
+
+  /** Publishes a stage model's chunks unless it was published already. */
+  async publish(nodes: readonly [number, number], send: (topic: string, payload: Buffer) => Promise<void>): Promise<StageModelRef> {
+    const { ref, bytes } = this.stage(nodes)
+    if (this.published.has(ref.sha256)) return ref
+    for (let i = 0; i < ref.chunks; i++) {
+      const chunk: ModelChunk = { v: PROTOCOL_VERSION, sha256: ref.sha256, index: i, count: ref.chunks, totalBytes: ref.bytes, data: bytes.subarray(i * this.chunkBytes, (i + 1) * this.chunkBytes) }
+      await send(topics.modelChunk(ref.sha256, i), encodeCbor(chunk))
+    }
+    this.published.add(ref.sha256)
+    return ref
+  }
+}
