@@ -5,6 +5,7 @@
  *   and the data-plane topics (tensors, results) of jobs it is assigned to; subscribes to its own
  *   device topics, the hub topics and its jobs' plan, requests and inbound tensors;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing;
+ * - an operator: reads like an observer and publishes job specs (submit, cancel);
  * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
@@ -15,6 +16,7 @@ export type Principal =
   | { role: 'hub' }
   | { role: 'device'; deviceId: string }
   | { role: 'observer'; username: string }
+  | { role: 'operator'; username: string }
   | { role: 'anonymous' }
 
 interface Credential {
@@ -26,6 +28,8 @@ export interface AclOptions {
   hub: { username: string; password: string }
   devices: ReadonlyArray<Credential & { id: string }>
   observers: ReadonlyArray<Credential & { username: string }>
+  /** Operators: read like observers, and submit or cancel jobs on dora/v1/jobs/{job}/spec. */
+  operators?: ReadonlyArray<Credential & { username: string }>
   allowAnonymous: boolean
   anonymousLoopbackOnly: boolean
   /** The jobs a device is currently assigned to (its data-plane topics). */
@@ -47,10 +51,12 @@ export function isLoopback(address: string | undefined): boolean {
 export class Acl {
   private readonly devices: Map<string, Credential>
   private readonly observers: Map<string, Credential>
+  private readonly operators: Map<string, Credential>
 
   constructor(private readonly options: AclOptions) {
     this.devices = new Map(options.devices.map((d) => [d.id, d]))
     this.observers = new Map(options.observers.map((o) => [o.username, o]))
+    this.operators = new Map((options.operators ?? []).map((o) => [o.username, o]))
   }
 
   /** Returns who the client is, or null to refuse the connection. */
@@ -68,6 +74,8 @@ export class Acl {
     if (device) return passwordMatches(device, pw) ? { role: 'device', deviceId: username } : null
     const observer = this.observers.get(username)
     if (observer) return passwordMatches(observer, pw) ? { role: 'observer', username } : null
+    const operator = this.operators.get(username)
+    if (operator) return passwordMatches(operator, pw) ? { role: 'operator', username } : null
     return null
   }
 
@@ -78,6 +86,8 @@ export class Acl {
         return topicMatches(filters.everything, topic)
       case 'observer':
         return false
+      case 'operator':
+        return topicMatches(filters.allJobSpecs, topic)
       case 'device': {
         const id = who.deviceId
         if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability')) return true
@@ -94,6 +104,7 @@ export class Acl {
       case 'hub':
       case 'anonymous':
       case 'observer':
+      case 'operator':
         return filterWithin(filter, filters.everything)
       case 'device': {
         const id = who.deviceId

@@ -6,6 +6,7 @@ import { registerModelCommands } from './model-commands.js'
 import { registerPlanCommand } from './plan-command.js'
 import { registerSimulateCommand } from './simulate-command.js'
 import { registerDeviceCommand } from './device-command.js'
+import { registerJobCommand } from './job-command.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPlanCommand(program, (code) => (exitCode = code))
   registerSimulateCommand(program, (code) => (exitCode = code))
   registerDeviceCommand(program)
+  registerJobCommand(program, (code) => (exitCode = code))
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

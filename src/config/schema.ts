@@ -20,6 +20,20 @@ const credentialSchema = z
     message: 'give password or passwordSha256',
   })
 
+/** A job the hub runs: a scenario job plus the Wi-Fi it shares and its adapter settings. */
+export const hubJobSchema = jobSchema.extend({
+    network: z.object({
+      standard: z.enum(['wifi4', 'wifi5', 'wifi6']).default('wifi5'),
+      availableAirtime: z.number().gt(0).max(1).default(1),
+    }).default({ standard: 'wifi5', availableAirtime: 1 }),
+    /** A device on battery below this level is not used. */
+    batteryMinPct: z.number().min(0).max(100).default(20),
+    /** node-cron expression (with seconds) of the periodic re-costing. */
+    recostCron: z.string().min(1).default('*/30 * * * * *'),
+    /** Measured stage times drifting this far (fraction) from the planned ones trigger the adapter. */
+    driftThreshold: z.number().gt(0).max(10).default(0.2),
+})
+
 export const configSchema = z.object({
   version: z.literal(1),
   hub: z.object({
@@ -61,6 +75,8 @@ export const configSchema = z.object({
     devices: z.array(credentialSchema.and(z.object({ id: id('device id') }))),
     /** Read-only clients (dashboards): may subscribe to dora/v1/#, publish nothing. */
     observers: z.array(credentialSchema.and(z.object({ username: z.string().min(1) }))),
+    /** Operators: read like observers, and submit or cancel jobs (dora job submit|cancel). */
+    operators: z.array(credentialSchema.and(z.object({ username: z.string().min(1) }))).default([]),
   }),
   client: z.object({
     /** Most QoS>0 publishes awaiting acknowledgement at once, per client. */
@@ -81,18 +97,7 @@ export const configSchema = z.object({
    * Jobs the hub plans and keeps compliant on the devices that are online (the runtime
    * adapter): model, load, goal, QoE bounds as in a scenario file, plus the Wi-Fi they share.
    */
-  jobs: z.array(jobSchema.extend({
-    network: z.object({
-      standard: z.enum(['wifi4', 'wifi5', 'wifi6']).default('wifi5'),
-      availableAirtime: z.number().gt(0).max(1).default(1),
-    }).default({ standard: 'wifi5', availableAirtime: 1 }),
-    /** A device on battery below this level is not used. */
-    batteryMinPct: z.number().min(0).max(100).default(20),
-    /** node-cron expression (with seconds) of the periodic re-costing. */
-    recostCron: z.string().min(1).default('*/30 * * * * *'),
-    /** Measured stage times drifting this far (fraction) from the planned ones trigger the adapter. */
-    driftThreshold: z.number().gt(0).max(10).default(0.2),
-  })).default([]),
+  jobs: z.array(hubJobSchema).default([]),
 }).superRefine((c, ctx) => {
   if (c.tensors.chunkBytes + 2048 > c.broker.embedded.maxPacketBytes && c.broker.url === null) {
     ctx.addIssue({ code: 'custom', path: ['tensors', 'chunkBytes'], message: `must leave 2048 bytes of header room under broker.embedded.maxPacketBytes (${c.broker.embedded.maxPacketBytes})` })

@@ -5,13 +5,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
-import type { Config } from '../config/schema.js'
+import { hubJobSchema, type Config } from '../config/schema.js'
 import { Acl } from '../broker/acl.js'
 import { EmbeddedBroker, type BoundPorts } from '../broker/embedded.js'
 import { DoraClient } from '../mqtt/client.js'
 import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
-import { AVAILABILITY, PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
-import type { DeviceErrorPayload } from '../protocol/payloads.js'
+import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
+import { formatIssues, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { buildHubState } from './state.js'
 import { JobService } from './job-service.js'
 import { DoraError, ErrorCodes } from '../errors.js'
@@ -32,7 +32,14 @@ export class Hub {
   private ports: BoundPorts | null = null
   private stopping = false
   /** The configured jobs, each kept compliant by the runtime adapter. */
-  readonly jobs: readonly JobService[]
+  private readonly jobServices = new Map<string, { service: JobService; source: 'config' | 'submitted' }>()
+  private specs: Promise<void> = Promise.resolve()
+  private readonly baseDir: string
+
+  /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
+  get jobs(): JobService[] {
+    return [...this.jobServices.values()].map((j) => j.service)
+  }
 
   constructor(
     private readonly config: Readonly<Config>,
@@ -42,17 +49,22 @@ export class Hub {
     baseDir: string = process.cwd(),
   ) {
     this.registry = new Registry({ heartbeatTimeoutMs: config.hub.heartbeatTimeoutMs })
-    this.jobs = config.jobs.map((j) => new JobService(j, {
+    this.baseDir = baseDir
+    for (const j of config.jobs) this.jobServices.set(j.id, { service: this.newJob(j), source: 'config' })
+  }
+
+  private newJob(j: Config['jobs'][number]): JobService {
+    return new JobService(j, {
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('hub is not connected')
         await this.client.publish(topic, payload, { qos: 1, retain: true })
       },
       online: () => this.registry.online(),
-      log: log.child({ component: 'job', jobId: j.id }),
-      clock,
-      baseDir,
-      chunkBytes: config.tensors.chunkBytes,
-    }))
+      log: this.log.child({ component: 'job', jobId: j.id }),
+      clock: this.clock,
+      baseDir: this.baseDir,
+      chunkBytes: this.config.tensors.chunkBytes,
+    })
   }
 
   /** Ports the embedded broker bound (null on an external broker). */
@@ -86,6 +98,7 @@ export class Hub {
           hub: { username, password },
           devices: c.auth.devices,
           observers: c.auth.observers,
+          operators: c.auth.operators,
           allowAnonymous: e.allowAnonymous,
           anonymousLoopbackOnly: e.anonymousLoopbackOnly,
           jobsOf: (deviceId) => this.jobs.filter((j) => j.devices().has(deviceId)).map((j) => j.id),
@@ -134,11 +147,18 @@ export class Hub {
     })
     await this.publishState()
     try {
-      for (const job of this.jobs) await job.start()
+      for (const job of this.jobs) {
+        await job.start()
+        await this.publishJobStatus(job.id, 'accepted', 'config')
+      }
     } catch (err) {
       await this.stop()
       throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot start the configured jobs: ${(err as Error).message}`)
     }
+    // jobs submitted at run time (retained specs survive a hub restart)
+    await this.client.subscribe(filters.allJobSpecs, (topic, payload) => {
+      this.specs = this.specs.then(() => this.onJobSpec(topic, payload)).catch((err: Error) => this.log.error({ err: err.message }, 'job spec handling failed'))
+    })
     log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
   }
 
@@ -146,6 +166,7 @@ export class Hub {
     if (this.stopping) return
     this.stopping = true
     this.registry.off('event', this.onRegistryEvent)
+    await this.specs
     for (const job of this.jobs) await job.stop()
     await this.sweepTask?.destroy()
     this.sweepTask = null
@@ -212,6 +233,61 @@ export class Hub {
   }
 
   /**
+   * A job spec from an operator (JSON, retained): empty cancels the job; otherwise it is
+   * validated like a configured job, its model loaded, and it replaces the job of that id. The
+   * outcome goes to dora/v1/jobs/{job}/status (retained).
+   */
+  private async onJobSpec(topic: string, payload: Buffer): Promise<void> {
+    const parsed = parseTopic(topic)
+    if (!parsed || parsed.scope !== 'job' || parsed.kind !== 'spec') return
+    const id = parsed.jobId
+    const existing = this.jobServices.get(id)
+    if (existing?.source === 'config') {
+      await this.publishJobStatus(id, 'rejected', 'submitted', `job ${id} is configured in the hub's config file; change it there`)
+      return
+    }
+    if (payload.length === 0) {
+      if (!existing) return
+      await existing.service.stop()
+      this.jobServices.delete(id)
+      await this.client?.publish(topics.job(id, 'plan'), Buffer.alloc(0), { qos: 1, retain: true })
+      await this.publishJobStatus(id, 'cancelled', 'submitted')
+      this.log.info({ jobId: id }, 'job cancelled')
+      return
+    }
+    let spec: unknown
+    try {
+      spec = JSON.parse(payload.toString('utf8'))
+    } catch (err) {
+      await this.publishJobStatus(id, 'rejected', 'submitted', `spec is not JSON: ${(err as Error).message}`)
+      return
+    }
+    const checked = hubJobSchema.safeParse(spec)
+    const problems = checked.success ? jobSpecProblems(checked.data, id) : [formatIssues(checked.error)]
+    if (!checked.success || problems.length) {
+      await this.publishJobStatus(id, 'rejected', 'submitted', problems.join('; '))
+      return
+    }
+    const service = this.newJob(checked.data)
+    try {
+      await service.start()
+    } catch (err) {
+      await service.stop()
+      await this.publishJobStatus(id, 'rejected', 'submitted', (err as Error).message)
+      return
+    }
+    if (existing) await existing.service.stop()
+    this.jobServices.set(id, { service, source: 'submitted' })
+    await this.publishJobStatus(id, 'accepted', 'submitted')
+    this.log.info({ jobId: id, model: checked.data.model }, 'job submitted')
+  }
+
+  private async publishJobStatus(jobId: string, state: 'accepted' | 'rejected' | 'cancelled', source: 'config' | 'submitted', error?: string): Promise<void> {
+    const body = { v: PROTOCOL_VERSION, jobId, state, source, timeMs: this.clock(), ...(error ? { error } : {}) }
+    await this.client?.publish(topics.job(jobId, 'status'), JSON.stringify(body), { qos: 1, retain: true })
+  }
+
+  /**
    * The energy summary (default daily): per job, the energy its plans predicted since the last
    * summary. JSON, retained, on dora/v1/hub/energy; predicted figures, labelled so.
    */
@@ -257,4 +333,13 @@ function redact(url: string): string {
   } catch {
     return url
   }
+}
+
+/** What a valid-looking job spec still gets wrong (the checks the config schema makes for its jobs). */
+export function jobSpecProblems(j: Config['jobs'][number], topicJobId: string): string[] {
+  const out: string[] = []
+  if (j.id !== topicJobId) out.push(`id: the spec says ${j.id} but was published for ${topicJobId}`)
+  if (j.rateRps === undefined && !j.sources) out.push('rateRps: required (or give sources with their rates)')
+  if (j.training) out.push('training: the hub runs inference jobs only (training runs in the simulator)')
+  return out
 }

@@ -27,7 +27,7 @@ export type DeviceTopicKind = 'caps' | 'heartbeat' | 'availability' | 'assignmen
 export const DEVICE_TOPIC_KINDS: readonly DeviceTopicKind[] = ['caps', 'heartbeat', 'availability', 'assignment', 'error']
 
 /** Per-job topics: topics.md § Jobs. `tensors` carries the receiving device id as a further level. */
-export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors'
+export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors' | 'spec' | 'status'
 
 export const topics = {
   device(deviceId: string, kind: DeviceTopicKind): string {
@@ -73,7 +73,7 @@ export function parseTopic(topic: string): ParsedTopic | null {
     return null
   }
   if (scope === 'jobs' && a && isValidId(a)) {
-    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'results')) {
+    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'results' || b === 'spec' || b === 'status')) {
       return { scope: 'job', jobId: a, kind: b }
     }
     if (levels.length === 6 && b === 'tensors' && c && isValidId(c)) {
@@ -103,6 +103,10 @@ export const filters = {
   },
   /** Every stage model's chunks: readable by every device. */
   allModels: `${ROOT}/models/+/+`,
+  /** Every job's spec (operators submit, the hub subscribes). */
+  allJobSpecs: `${ROOT}/jobs/+/spec`,
+  /** Every job's status (the hub publishes). */
+  allJobStatus: `${ROOT}/jobs/+/status`,
   /** Every job's plan epoch: readable by every device (plans are no secret; data is). */
   allJobPlans: `${ROOT}/jobs/+/plan`,
   jobTensorsAnyDevice(jobId: string): string {

@@ -8,6 +8,7 @@ const acl = new Acl({
   hub: { username: 'dora-hub', password: 'hub-secret-123' },
   devices: [{ id: 'cam-1', password: 'cam-secret-1' }, { id: 'cam-2', passwordSha256: createHash('sha256').update('cam-secret-2').digest('hex') }],
   observers: [{ username: 'ha', password: 'ha-secret-1' }],
+  operators: [{ username: 'ops', password: 'ops-secret-1' }],
   allowAnonymous: false,
   anonymousLoopbackOnly: true,
   jobsOf: (id) => jobs.get(id) ?? [],
@@ -40,5 +41,15 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canSubscribe(cam1, topics.job('other-job', 'plan'))).toBe(true)
     expect(acl.canSubscribe(cam1, topics.job('other-job', 'requests'))).toBe(false)
     expect(acl.canSubscribe(cam1, topics.job('detector', 'requests'))).toBe(true)
+  })
+
+  it('operators submit and cancel job specs and read everything; devices and observers cannot submit', () => {
+    const ops = acl.authenticate('ops', Buffer.from('ops-secret-1'), '10.0.0.9')
+    expect(ops).toEqual({ role: 'operator', username: 'ops' })
+    expect(acl.canPublish(ops!, topics.job('detector', 'spec'))).toBe(true)
+    expect(acl.canPublish(ops!, topics.job('detector', 'plan'))).toBe(false)
+    expect(acl.canSubscribe(ops!, 'dora/v1/#')).toBe(true)
+    expect(acl.canPublish(cam1, topics.job('detector', 'spec'))).toBe(false)
+    expect(acl.canPublish({ role: 'observer', username: 'ha' }, topics.job('detector', 'spec'))).toBe(false)
   })
 })

@@ -1,0 +1,111 @@
+/**
+ * `dora job submit FILE | list | cancel ID`: run-time jobs over MQTT, as an operator
+ * (`auth.operators` in the hub's config). A spec is a job as in a scenario file, plus the hub's
+ * job settings (network, batteryMinPct, recostCron, driftThreshold); it is published retained on
+ * dora/v1/jobs/{id}/spec, so it survives a hub restart; the hub answers on .../status.
+ */
+import mqtt, { type MqttClient } from 'mqtt'
+import type { Command } from 'commander'
+import { readConfigFile } from '../config/load.js'
+import { DoraError, ErrorCodes } from '../errors.js'
+import { filters, isValidId, parseTopic, topics } from '../protocol/topics.js'
+import { table } from './format.js'
+
+interface Conn { broker: string; username?: string; password?: string; timeoutMs: string }
+
+interface Status { jobId: string; state: string; source: string; timeMs: number; error?: string }
+
+async function connect(c: Conn): Promise<MqttClient> {
+  const password = c.password ?? process.env.DORA_OPERATOR_PASSWORD
+  try {
+    return await mqtt.connectAsync(c.broker, { ...(c.username ? { username: c.username } : {}), ...(password ? { password } : {}), reconnectPeriod: 0, connectTimeout: 5000 })
+  } catch (err) {
+    throw new DoraError(ErrorCodes.USAGE, `cannot connect to ${c.broker}: ${(err as Error).message}`)
+  }
+}
+
+/** Waits for a status of `jobId` newer than `since` (the hub's answer). */
+function awaitStatus(client: MqttClient, jobId: string, since: number, timeoutMs: number): Promise<Status> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DoraError(ErrorCodes.USAGE, `no answer from the hub for job ${jobId} within ${timeoutMs} ms (is it running, and are you an operator?)`)), timeoutMs)
+    client.on('message', (topic, payload) => {
+      if (topic !== topics.job(jobId, 'status')) return
+      try {
+        const s = JSON.parse(payload.toString()) as Status
+        if (s.timeMs >= since) {
+          clearTimeout(timer)
+          resolve(s)
+        }
+      } catch {
+        // not a status message; keep waiting
+      }
+    })
+  })
+}
+
+export function registerJobCommand(program: Command, setExit: (code: number) => void): void {
+  const job = program.command('job').description('submit, list or cancel jobs on a running hub (as an operator)')
+  const common = (c: Command) => c
+    .option('--broker <url>', "the hub's broker", 'mqtt://127.0.0.1:1883')
+    .option('--username <name>', 'operator user name')
+    .option('--password <secret>', 'operator password (or DORA_OPERATOR_PASSWORD)')
+    .option('--timeout-ms <ms>', 'how long to wait for the hub', '30000')
+
+  common(job.command('submit <file>').description('submit (or replace) a job from a YAML or JSON spec'))
+    .action(async (file: string, c: Conn) => {
+      const spec = await readConfigFile(file)
+      const id = (spec as { id?: unknown }).id
+      if (typeof id !== 'string' || !isValidId(id)) throw new DoraError(ErrorCodes.USAGE, `${file}: id must be 1-64 characters of A-Z a-z 0-9 _ - .`)
+      const client = await connect(c)
+      try {
+        await client.subscribeAsync(topics.job(id, 'status'), { qos: 1 })
+        const since = Date.now() - 1000
+        const answer = awaitStatus(client, id, since, Number(c.timeoutMs))
+        await client.publishAsync(topics.job(id, 'spec'), JSON.stringify(spec), { qos: 1, retain: true })
+        const s = await answer
+        if (s.state === 'accepted') process.stdout.write(`job ${id} accepted; the hub plans it on the devices online (plan epochs on ${topics.job(id, 'plan')})\n`)
+        else {
+          process.stderr.write(`dora: job ${id} ${s.state}: ${s.error ?? ''}\n`)
+          setExit(1)
+        }
+      } finally {
+        await client.endAsync()
+      }
+    })
+
+  common(job.command('cancel <id>').description('cancel a submitted job'))
+    .action(async (id: string, c: Conn) => {
+      if (!isValidId(id)) throw new DoraError(ErrorCodes.USAGE, `job id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(id)}`)
+      const client = await connect(c)
+      try {
+        await client.subscribeAsync(topics.job(id, 'status'), { qos: 1 })
+        const answer = awaitStatus(client, id, Date.now() - 1000, Number(c.timeoutMs))
+        await client.publishAsync(topics.job(id, 'spec'), Buffer.alloc(0), { qos: 1, retain: true })
+        const s = await answer
+        process.stdout.write(`job ${id} ${s.state}${s.error ? `: ${s.error}` : ''}\n`)
+        if (s.state !== 'cancelled') setExit(1)
+      } finally {
+        await client.endAsync()
+      }
+    })
+
+  common(job.command('list').description("list the hub's jobs and their state"))
+    .action(async (c: Conn) => {
+      const client = await connect(c)
+      const seen = new Map<string, Status>()
+      client.on('message', (topic, payload) => {
+        const t = parseTopic(topic)
+        if (t?.scope !== 'job' || t.kind !== 'status' || !payload.length) return
+        try {
+          seen.set(t.jobId, JSON.parse(payload.toString()) as Status)
+        } catch {
+          // skip what is not a status
+        }
+      })
+      await client.subscribeAsync(filters.allJobStatus, { qos: 1 })
+      await new Promise((r) => setTimeout(r, 500)) // retained statuses arrive at once
+      await client.endAsync()
+      if (!seen.size) process.stdout.write('no jobs\n')
+      else process.stdout.write(`${table(['job', 'state', 'source', 'since', 'error'], [...seen.values()].map((s) => [s.jobId, s.state, s.source, new Date(s.timeMs).toISOString(), s.error ?? '']))}\n`)
+    })
+}

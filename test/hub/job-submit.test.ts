@@ -1,0 +1,69 @@
+/** Jobs submitted at run time over MQTT (`dora job submit|list|cancel`), as an operator. */
+import { afterEach, describe, expect, it } from 'vitest'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, startHub, until } from '../helpers/hub.js'
+import type { Hub } from '../../src/hub/hub.js'
+import { topics } from '../../src/protocol/topics.js'
+
+const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
+const dora = (...args: string[]) =>
+  promisify(execFile)(process.execPath, [bin, 'job', ...args]).then((r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }), (e: { code: number; stdout: string; stderr: string }) => e)
+let hub: Hub | null = null
+
+afterEach(async () => {
+  await hub?.stop()
+  hub = null
+})
+
+describe('dora job', () => {
+  it('submits, lists and cancels a job; the hub plans it on the devices online', async () => {
+    hub = await startHub({ auth: { operators: [{ username: 'ops', password: 'ops-secret-1' }] } })
+    const url = deviceUrl(hub)
+    const as = ['--broker', url, '--username', 'ops', '--password', 'ops-secret-1', '--timeout-ms', '15000']
+    const dir = mkdtempSync(join(tmpdir(), 'dora-job-'))
+    const spec = join(dir, 'doorbell.yaml')
+    writeFileSync(spec, 'id: doorbell\nmodel: mobilenetv2\nrateRps: 2\ngoal: latency\nqoe: { latencyMs: 2000 }\n')
+    const device = await connect(url, { username: 'dev-a', password: DEVICE_PASSWORD, clientId: 'dev-a' })
+    await device.publishAsync(topics.device('dev-a', 'caps'), cbor(caps('dev-a')), { qos: 1, retain: true })
+    await device.subscribeAsync(topics.job('doorbell', 'plan'), { qos: 1 })
+    const plans: Buffer[] = []
+    device.on('message', (_t, p) => plans.push(p))
+
+    const ok = await dora('submit', spec, ...as)
+    expect(ok.stdout).toMatch(/job doorbell accepted/)
+    expect(hub.jobs.map((j) => j.id)).toEqual(['doorbell'])
+    await until(() => plans.some((p) => p.length > 0), 8000, 'a plan epoch of the submitted job')
+
+    const listed = await dora('list', ...as)
+    expect(listed.stdout).toMatch(/doorbell +accepted +submitted/)
+
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, 'id: broken\nmodel: mobilenetv2\nrateRps: 2\ngoal: fastest\n')
+    const rejected = await dora('submit', bad, ...as)
+    expect(rejected.code).toBe(1)
+    expect(rejected.stderr).toMatch(/job broken rejected: .*goal/)
+    const missing = join(dir, 'missing.yaml')
+    writeFileSync(missing, 'id: ghost\nmodel: no-such-model.onnx\nrateRps: 2\ngoal: latency\n')
+    expect((await dora('submit', missing, ...as)).stderr).toMatch(/job ghost rejected: .*no-such-model\.onnx/)
+
+    const cancelled = await dora('cancel', 'doorbell', ...as)
+    expect(cancelled.stdout).toMatch(/job doorbell cancelled/)
+    expect(hub.jobs).toEqual([])
+    device.end(true)
+  })
+
+  it('only operators may submit: an observer gets no answer and no job starts', async () => {
+    hub = await startHub({ auth: { operators: [{ username: 'ops', password: 'ops-secret-1' }] } })
+    const dir = mkdtempSync(join(tmpdir(), 'dora-job-'))
+    const spec = join(dir, 'j.yaml')
+    writeFileSync(spec, 'id: j\nmodel: mlp\nrateRps: 1\ngoal: latency\n')
+    const r = await dora('submit', spec, '--broker', deviceUrl(hub), '--username', 'dash', '--password', 'dash-secret', '--timeout-ms', '1500')
+    expect(r.code).toBe(1)
+    expect(hub.jobs).toEqual([])
+  })
+})
