@@ -46,6 +46,8 @@ export const configSchema = z.object({
     stateMinIntervalMs: z.number().int().min(0),
     /** node-cron expression (with seconds) of the energy summary of the jobs (default: daily at midnight). */
     energyCron: z.string().min(1).default('0 0 0 * * *'),
+    /** Prometheus metrics at http://host:port/metrics; port null turns them off. */
+    metrics: z.object({ host: z.string().min(1).default('127.0.0.1'), port: port.nullable().default(null) }).default({ host: '127.0.0.1', port: null }),
   }),
   broker: z.object({
     /** External broker URL (mqtt://, mqtts://, ws://, wss://); null runs the embedded broker. */

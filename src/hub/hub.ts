@@ -14,6 +14,7 @@ import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../
 import { formatIssues, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { buildHubState } from './state.js'
 import { JobService } from './job-service.js'
+import { HubMetrics } from './metrics.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import type { Logger } from '../log.js'
 
@@ -35,6 +36,8 @@ export class Hub {
   private readonly jobServices = new Map<string, { service: JobService; source: 'config' | 'submitted' }>()
   private specs: Promise<void> = Promise.resolve()
   private readonly baseDir: string
+  private metrics: HubMetrics | null = null
+  private boundMetricsPort: number | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
   get jobs(): JobService[] {
@@ -64,7 +67,16 @@ export class Hub {
       clock: this.clock,
       baseDir: this.baseDir,
       chunkBytes: this.config.tensors.chunkBytes,
+      onAdapt: (jobId, action, seconds) => {
+        this.metrics?.adaptations.inc({ job: jobId, action })
+        this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
+      },
     })
+  }
+
+  /** Port of the metrics endpoint (null when off). */
+  get metricsPort(): number | null {
+    return this.boundMetricsPort
   }
 
   /** Ports the embedded broker bound (null on an external broker). */
@@ -159,6 +171,16 @@ export class Hub {
     await this.client.subscribe(filters.allJobSpecs, (topic, payload) => {
       this.specs = this.specs.then(() => this.onJobSpec(topic, payload)).catch((err: Error) => this.log.error({ err: err.message }, 'job spec handling failed'))
     })
+    if (c.hub.metrics.port !== null) {
+      this.metrics = new HubMetrics({ devices: () => this.registry.snapshot(), jobs: () => this.jobs })
+      try {
+        this.boundMetricsPort = await this.metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
+      } catch (err) {
+        await this.stop()
+        throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
+      }
+      log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
+    }
     log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
   }
 
@@ -168,6 +190,8 @@ export class Hub {
     this.registry.off('event', this.onRegistryEvent)
     await this.specs
     for (const job of this.jobs) await job.stop()
+    await this.metrics?.close()
+    this.metrics = null
     await this.sweepTask?.destroy()
     this.sweepTask = null
     await this.energyTask?.destroy()

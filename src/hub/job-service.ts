@@ -31,6 +31,8 @@ export interface JobServiceDeps {
   readonly baseDir: string
   /** Fleet changes within this window are planned together. */
   readonly debounceMs?: number
+  /** Told of every adapter run: what it did and how long it took, s. */
+  readonly onAdapt?: (jobId: string, action: string, seconds: number) => void
   /** Stage models go in chunks of this many bytes. */
   readonly chunkBytes?: number
 }
@@ -125,7 +127,9 @@ export class JobService {
     }
     const measured = this.measuredLatencyMs
     this.measuredLatencyMs = undefined
+    const t0 = performance.now()
     const decision = adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why)
+    this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     this.state = decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
