@@ -94,7 +94,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   let samplesInWindow = 0
   let samplesStarted = 0
   // stage-0 micro-batches not yet admitted, per replica, in order
-  let pendingInputs: string[][] = []
+  let pendingInputs: number[][] = []
 
   const dispatch = (id: string) => {
     const st = state.get(id)!
@@ -122,7 +122,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     const queue = pendingInputs[plan.stages[0]!.devices.indexOf(id)]!
     // fetch inputs ahead while the stash has room (counting inputs already on their way)
     while (queue.length && st.admitted < st.limit) {
-      const mb = Number(queue.shift())
+      const mb = queue.shift()!
       st.admitted++
       medium.transfer(source, dev(id), b * job.model.boundaryBytes[0]!, () => {
         st.ready.push({ kind: 'F', mb, stage: 0 })
@@ -190,7 +190,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     doneInStep = 0
     if (now >= options.warmupS) samplesStarted += M * b
     const replicas = plan.stages[0]!.devices
-    pendingInputs = replicas.map((id) => assignment[0]!.flatMap((r, mb) => (r === id ? [String(mb)] : [])))
+    pendingInputs = replicas.map((id) => assignment[0]!.flatMap((r, mb) => (r === id ? [mb] : [])))
     for (const id of replicas) admit(id)
   }
   heap.push(0, startStep)

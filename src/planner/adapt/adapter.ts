@@ -112,9 +112,10 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
     return { action: 'infeasible', state: nextState(state.current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays` }
   }
   // is the running mix still good? (re-costed; its parts must still exist and comply on average)
-  const current = state.current ? compose(recost(state.current.parts.map((p) => p.plan)), job) : null
-  const currentOk = current !== null && state.current!.parts.every((p) => candidates.some((c) => c.plan.stages === p.plan.stages || JSON.stringify(c.plan.stages) === JSON.stringify(p.plan.stages)))
-  if (currentOk && current && mix.objective >= current.objective * (1 - hysteresis)) {
+  // (its parts came from the candidates, so they are still candidates exactly when they survive re-costing)
+  const running = state.current ? recost(state.current.parts.map((p) => p.plan)) : []
+  const current = state.current && running.length === state.current.parts.length ? compose(running, job) : null
+  if (current && mix.objective >= current.objective * (1 - hysteresis)) {
     return { action: 'keep', state: nextState(state.current, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
   }
   const activateAtMs = activation(state, nowMs, options.leadMs ?? 0)

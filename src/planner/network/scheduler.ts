@@ -125,7 +125,11 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
     return Math.min(...g.map((x) => order.filter((d) => d === x.d).length / (x.share * n)))
   }))
   let N = 1
-  for (let n = 2; n <= maxCycle; n++) if (fit(n) > fit(N) + 1e-9) N = n
+  let bestFit = fit(1)
+  for (let n = 2; n <= maxCycle; n++) {
+    const f = fit(n)
+    if (f > bestFit + 1e-9) [N, bestFit] = [n, f]
+  }
   const sourceOf = turns(sources, N)
   const rotation = plan.stages.map((st) => {
     const g = groups.find((x) => x.length === st.devices.length && x.every((y, r) => y.d?.id === st.devices[r]))
