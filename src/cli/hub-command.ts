@@ -55,6 +55,12 @@ async function runHub(flags: HubFlags): Promise<number> {
   const log = createLogger(config.log.level)
   const hub = new Hub(config, log, Date.now, flags.config ? dirname(resolve(flags.config)) : process.cwd())
   await hub.start()
+  // listen for the stop signals before announcing the hub: stdout to a pipe is written at once,
+  // so a supervisor may read the banner and signal before the next line would have run
+  const stopSignal = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
   const p = hub.boundPorts
   process.stdout.write(
     p
@@ -64,10 +70,7 @@ async function runHub(flags: HubFlags): Promise<number> {
           '. Press Ctrl-C to stop.\n'
       : `Dora hub "${config.hub.id}" running on external broker ${hub.brokerUrl}. Press Ctrl-C to stop.\n`,
   )
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  await stopSignal
   process.stdout.write('Stopping Dora hub...\n')
   await hub.stop()
   return 0
