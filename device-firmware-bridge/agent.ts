@@ -1,9 +1,11 @@
 /**
- * The device agent (first part of issue 6): joins a hub's broker as one device, publishes its caps
- * (retained) and heartbeats, sets its last will, and follows the plan: it keeps the assignment the
- * hub publishes for it and reports the epoch it holds in its heartbeats; for each stage it is
- * given it fetches the stage model (model-cache.ts: chunks over MQTT, sha256, disk cache) and
- * opens its onnxruntime session ahead of the epoch. Running requests comes next.
+ * The device agent (issue 6): joins a hub's broker as one device, publishes its caps (retained)
+ * and heartbeats, sets its last will, and follows the plan: it keeps the assignments the hub
+ * publishes for it (the last few epochs, so old requests finish on old stages); for each stage
+ * it fetches the stage model (model-cache.ts: chunks over MQTT, sha256, disk cache) and opens its
+ * onnxruntime session ahead of the epoch, and reports in its heartbeat the newest epoch it is
+ * ready for. Requests run in executor.ts; a device that is a job's source (a camera) also sends
+ * requests (src/runtime/requester.ts) and reports their latency in its heartbeats.
  *
  * Its caps come either from a profile (an emulated device: a scenario file's device, labelled
  * emulated in its caps) or from this machine (the onnxruntime micro-benchmark, memory, the power
@@ -13,10 +15,15 @@ import os from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
+import { StageExecutor } from './executor.js'
+import { Requester, type InputsFn } from '../src/runtime/requester.js'
+import { randomWireInputs } from '../src/runtime/inputs.js'
+import { meanAndP95 } from '../src/sim/heap.js'
 import mqtt, { type MqttClient } from 'mqtt'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
-import { assignmentSchema, formatIssues, type AssignmentPayload, type Caps, type Heartbeat } from '../src/protocol/payloads.js'
+import { assignmentSchema, formatIssues, planEpochSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
+import { parseTopic } from '../src/protocol/topics.js'
 import type { DeviceProfile } from '../src/planner/types.js'
 
 export interface AgentOptions {
@@ -33,7 +40,16 @@ export interface AgentOptions {
   /** Called when a stage's model is verified and its onnxruntime session open. */
   readonly onStageReady?: (x: { jobId: string; epoch: number; sha256: string; inputs: readonly string[]; outputs: readonly string[] }) => void
   readonly onError?: (message: string) => void
+  /** Emulated devices wait after each run until their profile's time (default: when emulated). */
+  readonly dilate?: boolean
+  /** `slots` (default): send inside the hub's slots; `none`: send at once (uncoordinated). */
+  readonly coordination?: 'slots' | 'none'
+  readonly chunkBytes?: number
+  readonly reassemblyTimeoutMs?: number
 }
+
+/** Epochs kept per job: requests of an older epoch than these are refused (the source re-sends). */
+const EPOCHS_KEPT = 4
 
 /** A device profile as caps (what a device announces). */
 export function capsFromProfile(p: DeviceProfile): Caps {
@@ -56,12 +72,40 @@ export class DeviceAgent {
   private seq = 0
   /** The latest assignment per job. */
   readonly assignments = new Map<string, AssignmentPayload>()
-  /** Open onnxruntime sessions of stage models, by sha256. */
+  /** Recent assignments and plan epochs per job, by epoch. */
+  private readonly history = new Map<string, { assignments: Map<number, AssignmentPayload>; plans: Map<number, PlanEpochPayload> }>()
+  /** Open onnxruntime sessions of stage models, by sha256 (loading ones as promises). */
   readonly sessions = new Map<string, ort.InferenceSession>()
+  private readonly loading = new Map<string, Promise<ort.InferenceSession>>()
+  /** Per job, the newest epoch whose stage models are all open. */
+  private readonly ready = new Map<string, number>()
   readonly models: ModelCache
+  readonly executor: StageExecutor
+  /** This device's request source, when it is one (startSource). */
+  requester: Requester | null = null
+  private sourceTimer: NodeJS.Timeout | null = null
+  private tickTimer: NodeJS.Timeout | null = null
+  private latencyMark = 0
 
   constructor(private readonly o: AgentOptions) {
     this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client)
+    this.executor = new StageExecutor({
+      id: o.id,
+      profile: o.profile,
+      dilate: o.dilate ?? o.profile.emulated,
+      coordination: o.coordination ?? 'slots',
+      chunkBytes: o.chunkBytes ?? 256 * 1024,
+      reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 30_000,
+      publish: async (topic, payload) => {
+        if (!this.client) throw new Error('not connected')
+        await this.client.publishAsync(topic, payload, { qos: 1 })
+      },
+      session: (model) => this.session(model),
+      assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
+      plan: (jobId, epoch) => this.history.get(jobId)?.plans.get(epoch),
+      clock: () => performance.timeOrigin + performance.now(),
+      onError: (m) => this.o.onError?.(m),
+    })
   }
 
   async start(): Promise<void> {
@@ -79,17 +123,80 @@ export class DeviceAgent {
       client.once('error', (err) => reject(new Error(`device ${id} cannot connect to ${this.o.url}: ${err.message}`)))
     })
     client.on('message', (topic, payload) => this.onMessage(topic, payload))
-    await client.subscribeAsync(topics.device(id, 'assignment'), { qos: 1 })
+    // after a reconnect without a session, subscribe again
+    client.on('connect', (ack) => {
+      if (!ack.sessionPresent) this.resubscribe().catch((err: Error) => this.o.onError?.(`resubscribe: ${err.message}`))
+    })
+    await this.resubscribe()
     await client.publishAsync(topics.device(id, 'caps'), encodeCbor(capsFromProfile(this.o.profile)), { qos: 1, retain: true })
     await client.publishAsync(topics.device(id, 'availability'), AVAILABILITY.online, { qos: 1, retain: true })
     this.timer = setInterval(() => this.heartbeat().catch((err: Error) => this.o.onError?.(`heartbeat: ${err.message}`)), this.o.heartbeatMs ?? 5000)
     await this.heartbeat()
   }
 
+  private async resubscribe(): Promise<void> {
+    const c = this.client
+    if (!c) return
+    await c.subscribeAsync(topics.device(this.o.id, 'assignment'), { qos: 1 })
+    for (const jobId of this.history.keys()) await this.subscribeJob(jobId)
+  }
+
+  private async subscribeJob(jobId: string): Promise<void> {
+    const c = this.client
+    if (!c) return
+    const list = [topics.job(jobId, 'plan'), topics.tensors(jobId, this.o.id)]
+    if (this.requester?.jobId === jobId) list.push(topics.job(jobId, 'results'))
+    await c.subscribeAsync(list, { qos: 1 })
+  }
+
+  /**
+   * Makes this device a source of a job's requests: `rateRps` requests a second with generated
+   * inputs, from the job's current plan epoch (sending starts once a plan exists).
+   */
+  async startSource(jobId: string, rateRps: number, inputs?: InputsFn): Promise<Requester> {
+    if (!(rateRps > 0)) throw new RangeError(`source rate must be positive, got ${rateRps}`)
+    const r = new Requester({
+      src: this.o.id,
+      jobId,
+      chunkBytes: this.o.chunkBytes ?? 256 * 1024,
+      clock: () => performance.timeOrigin + performance.now(),
+      publish: async (topic, payload) => {
+        if (!this.client) throw new Error('not connected')
+        this.executor.energy.sent(payload.byteLength)
+        await this.client.publishAsync(topic, payload, { qos: 1 })
+      },
+      inputs: inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
+      local: (t) => this.executor.accept(jobId, t),
+      onError: (m) => this.o.onError?.(m),
+    })
+    this.requester = r
+    if (!this.history.has(jobId)) this.history.set(jobId, { assignments: new Map(), plans: new Map() })
+    for (const p of this.history.get(jobId)!.plans.values()) r.setPlan(p)
+    await this.subscribeJob(jobId)
+    this.sourceTimer = setInterval(() => r.send().catch((err: Error) => this.o.onError?.(`request: ${err.message}`)), 1000 / rateRps)
+    this.tickTimer = setInterval(() => r.tick().catch((err: Error) => this.o.onError?.(`re-send: ${err.message}`)), 250)
+    return r
+  }
+
+  /** Stops sending new requests; outstanding ones still complete (or are re-sent) until `drainMs` passes. */
+  async stopSource(drainMs = 10_000): Promise<Requester | null> {
+    if (this.sourceTimer) clearInterval(this.sourceTimer)
+    this.sourceTimer = null
+    const r = this.requester
+    const until = Date.now() + drainMs
+    while (r && r.outstandingCount > 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 50))
+    if (this.tickTimer) clearInterval(this.tickTimer)
+    this.tickTimer = null
+    return r
+  }
+
   /** Leaves cleanly: announces offline (the hub re-plans at once) and disconnects. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    if (this.sourceTimer) clearInterval(this.sourceTimer)
+    if (this.tickTimer) clearInterval(this.tickTimer)
+    this.sourceTimer = this.tickTimer = null
     const c = this.client
     this.client = null
     for (const s of this.sessions.values()) await s.release()
@@ -103,6 +210,9 @@ export class DeviceAgent {
   crash(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    if (this.sourceTimer) clearInterval(this.sourceTimer)
+    if (this.tickTimer) clearInterval(this.tickTimer)
+    this.sourceTimer = this.tickTimer = null
     this.client?.stream.destroy()
     this.client?.end(true)
     this.client = null
@@ -111,37 +221,89 @@ export class DeviceAgent {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
+    const t = parseTopic(topic)
+    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.executor.onChunk(t.jobId, payload)
+    if (t?.scope === 'job' && t.kind === 'results') return this.requester?.jobId === t.jobId ? this.requester.onResultChunk(payload) : undefined
+    if (t?.scope === 'job' && t.kind === 'plan') return this.onPlan(t.jobId, payload)
     if (topic !== topics.device(this.o.id, 'assignment')) return
     const d = decodeCbor(payload)
     if (!d.ok) return this.o.onError?.(`assignment: ${d.error}`)
     const parsed = assignmentSchema.safeParse(d.value)
     if (!parsed.success) return this.o.onError?.(`assignment: ${formatIssues(parsed.error)}`)
-    const prev = this.assignments.get(parsed.data.jobId)
-    if (prev && prev.epoch > parsed.data.epoch) return // a stale epoch (retained, reordered): ignore it
-    this.assignments.set(parsed.data.jobId, parsed.data)
-    this.o.onAssignment?.(parsed.data)
-    this.prepare(parsed.data).catch((err: Error) => this.o.onError?.(`job ${parsed.data.jobId} epoch ${parsed.data.epoch}: ${err.message}`))
+    const a = parsed.data
+    const prev = this.assignments.get(a.jobId)
+    if (prev && prev.epoch > a.epoch) return // a stale epoch (retained, reordered): ignore it
+    this.assignments.set(a.jobId, a)
+    const h = this.jobHistory(a.jobId)
+    h.assignments.set(a.epoch, a)
+    trim(h.assignments)
+    this.o.onAssignment?.(a)
+    this.subscribeJob(a.jobId).catch((err: Error) => this.o.onError?.(`job ${a.jobId}: subscribing: ${err.message}`))
+    this.executor.refresh()
+    this.prepare(a)
+      .then(() => {
+        if ((this.ready.get(a.jobId) ?? 0) < a.epoch) this.ready.set(a.jobId, a.epoch)
+        return this.heartbeat()
+      })
+      .catch((err: Error) => this.o.onError?.(`job ${a.jobId} epoch ${a.epoch}: ${err.message}`))
+  }
+
+  private jobHistory(jobId: string): { assignments: Map<number, AssignmentPayload>; plans: Map<number, PlanEpochPayload> } {
+    let h = this.history.get(jobId)
+    if (!h) this.history.set(jobId, (h = { assignments: new Map(), plans: new Map() }))
+    return h
+  }
+
+  private onPlan(jobId: string, payload: Buffer): void {
+    const d = decodeCbor(payload)
+    if (!d.ok) return this.o.onError?.(`plan of ${jobId}: ${d.error}`)
+    const parsed = planEpochSchema.safeParse(d.value)
+    if (!parsed.success) return this.o.onError?.(`plan of ${jobId}: ${formatIssues(parsed.error)}`)
+    const h = this.jobHistory(jobId)
+    h.plans.set(parsed.data.epoch, parsed.data)
+    trim(h.plans)
+    if (this.requester?.jobId === jobId) this.requester.setPlan(parsed.data)
+    this.executor.refresh()
+  }
+
+  /** A stage model's open session (fetched, verified and opened once). */
+  private session(model: { sha256: string; bytes: number; chunks: number }): Promise<ort.InferenceSession> {
+    const open = this.sessions.get(model.sha256)
+    if (open) return Promise.resolve(open)
+    let p = this.loading.get(model.sha256)
+    if (!p) {
+      p = (async () => {
+        const bytes = await this.models.get(model)
+        let session: ort.InferenceSession
+        try {
+          session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+        } catch (err) {
+          throw new Error(`stage model ${model.sha256} does not load in onnxruntime: ${(err as Error).message}`)
+        }
+        this.sessions.set(model.sha256, session)
+        return session
+      })().finally(() => this.loading.delete(model.sha256))
+      this.loading.set(model.sha256, p)
+    }
+    return p
   }
 
   /** Fetches (or finds in the cache) every stage model of an assignment and opens its session. */
   private async prepare(a: AssignmentPayload): Promise<void> {
     for (const s of a.stages) {
       if (!s.model || this.sessions.has(s.model.sha256)) continue
-      const bytes = await this.models.get(s.model)
-      let session: ort.InferenceSession
-      try {
-        session = await ort.InferenceSession.create(bytes)
-      } catch (err) {
-        throw new Error(`stage model ${s.model.sha256} does not load in onnxruntime: ${(err as Error).message}`)
-      }
-      this.sessions.set(s.model.sha256, session)
+      const session = await this.session(s.model)
       this.o.onStageReady?.({ jobId: a.jobId, epoch: a.epoch, sha256: s.model.sha256, inputs: session.inputNames, outputs: session.outputNames })
     }
   }
 
   private async heartbeat(): Promise<void> {
     if (!this.client?.connected) return
-    const epochs = [...this.assignments.values()].map((a) => a.epoch)
+    const epochs = [...this.ready.values()]
+    const now = performance.timeOrigin + performance.now()
+    const r = this.requester
+    const latencies = r ? r.stats.latenciesMs.slice(this.latencyMark) : []
+    this.latencyMark += latencies.length
     const hb: Heartbeat = {
       v: PROTOCOL_VERSION,
       seq: this.seq++,
@@ -150,10 +312,22 @@ export class DeviceAgent {
       freeMemoryBytes: os.freemem(),
       batteryPct: this.o.profile.battery?.levelPct ?? null,
       linkThroughputBps: null,
-      queueDepth: 0,
+      queueDepth: this.executor.queueDepth,
       epoch: epochs.length ? Math.max(...epochs) : null,
-      stageTimings: [],
+      stageTimings: this.executor.takeTimings(),
+      energyJ: this.executor.energy.joules(now),
+      ...(r && latencies.length ? { requestLatencies: [{ jobId: r.jobId, ...latencyStats(latencies) }] } : {}),
     }
     await this.client.publishAsync(topics.device(this.o.id, 'heartbeat'), encodeCbor(hb), { qos: 0 })
   }
+}
+
+function trim<T>(m: Map<number, T>): void {
+  const keys = [...m.keys()].sort((a, b) => a - b)
+  for (const k of keys.slice(0, Math.max(0, keys.length - EPOCHS_KEPT))) m.delete(k)
+}
+
+function latencyStats(ms: number[]): { meanMs: number; p95Ms: number; count: number } {
+  const s = meanAndP95(ms)
+  return { meanMs: s.mean, p95Ms: s.p95, count: ms.length }
 }

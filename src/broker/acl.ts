@@ -2,8 +2,8 @@
  * Who may connect, publish and subscribe on the embedded broker (README § Security).
  * - the hub: everything under dora/v1;
  * - a device (username = device id): publishes only its own caps, heartbeat and availability,
- *   and the data-plane topics (tensors, results) of jobs it is assigned to; subscribes to its own
- *   device topics, the hub topics and its jobs' plan, requests and inbound tensors;
+ *   and the data-plane topics (tensors, results) of jobs it is assigned to (or a source of); subscribes to its own
+ *   device topics, the hub topics and its jobs' plan, requests, inbound tensors and results;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing;
  * - an operator: reads like an observer and publishes job specs (submit, cancel);
  * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
@@ -110,7 +110,7 @@ export class Acl {
         const id = who.deviceId
         if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans) || filterWithin(filter, filters.allModels)) return true
         for (const job of this.options.jobsOf(id)) {
-          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id)]) {
+          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id), topics.job(job, 'results')]) {
             if (filterWithin(filter, allowed)) return true
           }
         }

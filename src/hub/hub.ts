@@ -3,6 +3,7 @@
  * adapter, integrations). The constructor only assigns; `start()` does the I/O; `stop()` removes
  * every timer and listener, publishes `offline` and closes connections.
  */
+import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
 import { hubJobSchema, type Config } from '../config/schema.js'
@@ -182,6 +183,14 @@ export class Hub {
       log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
     }
     log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
+  }
+
+  /** A request source on the hub's connection for a job (requests that originate on the hub). */
+  async source(jobId: string, o: HubSourceOptions = {}): Promise<HubSource> {
+    if (!this.client) throw new Error('the hub is not started')
+    const s = new HubSource(this.client, jobId, { chunkBytes: this.config.tensors.chunkBytes, ...o })
+    await s.start()
+    return s
   }
 
   async stop(): Promise<void> {

@@ -12,11 +12,11 @@ import type { DeviceRecord } from '../registry/registry.js'
 import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
-import type { DeviceProfile, Job } from '../planner/types.js'
+import { jobSources, type DeviceProfile, type Job } from '../planner/types.js'
 import { loadJobModel, plannerJob } from '../scenario/load.js'
 import { ModelStore, type StageModelRef } from './model-store.js'
 import { encodeCbor } from '../protocol/codec.js'
-import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
+import { HUB_SOURCE, PROTOCOL_VERSION, topics } from '../protocol/topics.js'
 import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../protocol/payloads.js'
 import { measuredLinkRate, profileFromRecord } from './profiles.js'
 
@@ -46,6 +46,7 @@ export class JobService {
   private pending: string[] = []
   private running: Promise<void> = Promise.resolve()
   private assigned = new Set<string>()
+  private previous = new Set<string>()
   private stopped = false
   /** What the adapter last did and why (for reports). */
   lastDecision: { action: string; reason: string } | null = null
@@ -66,9 +67,13 @@ export class JobService {
     return this.config.id
   }
 
-  /** The devices the current epoch gives stages (their data-plane topics open in the ACL). */
+  /**
+   * The devices whose data-plane topics are open in the ACL: those the current and the previous
+   * epoch give stages (old requests finish on old stages) and the job's source devices.
+   */
   devices(): ReadonlySet<string> {
-    return this.assigned
+    const sources = this.job ? jobSources(this.job).flatMap((x) => (x.device ? [x.device] : [])) : []
+    return new Set([...this.assigned, ...this.previous, ...sources])
   }
 
   get epoch(): PlanEpoch | null {
@@ -204,6 +209,13 @@ export class JobService {
     }
   }
 
+  /** The tensors a stage reads and produces (from its cut), when the model has node bounds. */
+  private stageIo(n: [number, number] | null): { inputs?: string[]; outputs?: string[] } {
+    if (!n) return {}
+    const st = this.models!.stage(n)
+    return { inputs: [...st.inputs], outputs: [...st.outputs] }
+  }
+
   private async publishEpoch(e: PlanEpoch, fleet: Fleet): Promise<void> {
     const bounds = this.job!.model.nodeBounds
     const nodes = (l: readonly [number, number]): [number, number] | null => (bounds ? [bounds[l[0]]!, bounds[l[1]]!] : null)
@@ -214,10 +226,12 @@ export class JobService {
       activateAtMs: e.activateAtMs,
       parts: e.parts.map((p) => ({
         planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch,
-        stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), devices: [...s.devices] })),
+        stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), ...this.stageIo(nodes(s.layers)), devices: [...s.devices], shares: speedShares(this.job!, fleet, s.layers, s.devices) })),
         schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
       })),
       predicted: { latencyMs: e.predicted.latencyMs, energyJPerRequest: e.predicted.energyJPerRequest },
+      ...this.models!.io(),
+      sources: jobSources(this.job!).map((x) => x.device ?? HUB_SOURCE),
       reason: e.reason.slice(0, 1024),
       emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
     })
@@ -230,8 +244,12 @@ export class JobService {
       if (n && !refs.has(n.join('-'))) refs.set(n.join('-'), await this.models!.publish(n, this.deps.publish))
     }
     const now = new Set(Object.keys(e.assignments))
+    const before = this.assigned
+    // open the new devices' topics before they learn of their stages
+    this.previous = before
+    this.assigned = now
     // devices that held stages before and hold none now get an empty assignment
-    for (const id of new Set([...now, ...this.assigned])) {
+    for (const id of new Set([...now, ...before])) {
       const body: AssignmentPayload = assignmentSchema.parse({
         v: PROTOCOL_VERSION,
         jobId: this.id,
@@ -239,12 +257,30 @@ export class JobService {
         activateAtMs: e.activateAtMs,
         stages: (e.assignments[id] ?? []).map((a) => {
           const n = nodes(a.layers)
-          return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? refs.get(n.join('-')) ?? null : null }
+          return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? refs.get(n.join('-')) ?? null : null, flops: stageFlops(this.job!, a.layers) }
         }),
         slots: e.parts.flatMap((p) => (p.schedule?.byDevice[id] ?? []).map((x) => ({ planId: p.plan.id, ...x }))),
       })
       await this.deps.publish(topics.device(id, 'assignment'), encodeCbor(body))
     }
-    this.assigned = now
   }
+}
+
+/** Each replica's share of a stage's requests: its speed over the stage's (as the cost model spreads them). */
+function speedShares(job: Job, fleet: Fleet, layers: readonly [number, number], devices: readonly string[]): number[] {
+  const speed = devices.map((id) => 1 / stageComputeMs(job, fleet.devices.get(id)!, layers, 1))
+  const total = speed.reduce((a, x) => a + x, 0)
+  return speed.map((x) => x / total)
+}
+
+/** FLOPs per request of a layer range, by op class. */
+function stageFlops(job: Job, layers: readonly [number, number]): { conv: number; matmul: number; elementwise: number } {
+  const f = { conv: 0, matmul: 0, elementwise: 0 }
+  for (let i = layers[0]; i < layers[1]; i++) {
+    const l = job.model.layers[i]!.flops
+    f.conv += l.conv
+    f.matmul += l.matmul
+    f.elementwise += l.elementwise
+  }
+  return f
 }

@@ -5,11 +5,12 @@
  */
 import { createHash } from 'node:crypto'
 import type { Profile } from '../model/load.js'
-import { onnx } from '../model/onnx.js'
+import { onnx, ortTypeName } from '../model/onnx.js'
+import type { Dtype } from '../protocol/dtypes.js'
 import { buildStageModel, planStages } from '../model/split.js'
 import { encodeCbor } from '../protocol/codec.js'
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
-import type { ModelChunk } from '../protocol/payloads.js'
+import type { ModelChunk, TensorSpec } from '../protocol/payloads.js'
 
 export interface StageModelRef {
   readonly sha256: string
@@ -18,13 +19,13 @@ export interface StageModelRef {
 }
 
 export class ModelStore {
-  private readonly byRange = new Map<string, { ref: StageModelRef; bytes: Uint8Array }>()
+  private readonly byRange = new Map<string, { ref: StageModelRef; bytes: Uint8Array; inputs: readonly string[]; outputs: readonly string[] }>()
   private readonly published = new Set<string>()
 
   constructor(private readonly profile: Profile, private readonly chunkBytes: number) {}
 
   /** The stage model holding ONNX nodes [a, b) (built once). */
-  stage(nodes: readonly [number, number]): { ref: StageModelRef; bytes: Uint8Array } {
+  stage(nodes: readonly [number, number]): { ref: StageModelRef; bytes: Uint8Array; inputs: readonly string[]; outputs: readonly string[] } {
     const key = `${nodes[0]}-${nodes[1]}`
     let m = this.byRange.get(key)
     if (!m) {
@@ -34,10 +35,23 @@ export class ModelStore {
       if (!plan) throw new RangeError(`no stage with nodes [${nodes[0]}, ${nodes[1]}) in ${this.profile.graph.name}`)
       const bytes = onnx.ModelProto.encode(buildStageModel(this.profile.graph, this.profile.shapes.values, plan)).finish()
       const sha256 = createHash('sha256').update(bytes).digest('hex')
-      m = { ref: { sha256, bytes: bytes.length, chunks: Math.ceil(bytes.length / this.chunkBytes) }, bytes }
+      m = { ref: { sha256, bytes: bytes.length, chunks: Math.ceil(bytes.length / this.chunkBytes) }, bytes, inputs: plan.inputs, outputs: plan.outputs }
       this.byRange.set(key, m)
     }
     return m
+  }
+
+  /** The model's inputs (what a source sends, shapes bound as profiled) and output names. */
+  io(): { inputs: TensorSpec[]; outputs: string[] } {
+    const { graph, shapes } = this.profile
+    const inputs = graph.inputs.map((v) => {
+      const name = v.name ?? ''
+      const info = shapes.values.get(name)
+      const dtype = ortTypeName(info?.dataType ?? v.type?.tensorType?.elemType ?? 0)
+      if (!info || dtype === null) throw new RangeError(`model input ${name}: no shape or an unsupported element type`)
+      return { name, dtype: dtype satisfies Dtype, shape: [...info.shape] }
+    })
+    return { inputs, outputs: graph.outputs.map((o) => o.name ?? '') }
   }
 
   /** Publishes a stage model's chunks unless it was published already. */

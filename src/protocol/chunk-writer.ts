@@ -37,7 +37,7 @@ function writeHead(buf: Buffer, at: number, major: number, value: number): numbe
   return at + 9
 }
 
-type Item = number | string | null | number[]
+type Item = number | string | null | number[] | string[]
 
 function itemSize(v: Item): number {
   if (v === null) return 1
@@ -46,7 +46,7 @@ function itemSize(v: Item): number {
     const n = Buffer.byteLength(v)
     return headSize(n) + n
   }
-  return headSize(v.length) + v.reduce((s, d) => s + headSize(d), 0)
+  return headSize(v.length) + (v as Array<number | string>).reduce((s: number, d) => s + itemSize(d), 0)
 }
 
 function writeItem(buf: Buffer, at: number, v: Item): number {
@@ -61,7 +61,7 @@ function writeItem(buf: Buffer, at: number, v: Item): number {
     return at + buf.write(v, at, 'utf8')
   }
   at = writeHead(buf, at, 4, v.length)
-  for (const d of v) at = writeHead(buf, at, 0, d)
+  for (const d of v as Array<number | string>) at = writeItem(buf, at, d)
   return at
 }
 
@@ -72,6 +72,8 @@ export function writeChunkMessage(chunk: TensorChunk): Buffer {
     ['epoch', chunk.epoch], ['idx', chunk.idx], ['count', chunk.count], ['offset', chunk.offset],
     ['total', chunk.total], ['crc', chunk.crc],
   ]
+  const hop = chunk.hop
+  if (hop) fields.push(['src', hop.src], ['plan', hop.plan], ['stage', hop.stage], ['route', [...hop.route]], ['t0', hop.t0])
   const dataLen = chunk.data.byteLength
   let size = 1 + itemSize('data') + headSize(dataLen) + dataLen
   for (const [k, v] of fields) size += itemSize(k) + itemSize(v)

@@ -29,6 +29,23 @@ export interface TensorMeta {
   shape: number[]
   /** Plan epoch the sender ran; null outside a plan (tests, tools). */
   epoch: number | null
+  /** Where the request goes (absent outside a running job: tests, tools). */
+  hop?: Hop
+}
+
+/**
+ * A request's way through a plan, carried by every chunk of its tensors: the source, the plan
+ * of the epoch's mix, the stage the tensor is for (the stage count for results), the device of
+ * every stage, and the source's send time.
+ */
+export interface Hop {
+  /** The request's source: a device id, or `hub`. */
+  src: string
+  plan: string
+  stage: number
+  route: string[]
+  /** Source clock when the request was sent, whole ms since the Unix epoch. */
+  t0: number
 }
 
 export interface TensorChunk extends TensorMeta {
@@ -57,6 +74,11 @@ const chunkSchema = z.object({
   total: z.number().int().nonnegative(),
   crc: z.number().int().nonnegative().max(0xffffffff),
   data: z.instanceof(Uint8Array),
+  src: z.string().min(1).max(64).optional(),
+  plan: z.string().min(1).max(128).optional(),
+  stage: z.number().int().nonnegative().max(64).optional(),
+  route: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
+  t0: z.number().int().nonnegative().optional(),
 })
 
 /** Largest chunk data size that keeps each message under a broker's packet limit. */
@@ -99,6 +121,7 @@ export function* encodeTensorChunks(
       total: bytes.byteLength,
       crc: crc32(data),
       data,
+      ...(meta.hop ? { hop: meta.hop } : {}),
     }
     yield writeChunkMessage(chunk)
   }
@@ -112,7 +135,14 @@ export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
   if (!decoded.ok) return decoded
   const parsed = chunkSchema.safeParse(decoded.value)
   if (!parsed.success) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: ${formatIssues(parsed.error)}` }
-  const chunk = parsed.data as TensorChunk
+  const { src, plan, stage, route, t0, ...rest } = parsed.data
+  const hopFields = [src, plan, stage, route, t0].filter((x) => x !== undefined).length
+  if (hopFields !== 0 && hopFields !== 5) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: 'tensor chunk: src, plan, stage, route and t0 go together' }
+  const chunk = rest as TensorChunk
+  if (hopFields === 5) {
+    if (stage! > route!.length) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: stage ${stage} is beyond its route of ${route!.length}` }
+    chunk.hop = { src: src!, plan: plan!, stage: stage!, route: route!, t0: t0! }
+  }
   let expected: number
   try {
     expected = byteLengthOf(chunk.dtype, chunk.shape)

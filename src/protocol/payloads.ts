@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { PROTOCOL_VERSION } from './topics.js'
+import { DTYPE_NAMES } from './dtypes.js'
 
 const version = z.literal(PROTOCOL_VERSION)
 const nonNeg = z.number().finite().nonnegative()
@@ -79,6 +80,8 @@ export const heartbeatSchema = z.object({
   /** The plan epoch the device is running; null before its first assignment. */
   epoch: z.number().int().nonnegative().nullable(),
   stageTimings: z.array(stageTimingSchema).max(256),
+  /** Energy used since the device agent started, J, from its power model (optional). */
+  energyJ: nonNeg.optional(),
   /**
    * End-to-end latency of the requests this device sent and got results for (a source device),
    * per job, since its last heartbeat. Optional: only sources report it.
@@ -126,7 +129,20 @@ const stageRef = z.object({
   /** The ONNX node range the stage model holds (`dora split --cuts`), when known. */
   nodes: z.tuple([z.number().int().nonnegative(), z.number().int().positive()]).nullable(),
   devices: z.array(shortText).min(1).max(1024),
+  /** The tensors the stage reads (model inputs or earlier stages' outputs) and produces. */
+  inputs: z.array(z.string().min(1).max(256)).max(256).optional(),
+  outputs: z.array(z.string().min(1).max(256)).max(256).optional(),
+  /** Share of the stage's requests per device (same order; sum 1): replicas by speed. */
+  shares: z.array(z.number().min(0).max(1)).max(1024).optional(),
 })
+
+/** A model input a source sends with each request. */
+const tensorSpec = z.object({
+  name: z.string().min(1).max(256),
+  dtype: z.enum(DTYPE_NAMES),
+  shape: z.array(z.number().int().nonnegative()).max(16),
+})
+export type TensorSpec = z.infer<typeof tensorSpec>
 
 /** Published by the hub, retained, on `dora/v1/jobs/{jobId}/plan` (CBOR): the job's plan epoch. */
 export const planEpochSchema = z.object({
@@ -150,6 +166,12 @@ export const planEpochSchema = z.object({
     }).nullable(),
   })).min(1).max(16),
   predicted: z.object({ latencyMs: nonNeg, energyJPerRequest: nonNeg }),
+  /** The model inputs a source sends with each request. */
+  inputs: z.array(tensorSpec).max(64).optional(),
+  /** The model outputs a result carries. */
+  outputs: z.array(z.string().min(1).max(256)).max(64).optional(),
+  /** The job's sources (device ids; `hub` for requests the hub sends). */
+  sources: z.array(shortText).max(1024).optional(),
   reason: z.string().max(1024),
   /** True when any device of the plan is emulated. */
   emulated: z.boolean(),
@@ -172,6 +194,8 @@ export const assignmentSchema = z.object({
     weight: z.number().min(0).max(1),
     /** The stage's ONNX model: fetch its chunks from dora/v1/models/{sha256}/{i}, i < chunks. */
     model: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().positive(), chunks: z.number().int().positive() }).nullable(),
+    /** Floating-point operations per request by op class: an emulated device waits until its profile's time. */
+    flops: z.object({ conv: nonNeg, matmul: nonNeg, elementwise: nonNeg }).optional(),
   })).max(64),
   /** The device's sending slots, relative to its plan's cycle start (epoch start + k cycles). */
   slots: z.array(z.object({

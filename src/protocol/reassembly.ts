@@ -8,7 +8,7 @@
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js'
 import { DTYPES, type Dtype } from './dtypes.js'
-import type { TensorChunk } from './chunks.js'
+import type { Hop, TensorChunk } from './chunks.js'
 
 export interface Tensor {
   req: string
@@ -16,6 +16,8 @@ export interface Tensor {
   dtype: Dtype
   shape: number[]
   epoch: number | null
+  /** The request's way (from its first chunk), when it travels in a job. */
+  hop?: Hop
   /** The whole tensor's bytes; aligned for its dtype (see dtypes.viewAs). */
   data: Uint8Array
 }
@@ -201,7 +203,7 @@ function checkLayout(chunk: TensorChunk, stride: number | null): number | string
 }
 
 function toTensor(meta: TensorChunk, data: Uint8Array): Tensor {
-  return { req: meta.req, name: meta.name, dtype: meta.dtype, shape: meta.shape, epoch: meta.epoch, data }
+  return { req: meta.req, name: meta.name, dtype: meta.dtype, shape: meta.shape, epoch: meta.epoch, ...(meta.hop ? { hop: meta.hop } : {}), data }
 }
 
 /** A single-chunk tensor is a view over the message when aligned (no copy), else one copy. */

@@ -87,6 +87,9 @@ export function parseTopic(topic: string): ParsedTopic | null {
   return null
 }
 
+/** The source name of requests the hub (or a process beside it) sends: not a device id. */
+export const HUB_SOURCE = 'hub'
+
 /** Availability payloads (plain text, retained; the device's MQTT last will is `offline`). */
 export const AVAILABILITY = { online: 'online', offline: 'offline' } as const
 

@@ -1,0 +1,207 @@
+/**
+ * Runs requests through this device's stages (issue 6). Tensor chunks arrive on
+ * `dora/v1/jobs/{job}/tensors/{own id}`; each carries its request's way (chunks.ts `Hop`): the
+ * plan, the stage it is for, the device of every stage and the source. When every input of a
+ * (request, stage) is whole, the stage runs in onnxruntime (one run at a time: the device is one
+ * compute resource), then each output goes to every later stage that reads it and model outputs
+ * go to the results topic, inside this device's sending slots (or at once when uncoordinated).
+ *
+ * A request runs on the stage model of the epoch it was sent in: the device keeps its last few
+ * assignments, so requests of an old epoch finish on the old stage while new ones use the new.
+ *
+ * Emulation: an emulated device waits after the real onnxruntime run until its profile's time
+ * (time dilation), and keeps an energy account from its power model.
+ */
+import type * as ort from 'onnxruntime-node'
+import { decodeTensorChunk } from '../src/protocol/chunks.js'
+import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
+import { topics } from '../src/protocol/topics.js'
+import type { AssignmentPayload, PlanEpochPayload } from '../src/protocol/payloads.js'
+import type { DeviceProfile } from '../src/planner/types.js'
+import { deliveries, stageInputs } from '../src/runtime/flow.js'
+import { SlotGate } from '../src/runtime/slot-gate.js'
+import { fromOrt, sendTensor, toOrt, type WireTensor } from '../src/runtime/tensors.js'
+import { EnergyMeter } from './energy-meter.js'
+
+export interface ExecutorDeps {
+  readonly id: string
+  readonly profile: DeviceProfile
+  /** Wait after each run until the profile's time (emulated devices). */
+  readonly dilate: boolean
+  /** `slots`: send inside the hub's slots; `none`: send at once (uncoordinated). */
+  readonly coordination: 'slots' | 'none'
+  readonly chunkBytes: number
+  readonly reassemblyTimeoutMs: number
+  readonly publish: (topic: string, payload: Buffer) => Promise<void>
+  /** The open session of a stage model (loads it if needed). */
+  readonly session: (model: NonNullable<AssignmentPayload['stages'][number]['model']>) => Promise<ort.InferenceSession>
+  readonly assignment: (jobId: string, epoch: number) => AssignmentPayload | undefined
+  readonly plan: (jobId: string, epoch: number) => PlanEpochPayload | undefined
+  readonly clock: () => number
+  readonly onError: (message: string) => void
+}
+
+interface Waiting {
+  readonly jobId: string
+  readonly req: string
+  readonly epoch: number
+  readonly hop: NonNullable<Tensor['hop']>
+  readonly tensors: Map<string, Tensor>
+  readonly sinceMs: number
+}
+
+export class StageExecutor {
+  private readonly reassembly = new Map<string, Reassembler>()
+  private readonly waiting = new Map<string, Waiting>()
+  private compute: Promise<void> = Promise.resolve()
+  private radio: Promise<void> = Promise.resolve()
+  private readonly gate = new SlotGate()
+  private queued = 0
+  private timings = new Map<string, { jobId: string; stage: number; sumMs: number; count: number }>()
+  readonly energy: EnergyMeter
+  /** Requests run, chunks rejected, runs slower than the profile (emulation could not keep up). */
+  readonly counts = { runs: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
+
+  constructor(private readonly d: ExecutorDeps) {
+    this.energy = new EnergyMeter(d.profile, d.clock())
+  }
+
+  get queueDepth(): number {
+    return this.queued
+  }
+
+  /** One chunk message from the job's tensors topic for this device. */
+  onChunk(jobId: string, payload: Uint8Array): void {
+    this.energy.received(payload.byteLength)
+    const r = decodeTensorChunk(payload)
+    if (!r.ok) return this.reject(jobId, r.error)
+    const c = r.chunk
+    if (!c.hop || c.epoch === null) return this.reject(jobId, `tensor ${c.name} of ${c.req} carries no route or epoch`)
+    if (c.hop.route[c.hop.stage] !== this.d.id) return this.reject(jobId, `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device`)
+    let re = this.reassembly.get(jobId)
+    if (!re) this.reassembly.set(jobId, (re = new Reassembler({ timeoutMs: this.d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024 })))
+    const now = this.d.clock()
+    for (const x of re.expire(now)) this.d.onError(`job ${jobId}: tensor ${x.name} of ${x.req} incomplete after ${this.d.reassemblyTimeoutMs} ms (${x.received}/${x.count} chunks); dropped`)
+    const added = re.add(c, now)
+    if (added.status === 'rejected') return this.reject(jobId, added.error)
+    if (added.status === 'complete') this.accept(jobId, added.tensor)
+  }
+
+  /** A whole tensor for one of this device's stages (from the network or from this device). */
+  accept(jobId: string, t: Tensor): void {
+    const hop = t.hop!
+    const key = `${jobId}\u0000${t.req}\u0000${hop.stage}`
+    let w = this.waiting.get(key)
+    if (!w) this.waiting.set(key, (w = { jobId, req: t.req, epoch: t.epoch ?? 0, hop, tensors: new Map(), sinceMs: this.d.clock() }))
+    w.tensors.set(t.name, t)
+    this.tryRun(key, w)
+  }
+
+  /** A plan or an assignment arrived: requests held for it may run now. */
+  refresh(): void {
+    const now = this.d.clock()
+    for (const [key, w] of this.waiting) {
+      if (now - w.sinceMs > this.d.reassemblyTimeoutMs) {
+        this.waiting.delete(key)
+        this.d.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} never got all its inputs (has ${[...w.tensors.keys()].join(', ')}); dropped`)
+        continue
+      }
+      this.tryRun(key, w)
+    }
+  }
+
+  private tryRun(key: string, w: Waiting): void {
+    const plan = this.d.plan(w.jobId, w.epoch)
+    const assignment = this.d.assignment(w.jobId, w.epoch)
+    if (!plan || !assignment) return // held until the epoch's plan and assignment are here
+    const part = plan.parts.find((p) => p.planId === w.hop.plan)
+    const stage = assignment.stages.find((s) => s.planId === w.hop.plan && s.stage === w.hop.stage)
+    if (!part || !stage?.model) {
+      this.waiting.delete(key)
+      this.counts.failed++
+      return this.d.onError(`job ${w.jobId}: request ${w.req} asks for stage ${w.hop.stage} of ${w.hop.plan} in epoch ${w.epoch}, which this device does not hold; dropped (the source re-sends)`)
+    }
+    const needs = stageInputs(part, w.hop.stage, (plan.inputs ?? []).map((i) => i.name))
+    if (!needs.every((n) => w.tensors.has(n))) return
+    this.waiting.delete(key)
+    this.queued++
+    const model = stage.model
+    const flops = stage.flops
+    this.compute = this.compute.then(async () => {
+      this.queued--
+      try {
+        const outputs = await this.run(w, model, flops, needs)
+        this.radio = this.radio.then(() => this.forward(w, plan, part, outputs)).catch((err: Error) => this.d.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
+      } catch (err) {
+        this.counts.failed++
+        this.d.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} failed: ${(err as Error).message}`)
+      }
+    })
+  }
+
+  private async run(w: Waiting, model: NonNullable<AssignmentPayload['stages'][number]['model']>, flops: AssignmentPayload['stages'][number]['flops'], needs: readonly string[]): Promise<WireTensor[]> {
+    const session = await this.d.session(model)
+    const feeds: Record<string, ort.Tensor> = {}
+    for (const n of session.inputNames) {
+      const t = w.tensors.get(n)
+      if (!t) throw new Error(`stage model wants input ${n}, which the plan does not send (it sends ${needs.join(', ')})`)
+      feeds[n] = toOrt(t)
+    }
+    const start = this.d.clock()
+    const out = await session.run(feeds)
+    const realMs = this.d.clock() - start
+    const profileMs = flops ? this.d.profile.stageOverheadMs + 1000 * (flops.conv / this.d.profile.flopsPerSec.conv + flops.matmul / this.d.profile.flopsPerSec.matmul + flops.elementwise / this.d.profile.flopsPerSec.elementwise) : realMs
+    if (this.d.dilate) {
+      if (realMs > profileMs) this.counts.slowerThanProfile++
+      else await new Promise((r) => setTimeout(r, profileMs - realMs))
+    }
+    const tookMs = this.d.clock() - start
+    this.energy.busy(tookMs)
+    this.counts.runs++
+    const tk = `${w.jobId}\u0000${w.hop.stage}`
+    const t = this.timings.get(tk) ?? { jobId: w.jobId, stage: w.hop.stage, sumMs: 0, count: 0 }
+    t.sumMs += tookMs
+    t.count++
+    this.timings.set(tk, t)
+    return session.outputNames.map((n) => fromOrt(n, out[n]!))
+  }
+
+  /** Sends each output to the later stages that read it and model outputs to the results. */
+  private async forward(w: Waiting, plan: PlanEpochPayload, part: PlanEpochPayload['parts'][number], outputs: readonly WireTensor[]): Promise<void> {
+    const assignment = this.d.assignment(w.jobId, w.epoch)
+    for (const t of outputs) {
+      for (const to of deliveries(part, t.name, w.hop.stage, plan.outputs ?? [])) {
+        const stage = to.stage ?? w.hop.route.length
+        const hop = { ...w.hop, stage }
+        if (to.stage !== null && w.hop.route[to.stage] === this.d.id) {
+          this.accept(w.jobId, { req: w.req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: w.epoch, hop, data: t.data })
+          continue
+        }
+        const receiver = to.stage === null ? w.hop.src : w.hop.route[to.stage]!
+        if (this.d.coordination === 'slots' && assignment) {
+          const slots = assignment.slots.filter((s) => s.planId === part.planId && s.to === receiver)
+          const now = this.d.clock()
+          const at = this.gate.take(`${w.jobId}/${w.epoch}/${part.planId}/${receiver}`, now, slots, part.schedule?.cycleMs ?? null, plan.activateAtMs)
+          if (at > now) await new Promise((r) => setTimeout(r, at - now))
+        }
+        const topic = to.stage === null ? topics.job(w.jobId, 'results') : topics.tensors(w.jobId, receiver)
+        await sendTensor(async (tp, payload) => {
+          this.energy.sent(payload.byteLength)
+          await this.d.publish(tp, payload)
+        }, topic, t, { req: w.req, epoch: w.epoch, hop }, this.d.chunkBytes)
+      }
+    }
+  }
+
+  /** Stage timings since the last call (for the heartbeat). */
+  takeTimings(): Array<{ jobId: string; stage: number; meanMs: number; count: number }> {
+    const out = [...this.timings.values()].map((t) => ({ jobId: t.jobId, stage: t.stage, meanMs: t.sumMs / t.count, count: t.count }))
+    this.timings = new Map()
+    return out
+  }
+
+  private reject(jobId: string, why: string): void {
+    this.counts.rejected++
+    this.d.onError(`job ${jobId}: ${why}`)
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Requests that originate on the hub (a job whose source is `hub`: frames the hub receives, or a
+ * test driver): a request source (src/runtime/requester.ts) on the hub's own MQTT connection. It
+ * follows the job's plan epochs, sends at a rate, re-sends what is overdue, and collects results.
+ */
+import type { DoraClient } from '../mqtt/client.js'
+import { decodeCbor } from '../protocol/codec.js'
+import { planEpochSchema } from '../protocol/payloads.js'
+import { HUB_SOURCE, topics } from '../protocol/topics.js'
+import { Requester, type InputsFn, type RequesterDeps } from '../runtime/requester.js'
+import { randomWireInputs } from '../runtime/inputs.js'
+
+export interface HubSourceOptions {
+  readonly inputs?: InputsFn
+  readonly chunkBytes?: number
+  readonly timeoutMs?: number
+  readonly onComplete?: RequesterDeps['onComplete']
+  readonly onError?: (message: string) => void
+}
+
+export class HubSource {
+  readonly requester: Requester
+  private sendTimer: NodeJS.Timeout | null = null
+  private tickTimer: NodeJS.Timeout | null = null
+
+  constructor(private readonly client: DoraClient, readonly jobId: string, o: HubSourceOptions = {}) {
+    this.requester = new Requester({
+      src: HUB_SOURCE,
+      jobId,
+      chunkBytes: o.chunkBytes ?? 256 * 1024,
+      clock: () => performance.timeOrigin + performance.now(),
+      publish: (topic, payload) => client.publish(topic, payload, { qos: 1 }),
+      inputs: o.inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.onComplete ? { onComplete: o.onComplete } : {}),
+      ...(o.onError ? { onError: o.onError } : {}),
+    })
+  }
+
+  async start(): Promise<void> {
+    await this.client.subscribe(topics.job(this.jobId, 'plan'), (_t, payload) => {
+      const d = decodeCbor(payload)
+      const p = d.ok ? planEpochSchema.safeParse(d.value) : null
+      if (p?.success) this.requester.setPlan(p.data)
+    })
+    await this.client.subscribe(topics.job(this.jobId, 'results'), (_t, payload) => this.requester.onResultChunk(payload))
+    this.tickTimer = setInterval(() => this.requester.tick().catch(() => undefined), 250)
+  }
+
+  /** Sends `rateRps` requests a second until stopped. */
+  drive(rateRps: number): void {
+    if (!(rateRps > 0)) throw new RangeError(`rate must be positive, got ${rateRps}`)
+    this.sendTimer = setInterval(() => this.requester.send().catch(() => undefined), 1000 / rateRps)
+  }
+
+  /** Stops sending; waits up to `drainMs` for outstanding requests. */
+  async stop(drainMs = 10_000): Promise<void> {
+    if (this.sendTimer) clearInterval(this.sendTimer)
+    this.sendTimer = null
+    const until = Date.now() + drainMs
+    while (this.requester.outstandingCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    if (this.tickTimer) clearInterval(this.tickTimer)
+    this.tickTimer = null
+  }
+}

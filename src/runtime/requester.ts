@@ -1,0 +1,191 @@
+/**
+ * A request source (issue 6): sends a job's requests into the running plan and collects their
+ * results. It runs where the data is: inside a camera's device agent, or beside the hub (source
+ * `hub`). Each request gets a route from the epoch active when it is sent (route.ts); its input
+ * tensors go to the stages that read them (flow.ts), in-process when this device runs stage 0.
+ *
+ * No accepted request is lost: a request whose result has not come back in `timeoutMs`, or whose
+ * route lost a device in a newer epoch, is sent again on the current epoch (a new attempt), up to
+ * `maxAttempts`; a late result of an earlier attempt still completes it, and any second result is
+ * counted as a duplicate and ignored. Requests that exhaust their attempts are reported failed
+ * with the reason.
+ */
+import { decodeTensorChunk, type Hop } from '../protocol/chunks.js'
+import { Reassembler, type Tensor } from '../protocol/reassembly.js'
+import { topics } from '../protocol/topics.js'
+import type { PlanEpochPayload } from '../protocol/payloads.js'
+import { deliveries } from './flow.js'
+import { Router } from './route.js'
+import { sendTensor, type WireTensor } from './tensors.js'
+
+/** The inputs of request number n. */
+export type InputsFn = (n: number, plan: PlanEpochPayload) => WireTensor[]
+
+export interface RequesterDeps {
+  /** This source's name: its device id, or `hub`. */
+  readonly src: string
+  readonly jobId: string
+  readonly publish: (topic: string, payload: Buffer) => Promise<void>
+  readonly clock: () => number
+  readonly chunkBytes: number
+  /** The inputs of request number n (default: none: the caller must give them). */
+  readonly inputs: InputsFn
+  /** Hands a tensor to this device's own stage (when the source runs stage 0 itself). */
+  readonly local?: (t: Tensor) => void
+  readonly timeoutMs?: number
+  readonly maxAttempts?: number
+  readonly onComplete?: (r: { id: string; latencyMs: number; outputs: Map<string, Tensor>; epoch: number }) => void
+  readonly onError?: (message: string) => void
+}
+
+interface Outstanding {
+  readonly id: string
+  readonly n: number
+  readonly t0: number
+  attempt: number
+  lastSentMs: number
+  epoch: number
+  route: string[]
+  readonly outputs: Map<string, Tensor>
+}
+
+export interface RequesterStats {
+  sent: number
+  completed: number
+  failed: number
+  resent: number
+  duplicates: number
+  outstanding: number
+  latenciesMs: number[]
+  failures: Array<{ id: string; reason: string }>
+}
+
+export class Requester {
+  private plans: PlanEpochPayload[] = []
+  private readonly router: Router
+  private readonly outstanding = new Map<string, Outstanding>()
+  private readonly done = new Set<string>()
+  private readonly results: Reassembler
+  private n = 0
+  readonly stats: RequesterStats = { sent: 0, completed: 0, failed: 0, resent: 0, duplicates: 0, outstanding: 0, latenciesMs: [], failures: [] }
+
+  constructor(private readonly d: RequesterDeps) {
+    this.router = new Router(d.src)
+    this.results = new Reassembler({ timeoutMs: 60_000, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024 })
+  }
+
+  /** A plan epoch of the job (from its retained plan topic). */
+  setPlan(plan: PlanEpochPayload): void {
+    if (plan.jobId !== this.d.jobId || this.plans.some((p) => p.epoch >= plan.epoch)) return
+    this.plans = [...this.plans, plan].slice(-4)
+  }
+
+  /** The epoch requests are sent on now: the newest one whose activation time has come. */
+  current(): PlanEpochPayload | null {
+    const now = this.d.clock()
+    const active = this.plans.filter((p) => p.activateAtMs <= now)
+    return active[active.length - 1] ?? this.plans[0] ?? null
+  }
+
+  plan(epoch: number): PlanEpochPayload | undefined {
+    return this.plans.find((p) => p.epoch === epoch)
+  }
+
+  /** Sends one new request; returns its id, or null when there is no plan to send it on. */
+  async send(): Promise<string | null> {
+    const plan = this.current()
+    if (!plan) return null
+    const n = this.n++
+    const id = `${this.d.src}.${n}`
+    const o: Outstanding = { id, n, t0: Math.round(this.d.clock()), attempt: 0, lastSentMs: 0, epoch: plan.epoch, route: [], outputs: new Map() }
+    this.outstanding.set(id, o)
+    this.stats.sent++
+    await this.dispatch(o, plan)
+    return id
+  }
+
+  private async dispatch(o: Outstanding, plan: PlanEpochPayload): Promise<void> {
+    const route = this.router.route(plan)
+    const part = plan.parts.find((p) => p.planId === route.planId)!
+    o.epoch = plan.epoch
+    o.route = route.devices
+    o.lastSentMs = this.d.clock()
+    o.outputs.clear()
+    const req = `${o.id}.${o.attempt}`
+    for (const t of this.d.inputs(o.n, plan)) {
+      for (const to of deliveries(part, t.name, -1, [])) {
+        const hop: Hop = { src: this.d.src, plan: route.planId, stage: to.stage!, route: route.devices, t0: o.t0 }
+        const dest = route.devices[to.stage!]!
+        if (dest === this.d.src && this.d.local) {
+          this.d.local({ req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: plan.epoch, hop, data: t.data })
+        } else {
+          await sendTensor(this.d.publish, topics.tensors(this.d.jobId, dest), t, { req, epoch: plan.epoch, hop }, this.d.chunkBytes)
+        }
+      }
+    }
+  }
+
+  /** One chunk message from the job's results topic (results of other sources are ignored). */
+  onResultChunk(payload: Uint8Array): void {
+    const r = decodeTensorChunk(payload)
+    if (!r.ok) return this.d.onError?.(`result: ${r.error}`)
+    if (r.chunk.hop?.src !== this.d.src) return
+    const added = this.results.add(r.chunk, this.d.clock())
+    if (added.status === 'rejected') return this.d.onError?.(`result: ${added.error}`)
+    if (added.status !== 'complete') return
+    const t = added.tensor
+    const id = t.req.slice(0, t.req.lastIndexOf('.'))
+    const o = this.outstanding.get(id)
+    if (!o) {
+      if (this.done.has(id)) this.stats.duplicates++
+      return
+    }
+    o.outputs.set(t.name, t)
+    const want = this.plan(t.epoch ?? o.epoch)?.outputs ?? [t.name]
+    if (!want.every((n) => o.outputs.has(n))) return
+    this.outstanding.delete(id)
+    this.done.add(id)
+    const latencyMs = this.d.clock() - o.t0
+    this.stats.completed++
+    this.stats.latenciesMs.push(latencyMs)
+    this.d.onComplete?.({ id, latencyMs, outputs: o.outputs, epoch: t.epoch ?? o.epoch })
+  }
+
+  /**
+   * Re-sends what is overdue or routed through a device the current epoch dropped; call it
+   * periodically (a few times a second) and after each new plan.
+   */
+  async tick(): Promise<void> {
+    const plan = this.current()
+    if (!plan) return
+    const now = this.d.clock()
+    const present = new Set(plan.parts.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+    const timeoutMs = this.d.timeoutMs ?? Math.max(3000, 10 * plan.predicted.latencyMs)
+    for (const o of [...this.outstanding.values()]) {
+      const gone = o.epoch < plan.epoch ? o.route.filter((x) => !present.has(x) && x !== this.d.src) : []
+      const late = now - o.lastSentMs > timeoutMs
+      if (!gone.length && !late) continue
+      const reason = gone.length ? `${gone.join(', ')} left the plan` : `no result in ${timeoutMs} ms`
+      if (o.attempt + 1 >= (this.d.maxAttempts ?? 4)) {
+        this.outstanding.delete(o.id)
+        this.done.add(o.id)
+        this.stats.failed++
+        this.stats.failures.push({ id: o.id, reason: `${o.attempt + 1} attempts; last: ${reason}` })
+        this.d.onError?.(`request ${o.id} failed after ${o.attempt + 1} attempts: ${reason}`)
+        continue
+      }
+      o.attempt++
+      this.stats.resent++
+      await this.dispatch(o, plan)
+    }
+    this.stats.outstanding = this.outstanding.size
+  }
+
+  get jobId(): string {
+    return this.d.jobId
+  }
+
+  get outstandingCount(): number {
+    return this.outstanding.size
+  }
+}

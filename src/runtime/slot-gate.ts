@@ -1,0 +1,32 @@
+/**
+ * When a device may send (pure): the hub gives each device sending slots for each receiver,
+ * relative to its plan's cycle (cycle k starts at activateAtMs + k x cycleMs). A transfer waits
+ * for the next slot toward its receiver that no earlier transfer took; a receiver with no slots
+ * (or a plan without a schedule) is sent to at once.
+ */
+export interface Slot {
+  readonly offsetMs: number
+  readonly durationMs: number
+}
+
+export class SlotGate {
+  /** Per (plan, receiver): the start of the last slot taken. */
+  private readonly taken = new Map<string, number>()
+
+  /** The time the transfer may start (>= nowMs), and takes that slot. */
+  take(key: string, nowMs: number, slots: readonly Slot[], cycleMs: number | null, activateAtMs: number): number {
+    if (!slots.length || !cycleMs || cycleMs <= 0) return nowMs
+    const after = Math.max(nowMs, (this.taken.get(key) ?? -Infinity) + 1e-6)
+    const offsets = [...new Set(slots.map((s) => s.offsetMs % cycleMs))].sort((a, b) => a - b)
+    const k0 = Math.floor((after - activateAtMs) / cycleMs)
+    for (let k = Math.max(0, k0); ; k++) {
+      for (const o of offsets) {
+        const t = activateAtMs + k * cycleMs + o
+        if (t >= after) {
+          this.taken.set(key, t)
+          return t
+        }
+      }
+    }
+  }
+}
