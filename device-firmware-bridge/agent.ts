@@ -15,7 +15,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
-import { StageExecutor } from './executor.js'
+import { StageExecutor, type ExecutorDeps } from './executor.js'
 import { Requester, type InputsFn } from '../src/runtime/requester.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
 import { meanAndP95 } from '../src/sim/heap.js'
@@ -46,6 +46,7 @@ export interface AgentOptions {
   readonly coordination?: 'slots' | 'none'
   readonly chunkBytes?: number
   readonly reassemblyTimeoutMs?: number
+  readonly trace?: ExecutorDeps['trace']
 }
 
 /** Epochs kept per job: requests of an older epoch than these are refused (the source re-sends). */
@@ -105,6 +106,7 @@ export class DeviceAgent {
       plan: (jobId, epoch) => this.history.get(jobId)?.plans.get(epoch),
       clock: () => performance.timeOrigin + performance.now(),
       onError: (m) => this.o.onError?.(m),
+      ...(o.trace ? { trace: o.trace } : {}),
     })
   }
 

@@ -39,6 +39,8 @@ export interface ExecutorDeps {
   readonly plan: (jobId: string, epoch: number) => PlanEpochPayload | undefined
   readonly clock: () => number
   readonly onError: (message: string) => void
+  /** Told when a request's stage has its inputs, ran, and sent its outputs (for breakdowns). */
+  readonly trace?: (e: { jobId: string; req: string; stage: number; phase: 'inputs' | 'ran' | 'sent'; atMs: number; t0: number }) => void
 }
 
 interface Waiting {
@@ -124,6 +126,7 @@ export class StageExecutor {
     const needs = stageInputs(part, w.hop.stage, (plan.inputs ?? []).map((i) => i.name))
     if (!needs.every((n) => w.tensors.has(n))) return
     this.waiting.delete(key)
+    this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'inputs', atMs: this.d.clock(), t0: w.hop.t0 })
     this.queued++
     const model = stage.model
     const flops = stage.flops
@@ -131,7 +134,11 @@ export class StageExecutor {
       this.queued--
       try {
         const outputs = await this.run(w, model, flops, needs)
-        this.radio = this.radio.then(() => this.forward(w, plan, part, outputs)).catch((err: Error) => this.d.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
+        this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'ran', atMs: this.d.clock(), t0: w.hop.t0 })
+        this.radio = this.radio.then(async () => {
+          await this.forward(w, plan, part, outputs)
+          this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'sent', atMs: this.d.clock(), t0: w.hop.t0 })
+        }).catch((err: Error) => this.d.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
       } catch (err) {
         this.counts.failed++
         this.d.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} failed: ${(err as Error).message}`)

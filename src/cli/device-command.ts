@@ -5,6 +5,7 @@
  * power and link figures given).
  */
 import os from 'node:os'
+import { createInterface } from 'node:readline'
 import type { Command } from 'commander'
 import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
 import { measureFlops } from '../../device-firmware-bridge/benchmark.js'
@@ -26,6 +27,10 @@ interface Flags {
   linkRate?: string
   heartbeatMs: string
   cacheDir?: string
+  source?: string
+  control?: string
+  coordination: string
+  dilate: boolean
 }
 
 const positive = (name: string, v: string): number => {
@@ -37,7 +42,7 @@ const positive = (name: string, v: string): number => {
 export function registerDeviceCommand(program: Command): void {
   program
     .command('device')
-    .description('run one device agent: publish caps and heartbeats to a hub, follow its plan epochs, fetch and open its stage models (requests do not run yet)')
+    .description('run one device agent: publish caps and heartbeats to a hub, follow its plan epochs, fetch its stage models and run requests through them')
     .requiredOption('--id <id>', 'device id (also the MQTT username)')
     .option('--broker <url>', 'the hub\'s broker', 'mqtt://127.0.0.1:1883')
     .option('--password <secret>', 'device password (or DORA_DEVICE_PASSWORD)')
@@ -49,9 +54,16 @@ export function registerDeviceCommand(program: Command): void {
     .option('--link-rate <bps>', 'with --measure: Wi-Fi link rate in bit/s (omit for a wired device)')
     .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
     .option('--cache-dir <dir>', 'where stage models are cached (default ~/.cache/dora/models)')
+    .option('--source <job=rps>', 'also be a source of JOB\'s requests, RPS a second (a camera), generated inputs')
+    .option('--control <how>', '"stdin": start and stop the source on the lines "start" and "stop" (the demo drives devices so)')
+    .option('--coordination <mode>', '"slots": send inside the hub\'s transfer slots; "none": send at once', 'slots')
+    .option('--no-dilate', 'emulated profile: do not wait after each run until the profile\'s time')
     .action(async (flags: Flags) => {
       if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
       if (!!flags.scenario === !!flags.measure) throw new DoraError(ErrorCodes.USAGE, 'give either --scenario FILE (an emulated device) or --measure (this machine)')
+      if (flags.coordination !== 'slots' && flags.coordination !== 'none') throw new DoraError(ErrorCodes.USAGE, `--coordination must be slots or none, not ${JSON.stringify(flags.coordination)}`)
+      if (flags.control !== undefined && flags.control !== 'stdin') throw new DoraError(ErrorCodes.USAGE, `--control must be stdin, not ${JSON.stringify(flags.control)}`)
+      const source = flags.source === undefined ? null : parseSource(flags.source)
       const profile = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : await measured(flags)
       const agent = new DeviceAgent({
         url: flags.broker,
@@ -63,6 +75,8 @@ export function registerDeviceCommand(program: Command): void {
         onAssignment: (a) => process.stdout.write(`epoch ${a.epoch} of job ${a.jobId}: ${a.stages.length ? a.stages.map((s) => `stage ${s.stage} layers [${s.layers.join(', ')})${s.nodes ? ` nodes [${s.nodes.join(', ')})` : ''} of ${s.planId} (${(s.weight * 100).toFixed(0)}% of requests)`).join('; ') : 'nothing to run'}, ${a.slots.length} sending slots, from ${new Date(a.activateAtMs).toISOString()}\n`),
         onStageReady: (x) => process.stdout.write(`stage model ${x.sha256.slice(0, 12)} of job ${x.jobId} ready (inputs ${x.inputs.join(', ')}; outputs ${x.outputs.join(', ')})\n`),
         onError: (m) => process.stderr.write(`dora device: ${m}\n`),
+        coordination: flags.coordination,
+        dilate: flags.dilate && profile.emulated,
       })
       await agent.start()
       // listen for the stop signals before announcing (stdout to a pipe is written at once)
@@ -71,9 +85,30 @@ export function registerDeviceCommand(program: Command): void {
         process.once('SIGTERM', resolve)
       })
       process.stdout.write(`device ${flags.id} joined ${flags.broker}${profile.emulated ? ' (EMULATED profile)' : ''}: conv ${(profile.flopsPerSec.conv / 1e9).toFixed(1)} GFLOP/s, matmul ${(profile.flopsPerSec.matmul / 1e9).toFixed(1)}, elementwise ${(profile.flopsPerSec.elementwise / 1e9).toFixed(1)}. Ctrl-C leaves.\n`)
+      const stopSource = async () => {
+        const r = await agent.stopSource()
+        if (r) process.stdout.write(`SOURCE-STATS ${JSON.stringify(r.stats)}\n`)
+      }
+      if (source && flags.control !== 'stdin') await agent.startSource(source.jobId, source.rateRps)
+      if (flags.control === 'stdin') {
+        const lines = createInterface({ input: process.stdin })
+        lines.on('line', (line) => {
+          const cmd = line.trim()
+          if (cmd === 'start' && source) agent.startSource(source.jobId, source.rateRps).catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
+          else if (cmd === 'stop') stopSource().catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
+          else if (cmd) process.stderr.write(`dora device: unknown control line ${JSON.stringify(cmd)} (start, stop)\n`)
+        })
+      }
       await stopSignal
+      if (agent.requester) await stopSource()
       await agent.stop()
     })
+}
+
+function parseSource(v: string): { jobId: string; rateRps: number } {
+  const m = /^([^=]+)=(.+)$/.exec(v)
+  if (!m || !isValidId(m[1]!)) throw new DoraError(ErrorCodes.USAGE, `--source must be JOB=RATE (a job id and requests per second), not ${JSON.stringify(v)}`)
+  return { jobId: m[1]!, rateRps: positive('--source rate', m[2]!) }
 }
 
 async function fromScenario(file: string, profileId: string, id: string): Promise<DeviceProfile> {

@@ -7,6 +7,7 @@ import { registerPlanCommand } from './plan-command.js'
 import { registerSimulateCommand } from './simulate-command.js'
 import { registerDeviceCommand } from './device-command.js'
 import { registerJobCommand } from './job-command.js'
+import { registerDemoCommand } from './demo-command.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
   registerSimulateCommand(program, (code) => (exitCode = code))
   registerDeviceCommand(program)
   registerJobCommand(program, (code) => (exitCode = code))
+  registerDemoCommand(program, (code) => (exitCode = code))
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

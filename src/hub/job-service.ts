@@ -229,7 +229,7 @@ export class JobService {
         stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), ...this.stageIo(nodes(s.layers)), devices: [...s.devices], shares: speedShares(this.job!, fleet, s.layers, s.devices) })),
         schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
       })),
-      predicted: { latencyMs: e.predicted.latencyMs, energyJPerRequest: e.predicted.energyJPerRequest },
+      predicted: { latencyMs: e.predicted.latencyMs, ...(Number.isFinite(e.predicted.p95LatencyMs) ? { p95LatencyMs: e.predicted.p95LatencyMs } : {}), energyJPerRequest: e.predicted.energyJPerRequest },
       ...this.models!.io(),
       sources: jobSources(this.job!).map((x) => x.device ?? HUB_SOURCE),
       reason: e.reason.slice(0, 1024),

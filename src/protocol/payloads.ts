@@ -165,7 +165,7 @@ export const planEpochSchema = z.object({
       guardMs: nonNeg,
     }).nullable(),
   })).min(1).max(16),
-  predicted: z.object({ latencyMs: nonNeg, energyJPerRequest: nonNeg }),
+  predicted: z.object({ latencyMs: nonNeg, p95LatencyMs: nonNeg.optional(), energyJPerRequest: nonNeg }),
   /** The model inputs a source sends with each request. */
   inputs: z.array(tensorSpec).max(64).optional(),
   /** The model outputs a result carries. */

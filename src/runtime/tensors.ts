@@ -23,7 +23,10 @@ export function fromOrt(name: string, t: ort.Tensor): WireTensor {
   return { name, dtype: t.type as Dtype, shape: [...t.dims], data: bytesOf(t.data as ArrayBufferView) }
 }
 
-/** Publishes a tensor's chunks (QoS 1, in order); resolves when the broker has them all. */
+/**
+ * Publishes a tensor's chunks (QoS 1, in order, without waiting for each acknowledgement before
+ * the next: the client keeps them in flight); resolves when the broker has them all.
+ */
 export async function sendTensor(
   publish: (topic: string, payload: Buffer) => Promise<void>,
   topic: string,
@@ -31,7 +34,9 @@ export async function sendTensor(
   meta: { req: string; epoch: number | null; hop: Hop },
   chunkBytes: number,
 ): Promise<void> {
+  const acks: Array<Promise<void>> = []
   for (const msg of encodeTensorChunks({ req: meta.req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: meta.epoch, hop: meta.hop }, t.data, chunkBytes)) {
-    await publish(topic, msg)
+    acks.push(publish(topic, msg))
   }
+  await Promise.all(acks)
 }

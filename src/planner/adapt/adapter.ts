@@ -30,7 +30,7 @@ export interface PlanEpoch {
   readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number; readonly schedule: Schedule | null }>
   /** Per device: the stages it holds in each plan of the mix. */
   readonly assignments: Readonly<Record<string, ReadonlyArray<{ planId: string; stage: number; layers: readonly [number, number] }>>>
-  readonly predicted: { readonly latencyMs: number; readonly energyJPerRequest: number }
+  readonly predicted: { readonly latencyMs: number; readonly p95LatencyMs: number; readonly energyJPerRequest: number }
   readonly reason: string
 }
 
@@ -148,7 +148,7 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
       return { plan: p.candidate.plan, weight: p.weight, schedule: s.ok ? s.schedule : null }
     }),
     assignments,
-    predicted: { latencyMs: mix.latencyMs, energyJPerRequest: mix.energyJPerRequest },
+    predicted: { latencyMs: mix.latencyMs, p95LatencyMs: Math.max(...mix.parts.map((p) => p.candidate.prediction.p95LatencyMs)), energyJPerRequest: mix.energyJPerRequest },
     reason,
   }
 }

@@ -1,0 +1,216 @@
+/**
+ * `dora demo` (EMULATION): the hub on its embedded broker, the emulated shared Wi-Fi, and one
+ * device process per device of a scenario. The hub profiles and plans the scenario's job on the
+ * devices as they join and distributes the stage models; once every device of the plan has its
+ * stages open, the sources send requests at the scenario's rate (the hub for a job whose source
+ * is the hub, the cameras for theirs) and the demo reports progress each second and a summary
+ * at the end. A device can be killed mid-run; the adapter re-plans and the sources re-send what
+ * the dead device held.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../config/load.js'
+import { Hub } from '../hub/hub.js'
+import type { HubSource } from '../hub/hub-source.js'
+import type { Logger } from '../log.js'
+import { WIFI_STANDARDS } from '../planner/network/wifi.js'
+import { readScenario } from '../scenario/load.js'
+import { WifiProxy } from '../emulation/wifi-proxy.js'
+import { meanAndP95 } from '../sim/heap.js'
+import type { RequesterStats } from '../runtime/requester.js'
+import { EmulatedFleet } from './fleet.js'
+
+export interface DemoOptions {
+  readonly scenarioFile: string
+  readonly durationS: number
+  /** Broker port (0: any free port). */
+  readonly port: number
+  readonly coordination: 'slots' | 'none'
+  /** Kill this device (or `auto`: one that holds a stage and is no source) this many seconds in. */
+  readonly kill: { readonly device: string; readonly atS: number } | null
+  readonly log: Logger
+  /** Progress lines (one a second while requests run). */
+  readonly progress: (line: string) => void
+  /** How long to wait for the fleet to be ready, s. */
+  readonly readyTimeoutS?: number
+}
+
+export interface DemoSummary {
+  emulated: true
+  scenario: string
+  jobId: string
+  model: string
+  coordination: 'slots' | 'none'
+  durationS: number
+  requests: number
+  completed: number
+  lost: number
+  resent: number
+  duplicates: number
+  latencyMs: { mean: number | null; p95: number | null }
+  predictedLatencyMs: { mean: number | null; p95: number | null }
+  throughputRps: number
+  offeredRps: number
+  energyJ: number
+  epochs: Array<{ epoch: number; atS: number; reason: string; devices: string[] }>
+  killed: { device: string; atS: number } | null
+  failures: Array<{ id: string; reason: string }>
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
+  const scenario = await readScenario(o.scenarioFile)
+  const job = scenario.job
+  const passwords = new Map(scenario.devices.map((d) => [d.id, randomBytes(12).toString('base64url')]))
+  const config = await loadConfig(undefined, {
+    hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500 },
+    broker: { embedded: { host: '127.0.0.1', port: o.port, wsPort: 0 } },
+    auth: { devices: scenario.devices.map((d) => ({ id: d.id, password: passwords.get(d.id)! })) },
+    jobs: [{ ...job, network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
+  })
+  o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
+  const hub = new Hub(config, o.log)
+  const cacheDir = mkdtempSync(join(tmpdir(), 'dora-demo-models-'))
+  let proxy: WifiProxy | null = null
+  let fleet: EmulatedFleet | null = null
+  let hubSource: HubSource | null = null
+  try {
+    await hub.start()
+    const brokerPort = hub.boundPorts!.port
+    const service = hub.jobs.find((j) => j.id === job.id)!
+    proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort, standard: WIFI_STANDARDS[scenario.network.standard]!, availableAirtime: scenario.network.availableAirtime })
+    const lines: string[] = []
+    fleet = new EmulatedFleet({
+      scenarioFile: o.scenarioFile, cacheDir, coordination: o.coordination, heartbeatMs: 1000,
+      onLine: (id, line, stream) => {
+        if (stream === 'stderr') lines.push(`${id}: ${line}`)
+      },
+    })
+    const sourceRate = new Map<string | null, number>()
+    if (job.sources?.length) for (const s of job.sources) sourceRate.set(s.device, s.rateRps)
+    else sourceRate.set(job.source ?? null, job.rateRps!)
+    for (const d of scenario.devices) {
+      const url = d.linkRateBps ? `mqtt://127.0.0.1:${await proxy.addStation(d.id, d.linkRateBps)}` : `mqtt://127.0.0.1:${brokerPort}`
+      const rate = sourceRate.get(d.id)
+      fleet.spawn({ id: d.id, url, password: passwords.get(d.id)!, source: rate ? `${job.id}=${rate}` : null })
+    }
+    o.progress(`hub on mqtt://127.0.0.1:${brokerPort} (embedded broker); ${fleet.ids.length} device processes started (Wi-Fi devices through their emulated station ports)`)
+
+    // ready: an epoch whose devices all have their stage models open
+    const readyBy = Date.now() + (o.readyTimeoutS ?? 180) * 1000
+    let lastNote = ''
+    for (;;) {
+      const e = service.epoch
+      const online = hub.registry.snapshot().filter((d) => d.status === 'online')
+      const devices = e ? Object.keys(e.assignments) : []
+      const ready = e !== null && devices.every((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) >= e.epoch)
+      if (ready) break
+      const note = e ? `epoch ${e.epoch}: waiting for ${devices.filter((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) < e.epoch).join(', ')} to open their stage models` : `${online.length}/${scenario.devices.length} devices online; planning`
+      if (note !== lastNote) o.progress(note)
+      lastNote = note
+      if (Date.now() > readyBy) throw new Error(`the fleet was not ready after ${o.readyTimeoutS ?? 180} s (${note}); device messages: ${lines.slice(-5).join(' | ') || 'none'}`)
+      await sleep(200)
+    }
+    const e0 = service.epoch!
+    o.progress(`epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0)} requests/s for ${o.durationS} s.`)
+
+    // run
+    const energyAt = (): Map<string, number> => new Map(hub.registry.snapshot().map((d) => [d.id, d.lastHeartbeat?.energyJ ?? 0]))
+    const energy0 = energyAt()
+    const lastEnergy = new Map(energy0)
+    const start = Date.now()
+    const epochs: DemoSummary['epochs'] = [{ epoch: e0.epoch, atS: 0, reason: e0.reason, devices: Object.keys(e0.assignments) }]
+    const hubRate = sourceRate.get(null)
+    if (hubRate) {
+      hubSource = await hub.source(job.id)
+      hubSource.drive(hubRate)
+    }
+    fleet.startSources()
+    let killed: DemoSummary['killed'] = null
+    const predictedSamples: Array<{ mean: number; p95: number }> = []
+    while (Date.now() - start < o.durationS * 1000) {
+      await sleep(1000)
+      const t = (Date.now() - start) / 1000
+      const e = service.epoch!
+      predictedSamples.push({ mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs })
+      if (e.epoch !== epochs[epochs.length - 1]!.epoch) {
+        epochs.push({ epoch: e.epoch, atS: Math.round(t * 10) / 10, reason: e.reason, devices: Object.keys(e.assignments) })
+        o.progress(`epoch ${e.epoch} at ${t.toFixed(1)} s: ${e.reason}; now ${describeEpoch(e)}, predicted ${e.predicted.latencyMs.toFixed(0)} ms`)
+      }
+      if (o.kill && !killed && t >= o.kill.atS) {
+        const victim = o.kill.device === 'auto' ? pickVictim(e.assignments, sourceRate) : o.kill.device
+        if (!victim || !fleet.alive(victim)) o.progress(`--kill-device: ${victim ? `${victim} is not running` : 'no device holds a stage without being a source'}; nothing killed`)
+        else {
+          fleet.kill(victim)
+          killed = { device: victim, atS: Math.round(t * 10) / 10 }
+          o.progress(`killed ${victim} at ${t.toFixed(1)} s (SIGKILL, no goodbye)`)
+        }
+      }
+      for (const [id, j] of energyAt()) if (j > 0) lastEnergy.set(id, j)
+      const s = hubSource?.requester.stats
+      const joules = [...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)
+      const recent = s ? meanAndP95(s.latenciesMs.slice(-20)) : null
+      o.progress(`t=${t.toFixed(0)}s epoch ${e.epoch}${s ? ` sent ${s.sent} done ${s.completed} resent ${s.resent} latency ${fmt(recent!.mean)} ms (p95 ${fmt(recent!.p95)})` : ''} energy ${joules.toFixed(0)} J (emulated)`)
+    }
+
+    // drain and collect
+    o.progress('stopping the sources; waiting for outstanding requests...')
+    const stats: RequesterStats[] = []
+    if (hubSource) {
+      await hubSource.stop(15_000)
+      stats.push(hubSource.requester.stats)
+    }
+    const fromDevices = await fleet.stopSources(20_000)
+    for (const [id, s] of fromDevices) {
+      if (s) stats.push(s)
+      else o.progress(`source ${id} reported no statistics (${killed?.device === id ? 'it was killed' : 'it did not answer'})`)
+    }
+    for (const [id, j] of energyAt()) if (j > 0) lastEnergy.set(id, j)
+    const elapsedS = (Date.now() - start) / 1000
+    const latencies = stats.flatMap((s) => s.latenciesMs)
+    const lat = latencies.length ? meanAndP95(latencies) : null
+    const pred = predictedSamples.length ? { mean: avg(predictedSamples.map((p) => p.mean)), p95: avg(predictedSamples.map((p) => p.p95)) } : null
+    const sum = (k: 'sent' | 'completed' | 'resent' | 'duplicates') => stats.reduce((a, s) => a + s[k], 0)
+    return {
+      emulated: true,
+      scenario: scenario.name,
+      jobId: job.id,
+      model: job.model,
+      coordination: o.coordination,
+      durationS: o.durationS,
+      requests: sum('sent'),
+      completed: sum('completed'),
+      lost: sum('sent') - sum('completed'),
+      resent: sum('resent'),
+      duplicates: sum('duplicates'),
+      latencyMs: { mean: lat ? round(lat.mean) : null, p95: lat ? round(lat.p95) : null },
+      predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
+      throughputRps: round(sum('completed') / elapsedS),
+      offeredRps: round(sum('sent') / o.durationS),
+      energyJ: round([...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)),
+      epochs,
+      killed,
+      failures: stats.flatMap((s) => s.failures),
+    }
+  } finally {
+    await fleet?.stop()
+    await proxy?.close()
+    await hub.stop()
+    rmSync(cacheDir, { recursive: true, force: true })
+  }
+}
+
+function describeEpoch(e: { parts: ReadonlyArray<{ plan: { stages: ReadonlyArray<{ devices: readonly string[] }> }; weight: number }> }): string {
+  return e.parts.map((p) => `${p.plan.stages.map((s) => s.devices.join('+')).join(' -> ')}${e.parts.length > 1 ? ` (${(p.weight * 100).toFixed(0)}%)` : ''}`).join(' | ')
+}
+
+/** A device that holds a stage and is not a source (killing a source ends its requests with it). */
+function pickVictim(assignments: Readonly<Record<string, unknown>>, sources: ReadonlyMap<string | null, number>): string | null {
+  return Object.keys(assignments).find((id) => !sources.has(id)) ?? null
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const avg = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
+const round = (x: number) => Math.round(x * 10) / 10
+const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-')

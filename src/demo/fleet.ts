@@ -1,0 +1,104 @@
+/**
+ * The demo's emulated fleet (EMULATION): one `dora device` process per scenario device, each a
+ * real process with its own MQTT connection, onnxruntime sessions and stage executor. Wi-Fi
+ * devices connect through their station port of the emulated Wi-Fi proxy; wired ones straight to
+ * the broker. Sources (cameras) are started and stopped over the process's stdin, and report
+ * their request statistics on stdout (`SOURCE-STATS {json}`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { RequesterStats } from '../runtime/requester.js'
+
+const DORA = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
+
+export interface FleetDevice {
+  readonly id: string
+  readonly url: string
+  readonly password: string
+  /** `job=rate` when the device is a source of requests. */
+  readonly source: string | null
+}
+
+export interface FleetOptions {
+  readonly scenarioFile: string
+  readonly cacheDir: string
+  readonly coordination: 'slots' | 'none'
+  readonly heartbeatMs: number
+  readonly onLine?: (deviceId: string, line: string, stream: 'stdout' | 'stderr') => void
+}
+
+interface Member {
+  readonly device: FleetDevice
+  readonly child: ChildProcess
+  stats: RequesterStats | null
+  exited: boolean
+}
+
+export class EmulatedFleet {
+  private readonly members = new Map<string, Member>()
+
+  constructor(private readonly o: FleetOptions) {}
+
+  spawn(d: FleetDevice): void {
+    const args = [DORA, 'device', '--id', d.id, '--scenario', this.o.scenarioFile, '--broker', d.url, '--heartbeat-ms', String(this.o.heartbeatMs),
+      '--cache-dir', this.o.cacheDir, '--control', 'stdin', '--coordination', this.o.coordination, ...(d.source ? ['--source', d.source] : [])]
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DORA_DEVICE_PASSWORD: d.password } })
+    const m: Member = { device: d, child, stats: null, exited: false }
+    this.members.set(d.id, m)
+    child.on('exit', () => {
+      m.exited = true
+    })
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('SOURCE-STATS ')) {
+        try {
+          m.stats = JSON.parse(line.slice('SOURCE-STATS '.length)) as RequesterStats
+        } catch {
+          this.o.onLine?.(d.id, `unreadable source statistics: ${line.slice(0, 200)}`, 'stderr')
+        }
+        return
+      }
+      this.o.onLine?.(d.id, line, 'stdout')
+    })
+    createInterface({ input: child.stderr! }).on('line', (line) => this.o.onLine?.(d.id, line, 'stderr'))
+  }
+
+  get ids(): string[] {
+    return [...this.members.keys()]
+  }
+
+  alive(id: string): boolean {
+    const m = this.members.get(id)
+    return !!m && !m.exited
+  }
+
+  /** Tells every source to start sending. */
+  startSources(): void {
+    for (const m of this.members.values()) if (m.device.source && !m.exited) m.child.stdin!.write('start\n')
+  }
+
+  /** Tells every source to stop and waits for their statistics (sources that died report none). */
+  async stopSources(timeoutMs: number): Promise<Map<string, RequesterStats | null>> {
+    const sources = [...this.members.values()].filter((m) => m.device.source)
+    for (const m of sources) if (!m.exited) m.child.stdin!.write('stop\n')
+    const until = Date.now() + timeoutMs
+    while (sources.some((m) => !m.stats && !m.exited) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    return new Map(sources.map((m) => [m.device.id, m.stats]))
+  }
+
+  /** Kills a device without warning (SIGKILL: no clean leave; the broker sends its last will). */
+  kill(id: string): void {
+    const m = this.members.get(id)
+    if (!m) throw new RangeError(`no device ${id} in the fleet`)
+    m.child.kill('SIGKILL')
+  }
+
+  /** Stops every device (SIGTERM: they leave cleanly) and waits for them to exit. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const all = [...this.members.values()]
+    for (const m of all) if (!m.exited) m.child.kill('SIGTERM')
+    const until = Date.now() + timeoutMs
+    while (all.some((m) => !m.exited) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    for (const m of all) if (!m.exited) m.child.kill('SIGKILL')
+  }
+}
