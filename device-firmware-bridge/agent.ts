@@ -89,7 +89,7 @@ export class DeviceAgent {
   private latencyMark = 0
 
   constructor(private readonly o: AgentOptions) {
-    this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client)
+    this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client, 60_000, (m) => o.onError?.(m))
     this.executor = new StageExecutor({
       id: o.id,
       profile: o.profile,

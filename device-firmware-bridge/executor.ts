@@ -56,7 +56,6 @@ export class StageExecutor {
   private readonly reassembly = new Map<string, Reassembler>()
   private readonly waiting = new Map<string, Waiting>()
   private compute: Promise<void> = Promise.resolve()
-  private radio: Promise<void> = Promise.resolve()
   private readonly gate = new SlotGate()
   private queued = 0
   private timings = new Map<string, { jobId: string; stage: number; sumMs: number; count: number }>()
@@ -105,7 +104,10 @@ export class StageExecutor {
     for (const [key, w] of this.waiting) {
       if (now - w.sinceMs > this.d.reassemblyTimeoutMs) {
         this.waiting.delete(key)
-        this.d.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} never got all its inputs (has ${[...w.tensors.keys()].join(', ')}); dropped`)
+        const known = this.d.plan(w.jobId, w.epoch) && this.d.assignment(w.jobId, w.epoch)
+        this.d.onError(known
+          ? `job ${w.jobId}: request ${w.req} stage ${w.hop.stage} never got all its inputs (has ${[...w.tensors.keys()].join(', ')}); dropped`
+          : `job ${w.jobId}: request ${w.req} stage ${w.hop.stage} was held for epoch ${w.epoch}, whose plan or assignment never came; dropped`)
         continue
       }
       this.tryRun(key, w)
@@ -135,10 +137,10 @@ export class StageExecutor {
       try {
         const outputs = await this.run(w, model, flops, needs)
         this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'ran', atMs: this.d.clock(), t0: w.hop.t0 })
-        this.radio = this.radio.then(async () => {
-          await this.forward(w, plan, part, outputs)
-          this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'sent', atMs: this.d.clock(), t0: w.hop.t0 })
-        }).catch((err: Error) => this.d.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
+        // sent on its own: a transfer waiting for its slot toward one receiver holds up no other
+        this.forward(w, plan, part, outputs)
+          .then(() => this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'sent', atMs: this.d.clock(), t0: w.hop.t0 }))
+          .catch((err: Error) => this.d.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
       } catch (err) {
         this.counts.failed++
         this.d.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} failed: ${(err as Error).message}`)

@@ -4,8 +4,8 @@
  * as `{cacheDir}/{sha256}.onnx`, so a restart does not fetch them again. A cached file is
  * re-verified before use; a bad one is fetched anew.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { decodeCbor } from '../src/protocol/codec.js'
@@ -25,7 +25,7 @@ export class ModelCache {
   chunksFetched = 0
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
 
-  constructor(private readonly dir: string, private readonly client: () => MqttClient | null, private readonly timeoutMs = 60_000) {}
+  constructor(private readonly dir: string, private readonly client: () => MqttClient | null, private readonly timeoutMs = 60_000, private readonly onWarning?: (message: string) => void) {}
 
   /** The model's bytes: from the disk cache if it verifies, else fetched over MQTT and cached. */
   async get(ref: ModelRef): Promise<Uint8Array> {
@@ -42,9 +42,17 @@ export class ModelCache {
       this.inflight.set(ref.sha256, p)
     }
     const bytes = await p
-    await mkdir(this.dir, { recursive: true })
-    await writeFile(`${file}.part`, bytes)
-    await rename(`${file}.part`, file)
+    // several device processes may share a cache folder: each writes its own temporary file and
+    // renames it into place (atomic); a failed write only costs a later fetch
+    const part = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`
+    try {
+      await mkdir(this.dir, { recursive: true })
+      await writeFile(part, bytes)
+      await rename(part, file)
+    } catch (err) {
+      await rm(part, { force: true }).catch(() => undefined)
+      this.onWarning?.(`model ${ref.sha256} not cached on disk: ${(err as Error).message}`)
+    }
     return bytes
   }
 

@@ -4,7 +4,8 @@
  * `hub`). Each request gets a route from the epoch active when it is sent (route.ts); its input
  * tensors go to the stages that read them (flow.ts), in-process when this device runs stage 0.
  *
- * No accepted request is lost: a request whose result has not come back in `timeoutMs`, or whose
+ * No accepted request is lost: a request whose result has not come back in `timeoutMs` (doubling
+ * with each attempt), or whose
  * route lost a device in a newer epoch, is sent again on the current epoch (a new attempt), up to
  * `maxAttempts`; a late result of an earlier attempt still completes it, and any second result is
  * counted as a duplicate and ignored. Requests that exhaust their attempts are reported failed
@@ -163,7 +164,8 @@ export class Requester {
     const timeoutMs = this.d.timeoutMs ?? Math.max(3000, 10 * plan.predicted.latencyMs)
     for (const o of [...this.outstanding.values()]) {
       const gone = o.epoch < plan.epoch ? o.route.filter((x) => !present.has(x) && x !== this.d.src) : []
-      const late = now - o.lastSentMs > timeoutMs
+      // each attempt waits twice as long as the one before: an overloaded plan is not flooded
+      const late = now - o.lastSentMs > timeoutMs * 2 ** o.attempt
       if (!gone.length && !late) continue
       const reason = gone.length ? `${gone.join(', ')} left the plan` : `no result in ${timeoutMs} ms`
       if (o.attempt + 1 >= (this.d.maxAttempts ?? 4)) {
