@@ -8,6 +8,7 @@ import type { Command } from 'commander'
 import { runDemo, type DemoSummary } from '../demo/demo.js'
 import { createLogger } from '../log.js'
 import { DoraError, ErrorCodes } from '../errors.js'
+import { BASELINES } from '../planner/baselines/index.js'
 
 const DEFAULT_SCENARIO = fileURLToPath(new URL('../../config/scenarios/smart-home.yaml', import.meta.url))
 
@@ -20,6 +21,7 @@ interface Flags {
   at?: string
   uncoordinated?: boolean
   logLevel: string
+  planner: string
 }
 
 const number = (name: string, v: string, min: number): number => {
@@ -39,13 +41,16 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .option('--kill-device <id>', 'kill this device mid-run (auto: one that holds a stage)')
     .option('--at <s>', 'with --kill-device: when, seconds into the run', '10')
     .option('--uncoordinated', 'devices send at once instead of inside their transfer slots')
+    .option('--planner <name>', `who plans: dora, or a baseline run as is (${Object.keys(BASELINES).join(', ')})`, 'dora')
     .option('--log-level <level>', 'hub log level (to stderr)', 'warn')
     .action(async (flags: Flags) => {
       const durationS = number('--duration', flags.duration, 1)
       const port = number('--port', flags.port, 0)
       const atS = number('--at', flags.at ?? '10', 0)
       if (flags.killDevice !== undefined && atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${atS} must be before the end (--duration ${durationS})`)
+      if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `--planner must be dora or one of ${Object.keys(BASELINES).join(', ')}, not ${JSON.stringify(flags.planner)}`)
       const summary = await runDemo({
+        planner: flags.planner,
         scenarioFile: flags.scenario,
         durationS,
         port,
@@ -62,7 +67,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
 function table(s: DemoSummary): string {
   const ms = (x: number | null) => (x === null ? '-' : `${x} ms`)
   return [
-    `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), ${s.coordination === 'slots' ? 'timed slots' : 'uncoordinated'}`,
+    `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), planned by ${s.planner}, ${s.coordination === 'slots' ? 'timed slots' : 'uncoordinated'}`,
     `  requests      ${s.requests} sent, ${s.completed} completed, ${s.lost} lost, ${s.resent} re-sent, ${s.duplicates} duplicate results ignored`,
     `  latency       mean ${ms(s.latencyMs.mean)}, p95 ${ms(s.latencyMs.p95)} (predicted mean ${ms(s.predictedLatencyMs.mean)}, p95 ${ms(s.predictedLatencyMs.p95)})`,
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,

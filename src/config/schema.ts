@@ -3,6 +3,7 @@
  * `config/default.yaml` documents every key; a user file and CLI flags override it.
  */
 import { z } from 'zod'
+import { BASELINES, type BaselineName } from '../planner/baselines/index.js'
 import { isValidId } from '../protocol/topics.js'
 import { jobSchema } from '../scenario/schema.js'
 
@@ -30,6 +31,11 @@ export const hubJobSchema = jobSchema.extend({
     batteryMinPct: z.number().min(0).max(100).default(20),
     /** node-cron expression (with seconds) of the periodic re-costing. */
     recostCron: z.string().min(1).default('*/30 * * * * *'),
+    /**
+     * Who plans the job: `dora` (the partitioner and the runtime adapter), or a baseline whose plan
+     * runs as is, re-made only when the fleet changes (to compare systems on the same fleet).
+     */
+    planner: z.enum(['dora', ...(Object.keys(BASELINES) as BaselineName[])]).default('dora'),
     /** Measured stage times drifting this far (fraction) from the planned ones trigger the adapter. */
     driftThreshold: z.number().gt(0).max(10).default(0.2),
 })

@@ -33,6 +33,8 @@ export interface DemoOptions {
   readonly log: Logger
   /** Progress lines (one a second while requests run). */
   readonly progress: (line: string) => void
+  /** `dora`, or a baseline whose plan runs as is (for comparisons). */
+  readonly planner?: string
   /** How long to wait for the fleet to be ready, s. */
   readonly readyTimeoutS?: number
 }
@@ -43,6 +45,7 @@ export interface DemoSummary {
   jobId: string
   model: string
   coordination: 'slots' | 'none'
+  planner: string
   durationS: number
   requests: number
   completed: number
@@ -67,7 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500 },
     broker: { embedded: { host: '127.0.0.1', port: o.port, wsPort: 0 } },
     auth: { devices: scenario.devices.map((d) => ({ id: d.id, password: passwords.get(d.id)! })) },
-    jobs: [{ ...job, network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
+    jobs: [{ ...job, planner: o.planner ?? 'dora', network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
   })
   o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
   const hub = new Hub(config, o.log)
@@ -100,12 +103,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     // ready: an epoch whose devices all have their stage models open
     const readyBy = Date.now() + (o.readyTimeoutS ?? 180) * 1000
     let lastNote = ''
+    let stable: { epoch: number; sinceMs: number } | null = null
     for (;;) {
       const e = service.epoch
       const online = hub.registry.snapshot().filter((d) => d.status === 'online')
       const devices = e ? Object.keys(e.assignments) : []
-      const ready = e !== null && devices.every((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) >= e.epoch)
-      if (ready) break
+      // every device joined, the plan made after that is open on its devices, and stays for a second
+      const ready = e !== null && online.length === scenario.devices.length && devices.every((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) >= e.epoch)
+      if (ready && stable?.epoch === e.epoch && Date.now() - stable.sinceMs >= 1000) break
+      if (ready && stable?.epoch !== e.epoch) stable = { epoch: e.epoch, sinceMs: Date.now() }
+      if (!ready) stable = null
       const note = e ? `epoch ${e.epoch}: waiting for ${devices.filter((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) < e.epoch).join(', ')} to open their stage models` : `${online.length}/${scenario.devices.length} devices online; planning`
       if (note !== lastNote) o.progress(note)
       lastNote = note
@@ -178,6 +185,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       jobId: job.id,
       model: job.model,
       coordination: o.coordination,
+      planner: o.planner ?? 'dora',
       durationS: o.durationS,
       requests: sum('sent'),
       completed: sum('completed'),

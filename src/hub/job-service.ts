@@ -9,7 +9,8 @@ import cron, { type ScheduledTask } from 'node-cron'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { DeviceRecord } from '../registry/registry.js'
-import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
+import { adapt, INITIAL_STATE, type AdaptDecision, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
+import { fixedEpoch } from '../planner/adapt/fixed.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import { jobSources, type DeviceProfile, type Job } from '../planner/types.js'
@@ -133,7 +134,10 @@ export class JobService {
     const measured = this.measuredLatencyMs
     this.measuredLatencyMs = undefined
     const t0 = performance.now()
-    const decision = adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why)
+    const planner = this.config.planner
+    const decision = planner === 'dora'
+      ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why)
+      : this.fixed(planner, fleet, network, why)
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     this.state = decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
@@ -143,6 +147,17 @@ export class JobService {
     this.energy.epochs++
     await this.publishEpoch(decision.epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
+  }
+
+  /** A baseline's plan as is: made anew only when devices come or go (no QoE adaptation). */
+  private fixed(planner: Exclude<JobConfigEntry['planner'], 'dora'>, fleet: Fleet, network: Network, why: string): AdaptDecision {
+    const ids = [...fleet.devices.keys()].sort()
+    if (this.state.current && JSON.stringify(ids) === JSON.stringify([...this.state.known].sort())) {
+      return { action: 'keep', state: this.state, epoch: null, reason: `${why}: ${planner} re-plans only when devices come or go` }
+    }
+    const epoch = fixedEpoch(planner, this.job!, fleet, network, (this.state.current?.epoch ?? 0) + 1, this.deps.clock(), why)
+    if (!epoch) return { action: 'infeasible', state: { ...this.state, known: ids }, epoch: null, reason: `${why}: ${planner} finds no plan on this fleet` }
+    return { action: 'replan', state: { ...this.state, current: epoch, known: [...fleet.devices.keys()] }, epoch, reason: epoch.reason }
   }
 
   /**
@@ -229,7 +244,8 @@ export class JobService {
         stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), ...this.stageIo(nodes(s.layers)), devices: [...s.devices], shares: speedShares(this.job!, fleet, s.layers, s.devices) })),
         schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
       })),
-      predicted: { latencyMs: e.predicted.latencyMs, ...(Number.isFinite(e.predicted.p95LatencyMs) ? { p95LatencyMs: e.predicted.p95LatencyMs } : {}), energyJPerRequest: e.predicted.energyJPerRequest },
+      // an overloaded plan (a baseline run as is) predicts no finite latency: the largest we carry
+      predicted: { latencyMs: Math.min(e.predicted.latencyMs, 1e9), ...(Number.isFinite(e.predicted.p95LatencyMs) ? { p95LatencyMs: e.predicted.p95LatencyMs } : {}), energyJPerRequest: e.predicted.energyJPerRequest },
       ...this.models!.io(),
       sources: jobSources(this.job!).map((x) => x.device ?? HUB_SOURCE),
       reason: e.reason.slice(0, 1024),

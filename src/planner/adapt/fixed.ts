@@ -1,0 +1,32 @@
+/**
+ * A fixed planner's epoch (pure): a baseline's plan for the fleet as it stands, run as is, with
+ * its transfer schedule, and no QoE adaptation: what a system built on that baseline would run.
+ * Used to execute the baselines for real on the same fleet as Dora (`planner:` of a hub job).
+ */
+import { BASELINES, type BaselineName } from '../baselines/index.js'
+import { predict, type Fleet, type Network } from '../cost.js'
+import { scheduleTransfers } from '../network/scheduler.js'
+import { jobForFleet, type Job } from '../types.js'
+import type { PlanEpoch } from './adapter.js'
+
+export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string): PlanEpoch | null {
+  const job = jobForFleet(jobIn, fleet.devices)
+  if (!job) return null
+  const found = BASELINES[planner](job, fleet, network)
+  if (!found) return null
+  const plan = { ...found.plan, id: `${planner}-${epoch}` }
+  const p = predict(plan, job, fleet, network)
+  const s = scheduleTransfers(plan, job, fleet, network, { epochStartMs: nowMs })
+  const assignments: Record<string, Array<{ planId: string; stage: number; layers: readonly [number, number] }>> = {}
+  plan.stages.forEach((st, k) => {
+    for (const id of st.devices) (assignments[id] ??= []).push({ planId: plan.id, stage: k, layers: st.layers })
+  })
+  return {
+    epoch,
+    activateAtMs: nowMs,
+    parts: [{ plan, weight: 1, schedule: s.ok ? s.schedule : null }],
+    assignments,
+    predicted: { latencyMs: p.latencyMs, p95LatencyMs: p.p95LatencyMs, energyJPerRequest: p.energyJPerRequest },
+    reason: `${why}: ${planner}'s plan (a baseline, run as is)`,
+  }
+}
