@@ -103,7 +103,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     // ready: an epoch whose devices all have their stage models open
     const readyBy = Date.now() + (o.readyTimeoutS ?? 180) * 1000
     let lastNote = ''
-    let stable: { epoch: number; sinceMs: number } | null = null
+    let stable = null as { epoch: number; sinceMs: number } | null
     for (;;) {
       const e = service.epoch
       const online = hub.registry.snapshot().filter((d) => d.status === 'online')
