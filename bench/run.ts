@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -11,6 +11,7 @@ import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
+import { executionBench } from './execution.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -120,4 +121,24 @@ if (want('transfer')) {
     ['tensor', 'chunk', 'tensors sent', 'Dora MB/s', 'bare MQTT MB/s', 'raw relay MB/s', 'Dora / raw', 'bare / raw', 'Dora / bare'],
     rows.map((r) => [fmtBytes(r.tensorBytes), fmtBytes(r.chunkBytes), String(r.tensors), r.brokerMBps.toFixed(1), r.bareMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2), r.bareRatio.toFixed(2), (r.brokerMBps / r.bareMBps).toFixed(2)]),
     'Dora = CBOR chunks with CRC, QoS 1, reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads.')
+}
+
+if (want('execution')) {
+  progress('execution: dora demo runs (hub, emulated Wi-Fi, device processes, real onnxruntime) ...')
+  const runs = await executionBench(30, progress)
+  const err = (m: number | null, p: number | null) => (m !== null && p !== null && p > 0 ? `${(((m - p) / p) * 100).toFixed(0)}%` : '-')
+  printTable('Real execution on the emulated fleet and Wi-Fi: measured vs predicted (EMULATION; 30 s of requests per run)',
+    ['scenario', 'planner', 'sending', 'requests', 'lost', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'throughput rps (offered)', 'J / request'],
+    runs.map((r) => {
+      const s = r.summary
+      return [r.scenario, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.lost), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
+    }),
+    'Energy is the emulated devices\' power models over the run (idle included) divided by completed requests.')
+  printTable('Where the time goes (mean per stage, from the devices\' traces)',
+    ['scenario', 'planner', 'sending', 'stage', 'devices', 'inputs in ms', 'queue + compute ms', 'send ms'],
+    runs.flatMap((r) => r.summary.breakdownMs.map((b) => [r.scenario, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(b.stage), b.devices.join('+'), String(b.transferInMs), String(b.computeMs), String(b.sendMs)])))
+}
+
+function fmt(x: number | null): string {
+  return x === null ? '-' : x.toFixed(0)
 }

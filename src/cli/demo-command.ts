@@ -73,6 +73,7 @@ function table(s: DemoSummary): string {
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,
     `  energy        ${s.energyJ} J over the run (emulated power models)`,
     `  epochs        ${s.epochs.map((e) => `${e.epoch} at ${e.atS} s on ${e.devices.join(', ')}`).join('; ')}`,
+    ...s.breakdownMs.map((b) => `  stage ${b.stage}       on ${b.devices.join('+')}: inputs in ${b.transferInMs} ms, queue + compute ${b.computeMs} ms, send ${b.sendMs} ms (mean of ${b.requests})`),
     ...(s.killed ? [`  killed        ${s.killed.device} at ${s.killed.atS} s`] : []),
     ...s.failures.slice(0, 10).map((f) => `  failed        ${f.id}: ${f.reason}`),
     '',

@@ -31,6 +31,7 @@ interface Flags {
   control?: string
   coordination: string
   dilate: boolean
+  trace?: boolean
 }
 
 const positive = (name: string, v: string): number => {
@@ -57,6 +58,7 @@ export function registerDeviceCommand(program: Command): void {
     .option('--source <job=rps>', 'also be a source of JOB\'s requests, RPS a second (a camera), generated inputs')
     .option('--control <how>', '"stdin": start and stop the source on the lines "start" and "stop" (the demo drives devices so)')
     .option('--coordination <mode>', '"slots": send inside the hub\'s transfer slots; "none": send at once', 'slots')
+    .option('--trace', 'print a TRACE line (JSON) when a request\'s stage has its inputs, has run, and has sent its outputs')
     .option('--no-dilate', 'emulated profile: do not wait after each run until the profile\'s time')
     .action(async (flags: Flags) => {
       if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
@@ -77,6 +79,7 @@ export function registerDeviceCommand(program: Command): void {
         onError: (m) => process.stderr.write(`dora device: ${m}\n`),
         coordination: flags.coordination,
         dilate: flags.dilate && profile.emulated,
+        ...(flags.trace ? { trace: (e: object) => process.stdout.write(`TRACE ${JSON.stringify(e)}\n`) } : {}),
       })
       await agent.start()
       // listen for the stop signals before announcing (stdout to a pipe is written at once)

@@ -20,7 +20,8 @@ import { readScenario } from '../scenario/load.js'
 import { WifiProxy } from '../emulation/wifi-proxy.js'
 import { meanAndP95 } from '../sim/heap.js'
 import type { RequesterStats } from '../runtime/requester.js'
-import { EmulatedFleet } from './fleet.js'
+import { EmulatedFleet, type TraceEvent } from './fleet.js'
+import { breakdown, type StageBreakdown } from './breakdown.js'
 
 export interface DemoOptions {
   readonly scenarioFile: string
@@ -60,6 +61,8 @@ export interface DemoSummary {
   epochs: Array<{ epoch: number; atS: number; reason: string; devices: string[] }>
   killed: { device: string; atS: number } | null
   failures: Array<{ id: string; reason: string }>
+  /** Per stage: mean transfer in, queue + compute, and send time of the requests (device traces). */
+  breakdownMs: StageBreakdown[]
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
@@ -84,10 +87,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const service = hub.jobs.find((j) => j.id === job.id)!
     proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort, standard: WIFI_STANDARDS[scenario.network.standard]!, availableAirtime: scenario.network.availableAirtime })
     const lines: string[] = []
+    const traces: TraceEvent[] = []
+    let tracing = false
     fleet = new EmulatedFleet({
       scenarioFile: o.scenarioFile, cacheDir, coordination: o.coordination, heartbeatMs: 1000,
       onLine: (id, line, stream) => {
         if (stream === 'stderr') lines.push(`${id}: ${line}`)
+      },
+      onTrace: (e) => {
+        if (tracing) traces.push(e)
       },
     })
     const sourceRate = new Map<string | null, number>()
@@ -133,6 +141,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       hubSource = await hub.source(job.id)
       hubSource.drive(hubRate)
     }
+    tracing = true
     fleet.startSources()
     let killed: DemoSummary['killed'] = null
     const predictedSamples: Array<{ mean: number; p95: number }> = []
@@ -200,6 +209,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       epochs,
       killed,
       failures: stats.flatMap((s) => s.failures),
+      breakdownMs: breakdown(traces),
     }
   } finally {
     await fleet?.stop()

@@ -26,6 +26,17 @@ export interface FleetOptions {
   readonly coordination: 'slots' | 'none'
   readonly heartbeatMs: number
   readonly onLine?: (deviceId: string, line: string, stream: 'stdout' | 'stderr') => void
+  /** Each device's TRACE events (when set, devices run with --trace). */
+  readonly onTrace?: (e: TraceEvent) => void
+}
+
+export interface TraceEvent {
+  readonly device: string
+  readonly req: string
+  readonly stage: number
+  readonly phase: 'inputs' | 'ran' | 'sent'
+  readonly atMs: number
+  readonly t0: number
 }
 
 interface Member {
@@ -42,7 +53,7 @@ export class EmulatedFleet {
 
   spawn(d: FleetDevice): void {
     const args = [DORA, 'device', '--id', d.id, '--scenario', this.o.scenarioFile, '--broker', d.url, '--heartbeat-ms', String(this.o.heartbeatMs),
-      '--cache-dir', this.o.cacheDir, '--control', 'stdin', '--coordination', this.o.coordination, ...(d.source ? ['--source', d.source] : [])]
+      '--cache-dir', this.o.cacheDir, '--control', 'stdin', '--coordination', this.o.coordination, ...(d.source ? ['--source', d.source] : []), ...(this.o.onTrace ? ['--trace'] : [])]
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DORA_DEVICE_PASSWORD: d.password } })
     const m: Member = { device: d, child, stats: null, exited: false }
     this.members.set(d.id, m)
@@ -50,6 +61,14 @@ export class EmulatedFleet {
       m.exited = true
     })
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('TRACE ')) {
+        try {
+          this.o.onTrace?.({ device: d.id, ...(JSON.parse(line.slice(6)) as Omit<TraceEvent, 'device'>) })
+        } catch {
+          // a torn line: the breakdown misses one event
+        }
+        return
+      }
       if (line.startsWith('SOURCE-STATS ')) {
         try {
           m.stats = JSON.parse(line.slice('SOURCE-STATS '.length)) as RequesterStats
