@@ -2,13 +2,23 @@
  * `dora job submit FILE | list | cancel ID`: run-time jobs over MQTT, as an operator
  * (`auth.operators` in the hub's config). A spec is a job as in a scenario file, plus the hub's
  * job settings (network, batteryMinPct, recostCron, driftThreshold); it is published retained on
- * dora/v1/jobs/{id}/spec, so it survives a hub restart; the hub answers on .../status.
+ * dora/v1/jobs/{id}/spec, so it survives a hub restart; the hub answers on .../status. A spec
+ * whose model is an .onnx file on this machine uploads it first (retained chunks on
+ * dora/v1/uploads/{sha256}/{i}) and names it `upload:{sha256}`.
  */
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Command } from 'commander'
 import { readConfigFile } from '../config/load.js'
 import { DoraError, ErrorCodes } from '../errors.js'
-import { filters, isValidId, parseTopic, topics } from '../protocol/topics.js'
+import { PROTOCOL_VERSION, filters, isValidId, parseTopic, topics } from '../protocol/topics.js'
+import { createHash } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { encodeCbor } from '../protocol/codec.js'
+import type { ModelChunk } from '../protocol/payloads.js'
+import { onnx } from '../model/onnx.js'
+import { MAX_MODEL_BYTES } from '../model/load.js'
+import { UPLOAD_PREFIX } from '../hub/uploads.js'
 import { table } from './format.js'
 
 interface Conn { broker: string; username?: string; password?: string; timeoutMs: string }
@@ -43,6 +53,37 @@ function awaitStatus(client: MqttClient, jobId: string, since: number, timeoutMs
   })
 }
 
+/** The model file a spec names on this machine (absolute, or relative to the spec), or null (a zoo name, an upload). */
+async function localModel(model: string, specDir: string): Promise<string | null> {
+  if (model.startsWith(UPLOAD_PREFIX) || !/\.onnx$/i.test(model)) return null
+  const path = isAbsolute(model) ? model : join(specDir, model)
+  try {
+    if ((await stat(path)).isFile()) return path
+  } catch {
+    // not here: the hub may have it (a path on the hub)
+  }
+  return null
+}
+
+/** Publishes a model file's chunks retained on dora/v1/uploads/{sha256}/{i}; the spec then names `upload:{sha256}`. */
+async function uploadModel(client: MqttClient, path: string): Promise<{ model: string; sha256: string; bytes: number; chunks: number }> {
+  const bytes = new Uint8Array(await readFile(path))
+  if (bytes.length > MAX_MODEL_BYTES) throw new DoraError(ErrorCodes.USAGE, `${path}: ${bytes.length} bytes is over the ${MAX_MODEL_BYTES} byte limit`)
+  try {
+    onnx.ModelProto.decode(bytes)
+  } catch (err) {
+    throw new DoraError(ErrorCodes.USAGE, `${path} is not an ONNX model: ${(err as Error).message}`)
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  const chunkBytes = 256 * 1024
+  const chunks = Math.max(1, Math.ceil(bytes.length / chunkBytes))
+  for (let i = 0; i < chunks; i++) {
+    const chunk: ModelChunk = { v: PROTOCOL_VERSION, sha256, index: i, count: chunks, totalBytes: bytes.length, data: bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes) }
+    await client.publishAsync(topics.upload(sha256, i), encodeCbor(chunk), { qos: 1, retain: true })
+  }
+  return { model: `${UPLOAD_PREFIX}${sha256}`, sha256, bytes: bytes.length, chunks }
+}
+
 export function registerJobCommand(program: Command, setExit: (code: number) => void): void {
   const job = program.command('job').description('submit, list or cancel jobs on a running hub (as an operator)')
   const common = (c: Command) => c
@@ -58,6 +99,13 @@ export function registerJobCommand(program: Command, setExit: (code: number) => 
       if (typeof id !== 'string' || !isValidId(id)) throw new DoraError(ErrorCodes.USAGE, `${file}: id must be 1-64 characters of A-Z a-z 0-9 _ - .`)
       const client = await connect(c)
       try {
+        const model = (spec as { model?: unknown }).model
+        const local = typeof model === 'string' ? await localModel(model, dirname(resolve(file))) : null
+        if (local) {
+          const ref = await uploadModel(client, local)
+          ;(spec as { model: string }).model = ref.model
+          process.stderr.write(`uploaded ${local} (${(ref.bytes / 1e6).toFixed(1)} MB, ${ref.chunks} chunks, sha256 ${ref.sha256.slice(0, 12)}...)\n`)
+        }
         await client.subscribeAsync(topics.job(id, 'status'), { qos: 1 })
         const since = Date.now() - 1000
         const answer = awaitStatus(client, id, since, Number(c.timeoutMs))

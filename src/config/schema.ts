@@ -54,6 +54,13 @@ export const configSchema = z.object({
     energyCron: z.string().min(1).default('0 0 0 * * *'),
     /** Prometheus metrics at http://host:port/metrics; port null turns them off. */
     metrics: z.object({ host: z.string().min(1).default('127.0.0.1'), port: port.nullable().default(null) }).default({ host: '127.0.0.1', port: null }),
+    /** ONNX models uploaded with submitted jobs: where they are kept (null: ~/.cache/dora/uploads) and the largest accepted. */
+    uploads: z.object({
+      dir: z.string().min(1).nullable().default(null),
+      maxBytes: z.number().int().positive().max(2 ** 31).default(512 * 1024 * 1024),
+      /** How long the hub waits for an upload's chunks. */
+      timeoutMs: z.number().int().positive().default(60_000),
+    }).default({ dir: null, maxBytes: 512 * 1024 * 1024, timeoutMs: 60_000 }),
   }),
   broker: z.object({
     /** External broker URL (mqtt://, mqtts://, ws://, wss://); null runs the embedded broker. */

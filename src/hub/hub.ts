@@ -3,6 +3,9 @@
  * adapter, integrations). The constructor only assigns; `start()` does the I/O; `stop()` removes
  * every timer and listener, publishes `offline` and closes connections.
  */
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { fetchUpload, uploadRef } from './uploads.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
@@ -301,7 +304,20 @@ export class Hub {
       await this.publishJobStatus(id, 'rejected', 'submitted', problems.join('; '))
       return
     }
-    const service = this.newJob(checked.data)
+    let entry = checked.data
+    try {
+      const upload = uploadRef(entry.model)
+      if (upload && this.client) {
+        const u = this.config.hub.uploads
+        const file = await fetchUpload(this.client, upload, u.dir ?? join(homedir(), '.cache', 'dora', 'uploads'), { timeoutMs: u.timeoutMs, maxBytes: u.maxBytes })
+        entry = { ...entry, model: file }
+        this.log.info({ jobId: id, sha256: upload, file }, 'uploaded model received')
+      }
+    } catch (err) {
+      await this.publishJobStatus(id, 'rejected', 'submitted', (err as Error).message)
+      return
+    }
+    const service = this.newJob(entry)
     try {
       await service.start()
     } catch (err) {

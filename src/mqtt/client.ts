@@ -108,6 +108,14 @@ export class DoraClient {
     }
   }
 
+  /** Removes a handler; the last one of a filter also unsubscribes it. */
+  async unsubscribe(filter: string, handler: MessageHandler): Promise<void> {
+    const set = this.handlers.get(filter)
+    if (!set?.delete(handler) || set.size) return
+    this.handlers.delete(filter)
+    if (this.client?.connected) await this.client.unsubscribeAsync(filter)
+  }
+
   async publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
     const client = this.client
     if (!client) throw new DoraError(ErrorCodes.BROKER_CONNECT, 'client not started')

@@ -49,6 +49,12 @@ export const topics = {
     if (!Number.isInteger(index) || index < 0) throw new RangeError(`chunk index must be a whole number, got ${index}`)
     return `${ROOT}/models/${sha256}/${index}`
   },
+  /** One chunk of an ONNX model an operator uploads with a job spec (retained, by sha256). */
+  upload(sha256: string, index: number): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RangeError(`upload sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`)
+    if (!Number.isInteger(index) || index < 0) throw new RangeError(`chunk index must be a whole number, got ${index}`)
+    return `${ROOT}/uploads/${sha256}/${index}`
+  },
   hubAvailability: `${ROOT}/hub/availability`,
   hubState: `${ROOT}/hub/state`,
   /** Daily energy summary of the configured jobs (JSON, retained). */
@@ -106,6 +112,12 @@ export const filters = {
   },
   /** Every stage model's chunks: readable by every device. */
   allModels: `${ROOT}/models/+/+`,
+  /** Every chunk of one uploaded model. */
+  uploadChunks(sha256: string): string {
+    return `${ROOT}/uploads/${sha256}/+`
+  },
+  /** Every uploaded model's chunks: operators publish them. */
+  allUploads: `${ROOT}/uploads/+/+`,
   /** Every job's spec (operators submit, the hub subscribes). */
   allJobSpecs: `${ROOT}/jobs/+/spec`,
   /** Every job's status (the hub publishes). */

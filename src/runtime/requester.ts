@@ -101,7 +101,9 @@ export class Requester {
     const o: Outstanding = { id, n, t0: Math.round(this.d.clock()), attempt: 0, lastSentMs: 0, epoch: plan.epoch, route: [], outputs: new Map() }
     this.outstanding.set(id, o)
     this.stats.sent++
-    await this.dispatch(o, plan)
+    this.stats.outstanding = this.outstanding.size
+    // accepted: from here on a failed send is retried (tick), never dropped
+    await this.dispatch(o, plan).catch((err: Error) => this.d.onError?.(`request ${id}: sending: ${err.message}`))
     return id
   }
 
@@ -145,6 +147,7 @@ export class Requester {
     const want = this.plan(t.epoch ?? o.epoch)?.outputs ?? [t.name]
     if (!want.every((n) => o.outputs.has(n))) return
     this.outstanding.delete(id)
+    this.stats.outstanding = this.outstanding.size
     this.done.add(id)
     const latencyMs = this.d.clock() - o.t0
     this.stats.completed++
@@ -178,7 +181,8 @@ export class Requester {
       }
       o.attempt++
       this.stats.resent++
-      await this.dispatch(o, plan)
+      // a send that fails (the broker is away) is tried again when this attempt is overdue
+      await this.dispatch(o, plan).catch((err: Error) => this.d.onError?.(`request ${o.id}: re-sending: ${err.message}`))
     }
     this.stats.outstanding = this.outstanding.size
   }

@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { loadModelBytes } from '../../src/model/load.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -66,4 +67,36 @@ describe('dora job', () => {
     expect(r.code).toBe(1)
     expect(hub.jobs).toEqual([])
   })
+
+  it('uploads an ONNX file named in the spec; the hub verifies it and plans the job on it', async () => {
+    const uploads = mkdtempSync(join(tmpdir(), 'dora-uploads-'))
+    hub = await startHub({ hub: { uploads: { dir: uploads, timeoutMs: 1500 } }, auth: { operators: [{ username: 'ops', password: 'ops-secret-1' }] } })
+    const url = deviceUrl(hub)
+    const as = ['--broker', url, '--username', 'ops', '--password', 'ops-secret-1', '--timeout-ms', '20000']
+    const dir = mkdtempSync(join(tmpdir(), 'dora-job-'))
+    // a model file only the operator's machine has
+    writeFileSync(join(dir, 'my-detector.onnx'), (await loadModelBytes('mobilenetv2')).bytes)
+    writeFileSync(join(dir, 'cam.yaml'), 'id: cam\nmodel: my-detector.onnx\nrateRps: 2\ngoal: latency\nqoe: { latencyMs: 2000 }\n')
+    const device = await connect(url, { username: 'dev-a', password: DEVICE_PASSWORD, clientId: 'dev-a' })
+    await device.publishAsync(topics.device('dev-a', 'caps'), cbor(caps('dev-a')), { qos: 1, retain: true })
+    const ok = await dora('submit', join(dir, 'cam.yaml'), ...as)
+    expect(ok.stderr).toMatch(/uploaded .*my-detector\.onnx \([\d.]+ MB, \d+ chunks, sha256 [0-9a-f]{12}/)
+    expect(ok.stdout).toMatch(/job cam accepted/)
+    // the hub kept the file under its sha256 and planned the job on the uploaded model
+    expect(readdirSync(uploads).filter((f) => f.endsWith('.onnx'))).toHaveLength(1)
+    await until(() => hub!.jobs.find((j) => j.id === 'cam')?.epoch, 8000, 'an epoch of the uploaded job')
+    // a file that is not ONNX is refused before anything is published
+    writeFileSync(join(dir, 'broken.onnx'), 'not a model')
+    writeFileSync(join(dir, 'bad.yaml'), 'id: bad\nmodel: broken.onnx\nrateRps: 2\ngoal: latency\nqoe: { latencyMs: 2000 }\n')
+    const bad = await dora('submit', join(dir, 'bad.yaml'), ...as)
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toMatch(/broken\.onnx is not an ONNX model/)
+    // a spec naming an upload that was never made is rejected with the reason
+    const none = `upload:${'0'.repeat(64)}`
+    writeFileSync(join(dir, 'ghost.json'), JSON.stringify({ id: 'ghost', model: none, rateRps: 1, goal: 'latency', qoe: { latencyMs: 2000 } }))
+    const ghost = await dora('submit', join(dir, 'ghost.json'), ...as)
+    expect(ghost.code).not.toBe(0)
+    expect(ghost.stderr).toMatch(/job ghost rejected: uploaded model 0{64}: 0 chunks after 1500 ms/)
+    await device.endAsync()
+  }, 60_000)
 })
