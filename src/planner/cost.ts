@@ -21,7 +21,7 @@
  * - Memory per device: for each stage it holds, parameters + 2 x b x the stage's largest
  *   activation (double-buffered micro-batches).
  */
-import { jobSources, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
+import { jobSources, outputBytesOf, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
 import { contendedThroughputsBps, soloAirtimeS, type WifiStandard } from './network/wifi.js'
 import { predictTraining } from './training.js'
 
@@ -155,8 +155,8 @@ export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): P
     if (s.routes) for (const r of s.routes) for (const h of hopsBetween(src[r.from]!.d, s.reps[r.to]!.d, bytes)) hops.push({ ...h, weight: r.weight })
     else addTransfer(stages[k - 1]!.reps, s.reps, bytes)
   })
-  const last = stages[stages.length - 1]!
-  addTransfer(last.reps, src, b * job.model.boundaryBytes[L]!)
+  // model outputs go to the results from the stage that produces them
+  for (const s of stages) addTransfer(s.reps, src, b * outputBytesOf(job.model, s.st.layers))
 
   // Air time per micro-batch.
   const airS = airSeconds(hops, network)

@@ -16,6 +16,8 @@ export interface ModelProfileInput {
   outputBytes: number
   /** The batch size the profile was made with; figures are divided by it (per sample). */
   batch: number
+  /** Model-output bytes each node produces (0 for most), when known. */
+  modelOutputBytesByNode?: readonly number[]
 }
 
 export function candidateCuts(costs: readonly NodeCost[], cuts: readonly CutPoint[], maxLayers: number): CutPoint[] {
@@ -57,5 +59,9 @@ export function toModelProfile(input: ModelProfileInput, maxLayers = 24): ModelP
     layers.push({ flops, paramBytes, peakActivationBytes: peak, activationBytes })
   }
   const boundaryBytes = [input.inputBytes * per, ...chosen.map((c) => c.crossingBytes * per), input.outputBytes * per]
-  return { name: input.name, layers, boundaryBytes, nodeBounds: bounds }
+  const byNode = input.modelOutputBytesByNode
+  const outputBytesByLayer = byNode
+    ? layers.map((_, k) => byNode.slice(bounds[k], bounds[k + 1]).reduce((a, x) => a + x, 0) * per)
+    : undefined
+  return { name: input.name, layers, boundaryBytes, nodeBounds: bounds, ...(outputBytesByLayer ? { outputBytesByLayer } : {}) }
 }

@@ -18,7 +18,7 @@ import { compliance, predict, type Fleet, type Network } from './cost.js'
 import { StageTable } from './stage-table.js'
 import { soloAirtimeS } from './network/wifi.js'
 import { allReduceHops } from './training.js'
-import { jobSources, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Stage } from './types.js'
+import { jobSources, outputBytesOf, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Stage } from './types.js'
 
 export interface PartitionOptions {
   readonly network: Network
@@ -228,7 +228,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
               let airOut = 0
               let stageMs = 0
               let activeJ = 0
-              const bytesOut = j === L && !training ? job.model.boundaryBytes[L]! * b : 0
+              const bytesOut = !training ? outputBytesOf(job.model, [i, j]) * b : 0
               for (const m of members) {
                 if (bytesOut > 0) {
                   for (const src of sources) {

@@ -43,6 +43,11 @@ export interface ModelProfile {
   }>
   /** boundaryBytes[i]: bytes crossing the boundary before layer i per sample; [0] the input, [L] the output. */
   readonly boundaryBytes: readonly number[]
+  /**
+   * Model outputs each layer produces, bytes per sample (a detector's early heads): they go to
+   * the results from the stage that holds the layer. Absent: all from the last layer.
+   */
+  readonly outputBytesByLayer?: readonly number[]
   /** ONNX node index at each layer boundary ([0] = 0, [L] = node count), to split the model file. */
   readonly nodeBounds?: readonly number[]
 }
@@ -133,6 +138,15 @@ export interface Violation {
 export interface Compliance {
   readonly compliant: boolean
   readonly violations: readonly Violation[]
+}
+
+/** Model-output bytes per sample that layers [a, b) produce (their stage sends them to the results). */
+export function outputBytesOf(model: ModelProfile, layers: readonly [number, number]): number {
+  const L = model.layers.length
+  if (!model.outputBytesByLayer) return layers[1] === L ? model.boundaryBytes[L]! : 0
+  let s = 0
+  for (let i = layers[0]; i < layers[1]; i++) s += model.outputBytesByLayer[i] ?? 0
+  return s
 }
 
 /** The sources of a job's requests with their shares (one source, the sourceDevice, by default). */

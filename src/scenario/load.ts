@@ -57,6 +57,7 @@ export async function loadJobModel(ref: string, baseDir: string, batch: number, 
     inputBytes: bytesOf(p.graph.inputs.map((v) => v.name)),
     outputBytes: bytesOf(p.graph.outputs.map((v) => v.name)),
     batch,
+    modelOutputBytesByNode: p.graph.nodes.map((n) => bytesOf(n.outputs.filter((o) => p.graph.outputs.some((v) => v.name === o)))),
   }, maxLayers)
   return { model, onnx: p }
 }

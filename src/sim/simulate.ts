@@ -14,7 +14,7 @@ import type { Schedule } from '../planner/network/scheduler.js'
 import { boundsHold, energyByDevice, sum } from './energy.js'
 import { simulateTraining } from './training.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
-import { jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
+import { jobSources, outputBytesOf, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 import { seededRandom } from '../model/zoo/builder.js'
 
 export interface SimOptions {
@@ -53,6 +53,8 @@ interface Batch {
   origin: DeviceProfile | null
   /** With a schedule: the micro-batch's place in the cycle and its release time, s. */
   slot?: { m: number; release: number }
+  /** Result transfers still to arrive (shared by the batch's copies along its way). */
+  outputs?: { left: number }
 }
 
 export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions): SimResult {
@@ -90,16 +92,25 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const slotOf = (batch: Batch, tensor: string) => batch.slot
     ? (hop: number) => batch.slot!.release + (slotStart.get(`${batch.slot!.m}|${tensor}|${hop}`) ?? 0) / 1000
     : undefined
+  // a micro-batch is done when every stage's model outputs reached its source (early heads too)
+  const outputDone = (batch: Batch) => {
+    if (--batch.outputs!.left > 0) return
+    for (const a of batch.arrivals) {
+      if (a >= options.warmupS && a < options.durationS) {
+        latencies.push((now - a) * 1000)
+        if (now <= options.durationS) measuredDone++
+      }
+    }
+  }
+  const S = plan.stages.length
+  const earlyOutputs = plan.stages.map((st, k) => (k < S - 1 ? outputBytesOf(job.model, st.layers) : 0))
   const advance = (batch: Batch) => {
-    if (batch.stage === plan.stages.length) {
-      transfer(batch.at, batch.origin, b * job.model.boundaryBytes[L]!, () => {
-        for (const a of batch.arrivals) {
-          if (a >= options.warmupS && a < options.durationS) {
-            latencies.push((now - a) * 1000)
-            if (now <= options.durationS) measuredDone++
-          }
-        }
-      }, slotOf(batch, 'output'))
+    batch.outputs ??= { left: 1 + earlyOutputs.filter((x) => x > 0).length }
+    if (batch.stage > 0 && earlyOutputs[batch.stage - 1]! > 0) {
+      transfer(batch.at, batch.origin, b * earlyOutputs[batch.stage - 1]!, () => outputDone(batch), slotOf(batch, `output@${batch.stage - 1}`))
+    }
+    if (batch.stage === S) {
+      transfer(batch.at, batch.origin, b * outputBytesOf(job.model, plan.stages[S - 1]!.layers), () => outputDone(batch), slotOf(batch, 'output'))
       return
     }
     const st = plan.stages[batch.stage]!

@@ -31,7 +31,7 @@
  * per cycle (A = N x (hops x chunks + stages)), since each placement probes O(A) held intervals.
  */
 import { hopsBetween, stageComputeMs, transferS, type Fleet, type Network } from '../cost.js'
-import { jobSources, type DeviceProfile, type Job, type Plan } from '../types.js'
+import { jobSources, outputBytesOf, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
 import { traceOneStep } from '../../sim/training.js'
 
@@ -174,8 +174,14 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
       const ms = stageComputeMs(job, r, st.layers, b)
       computeMs.set(r.id, (computeMs.get(r.id) ?? 0) + ms)
       chain.push({ kind: 'compute', device: r.id, stage: k, ms })
+      // model outputs this stage produces go to the results (an early head's); the chain goes on from here
+      const early = k < plan.stages.length - 1 ? outputBytesOf(job.model, st.layers) : 0
+      if (early > 0) {
+        move(sourceOf[m]!, b * early, `output@${k}`)
+        at = r
+      }
     })
-    move(sourceOf[m]!, b * job.model.boundaryBytes[L]!, 'output')
+    move(sourceOf[m]!, b * outputBytesOf(job.model, plan.stages[plan.stages.length - 1]!.layers), 'output')
     chains.push(chain)
   }
   const lower = Math.max(airMs, ...computeMs.values()) / N
