@@ -248,6 +248,7 @@ export class JobService {
       predicted: { latencyMs: Math.min(e.predicted.latencyMs, 1e9), ...(Number.isFinite(e.predicted.p95LatencyMs) ? { p95LatencyMs: e.predicted.p95LatencyMs } : {}), energyJPerRequest: e.predicted.energyJPerRequest },
       ...this.models!.io(),
       sources: jobSources(this.job!).map((x) => x.device ?? HUB_SOURCE),
+      departed: [...this.assigned].filter((id) => !fleet.devices.has(id)),
       reason: e.reason.slice(0, 1024),
       emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
     })

@@ -170,6 +170,8 @@ export const planEpochSchema = z.object({
   inputs: z.array(tensorSpec).max(64).optional(),
   /** The model outputs a result carries. */
   outputs: z.array(z.string().min(1).max(256)).max(64).optional(),
+  /** Devices of the previous epoch that left the fleet: sources re-send requests routed through them. */
+  departed: z.array(shortText).max(1024).optional(),
   /** The job's sources (device ids; `hub` for requests the hub sends). */
   sources: z.array(shortText).max(1024).optional(),
   reason: z.string().max(1024),

@@ -5,8 +5,8 @@
  * tensors go to the stages that read them (flow.ts), in-process when this device runs stage 0.
  *
  * No accepted request is lost: a request whose result has not come back in `timeoutMs` (doubling
- * with each attempt), or whose
- * route lost a device in a newer epoch, is sent again on the current epoch (a new attempt), up to
+ * with each attempt), or whose route holds a device that left the fleet (a newer epoch's
+ * `departed`), is sent again on the current epoch (a new attempt), up to
  * `maxAttempts`; a late result of an earlier attempt still completes it, and any second result is
  * counted as a duplicate and ignored. Requests that exhaust their attempts are reported failed
  * with the reason.
@@ -164,9 +164,13 @@ export class Requester {
     if (!plan) return
     const now = this.d.clock()
     const present = new Set(plan.parts.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+    // devices that left the fleet since a request's epoch (a hub that does not say: any device the current plan dropped)
+    const departedSince = (epoch: number) => new Set(this.plans.filter((p) => p.epoch > epoch).flatMap((p) => p.departed ?? []))
+    const knowsDepartures = this.plans.every((p) => p.departed !== undefined)
     const timeoutMs = this.d.timeoutMs ?? Math.max(3000, 10 * plan.predicted.latencyMs)
     for (const o of [...this.outstanding.values()]) {
-      const gone = o.epoch < plan.epoch ? o.route.filter((x) => !present.has(x) && x !== this.d.src) : []
+      const left = knowsDepartures ? departedSince(o.epoch) : null
+      const gone = o.epoch < plan.epoch ? o.route.filter((x) => x !== this.d.src && (left ? left.has(x) : !present.has(x))) : []
       // each attempt waits twice as long as the one before: an overloaded plan is not flooded
       const late = now - o.lastSentMs > timeoutMs * 2 ** o.attempt
       if (!gone.length && !late) continue

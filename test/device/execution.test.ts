@@ -91,3 +91,40 @@ describe('distributed execution over MQTT', () => {
     expect(errors).toEqual([])
   }, 60_000)
 })
+
+describe('plan epoch switch under load', () => {
+  it('finishes old-epoch requests on the old stages while new ones take the new plan: none dropped or duplicated', async () => {
+    hub = await startHub({
+      auth: { devices: ['dev-a', 'dev-b', 'dev-c'].map((id) => ({ id, password: DEVICE_PASSWORD })) },
+      jobs: [{ id: 'enc', model: 'resnet18', rateRps: 1, goal: 'latency', qoe: { latencyMs: 5000 }, recostCron: '0 0 * * * *' }],
+    })
+    const errors: string[] = []
+    const a = await device('dev-a', errors)
+    const b = await device('dev-b', errors)
+    const first = await until(() => a.assignments.get('enc')?.stages.length && b.assignments.get('enc')?.stages.length ? a.assignments.get('enc')!.epoch : null, 10_000, 'the first epoch')
+    await until(() => a.sessions.size && b.sessions.size, 20_000, 'stage sessions')
+    const done: Array<{ id: string; epoch: number }> = []
+    source = await hub.source('enc', { onComplete: (r) => done.push({ id: r.id, epoch: r.epoch }), onError: (m) => errors.push(`source: ${m}`) })
+    await until(() => source!.requester.current(), 5000, 'the plan at the source')
+    source.drive(2)
+    await until(() => done.length >= 3 || null, 20_000, 'first results')
+    // a faster device joins: the hub re-plans while requests are in flight
+    const c = new DeviceAgent({ url: deviceUrl(hub), id: 'dev-c', password: DEVICE_PASSWORD, profile: { ...slow('dev-c'), flopsPerSec: { conv: 4e10, matmul: 4e10, elementwise: 1e10 }, memoryBytes: 4e9 }, heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.push(`dev-c: ${m}`) })
+    agents.push(c)
+    await c.start()
+    await until(() => (source!.requester.current()?.epoch ?? 0) > first || null, 10_000, 'a new epoch at the source')
+    await until(() => done.some((d) => d.epoch > first) || null, 30_000, 'a result on the new epoch')
+    await source.stop(30_000)
+    const s = source.requester.stats
+    expect(s.failed).toBe(0)
+    expect(s.completed).toBe(s.sent)
+    // no request was sent twice (nobody left) and no result came twice
+    expect(s.resent, JSON.stringify({ errors, s: { ...s, latenciesMs: s.latenciesMs.map(Math.round) } })).toBe(0)
+    expect(s.duplicates).toBe(0)
+    expect(new Set(done.map((d) => d.id)).size).toBe(done.length)
+    // requests sent before the switch completed on the old epoch, later ones on the new
+    expect(done.some((d) => d.epoch === first)).toBe(true)
+    expect(done.some((d) => d.epoch > first)).toBe(true)
+    expect(errors.filter((e) => !/source: request .* (sending|re-sending)/.test(e))).toEqual([])
+  }, 90_000)
+})
