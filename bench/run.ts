@@ -128,10 +128,10 @@ if (want('execution')) {
   const runs = await executionBench(30, progress)
   const err = (m: number | null, p: number | null) => (m !== null && p !== null && p > 0 ? `${(((m - p) / p) * 100).toFixed(0)}%` : '-')
   printTable('Real execution on the emulated fleet and Wi-Fi: measured vs predicted (EMULATION; 30 s of requests per run)',
-    ['scenario', 'planner', 'sending', 'requests', 'lost', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'throughput rps (offered)', 'J / request'],
+    ['scenario', 'planner', 'sending', 'requests', 'skipped', 'lost', 'unfinished', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'throughput rps (offered)', 'J / request'],
     runs.map((r) => {
       const s = r.summary
-      return [r.scenario, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.lost), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
+      return [r.scenario, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
     }),
     'Energy is the emulated devices\' power models over the run (idle included) divided by completed requests.')
   printTable('Where the time goes (mean per stage, from the devices\' traces)',

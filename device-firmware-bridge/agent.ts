@@ -169,6 +169,7 @@ export class DeviceAgent {
       },
       inputs: inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       local: (t) => this.executor.accept(jobId, t),
+      maxOutstanding: outstandingCap(rateRps),
       onError: (m) => this.o.onError?.(m),
     })
     this.requester = r
@@ -332,4 +333,9 @@ function trim<T>(m: Map<number, T>): void {
 function latencyStats(ms: number[]): { meanMs: number; p95Ms: number; count: number } {
   const s = meanAndP95(ms)
   return { meanMs: s.mean, p95Ms: s.p95, count: ms.length }
+}
+
+/** A source keeps at most about 10 s of its requests outstanding (at least 8); beyond, it skips frames. */
+export function outstandingCap(rateRps: number): number {
+  return Math.max(8, Math.ceil(rateRps * 10))
 }

@@ -60,7 +60,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
         progress: (line) => process.stderr.write(`${line}\n`),
       })
       process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : table(summary))
-      if (summary.lost > 0) setExit(1)
+      if (summary.lost > 0 || summary.unfinished > 0) setExit(1)
     })
 }
 
@@ -68,7 +68,7 @@ function table(s: DemoSummary): string {
   const ms = (x: number | null) => (x === null ? '-' : `${x} ms`)
   return [
     `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), planned by ${s.planner}, ${s.coordination === 'slots' ? 'timed slots' : 'uncoordinated'}`,
-    `  requests      ${s.requests} sent, ${s.completed} completed, ${s.lost} lost, ${s.resent} re-sent, ${s.duplicates} duplicate results ignored`,
+    `  requests      ${s.requests} sent, ${s.completed} completed, ${s.lost} lost, ${s.unfinished} unfinished, ${s.resent} re-sent, ${s.duplicates} duplicate results ignored${s.skipped ? `, ${s.skipped} frames skipped (too many outstanding)` : ''}`,
     `  latency       mean ${ms(s.latencyMs.mean)}, p95 ${ms(s.latencyMs.p95)} (predicted mean ${ms(s.predictedLatencyMs.mean)}, p95 ${ms(s.predictedLatencyMs.p95)})`,
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,
     `  energy        ${s.energyJ} J over the run (emulated power models)`,

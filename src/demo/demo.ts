@@ -21,6 +21,7 @@ import { WifiProxy } from '../emulation/wifi-proxy.js'
 import { meanAndP95 } from '../sim/heap.js'
 import type { RequesterStats } from '../runtime/requester.js'
 import { EmulatedFleet, type TraceEvent } from './fleet.js'
+import { outstandingCap } from '../../device-firmware-bridge/agent.js'
 import { breakdown, type StageBreakdown } from './breakdown.js'
 
 export interface DemoOptions {
@@ -49,8 +50,13 @@ export interface DemoSummary {
   planner: string
   durationS: number
   requests: number
+  /** Frames the sources skipped (too many outstanding): never accepted, so never lost. */
+  skipped: number
   completed: number
+  /** Accepted requests that failed every attempt (each in `failures` with its reason). */
   lost: number
+  /** Accepted requests still on their way when the run ended (after draining for up to 15-20 s). */
+  unfinished: number
   resent: number
   duplicates: number
   latencyMs: { mean: number | null; p95: number | null }
@@ -138,7 +144,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const epochs: DemoSummary['epochs'] = [{ epoch: e0.epoch, atS: 0, reason: e0.reason, devices: Object.keys(e0.assignments) }]
     const hubRate = sourceRate.get(null)
     if (hubRate) {
-      hubSource = await hub.source(job.id)
+      hubSource = await hub.source(job.id, { maxOutstanding: outstandingCap(hubRate) })
       hubSource.drive(hubRate)
     }
     tracing = true
@@ -187,7 +193,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const latencies = stats.flatMap((s) => s.latenciesMs)
     const lat = latencies.length ? meanAndP95(latencies) : null
     const pred = predictedSamples.length ? { mean: avg(predictedSamples.map((p) => p.mean)), p95: avg(predictedSamples.map((p) => p.p95)) } : null
-    const sum = (k: 'sent' | 'completed' | 'resent' | 'duplicates') => stats.reduce((a, s) => a + s[k], 0)
+    const sum = (k: 'sent' | 'skipped' | 'completed' | 'failed' | 'resent' | 'duplicates') => stats.reduce((a, s) => a + s[k], 0)
     return {
       emulated: true,
       scenario: scenario.name,
@@ -197,14 +203,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       planner: o.planner ?? 'dora',
       durationS: o.durationS,
       requests: sum('sent'),
+      skipped: sum('skipped'),
       completed: sum('completed'),
-      lost: sum('sent') - sum('completed'),
+      lost: sum('failed'),
+      unfinished: sum('sent') - sum('completed') - sum('failed'),
       resent: sum('resent'),
       duplicates: sum('duplicates'),
       latencyMs: { mean: lat ? round(lat.mean) : null, p95: lat ? round(lat.p95) : null },
       predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
       throughputRps: round(sum('completed') / elapsedS),
-      offeredRps: round(sum('sent') / o.durationS),
+      offeredRps: round((sum('sent') + sum('skipped')) / o.durationS),
       energyJ: round([...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)),
       epochs,
       killed,

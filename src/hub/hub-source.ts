@@ -14,6 +14,8 @@ export interface HubSourceOptions {
   readonly inputs?: InputsFn
   readonly chunkBytes?: number
   readonly timeoutMs?: number
+  /** At most this many requests outstanding (beyond, new ones are skipped). */
+  readonly maxOutstanding?: number
   readonly onComplete?: RequesterDeps['onComplete']
   readonly onError?: (message: string) => void
 }
@@ -32,6 +34,7 @@ export class HubSource {
       publish: (topic, payload) => client.publish(topic, payload, { qos: 1 }),
       inputs: o.inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
       ...(o.onComplete ? { onComplete: o.onComplete } : {}),
       ...(o.onError ? { onError: o.onError } : {}),
     })

@@ -35,6 +35,11 @@ export interface RequesterDeps {
   readonly local?: (t: Tensor) => void
   readonly timeoutMs?: number
   readonly maxAttempts?: number
+  /**
+   * At most this many requests outstanding: a new one beyond it is skipped, not accepted (a
+   * camera drops a frame it cannot get processed rather than queue it without end).
+   */
+  readonly maxOutstanding?: number
   readonly onComplete?: (r: { id: string; latencyMs: number; outputs: Map<string, Tensor>; epoch: number }) => void
   readonly onError?: (message: string) => void
 }
@@ -51,7 +56,10 @@ interface Outstanding {
 }
 
 export interface RequesterStats {
+  /** Requests accepted and sent. */
   sent: number
+  /** Requests not accepted because too many were outstanding. */
+  skipped: number
   completed: number
   failed: number
   resent: number
@@ -68,7 +76,7 @@ export class Requester {
   private readonly done = new Set<string>()
   private readonly results: Reassembler
   private n = 0
-  readonly stats: RequesterStats = { sent: 0, completed: 0, failed: 0, resent: 0, duplicates: 0, outstanding: 0, latenciesMs: [], failures: [] }
+  readonly stats: RequesterStats = { sent: 0, skipped: 0, completed: 0, failed: 0, resent: 0, duplicates: 0, outstanding: 0, latenciesMs: [], failures: [] }
 
   constructor(private readonly d: RequesterDeps) {
     this.router = new Router(d.src)
@@ -92,10 +100,14 @@ export class Requester {
     return this.plans.find((p) => p.epoch === epoch)
   }
 
-  /** Sends one new request; returns its id, or null when there is no plan to send it on. */
+  /** Sends one new request; returns its id, or null when there is no plan to send it on or too many are outstanding. */
   async send(): Promise<string | null> {
     const plan = this.current()
     if (!plan) return null
+    if (this.outstanding.size >= (this.d.maxOutstanding ?? Infinity)) {
+      this.stats.skipped++
+      return null
+    }
     const n = this.n++
     const id = `${this.d.src}.${n}`
     const o: Outstanding = { id, n, t0: Math.round(this.d.clock()), attempt: 0, lastSentMs: 0, epoch: plan.epoch, route: [], outputs: new Map() }
@@ -167,7 +179,7 @@ export class Requester {
     // devices that left the fleet since a request's epoch (a hub that does not say: any device the current plan dropped)
     const departedSince = (epoch: number) => new Set(this.plans.filter((p) => p.epoch > epoch).flatMap((p) => p.departed ?? []))
     const knowsDepartures = this.plans.every((p) => p.departed !== undefined)
-    const timeoutMs = this.d.timeoutMs ?? Math.max(3000, 10 * plan.predicted.latencyMs)
+    const timeoutMs = this.d.timeoutMs ?? Math.max(10_000, 10 * plan.predicted.latencyMs)
     for (const o of [...this.outstanding.values()]) {
       const left = knowsDepartures ? departedSince(o.epoch) : null
       const gone = o.epoch < plan.epoch ? o.route.filter((x) => x !== this.d.src && (left ? left.has(x) : !present.has(x))) : []

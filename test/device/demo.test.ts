@@ -22,6 +22,7 @@ describe('dora demo', () => {
     expect(s.requests).toBeGreaterThanOrEqual(20)
     expect(s.completed).toBe(s.requests)
     expect(s.lost).toBe(0)
+    expect(s.unfinished).toBe(0)
     expect(s.failures).toEqual([])
     // the killed device held a stage; a later epoch does without it
     expect(s.killed.device).toBeTruthy()
