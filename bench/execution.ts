@@ -14,6 +14,8 @@ export interface ExecutionRun {
   scenario: string
   planner: string
   coordination: 'slots' | 'none'
+  /** Multiplier of the scenario's rates (1: as written). */
+  load?: number
 }
 
 export const EXECUTION_RUNS: ExecutionRun[] = [
@@ -23,16 +25,18 @@ export const EXECUTION_RUNS: ExecutionRun[] = [
   { scenario: 'smart-home', planner: 'edgeshard', coordination: 'slots' },
   { scenario: 'smart-home', planner: 'exo', coordination: 'slots' },
   { scenario: 'traffic', planner: 'dora', coordination: 'slots' },
-  { scenario: 'traffic', planner: 'dora', coordination: 'none' },
+  { scenario: 'traffic', planner: 'dora', coordination: 'slots', load: 0.4 },
+  { scenario: 'traffic', planner: 'dora', coordination: 'none', load: 0.4 },
+  { scenario: 'traffic', planner: 'edgeshard', coordination: 'slots', load: 0.4 },
 ]
 
 export async function executionBench(durationS: number, log: (s: string) => void): Promise<Array<ExecutionRun & { summary: DemoSummary }>> {
   const out: Array<ExecutionRun & { summary: DemoSummary }> = []
   for (const r of EXECUTION_RUNS) {
-    log(`  ${r.scenario}, ${r.planner}, ${r.coordination === 'slots' ? 'slots' : 'uncoordinated'}: ${durationS} s of requests ...`)
+    log(`  ${r.scenario}${r.load ? ` x${r.load}` : ''}, ${r.planner}, ${r.coordination === 'slots' ? 'slots' : 'uncoordinated'}: ${durationS} s of requests ...`)
     const summary = await runDemo({
       scenarioFile: fileURLToPath(new URL(`../config/scenarios/${r.scenario}.yaml`, import.meta.url)),
-      durationS, port: 0, coordination: r.coordination, kill: null, planner: r.planner, log: silentLogger,
+      durationS, port: 0, coordination: r.coordination, kill: null, planner: r.planner, load: r.load ?? 1, log: silentLogger,
       progress: () => undefined,
     })
     out.push({ ...r, summary })

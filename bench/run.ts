@@ -131,12 +131,12 @@ if (want('execution')) {
     ['scenario', 'planner', 'sending', 'requests', 'skipped', 'lost', 'unfinished', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'throughput rps (offered)', 'J / request'],
     runs.map((r) => {
       const s = r.summary
-      return [r.scenario, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
+      return [`${r.scenario}${r.load ? ` (load x${r.load})` : ''}`, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
     }),
     'Energy is the emulated devices\' power models over the run (idle included) divided by completed requests.')
   printTable('Where the time goes (mean per stage, from the devices\' traces)',
     ['scenario', 'planner', 'sending', 'stage', 'devices', 'inputs in ms', 'queue + compute ms', 'send ms'],
-    runs.flatMap((r) => r.summary.breakdownMs.map((b) => [r.scenario, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(b.stage), b.devices.join('+'), String(b.transferInMs), String(b.computeMs), String(b.sendMs)])))
+    runs.flatMap((r) => r.summary.breakdownMs.map((b) => [`${r.scenario}${r.load ? ` (x${r.load})` : ''}`, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(b.stage), b.devices.join('+'), String(b.transferInMs), String(b.computeMs), String(b.sendMs)])))
 }
 
 function fmt(x: number | null): string {

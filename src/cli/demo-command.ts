@@ -22,6 +22,7 @@ interface Flags {
   uncoordinated?: boolean
   logLevel: string
   planner: string
+  load: string
 }
 
 const number = (name: string, v: string, min: number): number => {
@@ -42,6 +43,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .option('--at <s>', 'with --kill-device: when, seconds into the run', '10')
     .option('--uncoordinated', 'devices send at once instead of inside their transfer slots')
     .option('--planner <name>', `who plans: dora, or a baseline run as is (${Object.keys(BASELINES).join(', ')})`, 'dora')
+    .option('--load <factor>', 'multiply the scenario\'s request rates (0.5: half the frames; for a small machine)', '1')
     .option('--log-level <level>', 'hub log level (to stderr)', 'warn')
     .action(async (flags: Flags) => {
       const durationS = number('--duration', flags.duration, 1)
@@ -51,6 +53,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
       if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `--planner must be dora or one of ${Object.keys(BASELINES).join(', ')}, not ${JSON.stringify(flags.planner)}`)
       const summary = await runDemo({
         planner: flags.planner,
+        load: number('--load', flags.load, 0.001),
         scenarioFile: flags.scenario,
         durationS,
         port,
@@ -67,7 +70,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
 function table(s: DemoSummary): string {
   const ms = (x: number | null) => (x === null ? '-' : `${x} ms`)
   return [
-    `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), planned by ${s.planner}, ${s.coordination === 'slots' ? 'timed slots' : 'uncoordinated'}`,
+    `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), planned by ${s.planner}, ${s.load !== 1 ? `load x${s.load}, ` : ''}${s.coordination === 'slots' ? 'timed slots' : 'uncoordinated'}`,
     `  requests      ${s.requests} sent, ${s.completed} completed, ${s.lost} lost, ${s.unfinished} unfinished, ${s.resent} re-sent, ${s.duplicates} duplicate results ignored${s.skipped ? `, ${s.skipped} frames skipped (too many outstanding)` : ''}`,
     `  latency       mean ${ms(s.latencyMs.mean)}, p95 ${ms(s.latencyMs.p95)} (predicted mean ${ms(s.predictedLatencyMs.mean)}, p95 ${ms(s.predictedLatencyMs.p95)})`,
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,

@@ -35,6 +35,8 @@ export interface DemoOptions {
   readonly log: Logger
   /** Progress lines (one a second while requests run). */
   readonly progress: (line: string) => void
+  /** Multiplies the scenario's request rates (and its throughput bound): a lighter load for a small machine. */
+  readonly load?: number
   /** `dora`, or a baseline whose plan runs as is (for comparisons). */
   readonly planner?: string
   /** How long to wait for the fleet to be ready, s. */
@@ -48,6 +50,8 @@ export interface DemoSummary {
   model: string
   coordination: 'slots' | 'none'
   planner: string
+  /** The factor the scenario's rates were multiplied by (1: as written). */
+  load: number
   durationS: number
   requests: number
   /** Frames the sources skipped (too many outstanding): never accepted, so never lost. */
@@ -73,7 +77,7 @@ export interface DemoSummary {
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const scenario = await readScenario(o.scenarioFile)
-  const job = scenario.job
+  const job = scaleLoad(scenario.job, o.load ?? 1)
   const passwords = new Map(scenario.devices.map((d) => [d.id, randomBytes(12).toString('base64url')]))
   const config = await loadConfig(undefined, {
     hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500 },
@@ -201,6 +205,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       model: job.model,
       coordination: o.coordination,
       planner: o.planner ?? 'dora',
+      load: o.load ?? 1,
       durationS: o.durationS,
       requests: sum('sent'),
       skipped: sum('skipped'),
@@ -224,6 +229,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await proxy?.close()
     await hub.stop()
     rmSync(cacheDir, { recursive: true, force: true })
+  }
+}
+
+/** The job with its rates (and throughput bound) multiplied by `f`. */
+function scaleLoad<J extends { rateRps?: number | undefined; sources?: Array<{ device: string; rateRps: number }> | undefined; qoe: { throughputRps?: number | undefined } }>(job: J, f: number): J {
+  if (f === 1) return job
+  return {
+    ...job,
+    ...(job.rateRps !== undefined ? { rateRps: job.rateRps * f } : {}),
+    ...(job.sources ? { sources: job.sources.map((x) => ({ ...x, rateRps: x.rateRps * f })) } : {}),
+    qoe: { ...job.qoe, ...(job.qoe.throughputRps !== undefined ? { throughputRps: job.qoe.throughputRps * f } : {}) },
   }
 }
 

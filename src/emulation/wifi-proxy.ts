@@ -13,6 +13,9 @@
 import net from 'node:net'
 import { contendedThroughputsBps, soloEfficiency, type WifiStandard } from '../planner/network/wifi.js'
 
+/** Waiting bytes at or below which a flow is not a contender (about one full Wi-Fi frame). */
+const SMALL_BYTES = 1600
+
 export interface ProxyOptions {
   /** The broker the stations really talk to. */
   readonly brokerHost: string
@@ -97,9 +100,15 @@ export class WifiProxy {
 
   private tick(): void {
     const now = performance.now()
-    const dtS = Math.min(0.05, (now - this.lastTick) / 1000)
+    // a late tick (a busy machine) still hands out the air time that passed, up to half a second
+    const dtS = Math.min(0.5, (now - this.lastTick) / 1000)
     this.lastTick = now
-    const active = [...this.flows].filter((f) => f.queued > 0)
+    // a flow with no more than a frame or two waiting (acknowledgements, heartbeats) goes at once:
+    // its air time is negligible, and counting it as a contender would waste a full share of the
+    // tick on a few bytes (DCF stations with little to send leave the air to the others)
+    const waiting = [...this.flows].filter((f) => f.queued > 0)
+    for (const f of waiting) if (f.queued <= SMALL_BYTES) this.write(f, f.queued)
+    const active = waiting.filter((f) => f.queued > 0)
     if (!active.length) return
     const std = this.o.standard
     const shares = active.length === 1
@@ -107,20 +116,25 @@ export class WifiProxy {
       : contendedThroughputsBps(std, active.map((f) => f.rateBps))
     active.forEach((f, i) => {
       f.credit += (shares[i]! * (this.o.availableAirtime ?? 1) * dtS) / 8
-      let budget = Math.floor(f.credit)
+      const budget = Math.floor(f.credit)
       f.credit -= budget
-      while (budget > 0 && f.queue.length) {
-        const head = f.queue[0]!
-        const n = Math.min(budget, head.length)
-        f.out.write(n === head.length ? head : head.subarray(0, n))
-        if (n === head.length) f.queue.shift()
-        else f.queue[0] = head.subarray(n)
-        f.queued -= n
-        f.sentBytes += n
-        budget -= n
-        this.carried.set(f.station, (this.carried.get(f.station) ?? 0) + n)
-      }
+      this.write(f, budget)
       if (!f.queue.length) f.credit = 0 // an idle flow banks no airtime
     })
+  }
+
+  /** Writes up to `budget` queued bytes of a flow on. */
+  private write(f: Flow, budget: number): void {
+    while (budget > 0 && f.queue.length) {
+      const head = f.queue[0]!
+      const n = Math.min(budget, head.length)
+      f.out.write(n === head.length ? head : head.subarray(0, n))
+      if (n === head.length) f.queue.shift()
+      else f.queue[0] = head.subarray(n)
+      f.queued -= n
+      f.sentBytes += n
+      budget -= n
+      this.carried.set(f.station, (this.carried.get(f.station) ?? 0) + n)
+    }
   }
 }
