@@ -113,6 +113,12 @@ export const configSchema = z.object({
    * adapter): model, load, goal, QoE bounds as in a scenario file, plus the Wi-Fi they share.
    */
   jobs: z.array(hubJobSchema).default([]),
+  /** Home Assistant MQTT discovery: devices and jobs appear as Home Assistant devices. */
+  homeassistant: z.object({
+    enabled: z.boolean().default(false),
+    discoveryPrefix: z.string().regex(/^[a-zA-Z0-9_-]+(\/[a-zA-Z0-9_-]+)*$/, 'letters, digits, _ - and /').default('homeassistant'),
+    stateIntervalMs: z.number().int().min(500).default(5000),
+  }).default({ enabled: false, discoveryPrefix: 'homeassistant', stateIntervalMs: 5000 }),
 }).superRefine((c, ctx) => {
   if (c.tensors.chunkBytes + 2048 > c.broker.embedded.maxPacketBytes && c.broker.url === null) {
     ctx.addIssue({ code: 'custom', path: ['tensors', 'chunkBytes'], message: `must leave 2048 bytes of header room under broker.embedded.maxPacketBytes (${c.broker.embedded.maxPacketBytes})` })

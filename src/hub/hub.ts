@@ -6,6 +6,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { fetchUpload, uploadRef } from './uploads.js'
+import { HomeAssistant } from '../integrations/home-assistant.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
@@ -41,6 +42,7 @@ export class Hub {
   private specs: Promise<void> = Promise.resolve()
   private readonly baseDir: string
   private metrics: HubMetrics | null = null
+  private ha: HomeAssistant | null = null
   private boundMetricsPort: number | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
@@ -185,6 +187,14 @@ export class Hub {
       }
       log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
     }
+    if (c.homeassistant.enabled) {
+      this.ha = new HomeAssistant({
+        client: this.client, registry: this.registry, jobs: () => this.jobs, prefix: c.homeassistant.discoveryPrefix,
+        stateIntervalMs: c.homeassistant.stateIntervalMs, clock: this.clock, log: log.child({ component: 'homeassistant' }),
+      })
+      await this.ha.start()
+      log.info({ prefix: c.homeassistant.discoveryPrefix }, 'home assistant discovery published')
+    }
     log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
   }
 
@@ -288,6 +298,7 @@ export class Hub {
       this.jobServices.delete(id)
       await this.client?.publish(topics.job(id, 'plan'), Buffer.alloc(0), { qos: 1, retain: true })
       await this.publishJobStatus(id, 'cancelled', 'submitted')
+      this.ha?.jobsChanged()
       this.log.info({ jobId: id }, 'job cancelled')
       return
     }
@@ -328,6 +339,7 @@ export class Hub {
     if (existing) await existing.service.stop()
     this.jobServices.set(id, { service, source: 'submitted' })
     await this.publishJobStatus(id, 'accepted', 'submitted')
+    this.ha?.jobsChanged()
     this.log.info({ jobId: id, model: checked.data.model }, 'job submitted')
   }
 

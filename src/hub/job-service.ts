@@ -57,6 +57,8 @@ export class JobService {
   private energy = { joules: 0, sinceMs: 0, epochs: 0 }
   /** A source's latest measured mean latency of the job, until the adapter has used it. */
   private measuredLatencyMs: number | undefined = undefined
+  /** Requests the sources reported in their heartbeats (for dashboards): when, how many, mean latency. */
+  private readonly reported: Array<{ atMs: number; count: number; meanMs: number; p95Ms: number }> = []
   /** Per device: the link rate the running epoch was planned with, bit/s. */
   private readonly plannedLink = new Map<string, number>()
   /** Per device: measured stage time over the profile's prediction (EWMA), and its value when last planned. */
@@ -79,6 +81,44 @@ export class JobService {
 
   get epoch(): PlanEpoch | null {
     return this.state.current
+  }
+
+  /** The job as planned (its goal, rate and bounds), once started. */
+  get plannerJob(): Job | null {
+    return this.job
+  }
+
+  get model(): string {
+    return this.config.model
+  }
+
+  /**
+   * Changes the optimisation goal (from a dashboard): the job is planned from scratch for it.
+   * Returns what was wrong with the request, or null.
+   */
+  setGoal(goal: string): string | null {
+    if (goal !== 'latency' && goal !== 'energy' && goal !== 'throughput') return `goal must be latency, energy or throughput, not ${JSON.stringify(goal)}`
+    if (!this.job) return 'the job is not started'
+    if (this.job.goal === goal) return null
+    this.job = { ...this.job, goal }
+    this.state = { ...INITIAL_STATE, current: this.state.current }
+    this.fleetChanged(`goal set to ${goal}`)
+    return null
+  }
+
+  /**
+   * What the sources measured over the last `windowMs` (request-weighted mean latency, the
+   * highest p95 reported, requests per second), or null when no source reported.
+   */
+  measuredFigures(nowMs: number, windowMs = 30_000): { latencyMs: number; p95Ms: number; throughputRps: number } | null {
+    while (this.reported.length && this.reported[0]!.atMs < nowMs - windowMs) this.reported.shift()
+    const n = this.reported.reduce((a, r) => a + r.count, 0)
+    if (!n) return null
+    return {
+      latencyMs: this.reported.reduce((a, r) => a + r.count * r.meanMs, 0) / n,
+      p95Ms: Math.max(...this.reported.map((r) => r.p95Ms)),
+      throughputRps: n / (windowMs / 1000),
+    }
   }
 
   async start(): Promise<void> {
@@ -208,6 +248,8 @@ export class JobService {
     // end-to-end latency measured by a source: beyond the bound, or far from the prediction
     for (const r of d.lastHeartbeat.requestLatencies ?? []) {
       if (r.jobId !== this.id || r.count <= 0) continue
+      this.reported.push({ atMs: this.deps.clock(), count: r.count, meanMs: r.meanMs, p95Ms: r.p95Ms })
+      if (this.reported.length > 10_000) this.reported.shift()
       const bound = this.job.qoe.latencyMs
       const off = Math.abs(r.meanMs / epoch.predicted.latencyMs - 1) > this.config.driftThreshold
       if ((bound !== undefined && r.meanMs > bound) || off) {

@@ -67,6 +67,39 @@ export type ParsedTopic =
   | { scope: 'tensors'; jobId: string; toDeviceId: string }
   | { scope: 'hub'; kind: 'availability' | 'state' }
 
+/**
+ * Home Assistant (MQTT discovery): Dora's JSON state topics for dashboards, and the discovery
+ * topics under Home Assistant's prefix (`homeassistant` unless configured otherwise).
+ */
+export const ha = {
+  deviceState(deviceId: string): string {
+    return `${ROOT}/ha/devices/${assertId('device', deviceId)}/state`
+  },
+  jobState(jobId: string): string {
+    return `${ROOT}/ha/jobs/${assertId('job', jobId)}/state`
+  },
+  /** Home Assistant's select entity sets a job's optimisation goal here. */
+  jobGoalSet(jobId: string): string {
+    return `${ROOT}/ha/jobs/${assertId('job', jobId)}/goal/set`
+  },
+  allJobGoalSets: `${ROOT}/ha/jobs/+/goal/set`,
+  /** `<prefix>/<component>/<node_id>/<object_id>/config` (retained). */
+  config(prefix: string, component: string, nodeId: string, objectId: string): string {
+    for (const [k, v] of [['component', component], ['node id', nodeId], ['object id', objectId]] as const) {
+      if (!/^[a-zA-Z0-9_-]+$/.test(v)) throw new TypeError(`Home Assistant ${k} ${JSON.stringify(v)} must be letters, digits, _ or -`)
+    }
+    return `${prefix}/${component}/${nodeId}/${objectId}/config`
+  },
+  /** Every discovery config under the prefix (to find stale ones). */
+  allConfigs(prefix: string): string {
+    return `${prefix}/+/+/+/config`
+  },
+  /** Home Assistant's birth and last-will topic. */
+  status(prefix: string): string {
+    return `${prefix}/status`
+  },
+} as const
+
 /** Parses a concrete (wildcard-free) topic of the Dora tree; returns null for anything else. */
 export function parseTopic(topic: string): ParsedTopic | null {
   const levels = topic.split('/')
