@@ -5,12 +5,12 @@
  *   and the data-plane topics (tensors, results) of jobs it is assigned to (or a source of); subscribes to its own
  *   device topics, the hub topics and its jobs' plan, requests, inbound tensors and results;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing;
- * - an operator: reads like an observer and publishes job specs (submit, cancel) and the ONNX
- *   models it uploads with them;
+ * - an operator: reads like an observer and publishes job specs (submit, cancel), the ONNX
+ *   models it uploads with them, and job goals (the Home Assistant select);
  * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { filters, topics } from '../protocol/topics.js'
+import { filters, ha, topics } from '../protocol/topics.js'
 import { filterWithin, topicMatches } from './topic-filter.js'
 
 export type Principal =
@@ -88,7 +88,7 @@ export class Acl {
       case 'observer':
         return false
       case 'operator':
-        return topicMatches(filters.allJobSpecs, topic) || topicMatches(filters.allUploads, topic)
+        return topicMatches(filters.allJobSpecs, topic) || topicMatches(filters.allUploads, topic) || topicMatches(ha.allJobGoalSets, topic)
       case 'device': {
         const id = who.deviceId
         if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability')) return true
