@@ -23,7 +23,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { assignmentSchema, formatIssues, planEpochSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
-import { parseTopic } from '../src/protocol/topics.js'
+import { filters, parseTopic } from '../src/protocol/topics.js'
 import type { DeviceProfile } from '../src/planner/types.js'
 
 export interface AgentOptions {
@@ -139,14 +139,16 @@ export class DeviceAgent {
   private async resubscribe(): Promise<void> {
     const c = this.client
     if (!c) return
-    await c.subscribeAsync(topics.device(this.o.id, 'assignment'), { qos: 1 })
+    // everything addressed to this device, of any job, from the start: a source may send on a new
+    // epoch the moment it activates, before this device has read its assignment
+    await c.subscribeAsync([topics.device(this.o.id, 'assignment'), filters.tensorsToDevice(this.o.id)], { qos: 1 })
     for (const jobId of this.history.keys()) await this.subscribeJob(jobId)
   }
 
   private async subscribeJob(jobId: string): Promise<void> {
     const c = this.client
     if (!c) return
-    const list = [topics.job(jobId, 'plan'), topics.tensors(jobId, this.o.id)]
+    const list = [topics.job(jobId, 'plan')]
     if (this.requester?.jobId === jobId) list.push(topics.job(jobId, 'results'))
     await c.subscribeAsync(list, { qos: 1 })
   }

@@ -109,7 +109,7 @@ export class Acl {
         return filterWithin(filter, filters.everything)
       case 'device': {
         const id = who.deviceId
-        if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans) || filterWithin(filter, filters.allModels)) return true
+        if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans) || filterWithin(filter, filters.allModels) || filterWithin(filter, filters.tensorsToDevice(id))) return true
         for (const job of this.options.jobsOf(id)) {
           for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id), topics.job(job, 'results')]) {
             if (filterWithin(filter, allowed)) return true

@@ -23,6 +23,9 @@ import { measuredLinkRate, profileFromRecord } from './profiles.js'
 
 export type JobConfigEntry = Config['jobs'][number]
 
+/** Epochs whose devices keep their data-plane topics open (devices keep their last 4 epochs). */
+const EPOCHS_OPEN = 4
+
 export interface JobServiceDeps {
   readonly publish: (topic: string, payload: Buffer) => Promise<void>
   readonly online: () => DeviceRecord[]
@@ -47,7 +50,8 @@ export class JobService {
   private pending: string[] = []
   private running: Promise<void> = Promise.resolve()
   private assigned = new Set<string>()
-  private previous = new Set<string>()
+  /** The devices of the epochs before the current one (the last EPOCHS_OPEN - 1). */
+  private previous: Array<Set<string>> = []
   private stopped = false
   /** What the adapter last did and why (for reports). */
   lastDecision: { action: string; reason: string } | null = null
@@ -71,12 +75,13 @@ export class JobService {
   }
 
   /**
-   * The devices whose data-plane topics are open in the ACL: those the current and the previous
-   * epoch give stages (old requests finish on old stages) and the job's source devices.
+   * The devices whose data-plane topics are open in the ACL: those the last few epochs give
+   * stages (devices keep their last 4 epochs, so old requests finish on old stages) and the
+   * job's source devices.
    */
   devices(): ReadonlySet<string> {
     const sources = this.job ? jobSources(this.job).flatMap((x) => (x.device ? [x.device] : [])) : []
-    return new Set([...this.assigned, ...this.previous, ...sources])
+    return new Set([...this.assigned, ...this.previous.flatMap((p) => [...p]), ...sources])
   }
 
   get epoch(): PlanEpoch | null {
@@ -305,7 +310,7 @@ export class JobService {
     const now = new Set(Object.keys(e.assignments))
     const before = this.assigned
     // open the new devices' topics before they learn of their stages
-    this.previous = before
+    this.previous = [...this.previous, before].slice(-(EPOCHS_OPEN - 1))
     this.assigned = now
     // devices that held stages before and hold none now get an empty assignment
     for (const id of new Set([...now, ...before])) {

@@ -157,6 +157,10 @@ export const filters = {
   allJobStatus: `${ROOT}/jobs/+/status`,
   /** Every job's plan epoch: readable by every device (plans are no secret; data is). */
   allJobPlans: `${ROOT}/jobs/+/plan`,
+  /** Every tensor addressed to one device, of any job (a device subscribes from the start). */
+  tensorsToDevice(deviceId: string): string {
+    return `${ROOT}/jobs/+/tensors/${assertId('device', deviceId)}`
+  },
   jobTensorsAnyDevice(jobId: string): string {
     return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/+`
   },

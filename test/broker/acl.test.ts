@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { Acl } from '../../src/broker/acl.js'
-import { topics } from '../../src/protocol/topics.js'
+import { filters, topics } from '../../src/protocol/topics.js'
 
 const jobs = new Map<string, string[]>([['cam-1', ['detector']]])
 const acl = new Acl({
@@ -37,6 +37,10 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canSubscribe(cam1, topics.tensors('detector', 'cam-1'))).toBe(true)
     expect(acl.canSubscribe(cam1, topics.tensors('detector', 'cam-2'))).toBe(false)
     expect(acl.canSubscribe(cam1, 'dora/v1/jobs/detector/tensors/+')).toBe(false)
+    // what is addressed to it, of any job (subscribed from the start), but not another device's
+    expect(acl.canSubscribe(cam1, filters.tensorsToDevice('cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, filters.tensorsToDevice('cam-2'))).toBe(false)
+    expect(acl.canSubscribe(cam1, 'dora/v1/jobs/+/tensors/#')).toBe(false)
     // plan epochs are no secret: a device reads them before it is assigned (to learn it is)
     expect(acl.canSubscribe(cam1, topics.job('other-job', 'plan'))).toBe(true)
     expect(acl.canSubscribe(cam1, topics.job('other-job', 'requests'))).toBe(false)
