@@ -7,6 +7,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { fetchUpload, uploadRef } from './uploads.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
+import { statusPage } from '../status/page.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
@@ -178,7 +179,11 @@ export class Hub {
       this.specs = this.specs.then(() => this.onJobSpec(topic, payload)).catch((err: Error) => this.log.error({ err: err.message }, 'job spec handling failed'))
     })
     if (c.hub.metrics.port !== null) {
-      this.metrics = new HubMetrics({ devices: () => this.registry.snapshot(), jobs: () => this.jobs })
+      this.metrics = new HubMetrics({
+        devices: () => this.registry.snapshot(),
+        jobs: () => this.jobs,
+        statusPage: () => statusPage({ hubId: c.hub.id, devices: this.registry.snapshot(), jobs: this.jobs, nowMs: this.clock() }),
+      })
       try {
         this.boundMetricsPort = await this.metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
       } catch (err) {

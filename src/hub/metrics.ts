@@ -3,7 +3,7 @@
  * registries and default process metrics done right). Served on `hub.metrics.port` at /metrics.
  * Device and job figures are read from the hub at scrape time (no bookkeeping of our own);
  * planner figures are counted as the adapter runs. Figures of emulated devices carry
- * `emulated="true"`.
+ * `emulated="true"`. The same port serves the status page at / (src/status/page.ts).
  */
 import http from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -13,6 +13,8 @@ import type { JobService } from './job-service.js'
 export interface MetricsSource {
   devices: () => DeviceRecord[]
   jobs: () => JobService[]
+  /** The status page (HTML), served at / beside the metrics. */
+  statusPage?: () => string
 }
 
 export class HubMetrics {
@@ -21,7 +23,7 @@ export class HubMetrics {
   readonly adaptSeconds: Histogram<'job'>
   private server: http.Server | null = null
 
-  constructor(source: MetricsSource) {
+  constructor(private readonly source: MetricsSource) {
     const r = this.registry
     collectDefaultMetrics({ register: r, prefix: 'dora_hub_' })
     new Gauge({
@@ -68,8 +70,17 @@ export class HubMetrics {
   /** Serves /metrics on host:port; resolves the bound port. */
   async listen(host: string, port: number): Promise<number> {
     this.server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics\n')
+      const path = (req.url ?? '').split('?')[0]
+      if (req.method === 'GET' && (path === '/' || path === '/status') && this.source.statusPage) {
+        try {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(this.source.statusPage())
+        } catch (err) {
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`status page failed: ${(err as Error).message}\n`)
+        }
+        return
+      }
+      if (req.method !== 'GET' || path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics, the status page at /\n')
         return
       }
       this.registry.metrics().then(
