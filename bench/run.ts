@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution, load) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -12,6 +12,7 @@ import { coordinationBench } from './coordination.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
 import { executionBench } from './execution.js'
+import { loadBench } from './load.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -137,6 +138,15 @@ if (want('execution')) {
   printTable('Where the time goes (mean per stage, from the devices\' traces)',
     ['scenario', 'planner', 'sending', 'stage', 'devices', 'inputs in ms', 'queue + compute ms', 'send ms'],
     runs.flatMap((r) => r.summary.breakdownMs.map((b) => [`${r.scenario}${r.load ? ` (x${r.load})` : ''}`, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(b.stage), b.devices.join('+'), String(b.transferInMs), String(b.computeMs), String(b.sendMs)])))
+}
+
+if (want('load')) {
+  progress('load: 1,000 emulated devices heartbeating at 1 Hz against one hub ...')
+  const rows = await loadBench(1000, 30, progress)
+  printTable('Load: 1,000 lightweight emulated devices (no model) heartbeating at 1 Hz against one hub, 30 s window',
+    ['broker', 'devices online', 'heartbeats received / sent', 'missed (seq gaps)', 'heartbeat -> registry mean ms', 'p95 ms', 'hub process CPU', 'broker process CPU'],
+    rows.map((r) => [r.broker, `${r.online} / ${r.devices}`, `${r.heartbeats} / ~${r.expected}`, String(r.missed), r.meanMs.toFixed(1), r.p95Ms.toFixed(1), `${r.hubCpuPct.toFixed(0)}% of a core`, r.brokerCpuPct === null ? 'in the hub process' : `${r.brokerCpuPct.toFixed(0)}% of a core`]),
+    'The devices run in one separate process (1,000 MQTT connections, each with its own credentials and last will); latency is from the device\'s send time to the hub\'s registry event, same machine and clock. With the embedded broker, the hub process also runs Aedes.')
 }
 
 function fmt(x: number | null): string {

@@ -31,6 +31,8 @@ export interface AgentOptions {
   readonly id: string
   readonly username?: string
   readonly password?: string
+  /** CA certificate(s) to trust for an mqtts:// broker with a private certificate authority. */
+  readonly ca?: Buffer
   readonly profile: DeviceProfile
   readonly heartbeatMs?: number
   /** Called with every accepted assignment, and with every rejected one's reason. */
@@ -116,6 +118,7 @@ export class DeviceAgent {
       clientId: `dora-device-${id}`,
       username: this.o.username ?? id,
       ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+      ...(this.o.ca ? { ca: this.o.ca } : {}),
       reconnectPeriod: 1000,
       will: { topic: topics.device(id, 'availability'), payload: Buffer.from(AVAILABILITY.offline), qos: 1, retain: true },
     })

@@ -6,6 +6,7 @@
  */
 import os from 'node:os'
 import { createInterface } from 'node:readline'
+import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
 import { measureFlops } from '../../device-firmware-bridge/benchmark.js'
@@ -32,6 +33,7 @@ interface Flags {
   coordination: string
   dilate: boolean
   trace?: boolean
+  ca?: string
 }
 
 const positive = (name: string, v: string): number => {
@@ -47,6 +49,7 @@ export function registerDeviceCommand(program: Command): void {
     .requiredOption('--id <id>', 'device id (also the MQTT username)')
     .option('--broker <url>', 'the hub\'s broker', 'mqtt://127.0.0.1:1883')
     .option('--password <secret>', 'device password (or DORA_DEVICE_PASSWORD)')
+    .option('--ca <file>', 'with an mqtts:// broker: the CA certificate (PEM) to trust')
     .option('--scenario <file>', 'take the device profile from this scenario (an emulated device)')
     .option('--profile <deviceId>', 'which device of --scenario (default: --id)')
     .option('--measure', 'profile this machine instead: onnxruntime micro-benchmark and host memory')
@@ -71,6 +74,7 @@ export function registerDeviceCommand(program: Command): void {
         url: flags.broker,
         id: flags.id,
         password: flags.password ?? process.env.DORA_DEVICE_PASSWORD,
+        ...(flags.ca ? { ca: await readCa(flags.ca) } : {}),
         profile,
         heartbeatMs: positive('--heartbeat-ms', flags.heartbeatMs),
         ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
@@ -106,6 +110,14 @@ export function registerDeviceCommand(program: Command): void {
       if (agent.requester) await stopSource()
       await agent.stop()
     })
+}
+
+async function readCa(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file)
+  } catch (err) {
+    throw new DoraError(ErrorCodes.USAGE, `--ca ${file}: ${(err as Error).message}`)
+  }
 }
 
 function parseSource(v: string): { jobId: string; rateRps: number } {

@@ -7,6 +7,7 @@ import net from 'node:net'
 
 export interface Mosquitto {
   port: number
+  pid: number
   url: string
   stop(): Promise<void>
 }
@@ -43,6 +44,7 @@ export async function startMosquitto(fixedPort?: number): Promise<Mosquitto> {
   }
   return {
     port,
+    pid: proc.pid!,
     url: `mqtt://127.0.0.1:${port}`,
     stop: () =>
       new Promise((resolve) => {
