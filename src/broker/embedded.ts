@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs'
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client, type AuthenticateError } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
+import mqemitterRedis from 'mqemitter-redis'
+import aedesPersistenceRedis from 'aedes-persistence-redis'
+import { Redis } from 'ioredis'
 import { Acl, type Principal } from './acl.js'
 import { GuardedConnection } from './frame-guard.js'
 import type { Logger } from '../log.js'
@@ -23,6 +26,12 @@ export interface EmbeddedBrokerOptions {
   drainTimeoutMs: number
   acl: Acl
   log: Logger
+  /**
+   * Redis URL shared by several hubs (scale-out): messages travel between their brokers through
+   * Redis pub/sub (mqemitter-redis) and retained messages and sessions live in Redis
+   * (aedes-persistence-redis). Null: this broker alone, in memory.
+   */
+  redis?: string | null
 }
 
 export interface BoundPorts {
@@ -33,8 +42,23 @@ export interface BoundPorts {
 
 const SYS_PREFIX = '$SYS/'
 
+/** Aedes's Redis back-ends for a Redis URL (redis://[user:password@]host:port[/db]). */
+function redisBackends(url: string): { mq: ReturnType<typeof mqemitterRedis>; persistence: unknown; conn: Redis } {
+  const u = new URL(url)
+  if (u.protocol !== 'redis:') throw new DoraError(ErrorCodes.CONFIG_INVALID, `broker.embedded.redis must be a redis:// URL, not ${JSON.stringify(url)}`)
+  const opts = {
+    host: u.hostname, port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    db: Number(u.pathname.slice(1) || 0),
+  }
+  const conn = new Redis({ ...opts, connectionName: 'dora-persistence' })
+  return { mq: mqemitterRedis({ ...opts, connectionName: 'dora-mq' }), persistence: aedesPersistenceRedis({ conn }), conn }
+}
+
 export class EmbeddedBroker {
   private aedes: Aedes | null = null
+  private redisConn: Redis | null = null
   private readonly servers: Array<net.Server | http.Server> = []
   private wss: WebSocketServer | null = null
   private readonly principals = new WeakMap<Client, Principal>()
@@ -54,7 +78,10 @@ export class EmbeddedBroker {
   private async open(): Promise<BoundPorts> {
     const { options: o } = this
     const log = o.log
+    const shared = o.redis ? redisBackends(o.redis) : null
+    this.redisConn = shared?.conn ?? null
     const aedes = await Aedes.createBroker({
+      ...(shared ? { mq: shared.mq, persistence: shared.persistence as never } : {}),
       drainTimeout: o.drainTimeoutMs,
       authenticate: (client, username, password, done) => {
         const remote = (client.conn as { remoteAddress?: string }).remoteAddress
@@ -136,6 +163,10 @@ export class EmbeddedBroker {
     const aedes = this.aedes
     this.aedes = null
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    // the Redis persistence runs on a connection of ours, closed here (its own destroy() waits on
+    // the broker's emitter, which aedes.close() has already shut)
+    this.redisConn?.disconnect()
+    this.redisConn = null
     for (const client of this.wss?.clients ?? []) client.terminate()
     this.wss?.close()
     await Promise.all(

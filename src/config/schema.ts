@@ -83,6 +83,13 @@ export const configSchema = z.object({
       allowAnonymous: z.boolean(),
       /** With allowAnonymous, only clients from loopback addresses are let in anonymously. */
       anonymousLoopbackOnly: z.boolean(),
+      /**
+       * Scale-out: several hubs share one fleet through this Redis (redis://host:port); each job
+       * is planned by one hub at a time, the holder of its lease. Null: one hub.
+       */
+      redis: z.string().regex(/^redis:\/\//, 'a redis:// URL').nullable().default(null),
+      /** How long a hub's lease on a job's planning lasts unrenewed (a crashed hub's is taken over after it). */
+      leaseMs: z.number().int().min(500).default(10_000),
     }),
   }),
   auth: z.object({

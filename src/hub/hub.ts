@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { fetchUpload, uploadRef } from './uploads.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { statusPage } from '../status/page.js'
+import { PlanLeases } from './lease.js'
+import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
@@ -17,7 +19,7 @@ import { EmbeddedBroker, type BoundPorts } from '../broker/embedded.js'
 import { DoraClient } from '../mqtt/client.js'
 import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
 import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
-import { formatIssues, type DeviceErrorPayload } from '../protocol/payloads.js'
+import { formatIssues, planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { buildHubState } from './state.js'
 import { JobService } from './job-service.js'
 import { HubMetrics } from './metrics.js'
@@ -44,6 +46,7 @@ export class Hub {
   private readonly baseDir: string
   private metrics: HubMetrics | null = null
   private ha: HomeAssistant | null = null
+  private leases: PlanLeases | null = null
   private boundMetricsPort: number | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
@@ -113,6 +116,7 @@ export class Hub {
         maxPacketBytes: e.maxPacketBytes,
         drainTimeoutMs: e.drainTimeoutMs,
         log: log.child({ component: 'broker' }),
+        redis: e.redis,
         acl: new Acl({
           hub: { username, password },
           devices: c.auth.devices,
@@ -165,6 +169,18 @@ export class Hub {
       this.publishEnergy().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish the energy summary'))
     })
     await this.publishState()
+    // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
+    const redis = c.broker.url === null ? c.broker.embedded.redis : null
+    if (redis) {
+      for (const job of this.jobs) job.setLeader(false)
+      await this.client.subscribe(filters.allJobPlans, (topic, payload) => {
+        const t = parseTopic(topic)
+        const job = t?.scope === 'job' ? this.jobServices.get(t.jobId)?.service : undefined
+        const d = payload.length ? decodeCbor(payload) : null
+        const plan = d?.ok ? planEpochSchema.safeParse(d.value) : null
+        if (job && plan?.success) job.observe(plan.data)
+      })
+    }
     try {
       for (const job of this.jobs) {
         await job.start()
@@ -192,6 +208,10 @@ export class Hub {
       }
       log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
     }
+    if (redis) {
+      this.leases = new PlanLeases(redis, c.hub.id, c.broker.embedded.leaseMs, (jobId, held) => this.jobServices.get(jobId)?.service.setLeader(held), log.child({ component: 'lease' }))
+      await this.leases.start(() => this.jobs.map((j) => j.id))
+    }
     if (c.homeassistant.enabled) {
       this.ha = new HomeAssistant({
         client: this.client, registry: this.registry, jobs: () => this.jobs, prefix: c.homeassistant.discoveryPrefix,
@@ -214,6 +234,11 @@ export class Hub {
   async stop(): Promise<void> {
     if (this.stopping) return
     this.stopping = true
+    // give up the plan leases first: another hub takes over at once
+    await this.leases?.stop()
+    this.leases = null
+    this.ha?.stop()
+    this.ha = null
     this.registry.off('event', this.onRegistryEvent)
     await this.specs
     for (const job of this.jobs) await job.stop()
@@ -334,6 +359,8 @@ export class Hub {
       return
     }
     const service = this.newJob(entry)
+    // scale-out: the lease decides which hub plans it
+    if (this.config.broker.url === null && this.config.broker.embedded.redis) service.setLeader(false)
     try {
       await service.start()
     } catch (err) {

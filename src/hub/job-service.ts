@@ -52,6 +52,9 @@ export class JobService {
   private assigned = new Set<string>()
   /** The devices of the epochs before the current one (the last EPOCHS_OPEN - 1). */
   private previous: Array<Set<string>> = []
+  private leader = true
+  /** The newest epoch of this job seen published (by this hub or another). */
+  private observedEpoch = 0
   private stopped = false
   /** What the adapter last did and why (for reports). */
   lastDecision: { action: string; reason: string } | null = null
@@ -86,6 +89,33 @@ export class JobService {
 
   get epoch(): PlanEpoch | null {
     return this.state.current
+  }
+
+  /**
+   * Scale-out: whether this hub holds the job's planning lease. A standby hub plans nothing; it
+   * follows the epochs the holder publishes (observe) and takes over from the last of them.
+   */
+  setLeader(held: boolean): void {
+    const was = this.leader
+    this.leader = held
+    if (held && !was) {
+      this.state = INITIAL_STATE
+      this.fleetChanged('this hub took over the job\'s planning')
+    }
+  }
+
+  get isLeader(): boolean {
+    return this.leader
+  }
+
+  /** A plan epoch of this job published by any hub (retained plan topic). */
+  observe(plan: PlanEpochPayload): void {
+    if (plan.epoch <= this.observedEpoch) return
+    this.observedEpoch = plan.epoch
+    if (this.leader) return
+    // standby: open the data plane to the epoch's devices, as the holder's ACL does
+    this.previous = [...this.previous, this.assigned].slice(-(EPOCHS_OPEN - 1))
+    this.assigned = new Set(plan.parts.flatMap((p) => p.stages.flatMap((s) => s.devices)))
   }
 
   /** The job as planned (its goal, rate and bounds), once started. */
@@ -161,7 +191,7 @@ export class JobService {
   }
 
   private async run(why: string, eventMs: number): Promise<void> {
-    if (this.stopped || !this.job) return
+    if (this.stopped || !this.job || !this.leader) return
     const devices = new Map<string, DeviceProfile>()
     for (const d of this.deps.online()) {
       const s = this.slowdown.get(d.id)
@@ -184,13 +214,15 @@ export class JobService {
       ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why)
       : this.fixed(planner, fleet, network, why)
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
-    this.state = decision.state
+    // a hub that took over planning continues the epochs it saw published (devices ignore older ones)
+    const epoch = decision.epoch && decision.epoch.epoch <= this.observedEpoch ? { ...decision.epoch, epoch: this.observedEpoch + 1 } : decision.epoch
+    this.state = epoch ? { ...decision.state, current: epoch } : decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
-    if (!decision.epoch) return
+    if (!epoch) return
     this.countEnergy(this.deps.clock())
     this.energy.epochs++
-    await this.publishEpoch(decision.epoch, fleet)
+    await this.publishEpoch(epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
   }
 
