@@ -13,7 +13,7 @@ import { startHub, until } from '../helpers/hub.js'
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
 import type { Hub } from '../../src/hub/hub.js'
 import type { HubSource } from '../../src/hub/hub-source.js'
-import type { DeviceProfile } from '../../src/planner/types.js'
+import { smallBoard } from '../helpers/devices.js'
 
 let mosq: Mosquitto | null = null
 let hub: Hub | null = null
@@ -28,10 +28,7 @@ afterEach(async () => {
   source = hub = mosq = null
 })
 
-const small = (id: string): DeviceProfile => ({
-  id, kind: 'emulated-board', emulated: true, flopsPerSec: { conv: 4e9, matmul: 4e9, elementwise: 1e9 }, stageOverheadMs: 1,
-  memoryBytes: 5e7, idleW: 2, activeW: 6, txJPerByte: 5e-8, rxJPerByte: 5e-8, linkRateBps: 2e8, battery: null,
-})
+const small = (id: string) => smallBoard(id)
 
 describe('broker restart', () => {
   it('loses no request when Mosquitto restarts under a running job', async () => {

@@ -16,7 +16,7 @@ import { toOrt } from '../../src/runtime/tensors.js'
 import { viewAs } from '../../src/protocol/dtypes.js'
 import type { Hub } from '../../src/hub/hub.js'
 import type { HubSource } from '../../src/hub/hub-source.js'
-import type { DeviceProfile } from '../../src/planner/types.js'
+import { smallBoard } from '../helpers/devices.js'
 import type { Tensor } from '../../src/protocol/reassembly.js'
 
 let hub: Hub | null = null
@@ -31,11 +31,7 @@ afterEach(async () => {
   hub = null
 })
 
-/** A small emulated device: ResNet-18's 47 MB of weights do not fit one, so two must split it. */
-const slow = (id: string): DeviceProfile => ({
-  id, kind: 'emulated-board', emulated: true, flopsPerSec: { conv: 4e9, matmul: 4e9, elementwise: 1e9 }, stageOverheadMs: 1,
-  memoryBytes: 5e7, idleW: 2, activeW: 6, txJPerByte: 5e-8, rxJPerByte: 5e-8, linkRateBps: 2e8, battery: null,
-})
+const slow = (id: string) => smallBoard(id)
 
 async function device(id: string, errors: string[]): Promise<DeviceAgent> {
   const a = new DeviceAgent({ url: deviceUrl(hub!), id, password: DEVICE_PASSWORD, profile: slow(id), heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.push(`${id}: ${m}`) })

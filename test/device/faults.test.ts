@@ -22,7 +22,7 @@ import { decodeCbor, encodeCbor } from '../../src/protocol/codec.js'
 import { planEpochSchema, type PlanEpochPayload } from '../../src/protocol/payloads.js'
 import { topics } from '../../src/protocol/topics.js'
 import type { Hub } from '../../src/hub/hub.js'
-import type { DeviceProfile } from '../../src/planner/types.js'
+import { smallBoard } from '../helpers/devices.js'
 
 let hub: Hub
 let tester: MqttClient
@@ -32,10 +32,7 @@ let plan: PlanEpochPayload
 const results = new Map<string, Tensor>()
 const reassembler = new Reassembler({ timeoutMs: 60_000, maxTensorBytes: 1e8, maxPendingBytes: 1e9 })
 
-const small = (id: string): DeviceProfile => ({
-  id, kind: 'emulated-board', emulated: true, flopsPerSec: { conv: 4e9, matmul: 4e9, elementwise: 1e9 }, stageOverheadMs: 1,
-  memoryBytes: 5e7, idleW: 2, activeW: 6, txJPerByte: 5e-8, rxJPerByte: 5e-8, linkRateBps: 2e8, battery: null,
-})
+const small = (id: string) => smallBoard(id)
 
 beforeAll(async () => {
   hub = await startHub({ broker: { embedded: { allowAnonymous: true } }, jobs: [{ id: 'cls', model: 'resnet18', rateRps: 1, goal: 'latency', qoe: { latencyMs: 5000 }, recostCron: '0 0 * * * *' }] })

@@ -21,12 +21,8 @@ export async function freePort(): Promise<number> {
   })
 }
 
-export async function startMosquitto(fixedPort?: number): Promise<Mosquitto> {
-  const port = fixedPort ?? (await freePort())
-  const dir = mkdtempSync(join(tmpdir(), 'dora-mosquitto-'))
-  const conf = join(dir, 'mosquitto.conf')
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 1048576\n`)
-  const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+/** Waits until a server process listens on a loopback port (or fails, with what it printed). */
+export async function waitForServer(proc: ChildProcess, port: number, name: string): Promise<void> {
   let stderr = ''
   proc.stderr?.on('data', (b: Buffer) => (stderr += b.toString()))
   const deadline = Date.now() + 5000
@@ -38,10 +34,19 @@ export async function startMosquitto(fixedPort?: number): Promise<Mosquitto> {
       })
       s.on('error', () => resolve(false))
     })
-    if (ok) break
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`)
+    if (ok) return
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start: ${stderr}`)
     await new Promise((r) => setTimeout(r, 50))
   }
+}
+
+export async function startMosquitto(fixedPort?: number): Promise<Mosquitto> {
+  const port = fixedPort ?? (await freePort())
+  const dir = mkdtempSync(join(tmpdir(), 'dora-mosquitto-'))
+  const conf = join(dir, 'mosquitto.conf')
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 1048576\n`)
+  const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  await waitForServer(proc, port, 'mosquitto')
   return {
     port,
     pid: proc.pid!,

@@ -16,7 +16,7 @@ import { DEVICE_PASSWORD, deviceUrl, startHub, until } from '../helpers/hub.js'
 import { freePort } from '../helpers/mosquitto.js'
 import { startRedis, type RedisServer } from '../helpers/redis.js'
 import type { Hub } from '../../src/hub/hub.js'
-import type { DeviceProfile } from '../../src/planner/types.js'
+import { smallBoard } from '../helpers/devices.js'
 
 const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
 let redis: RedisServer | null = null
@@ -33,10 +33,7 @@ afterEach(async () => {
 })
 
 const JOB = { id: 'cls', model: 'mobilenetv2', rateRps: 2, goal: 'latency', qoe: { latencyMs: 5000 }, recostCron: '0 0 * * * *' }
-const profile = (id: string): DeviceProfile => ({
-  id, kind: 'emulated-board', emulated: true, flopsPerSec: { conv: 2e10, matmul: 2e10, elementwise: 5e9 }, stageOverheadMs: 1,
-  memoryBytes: 4e9, idleW: 2, activeW: 6, txJPerByte: 5e-8, rxJPerByte: 5e-8, linkRateBps: 2e8, battery: null,
-})
+const profile = (id: string) => smallBoard(id, { flopsPerSec: { conv: 2e10, matmul: 2e10, elementwise: 5e9 }, memoryBytes: 4e9 })
 
 describe('two hubs on Redis', () => {
   it('share the fleet; one plans the job; a killed planner is taken over', async () => {
