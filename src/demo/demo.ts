@@ -131,7 +131,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       if (ready && stable?.epoch === e.epoch && Date.now() - stable.sinceMs >= 1000) break
       if (ready && stable?.epoch !== e.epoch) stable = { epoch: e.epoch, sinceMs: Date.now() }
       if (!ready) stable = null
-      const note = e ? `epoch ${e.epoch}: waiting for ${devices.filter((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) < e.epoch).join(', ')} to open their stage models` : `${online.length}/${scenario.devices.length} devices online; planning`
+      const notReady = e ? devices.filter((id) => (online.find((d) => d.id === id)?.lastHeartbeat?.epoch ?? 0) < e.epoch) : []
+      const note = !e ? `${online.length}/${scenario.devices.length} devices online; planning`
+        : notReady.length ? `epoch ${e.epoch}: waiting for ${notReady.join(', ')} to open their stage models`
+        : online.length < scenario.devices.length ? `epoch ${e.epoch} ready; waiting for ${scenario.devices.length - online.length} more device(s) to join`
+        : `epoch ${e.epoch} ready on every device; checking that it stays`
       if (note !== lastNote) o.progress(note)
       lastNote = note
       if (Date.now() > readyBy) throw new Error(`the fleet was not ready after ${o.readyTimeoutS ?? 180} s (${note}); device messages: ${lines.slice(-5).join(' | ') || 'none'}`)
