@@ -35,6 +35,11 @@ export interface AclOptions {
   anonymousLoopbackOnly: boolean
   /** The jobs a device is currently assigned to (its data-plane topics). */
   jobsOf: (deviceId: string) => Iterable<string>
+  /**
+   * Home Assistant's discovery prefix when discovery is on: the hub publishes and reads under it,
+   * observers and operators read it, operators may send Home Assistant's birth message.
+   */
+  homeAssistantPrefix?: string | null
 }
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest()
@@ -80,15 +85,21 @@ export class Acl {
     return null
   }
 
+  private underHa(topic: string): boolean {
+    const prefix = this.options.homeAssistantPrefix
+    return !!prefix && topicMatches(`${prefix}/#`, topic)
+  }
+
   canPublish(who: Principal, topic: string): boolean {
     switch (who.role) {
       case 'hub':
       case 'anonymous':
-        return topicMatches(filters.everything, topic)
+        return topicMatches(filters.everything, topic) || this.underHa(topic)
       case 'observer':
         return false
       case 'operator':
         return topicMatches(filters.allJobSpecs, topic) || topicMatches(filters.allUploads, topic) || topicMatches(ha.allJobGoalSets, topic)
+          || (!!this.options.homeAssistantPrefix && topic === ha.status(this.options.homeAssistantPrefix))
       case 'device': {
         const id = who.deviceId
         if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability')) return true
@@ -106,7 +117,7 @@ export class Acl {
       case 'anonymous':
       case 'observer':
       case 'operator':
-        return filterWithin(filter, filters.everything)
+        return filterWithin(filter, filters.everything) || (!!this.options.homeAssistantPrefix && filterWithin(filter, `${this.options.homeAssistantPrefix}/#`))
       case 'device': {
         const id = who.deviceId
         if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans) || filterWithin(filter, filters.allModels) || filterWithin(filter, filters.tensorsToDevice(id))) return true

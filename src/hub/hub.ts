@@ -125,6 +125,7 @@ export class Hub {
           allowAnonymous: e.allowAnonymous,
           anonymousLoopbackOnly: e.anonymousLoopbackOnly,
           jobsOf: (deviceId) => this.jobs.filter((j) => j.devices().has(deviceId)).map((j) => j.id),
+          homeAssistantPrefix: c.homeassistant.enabled ? c.homeassistant.discoveryPrefix : null,
         }),
       })
       this.ports = await this.broker.start()
@@ -217,7 +218,12 @@ export class Hub {
         client: this.client, registry: this.registry, jobs: () => this.jobs, prefix: c.homeassistant.discoveryPrefix,
         stateIntervalMs: c.homeassistant.stateIntervalMs, clock: this.clock, log: log.child({ component: 'homeassistant' }),
       })
-      await this.ha.start()
+      try {
+        await this.ha.start()
+      } catch (err) {
+        await this.stop()
+        throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot publish Home Assistant discovery under ${c.homeassistant.discoveryPrefix}/: ${(err as Error).message}`)
+      }
       log.info({ prefix: c.homeassistant.discoveryPrefix }, 'home assistant discovery published')
     }
     log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')

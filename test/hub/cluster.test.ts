@@ -84,4 +84,29 @@ describe('two hubs on Redis', () => {
       r.disconnect()
     }
   }, 90_000)
+
+  it('a hub with Redis, Home Assistant and a job exits cleanly on SIGTERM and gives up its lease', async () => {
+    redis = await startRedis()
+    const dir = mkdtempSync(join(tmpdir(), 'dora-cluster-stop-'))
+    const port = await freePort()
+    writeFileSync(join(dir, 'hub.json'), JSON.stringify({ hub: { id: 'hub-s' }, homeassistant: { enabled: true }, broker: { embedded: { host: '127.0.0.1', port, wsPort: null, redis: redis.url, leaseMs: 2000 } }, jobs: [JOB] }))
+    hubA = spawn(process.execPath, [bin, 'hub', '--config', join(dir, 'hub.json'), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    hubA.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+    hubA.stderr!.on('data', (b: Buffer) => (out += b.toString()))
+    await until(() => out.includes(`:${port}`) || null, 30_000, `the hub banner (${out.slice(-400)})`)
+    const r = new Redis(redis.url)
+    try {
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline && (await r.get('dora:lease:cls')) !== 'hub-s';) await new Promise((res) => setTimeout(res, 100))
+      expect(await r.get('dora:lease:cls')).toBe('hub-s')
+      const exited = new Promise<number | null>((res) => hubA!.once('exit', (code) => res(code)))
+      hubA.kill('SIGTERM')
+      const code = await Promise.race([exited, new Promise<string>((res) => setTimeout(() => res('still running after 10 s'), 10_000))])
+      expect(code).toBe(0)
+      // a clean stop gives the lease up at once: another hub need not wait for it to expire
+      expect(await r.get('dora:lease:cls')).toBeNull()
+    } finally {
+      r.disconnect()
+    }
+  }, 60_000)
 })

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { z } from 'zod'
-import { caps, cbor, connect, heartbeat, startHub, until } from '../helpers/hub.js'
+import { caps, cbor, connect, DEVICE_PASSWORD, heartbeat, startHub, until } from '../helpers/hub.js'
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
 import { clearConfigs, deviceConfigs, jobConfigs } from '../../src/integrations/ha-discovery.js'
 import { ha, topics } from '../../src/protocol/topics.js'
@@ -121,4 +121,21 @@ describe('Home Assistant on Mosquitto over MQTT 5', () => {
     await dev.endAsync()
     await hass.endAsync()
   }, 60_000)
+
+  it('works on the embedded broker too: the hub may use the discovery prefix, an observer reads it', async () => {
+    hub = await startHub({ homeassistant: { enabled: true, stateIntervalMs: 500 } })
+    const url = `mqtt://127.0.0.1:${hub.boundPorts!.port}`
+    const dev = await connect(url, { username: 'dev-a', password: DEVICE_PASSWORD, clientId: 'dev-a' })
+    await dev.publishAsync(topics.device('dev-a', 'caps'), cbor(caps('dev-a')), { qos: 1, retain: true })
+    const dash = await connect(url, { username: 'dash', password: 'dash-secret', clientId: 'dash' })
+    const got: string[] = []
+    dash.on('message', (topic, payload) => { if (payload.length) got.push(topic) })
+    const granted = await dash.subscribeAsync('homeassistant/#', { qos: 1 })
+    expect(granted[0]!.qos).not.toBe(128)
+    await until(() => new Set(got.filter((t) => t.includes('/dora_dev-a/'))).size === 5 || null, 5000, 'the device configs')
+    // a device may not write there
+    await expect(dev.subscribeAsync('homeassistant/#', { qos: 1 })).rejects.toThrow(/Subscribe error/)
+    await dev.endAsync()
+    await dash.endAsync()
+  })
 })
