@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
 import { StageExecutor, type ExecutorDeps } from './executor.js'
-import { Requester, type InputsFn } from '../src/runtime/requester.js'
+import { Requester, outstandingCap, type InputsFn } from '../src/runtime/requester.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
 import { meanAndP95 } from '../src/sim/heap.js'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -338,9 +338,4 @@ function trim<T>(m: Map<number, T>): void {
 function latencyStats(ms: number[]): { meanMs: number; p95Ms: number; count: number } {
   const s = meanAndP95(ms)
   return { meanMs: s.mean, p95Ms: s.p95, count: ms.length }
-}
-
-/** A source keeps at most about 10 s of its requests outstanding (at least 8); beyond, it skips frames. */
-export function outstandingCap(rateRps: number): number {
-  return Math.max(8, Math.ceil(rateRps * 10))
 }

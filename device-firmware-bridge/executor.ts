@@ -18,6 +18,7 @@ import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
 import { topics } from '../src/protocol/topics.js'
 import type { AssignmentPayload, PlanEpochPayload } from '../src/protocol/payloads.js'
 import type { DeviceProfile } from '../src/planner/types.js'
+import { flopsTimeMs } from '../src/planner/cost.js'
 import { deliveries, stageInputs } from '../src/runtime/flow.js'
 import { SlotGate } from '../src/runtime/slot-gate.js'
 import { fromOrt, sendTensor, toOrt, type WireTensor } from '../src/runtime/tensors.js'
@@ -159,7 +160,7 @@ export class StageExecutor {
     const start = this.d.clock()
     const out = await session.run(feeds)
     const realMs = this.d.clock() - start
-    const profileMs = flops ? this.d.profile.stageOverheadMs + 1000 * (flops.conv / this.d.profile.flopsPerSec.conv + flops.matmul / this.d.profile.flopsPerSec.matmul + flops.elementwise / this.d.profile.flopsPerSec.elementwise) : realMs
+    const profileMs = flops ? flopsTimeMs(this.d.profile, flops) : realMs
     if (this.d.dilate) {
       if (realMs > profileMs) this.counts.slowerThanProfile++
       else await new Promise((r) => setTimeout(r, profileMs - realMs))

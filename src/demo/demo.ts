@@ -21,7 +21,7 @@ import { WifiProxy } from '../emulation/wifi-proxy.js'
 import { meanAndP95 } from '../sim/heap.js'
 import type { RequesterStats } from '../runtime/requester.js'
 import { EmulatedFleet, type TraceEvent } from './fleet.js'
-import { outstandingCap } from '../../device-firmware-bridge/agent.js'
+import { outstandingCap } from '../runtime/requester.js'
 import { breakdown, type StageBreakdown } from './breakdown.js'
 
 export interface DemoOptions {

@@ -12,7 +12,7 @@ import type { DeviceRecord } from '../registry/registry.js'
 import { adapt, INITIAL_STATE, type AdaptDecision, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
 import { fixedEpoch } from '../planner/adapt/fixed.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
-import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { stageComputeMs, stageFlops, type Fleet, type Network } from '../planner/cost.js'
 import { jobSources, type DeviceProfile, type Job } from '../planner/types.js'
 import { loadJobModel, plannerJob } from '../scenario/load.js'
 import { ModelStore, type StageModelRef } from './model-store.js'
@@ -367,16 +367,4 @@ function speedShares(job: Job, fleet: Fleet, layers: readonly [number, number], 
   const speed = devices.map((id) => 1 / stageComputeMs(job, fleet.devices.get(id)!, layers, 1))
   const total = speed.reduce((a, x) => a + x, 0)
   return speed.map((x) => x / total)
-}
-
-/** FLOPs per request of a layer range, by op class. */
-function stageFlops(job: Job, layers: readonly [number, number]): { conv: number; matmul: number; elementwise: number } {
-  const f = { conv: 0, matmul: 0, elementwise: 0 }
-  for (let i = layers[0]; i < layers[1]; i++) {
-    const l = job.model.layers[i]!.flops
-    f.conv += l.conv
-    f.matmul += l.matmul
-    f.elementwise += l.elementwise
-  }
-  return f
 }

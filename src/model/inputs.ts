@@ -34,6 +34,24 @@ export function concreteShape(v: ValueInfoProto, bind: DimBinding, unbound: Set<
   })
 }
 
+/**
+ * `count` random values of an element type (null for a type not generated): floats in [-1, 1);
+ * integers small and non-negative (inputs of integer type are usually indices, e.g. token ids,
+ * and small values are valid for any table); bytes and booleans uniform.
+ */
+export function randomValues(type: string, count: number, rand: () => number): ArrayBufferView | null {
+  switch (type) {
+    case 'float32': return Float32Array.from({ length: count }, () => rand() * 2 - 1)
+    case 'float64': return Float64Array.from({ length: count }, () => rand() * 2 - 1)
+    case 'int64': return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(rand() * 100)))
+    case 'int32': return Int32Array.from({ length: count }, () => Math.floor(rand() * 100))
+    case 'uint8': return Uint8Array.from({ length: count }, () => Math.floor(rand() * 256))
+    case 'int8': return Int8Array.from({ length: count }, () => Math.floor(rand() * 256) - 128)
+    case 'bool': return Uint8Array.from({ length: count }, () => (rand() < 0.5 ? 1 : 0))
+    default: return null
+  }
+}
+
 export function randomInputs(inputs: readonly ValueInfoProto[], bind: DimBinding, seed = 1): { feeds: Record<string, ort.Tensor>; unbound: string[] } {
   const rand = seededRandom(seed)
   const unbound = new Set<string>()
@@ -43,17 +61,9 @@ export function randomInputs(inputs: readonly ValueInfoProto[], bind: DimBinding
     const n = shape.reduce((a, b) => a * b, 1)
     const type = ortTypeName(v.type?.tensorType?.elemType ?? 0)
     const name = v.name ?? ''
-    switch (type) {
-      case 'float32': feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: n }, () => rand() * 2 - 1), shape); break
-      case 'float64': feeds[name] = new ort.Tensor('float64', Float64Array.from({ length: n }, () => rand() * 2 - 1), shape); break
-      // Integer inputs are usually indices (token ids): small non-negative values are valid for any table.
-      case 'int64': feeds[name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 100))), shape); break
-      case 'int32': feeds[name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(rand() * 100)), shape); break
-      case 'uint8': feeds[name] = new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => Math.floor(rand() * 256)), shape); break
-      case 'int8': feeds[name] = new ort.Tensor('int8', Int8Array.from({ length: n }, () => Math.floor(rand() * 256) - 128), shape); break
-      case 'bool': feeds[name] = new ort.Tensor('bool', Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), shape); break
-      default: throw new ModelError(`input ${name}: element type ${v.type?.tensorType?.elemType} is not supported for generated inputs`)
-    }
+    const values = type ? randomValues(type, n, rand) : null
+    if (!type || !values) throw new ModelError(`input ${name}: element type ${v.type?.tensorType?.elemType} is not supported for generated inputs`)
+    feeds[name] = new ort.Tensor(type as 'float32', values as Float32Array, shape)
   }
   return { feeds, unbound: [...unbound] }
 }

@@ -106,6 +106,29 @@ export function stageComputeMs(job: Job, device: DeviceProfile, layers: readonly
   return device.stageOverheadMs + microBatch * s * 1000
 }
 
+export interface Flops {
+  conv: number
+  matmul: number
+  elementwise: number
+}
+
+/** Floating-point operations per request of a layer range, by op class. */
+export function stageFlops(job: Job, layers: readonly [number, number]): Flops {
+  const f = { conv: 0, matmul: 0, elementwise: 0 }
+  for (let i = layers[0]; i < layers[1]; i++) {
+    const l = job.model.layers[i]!.flops
+    f.conv += l.conv
+    f.matmul += l.matmul
+    f.elementwise += l.elementwise
+  }
+  return f
+}
+
+/** A device's time for a request of `flops` (a stage as an emulated device runs it): overhead + work, ms. */
+export function flopsTimeMs(device: DeviceProfile, flops: Flops): number {
+  return device.stageOverheadMs + 1000 * (flops.conv / device.flopsPerSec.conv + flops.matmul / device.flopsPerSec.matmul + flops.elementwise / device.flopsPerSec.elementwise)
+}
+
 /** The air hops of sending `bytes` from one endpoint to another (null = the hub, wired). */
 export function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number): Hop[] {
   if (bytes <= 0 || (from && to && from.id === to.id)) return []

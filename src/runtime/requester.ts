@@ -211,3 +211,8 @@ export class Requester {
     return this.outstanding.size
   }
 }
+
+/** A source keeps at most about 10 s of its requests outstanding (at least 8); beyond, it skips frames. */
+export function outstandingCap(rateRps: number): number {
+  return Math.max(8, Math.ceil(rateRps * 10))
+}
