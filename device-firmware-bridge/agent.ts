@@ -16,13 +16,16 @@ import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
 import { StageExecutor, type ExecutorDeps } from './executor.js'
+import { TrainingExecutor } from './training.js'
+import { TrainingSource } from './training-source.js'
+import { StageTrainer } from '../src/runtime/trainer.js'
 import { Requester, outstandingCap, type InputsFn } from '../src/runtime/requester.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
 import { meanAndP95 } from '../src/sim/heap.js'
 import mqtt, { type MqttClient } from 'mqtt'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
-import { assignmentSchema, formatIssues, planEpochSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
+import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
 import { filters, parseTopic } from '../src/protocol/topics.js'
 import type { DeviceProfile } from '../src/planner/types.js'
 
@@ -49,6 +52,11 @@ export interface AgentOptions {
   readonly chunkBytes?: number
   readonly reassemblyTimeoutMs?: number
   readonly trace?: ExecutorDeps['trace']
+  /**
+   * Emulation clock for hosts slower than the profiles: every profile time (compute waits,
+   * slots) is stretched by this factor, and the times this device reports are divided by it.
+   */
+  readonly timeScale?: number
 }
 
 /** Epochs kept per job: requests of an older epoch than these are refused (the source re-sends). */
@@ -84,6 +92,12 @@ export class DeviceAgent {
   private readonly ready = new Map<string, number>()
   readonly models: ModelCache
   readonly executor: StageExecutor
+  readonly training: TrainingExecutor
+  /** This device's training source, when it holds a training job's data (startTraining). */
+  trainingSource: TrainingSource | null = null
+  private readonly trainers = new Map<string, Promise<StageTrainer>>()
+  private readonly forwardTimes = new Map<string, { jobId: string; stage: number; sumMs: number; count: number }>()
+  private stepMark = 0
   /** This device's request source, when it is one (startSource). */
   requester: Requester | null = null
   private sourceTimer: NodeJS.Timeout | null = null
@@ -109,7 +123,95 @@ export class DeviceAgent {
       clock: () => performance.timeOrigin + performance.now(),
       onError: (m) => this.o.onError?.(m),
       ...(o.trace ? { trace: o.trace } : {}),
+      timeScale: o.timeScale ?? 1,
     })
+    this.training = new TrainingExecutor({
+      id: o.id,
+      profile: o.profile,
+      dilate: o.dilate ?? o.profile.emulated,
+      timeScale: o.timeScale ?? 1,
+      chunkBytes: o.chunkBytes ?? 256 * 1024,
+      reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000,
+      publish: async (topic, payload) => {
+        if (!this.client) throw new Error('not connected')
+        await this.client.publishAsync(topic, payload, { qos: 1 })
+      },
+      assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
+      plan: (jobId, epoch) => this.history.get(jobId)?.plans.get(epoch),
+      trainer: (stage) => this.trainer(stage),
+      clock: () => performance.timeOrigin + performance.now(),
+      energy: this.executor.energy,
+      onError: (m) => this.o.onError?.(m),
+      onForward: (jobId, stage, ms) => {
+        const k = `${jobId}\u0000${stage}`
+        const t = this.forwardTimes.get(k) ?? { jobId, stage, sumMs: 0, count: 0 }
+        t.sumMs += ms
+        t.count++
+        this.forwardTimes.set(k, t)
+      },
+    })
+  }
+
+  /** Whether a job is a training job (its newest known plan says so). */
+  private isTraining(jobId: string): boolean {
+    const plans = this.history.get(jobId)?.plans
+    if (!plans?.size) return false
+    return !!plans.get(Math.max(...plans.keys()))!.training
+  }
+
+  /** A training stage's trainer: forward and backward models fetched, sessions open (once per stage model). */
+  private trainer(stage: AssignmentPayload['stages'][number]): Promise<StageTrainer> {
+    const fwd = stage.model
+    const bwd = stage.backward
+    if (!fwd || !bwd || !stage.params) return Promise.reject(new Error(`stage ${stage.stage} of ${stage.planId} is not a training stage`))
+    const key = `${fwd.sha256}/${bwd.sha256}`
+    let t = this.trainers.get(key)
+    if (!t) {
+      t = (async () => {
+        const [f, b] = [await this.models.get(fwd), await this.models.get(bwd)]
+        try {
+          return await StageTrainer.create(f, b, stage.params!, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+        } catch (err) {
+          throw new Error(`training stage models ${fwd.sha256.slice(0, 12)}/${bwd.sha256.slice(0, 12)} do not load: ${(err as Error).message}`)
+        }
+      })()
+      t.catch(() => this.trainers.delete(key))
+      this.trainers.set(key, t)
+    }
+    return t
+  }
+
+  /**
+   * Makes this device the source of a training job: optimizer steps one after another on the
+   * job's newest plan (see training-source.ts), until stopTraining.
+   */
+  async startTraining(jobId: string): Promise<TrainingSource> {
+    const src = new TrainingSource({
+      src: this.o.id,
+      jobId,
+      chunkBytes: this.o.chunkBytes ?? 256 * 1024,
+      timeScale: this.o.timeScale ?? 1,
+      clock: () => performance.timeOrigin + performance.now(),
+      publish: async (topic, payload) => {
+        if (!this.client) throw new Error('not connected')
+        this.executor.energy.sent(payload.byteLength)
+        await this.client.publishAsync(topic, payload, { qos: 1 })
+      },
+      local: (t) => this.training.accept(jobId, t),
+      onError: (m) => this.o.onError?.(m),
+    })
+    this.trainingSource = src
+    const h = this.jobHistory(jobId)
+    for (const p of h.plans.values()) src.setPlan(p)
+    await this.subscribeJob(jobId)
+    src.start()
+    return src
+  }
+
+  async stopTraining(): Promise<TrainingSource | null> {
+    const s = this.trainingSource
+    await s?.stop()
+    return s
   }
 
   async start(): Promise<void> {
@@ -151,7 +253,7 @@ export class DeviceAgent {
   private async subscribeJob(jobId: string): Promise<void> {
     const c = this.client
     if (!c) return
-    const list = [topics.job(jobId, 'plan')]
+    const list = [topics.job(jobId, 'plan'), topics.job(jobId, 'steps')]
     if (this.requester?.jobId === jobId) list.push(topics.job(jobId, 'results'))
     await c.subscribeAsync(list, { qos: 1 })
   }
@@ -230,7 +332,8 @@ export class DeviceAgent {
 
   private onMessage(topic: string, payload: Buffer): void {
     const t = parseTopic(topic)
-    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.executor.onChunk(t.jobId, payload)
+    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.isTraining(t.jobId) ? this.training.onChunk(t.jobId, payload) : this.executor.onChunk(t.jobId, payload)
+    if (t?.scope === 'job' && t.kind === 'steps') return this.onStep(t.jobId, payload)
     if (t?.scope === 'job' && t.kind === 'results') return this.requester?.jobId === t.jobId ? this.requester.onResultChunk(payload) : undefined
     if (t?.scope === 'job' && t.kind === 'plan') return this.onPlan(t.jobId, payload)
     if (topic !== topics.device(this.o.id, 'assignment')) return
@@ -248,6 +351,7 @@ export class DeviceAgent {
     this.o.onAssignment?.(a)
     this.subscribeJob(a.jobId).catch((err: Error) => this.o.onError?.(`job ${a.jobId}: subscribing: ${err.message}`))
     this.executor.refresh()
+    this.training.refresh()
     this.prepare(a)
       .then(() => {
         if ((this.ready.get(a.jobId) ?? 0) < a.epoch) this.ready.set(a.jobId, a.epoch)
@@ -271,7 +375,18 @@ export class DeviceAgent {
     h.plans.set(parsed.data.epoch, parsed.data)
     trim(h.plans)
     if (this.requester?.jobId === jobId) this.requester.setPlan(parsed.data)
+    if (this.trainingSource?.jobId === jobId) this.trainingSource.setPlan(parsed.data)
     this.executor.refresh()
+    this.training.refresh()
+  }
+
+  private onStep(jobId: string, payload: Buffer): void {
+    const d = decodeCbor(payload)
+    if (!d.ok) return this.o.onError?.(`steps of ${jobId}: ${d.error}`)
+    const parsed = trainingStepSchema.safeParse(d.value)
+    if (!parsed.success) return this.o.onError?.(`steps of ${jobId}: ${formatIssues(parsed.error)}`)
+    if (this.trainingSource?.jobId === jobId) this.trainingSource.onStep(parsed.data)
+    this.training.onStep(jobId, parsed.data)
   }
 
   /** A stage model's open session (fetched, verified and opened once). */
@@ -299,6 +414,11 @@ export class DeviceAgent {
   /** Fetches (or finds in the cache) every stage model of an assignment and opens its session. */
   private async prepare(a: AssignmentPayload): Promise<void> {
     for (const s of a.stages) {
+      if (s.backward) {
+        await this.trainer(s)
+        this.o.onStageReady?.({ jobId: a.jobId, epoch: a.epoch, sha256: s.model!.sha256, inputs: [], outputs: [] })
+        continue
+      }
       if (!s.model || this.sessions.has(s.model.sha256)) continue
       const session = await this.session(s.model)
       this.o.onStageReady?.({ jobId: a.jobId, epoch: a.epoch, sha256: s.model.sha256, inputs: session.inputNames, outputs: session.outputNames })
@@ -310,8 +430,14 @@ export class DeviceAgent {
     const epochs = [...this.ready.values()]
     const now = performance.timeOrigin + performance.now()
     const r = this.requester
-    const latencies = r ? r.stats.latenciesMs.slice(this.latencyMark) : []
+    const latencies = r ? r.stats.latenciesMs.slice(this.latencyMark).map((x) => x / (this.o.timeScale ?? 1)) : []
     this.latencyMark += latencies.length
+    // a training source reports its optimizer steps' times (the training job's latency), in profile time
+    const ts = this.trainingSource
+    const steps = ts ? ts.records.slice(this.stepMark).filter((x) => x.ok).map((x) => x.ms / (this.o.timeScale ?? 1)) : []
+    if (ts) this.stepMark = ts.records.length
+    const forward = [...this.forwardTimes.values()].map((t) => ({ jobId: t.jobId, stage: t.stage, meanMs: t.sumMs / t.count, count: t.count }))
+    this.forwardTimes.clear()
     const hb: Heartbeat = {
       v: PROTOCOL_VERSION,
       seq: this.seq++,
@@ -322,9 +448,10 @@ export class DeviceAgent {
       linkThroughputBps: null,
       queueDepth: this.executor.queueDepth,
       epoch: epochs.length ? Math.max(...epochs) : null,
-      stageTimings: this.executor.takeTimings(),
+      stageTimings: [...this.executor.takeTimings(), ...forward],
       energyJ: this.executor.energy.joules(now),
       ...(r && latencies.length ? { requestLatencies: [{ jobId: r.jobId, ...latencyStats(latencies) }] } : {}),
+      ...(ts && steps.length ? { requestLatencies: [{ jobId: ts.jobId, ...latencyStats(steps) }] } : {}),
     }
     await this.client.publishAsync(topics.device(this.o.id, 'heartbeat'), encodeCbor(hb), { qos: 0 })
   }

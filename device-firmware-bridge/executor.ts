@@ -31,6 +31,8 @@ export interface ExecutorDeps {
   readonly dilate: boolean
   /** `slots`: send inside the hub's slots; `none`: send at once (uncoordinated). */
   readonly coordination: 'slots' | 'none'
+  /** Emulation clock: profile times and slots are stretched by this factor (1: real time). */
+  readonly timeScale?: number
   readonly chunkBytes: number
   readonly reassemblyTimeoutMs: number
   readonly publish: (topic: string, payload: Buffer) => Promise<void>
@@ -160,12 +162,13 @@ export class StageExecutor {
     const start = this.d.clock()
     const out = await session.run(feeds)
     const realMs = this.d.clock() - start
-    const profileMs = flops ? flopsTimeMs(this.d.profile, flops) : realMs
+    const scale = this.d.timeScale ?? 1
+    const profileMs = flops ? flopsTimeMs(this.d.profile, flops) * scale : realMs
     if (this.d.dilate) {
       if (realMs > profileMs) this.counts.slowerThanProfile++
       else await new Promise((r) => setTimeout(r, profileMs - realMs))
     }
-    const tookMs = this.d.clock() - start
+    const tookMs = (this.d.clock() - start) / scale
     this.energy.busy(tookMs)
     this.counts.runs++
     const tk = `${w.jobId}\u0000${w.hop.stage}`
@@ -189,9 +192,11 @@ export class StageExecutor {
         }
         const receiver = to.stage === null ? w.hop.src : w.hop.route[to.stage]!
         if (this.d.coordination === 'slots' && assignment) {
-          const slots = assignment.slots.filter((s) => s.planId === part.planId && s.to === receiver)
+          const k = this.d.timeScale ?? 1
+          const slots = assignment.slots.filter((s) => s.planId === part.planId && s.to === receiver).map((s) => ({ ...s, offsetMs: s.offsetMs * k, durationMs: s.durationMs * k }))
           const now = this.d.clock()
-          const at = this.gate.take(`${w.jobId}/${w.epoch}/${part.planId}/${receiver}`, now, slots, part.schedule?.cycleMs ?? null, plan.activateAtMs)
+          const cycleMs = part.schedule ? part.schedule.cycleMs * k : null
+          const at = this.gate.take(`${w.jobId}/${w.epoch}/${part.planId}/${receiver}`, now, slots, cycleMs, plan.activateAtMs)
           if (at > now) await new Promise((r) => setTimeout(r, at - now))
         }
         const topic = to.stage === null ? topics.job(w.jobId, 'results') : topics.tensors(w.jobId, receiver)

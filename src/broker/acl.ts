@@ -2,8 +2,8 @@
  * Who may connect, publish and subscribe on the embedded broker (README § Security).
  * - the hub: everything under dora/v1;
  * - a device (username = device id): publishes only its own caps, heartbeat and availability,
- *   and the data-plane topics (tensors, results) of jobs it is assigned to (or a source of); subscribes to its own
- *   device topics, the hub topics and its jobs' plan, requests, inbound tensors and results;
+ *   and the data-plane topics (tensors, results, training steps) of jobs it is assigned to (or a source of); subscribes
+ *   to its own device topics, the hub topics and its jobs' plan, requests, inbound tensors, results and steps;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing;
  * - an operator: reads like an observer and publishes job specs (submit, cancel), the ONNX
  *   models it uploads with them, and job goals (the Home Assistant select);
@@ -104,7 +104,7 @@ export class Acl {
         const id = who.deviceId
         if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability')) return true
         for (const job of this.options.jobsOf(id)) {
-          if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topic === topics.job(job, 'results')) return true
+          if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topic === topics.job(job, 'results') || topic === topics.job(job, 'steps')) return true
         }
         return false
       }
@@ -122,7 +122,7 @@ export class Acl {
         const id = who.deviceId
         if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans) || filterWithin(filter, filters.allModels) || filterWithin(filter, filters.tensorsToDevice(id))) return true
         for (const job of this.options.jobsOf(id)) {
-          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id), topics.job(job, 'results')]) {
+          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id), topics.job(job, 'results'), topics.job(job, 'steps')]) {
             if (filterWithin(filter, allowed)) return true
           }
         }

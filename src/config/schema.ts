@@ -135,7 +135,7 @@ export const configSchema = z.object({
     if (jobIds.has(j.id)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'id'], message: `duplicate job id ${j.id}` })
     jobIds.add(j.id)
     if (j.rateRps === undefined && !j.sources) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'rateRps'], message: 'required (or give sources with their rates)' })
-    if (j.training) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'training'], message: 'the hub runs inference jobs only (training runs in the simulator)' })
+    if (j.training && (!j.source || j.sources)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'source'], message: 'a training job needs one source device (the device that holds the training data)' })
   })
   const ids = new Set<string>()
   c.auth.devices.forEach((d, i) => {

@@ -439,6 +439,6 @@ export function jobSpecProblems(j: Config['jobs'][number], topicJobId: string): 
   const out: string[] = []
   if (j.id !== topicJobId) out.push(`id: the spec says ${j.id} but was published for ${topicJobId}`)
   if (j.rateRps === undefined && !j.sources) out.push('rateRps: required (or give sources with their rates)')
-  if (j.training) out.push('training: the hub runs inference jobs only (training runs in the simulator)')
+  if (j.training && (!j.source || j.sources)) out.push('source: a training job needs one source device (the device that holds the training data)')
   return out
 }

@@ -330,14 +330,22 @@ export class JobService {
       departed: [...this.assigned].filter((id) => !fleet.devices.has(id)),
       reason: e.reason.slice(0, 1024),
       emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
+      ...(this.job!.training ? { training: { microBatchesPerStep: this.job!.training.microBatchesPerStep } } : {}),
     })
     await this.deps.publish(topics.job(this.id, 'plan'), encodeCbor(plan))
     const weightOf = new Map(e.parts.map((p) => [p.plan.id, p.weight]))
     // the stage models of this epoch, published (once each) before any assignment names them
     const refs = new Map<string, StageModelRef>()
+    const training = new Map<string, { backward: StageModelRef; params: string[] }>()
     for (const a of Object.values(e.assignments).flat()) {
       const n = nodes(a.layers)
-      if (n && !refs.has(n.join('-'))) refs.set(n.join('-'), await this.models!.publish(n, this.deps.publish))
+      if (!n || refs.has(n.join('-'))) continue
+      if (this.job!.training) {
+        // a training stage: its forward model (starting parameters, stash outputs) and backward model
+        const t = this.models!.trainingStage(n)
+        refs.set(n.join('-'), await this.models!.publishRef(t.forward, this.deps.publish))
+        training.set(n.join('-'), { backward: await this.models!.publishRef(t.backward, this.deps.publish), params: [...t.params] })
+      } else refs.set(n.join('-'), await this.models!.publish(n, this.deps.publish))
     }
     const now = new Set(Object.keys(e.assignments))
     const before = this.assigned
@@ -353,7 +361,8 @@ export class JobService {
         activateAtMs: e.activateAtMs,
         stages: (e.assignments[id] ?? []).map((a) => {
           const n = nodes(a.layers)
-          return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? refs.get(n.join('-')) ?? null : null, flops: stageFlops(this.job!, a.layers) }
+          const t = n ? training.get(n.join('-')) : undefined
+          return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? refs.get(n.join('-')) ?? null : null, ...(t ? t : {}), flops: stageFlops(this.job!, a.layers) }
         }),
         slots: e.parts.flatMap((p) => (p.schedule?.byDevice[id] ?? []).map((x) => ({ planId: p.plan.id, ...x }))),
       })

@@ -177,8 +177,12 @@ export const planEpochSchema = z.object({
   reason: z.string().max(1024),
   /** True when any device of the plan is emulated. */
   emulated: z.boolean(),
+  /** A training job: each optimizer step runs this many micro-batches (1F1B, flush per step). */
+  training: z.object({ microBatchesPerStep: z.number().int().min(1).max(4096) }).optional(),
 })
 export type PlanEpochPayload = z.infer<typeof planEpochSchema>
+
+const modelRef = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().positive(), chunks: z.number().int().positive() })
 
 /** Published by the hub, retained, on `dora/v1/devices/{id}/assignment` (CBOR): what the device runs. */
 export const assignmentSchema = z.object({
@@ -195,7 +199,14 @@ export const assignmentSchema = z.object({
     /** Share of the job's requests that go through this plan. */
     weight: z.number().min(0).max(1),
     /** The stage's ONNX model: fetch its chunks from dora/v1/models/{sha256}/{i}, i < chunks. */
-    model: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().positive(), chunks: z.number().int().positive() }).nullable(),
+    model: modelRef.nullable(),
+    /**
+     * A training job's stage: `model` is the forward model (its initializers hold the starting
+     * parameters and its outputs the stash), `backward` the backward model, `params` the
+     * trainable parameters in the order of the flat gradient replicas all-reduce.
+     */
+    backward: modelRef.optional(),
+    params: z.array(z.string().min(1).max(256)).max(100_000).optional(),
     /** Floating-point operations per request by op class: an emulated device waits until its profile's time. */
     flops: z.object({ conv: nonNeg, matmul: nonNeg, elementwise: nonNeg }).optional(),
   })).max(64),
@@ -221,3 +232,36 @@ export const modelChunkSchema = z.object({
   data: z.custom<Uint8Array>((x) => x instanceof Uint8Array, { message: 'must be a byte string' }),
 }).refine((c) => c.index < c.count, { message: 'index must be below count' })
 export type ModelChunk = z.infer<typeof modelChunkSchema>
+
+/**
+ * On `dora/v1/jobs/{jobId}/steps` (CBOR, not retained), for training jobs:
+ * - `start`, from the job's source: one optimizer step begins; `routes[i]` is the device of
+ *   every stage for micro-batch i (so each replica knows how many it will run);
+ * - `done`, from every device of every stage once its parameters are updated: the step's loss
+ *   (stages that compute part of the objective) and a digest of the stage's parameters (equal on
+ *   every replica of a stage after the all-reduce).
+ */
+export const trainingStepSchema = z.discriminatedUnion('kind', [
+  z.object({
+    v: version,
+    kind: z.literal('start'),
+    epoch: z.number().int().positive(),
+    planId: shortText,
+    step: z.number().int().nonnegative(),
+    routes: z.array(z.array(shortText).min(1).max(64)).min(1).max(4096),
+    startedAtMs: nonNeg,
+  }),
+  z.object({
+    v: version,
+    kind: z.literal('done'),
+    epoch: z.number().int().positive(),
+    planId: shortText,
+    step: z.number().int().nonnegative(),
+    stage: z.number().int().nonnegative(),
+    device: shortText,
+    microBatches: z.number().int().nonnegative(),
+    loss: z.number().nullable(),
+    paramsSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
+])
+export type TrainingStep = z.infer<typeof trainingStepSchema>

@@ -27,7 +27,7 @@ export type DeviceTopicKind = 'caps' | 'heartbeat' | 'availability' | 'assignmen
 export const DEVICE_TOPIC_KINDS: readonly DeviceTopicKind[] = ['caps', 'heartbeat', 'availability', 'assignment', 'error']
 
 /** Per-job topics: topics.md § Jobs. `tensors` carries the receiving device id as a further level. */
-export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors' | 'spec' | 'status'
+export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors' | 'spec' | 'status' | 'steps'
 
 export const topics = {
   device(deviceId: string, kind: DeviceTopicKind): string {
@@ -112,7 +112,7 @@ export function parseTopic(topic: string): ParsedTopic | null {
     return null
   }
   if (scope === 'jobs' && a && isValidId(a)) {
-    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'results' || b === 'spec' || b === 'status')) {
+    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'results' || b === 'spec' || b === 'status' || b === 'steps')) {
       return { scope: 'job', jobId: a, kind: b }
     }
     if (levels.length === 6 && b === 'tensors' && c && isValidId(c)) {

@@ -40,12 +40,13 @@ export class WeightedTurns {
 export class Router {
   private readonly turns = new WeightedTurns()
 
-  constructor(private readonly source: string) {}
+  /** `localFirst`: stage 0 runs on the source itself when it holds it (inference); training spreads by shares. */
+  constructor(private readonly source: string, private readonly localFirst = true) {}
 
   route(plan: PlanEpochPayload): Route {
     const part = plan.parts[this.turns.pick(`e${plan.epoch}`, plan.parts.map((p) => p.weight))]!
     const devices = part.stages.map((st, k) => {
-      if (k === 0 && st.devices.includes(this.source)) return this.source
+      if (k === 0 && this.localFirst && st.devices.includes(this.source)) return this.source
       const shares = st.shares && st.shares.length === st.devices.length ? st.shares : st.devices.map(() => 1)
       return st.devices[this.turns.pick(`e${plan.epoch}/${part.planId}/${k}`, shares)]!
     })

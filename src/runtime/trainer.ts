@@ -4,6 +4,7 @@
  * initializers), gradients summed over a step's micro-batches, and the Adam update
  * (Kingma and Ba 2015) once the step's gradients are whole (after replicas' all-reduce).
  */
+import { createHash } from 'node:crypto'
 import * as ort from 'onnxruntime-node'
 import { decodeModel } from '../model/graph.js'
 import { DataType, onnx, toNumber, type TensorProto } from '../model/onnx.js'
@@ -160,6 +161,13 @@ export class StageTrainer {
       at += value.length
     }
     this.accumulated = 0
+  }
+
+  /** sha256 of the parameters' bytes in order (equal on every replica of a stage after a step). */
+  digest(): string {
+    const h = createHash('sha256')
+    for (const p of this.params) h.update(new Uint8Array(p.value.buffer, p.value.byteOffset, p.value.byteLength))
+    return h.digest('hex')
   }
 
   /** A copy of one parameter's values (tests, checks). */

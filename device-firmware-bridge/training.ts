@@ -1,0 +1,449 @@
+/**
+ * Runs a training job's stages on this device (issue 6): micro-batches in the 1F1B order with a
+ * flush per optimizer step (PipeDream-Flush), gradients all-reduced among a stage's replicas in a
+ * ring over MQTT, then the Adam update, then a `done` on `dora/v1/jobs/{job}/steps`.
+ *
+ * - Forward: when every input of micro-batch `{step}.{i}` is here and fewer than S - k
+ *   micro-batches are between their forward and backward (stage k of S), the forward model runs;
+ *   its outputs go to the later stages that read them, its stash stays here.
+ * - Backward: when the gradient of every output a later stage reads is here (`grad:{name}`,
+ *   summed over readers; the last stage needs none), the backward model runs (a ready backward
+ *   goes before any forward); each input's gradient goes back to the stage that produced it.
+ * - After the step's last backward on this device (the source's `start` names every
+ *   micro-batch's route, so each replica knows its count), the replicas of the stage all-reduce
+ *   the summed gradients (reduce-scatter then all-gather, 2 (m - 1) rounds of 1/m of the vector to
+ *   the next replica, tensors `allreduce:{rs|ag}:{round}`), apply Adam with the mean over the
+ *   step's micro-batches, and say `done` with the loss and a digest of the parameters.
+ *
+ * Emulation: after each run the device waits until its profile's time (forward: the stage's
+ * FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
+ */
+import type * as ort from 'onnxruntime-node'
+import { decodeTensorChunk, type Hop } from '../src/protocol/chunks.js'
+import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
+import { topics } from '../src/protocol/topics.js'
+import { encodeCbor } from '../src/protocol/codec.js'
+import { PROTOCOL_VERSION } from '../src/protocol/topics.js'
+import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
+import type { DeviceProfile } from '../src/planner/types.js'
+import { flopsTimeMs } from '../src/planner/cost.js'
+import { deliveries, stageInputs } from '../src/runtime/flow.js'
+import { fromOrt, sendTensor, toOrt } from '../src/runtime/tensors.js'
+import { gradName } from '../src/model/grad.js'
+import type { StageTrainer } from '../src/runtime/trainer.js'
+import type { EnergyMeter } from './energy-meter.js'
+
+type StageAssignment = AssignmentPayload['stages'][number]
+
+export interface TrainingDeps {
+  readonly id: string
+  readonly profile: DeviceProfile
+  readonly dilate: boolean
+  /** Emulation clock: profile times are stretched by this factor (the host is slower than the profiles). */
+  readonly timeScale: number
+  readonly chunkBytes: number
+  readonly reassemblyTimeoutMs: number
+  readonly publish: (topic: string, payload: Buffer) => Promise<void>
+  readonly assignment: (jobId: string, epoch: number) => AssignmentPayload | undefined
+  readonly plan: (jobId: string, epoch: number) => PlanEpochPayload | undefined
+  /** The stage's trainer (models fetched, sessions open); one per stage model for the device's life. */
+  readonly trainer: (stage: StageAssignment) => Promise<StageTrainer>
+  readonly clock: () => number
+  readonly energy: EnergyMeter
+  readonly onError: (message: string) => void
+  /** A forward run's time in profile time (ms), for the heartbeat's stage timings. */
+  readonly onForward: (jobId: string, stage: number, ms: number) => void
+}
+
+interface StepState {
+  expected: number | null
+  forwards: number
+  backwards: number
+  lossSum: number
+  lossCount: number
+  finishing: boolean
+}
+
+/** One stage of one plan of one epoch on this device. */
+interface StageRun {
+  readonly key: string
+  readonly jobId: string
+  readonly epoch: number
+  readonly planId: string
+  readonly stage: number
+  readonly stages: number
+  readonly assignment: StageAssignment
+  readonly plan: PlanEpochPayload
+  readonly part: PlanEpochPayload['parts'][number]
+  readonly inputs: Map<string, { hop: Hop; tensors: Map<string, Tensor> }>
+  readonly grads: Map<string, Map<string, { sum: Float32Array; shape: number[]; count: number }>>
+  readonly saved: Map<string, { hop: Hop; saved: Map<string, ort.Tensor> }>
+  readonly steps: Map<number, StepState>
+  readonly readyForward: string[]
+  readonly readyBackward: string[]
+}
+
+const stepOf = (req: string): number => Number(req.split('.')[0])
+
+export class TrainingExecutor {
+  private readonly reassembly = new Map<string, Reassembler>()
+  private readonly runs = new Map<string, StageRun>()
+  private readonly mailbox = new Map<string, Tensor>()
+  private readonly waiters = new Map<string, (t: Tensor) => void>()
+  private readonly manifests = new Map<string, Extract<TrainingStep, { kind: 'start' }>>()
+  private busy = false
+  readonly counts = { forwards: 0, backwards: 0, steps: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
+
+  constructor(private readonly d: TrainingDeps) {}
+
+  onChunk(jobId: string, payload: Uint8Array): void {
+    this.d.energy.received(payload.byteLength)
+    const r = decodeTensorChunk(payload)
+    if (!r.ok) return this.reject(jobId, r.error)
+    const c = r.chunk
+    if (!c.hop || c.epoch === null) return this.reject(jobId, `tensor ${c.name} of ${c.req} carries no route or epoch`)
+    if (c.hop.route[c.hop.stage] !== this.d.id) return this.reject(jobId, `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device`)
+    let re = this.reassembly.get(jobId)
+    if (!re) this.reassembly.set(jobId, (re = new Reassembler({ timeoutMs: this.d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024 })))
+    const now = this.d.clock()
+    for (const x of re.expire(now)) this.d.onError(`job ${jobId}: tensor ${x.name} of ${x.req} incomplete after ${this.d.reassemblyTimeoutMs} ms; dropped`)
+    const added = re.add(c, now)
+    if (added.status === 'rejected') return this.reject(jobId, added.error)
+    if (added.status === 'complete') this.accept(jobId, added.tensor)
+  }
+
+  /** A step message of a job this device trains. */
+  onStep(jobId: string, m: TrainingStep): void {
+    if (m.kind !== 'start') return
+    this.manifests.set(`${jobId}/${m.epoch}/${m.planId}/${m.step}`, m)
+    for (const k of [...this.manifests.keys()]) if (this.manifests.size > 64) this.manifests.delete(k)
+    this.refresh()
+  }
+
+  /** Opens this device's stages named by the known step manifests (a replica may get no micro-batch but joins the all-reduce). */
+  private openManifested(): void {
+    for (const [key, m] of this.manifests) {
+      const jobId = key.split('/')[0]!
+      const part = this.d.plan(jobId, m.epoch)?.parts.find((p) => p.planId === m.planId)
+      part?.stages.forEach((st, k) => {
+        if (!st.devices.includes(this.d.id)) return
+        const run = this.run(jobId, m.epoch, m.planId, k)
+        if (run) this.stepState(run, m.step)
+      })
+    }
+  }
+
+  /** A whole tensor for one of this device's training stages (from the network or this device). */
+  accept(jobId: string, t: Tensor): void {
+    const hop = t.hop!
+    const epoch = t.epoch ?? 0
+    if (t.name.startsWith('allreduce:')) {
+      const key = `${jobId}/${epoch}/${hop.plan}/${hop.stage}/${t.req}/${t.name}`
+      const w = this.waiters.get(key)
+      if (w) {
+        this.waiters.delete(key)
+        w(t)
+      } else this.mailbox.set(key, t)
+      return
+    }
+    const run = this.run(jobId, epoch, hop.plan, hop.stage)
+    if (!run) {
+      this.pendingTensors.push({ jobId, t, atMs: this.d.clock() })
+      return
+    }
+    this.place(run, t)
+    this.pump()
+  }
+
+  private readonly pendingTensors: Array<{ jobId: string; t: Tensor; atMs: number }> = []
+
+  /** A plan or an assignment arrived: tensors held for it may be placed now. */
+  refresh(): void {
+    const held = this.pendingTensors.splice(0)
+    for (const h of held) {
+      const run = this.run(h.jobId, h.t.epoch ?? 0, h.t.hop!.plan, h.t.hop!.stage)
+      if (run) this.place(run, h.t)
+      else if (this.d.clock() - h.atMs < this.d.reassemblyTimeoutMs) this.pendingTensors.push(h)
+      else this.d.onError(`job ${h.jobId}: ${h.t.name} of ${h.t.req} was for a stage this device never got; dropped`)
+    }
+    this.openManifested()
+    for (const run of this.runs.values()) this.maybeFinish(run)
+    this.pump()
+  }
+
+  private run(jobId: string, epoch: number, planId: string, stage: number): StageRun | null {
+    const key = `${jobId}/${epoch}/${planId}/${stage}`
+    const have = this.runs.get(key)
+    if (have) return have
+    const plan = this.d.plan(jobId, epoch)
+    const a = this.d.assignment(jobId, epoch)
+    const st = a?.stages.find((s) => s.planId === planId && s.stage === stage)
+    const part = plan?.parts.find((p) => p.planId === planId)
+    if (!plan || !st || !part) return null
+    if (!st.backward || !st.params || !st.model) {
+      this.d.onError(`job ${jobId}: stage ${stage} of ${planId} in epoch ${epoch} has no backward model or parameters (not a training assignment)`)
+      return null
+    }
+    const run: StageRun = {
+      key, jobId, epoch, planId, stage, stages: part.stages.length, assignment: st, plan, part,
+      inputs: new Map(), grads: new Map(), saved: new Map(), steps: new Map(), readyForward: [], readyBackward: [],
+    }
+    this.runs.set(key, run)
+    // open the trainer early (model fetch, sessions) so the first micro-batch does not wait for it
+    this.d.trainer(st).catch((err: Error) => this.d.onError(`job ${jobId}: stage ${stage}: ${err.message}`))
+    for (const [k, m] of this.manifests) if (k.startsWith(`${jobId}/${epoch}/${planId}/`)) this.stepState(run, m.step)
+    return run
+  }
+
+  private stepState(run: StageRun, step: number): StepState {
+    let s = run.steps.get(step)
+    if (!s) run.steps.set(step, (s = { expected: null, forwards: 0, backwards: 0, lossSum: 0, lossCount: 0, finishing: false }))
+    const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
+    if (m && s.expected === null) {
+      s.expected = m.routes.filter((r) => r[run.stage] === this.d.id).length
+      // a replica with no micro-batch this step still takes part in the all-reduce
+      this.maybeFinish(run)
+    }
+    return s
+  }
+
+  private place(run: StageRun, t: Tensor): void {
+    const step = stepOf(t.req)
+    if (!Number.isInteger(step)) return this.reject(run.jobId, `training micro-batch id ${t.req} is not {step}.{index}`)
+    this.stepState(run, step)
+    if (t.name.startsWith('grad:')) {
+      const o = t.name.slice(5)
+      const readers = deliveries(run.part, o, run.stage, []).filter((x) => x.stage !== null).length
+      if (!readers) return this.reject(run.jobId, `gradient of ${o} for stage ${run.stage}, which sends ${o} to no later stage`)
+      let g = run.grads.get(t.req)
+      if (!g) run.grads.set(t.req, (g = new Map()))
+      const data = toOrt(t).data as Float32Array
+      const have = g.get(o)
+      if (!have) g.set(o, { sum: Float32Array.from(data), shape: [...t.shape], count: 1 })
+      else {
+        for (let i = 0; i < data.length; i++) have.sum[i]! += data[i]!
+        have.count++
+      }
+      if (this.gradsWhole(run, t.req) && run.saved.has(t.req)) run.readyBackward.push(t.req)
+      return
+    }
+    let w = run.inputs.get(t.req)
+    if (!w) run.inputs.set(t.req, (w = { hop: t.hop!, tensors: new Map() }))
+    w.tensors.set(t.name, t)
+    const needs = stageInputs(run.part, run.stage, (run.plan.inputs ?? []).map((i) => i.name))
+    if (needs.every((n) => w.tensors.has(n))) run.readyForward.push(t.req)
+  }
+
+  private gradsWhole(run: StageRun, req: string): boolean {
+    const outs = run.part.stages[run.stage]?.outputs ?? []
+    const g = run.grads.get(req)
+    for (const o of outs) {
+      const readers = deliveries(run.part, o, run.stage, []).filter((x) => x.stage !== null).length
+      if (readers && (g?.get(o)?.count ?? 0) < readers) return false
+    }
+    return true
+  }
+
+  /** Runs the next ready backward, else the next forward 1F1B allows; one at a time. */
+  private pump(): void {
+    if (this.busy) return
+    for (const run of this.runs.values()) {
+      const req = run.readyBackward.shift()
+      if (req) return this.go(this.backward(run, req))
+    }
+    for (const run of this.runs.values()) {
+      const req = run.readyForward[0]
+      if (!req) continue
+      const s = this.stepState(run, stepOf(req))
+      if (s.forwards - s.backwards >= run.stages - run.stage) continue // 1F1B: S - k in flight at most
+      run.readyForward.shift()
+      return this.go(this.forward(run, req))
+    }
+  }
+
+  private go(work: Promise<void>): void {
+    this.busy = true
+    work
+      .catch((err: Error) => {
+        this.counts.failed++
+        this.d.onError(err.message)
+      })
+      .finally(() => {
+        this.busy = false
+        this.pump()
+      })
+  }
+
+  private async dilateTo(startMs: number, profileMs: number): Promise<number> {
+    const realMs = this.d.clock() - startMs
+    const target = profileMs * this.d.timeScale
+    if (this.d.dilate) {
+      if (realMs > target) this.counts.slowerThanProfile++
+      else await new Promise((r) => setTimeout(r, target - realMs))
+    }
+    const took = this.d.clock() - startMs
+    this.d.energy.busy(took / this.d.timeScale)
+    return took
+  }
+
+  /** The profile's time of one run: overhead + (FLOPs time of the micro-batch) x passes. */
+  private profileMs(run: StageRun, passes: number): number {
+    const f = run.assignment.flops
+    if (!f) return 0
+    const overhead = this.d.profile.stageOverheadMs
+    return overhead + passes * run.part.microBatch * (flopsTimeMs(this.d.profile, f) - overhead)
+  }
+
+  private async forward(run: StageRun, req: string): Promise<void> {
+    const w = run.inputs.get(req)!
+    run.inputs.delete(req)
+    const trainer = await this.d.trainer(run.assignment)
+    const start = this.d.clock()
+    const r = await trainer.forward(new Map([...w.tensors].map(([n, t]) => [n, toOrt(t)])))
+    const took = await this.dilateTo(start, this.profileMs(run, 1))
+    this.d.onForward(run.jobId, run.stage, took / this.d.timeScale)
+    this.counts.forwards++
+    const s = this.stepState(run, stepOf(req))
+    s.forwards++
+    if (r.loss !== null) {
+      s.lossSum += r.loss
+      s.lossCount++
+    }
+    run.saved.set(req, { hop: w.hop, saved: r.saved })
+    if (this.gradsWhole(run, req)) run.readyBackward.push(req)
+    // outputs to the later stages that read them (model outputs stay: the loss is computed here)
+    for (const [name, value] of r.outputs) {
+      for (const to of deliveries(run.part, name, run.stage, [])) {
+        if (to.stage === null) continue
+        this.send(run, req, w.hop, to.stage, fromOrt(name, value))
+      }
+    }
+  }
+
+  private async backward(run: StageRun, req: string): Promise<void> {
+    const st = run.saved.get(req)!
+    run.saved.delete(req)
+    const g = run.grads.get(req)
+    run.grads.delete(req)
+    const trainer = await this.d.trainer(run.assignment)
+    const gradIn = new Map<string, ort.Tensor>()
+    for (const [o, x] of g ?? []) gradIn.set(gradName(o), toOrt({ name: gradName(o), dtype: 'float32', shape: x.shape, data: new Uint8Array(x.sum.buffer) }))
+    const start = this.d.clock()
+    const back = await trainer.backward(st.saved, gradIn)
+    await this.dilateTo(start, this.profileMs(run, 2))
+    this.counts.backwards++
+    const s = this.stepState(run, stepOf(req))
+    s.backwards++
+    // each input's gradient to the stage that produced that input (model inputs have no producer)
+    for (const [name, value] of back) {
+      const x = name.slice(5)
+      let producer = -1
+      for (let j = run.stage - 1; j >= 0; j--) if ((run.part.stages[j]!.outputs ?? []).includes(x)) { producer = j; break }
+      if (producer >= 0) this.send(run, req, st.hop, producer, fromOrt(name, value))
+    }
+    this.maybeFinish(run)
+  }
+
+  private send(run: StageRun, req: string, hop: Hop, stage: number, t: ReturnType<typeof fromOrt>): void {
+    const to = hop.route[stage]!
+    const h = { ...hop, stage }
+    if (to === this.d.id) return this.accept(run.jobId, { req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: run.epoch, hop: h, data: t.data })
+    sendTensor(async (topic, payload) => {
+      this.d.energy.sent(payload.byteLength)
+      await this.d.publish(topic, payload)
+    }, topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h }, this.d.chunkBytes)
+      .catch((err: Error) => this.d.onError(`job ${run.jobId}: sending ${t.name} of ${req} to ${to}: ${err.message}`))
+  }
+
+  private maybeFinish(run: StageRun): void {
+    for (const [step, s] of run.steps) {
+      if (s.finishing || s.expected === null || s.backwards < s.expected) continue
+      s.finishing = true
+      this.finish(run, step, s)
+        .then(() => {
+          run.steps.delete(step)
+          this.counts.steps++
+        })
+        .catch((err: Error) => {
+          this.counts.failed++
+          this.d.onError(`job ${run.jobId}: step ${step} of stage ${run.stage}: ${err.message}`)
+        })
+    }
+  }
+
+  /** All-reduce with the stage's replicas, Adam, `done`. */
+  private async finish(run: StageRun, step: number, s: StepState): Promise<void> {
+    const trainer = await this.d.trainer(run.assignment)
+    const replicas = run.part.stages[run.stage]!.devices
+    const flat = trainer.flatGradients()
+    if (replicas.length > 1) await this.allReduce(run, step, flat, replicas)
+    const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
+    trainer.apply(m?.routes.length ?? s.backwards, flat)
+    const done: TrainingStep = {
+      v: PROTOCOL_VERSION, kind: 'done', epoch: run.epoch, planId: run.planId, step, stage: run.stage, device: this.d.id,
+      microBatches: s.backwards, loss: s.lossCount ? s.lossSum : null, paramsSha256: trainer.digest(),
+    }
+    await this.d.publish(topics.job(run.jobId, 'steps'), encodeCbor(done))
+  }
+
+  /** Ring all-reduce (sum) of `flat` among `replicas`, in place. */
+  private async allReduce(run: StageRun, step: number, flat: Float32Array, replicas: readonly string[]): Promise<void> {
+    const m = replicas.length
+    const r = replicas.indexOf(this.d.id)
+    if (r < 0) throw new Error(`not a replica of stage ${run.stage}`)
+    const next = replicas[(r + 1) % m]!
+    const seg = (i: number): [number, number] => {
+      const j = ((i % m) + m) % m
+      return [Math.floor((j * flat.length) / m), Math.floor(((j + 1) * flat.length) / m)]
+    }
+    const req = `${step}`
+    const route = [...run.part.stages.map((st) => st.devices[0]!)]
+    const exchange = async (name: string, sendSeg: number, recvSeg: number, combine: (into: Float32Array, from: Float32Array) => void) => {
+      const [a, b] = seg(sendSeg)
+      const hop: Hop = { src: this.d.id, plan: run.planId, stage: run.stage, route: route.map((d, k) => (k === run.stage ? next : d)), t0: Math.floor(this.d.clock()) }
+      const payload = flat.slice(a, b)
+      const sent = sendTensor(async (topic, p) => {
+        this.d.energy.sent(p.byteLength)
+        await this.d.publish(topic, p)
+      }, topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [b - a], data: new Uint8Array(payload.buffer) }, { req, epoch: run.epoch, hop }, this.d.chunkBytes)
+      const got = await this.receive(`${run.jobId}/${run.epoch}/${run.planId}/${run.stage}/${req}/${name}`)
+      await sent
+      const [c, e] = seg(recvSeg)
+      const data = toOrt(got).data as Float32Array
+      if (data.length !== e - c) throw new Error(`all-reduce ${name}: got ${data.length} values, expected ${e - c}`)
+      combine(flat.subarray(c, e), data)
+    }
+    for (let t = 0; t < m - 1; t++) {
+      await exchange(`allreduce:rs:${t}`, r - t, r - t - 1, (into, from) => {
+        for (let i = 0; i < into.length; i++) into[i]! += from[i]!
+      })
+    }
+    for (let t = 0; t < m - 1; t++) {
+      await exchange(`allreduce:ag:${t}`, r + 1 - t, r - t, (into, from) => into.set(from))
+    }
+  }
+
+  private receive(key: string): Promise<Tensor> {
+    const have = this.mailbox.get(key)
+    if (have) {
+      this.mailbox.delete(key)
+      return Promise.resolve(have)
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key)
+        reject(new Error(`all-reduce: ${key} did not arrive within ${this.d.reassemblyTimeoutMs} ms`))
+      }, this.d.reassemblyTimeoutMs)
+      this.waiters.set(key, (t) => {
+        clearTimeout(timer)
+        resolve(t)
+      })
+    })
+  }
+
+  private reject(jobId: string, why: string): void {
+    this.counts.rejected++
+    this.d.onError(`job ${jobId}: ${why}`)
+  }
+}
+
