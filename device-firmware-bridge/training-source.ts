@@ -27,8 +27,6 @@ export interface TrainingSourceDeps {
   /** Hands a tensor to this device's own stage 0. */
   readonly local: (t: Tensor) => void
   readonly onError: (message: string) => void
-  /** Told of each finished or failed step. */
-  readonly onStep?: (s: StepRecord) => void
 }
 
 export interface StepRecord {
@@ -54,6 +52,8 @@ export class TrainingSource {
   private loop: Promise<void> = Promise.resolve()
   private waiting: { step: number; epoch: number; left: Set<string>; loss: number; losses: number; digests: Map<number, Set<string>>; resolve: () => void } | null = null
   readonly records: StepRecord[] = []
+  /** Told of each finished or failed step. */
+  onRecord: ((s: StepRecord) => void) | null = null
 
   constructor(private readonly d: TrainingSourceDeps) {
     // micro-batches spread over a stage's replicas by their shares, as the cost model counts them
@@ -152,7 +152,7 @@ export class TrainingSource {
       predictedMs,
     }
     this.records.push(rec)
-    this.d.onStep?.(rec)
+    this.onRecord?.(rec)
   }
 
   private send(req: string, epoch: number, hop: { src: string; plan: string; stage: number; route: string[]; t0: number }, to: string, t: WireTensor): void {

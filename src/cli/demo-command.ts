@@ -23,6 +23,7 @@ interface Flags {
   logLevel: string
   planner: string
   load: string
+  timeScale?: string
 }
 
 const number = (name: string, v: string, min: number): number => {
@@ -44,6 +45,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .option('--uncoordinated', 'devices send at once instead of inside their transfer slots')
     .option('--planner <name>', `who plans: dora, or a baseline run as is (${Object.keys(BASELINES).join(', ')})`, 'dora')
     .option('--load <factor>', 'multiply the scenario\'s request rates (0.5: half the frames; for a small machine)', '1')
+    .option('--time-scale <k>', 'emulation clock: stretch every profile time by K (default: the scenario\'s emulation.timeScale)')
     .option('--log-level <level>', 'hub log level (to stderr)', 'warn')
     .action(async (flags: Flags) => {
       const durationS = number('--duration', flags.duration, 1)
@@ -60,6 +62,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
         coordination: flags.uncoordinated ? 'none' : 'slots',
         kill: flags.killDevice === undefined ? null : { device: flags.killDevice, atS },
         log: createLogger(flags.logLevel),
+        ...(flags.timeScale !== undefined ? { timeScale: number('--time-scale', flags.timeScale, 1) } : {}),
         progress: (line) => process.stderr.write(`${line}\n`),
       })
       process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : table(summary))
@@ -69,10 +72,28 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
 
 function table(s: DemoSummary): string {
   const ms = (x: number | null) => (x === null ? '-' : `${x} ms`)
+  const clock = s.timeScale !== 1 ? [`  clock         EMULATION ran ${s.timeScale}x slower than the profiles; figures are in profile time (wall-clock / ${s.timeScale})`] : []
+  const t = s.training
+  if (t) {
+    return [
+      `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, training job ${s.jobId} (${s.model}), planned by ${s.planner}`,
+      ...clock,
+      `  steps         ${t.steps} optimizer steps done, ${t.failedSteps} failed (${t.microBatchesPerStep} micro-batches, ${t.samplesPerStep} samples each)`,
+      `  step time     mean ${ms(t.stepMs.mean)}, p95 ${ms(t.stepMs.p95)} (predicted ${ms(t.predictedStepMs)})`,
+      `  throughput    ${t.samplesPerS} samples/s (predicted ${t.predictedSamplesPerS})`,
+      `  loss          ${t.lossFirst?.toPrecision(5) ?? '-'} at the first step, ${t.lossLast?.toPrecision(5) ?? '-'} at the last (mean square of the outputs: the emulated data has no labels)`,
+      `  replicas      ${t.replicasAgree ? 'every replica of every stage held the same parameters after every step' : 'REPLICAS DISAGREED on their parameters'}`,
+      `  energy        ${s.energyJ} J over the run (emulated power models)`,
+      `  epochs        ${s.epochs.map((e) => `${e.epoch} at ${e.atS} s on ${e.devices.join(', ')}`).join('; ')}`,
+      ...(s.killed ? [`  killed        ${s.killed.device} at ${s.killed.atS} s`] : []),
+      '',
+    ].join('\n')
+  }
   return [
     `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), planned by ${s.planner}, ${s.load !== 1 ? `load x${s.load}, ` : ''}${s.coordination === 'slots' ? 'timed slots' : 'uncoordinated'}`,
     `  requests      ${s.requests} sent, ${s.completed} completed, ${s.lost} lost, ${s.unfinished} unfinished, ${s.resent} re-sent, ${s.duplicates} duplicate results ignored${s.skipped ? `, ${s.skipped} frames skipped (too many outstanding)` : ''}`,
     `  latency       mean ${ms(s.latencyMs.mean)}, p95 ${ms(s.latencyMs.p95)} (predicted mean ${ms(s.predictedLatencyMs.mean)}, p95 ${ms(s.predictedLatencyMs.p95)})`,
+    ...clock,
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,
     `  energy        ${s.energyJ} J over the run (emulated power models)`,
     `  epochs        ${s.epochs.map((e) => `${e.epoch} at ${e.atS} s on ${e.devices.join(', ')}`).join('; ')}`,

@@ -34,6 +34,8 @@ interface Flags {
   dilate: boolean
   trace?: boolean
   ca?: string
+  train?: string
+  timeScale: string
 }
 
 const positive = (name: string, v: string): number => {
@@ -63,12 +65,18 @@ export function registerDeviceCommand(program: Command): void {
     .option('--coordination <mode>', '"slots": send inside the hub\'s transfer slots; "none": send at once', 'slots')
     .option('--trace', 'print a TRACE line (JSON) when a request\'s stage has its inputs, has run, and has sent its outputs')
     .option('--no-dilate', 'emulated profile: do not wait after each run until the profile\'s time')
+    .option('--train <job>', 'be the source of training job JOB (the device with its data): drive optimizer steps one after another')
+    .option('--time-scale <k>', 'emulation: stretch every profile time by K (a host slower than the profile); reported times are divided by K', '1')
     .action(async (flags: Flags) => {
       if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
       if (!!flags.scenario === !!flags.measure) throw new DoraError(ErrorCodes.USAGE, 'give either --scenario FILE (an emulated device) or --measure (this machine)')
       if (flags.coordination !== 'slots' && flags.coordination !== 'none') throw new DoraError(ErrorCodes.USAGE, `--coordination must be slots or none, not ${JSON.stringify(flags.coordination)}`)
       if (flags.control !== undefined && flags.control !== 'stdin') throw new DoraError(ErrorCodes.USAGE, `--control must be stdin, not ${JSON.stringify(flags.control)}`)
       const source = flags.source === undefined ? null : parseSource(flags.source)
+      if (flags.train !== undefined && !isValidId(flags.train)) throw new DoraError(ErrorCodes.USAGE, `--train must be a job id, not ${JSON.stringify(flags.train)}`)
+      if (flags.train !== undefined && source) throw new DoraError(ErrorCodes.USAGE, 'give --source (an inference job\'s requests) or --train (a training job\'s steps), not both')
+      const timeScale = positive('--time-scale', flags.timeScale)
+      if (timeScale < 1) throw new DoraError(ErrorCodes.USAGE, `--time-scale must be at least 1 (it slows the emulated devices down), not ${flags.timeScale}`)
       const profile = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : await measured(flags)
       const agent = new DeviceAgent({
         url: flags.broker,
@@ -83,6 +91,7 @@ export function registerDeviceCommand(program: Command): void {
         onError: (m) => process.stderr.write(`dora device: ${m}\n`),
         coordination: flags.coordination,
         dilate: flags.dilate && profile.emulated,
+        timeScale,
         ...(flags.trace ? { trace: (e: object) => process.stdout.write(`TRACE ${JSON.stringify(e)}\n`) } : {}),
       })
       await agent.start()
@@ -93,21 +102,29 @@ export function registerDeviceCommand(program: Command): void {
       })
       process.stdout.write(`device ${flags.id} joined ${flags.broker}${profile.emulated ? ' (EMULATED profile)' : ''}: conv ${(profile.flopsPerSec.conv / 1e9).toFixed(1)} GFLOP/s, matmul ${(profile.flopsPerSec.matmul / 1e9).toFixed(1)}, elementwise ${(profile.flopsPerSec.elementwise / 1e9).toFixed(1)}. Ctrl-C leaves.\n`)
       const stopSource = async () => {
+        const t = await agent.stopTraining()
+        if (t) process.stdout.write(`TRAINING-STATS ${JSON.stringify(t.records)}\n`)
         const r = await agent.stopSource()
         if (r) process.stdout.write(`SOURCE-STATS ${JSON.stringify(r.stats)}\n`)
       }
+      const startTraining = async (jobId: string) => {
+        const t = await agent.startTraining(jobId)
+        t.onRecord = (r) => process.stdout.write(`STEP ${JSON.stringify(r)}\n`)
+      }
       if (source && flags.control !== 'stdin') await agent.startSource(source.jobId, source.rateRps)
+      if (flags.train && flags.control !== 'stdin') await startTraining(flags.train)
       if (flags.control === 'stdin') {
         const lines = createInterface({ input: process.stdin })
         lines.on('line', (line) => {
           const cmd = line.trim()
           if (cmd === 'start' && source) agent.startSource(source.jobId, source.rateRps).catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
+          else if (cmd === 'start' && flags.train) startTraining(flags.train).catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
           else if (cmd === 'stop') stopSource().catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
           else if (cmd) process.stderr.write(`dora device: unknown control line ${JSON.stringify(cmd)} (start, stop)\n`)
         })
       }
       await stopSignal
-      if (agent.requester) await stopSource()
+      if (agent.requester || agent.trainingSource) await stopSource()
       await agent.stop()
     })
 }

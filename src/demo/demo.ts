@@ -23,6 +23,8 @@ import type { RequesterStats } from '../runtime/requester.js'
 import { EmulatedFleet, type TraceEvent } from './fleet.js'
 import { outstandingCap } from '../runtime/requester.js'
 import { breakdown, type StageBreakdown } from './breakdown.js'
+import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
+import type { PlanEpoch } from '../planner/adapt/adapter.js'
 
 export interface DemoOptions {
   readonly scenarioFile: string
@@ -41,6 +43,8 @@ export interface DemoOptions {
   readonly planner?: string
   /** How long to wait for the fleet to be ready, s. */
   readonly readyTimeoutS?: number
+  /** Emulation clock factor (default: the scenario's `emulation.timeScale`). */
+  readonly timeScale?: number
 }
 
 export interface DemoSummary {
@@ -71,13 +75,41 @@ export interface DemoSummary {
   epochs: Array<{ epoch: number; atS: number; reason: string; devices: string[] }>
   killed: { device: string; atS: number } | null
   failures: Array<{ id: string; reason: string }>
-  /** Per stage: mean transfer in, queue + compute, and send time of the requests (device traces). */
+  /** Per stage: mean transfer in, queue + compute, and send time of the requests (device traces, wall-clock ms). */
   breakdownMs: StageBreakdown[]
+  /**
+   * The emulation clock factor: profile times ran this many times slower than the profiles say
+   * (a host slower than the emulated devices); latency, throughput and energy above are in
+   * profile time (wall-clock divided by it).
+   */
+  timeScale: number
+  /**
+   * A training job: `requests` counts optimizer steps, `completed` the finished ones, `lost` the
+   * failed ones; `latencyMs` is the step time and `throughputRps` samples per second.
+   */
+  training: TrainingSummary | null
+}
+
+export interface TrainingSummary {
+  steps: number
+  failedSteps: number
+  microBatchesPerStep: number
+  samplesPerStep: number
+  stepMs: { mean: number | null; p95: number | null }
+  predictedStepMs: number
+  samplesPerS: number
+  predictedSamplesPerS: number
+  lossFirst: number | null
+  lossLast: number | null
+  /** Every replica of every stage reported the same parameter digest after every step. */
+  replicasAgree: boolean
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const scenario = await readScenario(o.scenarioFile)
   const job = scaleLoad(scenario.job, o.load ?? 1)
+  const timeScale = o.timeScale ?? scenario.emulation.timeScale
+  const training = !!job.training
   const passwords = new Map(scenario.devices.map((d) => [d.id, randomBytes(12).toString('base64url')]))
   const config = await loadConfig(undefined, {
     hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500 },
@@ -86,6 +118,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     jobs: [{ ...job, planner: o.planner ?? 'dora', network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
   })
   o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
+  if (timeScale !== 1) o.progress(`EMULATION CLOCK: every profile time (compute, Wi-Fi rates, slots) runs ${timeScale}x slower than the profiles say (this host cannot keep up with them); figures are reported divided by ${timeScale}`)
   const hub = new Hub(config, o.log)
   const cacheDir = mkdtempSync(join(tmpdir(), 'dora-demo-models-'))
   let proxy: WifiProxy | null = null
@@ -95,8 +128,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await hub.start()
     const brokerPort = hub.boundPorts!.port
     const service = hub.jobs.find((j) => j.id === job.id)!
-    proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort, standard: WIFI_STANDARDS[scenario.network.standard]!, availableAirtime: scenario.network.availableAirtime })
+    proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort, standard: WIFI_STANDARDS[scenario.network.standard]!, availableAirtime: scenario.network.availableAirtime, timeScale })
     const lines: string[] = []
+    const steps: StepRecord[] = []
     const traces: TraceEvent[] = []
     let tracing = false
     fleet = new EmulatedFleet({
@@ -107,6 +141,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       onTrace: (e) => {
         if (tracing) traces.push(e)
       },
+      onStep: (_id, r) => {
+        steps.push(r)
+        o.progress(`step ${r.step} (epoch ${r.epoch}) ${r.ok ? `done in ${(r.ms / timeScale).toFixed(0)} ms profile time (${(r.ms / 1000).toFixed(1)} s wall; predicted ${r.predictedMs.toFixed(0)} ms), loss ${r.loss?.toPrecision(5) ?? '-'}${r.replicasAgree ? '' : ', REPLICAS DISAGREE'}` : 'FAILED'}`)
+      },
+      timeScale,
     })
     const sourceRate = new Map<string | null, number>()
     if (job.sources?.length) for (const s of job.sources) sourceRate.set(s.device, s.rateRps)
@@ -114,7 +153,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     for (const d of scenario.devices) {
       const url = d.linkRateBps ? `mqtt://127.0.0.1:${await proxy.addStation(d.id, d.linkRateBps)}` : `mqtt://127.0.0.1:${brokerPort}`
       const rate = sourceRate.get(d.id)
-      fleet.spawn({ id: d.id, url, password: passwords.get(d.id)!, source: rate ? `${job.id}=${rate}` : null })
+      const holdsData = training && d.id === job.source
+      fleet.spawn({ id: d.id, url, password: passwords.get(d.id)!, source: rate && !training ? `${job.id}=${rate}` : null, train: holdsData ? job.id : null })
     }
     o.progress(`hub on mqtt://127.0.0.1:${brokerPort} (embedded broker); ${fleet.ids.length} device processes started (Wi-Fi devices through their emulated station ports)`)
 
@@ -142,7 +182,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       await sleep(200)
     }
     const e0 = service.epoch!
-    o.progress(`epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0)} requests/s for ${o.durationS} s.`)
+    o.progress(training
+      ? `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms an optimizer step of ${job.training!.microBatchesPerStep} micro-batches. Training for ${o.durationS} s (wall).`
+      : `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0)} requests/s for ${o.durationS} s.`)
 
     // run
     const energyAt = (): Map<string, number> => new Map(hub.registry.snapshot().map((d) => [d.id, d.lastHeartbeat?.energyJ ?? 0]))
@@ -150,7 +192,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const lastEnergy = new Map(energy0)
     const start = Date.now()
     const epochs: DemoSummary['epochs'] = [{ epoch: e0.epoch, atS: 0, reason: e0.reason, devices: Object.keys(e0.assignments) }]
-    const hubRate = sourceRate.get(null)
+    const hubRate = training ? undefined : sourceRate.get(null)
     if (hubRate) {
       hubSource = await hub.source(job.id, { maxOutstanding: outstandingCap(hubRate) })
       hubSource.drive(hubRate)
@@ -185,7 +227,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     }
 
     // drain and collect
-    o.progress('stopping the sources; waiting for outstanding requests...')
+    o.progress(training ? 'stopping the training source after its step in progress...' : 'stopping the sources; waiting for outstanding requests...')
+    const trained = training ? await fleet.stopTraining(Math.max(60_000, 3 * service.epoch!.predicted.latencyMs * timeScale)) : new Map<string, StepRecord[] | null>()
+    const stepRecords = [...trained.values()].find((r) => r) ?? steps
     const stats: RequesterStats[] = []
     if (hubSource) {
       await hubSource.stop(15_000)
@@ -198,10 +242,37 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     }
     for (const [id, j] of energyAt()) if (j > 0) lastEnergy.set(id, j)
     const elapsedS = (Date.now() - start) / 1000
-    const latencies = stats.flatMap((s) => s.latenciesMs)
+    const latencies = stats.flatMap((s) => s.latenciesMs).map((x) => x / timeScale)
     const lat = latencies.length ? meanAndP95(latencies) : null
     const pred = predictedSamples.length ? { mean: avg(predictedSamples.map((p) => p.mean)), p95: avg(predictedSamples.map((p) => p.p95)) } : null
     const sum = (k: 'sent' | 'skipped' | 'completed' | 'failed' | 'resent' | 'duplicates') => stats.reduce((a, s) => a + s[k], 0)
+    const energyJ = round([...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0))
+    const common = {
+      emulated: true as const,
+      scenario: scenario.name,
+      jobId: job.id,
+      model: job.model,
+      coordination: o.coordination,
+      planner: o.planner ?? 'dora',
+      load: o.load ?? 1,
+      durationS: o.durationS,
+      energyJ,
+      epochs,
+      killed,
+      breakdownMs: breakdown(traces),
+      timeScale,
+    }
+    if (training) {
+      const t = trainingSummary(stepRecords, job.training!.microBatchesPerStep, service.epoch!, timeScale)
+      return {
+        ...common,
+        requests: stepRecords.length, skipped: 0, completed: t.steps, lost: t.failedSteps, unfinished: 0, resent: 0, duplicates: 0,
+        latencyMs: t.stepMs, predictedLatencyMs: { mean: round(t.predictedStepMs), p95: round(t.predictedStepMs) },
+        throughputRps: t.samplesPerS, offeredRps: t.predictedSamplesPerS,
+        failures: stepRecords.filter((r) => !r.ok).map((r) => ({ id: `step ${r.step}`, reason: 'a device did not finish the step in time' })),
+        training: t,
+      }
+    }
     return {
       emulated: true,
       scenario: scenario.name,
@@ -220,19 +291,44 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       duplicates: sum('duplicates'),
       latencyMs: { mean: lat ? round(lat.mean) : null, p95: lat ? round(lat.p95) : null },
       predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
-      throughputRps: round(sum('completed') / elapsedS),
+      throughputRps: round((sum('completed') / elapsedS) * timeScale),
       offeredRps: round((sum('sent') + sum('skipped')) / o.durationS),
       energyJ: round([...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)),
       epochs,
       killed,
       failures: stats.flatMap((s) => s.failures),
       breakdownMs: breakdown(traces),
+      timeScale,
+      training: null,
     }
   } finally {
     await fleet?.stop()
     await proxy?.close()
     await hub.stop()
     rmSync(cacheDir, { recursive: true, force: true })
+  }
+}
+
+/** Step figures in profile time (wall-clock divided by the emulation clock factor). */
+function trainingSummary(records: readonly StepRecord[], microBatches: number, e: PlanEpoch, timeScale: number): TrainingSummary {
+  const ok = records.filter((r) => r.ok)
+  const ms = ok.map((r) => r.ms / timeScale)
+  const stat = ms.length ? meanAndP95(ms) : null
+  const samples = ok.reduce((a, r) => a + r.samples, 0)
+  const totalMs = ms.reduce((a, x) => a + x, 0)
+  return {
+    steps: ok.length,
+    failedSteps: records.length - ok.length,
+    microBatchesPerStep: microBatches,
+    samplesPerStep: ok[0]?.samples ?? 0,
+    stepMs: { mean: stat ? round(stat.mean) : null, p95: stat ? round(stat.p95) : null },
+    predictedStepMs: round(ok.length ? avg(ok.map((r) => r.predictedMs)) : e.predicted.latencyMs),
+    samplesPerS: totalMs ? round((samples / totalMs) * 1000) : 0,
+    // a step is M micro-batches of the plan's micro-batch size
+    predictedSamplesPerS: round((microBatches * (e.parts[0]?.plan.microBatch ?? 1) * 1000) / e.predicted.latencyMs),
+    lossFirst: ok[0]?.loss ?? null,
+    lossLast: ok[ok.length - 1]?.loss ?? null,
+    replicasAgree: ok.every((r) => r.replicasAgree),
   }
 }
 

@@ -2,13 +2,15 @@
  * The demo's emulated fleet (EMULATION): one `dora device` process per scenario device, each a
  * real process with its own MQTT connection, onnxruntime sessions and stage executor. Wi-Fi
  * devices connect through their station port of the emulated Wi-Fi proxy; wired ones straight to
- * the broker. Sources (cameras) are started and stopped over the process's stdin, and report
- * their request statistics on stdout (`SOURCE-STATS {json}`).
+ * the broker. Sources (cameras, a training job's data holder) are started and stopped over the
+ * process's stdin, and report on stdout: request statistics (`SOURCE-STATS {json}`), each
+ * training step (`STEP {json}`) and all of them at the end (`TRAINING-STATS [json]`).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { RequesterStats } from '../runtime/requester.js'
+import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
 
 const DORA = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
 
@@ -18,6 +20,8 @@ export interface FleetDevice {
   readonly password: string
   /** `job=rate` when the device is a source of requests. */
   readonly source: string | null
+  /** A training job's id when the device holds its data (drives its optimizer steps). */
+  readonly train?: string | null
 }
 
 export interface FleetOptions {
@@ -28,6 +32,10 @@ export interface FleetOptions {
   readonly onLine?: (deviceId: string, line: string, stream: 'stdout' | 'stderr') => void
   /** Each device's TRACE events (when set, devices run with --trace). */
   readonly onTrace?: (e: TraceEvent) => void
+  /** Each finished training step of a training source (its STEP lines). */
+  readonly onStep?: (deviceId: string, step: StepRecord) => void
+  /** Emulation clock factor for every device (1: real time). */
+  readonly timeScale?: number
 }
 
 export interface TraceEvent {
@@ -43,6 +51,7 @@ interface Member {
   readonly device: FleetDevice
   readonly child: ChildProcess
   stats: RequesterStats | null
+  training: StepRecord[] | null
   exited: boolean
 }
 
@@ -53,9 +62,10 @@ export class EmulatedFleet {
 
   spawn(d: FleetDevice): void {
     const args = [DORA, 'device', '--id', d.id, '--scenario', this.o.scenarioFile, '--broker', d.url, '--heartbeat-ms', String(this.o.heartbeatMs),
-      '--cache-dir', this.o.cacheDir, '--control', 'stdin', '--coordination', this.o.coordination, ...(d.source ? ['--source', d.source] : []), ...(this.o.onTrace ? ['--trace'] : [])]
+      '--cache-dir', this.o.cacheDir, '--control', 'stdin', '--coordination', this.o.coordination, ...(d.source ? ['--source', d.source] : []), ...(d.train ? ['--train', d.train] : []),
+      ...(this.o.onTrace ? ['--trace'] : []), ...(this.o.timeScale && this.o.timeScale !== 1 ? ['--time-scale', String(this.o.timeScale)] : [])]
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DORA_DEVICE_PASSWORD: d.password } })
-    const m: Member = { device: d, child, stats: null, exited: false }
+    const m: Member = { device: d, child, stats: null, training: null, exited: false }
     this.members.set(d.id, m)
     child.on('exit', () => {
       m.exited = true
@@ -66,6 +76,16 @@ export class EmulatedFleet {
           this.o.onTrace?.({ device: d.id, ...(JSON.parse(line.slice(6)) as Omit<TraceEvent, 'device'>) })
         } catch {
           // a torn line: the breakdown misses one event
+        }
+        return
+      }
+      if (line.startsWith('STEP ') || line.startsWith('TRAINING-STATS ')) {
+        try {
+          const v = JSON.parse(line.slice(line.indexOf(' ') + 1)) as StepRecord | StepRecord[]
+          if (Array.isArray(v)) m.training = v
+          else this.o.onStep?.(d.id, v)
+        } catch {
+          this.o.onLine?.(d.id, `unreadable training step: ${line.slice(0, 200)}`, 'stderr')
         }
         return
       }
@@ -93,7 +113,16 @@ export class EmulatedFleet {
 
   /** Tells every source to start sending. */
   startSources(): void {
-    for (const m of this.members.values()) if (m.device.source && !m.exited) m.child.stdin!.write('start\n')
+    for (const m of this.members.values()) if ((m.device.source || m.device.train) && !m.exited) m.child.stdin!.write('start\n')
+  }
+
+  /** Tells the training sources to stop after their step in progress; their step records (null: died). */
+  async stopTraining(timeoutMs: number): Promise<Map<string, StepRecord[] | null>> {
+    const sources = [...this.members.values()].filter((m) => m.device.train)
+    for (const m of sources) if (!m.exited) m.child.stdin!.write('stop\n')
+    const until = Date.now() + timeoutMs
+    while (sources.some((m) => !m.training && !m.exited) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    return new Map(sources.map((m) => [m.device.id, m.training]))
   }
 
   /** Tells every source to stop and waits for their statistics (sources that died report none). */

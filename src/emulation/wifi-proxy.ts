@@ -24,6 +24,8 @@ export interface ProxyOptions {
   /** Share of the air left by other traffic (1: the channel is ours). */
   readonly availableAirtime?: number
   readonly tickMs?: number
+  /** Emulation clock: every rate is divided by this factor (devices' compute is stretched alike). */
+  readonly timeScale?: number
 }
 
 interface Flow {
@@ -115,7 +117,7 @@ export class WifiProxy {
       ? [active[0]!.rateBps * soloEfficiency(std, active[0]!.rateBps)]
       : contendedThroughputsBps(std, active.map((f) => f.rateBps))
     active.forEach((f, i) => {
-      f.credit += (shares[i]! * (this.o.availableAirtime ?? 1) * dtS) / 8
+      f.credit += (shares[i]! * (this.o.availableAirtime ?? 1) * dtS) / 8 / (this.o.timeScale ?? 1)
       const budget = Math.floor(f.credit)
       f.credit -= budget
       this.write(f, budget)

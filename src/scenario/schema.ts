@@ -82,6 +82,12 @@ export const scenarioSchema = z.object({
     ])).max(1000),
   }).optional(),
   job: jobSchema,
+  /**
+   * Emulation on this machine (`dora demo`): `timeScale` stretches every profile time (compute
+   * waits, Wi-Fi rates, slots) by one factor, for fleets whose profiles are faster than the host
+   * can run their models; the demo reports figures divided by it and says so.
+   */
+  emulation: z.object({ timeScale: z.number().min(1).max(1000).default(1) }).default({ timeScale: 1 }),
 }).superRefine((s, ctx) => {
   const ids = new Set<string>()
   s.devices.forEach((d, i) => {

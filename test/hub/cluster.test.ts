@@ -54,7 +54,7 @@ describe('two hubs on Redis', () => {
       await until(() => outA.includes(`:${portA}`) || null, 30_000, `hub A to start (${outA.slice(-300)})`)
       // hub A holds the job's lease
       let holder: string | null = null
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline && holder !== 'hub-a'; await new Promise((res) => setTimeout(res, 100))) holder = await r.get('dora:lease:cls')
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline && holder !== 'hub-a'; await new Promise((res) => setTimeout(res, 100))) holder = await r.get('dora:lease:cls')
       expect(holder).toBe('hub-a')
 
       // hub B, in this process: standby for the job
