@@ -69,9 +69,13 @@ export class ModelCache {
         if (err) reject(err)
         else resolve(bytes!)
       }
-      const timer = setTimeout(() => done(new Error(`model ${ref.sha256}: ${parts.size} of ${ref.chunks} chunks after ${this.timeoutMs} ms`)), this.timeoutMs)
+      // an idle timeout: a large model on a slow link takes long, but its chunks keep coming
+      const stalled = () => done(new Error(`model ${ref.sha256}: ${parts.size} of ${ref.chunks} chunks, then none for ${this.timeoutMs} ms`))
+      let timer = setTimeout(stalled, this.timeoutMs)
       const onMessage = (topic: string, payload: Buffer) => {
         if (!topic.startsWith(filter.slice(0, -1))) return
+        clearTimeout(timer)
+        timer = setTimeout(stalled, this.timeoutMs)
         const d = decodeCbor(payload)
         if (!d.ok) return done(new Error(`model chunk on ${topic}: ${d.error}`))
         const c = modelChunkSchema.safeParse(d.value)

@@ -20,6 +20,7 @@ export const ErrorCodes = {
   BROKER_CONNECT: 'DORA_BROKER_CONNECT',
   MODEL_INVALID: 'DORA_MODEL_INVALID',
   USAGE: 'DORA_USAGE',
+  DEMO_NOT_READY: 'DORA_DEMO_NOT_READY',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

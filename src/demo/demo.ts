@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../config/load.js'
+import { DoraError, ErrorCodes } from '../errors.js'
 import { Hub } from '../hub/hub.js'
 import type { HubSource } from '../hub/hub-source.js'
 import type { Logger } from '../log.js'
@@ -159,7 +160,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     o.progress(`hub on mqtt://127.0.0.1:${brokerPort} (embedded broker); ${fleet.ids.length} device processes started (Wi-Fi devices through their emulated station ports)`)
 
     // ready: an epoch whose devices all have their stage models open
-    const readyBy = Date.now() + (o.readyTimeoutS ?? 180) * 1000
+    // stage models travel over the emulated Wi-Fi, as slow as its clock
+    const readyTimeoutS = o.readyTimeoutS ?? 180 * Math.max(1, timeScale / 4)
+    const readyBy = Date.now() + readyTimeoutS * 1000
     let lastNote = ''
     let stable = null as { epoch: number; sinceMs: number } | null
     for (;;) {
@@ -178,7 +181,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         : `epoch ${e.epoch} ready on every device; checking that it stays`
       if (note !== lastNote) o.progress(note)
       lastNote = note
-      if (Date.now() > readyBy) throw new Error(`the fleet was not ready after ${o.readyTimeoutS ?? 180} s (${note}); device messages: ${lines.slice(-5).join(' | ') || 'none'}`)
+      if (Date.now() > readyBy) throw new DoraError(ErrorCodes.DEMO_NOT_READY, `the fleet was not ready after ${readyTimeoutS} s (${note}); device messages: ${lines.slice(-5).join(' | ') || 'none'}`)
       await sleep(200)
     }
     const e0 = service.epoch!
