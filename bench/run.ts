@@ -11,7 +11,7 @@ import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
-import { executionBench } from './execution.js'
+import { executionBench, label } from './execution.js'
 import { loadBench } from './load.js'
 
 const which = process.argv.slice(3)
@@ -128,16 +128,24 @@ if (want('execution')) {
   progress('execution: dora demo runs (hub, emulated Wi-Fi, device processes, real onnxruntime) ...')
   const runs = await executionBench(30, progress)
   const err = (m: number | null, p: number | null) => (m !== null && p !== null && p > 0 ? `${(((m - p) / p) * 100).toFixed(0)}%` : '-')
-  printTable('Real execution on the emulated fleet and Wi-Fi: measured vs predicted (EMULATION; 30 s of requests per run)',
+  const inference = runs.filter((r) => !r.summary.training)
+  printTable('Real execution on the emulated fleet and Wi-Fi: measured vs predicted (EMULATION; 30 s of profile time per run)',
     ['scenario', 'planner', 'sending', 'requests', 'skipped', 'lost', 'unfinished', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'throughput rps (offered)', 'J / request'],
-    runs.map((r) => {
+    inference.map((r) => {
       const s = r.summary
-      return [`${r.scenario}${r.load ? ` (load x${r.load})` : ''}`, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
+      return [label(r), r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
     }),
-    'Energy is the emulated devices\' power models over the run (idle included) divided by completed requests.')
-  printTable('Where the time goes (mean per stage, from the devices\' traces)',
+    'Energy is the emulated devices\' power models over the run (idle included) divided by completed requests. "clock xK": the emulation clock ran K times slower than the profiles (compute, Wi-Fi rates, slots, request rates alike); its figures are in profile time (wall / K).')
+  printTable('Training on the emulated fleet: optimizer steps measured vs predicted (EMULATION)',
+    ['scenario', 'planner', 'steps (failed)', 'samples / step', 'step mean ms', 'p95 ms', 'predicted ms', 'error (mean)', 'samples/s', 'predicted samples/s', 'loss first -> last', 'replicas agree'],
+    runs.filter((r) => r.summary.training).map((r) => {
+      const t = r.summary.training!
+      return [label(r), r.planner, `${t.steps} (${t.failedSteps})`, String(t.samplesPerStep), fmt(t.stepMs.mean), fmt(t.stepMs.p95), fmt(t.predictedStepMs), err(t.stepMs.mean, t.predictedStepMs), String(t.samplesPerS), String(t.predictedSamplesPerS), `${t.lossFirst?.toFixed(4) ?? '-'} -> ${t.lossLast?.toFixed(4) ?? '-'}`, t.replicasAgree ? 'yes' : 'NO']
+    }),
+    'Step times in profile time (wall / K). The objective is the mean square of the encoder\'s outputs (the emulated data has no labels).')
+  printTable('Where the time goes (mean per stage, from the devices\' traces; wall-clock ms)',
     ['scenario', 'planner', 'sending', 'stage', 'devices', 'inputs in ms', 'queue + compute ms', 'send ms'],
-    runs.flatMap((r) => r.summary.breakdownMs.map((b) => [`${r.scenario}${r.load ? ` (x${r.load})` : ''}`, r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(b.stage), b.devices.join('+'), String(b.transferInMs), String(b.computeMs), String(b.sendMs)])))
+    inference.flatMap((r) => r.summary.breakdownMs.map((b) => [label(r), r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(b.stage), b.devices.join('+'), String(b.transferInMs), String(b.computeMs), String(b.sendMs)])))
 }
 
 if (want('load')) {

@@ -149,8 +149,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       timeScale,
     })
     const sourceRate = new Map<string | null, number>()
-    if (job.sources?.length) for (const s of job.sources) sourceRate.set(s.device, s.rateRps)
-    else sourceRate.set(job.source ?? null, job.rateRps!)
+    // wall-clock rates: on a stretched emulation clock, sources slow down alike
+    if (job.sources?.length) for (const s of job.sources) sourceRate.set(s.device, s.rateRps / timeScale)
+    else sourceRate.set(job.source ?? null, job.rateRps! / timeScale)
     for (const d of scenario.devices) {
       const url = d.linkRateBps ? `mqtt://127.0.0.1:${await proxy.addStation(d.id, d.linkRateBps)}` : `mqtt://127.0.0.1:${brokerPort}`
       const rate = sourceRate.get(d.id)
@@ -187,7 +188,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const e0 = service.epoch!
     o.progress(training
       ? `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms an optimizer step of ${job.training!.microBatchesPerStep} micro-batches. Training for ${o.durationS} s (wall).`
-      : `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0)} requests/s for ${o.durationS} s.`)
+      : `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${(job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0) * timeScale)} requests/s${timeScale !== 1 ? ` of profile time (${[...sourceRate.values()].reduce((a, x) => a + x, 0).toFixed(2)}/s wall)` : ''} for ${o.durationS} s.`)
 
     // run
     const energyAt = (): Map<string, number> => new Map(hub.registry.snapshot().map((d) => [d.id, d.lastHeartbeat?.energyJ ?? 0]))
@@ -295,7 +296,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       latencyMs: { mean: lat ? round(lat.mean) : null, p95: lat ? round(lat.p95) : null },
       predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
       throughputRps: round((sum('completed') / elapsedS) * timeScale),
-      offeredRps: round((sum('sent') + sum('skipped')) / o.durationS),
+      offeredRps: round(((sum('sent') + sum('skipped')) / o.durationS) * timeScale),
       energyJ: round([...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)),
       epochs,
       killed,
