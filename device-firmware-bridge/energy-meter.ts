@@ -12,7 +12,8 @@ export class EnergyMeter {
   private txBytes = 0
   private rxBytes = 0
 
-  constructor(private readonly p: DeviceProfile, private readonly startMs: number) {}
+  /** `timeScale`: the emulation clock factor; idle time is counted in profile time (wall / K). */
+  constructor(private readonly p: DeviceProfile, private readonly startMs: number, private readonly timeScale = 1) {}
 
   busy(ms: number): void {
     this.busyMs += ms
@@ -28,7 +29,7 @@ export class EnergyMeter {
 
   /** Joules since the device started. */
   joules(nowMs: number): number {
-    const idle = (this.p.idleW * Math.max(0, nowMs - this.startMs)) / 1000
+    const idle = (this.p.idleW * Math.max(0, nowMs - this.startMs)) / 1000 / this.timeScale
     const active = ((this.p.activeW - this.p.idleW) * this.busyMs) / 1000
     return idle + active + this.txBytes * this.p.txJPerByte + this.rxBytes * this.p.rxJPerByte
   }

@@ -67,7 +67,7 @@ export class StageExecutor {
   readonly counts = { runs: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
 
   constructor(private readonly d: ExecutorDeps) {
-    this.energy = new EnergyMeter(d.profile, d.clock())
+    this.energy = new EnergyMeter(d.profile, d.clock(), d.timeScale ?? 1)
   }
 
   get queueDepth(): number {
