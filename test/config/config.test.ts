@@ -41,6 +41,13 @@ describe('configuration (config/default.yaml + file + flags)', () => {
     await expect(loadConfig(file('b.yaml', 'auth:\n  devices:\n    - { id: pi, password: long-enough }\n    - { id: pi, password: long-enough }\n'))).rejects.toThrow(/duplicate device id pi/)
   })
 
+  it('takes a training job with one source device, and names the source when it has none', async () => {
+    const job = { id: 'ft', model: 'bert-tiny', rateRps: 10, goal: 'throughput', training: { microBatchesPerStep: 4, optimizerStateFactor: 2 }, qoe: {} }
+    const c = await loadConfig(undefined, { jobs: [{ ...job, source: 'board-1' }] })
+    expect(c.jobs[0]!.training?.microBatchesPerStep).toBe(4)
+    await expect(loadConfig(undefined, { jobs: [job] })).rejects.toThrow(/jobs\.0\.source.*a training job needs one source device/s)
+  })
+
   it('refuses chunks that would not fit the broker packet limit', async () => {
     await expect(loadConfig(undefined, { tensors: { chunkBytes: 1048576 } })).rejects.toThrow(/tensors\.chunkBytes/)
   })

@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
 const run = promisify(execFile)
@@ -34,6 +37,39 @@ describe('dora demo', () => {
     expect(s.latencyMs.p95).toBeGreaterThanOrEqual(s.latencyMs.mean * 0.5)
     expect(s.energyJ).toBeGreaterThan(0)
     expect(s.throughputRps).toBeGreaterThan(1)
+  }, 300_000)
+
+  it('trains a small encoder on a stretched emulation clock and summarises its optimizer steps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-train-demo-'))
+    const board = (id: string) => `  - { id: ${id}, kind: board, flopsPerSec: { conv: 2.0e10, matmul: 2.0e10, elementwise: 5.0e9 }, stageOverheadMs: 1, memoryBytes: 2.0e9, idleW: 2, activeW: 8, linkRateBps: 3.0e8 }`
+    writeFileSync(join(dir, 'tiny-train.yaml'), [
+      'name: tiny-train',
+      'network: { standard: wifi6 }',
+      'devices:',
+      board('board-1'),
+      board('board-2'),
+      'job: { id: ft, model: bert-tiny, rateRps: 100, goal: throughput, source: board-1, training: { microBatchesPerStep: 4, optimizerStateFactor: 2 }, qoe: { throughputRps: 1 } }',
+      '',
+    ].join('\n'))
+    const { stdout, stderr } = await run(process.execPath, [bin, 'demo', '--scenario', join(dir, 'tiny-train.yaml'), '--duration', '12', '--time-scale', '2', '--json'], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
+    const s = JSON.parse(stdout) as Record<string, any>
+    expect(stderr).toMatch(/EMULATION CLOCK: .* 2x slower/)
+    expect(s.timeScale).toBe(2)
+    const t = s.training
+    expect(t.steps).toBeGreaterThanOrEqual(2)
+    expect(t.failedSteps).toBe(0)
+    expect(t.replicasAgree).toBe(true)
+    // 4 micro-batches of the plan's micro-batch size
+    expect(t.samplesPerStep % 4).toBe(0)
+    expect(t.samplesPerStep).toBeGreaterThanOrEqual(4)
+    expect(s.completed).toBe(t.steps)
+    expect(s.lost).toBe(0)
+    expect(s.latencyMs.mean).toBe(t.stepMs.mean)
+    expect(t.predictedStepMs).toBeGreaterThan(0)
+    expect(t.samplesPerS).toBeGreaterThan(0)
+    // the parameters moved between the first and the last step
+    expect(t.lossLast).not.toBe(t.lossFirst)
+    expect(stderr).toMatch(/step 1 \(epoch \d+\) done in \d+ ms profile time/)
   }, 300_000)
 
   it('refuses a kill time after the end with a clear message', async () => {
