@@ -185,8 +185,9 @@ export class DeviceAgent {
    * Makes this device the source of a training job: optimizer steps one after another on the
    * job's newest plan (see training-source.ts), until stopTraining.
    */
-  async startTraining(jobId: string): Promise<TrainingSource> {
+  async startTraining(jobId: string, o: { minStepTimeoutMs?: number } = {}): Promise<TrainingSource> {
     const src = new TrainingSource({
+      ...o,
       src: this.o.id,
       jobId,
       chunkBytes: this.o.chunkBytes ?? 256 * 1024,

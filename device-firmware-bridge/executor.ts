@@ -13,8 +13,8 @@
  * (time dilation), and keeps an energy account from its power model.
  */
 import type * as ort from 'onnxruntime-node'
-import { decodeTensorChunk } from '../src/protocol/chunks.js'
-import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
+import type { Tensor } from '../src/protocol/reassembly.js'
+import { TensorIntake } from './intake.js'
 import { topics } from '../src/protocol/topics.js'
 import type { AssignmentPayload, PlanEpochPayload } from '../src/protocol/payloads.js'
 import type { DeviceProfile } from '../src/planner/types.js'
@@ -56,7 +56,7 @@ interface Waiting {
 }
 
 export class StageExecutor {
-  private readonly reassembly = new Map<string, Reassembler>()
+  private readonly intake: TensorIntake
   private readonly waiting = new Map<string, Waiting>()
   private compute: Promise<void> = Promise.resolve()
   private readonly gate = new SlotGate()
@@ -68,6 +68,7 @@ export class StageExecutor {
 
   constructor(private readonly d: ExecutorDeps) {
     this.energy = new EnergyMeter(d.profile, d.clock(), d.timeScale ?? 1)
+    this.intake = new TensorIntake({ id: d.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024, onError: d.onError })
   }
 
   get queueDepth(): number {
@@ -77,18 +78,9 @@ export class StageExecutor {
   /** One chunk message from the job's tensors topic for this device. */
   onChunk(jobId: string, payload: Uint8Array): void {
     this.energy.received(payload.byteLength)
-    const r = decodeTensorChunk(payload)
-    if (!r.ok) return this.reject(jobId, r.error)
-    const c = r.chunk
-    if (!c.hop || c.epoch === null) return this.reject(jobId, `tensor ${c.name} of ${c.req} carries no route or epoch`)
-    if (c.hop.route[c.hop.stage] !== this.d.id) return this.reject(jobId, `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device`)
-    let re = this.reassembly.get(jobId)
-    if (!re) this.reassembly.set(jobId, (re = new Reassembler({ timeoutMs: this.d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024 })))
-    const now = this.d.clock()
-    for (const x of re.expire(now)) this.d.onError(`job ${jobId}: tensor ${x.name} of ${x.req} incomplete after ${this.d.reassemblyTimeoutMs} ms (${x.received}/${x.count} chunks); dropped`)
-    const added = re.add(c, now)
-    if (added.status === 'rejected') return this.reject(jobId, added.error)
-    if (added.status === 'complete') this.accept(jobId, added.tensor)
+    const r = this.intake.add(jobId, payload, this.d.clock())
+    if (r.status === 'rejected') return this.reject(jobId, r.error)
+    if (r.status === 'complete') this.accept(jobId, r.tensor)
   }
 
   /** A whole tensor for one of this device's stages (from the network or from this device). */

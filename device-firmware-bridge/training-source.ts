@@ -6,8 +6,9 @@
  * `done` (pipeline flushed, gradients all-reduced, parameters updated). The step's time is what
  * the cost model predicts as the training job's latency; samples per second its throughput.
  *
- * A step that does not finish within max(60 s, 10 x predicted) (a device died mid-step) is
- * counted failed and the next step starts on the newest plan epoch.
+ * A step that cannot finish (a newer epoch says one of its devices left the fleet), or does not
+ * within max(60 s, 10 x predicted), is counted failed and the next step starts on the newest
+ * plan epoch. (A device given a new stage starts it from the stage model's parameters.)
  */
 import { Router } from '../src/runtime/route.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
@@ -27,6 +28,8 @@ export interface TrainingSourceDeps {
   /** Hands a tensor to this device's own stage 0. */
   readonly local: (t: Tensor) => void
   readonly onError: (message: string) => void
+  /** A step without every `done` fails after max(this, 10x the predicted step); default 60 s. */
+  readonly minStepTimeoutMs?: number
 }
 
 export interface StepRecord {
@@ -50,7 +53,7 @@ export class TrainingSource {
   private stepNo = 0
   private stopped = true
   private loop: Promise<void> = Promise.resolve()
-  private waiting: { step: number; epoch: number; left: Set<string>; loss: number; losses: number; digests: Map<number, Set<string>>; resolve: () => void } | null = null
+  private waiting: { step: number; epoch: number; left: Set<string>; loss: number; losses: number; digests: Map<number, Set<string>>; resolve: () => void; failed: string | null } | null = null
   readonly records: StepRecord[] = []
   /** Told of each finished or failed step. */
   onRecord: ((s: StepRecord) => void) | null = null
@@ -66,6 +69,13 @@ export class TrainingSource {
 
   setPlan(p: PlanEpochPayload): void {
     this.plans.set(p.epoch, p)
+    // a device of the step in progress left the fleet: the step cannot finish; give it up now
+    const w = this.waiting
+    const gone = w ? [...w.left].map((k) => k.slice(k.indexOf('/') + 1)).filter((id) => p.departed?.includes(id)) : []
+    if (w && gone.length) {
+      w.failed = `${[...new Set(gone)].join(', ')} left the fleet (epoch ${p.epoch})`
+      w.resolve()
+    }
     for (const e of [...this.plans.keys()].sort((a, b) => a - b).slice(0, -4)) this.plans.delete(e)
   }
 
@@ -125,7 +135,7 @@ export class TrainingSource {
     const step = this.stepNo++
     const left = new Set(part.stages.flatMap((st, k) => st.devices.map((id) => `${k}/${id}`)))
     const done = new Promise<void>((resolve) => {
-      this.waiting = { step, epoch: plan.epoch, left, loss: 0, losses: 0, digests: new Map(), resolve }
+      this.waiting = { step, epoch: plan.epoch, left, loss: 0, losses: 0, digests: new Map(), resolve, failed: null }
     })
     const t0 = this.d.clock()
     const start: TrainingStep = { v: PROTOCOL_VERSION, kind: 'start', epoch: plan.epoch, planId: part.planId, step, routes, startedAtMs: Math.floor(t0) }
@@ -137,14 +147,16 @@ export class TrainingSource {
       for (const t of randomWireInputs(specs, step * M + i)) this.send(`${step}.${i}`, plan.epoch, hop, route[0]!, t)
     }
     const predictedMs = plan.predicted.latencyMs
-    const limitMs = Math.max(60_000, 10 * predictedMs * this.d.timeScale)
+    const limitMs = Math.max(this.d.minStepTimeoutMs ?? 60_000, 10 * predictedMs * this.d.timeScale)
     let timer: NodeJS.Timeout | undefined
-    const ok = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)))])
+    const finished = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)))])
     clearTimeout(timer)
     const w = this.waiting!
     this.waiting = null
     const ms = this.d.clock() - t0
-    if (!ok) this.d.onError(`training step ${step} (epoch ${plan.epoch}) did not finish within ${Math.round(limitMs)} ms: no word from ${[...w.left].join(', ')}`)
+    const ok = finished && w.failed === null
+    if (w.failed) this.d.onError(`training step ${step} (epoch ${plan.epoch}) failed: ${w.failed}; the next step starts on the newest epoch`)
+    else if (!finished) this.d.onError(`training step ${step} (epoch ${plan.epoch}) did not finish within ${Math.round(limitMs)} ms: no word from ${[...w.left].join(', ')}`)
     const rec: StepRecord = {
       step, epoch: plan.epoch, planId: part.planId, ok, ms, samples: ok ? M * part.microBatch : 0,
       loss: w.losses ? w.loss / w.losses : null,

@@ -19,8 +19,9 @@
  * FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
  */
 import type * as ort from 'onnxruntime-node'
-import { decodeTensorChunk, type Hop } from '../src/protocol/chunks.js'
-import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
+import type { Hop } from '../src/protocol/chunks.js'
+import type { Tensor } from '../src/protocol/reassembly.js'
+import { TensorIntake } from './intake.js'
 import { topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import { PROTOCOL_VERSION } from '../src/protocol/topics.js'
@@ -86,30 +87,25 @@ interface StageRun {
 const stepOf = (req: string): number => Number(req.split('.')[0])
 
 export class TrainingExecutor {
-  private readonly reassembly = new Map<string, Reassembler>()
+  private readonly intake: TensorIntake
   private readonly runs = new Map<string, StageRun>()
   private readonly mailbox = new Map<string, Tensor>()
   private readonly waiters = new Map<string, (t: Tensor) => void>()
   private readonly manifests = new Map<string, Extract<TrainingStep, { kind: 'start' }>>()
   private busy = false
+  /** The step whose gradients each trainer is summing (`{job}/{epoch}/{plan}/{step}`). */
+  private readonly summing = new WeakMap<StageTrainer, string>()
   readonly counts = { forwards: 0, backwards: 0, steps: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
 
-  constructor(private readonly d: TrainingDeps) {}
+  constructor(private readonly d: TrainingDeps) {
+    this.intake = new TensorIntake({ id: d.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: d.onError })
+  }
 
   onChunk(jobId: string, payload: Uint8Array): void {
     this.d.energy.received(payload.byteLength)
-    const r = decodeTensorChunk(payload)
-    if (!r.ok) return this.reject(jobId, r.error)
-    const c = r.chunk
-    if (!c.hop || c.epoch === null) return this.reject(jobId, `tensor ${c.name} of ${c.req} carries no route or epoch`)
-    if (c.hop.route[c.hop.stage] !== this.d.id) return this.reject(jobId, `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device`)
-    let re = this.reassembly.get(jobId)
-    if (!re) this.reassembly.set(jobId, (re = new Reassembler({ timeoutMs: this.d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024 })))
-    const now = this.d.clock()
-    for (const x of re.expire(now)) this.d.onError(`job ${jobId}: tensor ${x.name} of ${x.req} incomplete after ${this.d.reassemblyTimeoutMs} ms; dropped`)
-    const added = re.add(c, now)
-    if (added.status === 'rejected') return this.reject(jobId, added.error)
-    if (added.status === 'complete') this.accept(jobId, added.tensor)
+    const r = this.intake.add(jobId, payload, this.d.clock())
+    if (r.status === 'rejected') return this.reject(jobId, r.error)
+    if (r.status === 'complete') this.accept(jobId, r.tensor)
   }
 
   /** A step message of a job this device trains. */
@@ -159,6 +155,8 @@ export class TrainingExecutor {
 
   /** A plan or an assignment arrived: tensors held for it may be placed now. */
   refresh(): void {
+    // stages of epochs this device no longer keeps (and their stashed micro-batches) go
+    for (const [key, run] of this.runs) if (!this.d.plan(run.jobId, run.epoch)) this.runs.delete(key)
     const held = this.pendingTensors.splice(0)
     for (const h of held) {
       const run = this.run(h.jobId, h.t.epoch ?? 0, h.t.hop!.plan, h.t.hop!.stage)
@@ -326,6 +324,13 @@ export class TrainingExecutor {
     const g = run.grads.get(req)
     run.grads.delete(req)
     const trainer = await this.d.trainer(run.assignment)
+    // a trainer outlives epochs: sums left by a step given up half-way are dropped
+    const stepKey = `${run.jobId}/${run.epoch}/${run.planId}/${stepOf(req)}`
+    if (this.summing.get(trainer) !== stepKey) {
+      if (trainer.accumulated > 0) this.d.onError(`job ${run.jobId}: dropping the gradients of an unfinished step (${trainer.accumulated} micro-batches) on stage ${run.stage}`)
+      trainer.clearGradients()
+      this.summing.set(trainer, stepKey)
+    }
     const gradIn = new Map<string, ort.Tensor>()
     for (const [o, x] of g ?? []) gradIn.set(gradName(o), toOrt({ name: gradName(o), dtype: 'float32', shape: x.shape, data: new Uint8Array(x.sum.buffer) }))
     const start = this.d.clock()

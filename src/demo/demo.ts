@@ -278,14 +278,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       }
     }
     return {
-      emulated: true,
-      scenario: scenario.name,
-      jobId: job.id,
-      model: job.model,
-      coordination: o.coordination,
-      planner: o.planner ?? 'dora',
-      load: o.load ?? 1,
-      durationS: o.durationS,
+      ...common,
       requests: sum('sent'),
       skipped: sum('skipped'),
       completed: sum('completed'),
@@ -297,12 +290,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
       throughputRps: round((sum('completed') / elapsedS) * timeScale),
       offeredRps: round(((sum('sent') + sum('skipped')) / o.durationS) * timeScale),
-      energyJ: round([...lastEnergy].reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)),
-      epochs,
-      killed,
       failures: stats.flatMap((s) => s.failures),
-      breakdownMs: breakdown(traces),
-      timeScale,
       training: null,
     }
   } finally {

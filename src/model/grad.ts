@@ -291,30 +291,17 @@ export function buildTrainingStage(graph: ModelGraph, values: ReadonlyMap<string
     })
     lossNodes.push({ name: LOSS, opType: terms.length > 1 ? 'Sum' : 'Identity', input: terms, output: [LOSS] })
   }
-  const forward = onnx.ModelProto.create({
+  const model = (kind: string, node: NodeProto[], initializer: TensorProto[], input: ValueInfoProto[], output: ValueInfoProto[]): ModelProto => onnx.ModelProto.create({
     irVersion: graph.proto.irVersion,
     opsetImport: graph.proto.opsetImport,
     producerName: 'dora-train',
-    graph: {
-      name: `${graph.name}-train-fwd-${stage.index}`,
-      node: [...fwdNodes.map((n) => n.proto), ...lossNodes],
-      initializer: fwdInit,
-      input: [...stage.inputs, ...params].map(typed),
-      output: [...fwdOutputs, ...(hasLoss ? [LOSS] : [])].map(typed),
-    },
+    graph: { name: `${graph.name}-train-${kind}-${stage.index}`, node, initializer, input, output },
   })
-  const backward = onnx.ModelProto.create({
-    irVersion: graph.proto.irVersion,
-    opsetImport: graph.proto.opsetImport,
-    producerName: 'dora-train',
-    graph: {
-      name: `${graph.name}-train-bwd-${stage.index}`,
-      node: nodes,
-      initializer: consts,
-      input: [...new Set([...keptInputs, ...stash, ...readParams, ...gradInputs])].map((nm) => (gradInputs.includes(nm) ? { name: nm, type: { tensorType: { elemType: DataType.FLOAT } } } : typed(nm))),
-      output: outGrads.map((nm) => ({ name: nm, type: { tensorType: { elemType: DataType.FLOAT } } })),
-    },
-  })
+  const float = (name: string): ValueInfoProto => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } })
+  const forward = model('fwd', [...fwdNodes.map((n) => n.proto), ...lossNodes], fwdInit, [...stage.inputs, ...params].map(typed), [...fwdOutputs, ...(hasLoss ? [LOSS] : [])].map(typed))
+  const backward = model('bwd', nodes, consts,
+    [...new Set([...keptInputs, ...stash, ...readParams, ...gradInputs])].map((nm) => (gradInputs.includes(nm) ? float(nm) : typed(nm))),
+    outGrads.map(float))
   return { forward, backward, params, stash, keptInputs, gradIn, gradOut, hasLoss }
 }
 

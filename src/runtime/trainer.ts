@@ -127,6 +127,12 @@ export class StageTrainer {
     return back
   }
 
+  /** Drops the summed gradients (a step given up half-way must not leak into the next). */
+  clearGradients(): void {
+    for (const p of this.params) p.grad.fill(0)
+    this.accumulated = 0
+  }
+
   /** The summed gradients as one flat vector (the all-reduce's unit), parameters in order. */
   flatGradients(): Float32Array {
     const flat = new Float32Array(this.size)

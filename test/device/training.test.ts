@@ -17,6 +17,7 @@ import { StageTrainer } from '../../src/runtime/trainer.js'
 import type { Hub } from '../../src/hub/hub.js'
 import type { PlanEpochPayload } from '../../src/protocol/payloads.js'
 import { smallBoard } from '../helpers/devices.js'
+import { chainStep } from '../helpers/training.js'
 
 let hub: Hub | null = null
 const agents: DeviceAgent[] = []
@@ -61,16 +62,7 @@ async function reference(a: DeviceAgent, plan: PlanEpochPayload, steps: number):
   for (let step = 0; step < steps; step++) {
     let loss = 0
     for (let i = 0; i < M; i++) {
-      const values = new Map<string, ort.Tensor>(randomWireInputs(specs, step * M + i).map((t) => [t.name, toOrt(t)]))
-      const saved: Array<Map<string, ort.Tensor>> = []
-      for (const t of chain) {
-        const r = await t.forward(values)
-        for (const [n, v] of r.outputs) values.set(n, v)
-        saved.push(r.saved)
-        loss += r.loss ?? 0
-      }
-      const grads = new Map<string, ort.Tensor>()
-      for (let k = chain.length - 1; k >= 0; k--) for (const [n, g] of await chain[k]!.backward(saved[k]!, grads)) grads.set(n, g)
+      loss += await chainStep(chain, new Map<string, ort.Tensor>(randomWireInputs(specs, step * M + i).map((t) => [t.name, toOrt(t)])))
     }
     for (const t of chain) t.apply(M)
     losses.push(loss / M)
@@ -96,6 +88,23 @@ describe('training over MQTT', () => {
     for (const d of [a!, b!]) expect(d.training.counts.forwards).toBeGreaterThanOrEqual(3 * M)
     expect(b!.training.counts.backwards).toBeGreaterThanOrEqual(3 * M)
     expect(errors).toEqual([])
+  }, 120_000)
+
+  it('a device killed mid-training: the step it held is given up, the next steps run on the new plan', async () => {
+    const errors: string[] = []
+    const [a, , c] = await fleet(['dev-a', 'dev-b', 'dev-c'], 'equal-split', errors)
+    const source = await a!.startTraining('ft', { minStepTimeoutMs: 10_000 })
+    await until(() => source.records.length >= 1 || null, 60_000, 'a first step')
+    const first = source.records[0]!
+    expect(source.planOf(first.epoch)!.parts[0]!.stages.flatMap((s) => s.devices)).toContain('dev-c')
+    c!.crash()
+    await until(() => source.records.some((r) => r.ok && r.epoch > first.epoch) || null, 60_000, `a step on a later epoch (${JSON.stringify(source.records)}; ${errors.slice(-3).join(' | ')})`)
+    await a!.stopTraining()
+    const later = source.records.filter((r) => r.epoch > first.epoch)
+    expect(source.planOf(later[0]!.epoch)!.parts[0]!.stages.flatMap((s) => s.devices)).not.toContain('dev-c')
+    // any step that failed failed for the departure, not by silence
+    for (const r of source.records.filter((x) => !x.ok)) expect(r.epoch).toBe(first.epoch)
+    expect(errors.filter((e) => /did not finish within/.test(e))).toEqual([])
   }, 120_000)
 
   it('replicas all-reduce their gradients in a ring: equal parameters on every replica, the whole batch\'s mean gradient', async () => {

@@ -8,19 +8,12 @@ import { buildStageModel, chooseCuts, planStages } from '../../src/model/split.j
 import { createStageSessions, releaseAll, runChain } from '../../src/model/chain.js'
 import { randomInputs } from '../../src/model/inputs.js'
 import { GraphBuilder } from '../../src/model/zoo/builder.js'
+import { maxRelativeError } from '../helpers/compare.js'
 
 /** Largest |a - b| over the largest |a|: relative to the tensor's scale, so near-zero elements do not inflate it. */
 function relativeError(a: ort.Tensor, b: ort.Tensor): number {
-  const x = a.data as Float32Array
-  const y = b.data as Float32Array
   expect(b.dims).toEqual(a.dims)
-  let diff = 0
-  let scale = 0
-  for (let i = 0; i < x.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!))
-    scale = Math.max(scale, Math.abs(x[i]!))
-  }
-  return diff / (scale || 1)
+  return maxRelativeError(a.data as Float32Array, b.data as Float32Array)
 }
 
 describe.each(ZOO.map((z) => [z.name, z] as const))('split chain of %s equals the whole model', (_name, entry) => {

@@ -1,0 +1,39 @@
+/**
+ * Incoming tensor chunks for this device, per job: decoded, checked (a route and an epoch, and
+ * addressed to a stage this device holds on that route), reassembled into whole tensors. Shared
+ * by the inference and the training executors.
+ */
+import { decodeTensorChunk } from '../src/protocol/chunks.js'
+import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
+
+export interface IntakeOptions {
+  readonly id: string
+  readonly timeoutMs: number
+  readonly maxTensorBytes: number
+  readonly maxPendingBytes: number
+  /** Told of tensors given up (their chunks stopped coming). */
+  readonly onError: (message: string) => void
+}
+
+export type IntakeResult = { status: 'partial' } | { status: 'complete'; tensor: Tensor } | { status: 'rejected'; error: string }
+
+export class TensorIntake {
+  private readonly byJob = new Map<string, Reassembler>()
+
+  constructor(private readonly o: IntakeOptions) {}
+
+  add(jobId: string, payload: Uint8Array, nowMs: number): IntakeResult {
+    const r = decodeTensorChunk(payload)
+    if (!r.ok) return { status: 'rejected', error: r.error }
+    const c = r.chunk
+    if (!c.hop || c.epoch === null) return { status: 'rejected', error: `tensor ${c.name} of ${c.req} carries no route or epoch` }
+    if (c.hop.route[c.hop.stage] !== this.o.id) return { status: 'rejected', error: `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device` }
+    let re = this.byJob.get(jobId)
+    if (!re) this.byJob.set(jobId, (re = new Reassembler({ timeoutMs: this.o.timeoutMs, maxTensorBytes: this.o.maxTensorBytes, maxPendingBytes: this.o.maxPendingBytes })))
+    for (const x of re.expire(nowMs)) this.o.onError(`job ${jobId}: tensor ${x.name} of ${x.req} incomplete after ${this.o.timeoutMs} ms (${x.received}/${x.count} chunks); dropped`)
+    const added = re.add(c, nowMs)
+    if (added.status === 'rejected') return { status: 'rejected', error: added.error }
+    if (added.status === 'complete') return { status: 'complete', tensor: added.tensor }
+    return { status: 'partial' }
+  }
+}
