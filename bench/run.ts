@@ -130,10 +130,10 @@ if (want('execution')) {
   const err = (m: number | null, p: number | null) => (m !== null && p !== null && p > 0 ? `${(((m - p) / p) * 100).toFixed(0)}%` : '-')
   const inference = runs.filter((r) => !r.summary.training)
   printTable('Real execution on the emulated fleet and Wi-Fi: measured vs predicted (EMULATION; 30 s of profile time per run)',
-    ['scenario', 'planner', 'sending', 'requests', 'skipped', 'lost', 'unfinished', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'throughput rps (offered)', 'J / request'],
+    ['scenario', 'planner', 'sending', 'requests', 'skipped', 'lost', 'unfinished', 'mean ms', 'p95 ms', 'predicted mean', 'predicted p95', 'error (mean)', 'scheduler\'s prediction with slots', 'error', 'throughput rps (offered)', 'J / request'],
     inference.map((r) => {
       const s = r.summary
-      return [label(r), r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
+      return [label(r), r.planner, r.coordination === 'slots' ? 'slots' : 'uncoordinated', String(s.requests), String(s.skipped), String(s.lost), String(s.unfinished), fmt(s.latencyMs.mean), fmt(s.latencyMs.p95), fmt(s.predictedLatencyMs.mean), fmt(s.predictedLatencyMs.p95), err(s.latencyMs.mean, s.predictedLatencyMs.mean), fmt(s.predictedSlotLatencyMs), err(s.latencyMs.mean, s.predictedSlotLatencyMs), `${s.throughputRps} (${s.offeredRps})`, s.completed ? (s.energyJ / s.completed).toFixed(1) : '-']
     }),
     'Energy is the emulated devices\' power models over the run (idle included) divided by completed requests. "clock xK": the emulation clock ran K times slower than the profiles (compute, Wi-Fi rates, slots, request rates alike); its figures are in profile time (wall / K).')
   printTable('Training on the emulated fleet: optimizer steps measured vs predicted (EMULATION)',

@@ -76,6 +76,12 @@ export interface DemoSummary {
   epochs: Array<{ epoch: number; atS: number; reason: string; devices: string[] }>
   killed: { device: string; atS: number } | null
   failures: Array<{ id: string; reason: string }>
+  /**
+   * With slots: the network scheduler's own prediction of the mean latency (release to result
+   * under the slot schedule plus the expected wait for a micro-batch's turn), mixed by plan weight.
+   * `predictedLatencyMs` is the cost model's, which counts transfers as scheduled but no slot waits.
+   */
+  predictedSlotLatencyMs: number | null
   /** Per stage: mean transfer in, queue + compute, and send time of the requests (device traces, wall-clock ms). */
   breakdownMs: StageBreakdown[]
   /**
@@ -204,12 +210,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     tracing = true
     fleet.startSources()
     let killed: DemoSummary['killed'] = null
-    const predictedSamples: Array<{ mean: number; p95: number }> = []
+    const predictedSamples: Array<{ mean: number; p95: number; slots: number | null }> = []
     while (Date.now() - start < o.durationS * 1000) {
       await sleep(1000)
       const t = (Date.now() - start) / 1000
       const e = service.epoch!
-      predictedSamples.push({ mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs })
+      predictedSamples.push({ mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs, slots: slotLatencyMs(e) })
       if (e.epoch !== epochs[epochs.length - 1]!.epoch) {
         epochs.push({ epoch: e.epoch, atS: Math.round(t * 10) / 10, reason: e.reason, devices: Object.keys(e.assignments) })
         o.progress(`epoch ${e.epoch} at ${t.toFixed(1)} s: ${e.reason}; now ${describeEpoch(e)}, predicted ${e.predicted.latencyMs.toFixed(0)} ms`)
@@ -274,6 +280,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         latencyMs: t.stepMs, predictedLatencyMs: { mean: round(t.predictedStepMs), p95: round(t.predictedStepMs) },
         throughputRps: t.samplesPerS, offeredRps: t.predictedSamplesPerS,
         failures: stepRecords.filter((r) => !r.ok).map((r) => ({ id: `step ${r.step}`, reason: 'a device did not finish the step in time' })),
+        predictedSlotLatencyMs: null,
         training: t,
       }
     }
@@ -291,6 +298,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       throughputRps: round((sum('completed') / elapsedS) * timeScale),
       offeredRps: round(((sum('sent') + sum('skipped')) / o.durationS) * timeScale),
       failures: stats.flatMap((s) => s.failures),
+      predictedSlotLatencyMs: o.coordination === 'slots' && predictedSamples.length && predictedSamples.every((p) => p.slots !== null) ? round(avg(predictedSamples.map((p) => p.slots!))) : null,
       training: null,
     }
   } finally {
@@ -299,6 +307,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await hub.stop()
     rmSync(cacheDir, { recursive: true, force: true })
   }
+}
+
+/** The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule). */
+function slotLatencyMs(e: PlanEpoch): number | null {
+  let sum = 0
+  for (const p of e.parts) {
+    if (!p.schedule) return null
+    sum += p.weight * (p.schedule.latencyMs + p.schedule.waitMs)
+  }
+  return sum
 }
 
 /** Step figures in profile time (wall-clock divided by the emulation clock factor). */
