@@ -223,6 +223,9 @@ export class DeviceAgent {
       ...(this.o.password !== undefined ? { password: this.o.password } : {}),
       ...(this.o.ca ? { ca: this.o.ca } : {}),
       reconnectPeriod: 1000,
+      // on a stretched emulation clock a link moves a big stage model slowly, and the broker's
+      // PINGRESP waits behind it: the keep-alive stretches with the clock
+      keepalive: Math.min(65_535, Math.round(60 * (this.o.timeScale ?? 1))),
       will: { topic: topics.device(id, 'availability'), payload: Buffer.from(AVAILABILITY.offline), qos: 1, retain: true },
     })
     this.client = client

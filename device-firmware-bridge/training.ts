@@ -95,6 +95,8 @@ export class TrainingExecutor {
   private busy = false
   /** The step whose gradients each trainer is summing (`{job}/{epoch}/{plan}/{step}`). */
   private readonly summing = new WeakMap<StageTrainer, string>()
+  /** Trainers that have run a forward once. */
+  private readonly warm = new WeakSet<StageTrainer>()
   readonly counts = { forwards: 0, backwards: 0, steps: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
 
   constructor(private readonly d: TrainingDeps) {
@@ -222,14 +224,14 @@ export class TrainingExecutor {
         for (let i = 0; i < data.length; i++) have.sum[i]! += data[i]!
         have.count++
       }
-      if (this.gradsWhole(run, t.req) && run.saved.has(t.req)) run.readyBackward.push(t.req)
+      if (this.gradsWhole(run, t.req) && run.saved.has(t.req) && !run.readyBackward.includes(t.req)) run.readyBackward.push(t.req)
       return
     }
     let w = run.inputs.get(t.req)
     if (!w) run.inputs.set(t.req, (w = { hop: t.hop!, tensors: new Map() }))
     w.tensors.set(t.name, t)
     const needs = stageInputs(run.part, run.stage, (run.plan.inputs ?? []).map((i) => i.name))
-    if (needs.every((n) => w.tensors.has(n))) run.readyForward.push(t.req)
+    if (needs.every((n) => w.tensors.has(n)) && !run.readyForward.includes(t.req)) run.readyForward.push(t.req)
   }
 
   private gradsWhole(run: StageRun, req: string): boolean {
@@ -299,7 +301,9 @@ export class TrainingExecutor {
     const start = this.d.clock()
     const r = await trainer.forward(new Map([...w.tensors].map(([n, t]) => [n, toOrt(t)])))
     const took = await this.dilateTo(start, this.profileMs(run, 1))
-    this.d.onForward(run.jobId, run.stage, took / this.d.timeScale)
+    // a trainer's first forward includes onnxruntime's lazy set-up: not a stage time to report
+    if (this.warm.has(trainer)) this.d.onForward(run.jobId, run.stage, took / this.d.timeScale)
+    this.warm.add(trainer)
     this.counts.forwards++
     const s = this.stepState(run, stepOf(req))
     s.forwards++

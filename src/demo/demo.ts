@@ -137,13 +137,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const service = hub.jobs.find((j) => j.id === job.id)!
     proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort, standard: WIFI_STANDARDS[scenario.network.standard]!, availableAirtime: scenario.network.availableAirtime, timeScale })
     const lines: string[] = []
+    const errorsBy = new Map<string, number>()
     const steps: StepRecord[] = []
     const traces: TraceEvent[] = []
     let tracing = false
     fleet = new EmulatedFleet({
       scenarioFile: o.scenarioFile, cacheDir, coordination: o.coordination, heartbeatMs: 1000,
       onLine: (id, line, stream) => {
-        if (stream === 'stderr') lines.push(`${id}: ${line}`)
+        if (stream !== 'stderr') return
+        lines.push(`${id}: ${line}`)
+        // what a device could not do is news (the first few of each device, then a count at the end)
+        const n = (errorsBy.get(id) ?? 0) + 1
+        errorsBy.set(id, n)
+        if (n <= 5) o.progress(`${id}: ${line}${n === 5 ? ' (further messages of this device are counted, not shown)' : ''}`)
       },
       onTrace: (e) => {
         if (tracing) traces.push(e)
