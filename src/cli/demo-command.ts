@@ -83,7 +83,7 @@ function table(s: DemoSummary): string {
       `  throughput    ${t.samplesPerS} samples/s (predicted ${t.predictedSamplesPerS})`,
       `  loss          ${t.lossFirst?.toPrecision(5) ?? '-'} at the first step, ${t.lossLast?.toPrecision(5) ?? '-'} at the last (mean square of the outputs: the emulated data has no labels)`,
       `  replicas      ${t.replicasAgree ? 'every replica of every stage held the same parameters after every step' : 'REPLICAS DISAGREED on their parameters'}`,
-      `  energy        ${s.energyJ} J over the run (emulated power models)`,
+      `  energy        ${s.energyJ} J over the run (emulated power models); the plan's devices ${t.energyJPerSample ?? '-'} J a sample (predicted ${t.predictedEnergyJPerSample})`,
       `  epochs        ${s.epochs.map((e) => `${e.epoch} at ${e.atS} s on ${e.devices.join(', ')}`).join('; ')}`,
       ...(s.killed ? [`  killed        ${s.killed.device} at ${s.killed.atS} s`] : []),
       '',

@@ -110,6 +110,12 @@ export interface TrainingSummary {
   lossLast: number | null
   /** Every replica of every stage reported the same parameter digest after every step. */
   replicasAgree: boolean
+  /**
+   * The plan's devices' energy over the run (idle included, from the start of training to the
+   * end of the drain) per sample trained, and the plan's prediction.
+   */
+  energyJPerSample: number | null
+  predictedEnergyJPerSample: number
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
@@ -279,7 +285,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       timeScale,
     }
     if (training) {
-      const t = trainingSummary(stepRecords, job.training!.microBatchesPerStep, service.epoch!, timeScale)
+      // energy of the devices the plan runs on (the prediction counts theirs, idle included)
+      const planned = new Set(Object.keys(service.epoch!.assignments))
+      const plannedJ = [...lastEnergy].filter(([id]) => planned.has(id)).reduce((a, [id, j]) => a + Math.max(0, j - (energy0.get(id) ?? 0)), 0)
+      const t = trainingSummary(stepRecords, job.training!.microBatchesPerStep, service.epoch!, timeScale, plannedJ)
       return {
         ...common,
         requests: stepRecords.length, skipped: 0, completed: t.steps, lost: t.failedSteps, unfinished: 0, resent: 0, duplicates: 0,
@@ -326,7 +335,7 @@ function slotLatencyMs(e: PlanEpoch): number | null {
 }
 
 /** Step figures in profile time (wall-clock divided by the emulation clock factor). */
-function trainingSummary(records: readonly StepRecord[], microBatches: number, e: PlanEpoch, timeScale: number): TrainingSummary {
+function trainingSummary(records: readonly StepRecord[], microBatches: number, e: PlanEpoch, timeScale: number, plannedJ: number): TrainingSummary {
   const ok = records.filter((r) => r.ok)
   const ms = ok.map((r) => r.ms / timeScale)
   const stat = ms.length ? meanAndP95(ms) : null
@@ -345,6 +354,8 @@ function trainingSummary(records: readonly StepRecord[], microBatches: number, e
     lossFirst: ok[0]?.loss ?? null,
     lossLast: ok[ok.length - 1]?.loss ?? null,
     replicasAgree: ok.every((r) => r.replicasAgree),
+    energyJPerSample: samples ? round3(plannedJ / samples) : null,
+    predictedEnergyJPerSample: round3(e.predicted.energyJPerRequest),
   }
 }
 
@@ -371,4 +382,5 @@ function pickVictim(assignments: Readonly<Record<string, unknown>>, sources: Rea
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const avg = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 const round = (x: number) => Math.round(x * 10) / 10
+const round3 = (x: number) => Math.round(x * 1000) / 1000
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-')

@@ -67,6 +67,8 @@ describe('dora demo', () => {
     expect(s.latencyMs.mean).toBe(t.stepMs.mean)
     expect(t.predictedStepMs).toBeGreaterThan(0)
     expect(t.samplesPerS).toBeGreaterThan(0)
+    expect(t.energyJPerSample).toBeGreaterThan(0)
+    expect(t.predictedEnergyJPerSample).toBeGreaterThan(0)
     // the parameters moved between the first and the last step
     expect(t.lossLast).not.toBe(t.lossFirst)
     expect(stderr).toMatch(/step 1 \(epoch \d+\) done in \d+ ms profile time/)
