@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, startHub, until } from '../helpers/hub.js'
 import type { Hub } from '../../src/hub/hub.js'
 import { topics } from '../../src/protocol/topics.js'
+import { decodeCbor } from '../../src/protocol/codec.js'
 
 const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
 const dora = (...args: string[]) =>
@@ -55,6 +56,32 @@ describe('dora job', () => {
     const cancelled = await dora('cancel', 'doorbell', ...as)
     expect(cancelled.stdout).toMatch(/job doorbell cancelled/)
     expect(hub.jobs).toEqual([])
+    device.end(true)
+  })
+
+  it('takes a training job with its data device, and names the source when it has none', async () => {
+    hub = await startHub({ auth: { operators: [{ username: 'ops', password: 'ops-secret-1' }] } })
+    const url = deviceUrl(hub)
+    const as = ['--broker', url, '--username', 'ops', '--password', 'ops-secret-1', '--timeout-ms', '15000']
+    const dir = mkdtempSync(join(tmpdir(), 'dora-job-'))
+    const body = 'model: bert-tiny\nrateRps: 10\ngoal: throughput\ntraining: { microBatchesPerStep: 4, optimizerStateFactor: 2 }\n'
+    writeFileSync(join(dir, 'nosrc.yaml'), `id: nosrc\n${body}`)
+    expect((await dora('submit', join(dir, 'nosrc.yaml'), ...as)).stderr).toMatch(/job nosrc rejected: .*source: a training job needs one source device/)
+    writeFileSync(join(dir, 'ft.yaml'), `id: ft\nsource: dev-a\n${body}`)
+    const device = await connect(url, { username: 'dev-a', password: DEVICE_PASSWORD, clientId: 'dev-a' })
+    await device.publishAsync(topics.device('dev-a', 'caps'), cbor(caps('dev-a', { memory: { totalBytes: 2e9, availableBytes: 2e9 } })), { qos: 1, retain: true })
+    expect((await dora('submit', join(dir, 'ft.yaml'), ...as)).stdout).toMatch(/job ft accepted/)
+    // the plan says training, and the device's assignment names a forward and a backward model
+    await until(() => hub!.jobs.find((j) => j.id === 'ft')?.epoch, 20_000, 'a plan of the training job')
+    const assignment = await new Promise<Buffer>((resolve) => {
+      device.on('message', (t, p) => t === topics.device('dev-a', 'assignment') && p.length && resolve(p))
+      void device.subscribeAsync(topics.device('dev-a', 'assignment'), { qos: 1 })
+    })
+    const a = decodeCbor(assignment)
+    expect(a.ok).toBe(true)
+    const stage = (a as { value: { stages: Array<{ backward?: unknown; params?: string[] }> } }).value.stages[0]!
+    expect(stage.backward).toBeTruthy()
+    expect(stage.params!.length).toBeGreaterThan(0)
     device.end(true)
   })
 
