@@ -96,7 +96,6 @@ export class DeviceAgent {
   /** This device's training source, when it holds a training job's data (startTraining). */
   trainingSource: TrainingSource | null = null
   private readonly trainers = new Map<string, Promise<StageTrainer>>()
-  private readonly forwardTimes = new Map<string, { jobId: string; stage: number; sumMs: number; count: number }>()
   private stepMark = 0
   /** This device's request source, when it is one (startSource). */
   requester: Requester | null = null
@@ -142,13 +141,7 @@ export class DeviceAgent {
       clock: () => performance.timeOrigin + performance.now(),
       energy: this.executor.energy,
       onError: (m) => this.o.onError?.(m),
-      onForward: (jobId, stage, ms) => {
-        const k = `${jobId}\u0000${stage}`
-        const t = this.forwardTimes.get(k) ?? { jobId, stage, sumMs: 0, count: 0 }
-        t.sumMs += ms
-        t.count++
-        this.forwardTimes.set(k, t)
-      },
+      timings: this.executor.timings,
     })
   }
 
@@ -440,8 +433,6 @@ export class DeviceAgent {
     const ts = this.trainingSource
     const steps = ts ? ts.records.slice(this.stepMark).filter((x) => x.ok).map((x) => x.ms / (this.o.timeScale ?? 1)) : []
     if (ts) this.stepMark = ts.records.length
-    const forward = [...this.forwardTimes.values()].map((t) => ({ jobId: t.jobId, stage: t.stage, meanMs: t.sumMs / t.count, count: t.count }))
-    this.forwardTimes.clear()
     const hb: Heartbeat = {
       v: PROTOCOL_VERSION,
       seq: this.seq++,
@@ -452,7 +443,7 @@ export class DeviceAgent {
       linkThroughputBps: null,
       queueDepth: this.executor.queueDepth,
       epoch: epochs.length ? Math.max(...epochs) : null,
-      stageTimings: [...this.executor.takeTimings(), ...forward],
+      stageTimings: this.executor.timings.take(),
       energyJ: this.executor.energy.joules(now),
       ...(r && latencies.length ? { requestLatencies: [{ jobId: r.jobId, ...latencyStats(latencies) }] } : {}),
       ...(ts && steps.length ? { requestLatencies: [{ jobId: ts.jobId, ...latencyStats(steps) }] } : {}),

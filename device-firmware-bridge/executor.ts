@@ -15,6 +15,7 @@
 import type * as ort from 'onnxruntime-node'
 import type { Tensor } from '../src/protocol/reassembly.js'
 import { TensorIntake } from './intake.js'
+import { StageTimings } from './stage-timings.js'
 import { topics } from '../src/protocol/topics.js'
 import type { AssignmentPayload, PlanEpochPayload } from '../src/protocol/payloads.js'
 import type { DeviceProfile } from '../src/planner/types.js'
@@ -63,7 +64,8 @@ export class StageExecutor {
   private compute: Promise<void> = Promise.resolve()
   private readonly gate = new SlotGate()
   private queued = 0
-  private timings = new Map<string, { jobId: string; stage: number; sumMs: number; count: number }>()
+  /** Stage times since the last heartbeat (shared with the training executor). */
+  readonly timings = new StageTimings()
   readonly energy: EnergyMeter
   /** Requests run, chunks rejected, runs slower than the profile (emulation could not keep up). */
   readonly counts = { runs: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
@@ -170,11 +172,7 @@ export class StageExecutor {
       this.warm.add(session)
       return session.outputNames.map((n) => fromOrt(n, out[n]!))
     }
-    const tk = `${w.jobId}\u0000${w.hop.stage}`
-    const t = this.timings.get(tk) ?? { jobId: w.jobId, stage: w.hop.stage, sumMs: 0, count: 0 }
-    t.sumMs += tookMs
-    t.count++
-    this.timings.set(tk, t)
+    this.timings.add(w.jobId, w.hop.stage, tookMs)
     return session.outputNames.map((n) => fromOrt(n, out[n]!))
   }
 
@@ -205,13 +203,6 @@ export class StageExecutor {
         }, topic, t, { req: w.req, epoch: w.epoch, hop }, this.d.chunkBytes)
       }
     }
-  }
-
-  /** Stage timings since the last call (for the heartbeat). */
-  takeTimings(): Array<{ jobId: string; stage: number; meanMs: number; count: number }> {
-    const out = [...this.timings.values()].map((t) => ({ jobId: t.jobId, stage: t.stage, meanMs: t.sumMs / t.count, count: t.count }))
-    this.timings = new Map()
-    return out
   }
 
   private reject(jobId: string, why: string): void {

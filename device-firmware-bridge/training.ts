@@ -22,9 +22,8 @@ import type * as ort from 'onnxruntime-node'
 import type { Hop } from '../src/protocol/chunks.js'
 import type { Tensor } from '../src/protocol/reassembly.js'
 import { TensorIntake } from './intake.js'
-import { topics } from '../src/protocol/topics.js'
+import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
-import { PROTOCOL_VERSION } from '../src/protocol/topics.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
 import type { DeviceProfile } from '../src/planner/types.js'
 import { flopsTimeMs } from '../src/planner/cost.js'
@@ -33,6 +32,7 @@ import { fromOrt, sendTensor, toOrt } from '../src/runtime/tensors.js'
 import { gradName } from '../src/model/grad.js'
 import type { StageTrainer } from '../src/runtime/trainer.js'
 import type { EnergyMeter } from './energy-meter.js'
+import type { StageTimings } from './stage-timings.js'
 
 type StageAssignment = AssignmentPayload['stages'][number]
 
@@ -52,8 +52,8 @@ export interface TrainingDeps {
   readonly clock: () => number
   readonly energy: EnergyMeter
   readonly onError: (message: string) => void
-  /** A forward run's time in profile time (ms), for the heartbeat's stage timings. */
-  readonly onForward: (jobId: string, stage: number, ms: number) => void
+  /** Forward run times in profile time (ms), for the heartbeat's stage timings. */
+  readonly timings: StageTimings
 }
 
 interface StepState {
@@ -76,6 +76,8 @@ interface StageRun {
   readonly assignment: StageAssignment
   readonly plan: PlanEpochPayload
   readonly part: PlanEpochPayload['parts'][number]
+  /** Per output of the stage: how many later stages read it (each sends its gradient back). */
+  readonly readers: ReadonlyMap<string, number>
   readonly inputs: Map<string, { hop: Hop; tensors: Map<string, Tensor> }>
   readonly grads: Map<string, Map<string, { sum: Float32Array; shape: number[]; count: number }>>
   readonly saved: Map<string, { hop: Hop; saved: Map<string, ort.Tensor> }>
@@ -184,8 +186,9 @@ export class TrainingExecutor {
       this.d.onError(`job ${jobId}: stage ${stage} of ${planId} in epoch ${epoch} has no backward model or parameters (not a training assignment)`)
       return null
     }
+    const readers = new Map((part.stages[stage]?.outputs ?? []).map((o) => [o, deliveries(part, o, stage, []).filter((x) => x.stage !== null).length]))
     const run: StageRun = {
-      key, jobId, epoch, planId, stage, stages: part.stages.length, assignment: st, plan, part,
+      key, jobId, epoch, planId, stage, stages: part.stages.length, assignment: st, plan, part, readers,
       inputs: new Map(), grads: new Map(), saved: new Map(), steps: new Map(), readyForward: [], readyBackward: [],
     }
     this.runs.set(key, run)
@@ -213,8 +216,7 @@ export class TrainingExecutor {
     this.stepState(run, step)
     if (t.name.startsWith('grad:')) {
       const o = t.name.slice(5)
-      const readers = deliveries(run.part, o, run.stage, []).filter((x) => x.stage !== null).length
-      if (!readers) return this.reject(run.jobId, `gradient of ${o} for stage ${run.stage}, which sends ${o} to no later stage`)
+      if (!run.readers.get(o)) return this.reject(run.jobId, `gradient of ${o} for stage ${run.stage}, which sends ${o} to no later stage`)
       let g = run.grads.get(t.req)
       if (!g) run.grads.set(t.req, (g = new Map()))
       const data = toOrt(t).data as Float32Array
@@ -235,12 +237,8 @@ export class TrainingExecutor {
   }
 
   private gradsWhole(run: StageRun, req: string): boolean {
-    const outs = run.part.stages[run.stage]?.outputs ?? []
     const g = run.grads.get(req)
-    for (const o of outs) {
-      const readers = deliveries(run.part, o, run.stage, []).filter((x) => x.stage !== null).length
-      if (readers && (g?.get(o)?.count ?? 0) < readers) return false
-    }
+    for (const [o, readers] of run.readers) if (readers && (g?.get(o)?.count ?? 0) < readers) return false
     return true
   }
 
@@ -302,7 +300,7 @@ export class TrainingExecutor {
     const r = await trainer.forward(new Map([...w.tensors].map(([n, t]) => [n, toOrt(t)])))
     const took = await this.dilateTo(start, this.profileMs(run, 1))
     // a trainer's first forward includes onnxruntime's lazy set-up: not a stage time to report
-    if (this.warm.has(trainer)) this.d.onForward(run.jobId, run.stage, took / this.d.timeScale)
+    if (this.warm.has(trainer)) this.d.timings.add(run.jobId, run.stage, took / this.d.timeScale)
     this.warm.add(trainer)
     this.counts.forwards++
     const s = this.stepState(run, stepOf(req))
@@ -406,7 +404,7 @@ export class TrainingExecutor {
       return [Math.floor((j * flat.length) / m), Math.floor(((j + 1) * flat.length) / m)]
     }
     const req = `${step}`
-    const route = [...run.part.stages.map((st) => st.devices[0]!)]
+    const route = run.part.stages.map((st) => st.devices[0]!)
     const exchange = async (name: string, sendSeg: number, recvSeg: number, combine: (into: Float32Array, from: Float32Array) => void) => {
       const [a, b] = seg(sendSeg)
       const hop: Hop = { src: this.d.id, plan: run.planId, stage: run.stage, route: route.map((d, k) => (k === run.stage ? next : d)), t0: Math.floor(this.d.clock()) }
