@@ -1,7 +1,8 @@
 /**
  * Home Assistant MQTT discovery payloads (pure). Each Dora device and each job becomes a Home
  * Assistant device with entities, following the documented conventions: a retained config per
- * entity on `<prefix>/<component>/<node_id>/<object_id>/config`, a `unique_id`, a `device` block
+ * entity on `<prefix>/<component>/<node_id>/<object_id>/config`, a `unique_id`, the entity id it
+ * should get as `default_entity_id` (`<component>.<object id>`, Home Assistant 2025.10 and later), a `device` block
  * with `identifiers`, `origin`, availability topics, `device_class` / `state_class` / units, and
  * JSON state topics read with `value_template` (dashboards cannot read CBOR). Full key names, no
  * abbreviations.
@@ -23,6 +24,14 @@ export function nodeId(kind: 'device' | 'job', id: string): string {
 }
 
 export const HUB_NODE = 'dora_hub'
+
+/**
+ * An entity id's object part as Home Assistant accepts it: lower case a-z 0-9 and single
+ * underscores, none at either end (Dora ids may hold upper case, '-' and '.').
+ */
+export function entitySlug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '')
+}
 
 interface Entity {
   readonly component: 'sensor' | 'binary_sensor' | 'select'
@@ -62,7 +71,8 @@ function configs(prefix: string, node: string, entities: Entity[], device: Recor
     payload: JSON.stringify({
       name: e.name,
       unique_id: `${node}_${e.objectId}`,
-      object_id: `${node}_${e.objectId}`,
+      // Home Assistant 2025.10 deprecated (and now ignores) `object_id`; the entity id is chosen this way
+      default_entity_id: `${e.component}.${entitySlug(`${node}_${e.objectId}`)}`,
       ...e.config,
       availability: availability.map((a) => ({ ...a, payload_available: AVAILABILITY.online, payload_not_available: AVAILABILITY.offline })),
       availability_mode: 'all',

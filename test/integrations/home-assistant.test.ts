@@ -23,20 +23,64 @@ afterEach(async () => {
   hub = mosq = null
 })
 
-// The keys and value types Home Assistant documents for MQTT discovery (full names, no abbreviations).
-const availability = z.array(z.object({ topic: z.string().min(1), payload_available: z.string(), payload_not_available: z.string() }).strict()).min(1)
-const device = z.object({ identifiers: z.array(z.string().min(1)).min(1), name: z.string().min(1), model: z.string(), manufacturer: z.string(), via_device: z.string() }).strict()
-const origin = z.object({ name: z.string().min(1), sw_version: z.string() }).strict()
-const common = {
-  name: z.string().min(1), unique_id: z.string().regex(/^[a-zA-Z0-9_-]+$/), object_id: z.string(), state_topic: z.string().min(1), value_template: z.string().startsWith('{{'),
-  availability, availability_mode: z.enum(['all', 'any', 'latest']), device, origin, icon: z.string().startsWith('mdi:').optional(),
+// Home Assistant's MQTT discovery schema as it stands today (home-assistant/core, 2026, probatio
+// era), key for key, so that a key Home Assistant does not take (such as `object_id`, deprecated in
+// 2025.10 and since removed from MQTT_ENTITY_COMMON_SCHEMA) fails:
+// - mqtt/schemas.py: _MQTT_AVAILABILITY_SCHEMA, MQTT_ENTITY_DEVICE_INFO_SCHEMA, MQTT_ORIGIN_INFO_SCHEMA,
+//   MQTT_ENTITY_COMMON_SCHEMA (default_entity_id, unique_id, icon, ...);
+// - mqtt/config.py: SCHEMA_BASE (qos, encoding, group), MQTT_RO_SCHEMA, MQTT_RW_SCHEMA;
+// - mqtt/sensor.py, binary_sensor.py, select.py: PLATFORM_SCHEMA_MODERN.
+// Types follow the validators (cv.string, cv.icon, valid_subscribe_topic, ...); `default_entity_id`
+// is `<component>.<object_id>` with an object id Home Assistant keeps as is (lower case, a-z 0-9 _).
+const topic = z.string().min(1).refine((t) => !/[#+]/.test(t), 'a publish topic has no wildcard')
+const availability = {
+  availability: z.array(z.object({ topic: z.string().min(1), payload_available: z.string().optional(), payload_not_available: z.string().optional(), value_template: z.string().optional() }).strict()).min(1).optional(),
+  availability_mode: z.enum(['all', 'any', 'latest']).optional(),
+  availability_topic: z.string().optional(), availability_template: z.string().optional(),
+  payload_available: z.string().optional(), payload_not_available: z.string().optional(),
 }
+const device = z.object({
+  identifiers: z.array(z.string()).optional(), connections: z.array(z.tuple([z.string(), z.string()])).optional(),
+  manufacturer: z.string().optional(), model: z.string().optional(), model_id: z.string().optional(), name: z.string().optional(),
+  hw_version: z.string().optional(), serial_number: z.string().optional(), sw_version: z.string().optional(), via_device: z.string().optional(),
+  suggested_area: z.string().optional(), configuration_url: z.string().url().optional(),
+}).strict().refine((d) => (d.identifiers?.length ?? 0) + (d.connections?.length ?? 0) > 0, 'a device needs identifiers or connections')
+const origin = z.object({ name: z.string().min(1), sw_version: z.string().optional(), support_url: z.string().url().optional() }).strict()
+const entityCommon = {
+  ...availability,
+  device: device.optional(), entity_picture: z.string().url().optional(), origin: origin.optional(), enabled_by_default: z.boolean().optional(),
+  entity_category: z.enum(['config', 'diagnostic']).optional(), icon: z.string().regex(/^[a-z0-9-]+:[a-z0-9-]+$/).optional(),
+  json_attributes_topic: z.string().optional(), json_attributes_template: z.string().optional(),
+  default_entity_id: z.string().regex(/^[a-z_]+\.[a-z0-9]+(_[a-z0-9]+)*$/).optional(),
+  message_expiry_interval: z.number().int().nonnegative().optional(), unique_id: z.string().optional(), visible_by_default: z.boolean().optional(),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional(), encoding: z.string().optional(), group: z.array(z.string()).optional(),
+}
+const readOnly = { ...entityCommon, state_topic: z.string().min(1), value_template: z.string().optional() }
+const sensor = z.object({
+  ...readOnly, device_class: z.string().nullable().optional(), expire_after: z.number().int().positive().optional(), force_update: z.boolean().optional(),
+  last_reset_value_template: z.string().optional(), name: z.string().nullable().optional(), options: z.array(z.string()).optional(),
+  suggested_display_precision: z.number().int().nonnegative().optional(), state_class: z.enum(['measurement', 'measurement_angle', 'total', 'total_increasing']).nullable().optional(),
+  unit_of_measurement: z.string().nullable().optional(),
+}).strict()
+const binarySensor = z.object({
+  ...readOnly, device_class: z.string().nullable().optional(), expire_after: z.number().int().positive().optional(), force_update: z.boolean().optional(),
+  name: z.string().nullable().optional(), off_delay: z.number().int().positive().optional(), payload_off: z.string().optional(), payload_on: z.string().optional(),
+}).strict()
+const select = z.object({
+  ...entityCommon, command_topic: topic, optimistic: z.boolean().optional(), retain: z.boolean().optional(), state_topic: z.string().optional(),
+  command_template: z.string().optional(), name: z.string().nullable().optional(), options: z.array(z.string()).min(1), value_template: z.string().optional(),
+}).strict()
+// Dora's own habits on top of the schema: what every config of ours carries, and sensible units
 const units: Record<string, string[]> = { battery: ['%'], energy: ['Wh', 'kWh', 'J'], data_rate: ['Mbit/s', 'kbit/s', 'bit/s'], duration: ['ms', 's'] }
-const sensor = z.object({ ...common, unit_of_measurement: z.string().optional(), device_class: z.enum(['battery', 'energy', 'data_rate', 'duration']).optional(), state_class: z.enum(['measurement', 'total', 'total_increasing']).optional() }).strict()
-  .refine((c) => !c.device_class || units[c.device_class]!.includes(c.unit_of_measurement ?? ''), { message: 'unit not valid for the device class' })
-  .refine((c) => c.device_class !== 'energy' || c.state_class === 'total_increasing' || c.state_class === 'total', { message: 'energy needs a total state class' })
-const binarySensor = z.object({ ...common, payload_on: z.string(), payload_off: z.string() }).strict()
-const select = z.object({ ...common, command_topic: z.string().min(1), options: z.array(z.string()).min(1) }).strict()
+const doraHabits = (component: string, c: Record<string, unknown>): string[] => {
+  const out: string[] = []
+  for (const k of ['name', 'unique_id', 'default_entity_id', 'availability', 'device', 'origin']) if (!(k in c)) out.push(`missing ${k}`)
+  if (typeof c.default_entity_id === 'string' && !c.default_entity_id.startsWith(`${component}.`)) out.push(`default_entity_id ${c.default_entity_id} is not a ${component}`)
+  const dc = c.device_class as string | undefined
+  if (dc && units[dc] && !units[dc].includes(c.unit_of_measurement as string)) out.push(`unit not valid for ${dc}`)
+  if (dc === 'energy' && c.state_class !== 'total_increasing' && c.state_class !== 'total') out.push('energy needs a total state class')
+  return out
+}
 
 describe('Home Assistant discovery payloads', () => {
   it('follow the documented schema: topics, unique ids, device blocks, availability, classes and units', () => {
@@ -53,6 +97,8 @@ describe('Home Assistant discovery payloads', () => {
       expect(schema, m.topic).not.toBeNull()
       const r = schema!.safeParse(c)
       expect(r.success, `${m.topic}: ${r.success ? '' : JSON.stringify(r.error.issues)}`).toBe(true)
+      expect(doraHabits(component!, c), m.topic).toEqual([])
+      expect(c).not.toHaveProperty('object_id')
       expect(ids.has(c.unique_id as string)).toBe(false)
       ids.add(c.unique_id as string)
     }
@@ -61,6 +107,14 @@ describe('Home Assistant discovery payloads', () => {
     expect(dev.device.identifiers).toEqual(['dora_cam_1'])
     expect(dev.device.name).toMatch(/emulated/)
     expect(dev.availability.map((a) => a.topic)).toEqual([topics.device('cam.1', 'availability'), topics.hubAvailability])
+    // the entity ids Dora intends: <component>.dora_<id>_<object>, in Home Assistant's alphabet
+    expect(msgs.map((m) => (JSON.parse(m.payload) as { default_entity_id: string }).default_entity_id)).toEqual([
+      'sensor.dora_cam_1_load', 'sensor.dora_cam_1_battery', 'sensor.dora_cam_1_stage', 'sensor.dora_cam_1_energy_today', 'sensor.dora_cam_1_link_throughput',
+      'sensor.dora_job_doorbell_latency', 'sensor.dora_job_doorbell_throughput', 'binary_sensor.dora_job_doorbell_qoe_met', 'sensor.dora_job_doorbell_energy_per_request',
+      'sensor.dora_job_doorbell_epoch', 'select.dora_job_doorbell_goal',
+    ])
+    // the old key would fail the schema
+    expect(sensor.safeParse({ ...(JSON.parse(msgs[0]!.payload) as object), object_id: 'dora_cam_1_load' }).success).toBe(false)
     expect(clearConfigs('homeassistant', 'device', 'cam.1').map((m) => m.topic)).toEqual(deviceConfigs('homeassistant', { id: 'cam.1', kind: 'x', emulated: false }).map((m) => m.topic))
   })
 })
