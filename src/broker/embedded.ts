@@ -1,6 +1,8 @@
 /**
  * The embedded MQTT broker: Aedes on TCP, WebSocket and (when configured) TLS, behind the frame
- * guard (packet size limit) and the ACL. `start()` binds, `stop()` closes every client and server.
+ * guard (packet size limit, partial-packet timeout), the connection policy (client ids bound to
+ * accounts, connections per account, keepalive cap) and the ACL. `start()` binds, `stop()` closes
+ * every client and server.
  */
 import net from 'node:net'
 import tls from 'node:tls'
@@ -14,6 +16,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import { Redis } from 'ioredis'
 import { Acl, type Principal } from './acl.js'
 import { GuardedConnection } from './frame-guard.js'
+import { ConnectionPolicy } from './connection-policy.js'
 import type { Logger } from '../log.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
@@ -26,6 +29,14 @@ export interface EmbeddedBrokerOptions {
   drainTimeoutMs: number
   acl: Acl
   log: Logger
+  /** Connections one account may hold at once (the hub's own account excepted). */
+  maxConnectionsPerAccount?: number
+  /** Keepalive given to a client asking for 0 (never time out) or for more, s. */
+  maxKeepaliveS?: number
+  /** A packet begun and not finished within this time closes the connection, ms. */
+  partialPacketTimeoutMs?: number
+  /** Told of every connection the policy refuses (for metrics). */
+  onRefused?: (reason: 'client-id' | 'connections') => void
   /**
    * Redis URL shared by several hubs (scale-out): messages travel between their brokers through
    * Redis pub/sub (mqemitter-redis) and retained messages and sessions live in Redis
@@ -62,8 +73,11 @@ export class EmbeddedBroker {
   private readonly servers: Array<net.Server | http.Server> = []
   private wss: WebSocketServer | null = null
   private readonly principals = new WeakMap<Client, Principal>()
+  private readonly policy: ConnectionPolicy
 
-  constructor(private readonly options: EmbeddedBrokerOptions) {}
+  constructor(private readonly options: EmbeddedBrokerOptions) {
+    this.policy = new ConnectionPolicy({ maxConnectionsPerAccount: options.maxConnectionsPerAccount ?? 16, maxKeepaliveS: options.maxKeepaliveS ?? 300 })
+  }
 
   /** Binds every configured listener; on any failure, closes what was opened and rethrows. */
   async start(): Promise<BoundPorts> {
@@ -83,6 +97,11 @@ export class EmbeddedBroker {
     const aedes = await Aedes.createBroker({
       ...(shared ? { mq: shared.mq, persistence: shared.persistence as never } : {}),
       drainTimeout: o.drainTimeoutMs,
+      preConnect: (_client, packet, done) => {
+        // [MQTT-3.1.2-24] keepalive 0 means never time out: capped, like any larger value
+        packet.keepalive = this.policy.keepaliveFor(packet.keepalive ?? 0)
+        done(null, true)
+      },
       authenticate: (client, username, password, done) => {
         const remote = (client.conn as { remoteAddress?: string }).remoteAddress
         const who = o.acl.authenticate(username, password, remote)
@@ -90,6 +109,17 @@ export class EmbeddedBroker {
           log.warn({ clientId: client.id, username: username ?? null, remote }, 'broker: connection refused (bad credentials or anonymous not allowed)')
           const err = new Error('bad username or password') as AuthenticateError
           err.returnCode = 4
+          return done(err, false)
+        }
+        const admitted = this.policy.admit(client, who)
+        if (!admitted.ok) {
+          const idTaken = admitted.owner !== undefined
+          log.warn({ clientId: client.id, username: username ?? null, remote, clean: client.clean, owner: admitted.owner, reason: admitted.reason },
+            idTaken ? 'broker: client id takeover refused' : 'broker: connection refused (too many connections for the account)')
+          o.onRefused?.(idTaken ? 'client-id' : 'connections')
+          // [MQTT-3.2.2-3] 0x02 identifier rejected; a full account is "server unavailable" (0x03)
+          const err = new Error(admitted.reason) as AuthenticateError
+          err.returnCode = idTaken ? 2 : 3
           return done(err, false)
         }
         this.principals.set(client, who)
@@ -111,11 +141,12 @@ export class EmbeddedBroker {
       },
     })
     this.aedes = aedes
+    aedes.on('clientDisconnect', (client) => this.policy.closed(client))
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'broker: client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'broker: connection error'))
 
     const guard = (conn: Duplex, remote: string | undefined) =>
-      new GuardedConnection(conn, o.maxPacketBytes, (reason) => log.warn({ remote, reason }, 'broker: connection closed by frame guard'), remote)
+      new GuardedConnection(conn, o.maxPacketBytes, (reason) => log.warn({ remote, reason }, 'broker: connection closed by frame guard'), remote, o.partialPacketTimeoutMs)
 
     // noDelay: small packets (PUBACKs, heartbeats) must not wait on Nagle + delayed ACK (40 ms).
     const tcp = net.createServer({ noDelay: true }, (socket) => {

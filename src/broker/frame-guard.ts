@@ -3,6 +3,9 @@
  * packet size limit (it buffers a 128 MiB publish whole); this reads each packet's fixed header
  * as bytes stream past and closes the connection as soon as a packet announces more than the
  * limit, before its body is buffered. [MQTT-2.2.3] remaining length: 1-4 byte varint.
+ * A packet begun and not finished within the partial-packet timeout closes the connection too
+ * (a client that sends half a packet and stalls would otherwise hold its buffer for ever: Aedes
+ * refreshes keepalive only on whole packets, and never with keepalive 0).
  */
 import { Duplex } from 'node:stream'
 
@@ -12,8 +15,15 @@ export class FrameScanner {
   private lengthValue = 0
   private lengthBytes = 0
   private bodyLeft = 0
+  /** Packets begun so far (a packet begins with its first byte). */
+  packetsBegun = 0
 
   constructor(private readonly maxPacketBytes: number) {}
+
+  /** True while a packet has begun and is not complete. */
+  get midPacket(): boolean {
+    return this.state !== 'type'
+  }
 
   /** Feeds the next bytes; returns a violation message, or null while all is well. */
   feed(buf: Uint8Array): string | null {
@@ -21,6 +31,7 @@ export class FrameScanner {
     while (i < buf.length) {
       if (this.state === 'type') {
         i++
+        this.packetsBegun++
         this.state = 'length'
         this.lengthValue = 0
         this.lengthBytes = 0
@@ -55,12 +66,15 @@ export class FrameScanner {
  */
 export class GuardedConnection extends Duplex {
   readonly remoteAddress: string | undefined
+  private partialTimer: NodeJS.Timeout | null = null
+  private timedPacket = -1
 
   constructor(
     private readonly inner: Duplex,
     maxPacketBytes: number,
     onViolation: (reason: string) => void,
     remoteAddress?: string,
+    partialPacketTimeoutMs = 30_000,
   ) {
     super({ allowHalfOpen: false })
     this.remoteAddress = remoteAddress
@@ -72,12 +86,34 @@ export class GuardedConnection extends Duplex {
         this.destroy()
         return
       }
+      this.timePartial(scanner, partialPacketTimeoutMs, onViolation)
       if (!this.push(buf)) inner.pause()
     })
     inner.on('end', () => this.push(null))
     inner.on('error', (err) => this.destroy(err))
     inner.on('close', () => this.destroy())
     inner.on('drain', () => this.emit('innerDrain'))
+  }
+
+  /** Starts the clock on a packet begun and not finished; stops it once none is pending. */
+  private timePartial(scanner: FrameScanner, timeoutMs: number, onViolation: (reason: string) => void): void {
+    if (!scanner.midPacket) {
+      this.clearPartial()
+      return
+    }
+    if (this.timedPacket === scanner.packetsBegun) return
+    this.clearPartial()
+    this.timedPacket = scanner.packetsBegun
+    this.partialTimer = setTimeout(() => {
+      onViolation(`a packet begun ${timeoutMs} ms ago is still incomplete`)
+      this.destroy()
+    }, timeoutMs)
+  }
+
+  private clearPartial(): void {
+    if (this.partialTimer) clearTimeout(this.partialTimer)
+    this.partialTimer = null
+    this.timedPacket = -1
   }
 
   override _read(): void {
@@ -94,6 +130,7 @@ export class GuardedConnection extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.clearPartial()
     this.inner.destroy()
     cb(err)
   }

@@ -79,6 +79,12 @@ export const configSchema = z.object({
       maxPacketBytes: z.number().int().min(4096).max(256 * 1024 * 1024),
       /** A subscriber that does not drain within this time is disconnected. */
       drainTimeoutMs: z.number().int().min(100),
+      /** Connections one account (device, observer, operator, anonymous) may hold at once. */
+      maxConnectionsPerAccount: z.number().int().min(1).max(100_000).default(16),
+      /** Keepalive given to clients asking for 0 (never time out) or for more, s. */
+      maxKeepaliveS: z.number().int().min(1).max(65_535).default(300),
+      /** A packet begun and not finished within this time closes the sender's connection, ms. */
+      partialPacketTimeoutMs: z.number().int().min(100).default(30_000),
       /** Anonymous clients (no username) may connect; off by default. */
       allowAnonymous: z.boolean(),
       /** With allowAnonymous, only clients from loopback addresses are let in anonymously. */

@@ -115,6 +115,9 @@ export class Hub {
         tls: e.tls,
         maxPacketBytes: e.maxPacketBytes,
         drainTimeoutMs: e.drainTimeoutMs,
+        maxConnectionsPerAccount: e.maxConnectionsPerAccount,
+        maxKeepaliveS: e.maxKeepaliveS,
+        partialPacketTimeoutMs: e.partialPacketTimeoutMs,
         log: log.child({ component: 'broker' }),
         redis: e.redis,
         acl: new Acl({

@@ -2,21 +2,21 @@
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt'
 import { loadConfig, mergeTrees } from '../../src/config/load.js'
 import { Hub } from '../../src/hub/hub.js'
-import { silentLogger } from '../../src/log.js'
+import { silentLogger, type Logger } from '../../src/log.js'
 import { encodeCbor } from '../../src/protocol/codec.js'
 import { topicMatches } from '../../src/broker/topic-filter.js'
 import type { Caps, Heartbeat } from '../../src/protocol/payloads.js'
 
 export const DEVICE_PASSWORD = 'device-secret-1'
 
-export async function startHub(overrides: Record<string, unknown> = {}): Promise<Hub> {
+export async function startHub(overrides: Record<string, unknown> = {}, log: Logger = silentLogger): Promise<Hub> {
   const base = {
     hub: { heartbeatTimeoutMs: 60_000, stateMinIntervalMs: 0 },
     broker: { embedded: { host: '127.0.0.1', port: 0, wsPort: 0 } },
     auth: { devices: [{ id: 'dev-a', password: DEVICE_PASSWORD }, { id: 'dev-b', password: DEVICE_PASSWORD }], observers: [{ username: 'dash', password: 'dash-secret' }] },
   }
   const config = await loadConfig(undefined, mergeTrees(base, overrides))
-  const hub = new Hub(config, silentLogger)
+  const hub = new Hub(config, log)
   await hub.start()
   return hub
 }
