@@ -54,6 +54,11 @@ export const configSchema = z.object({
     energyCron: z.string().min(1).default('0 0 0 * * *'),
     /** Prometheus metrics at http://host:port/metrics; port null turns them off. */
     metrics: z.object({ host: z.string().min(1).default('127.0.0.1'), port: port.nullable().default(null) }).default({ host: '127.0.0.1', port: null }),
+    /**
+     * The folder whose regular files submitted job specs may name as their model (besides zoo
+     * models and uploads); null: ~/.local/share/dora/models. Configured jobs may name any file.
+     */
+    modelsDir: z.string().min(1).nullable().default(null),
     /** ONNX models uploaded with submitted jobs: where they are kept (null: ~/.cache/dora/uploads) and the largest accepted. */
     uploads: z.object({
       dir: z.string().min(1).nullable().default(null),

@@ -6,6 +6,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { fetchUpload, uploadRef } from './uploads.js'
+import { submittedModel } from './model-path.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { statusPage } from '../status/page.js'
 import { PlanLeases } from './lease.js'
@@ -356,6 +357,7 @@ export class Hub {
     }
     let entry = checked.data
     try {
+      entry = { ...entry, model: await submittedModel(entry.model, this.config.hub.modelsDir ?? join(homedir(), '.local', 'share', 'dora', 'models')) }
       const upload = uploadRef(entry.model)
       if (upload && this.client) {
         const u = this.config.hub.uploads

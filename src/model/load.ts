@@ -1,5 +1,5 @@
 /** Reading a model (a file or a zoo name) and profiling it: graph, shapes, costs, cut points. */
-import { readFile, stat } from 'node:fs/promises'
+import { readModelFile, ModelFileError } from './model-file.js'
 import { decodeModel, readGraph, ModelError, type ModelGraph } from './graph.js'
 import { inferShapes, type ShapeResult } from './shapes.js'
 import { modelCosts, type NodeCost } from './cost.js'
@@ -14,14 +14,11 @@ export const MAX_MODEL_BYTES = 1024 * 1024 * 1024
 export async function loadModelBytes(pathOrZooName: string): Promise<{ bytes: Uint8Array; source: string }> {
   const zoo = zooModel(pathOrZooName)
   if (zoo) return { bytes: onnx.ModelProto.encode(zoo.build()).finish(), source: `zoo:${zoo.name}` }
-  let size: number
   try {
-    size = (await stat(pathOrZooName)).size
+    return { bytes: await readModelFile(pathOrZooName, MAX_MODEL_BYTES), source: pathOrZooName }
   } catch (err) {
-    throw new ModelError(`cannot read model ${pathOrZooName}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (and not a zoo model name)' : (err as Error).message}`)
+    throw err instanceof ModelFileError ? new ModelError(err.message) : err
   }
-  if (size > MAX_MODEL_BYTES) throw new ModelError(`${pathOrZooName}: ${size} bytes is larger than the ${MAX_MODEL_BYTES}-byte limit`)
-  return { bytes: await readFile(pathOrZooName), source: pathOrZooName }
 }
 
 export interface Profile {
