@@ -8,6 +8,7 @@ import { registerSimulateCommand } from './simulate-command.js'
 import { registerDeviceCommand } from './device-command.js'
 import { registerJobCommand } from './job-command.js'
 import { registerDemoCommand } from './demo-command.js'
+import { registerMosquittoCommand } from './mosquitto-command.js'
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDeviceCommand(program)
   registerJobCommand(program, (code) => (exitCode = code))
   registerDemoCommand(program, (code) => (exitCode = code))
+  registerMosquittoCommand(program)
   try {
     await program.parseAsync(argv, { from: 'user' })
     return exitCode

@@ -164,4 +164,12 @@ export const filters = {
   jobTensorsAnyDevice(jobId: string): string {
     return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/+`
   },
+  /**
+   * Every job's data plane (a static ACL such as Mosquitto's, which cannot follow which jobs a
+   * device is assigned to, grants these to every device).
+   */
+  allJobRequests: `${ROOT}/jobs/+/requests`,
+  allJobTensors: `${ROOT}/jobs/+/tensors/+`,
+  allJobResults: `${ROOT}/jobs/+/results`,
+  allJobSteps: `${ROOT}/jobs/+/steps`,
 } as const
