@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution, load) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution, load, flood) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -13,6 +13,7 @@ import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
 import { executionBench, label } from './execution.js'
 import { loadBench } from './load.js'
+import { floodBench } from './flood.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -155,6 +156,14 @@ if (want('load')) {
     ['broker', 'devices online', 'heartbeats received / sent', 'missed (seq gaps)', 'heartbeat -> registry mean ms', 'p95 ms', 'hub process CPU', 'broker process CPU'],
     rows.map((r) => [r.broker, `${r.online} / ${r.devices}`, `${r.heartbeats} / ~${r.expected}`, String(r.missed), r.meanMs.toFixed(1), r.p95Ms.toFixed(1), `${r.hubCpuPct.toFixed(0)}% of a core`, r.brokerCpuPct === null ? 'in the hub process' : `${r.brokerCpuPct.toFixed(0)}% of a core`]),
     'The devices run in one separate process (1,000 MQTT connections, each with its own credentials and last will); latency is from the device\'s send time to the hub\'s registry event, same machine and clock. With the embedded broker, the hub process also runs Aedes.')
+}
+
+if (want('flood')) {
+  const rows = await floodBench(20_000, progress)
+  printTable('A device joining right after 20,000 bad heartbeats from another device account (embedded broker, loopback)',
+    ['bad heartbeats before the join', 'connect -> online in the registry, ms', 'connect -> assignment received, ms', 'error replies to the flooder'],
+    rows.map((r) => [String(r.badHeartbeats), r.joinMs.toFixed(0), Number.isNaN(r.assignmentMs) ? 'none in 60 s' : r.assignmentMs.toFixed(0), String(r.errorReplies)]),
+    'One run each on a fresh hub with a configured MLP job; the joining device is emulated (its caps are synthetic).')
 }
 
 function fmt(x: number | null): string {

@@ -52,6 +52,14 @@ export const configSchema = z.object({
     stateMinIntervalMs: z.number().int().min(0),
     /** node-cron expression (with seconds) of the energy summary of the jobs (default: daily at midnight). */
     energyCron: z.string().min(1).default('0 0 0 * * *'),
+    /**
+     * Bad messages (refused payloads, failing handlers): per sender, the first `burst` in each
+     * window are logged and answered on its error topic; the rest are only counted (metrics).
+     */
+    badMessages: z.object({
+      burst: z.number().int().min(0).max(100_000).default(10),
+      windowMs: z.number().int().min(100).default(10_000),
+    }).default({ burst: 10, windowMs: 10_000 }),
     /** Prometheus metrics at http://host:port/metrics; port null turns them off. */
     metrics: z.object({ host: z.string().min(1).default('127.0.0.1'), port: port.nullable().default(null) }).default({ host: '127.0.0.1', port: null }),
     /**

@@ -24,6 +24,7 @@ import { formatIssues, planEpochSchema, type DeviceErrorPayload } from '../proto
 import { buildHubState } from './state.js'
 import { JobService } from './job-service.js'
 import { HubMetrics } from './metrics.js'
+import { BadMessages } from './bad-messages.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import type { Logger } from '../log.js'
 
@@ -46,6 +47,7 @@ export class Hub {
   private specs: Promise<void> = Promise.resolve()
   private readonly baseDir: string
   private metrics: HubMetrics | null = null
+  private bad: BadMessages | null = null
   private ha: HomeAssistant | null = null
   private leases: PlanLeases | null = null
   private boundMetricsPort: number | null = null
@@ -102,6 +104,17 @@ export class Hub {
   async start(): Promise<void> {
     const { config: c, log } = this
     this.startedMs = this.clock()
+    const metrics = new HubMetrics({
+      devices: () => this.registry.snapshot(),
+      jobs: () => this.jobs,
+      statusPage: () => statusPage({ hubId: c.hub.id, devices: this.registry.snapshot(), jobs: this.jobs, nowMs: this.clock() }),
+    })
+    this.metrics = metrics
+    this.bad = new BadMessages({
+      ...c.hub.badMessages, clock: this.clock, log: log.child({ component: 'bad-messages' }),
+      count: (kind, code) => metrics.badMessages.inc({ kind, code }),
+      suppressed: (kind) => metrics.repliesSuppressed.inc({ kind }),
+    })
     let url: string
     let username: string | undefined
     let password: string | undefined
@@ -119,6 +132,7 @@ export class Hub {
         maxConnectionsPerAccount: e.maxConnectionsPerAccount,
         maxKeepaliveS: e.maxKeepaliveS,
         partialPacketTimeoutMs: e.partialPacketTimeoutMs,
+        onRefused: (reason) => metrics.refusedConnections.inc({ reason }),
         log: log.child({ component: 'broker' }),
         redis: e.redis,
         acl: new Acl({
@@ -151,6 +165,7 @@ export class Hub {
       maxInflight: c.client.maxInflight,
       publishTimeoutMs: c.client.publishTimeoutMs,
       will: { topic: topics.hubAvailability, payload: AVAILABILITY.offline, qos: 1, retain: true },
+      onHandlerError: (topic, err) => this.handlerFailed(topic, err),
     })
     try {
       await this.client.start()
@@ -200,13 +215,8 @@ export class Hub {
       this.specs = this.specs.then(() => this.onJobSpec(topic, payload)).catch((err: Error) => this.log.error({ err: err.message }, 'job spec handling failed'))
     })
     if (c.hub.metrics.port !== null) {
-      this.metrics = new HubMetrics({
-        devices: () => this.registry.snapshot(),
-        jobs: () => this.jobs,
-        statusPage: () => statusPage({ hubId: c.hub.id, devices: this.registry.snapshot(), jobs: this.jobs, nowMs: this.clock() }),
-      })
       try {
-        this.boundMetricsPort = await this.metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
+        this.boundMetricsPort = await metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
       } catch (err) {
         await this.stop()
         throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
@@ -253,7 +263,6 @@ export class Hub {
     await this.specs
     for (const job of this.jobs) await job.stop()
     await this.metrics?.close()
-    this.metrics = null
     await this.sweepTask?.destroy()
     this.sweepTask = null
     await this.energyTask?.destroy()
@@ -297,11 +306,21 @@ export class Hub {
   }
 
   private rejectPayload(deviceId: string, topic: string, outcome: Extract<Outcome, { ok: false }>): void {
-    this.log.warn({ deviceId, topic, code: outcome.code, error: outcome.error }, 'rejected device payload')
+    const t = parseTopic(topic)
+    const kind = t?.scope === 'device' ? t.kind : 'device'
+    if (!this.bad?.report({ sender: deviceId, kind, topic, code: outcome.code, error: outcome.error })) return
     const body: DeviceErrorPayload = { v: PROTOCOL_VERSION, code: outcome.code, message: outcome.error, topic, timeMs: this.clock() }
-    this.client?.publish(topics.device(deviceId, 'error'), JSON.stringify(body), { qos: 1 }).catch((err: Error) => {
-      this.log.warn({ deviceId, err: err.message }, 'could not publish device error')
+    // the bulk lane: answers to a bad sender never hold up plans and assignments
+    this.client?.publish(topics.device(deviceId, 'error'), JSON.stringify(body), { qos: 1, lane: 'bulk' }).catch((err: Error) => {
+      this.log.debug({ deviceId, err: err.message }, 'could not publish device error')
     })
+  }
+
+  /** A message handler threw: logged and counted (rate-limited per sender), the hub carries on. */
+  private handlerFailed(topic: string, err: Error): void {
+    const t = parseTopic(topic)
+    const sender = t?.scope === 'device' ? t.deviceId : t?.scope === 'job' ? t.jobId : topic.slice(0, 128)
+    this.bad?.report({ sender, kind: 'handler', topic, code: ErrorCodes.HANDLER_FAILED, error: err.message })
   }
 
   private readonly onRegistryEvent = (event: RegistryEvent): void => {

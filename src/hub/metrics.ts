@@ -21,6 +21,12 @@ export class HubMetrics {
   readonly registry = new Registry()
   readonly adaptations: Counter<'job' | 'action'>
   readonly adaptSeconds: Histogram<'job'>
+  /** Messages the hub could not accept, by kind (caps, heartbeat, spec, handler, ...) and error code. */
+  readonly badMessages: Counter<'kind' | 'code'>
+  /** Bad messages left unanswered by the per-sender rate limit. */
+  readonly repliesSuppressed: Counter<'kind'>
+  /** Connections the embedded broker refused by policy (client id taken, too many for the account). */
+  readonly refusedConnections: Counter<'reason'>
   private server: http.Server | null = null
 
   constructor(private readonly source: MetricsSource) {
@@ -64,6 +70,9 @@ export class HubMetrics {
     perJob('dora_job_predicted_energy_j_per_request', "Energy per request the current epoch's plans predict, J", (j) => j.epoch?.predicted.energyJPerRequest ?? null)
     perJob('dora_job_plans', 'Plans mixed in the current epoch', (j) => j.epoch?.parts.length ?? null)
     this.adaptations = new Counter({ name: 'dora_adapter_runs_total', help: 'Runs of the runtime adapter, by what it did', labelNames: ['job', 'action'], registers: [r] })
+    this.badMessages = new Counter({ name: 'dora_hub_bad_messages_total', help: 'Messages the hub could not accept (answered or logged, never fatal), by kind and error code', labelNames: ['kind', 'code'], registers: [r] })
+    this.repliesSuppressed = new Counter({ name: 'dora_hub_error_replies_suppressed_total', help: 'Bad messages counted but not answered (per-sender rate limit)', labelNames: ['kind'], registers: [r] })
+    this.refusedConnections = new Counter({ name: 'dora_broker_refused_connections_total', help: 'Connections the embedded broker refused by policy', labelNames: ['reason'], registers: [r] })
     this.adaptSeconds = new Histogram({ name: 'dora_adapter_seconds', help: 'Time of one adapter run (re-cost, compose, re-plan), s', labelNames: ['job'], buckets: [0.0005, 0.002, 0.01, 0.05, 0.2, 1, 5], registers: [r] })
   }
 

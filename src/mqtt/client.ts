@@ -2,7 +2,11 @@
  * The MQTT client every Dora process uses (hub, device bridge, tools). It fixes three gaps of
  * mqtt.js 5: publishes in flight are bounded (mqtt.js queues without limit), every publish has a
  * timeout (publishAsync never settles while the broker is unreachable, MQTT.js issue 1987), and
- * subscriptions are restored after every reconnect. Messages are routed to handlers by filter.
+ * subscriptions are restored after every reconnect. Messages are routed to handlers by filter;
+ * a handler that throws is reported (`onHandlerError`), never fatal. Publishes go in one of two
+ * lanes with their own in-flight bounds: `control` (plans, assignments, states: the default) and
+ * `bulk` (error replies and other best-effort answers, with a bounded queue), so answers to a
+ * flooding client never queue in front of the control plane.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Semaphore } from './semaphore.js'
@@ -25,17 +29,26 @@ export interface DoraClientOptions {
   reconnectPeriodMs?: number
   connectTimeoutMs?: number
   rejectUnauthorized?: boolean
+  /** Told of a message handler that threw (the other handlers still run). */
+  onHandlerError?: (topic: string, err: Error) => void
 }
 
 export interface PublishOptions {
   qos?: 0 | 1 | 2
   retain?: boolean
+  /** `bulk`: best effort, behind its own bound; refused at once when its queue is full. */
+  lane?: 'control' | 'bulk'
 }
+
+/** Bulk publishes in flight at once, and waiting beyond those. */
+const BULK_INFLIGHT = 4
+const BULK_QUEUE = 64
 
 export class DoraClient {
   private client: MqttClient | null = null
   private readonly handlers = new Map<string, Set<MessageHandler>>()
   private readonly inflight: Semaphore
+  private readonly bulk = new Semaphore(BULK_INFLIGHT)
 
   constructor(private readonly options: DoraClientOptions) {
     this.inflight = new Semaphore(options.maxInflight)
@@ -119,7 +132,9 @@ export class DoraClient {
   async publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
     const client = this.client
     if (!client) throw new DoraError(ErrorCodes.BROKER_CONNECT, 'client not started')
-    const release = await this.inflight.acquire()
+    const lane = options.lane === 'bulk' ? this.bulk : this.inflight
+    if (lane === this.bulk && this.bulk.waiting >= BULK_QUEUE) throw new DoraError(ErrorCodes.PUBLISH_DROPPED, `publish to ${topic} dropped: the bulk lane is full`)
+    const release = await lane.acquire()
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
@@ -147,7 +162,16 @@ export class DoraClient {
   private dispatch(topic: string, payload: Buffer, retained: boolean): void {
     for (const [filter, set] of this.handlers) {
       if (!topicMatches(filter, topic)) continue
-      for (const handler of set) handler(topic, payload, retained)
+      for (const handler of set) {
+        const report = (err: unknown) => this.options.onHandlerError?.(topic, err instanceof Error ? err : new Error(String(err)))
+        try {
+          // an async handler's rejection is reported too, never an unhandled rejection
+          const r: unknown = handler(topic, payload, retained)
+          if (r instanceof Promise) r.catch(report)
+        } catch (err) {
+          report(err)
+        }
+      }
     }
   }
 }
