@@ -1,20 +1,31 @@
 /**
  * The emulated shared Wi-Fi (EMULATION): a TCP proxy between emulated devices and the broker in
- * which every connection draws on one airtime budget. Each station (an emulated device) gets its
- * own listening port on 127.0.0.1; what it sends (uplink) and what the access point sends it
+ * which every Wi-Fi connection draws on one airtime budget. Each station (an emulated device) gets
+ * its own listening port on 127.0.0.1; what it sends (uplink) and what the access point sends it
  * (downlink) are paced at the station's link rate, and when several are on the air together they
- * share it as the 802.11 DCF model says (equal frame rates: a slow station drags the fast ones,
- * plus collision loss; network/wifi.ts). Real sockets carry real bytes, only later.
+ * share it as the 802.11 DCF model says (network/wifi.ts: equal frame rates, so a slow station
+ * drags the fast ones, plus collision loss). A wired station has its own link at its rate, shared
+ * with nobody. Real sockets carry real bytes, only later.
  *
- * Pacing: every `tickMs` the proxy finds the flows with bytes waiting (a station's uplink, or
- * the access point's downlink to a station), gives each its DCF share of the tick (or, alone, its
- * solo rate) times the airtime left by other traffic, and writes that many bytes on.
+ * What crosses the air is counted as the air model counts it (the calibration test holds the two
+ * within 5%): every byte of the MQTT stream (MQTT and chunk headers included) plus TCP/IP headers
+ * (40 bytes a 1,460-byte segment); bulk data at the sender's rate times the single-sender DCF
+ * efficiency (A-MPDU aggregates); a short message (an acknowledgement, a heartbeat: at most
+ * SMALL_BYTES waiting) goes at once as one short frame whose air time (backoff, headers, ACK,
+ * DIFS: network/wifi.ts shortFrameAirS) the bulk flows lose.
+ *
+ * Pacing: every `tickMs` the proxy replays the time since the last tick as the DCF model would
+ * have run it: flows join at the moment their bytes arrived, share the air with the flows active
+ * with them, and when one empties its queue the others go on with its share (no air is lost to the
+ * tick: the medium is work-conserving, as DCF is).
  */
 import net from 'node:net'
-import { contendedThroughputsBps, soloEfficiency, type WifiStandard } from '../planner/network/wifi.js'
+import { contendedThroughputsBps, shortFrameAirS, soloEfficiency, type WifiStandard } from '../planner/network/wifi.js'
 
-/** Waiting bytes at or below which a flow is not a contender (about one full Wi-Fi frame). */
+/** Waiting bytes at or below which a flow sends one short frame rather than bulk (about one Wi-Fi frame). */
 const SMALL_BYTES = 1600
+/** TCP/IP: 40 header bytes for every 1,460 bytes of stream. */
+const TCP_WIRE_FACTOR = 1500 / 1460
 
 export interface ProxyOptions {
   /** The broker the stations really talk to. */
@@ -31,13 +42,14 @@ export interface ProxyOptions {
 interface Flow {
   readonly station: string
   readonly rateBps: number
+  readonly wired: boolean
   readonly out: net.Socket
   queue: Buffer[]
   queued: number
+  /** When the queue last went from empty to not empty (ms, performance.now()). */
+  readySinceMs: number
   /** Fraction of a byte carried over from the last tick. */
   credit: number
-  /** Bytes carried (for reports). */
-  sentBytes: number
 }
 
 export class WifiProxy {
@@ -46,23 +58,29 @@ export class WifiProxy {
   private readonly sockets = new Set<net.Socket>()
   private timer: NodeJS.Timeout | null = null
   private lastTick = 0
+  /** Air already spent on short frames past the last tick, in seconds of air (profile time). */
+  private airDebtS = 0
   /** Bytes carried per station, both directions (for reports and tests). */
   readonly carried = new Map<string, number>()
+  /** Seconds of air (profile time) the Wi-Fi stations used, bulk and short frames (for tests). */
+  airUsedS = 0
 
   constructor(private readonly o: ProxyOptions) {}
 
-  /** Opens a station at `rateBps` and returns the local port its device connects to. */
-  async addStation(id: string, rateBps: number): Promise<number> {
+  /** Opens a station at `rateBps` and returns the local port its device connects to. `wired`: its own link, no shared air. */
+  async addStation(id: string, rateBps: number, o: { wired?: boolean } = {}): Promise<number> {
     if (this.servers.has(id)) throw new Error(`station ${id} exists already`)
-    if (!(rateBps > 0)) throw new RangeError(`station ${id}: link rate must be positive, not ${rateBps}`)
-    const server = net.createServer((device) => this.connect(id, rateBps, device))
+    if (!(rateBps > 0) || !Number.isFinite(rateBps)) throw new RangeError(`station ${id}: link rate must be positive, not ${rateBps}`)
+    const server = net.createServer((device) => this.connect(id, rateBps, o.wired ?? false, device))
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(0, '127.0.0.1', () => resolve())
     })
     this.servers.set(id, server)
-    this.timer ??= setInterval(() => this.tick(), this.o.tickMs ?? 2)
-    this.lastTick = performance.now()
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), this.o.tickMs ?? 2)
+      this.lastTick = performance.now()
+    }
     return (server.address() as net.AddressInfo).port
   }
 
@@ -74,15 +92,17 @@ export class WifiProxy {
     this.servers.clear()
   }
 
-  private connect(station: string, rateBps: number, device: net.Socket): void {
+  private connect(station: string, rateBps: number, wired: boolean, device: net.Socket): void {
     const broker = net.connect(this.o.brokerPort, this.o.brokerHost)
     device.setNoDelay(true)
     broker.setNoDelay(true)
     this.sockets.add(device).add(broker)
-    const up: Flow = { station, rateBps, out: broker, queue: [], queued: 0, credit: 0, sentBytes: 0 }
-    const down: Flow = { station, rateBps, out: device, queue: [], queued: 0, credit: 0, sentBytes: 0 }
+    const flow = (out: net.Socket): Flow => ({ station, rateBps, wired, out, queue: [], queued: 0, readySinceMs: 0, credit: 0 })
+    const up = flow(broker)
+    const down = flow(device)
     this.flows.add(up).add(down)
     const enqueue = (f: Flow) => (chunk: Buffer) => {
+      if (f.queued === 0) f.readySinceMs = performance.now()
       f.queue.push(chunk)
       f.queued += chunk.length
     }
@@ -103,26 +123,86 @@ export class WifiProxy {
   private tick(): void {
     const now = performance.now()
     // a late tick (a busy machine) still hands out the air time that passed, up to half a second
-    const dtS = Math.min(0.5, (now - this.lastTick) / 1000)
+    const from = Math.max(this.lastTick, now - 500)
     this.lastTick = now
-    // a flow with no more than a frame or two waiting (acknowledgements, heartbeats) goes at once:
-    // its air time is negligible, and counting it as a contender would waste a full share of the
-    // tick on a few bytes (DCF stations with little to send leave the air to the others)
+    const k = this.o.timeScale ?? 1
     const waiting = [...this.flows].filter((f) => f.queued > 0)
-    for (const f of waiting) if (f.queued <= SMALL_BYTES) this.write(f, f.queued)
-    const active = waiting.filter((f) => f.queued > 0)
-    if (!active.length) return
-    const std = this.o.standard
-    const shares = active.length === 1
-      ? [active[0]!.rateBps * soloEfficiency(std, active[0]!.rateBps)]
-      : contendedThroughputsBps(std, active.map((f) => f.rateBps))
-    active.forEach((f, i) => {
-      f.credit += (shares[i]! * (this.o.availableAirtime ?? 1) * dtS) / 8 / (this.o.timeScale ?? 1)
-      const budget = Math.floor(f.credit)
-      f.credit -= budget
-      this.write(f, budget)
-      if (!f.queue.length) f.credit = 0 // an idle flow banks no airtime
-    })
+    for (const f of waiting.filter((x) => x.wired)) this.paceWired(f, from, now, k)
+    const air = waiting.filter((f) => !f.wired)
+    // short messages go at once, each as one short frame; the bulk flows lose its air time
+    for (const f of air) {
+      if (f.queued > SMALL_BYTES) continue
+      const spent = shortFrameAirS(this.o.standard, f.queued * TCP_WIRE_FACTOR, f.rateBps)
+      this.airDebtS += spent
+      this.airUsedS += spent
+      this.write(f, f.queued)
+    }
+    this.paceAir(air.filter((f) => f.queued > 0), from, now, k)
+  }
+
+  /** A wired link: the station's own rate, from when its bytes arrived. */
+  private paceWired(f: Flow, from: number, now: number, k: number): void {
+    const s = (now - Math.max(from, f.readySinceMs)) / 1000 / k
+    f.credit += (s * f.rateBps) / 8 / TCP_WIRE_FACTOR
+    this.spend(f)
+  }
+
+  /**
+   * Replays [from, now) on the shared air: flows join when their bytes arrived, active flows send
+   * at their DCF shares, and a flow that empties leaves its share to the others at once.
+   */
+  private paceAir(flows: Flow[], from: number, now: number, k: number): void {
+    if (!flows.length) {
+      this.airDebtS = Math.max(0, this.airDebtS - (now - from) / 1000 / k)
+      return
+    }
+    if (this.airDebtS < 0) this.airDebtS = 0
+    const avail = this.o.availableAirtime ?? 1
+    // wall ms -> seconds of air in profile time
+    const airS = (ms: number) => (ms / 1000 / k) * avail
+    // the air short frames took comes first
+    const paid = Math.min(this.airDebtS * k * 1000, now - from)
+    this.airDebtS -= paid / 1000 / k
+    let t = from + paid
+    // wire bits still to send (the credit already earned is sent)
+    const left = new Map(flows.map((f) => [f, (f.queued - f.credit) * 8 * TCP_WIRE_FACTOR]))
+    const pending = flows.filter((f) => f.readySinceMs > t).sort((a, b) => a.readySinceMs - b.readySinceMs)
+    let active = flows.filter((f) => f.readySinceMs <= t)
+    while (t < now && (active.length || pending.length)) {
+      if (!active.length) {
+        t = Math.max(t, pending[0]!.readySinceMs)
+        active = active.concat(pending.splice(0, 1))
+        continue
+      }
+      const shares = active.length === 1
+        ? [active[0]!.rateBps * soloEfficiency(this.o.standard, active[0]!.rateBps)]
+        : contendedThroughputsBps(this.o.standard, active.map((f) => f.rateBps))
+      // the next event: a flow empties, another joins, or the tick ends
+      let until = Math.min(now, pending[0]?.readySinceMs ?? Infinity)
+      active.forEach((f, i) => {
+        const emptyAtMs = t + ((left.get(f)! / shares[i]!) / avail) * k * 1000
+        until = Math.min(until, emptyAtMs)
+      })
+      const dtAir = airS(until - t)
+      active.forEach((f, i) => {
+        const bits = Math.min(left.get(f)!, shares[i]! * dtAir)
+        left.set(f, left.get(f)! - bits)
+        f.credit += bits / 8 / TCP_WIRE_FACTOR
+      })
+      this.airUsedS += dtAir
+      t = until
+      active = active.filter((f) => left.get(f)! > 1e-6)
+      while (pending.length && pending[0]!.readySinceMs <= t) active.push(pending.shift()!)
+    }
+    for (const f of flows) this.spend(f)
+  }
+
+  /** Writes the whole bytes a flow's credit allows; an emptied flow banks no credit. */
+  private spend(f: Flow): void {
+    const budget = Math.floor(f.credit + 1e-9)
+    f.credit -= budget
+    this.write(f, budget)
+    if (!f.queue.length) f.credit = 0
   }
 
   /** Writes up to `budget` queued bytes of a flow on. */
@@ -134,7 +214,6 @@ export class WifiProxy {
       if (n === head.length) f.queue.shift()
       else f.queue[0] = head.subarray(n)
       f.queued -= n
-      f.sentBytes += n
       budget -= n
       this.carried.set(f.station, (this.carried.get(f.station) ?? 0) + n)
     }

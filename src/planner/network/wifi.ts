@@ -74,3 +74,14 @@ export function contendedThroughputsBps(std: WifiStandard, ratesBps: readonly nu
   const collisionLoss = dcfSaturation(k, params(std, meanRate)).efficiency / dcfSaturation(1, params(std, meanRate)).efficiency
   return ratesBps.map(() => (frameBits / round) * collisionLoss)
 }
+
+/**
+ * Seconds of air one short frame takes when its station is alone on the air (an MQTT
+ * acknowledgement, a heartbeat): the mean backoff before it, PHY and MAC headers, the payload at
+ * `rateBps`, SIFS, the ACK and DIFS. No aggregation: short frames go one by one, and on a fast
+ * link their overheads are most of their air time.
+ */
+export function shortFrameAirS(std: WifiStandard, bytes: number, rateBps: number): number {
+  const backoffUs = ((std.cwMin - 1) / 2) * std.slotUs
+  return (backoffUs + std.headerUs + (bytes * 8 * 1e6) / rateBps + std.sifsUs + std.ackUs + std.difsUs + 2) / 1e6
+}
