@@ -44,7 +44,8 @@ export interface ExecutorDeps {
   readonly clock: () => number
   readonly onError: (message: string) => void
   /** Told when a request's stage has its inputs, ran, and sent its outputs (for breakdowns). */
-  readonly trace?: (e: { jobId: string; req: string; stage: number; phase: 'inputs' | 'ran' | 'sent'; atMs: number; t0: number }) => void
+  /** `lateMs` (phase `ran`): how much longer the real run took than its dilated profile time (0: dilated as planned). */
+  readonly trace?: (e: { jobId: string; req: string; stage: number; phase: 'inputs' | 'ran' | 'sent'; atMs: number; t0: number; lateMs?: number }) => void
 }
 
 interface Waiting {
@@ -69,6 +70,8 @@ export class StageExecutor {
   readonly energy: EnergyMeter
   /** Requests run, chunks rejected, runs slower than the profile (emulation could not keep up). */
   readonly counts = { runs: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
+  /** The last run's excess over its dilated profile time, ms (runs are one at a time). */
+  private lastLateMs = 0
 
   constructor(private readonly d: ExecutorDeps) {
     this.energy = new EnergyMeter(d.profile, d.clock(), d.timeScale ?? 1)
@@ -135,7 +138,7 @@ export class StageExecutor {
       this.queued--
       try {
         const outputs = await this.run(w, model, flops, needs)
-        this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'ran', atMs: this.d.clock(), t0: w.hop.t0 })
+        this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'ran', atMs: this.d.clock(), t0: w.hop.t0, lateMs: this.lastLateMs })
         // sent on its own: a transfer waiting for its slot toward one receiver holds up no other
         this.forward(w, plan, part, outputs)
           .then(() => this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'sent', atMs: this.d.clock(), t0: w.hop.t0 }))
@@ -160,6 +163,7 @@ export class StageExecutor {
     const realMs = this.d.clock() - start
     const scale = this.d.timeScale ?? 1
     const profileMs = flops ? flopsTimeMs(this.d.profile, flops) * scale : realMs
+    this.lastLateMs = this.d.dilate ? Math.max(0, realMs - profileMs) : 0
     if (this.d.dilate) {
       if (realMs > profileMs) this.counts.slowerThanProfile++
       else await new Promise((r) => setTimeout(r, profileMs - realMs))

@@ -14,7 +14,7 @@ const DEFAULT_SCENARIO = fileURLToPath(new URL('../../config/scenarios/smart-hom
 
 interface Flags {
   scenario: string
-  duration: string
+  duration?: string
   port: string
   json?: boolean
   killDevice?: string
@@ -37,7 +37,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .command('demo')
     .description('EMULATION: the hub, an emulated Wi-Fi and a fleet of emulated device processes from a scenario, running its job for real')
     .option('--scenario <file>', 'scenario file', DEFAULT_SCENARIO)
-    .option('--duration <s>', 'seconds of requests, then a summary', '30')
+    .option('--duration <s>', 'seconds of requests (wall-clock), then a summary (default: about 60 requests, 30-300 s)')
     .option('--port <port>', 'embedded broker port (0: any free one; 1883 to watch from a dashboard)', '0')
     .option('--json', 'print the summary as JSON')
     .option('--kill-device <id>', 'kill this device mid-run (auto: one that holds a stage)')
@@ -45,13 +45,13 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .option('--uncoordinated', 'devices send at once instead of inside their transfer slots')
     .option('--planner <name>', `who plans: dora, or a baseline run as is (${Object.keys(BASELINES).join(', ')})`, 'dora')
     .option('--load <factor>', 'multiply the scenario\'s request rates (0.5: half the frames; for a small machine)', '1')
-    .option('--time-scale <k>', 'emulation clock: stretch every profile time by K (default: the scenario\'s emulation.timeScale)')
+    .option('--time-scale <k>', 'emulation clock: stretch every profile time by K (default: chosen from a measurement of this host, and said why)')
     .option('--log-level <level>', 'hub log level (to stderr)', 'warn')
     .action(async (flags: Flags) => {
-      const durationS = number('--duration', flags.duration, 1)
+      const durationS = flags.duration === undefined ? null : number('--duration', flags.duration, 1)
       const port = number('--port', flags.port, 0)
       const atS = number('--at', flags.at ?? '10', 0)
-      if (flags.killDevice !== undefined && atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${atS} must be before the end (--duration ${durationS})`)
+      if (flags.killDevice !== undefined && durationS !== null && atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${atS} must be before the end (--duration ${durationS})`)
       if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `--planner must be dora or one of ${Object.keys(BASELINES).join(', ')}, not ${JSON.stringify(flags.planner)}`)
       const summary = await runDemo({
         planner: flags.planner,
@@ -72,7 +72,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
 
 function table(s: DemoSummary): string {
   const ms = (x: number | null) => (x === null ? '-' : `${x} ms`)
-  const clock = s.timeScale !== 1 ? [`  clock         EMULATION ran ${s.timeScale}x slower than the profiles; figures are in profile time (wall-clock / ${s.timeScale})`] : []
+  const clock = [`  clock         EMULATION x${s.timeScale}${s.timeScale !== 1 ? ` (ran ${s.timeScale}x slower than the profiles; figures are in profile time, wall-clock / ${s.timeScale})` : ' (real time)'}, ${s.clock.source}: ${s.clock.why}`]
   const t = s.training
   if (t) {
     return [
@@ -97,7 +97,7 @@ function table(s: DemoSummary): string {
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,
     `  energy        ${s.energyJ} J over the run (emulated power models)`,
     `  epochs        ${s.epochs.map((e) => `${e.epoch} at ${e.atS} s on ${e.devices.join(', ')}`).join('; ')}`,
-    ...s.breakdownMs.map((b) => `  stage ${b.stage}       on ${b.devices.join('+')}: inputs in ${b.transferInMs} ms, queue + compute ${b.computeMs} ms, send ${b.sendMs} ms (mean of ${b.requests})`),
+    ...s.breakdownMs.map((b) => `  stage ${b.stage}       on ${b.devices.join('+')}: inputs in ${b.transferInMs} ms, queue + compute ${b.computeMs} ms, send ${b.sendMs} ms (mean of ${b.requests}, wall-clock)${b.lateRuns ? `; ${b.lateRuns} runs took longer than their dilated profile time (this host was too slow for the clock)` : ''}`),
     ...(s.killed ? [`  killed        ${s.killed.device} at ${s.killed.atS} s`] : []),
     ...s.failures.slice(0, 10).map((f) => `  failed        ${f.id}: ${f.reason}`),
     '',

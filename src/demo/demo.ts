@@ -5,7 +5,8 @@
  * stages open, the sources send requests at the scenario's rate (the hub for a job whose source
  * is the hub, the cameras for theirs) and the demo reports progress each second and a summary
  * at the end. A device can be killed mid-run; the adapter re-plans and the sources re-send what
- * the dead device held.
+ * the dead device held. The emulation clock (how many times slower than the profiles everything
+ * runs) is chosen from a measurement of this host unless given (host-clock.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -24,12 +25,17 @@ import type { RequesterStats } from '../runtime/requester.js'
 import { EmulatedFleet, type TraceEvent } from './fleet.js'
 import { outstandingCap } from '../runtime/requester.js'
 import { breakdown, type StageBreakdown } from './breakdown.js'
+import { demoClock, type DemoClock } from './host-clock.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
 import type { PlanEpoch } from '../planner/adapt/adapter.js'
 
+/** A wired device's link to the hub: gigabit Ethernet (the cost model's wired links assume the same). */
+const WIRED_RATE_BPS = 1e9
+
 export interface DemoOptions {
   readonly scenarioFile: string
-  readonly durationS: number
+  /** Seconds of requests (wall-clock); null: long enough for about 60 requests (30-300 s). */
+  readonly durationS: number | null
   /** Broker port (0: any free port). */
   readonly port: number
   readonly coordination: 'slots' | 'none'
@@ -44,7 +50,7 @@ export interface DemoOptions {
   readonly planner?: string
   /** How long to wait for the fleet to be ready, s. */
   readonly readyTimeoutS?: number
-  /** Emulation clock factor (default: the scenario's `emulation.timeScale`). */
+  /** Emulation clock factor (default: chosen from a measurement of this host, src/demo/host-clock.ts). */
   readonly timeScale?: number
 }
 
@@ -58,6 +64,8 @@ export interface DemoSummary {
   /** The factor the scenario's rates were multiplied by (1: as written). */
   load: number
   durationS: number
+  /** How the emulation clock (`timeScale`) was chosen. */
+  clock: { source: 'measured' | 'given'; why: string; hostFlopsPerSec: { conv: number; matmul: number; elementwise: number } | null; probeProcesses: number | null }
   requests: number
   /** Frames the sources skipped (too many outstanding): never accepted, so never lost. */
   skipped: number
@@ -121,7 +129,10 @@ export interface TrainingSummary {
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const scenario = await readScenario(o.scenarioFile)
   const job = scaleLoad(scenario.job, o.load ?? 1)
-  const timeScale = o.timeScale ?? scenario.emulation.timeScale
+  const clock = await demoClock(o.scenarioFile, scenario, job, o.timeScale)
+  const timeScale = clock.timeScale
+  const durationS = o.durationS ?? autoDurationS(job, timeScale)
+  if (o.kill && o.kill.atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${o.kill.atS} must be before the end of the run (${durationS} s)`)
   const training = !!job.training
   const passwords = new Map(scenario.devices.map((d) => [d.id, randomBytes(12).toString('base64url')]))
   const config = await loadConfig(undefined, {
@@ -131,7 +142,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     jobs: [{ ...job, planner: o.planner ?? 'dora', network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
   })
   o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
-  if (timeScale !== 1) o.progress(`EMULATION CLOCK: every profile time (compute, Wi-Fi rates, slots) runs ${timeScale}x slower than the profiles say (this host cannot keep up with them); figures are reported divided by ${timeScale}`)
+  o.progress(clockLine(clock))
   const hub = new Hub(config, o.log)
   const cacheDir = mkdtempSync(join(tmpdir(), 'dora-demo-models-'))
   let proxy: WifiProxy | null = null
@@ -171,12 +182,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (job.sources?.length) for (const s of job.sources) sourceRate.set(s.device, s.rateRps / timeScale)
     else sourceRate.set(job.source ?? null, job.rateRps! / timeScale)
     for (const d of scenario.devices) {
-      const url = d.linkRateBps ? `mqtt://127.0.0.1:${await proxy.addStation(d.id, d.linkRateBps)}` : `mqtt://127.0.0.1:${brokerPort}`
+      // a wired device's own link, paced on the emulation clock too
+      const url = `mqtt://127.0.0.1:${await proxy.addStation(d.id, d.linkRateBps ?? WIRED_RATE_BPS, { wired: !d.linkRateBps })}`
       const rate = sourceRate.get(d.id)
       const holdsData = training && d.id === job.source
       fleet.spawn({ id: d.id, url, password: passwords.get(d.id)!, source: rate && !training ? `${job.id}=${rate}` : null, train: holdsData ? job.id : null })
     }
-    o.progress(`hub on mqtt://127.0.0.1:${brokerPort} (embedded broker); ${fleet.ids.length} device processes started (Wi-Fi devices through their emulated station ports)`)
+    o.progress(`hub on mqtt://127.0.0.1:${brokerPort} (embedded broker); ${fleet.ids.length} device processes started (each through its emulated link: Wi-Fi stations sharing the air, wired ones at 1 Gbit/s)`)
 
     // ready: an epoch whose devices all have their stage models open
     // stage models travel over the emulated Wi-Fi, as slow as its clock
@@ -205,8 +217,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     }
     const e0 = service.epoch!
     o.progress(training
-      ? `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms an optimizer step of ${job.training!.microBatchesPerStep} micro-batches. Training for ${o.durationS} s (wall).`
-      : `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${(job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0) * timeScale)} requests/s${timeScale !== 1 ? ` of profile time (${[...sourceRate.values()].reduce((a, x) => a + x, 0).toFixed(2)}/s wall)` : ''} for ${o.durationS} s.`)
+      ? `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms an optimizer step of ${job.training!.microBatchesPerStep} micro-batches. Training for ${durationS} s (wall).`
+      : `epoch ${e0.epoch} ready: ${describeEpoch(e0)}; predicted ${e0.predicted.latencyMs.toFixed(0)} ms a request. Sending at ${(job.rateRps ?? [...sourceRate.values()].reduce((a, x) => a + x, 0) * timeScale)} requests/s${timeScale !== 1 ? ` of profile time (${[...sourceRate.values()].reduce((a, x) => a + x, 0).toFixed(2)}/s wall)` : ''} for ${durationS} s.`)
 
     // run
     const energyAt = (): Map<string, number> => new Map(hub.registry.snapshot().map((d) => [d.id, d.lastHeartbeat?.energyJ ?? 0]))
@@ -223,7 +235,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     fleet.startSources()
     let killed: DemoSummary['killed'] = null
     const predictedSamples: Array<{ mean: number; p95: number; slots: number | null }> = []
-    while (Date.now() - start < o.durationS * 1000) {
+    while (Date.now() - start < durationS * 1000) {
       await sleep(1000)
       const t = (Date.now() - start) / 1000
       const e = service.epoch!
@@ -277,12 +289,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       coordination: o.coordination,
       planner: o.planner ?? 'dora',
       load: o.load ?? 1,
-      durationS: o.durationS,
+      durationS,
       energyJ,
       epochs,
       killed,
       breakdownMs: breakdown(traces),
       timeScale,
+      clock: { source: clock.source, why: clock.why, hostFlopsPerSec: clock.host?.slowest ?? null, probeProcesses: clock.host?.processes ?? null },
     }
     if (training) {
       // energy of the devices the plan runs on (the prediction counts theirs, idle included)
@@ -311,7 +324,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       latencyMs: { mean: lat ? round(lat.mean) : null, p95: lat ? round(lat.p95) : null },
       predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
       throughputRps: round((sum('completed') / elapsedS) * timeScale),
-      offeredRps: round(((sum('sent') + sum('skipped')) / o.durationS) * timeScale),
+      offeredRps: round(((sum('sent') + sum('skipped')) / durationS) * timeScale),
       failures: stats.flatMap((s) => s.failures),
       predictedSlotLatencyMs: o.coordination === 'slots' && predictedSamples.length && predictedSamples.every((p) => p.slots !== null) ? round(avg(predictedSamples.map((p) => p.slots!))) : null,
       training: null,
@@ -322,6 +335,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await hub.stop()
     rmSync(cacheDir, { recursive: true, force: true })
   }
+}
+
+/** Enough wall-clock seconds for about 60 requests at the job's rate on the clock, 30-300 s. */
+function autoDurationS(job: { rateRps?: number | undefined; sources?: Array<{ rateRps: number }> | undefined; training?: unknown }, timeScale: number): number {
+  const rate = job.sources?.reduce((a, s) => a + s.rateRps, 0) ?? job.rateRps ?? 0
+  if (job.training || !(rate > 0)) return 30
+  return Math.round(Math.min(300, Math.max(30, (60 * timeScale) / rate)))
+}
+
+function clockLine(c: DemoClock): string {
+  const host = c.host ? ` Host measured with the devices' micro-benchmark in ${c.host.processes} processes at once: ${(c.host.slowest.conv / 1e9).toFixed(0)} GFLOP/s conv, ${(c.host.slowest.matmul / 1e9).toFixed(0)} matmul, ${(c.host.slowest.elementwise / 1e9).toFixed(1)} elementwise a process.` : ''
+  return c.timeScale === 1
+    ? `EMULATION CLOCK x1 (real time): ${c.why}.${host}`
+    : `EMULATION CLOCK x${c.timeScale}: every profile time (compute, Wi-Fi rates, slots) runs ${c.timeScale}x slower than the profiles say, and figures are reported divided by ${c.timeScale}. Why: ${c.why}.${host}`
 }
 
 /** The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule). */

@@ -45,6 +45,8 @@ export interface TraceEvent {
   readonly phase: 'inputs' | 'ran' | 'sent'
   readonly atMs: number
   readonly t0: number
+  /** Phase `ran`: wall ms the real run took beyond its dilated profile time (the host was too slow). */
+  readonly lateMs?: number
 }
 
 interface Member {
