@@ -91,6 +91,12 @@ export class GraphBuilder {
     return outs
   }
 
+  /** One op whose output has a chosen name (a model output that consumers read by name). */
+  named(out: string, opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    this.nodes.push({ name: this.fresh(opType.toLowerCase()), opType, input: inputs, output: [out], attribute: Object.entries(attrs).map(([k, v]) => toAttr(k, v)) })
+    return out
+  }
+
   op1(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
     return this.op(opType, inputs, attrs)[0]!
   }
