@@ -59,7 +59,7 @@ describe('dora demo', () => {
     ].join('\n'))
     const { stdout, stderr } = await run(process.execPath, [bin, 'demo', '--scenario', join(dir, 'tiny-train.yaml'), '--duration', '12', '--time-scale', '2', '--json'], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
     const s = JSON.parse(stdout) as Record<string, any>
-    expect(stderr).toMatch(/EMULATION CLOCK: .* 2x slower/)
+    expect(stderr).toMatch(/EMULATION CLOCK x2: .* 2x slower.*given \(--time-scale 2\)/)
     expect(s.timeScale).toBe(2)
     const t = s.training
     expect(t.steps).toBeGreaterThanOrEqual(2)
