@@ -25,6 +25,8 @@ interface Conn { broker: string; username?: string; password?: string; timeoutMs
 
 interface Status { jobId: string; state: string; source: string; timeMs: number; error?: string }
 
+const who = (c: Conn) => (c.username ? `user ${c.username}` : 'an anonymous client')
+
 async function connect(c: Conn): Promise<MqttClient> {
   const password = c.password ?? process.env.DORA_OPERATOR_PASSWORD
   try {
@@ -34,23 +36,76 @@ async function connect(c: Conn): Promise<MqttClient> {
   }
 }
 
-/** Waits for a status of `jobId` newer than `since` (the hub's answer). */
-function awaitStatus(client: MqttClient, jobId: string, since: number, timeoutMs: number): Promise<Status> {
-  return new Promise((resolve, reject) => {
+/**
+ * Waits for a status of `jobId` newer than `since` (the hub's answer). Rejects with a clear error
+ * when the broker closes the connection (a publish the ACL refuses closes an MQTT 3.1.1 client)
+ * or when no answer comes in time; `done()` stops waiting. Never left as an unhandled rejection.
+ */
+function awaitStatus(client: MqttClient, jobId: string, since: number, timeoutMs: number, who: string): { answer: Promise<Status>; done: () => void } {
+  let done = () => {}
+  const answer = new Promise<Status>((resolve, reject) => {
     const timer = setTimeout(() => reject(new DoraError(ErrorCodes.USAGE, `no answer from the hub for job ${jobId} within ${timeoutMs} ms (is it running, and are you an operator?)`)), timeoutMs)
-    client.on('message', (topic, payload) => {
+    const onClose = () => reject(refused(who))
+    const onMessage = (topic: string, payload: Buffer) => {
       if (topic !== topics.job(jobId, 'status')) return
       try {
         const s = JSON.parse(payload.toString()) as Status
-        if (s.timeMs >= since) {
-          clearTimeout(timer)
-          resolve(s)
-        }
+        if (s.timeMs >= since) resolve(s)
       } catch {
         // not a status message; keep waiting
       }
-    })
+    }
+    client.on('message', onMessage)
+    client.once('close', onClose)
+    done = () => {
+      clearTimeout(timer)
+      client.off('message', onMessage)
+      client.off('close', onClose)
+    }
   })
+  answer.then(done, done)
+  return { answer, done }
+}
+
+const refused = (who: string) =>
+  new DoraError(ErrorCodes.USAGE, `the broker refused the request and closed the connection: ${who} may not submit or cancel jobs (only the hub's operators may: auth.operators)`)
+
+/** Disconnects; after the broker closed the connection, mqtt.js's endAsync never settles. */
+async function disconnect(client: MqttClient): Promise<void> {
+  if (!client.connected) {
+    client.end(true)
+    return
+  }
+  await Promise.race([client.endAsync(), new Promise((r) => setTimeout(r, 2000).unref())])
+}
+
+/** Subscribes, turning a refusal (SUBACK 0x80) into a clear error. */
+async function subscribeOrExplain(client: MqttClient, filter: string, by: string): Promise<void> {
+  let granted
+  try {
+    granted = await client.subscribeAsync(filter, { qos: 1 })
+  } catch {
+    granted = [{ qos: 128 }]
+  }
+  if (granted.some((g) => g.qos === 128)) throw new DoraError(ErrorCodes.USAGE, `the broker refused ${by} a subscription to ${filter}: only the hub's operators and observers may read job statuses`)
+}
+
+/** Publishes, turning a refusal (the broker closing the connection) into a clear error. */
+async function publishOrExplain(client: MqttClient, topic: string, payload: string | Buffer, who: string): Promise<void> {
+  // a refused QoS 1 publish closes the connection and may never settle (MQTT.js issue 1987)
+  let onClose = () => {}
+  const closed = new Promise<never>((_, reject) => {
+    onClose = () => reject(refused(who))
+    client.once('close', onClose)
+  })
+  try {
+    await Promise.race([client.publishAsync(topic, payload, { qos: 1, retain: true }), closed])
+  } catch {
+    throw refused(who)
+  } finally {
+    client.off('close', onClose)
+    closed.catch(() => {})
+  }
 }
 
 /** The model file a spec names on this machine (absolute, or relative to the spec), or null (a zoo name, an upload). */
@@ -66,7 +121,7 @@ async function localModel(model: string, specDir: string): Promise<string | null
 }
 
 /** Publishes a model file's chunks retained on dora/v1/uploads/{sha256}/{i}; the spec then names `upload:{sha256}`. */
-async function uploadModel(client: MqttClient, path: string): Promise<{ model: string; sha256: string; bytes: number; chunks: number }> {
+async function uploadModel(client: MqttClient, path: string, by: string): Promise<{ model: string; sha256: string; bytes: number; chunks: number }> {
   const bytes = new Uint8Array(await readFile(path))
   if (bytes.length > MAX_MODEL_BYTES) throw new DoraError(ErrorCodes.USAGE, `${path}: ${bytes.length} bytes is over the ${MAX_MODEL_BYTES} byte limit`)
   try {
@@ -79,7 +134,7 @@ async function uploadModel(client: MqttClient, path: string): Promise<{ model: s
   const chunks = Math.max(1, Math.ceil(bytes.length / chunkBytes))
   for (let i = 0; i < chunks; i++) {
     const chunk: ModelChunk = { v: PROTOCOL_VERSION, sha256, index: i, count: chunks, totalBytes: bytes.length, data: bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes) }
-    await client.publishAsync(topics.upload(sha256, i), encodeCbor(chunk), { qos: 1, retain: true })
+    await publishOrExplain(client, topics.upload(sha256, i), encodeCbor(chunk), by)
   }
   return { model: `${UPLOAD_PREFIX}${sha256}`, sha256, bytes: bytes.length, chunks }
 }
@@ -102,22 +157,24 @@ export function registerJobCommand(program: Command, setExit: (code: number) => 
         const model = (spec as { model?: unknown }).model
         const local = typeof model === 'string' ? await localModel(model, dirname(resolve(file))) : null
         if (local) {
-          const ref = await uploadModel(client, local)
+          const ref = await uploadModel(client, local, who(c))
           ;(spec as { model: string }).model = ref.model
           process.stderr.write(`uploaded ${local} (${(ref.bytes / 1e6).toFixed(1)} MB, ${ref.chunks} chunks, sha256 ${ref.sha256.slice(0, 12)}...)\n`)
         }
-        await client.subscribeAsync(topics.job(id, 'status'), { qos: 1 })
+        await subscribeOrExplain(client, topics.job(id, 'status'), who(c))
         const since = Date.now() - 1000
-        const answer = awaitStatus(client, id, since, Number(c.timeoutMs))
-        await client.publishAsync(topics.job(id, 'spec'), JSON.stringify(spec), { qos: 1, retain: true })
-        const s = await answer
+        const wait = awaitStatus(client, id, since, Number(c.timeoutMs), who(c))
+        const s = await publishOrExplain(client, topics.job(id, 'spec'), JSON.stringify(spec), who(c)).then(() => wait.answer, (err: Error) => {
+          wait.done()
+          throw err
+        })
         if (s.state === 'accepted') process.stdout.write(`job ${id} accepted; the hub plans it on the devices online (plan epochs on ${topics.job(id, 'plan')})\n`)
         else {
           process.stderr.write(`dora: job ${id} ${s.state}: ${s.error ?? ''}\n`)
           setExit(1)
         }
       } finally {
-        await client.endAsync()
+        await disconnect(client)
       }
     })
 
@@ -126,14 +183,16 @@ export function registerJobCommand(program: Command, setExit: (code: number) => 
       if (!isValidId(id)) throw new DoraError(ErrorCodes.USAGE, `job id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(id)}`)
       const client = await connect(c)
       try {
-        await client.subscribeAsync(topics.job(id, 'status'), { qos: 1 })
-        const answer = awaitStatus(client, id, Date.now() - 1000, Number(c.timeoutMs))
-        await client.publishAsync(topics.job(id, 'spec'), Buffer.alloc(0), { qos: 1, retain: true })
-        const s = await answer
+        await subscribeOrExplain(client, topics.job(id, 'status'), who(c))
+        const wait = awaitStatus(client, id, Date.now() - 1000, Number(c.timeoutMs), who(c))
+        const s = await publishOrExplain(client, topics.job(id, 'spec'), Buffer.alloc(0), who(c)).then(() => wait.answer, (err: Error) => {
+          wait.done()
+          throw err
+        })
         process.stdout.write(`job ${id} ${s.state}${s.error ? `: ${s.error}` : ''}\n`)
         if (s.state !== 'cancelled') setExit(1)
       } finally {
-        await client.endAsync()
+        await disconnect(client)
       }
     })
 
@@ -150,9 +209,12 @@ export function registerJobCommand(program: Command, setExit: (code: number) => 
           // skip what is not a status
         }
       })
-      await client.subscribeAsync(filters.allJobStatus, { qos: 1 })
-      await new Promise((r) => setTimeout(r, 500)) // retained statuses arrive at once
-      await client.endAsync()
+      try {
+        await subscribeOrExplain(client, filters.allJobStatus, who(c))
+        await new Promise((r) => setTimeout(r, 500)) // retained statuses arrive at once
+      } finally {
+        await disconnect(client)
+      }
       if (!seen.size) process.stdout.write('no jobs\n')
       else process.stdout.write(`${table(['job', 'state', 'source', 'since', 'error'], [...seen.values()].map((s) => [s.jobId, s.state, s.source, new Date(s.timeMs).toISOString(), s.error ?? '']))}\n`)
     })

@@ -3,10 +3,7 @@
  * adapter, integrations). The constructor only assigns; `start()` does the I/O; `stop()` removes
  * every timer and listener, publishes `offline` and closes connections.
  */
-import { homedir } from 'node:os'
-import { join } from 'node:path'
-import { fetchUpload, uploadRef } from './uploads.js'
-import { submittedModel } from './model-path.js'
+import { JobSpecs } from './job-specs.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { statusPage } from '../status/page.js'
 import { PlanLeases } from './lease.js'
@@ -14,13 +11,13 @@ import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
-import { hubJobSchema, type Config } from '../config/schema.js'
+import type { Config } from '../config/schema.js'
 import { Acl } from '../broker/acl.js'
 import { EmbeddedBroker, type BoundPorts } from '../broker/embedded.js'
 import { DoraClient } from '../mqtt/client.js'
 import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
 import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
-import { formatIssues, planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
+import { planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { buildHubState } from './state.js'
 import { JobService } from './job-service.js'
 import { HubMetrics } from './metrics.js'
@@ -44,7 +41,7 @@ export class Hub {
   private stopping = false
   /** The configured jobs, each kept compliant by the runtime adapter. */
   private readonly jobServices = new Map<string, { service: JobService; source: 'config' | 'submitted' }>()
-  private specs: Promise<void> = Promise.resolve()
+  private specs: JobSpecs | null = null
   private readonly baseDir: string
   private metrics: HubMetrics | null = null
   private bad: BadMessages | null = null
@@ -174,6 +171,10 @@ export class Hub {
       throw err
     }
     log.info({ broker: this.brokerInfo.url, embedded: this.brokerInfo.embedded }, 'hub connected to broker')
+    this.specs = new JobSpecs({
+      client: this.client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
+      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad,
+    })
 
     this.registry.on('event', this.onRegistryEvent)
     const route = (topic: string, payload: Buffer) => this.onDeviceMessage(topic, payload)
@@ -204,16 +205,14 @@ export class Hub {
     try {
       for (const job of this.jobs) {
         await job.start()
-        await this.publishJobStatus(job.id, 'accepted', 'config')
+        await this.specs!.publishStatus(job.id, 'accepted', 'config')
       }
     } catch (err) {
       await this.stop()
       throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot start the configured jobs: ${(err as Error).message}`)
     }
     // jobs submitted at run time (retained specs survive a hub restart)
-    await this.client.subscribe(filters.allJobSpecs, (topic, payload) => {
-      this.specs = this.specs.then(() => this.onJobSpec(topic, payload)).catch((err: Error) => this.log.error({ err: err.message }, 'job spec handling failed'))
-    })
+    await this.client.subscribe(filters.allJobSpecs, (topic, payload) => this.specs?.onMessage(topic, payload))
     if (c.hub.metrics.port !== null) {
       try {
         this.boundMetricsPort = await metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
@@ -260,7 +259,7 @@ export class Hub {
     this.ha?.stop()
     this.ha = null
     this.registry.off('event', this.onRegistryEvent)
-    await this.specs
+    await this.specs?.stop()
     for (const job of this.jobs) await job.stop()
     await this.metrics?.close()
     await this.sweepTask?.destroy()
@@ -338,79 +337,6 @@ export class Hub {
   }
 
   /**
-   * A job spec from an operator (JSON, retained): empty cancels the job; otherwise it is
-   * validated like a configured job, its model loaded, and it replaces the job of that id. The
-   * outcome goes to dora/v1/jobs/{job}/status (retained).
-   */
-  private async onJobSpec(topic: string, payload: Buffer): Promise<void> {
-    const parsed = parseTopic(topic)
-    if (!parsed || parsed.scope !== 'job' || parsed.kind !== 'spec') return
-    const id = parsed.jobId
-    const existing = this.jobServices.get(id)
-    if (existing?.source === 'config') {
-      await this.publishJobStatus(id, 'rejected', 'submitted', `job ${id} is configured in the hub's config file; change it there`)
-      return
-    }
-    if (payload.length === 0) {
-      if (!existing) return
-      await existing.service.stop()
-      this.jobServices.delete(id)
-      await this.client?.publish(topics.job(id, 'plan'), Buffer.alloc(0), { qos: 1, retain: true })
-      await this.publishJobStatus(id, 'cancelled', 'submitted')
-      this.ha?.jobsChanged()
-      this.log.info({ jobId: id }, 'job cancelled')
-      return
-    }
-    let spec: unknown
-    try {
-      spec = JSON.parse(payload.toString('utf8'))
-    } catch (err) {
-      await this.publishJobStatus(id, 'rejected', 'submitted', `spec is not JSON: ${(err as Error).message}`)
-      return
-    }
-    const checked = hubJobSchema.safeParse(spec)
-    const problems = checked.success ? jobSpecProblems(checked.data, id) : [formatIssues(checked.error)]
-    if (!checked.success || problems.length) {
-      await this.publishJobStatus(id, 'rejected', 'submitted', problems.join('; '))
-      return
-    }
-    let entry = checked.data
-    try {
-      entry = { ...entry, model: await submittedModel(entry.model, this.config.hub.modelsDir ?? join(homedir(), '.local', 'share', 'dora', 'models')) }
-      const upload = uploadRef(entry.model)
-      if (upload && this.client) {
-        const u = this.config.hub.uploads
-        const file = await fetchUpload(this.client, upload, u.dir ?? join(homedir(), '.cache', 'dora', 'uploads'), { timeoutMs: u.timeoutMs, maxBytes: u.maxBytes })
-        entry = { ...entry, model: file }
-        this.log.info({ jobId: id, sha256: upload, file }, 'uploaded model received')
-      }
-    } catch (err) {
-      await this.publishJobStatus(id, 'rejected', 'submitted', (err as Error).message)
-      return
-    }
-    const service = this.newJob(entry)
-    // scale-out: the lease decides which hub plans it
-    if (this.config.broker.url === null && this.config.broker.embedded.redis) service.setLeader(false)
-    try {
-      await service.start()
-    } catch (err) {
-      await service.stop()
-      await this.publishJobStatus(id, 'rejected', 'submitted', (err as Error).message)
-      return
-    }
-    if (existing) await existing.service.stop()
-    this.jobServices.set(id, { service, source: 'submitted' })
-    await this.publishJobStatus(id, 'accepted', 'submitted')
-    this.ha?.jobsChanged()
-    this.log.info({ jobId: id, model: checked.data.model }, 'job submitted')
-  }
-
-  private async publishJobStatus(jobId: string, state: 'accepted' | 'rejected' | 'cancelled', source: 'config' | 'submitted', error?: string): Promise<void> {
-    const body = { v: PROTOCOL_VERSION, jobId, state, source, timeMs: this.clock(), ...(error ? { error } : {}) }
-    await this.client?.publish(topics.job(jobId, 'status'), JSON.stringify(body), { qos: 1, retain: true })
-  }
-
-  /**
    * The energy summary (default daily): per job, the energy its plans predicted since the last
    * summary. JSON, retained, on dora/v1/hub/energy; predicted figures, labelled so.
    */
@@ -456,13 +382,4 @@ function redact(url: string): string {
   } catch {
     return url
   }
-}
-
-/** What a valid-looking job spec still gets wrong (the checks the config schema makes for its jobs). */
-export function jobSpecProblems(j: Config['jobs'][number], topicJobId: string): string[] {
-  const out: string[] = []
-  if (j.id !== topicJobId) out.push(`id: the spec says ${j.id} but was published for ${topicJobId}`)
-  if (j.rateRps === undefined && !j.sources) out.push('rateRps: required (or give sources with their rates)')
-  if (j.training && (!j.source || j.sources)) out.push('source: a training job needs one source device (the device that holds the training data)')
-  return out
 }

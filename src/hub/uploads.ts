@@ -3,7 +3,8 @@
  * publishes the file's chunks retained on `dora/v1/uploads/{sha256}/{i}` (the stage-model chunk
  * payload) and names it `upload:{sha256}` in the spec. The hub fetches the chunks, checks the
  * sizes and the sha256, and keeps the file in its upload folder (content-addressed: a second job
- * with the same model fetches nothing).
+ * with the same model fetches nothing). Once the hub has the file, or has given up on it, the
+ * retained chunks are cleared from the broker (clearUpload).
  */
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
@@ -43,6 +44,7 @@ export async function fetchUpload(client: DoraClient, sha256: string, dir: strin
       reject(new Error(`uploaded model ${sha256}: ${why}`))
     }
     handler = (topic, payload) => {
+      if (!payload.length) return // a chunk cleared (after another job fetched the same model)
       const d = decodeCbor(payload)
       if (!d.ok) return fail(`chunk on ${topic}: ${d.error}`)
       const c = modelChunkSchema.safeParse(d.value)
@@ -72,4 +74,21 @@ export async function fetchUpload(client: DoraClient, sha256: string, dir: strin
   await writeFile(part, bytes)
   await rename(part, file)
   return file
+}
+
+/**
+ * Clears an upload's retained chunks from the broker: the retained chunk topics present within
+ * `scanMs` get an empty retained message each.
+ */
+export async function clearUpload(client: DoraClient, sha256: string, scanMs = 300): Promise<number> {
+  const filter = filters.uploadChunks(sha256)
+  const seen = new Set<string>()
+  const collect = (topic: string, payload: Buffer, retained: boolean) => {
+    if (retained && payload.length) seen.add(topic)
+  }
+  await client.subscribe(filter, collect)
+  await new Promise((r) => setTimeout(r, scanMs))
+  await client.unsubscribe(filter, collect)
+  for (const topic of seen) await client.publish(topic, Buffer.alloc(0), { qos: 1, retain: true })
+  return seen.size
 }
