@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution, load, flood) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution, load, flood, compression) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -14,6 +14,7 @@ import { hubReactionBench } from './hub-reaction.js'
 import { executionBench, label } from './execution.js'
 import { loadBench } from './load.js'
 import { floodBench } from './flood.js'
+import { compressionBench, compressionTable } from './compression.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.includes(name)
@@ -47,6 +48,15 @@ if (want('models')) {
   printTable('Model profiling and splitting (planner time; the onnxruntime shape run apart), best of 3',
     ['model', 'nodes', 'GFLOPs', 'profile ms', 'split (4 stages) ms', 'planner total ms', 'onnxruntime shape run ms'],
     rows.map((r) => [r.model, String(r.nodes), r.gflops.toFixed(3), r.profileMs.toFixed(1), r.splitMs.toFixed(1), (r.profileMs + r.splitMs).toFixed(1), r.ortShapeMs.toFixed(0)]))
+}
+
+if (want('compression')) {
+  const bound = 0.01
+  const rows = await compressionBench(progress)
+  printTable('Activation compression on the zoo models: bytes and output error per cut (seeded inputs, onnxruntime)',
+    ['model', 'input / request', 'output / request', 'cuts', 'float32 / fp16 / int8 at the median cut', 'fp16 error: median (worst)', 'int8 error: median (worst)', `cuts within ${bound} (fp16 / int8)`, 'measure ms'],
+    compressionTable(rows, bound),
+    'Error: relative L2 distance of all float outputs from the float32 run, sqrt(sum (y - y0)^2 / sum y0^2), with the activations crossing the cut round-tripped through the codec.')
 }
 
 if (want('planner')) {

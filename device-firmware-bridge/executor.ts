@@ -204,7 +204,7 @@ export class StageExecutor {
         await sendTensor(async (tp, payload) => {
           this.energy.sent(payload.byteLength)
           await this.d.publish(tp, payload)
-        }, topic, t, { req: w.req, epoch: w.epoch, hop }, this.d.chunkBytes)
+        }, topic, t, { req: w.req, epoch: w.epoch, hop }, this.d.chunkBytes, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
       }
     }
   }

@@ -13,7 +13,8 @@ import { adapt, INITIAL_STATE, type AdaptDecision, type AdapterState, type PlanE
 import { fixedEpoch } from '../planner/adapt/fixed.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import { stageComputeMs, stageFlops, type Fleet, type Network } from '../planner/cost.js'
-import { jobSources, type DeviceProfile, type Job } from '../planner/types.js'
+import { jobSources, type DeviceProfile, type Job, type ModelProfile } from '../planner/types.js'
+import type { ActivationCodec } from '../protocol/activation-codec.js'
 import { loadJobModel, plannerJob } from '../scenario/load.js'
 import { ModelStore, type StageModelRef } from './model-store.js'
 import { encodeCbor } from '../protocol/codec.js'
@@ -157,7 +158,7 @@ export class JobService {
   }
 
   async start(): Promise<void> {
-    const { model, onnx } = await loadJobModel(this.config.model, this.deps.baseDir, this.config.batch)
+    const { model, onnx } = await loadJobModel(this.config.model, this.deps.baseDir, this.config.batch, undefined, this.config.compression?.maxOutputError)
     this.models = new ModelStore(onnx, this.deps.chunkBytes ?? 256 * 1024)
     this.job = plannerJob(this.config, model)
     this.energy.sinceMs = this.deps.clock()
@@ -320,7 +321,7 @@ export class JobService {
       activateAtMs: e.activateAtMs,
       parts: e.parts.map((p) => ({
         planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch,
-        stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), ...this.stageIo(nodes(s.layers)), devices: [...s.devices], shares: speedShares(this.job!, fleet, s.layers, s.devices) })),
+        stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodes(s.layers), ...this.stageIo(nodes(s.layers)), ...codecAt(this.job!.model, s.layers[1]), devices: [...s.devices], shares: speedShares(this.job!, fleet, s.layers, s.devices) })),
         schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
       })),
       // an overloaded plan (a baseline run as is) predicts no finite latency: the largest we carry
@@ -376,4 +377,10 @@ function speedShares(job: Job, fleet: Fleet, layers: readonly [number, number], 
   const speed = devices.map((id) => 1 / stageComputeMs(job, fleet.devices.get(id)!, layers, 1))
   const total = speed.reduce((a, x) => a + x, 0)
   return speed.map((x) => x / total)
+}
+
+/** How a stage's outputs travel when it ends at `boundary` (the planner's choice for that cut). */
+function codecAt(model: ModelProfile, boundary: number): { codec?: ActivationCodec } {
+  const c = model.boundaryCodecs?.[boundary]
+  return c ? { codec: c } : {}
 }

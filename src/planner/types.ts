@@ -2,6 +2,7 @@
  * Plain, immutable planner types (no algorithms here). Units are in the names: Ms, S, Bytes,
  * Bps (bits per second), W, J, Flops. Layer ranges are half-open: [start, end).
  */
+import type { ActivationCodec } from '../protocol/activation-codec.js'
 
 export type OpClassFlops = Readonly<{ conv: number; matmul: number; elementwise: number }>
 
@@ -50,6 +51,11 @@ export interface ModelProfile {
   readonly outputBytesByLayer?: readonly number[]
   /** ONNX node index at each layer boundary ([0] = 0, [L] = node count), to split the model file. */
   readonly nodeBounds?: readonly number[]
+  /**
+   * How the float32 tensors crossing each boundary travel (planner/compression.ts: the smallest
+   * codec within the job's error bound; null: float32); boundaryBytes already counts it.
+   */
+  readonly boundaryCodecs?: ReadonlyArray<ActivationCodec | null>
 }
 
 export interface QoE {

@@ -39,9 +39,12 @@ function writeHead(buf: Buffer, at: number, major: number, value: number): numbe
 
 type Item = number | string | null | number[] | string[]
 
+/** A number that is not a non-negative safe integer goes as a CBOR float64 (a compressed tensor's scale). */
+const isUint = (v: number) => Number.isSafeInteger(v) && v >= 0
+
 function itemSize(v: Item): number {
   if (v === null) return 1
-  if (typeof v === 'number') return headSize(v)
+  if (typeof v === 'number') return isUint(v) ? headSize(v) : 9
   if (typeof v === 'string') {
     const n = Buffer.byteLength(v)
     return headSize(n) + n
@@ -54,6 +57,11 @@ function writeItem(buf: Buffer, at: number, v: Item): number {
     buf[at] = 0xf6
     return at + 1
   }
+  if (typeof v === 'number' && !isUint(v)) {
+    buf[at] = 0xfb
+    buf.writeDoubleBE(v, at + 1)
+    return at + 9
+  }
   if (typeof v === 'number') return writeHead(buf, at, 0, v)
   if (typeof v === 'string') {
     const n = Buffer.byteLength(v)
@@ -65,7 +73,7 @@ function writeItem(buf: Buffer, at: number, v: Item): number {
   return at
 }
 
-/** Encodes one chunk; every numeric field must be a non-negative safe integer (chunks.ts checks). */
+/** Encodes one chunk; every numeric field but `scale` must be a non-negative safe integer (chunks.ts checks). */
 export function writeChunkMessage(chunk: TensorChunk): Buffer {
   const fields: Array<[string, Item]> = [
     ['v', chunk.v], ['req', chunk.req], ['name', chunk.name], ['dtype', chunk.dtype], ['shape', chunk.shape],
@@ -74,6 +82,7 @@ export function writeChunkMessage(chunk: TensorChunk): Buffer {
   ]
   const hop = chunk.hop
   if (hop) fields.push(['src', hop.src], ['plan', hop.plan], ['stage', hop.stage], ['route', [...hop.route]], ['t0', hop.t0])
+  if (chunk.scale !== undefined) fields.push(['scale', chunk.scale])
   const dataLen = chunk.data.byteLength
   let size = 1 + itemSize('data') + headSize(dataLen) + dataLen
   for (const [k, v] of fields) size += itemSize(k) + itemSize(v)

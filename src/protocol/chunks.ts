@@ -31,6 +31,11 @@ export interface TensorMeta {
   epoch: number | null
   /** Where the request goes (absent outside a running job: tests, tools). */
   hop?: Hop
+  /**
+   * A compressed float32 activation (activation-codec.ts): `dtype` is float16 or int8 on the wire
+   * and the receiver restores float32 values as x = q x scale.
+   */
+  scale?: number
 }
 
 /**
@@ -79,7 +84,8 @@ const chunkSchema = z.object({
   stage: z.number().int().nonnegative().max(64).optional(),
   route: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
   t0: z.number().int().nonnegative().optional(),
-})
+  scale: z.number().positive().finite().optional(),
+}).refine((c) => c.scale === undefined || c.dtype === 'float16' || c.dtype === 'int8', { message: 'scale goes only with a float16 or int8 tensor (a compressed activation)', path: ['scale'] })
 
 /** Largest chunk data size that keeps each message under a broker's packet limit. */
 export function chunkBytesFor(maxPacketBytes: number, topicLength = 128): number {
@@ -122,6 +128,7 @@ export function* encodeTensorChunks(
       crc: crc32(data),
       data,
       ...(meta.hop ? { hop: meta.hop } : {}),
+      ...(meta.scale !== undefined ? { scale: meta.scale } : {}),
     }
     yield writeChunkMessage(chunk)
   }
@@ -135,10 +142,11 @@ export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
   if (!decoded.ok) return decoded
   const parsed = chunkSchema.safeParse(decoded.value)
   if (!parsed.success) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: ${formatIssues(parsed.error)}` }
-  const { src, plan, stage, route, t0, ...rest } = parsed.data
+  const { src, plan, stage, route, t0, scale, ...rest } = parsed.data
   const hopFields = [src, plan, stage, route, t0].filter((x) => x !== undefined).length
   if (hopFields !== 0 && hopFields !== 5) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: 'tensor chunk: src, plan, stage, route and t0 go together' }
   const chunk = rest as TensorChunk
+  if (scale !== undefined) chunk.scale = scale
   if (hopFields === 5) {
     if (stage! > route!.length) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: stage ${stage} is beyond its route of ${route!.length}` }
     chunk.hop = { src: src!, plan: plan!, stage: stage!, route: route!, t0: t0! }

@@ -134,6 +134,8 @@ const stageRef = z.object({
   outputs: z.array(z.string().min(1).max(256)).max(256).optional(),
   /** Share of the stage's requests per device (same order; sum 1): replicas by speed. */
   shares: z.array(z.number().min(0).max(1)).max(1024).optional(),
+  /** How the stage's float32 outputs travel to later stages (activation-codec.ts); absent: float32. Results are never compressed. */
+  codec: z.enum(['fp16', 'int8']).optional(),
 })
 
 /** A model input a source sends with each request. */

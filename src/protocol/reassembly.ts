@@ -7,7 +7,8 @@
  * bounds the bytes held for incomplete tensors.
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js'
-import { DTYPES, type Dtype } from './dtypes.js'
+import { DTYPES, bytesOf, type Dtype } from './dtypes.js'
+import { restore } from './activation-codec.js'
 import type { Hop, TensorChunk } from './chunks.js'
 
 export interface Tensor {
@@ -177,6 +178,7 @@ function reject(code: ErrorCode, error: string): AddResult {
 
 function disagreement(a: TensorChunk, b: TensorChunk): string | null {
   if (a.dtype !== b.dtype) return `dtype ${b.dtype} vs ${a.dtype}`
+  if (a.scale !== b.scale) return `scale ${b.scale} vs ${a.scale}`
   if (a.count !== b.count) return `count ${b.count} vs ${a.count}`
   if (a.total !== b.total) return `total ${b.total} vs ${a.total}`
   if (a.epoch !== b.epoch) return `epoch ${b.epoch} vs ${a.epoch}`
@@ -202,8 +204,13 @@ function checkLayout(chunk: TensorChunk, stride: number | null): number | string
   return implied
 }
 
+/** The whole tensor; a compressed activation (a `scale`) restored to float32. */
 function toTensor(meta: TensorChunk, data: Uint8Array): Tensor {
-  return { req: meta.req, name: meta.name, dtype: meta.dtype, shape: meta.shape, epoch: meta.epoch, ...(meta.hop ? { hop: meta.hop } : {}), data }
+  const restored = meta.scale !== undefined && (meta.dtype === 'float16' || meta.dtype === 'int8')
+  return {
+    req: meta.req, name: meta.name, dtype: restored ? 'float32' : meta.dtype, shape: meta.shape, epoch: meta.epoch, ...(meta.hop ? { hop: meta.hop } : {}),
+    data: restored ? bytesOf(restore(meta.dtype as 'float16' | 'int8', alignedCopyIfNeeded(data, meta.dtype), meta.scale!)) : data,
+  }
 }
 
 /** A single-chunk tensor is a view over the message when aligned (no copy), else one copy. */

@@ -2,6 +2,7 @@
 import * as ort from 'onnxruntime-node'
 import { bytesOf, viewAs, type Dtype } from '../protocol/dtypes.js'
 import { encodeTensorChunks, type Hop } from '../protocol/chunks.js'
+import { compress, type ActivationCodec } from '../protocol/activation-codec.js'
 
 export interface WireTensor {
   readonly name: string
@@ -25,7 +26,8 @@ export function fromOrt(name: string, t: ort.Tensor): WireTensor {
 
 /**
  * Publishes a tensor's chunks (QoS 1, in order, without waiting for each acknowledgement before
- * the next: the client keeps them in flight); resolves when the broker has them all.
+ * the next: the client keeps them in flight); resolves when the broker has them all. With a
+ * `codec`, a float32 tensor goes compressed (the receiver's reassembler restores float32).
  */
 export async function sendTensor(
   publish: (topic: string, payload: Buffer) => Promise<void>,
@@ -33,9 +35,13 @@ export async function sendTensor(
   t: WireTensor,
   meta: { req: string; epoch: number | null; hop: Hop },
   chunkBytes: number,
+  codec?: ActivationCodec,
 ): Promise<void> {
   const acks: Array<Promise<void>> = []
-  for (const msg of encodeTensorChunks({ req: meta.req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: meta.epoch, hop: meta.hop }, t.data, chunkBytes)) {
+  // a float32 activation the plan compresses travels as float16 or int8 with its scale
+  const c = codec && t.dtype === 'float32' ? compress(viewAs('float32', t.data) as Float32Array, codec) : null
+  const wire = c ? { dtype: c.dtype, data: c.data, scale: c.scale } : { dtype: t.dtype, data: t.data }
+  for (const msg of encodeTensorChunks({ req: meta.req, name: t.name, dtype: wire.dtype, shape: [...t.shape], epoch: meta.epoch, hop: meta.hop, ...(c ? { scale: c.scale } : {}) }, wire.data, chunkBytes)) {
     acks.push(publish(topic, msg))
   }
   await Promise.all(acks)

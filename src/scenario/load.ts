@@ -7,6 +7,8 @@ import { scenarioSchema, type JobConfig, type Scenario } from './schema.js'
 import { loadModelBytes, profileModel, type Profile } from '../model/load.js'
 import { zooModel } from '../model/zoo/index.js'
 import { toModelProfile } from '../planner/model-profile.js'
+import { compressBoundaries } from '../planner/compression.js'
+import { compressionErrors } from '../model/compression-error.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import type { Fleet, Network } from '../planner/cost.js'
 import type { DeviceProfile, Job, ModelProfile } from '../planner/types.js'
@@ -27,7 +29,7 @@ export interface PlanningInputs {
 
 /** `maxLayers`: candidate cut points kept in the model profile (toModelProfile). */
 export async function planningInputs(file: string, scenario: Scenario, coordination: Network['coordination'] = 'scheduled', maxLayers = 24): Promise<PlanningInputs> {
-  const model = await modelProfileFor(scenario.job.model, dirname(file), scenario.job.batch, maxLayers)
+  const model = (await loadJobModel(scenario.job.model, dirname(file), scenario.job.batch, maxLayers, scenario.job.compression?.maxOutputError)).model
   const devices = new Map<string, DeviceProfile>(scenario.devices.map((d) => [d.id, { ...d, emulated: true }]))
   const job = plannerJob(scenario.job, model)
   const bg = scenario.network.background
@@ -45,7 +47,7 @@ export async function modelProfileFor(ref: string, baseDir: string, batch: numbe
 }
 
 /** The planner's profile of a job's model and the ONNX profile it came from (to cut stage models). */
-export async function loadJobModel(ref: string, baseDir: string, batch: number, maxLayers = 24): Promise<{ model: ModelProfile; onnx: Profile }> {
+export async function loadJobModel(ref: string, baseDir: string, batch: number, maxLayers = 24, maxOutputError?: number): Promise<{ model: ModelProfile; onnx: Profile }> {
   const modelRef = zooModel(ref) || isAbsolute(ref) ? ref : resolve(baseDir, ref)
   const { bytes, source } = await loadModelBytes(modelRef)
   const p = await profileModel(bytes, source, { batch })
@@ -59,7 +61,11 @@ export async function loadJobModel(ref: string, baseDir: string, batch: number, 
     batch,
     modelOutputBytesByNode: p.graph.nodes.map((n) => bytesOf(n.outputs.filter((o) => p.graph.outputs.some((v) => v.name === o)))),
   }, maxLayers)
-  return { model, onnx: p }
+  if (maxOutputError === undefined || !model.nodeBounds) return { model, onnx: p }
+  // activation compression: each kept cut's output error per codec, measured (seeded inputs)
+  const inner = model.nodeBounds.slice(1, -1)
+  const errors = await compressionErrors(p, inner)
+  return { model: compressBoundaries(model, errors.map((e, i) => ({ boundary: i + 1, floatBytes: e.floatBytes / batch, error: e.error })), maxOutputError), onnx: p }
 }
 
 /** A validated job (scenario or hub config) as the planner's Job. */

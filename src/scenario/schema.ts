@@ -43,6 +43,12 @@ export const jobSchema = z.object({
     microBatchesPerStep: z.number().int().min(1).max(1024).default(8),
     optimizerStateFactor: nonNeg.default(2),
   }).optional(),
+  /**
+   * Activation compression: the planner sends a cut's float32 tensors as float16 or int8 where the
+   * model's output error, measured at that cut, stays within `maxOutputError` (relative L2).
+   * Absent: everything travels as float32.
+   */
+  compression: z.object({ maxOutputError: z.number().min(0).max(1) }).optional(),
   qoe: z.object({
     latencyMs: positive.optional(),
     p95LatencyMs: positive.optional(),

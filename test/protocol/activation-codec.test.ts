@@ -1,0 +1,69 @@
+/** Compressed activations: float16 and int8 with a per-tensor scale, and back to float32. */
+import { describe, expect, it } from 'vitest'
+import { compress, restore, toHalfBits } from '../../src/protocol/activation-codec.js'
+
+const values = Float32Array.from({ length: 10_000 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)) * 3.1)
+
+describe('activation codec', () => {
+  it('float16 halves the bytes and keeps about 3 significant digits', () => {
+    const c = compress(values, 'fp16')
+    expect(c.dtype).toBe('float16')
+    expect(c.data.byteLength).toBe(values.length * 2)
+    const back = restore('float16', c.data, c.scale)
+    for (let i = 0; i < values.length; i++) expect(Math.abs(back[i]! - values[i]!)).toBeLessThanOrEqual(Math.abs(values[i]!) * 2 ** -11 + 1e-7)
+  })
+
+  it('rounds to the nearest half as IEEE 754 does, with subnormals, overflow and NaN', () => {
+    expect(toHalfBits(1)).toBe(0x3c00)
+    expect(toHalfBits(-2)).toBe(0xc000)
+    expect(toHalfBits(65504)).toBe(0x7bff)
+    expect(toHalfBits(1e6)).toBe(0x7c00)
+    expect(toHalfBits(2 ** -24)).toBe(0x0001)
+    expect(toHalfBits(1 + 2 ** -11)).toBe(0x3c00) // a tie goes to the even mantissa
+    expect(toHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02)
+    expect(toHalfBits(NaN) & 0x7c00).toBe(0x7c00)
+  })
+
+  it('int8 quarters the bytes with one scale per tensor; the error is at most half a step', () => {
+    const c = compress(values, 'int8')
+    expect(c.dtype).toBe('int8')
+    expect(c.data.byteLength).toBe(values.length)
+    const max = Math.max(...Array.from(values, Math.abs))
+    expect(c.scale).toBeCloseTo(max / 127, 6)
+    const back = restore('int8', c.data, c.scale)
+    for (let i = 0; i < values.length; i++) expect(Math.abs(back[i]! - values[i]!)).toBeLessThanOrEqual(c.scale / 2 + 1e-6)
+  })
+
+  it('refuses a scale that is not a positive finite number', () => {
+    expect(() => restore('int8', new Uint8Array(4), 0)).toThrow(/scale/)
+    expect(() => restore('int8', new Uint8Array(4), Infinity)).toThrow(/scale/)
+  })
+})
+
+describe('compressed activations on the wire', () => {
+  it('a float32 tensor sent as int8 with its scale comes out of the reassembler as float32 within half a step', async () => {
+    const { encodeTensorChunks, decodeTensorChunk } = await import('../../src/protocol/chunks.js')
+    const { Reassembler } = await import('../../src/protocol/reassembly.js')
+    const c = compress(values, 'int8')
+    const r = new Reassembler({ timeoutMs: 1000, maxTensorBytes: 1 << 20, maxPendingBytes: 1 << 20 })
+    let done: { dtype: string; data: Uint8Array } | null = null
+    for (const msg of encodeTensorChunks({ req: 'r1', name: 'act', dtype: c.dtype, shape: [values.length], epoch: 1, scale: c.scale }, c.data, 4096)) {
+      const d = decodeTensorChunk(msg)
+      if (!d.ok) throw new Error(d.error)
+      expect(d.chunk.scale).toBe(c.scale)
+      const got = r.add(d.chunk, 0)
+      if (got.status === 'complete') done = got.tensor
+    }
+    expect(done!.dtype).toBe('float32')
+    const back = new Float32Array(done!.data.buffer, done!.data.byteOffset, values.length)
+    for (let i = 0; i < values.length; i += 97) expect(Math.abs(back[i]! - values[i]!)).toBeLessThanOrEqual(c.scale / 2 + 1e-6)
+  })
+
+  it('refuses a scale on a tensor that is not float16 or int8', async () => {
+    const { encodeTensorChunks, decodeTensorChunk } = await import('../../src/protocol/chunks.js')
+    const [msg] = [...encodeTensorChunks({ req: 'r1', name: 'x', dtype: 'float32', shape: [2], epoch: 1, scale: 0.5 }, new Uint8Array(8))]
+    const d = decodeTensorChunk(msg!)
+    expect(d.ok).toBe(false)
+    if (!d.ok) expect(d.error).toMatch(/scale goes only with a float16 or int8/)
+  })
+})
