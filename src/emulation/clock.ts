@@ -8,9 +8,8 @@
  * So, from the host's measured rates (the devices' own micro-benchmark, run in as many
  * processes at once as the host has cores, so that every process gets only its share):
  * - dilation: for each profile, host time over profile time of the job's model (its op mix),
- *   times a margin (2: on this shared 2-core host at load 17, runs were still late 43% of the time
- *   with 1.5); the
- *   largest of these over the scenario's devices;
+ *   times a margin (2: on this shared 2-core host at load 17, runs were still late 43% of the
+ *   time with 1.5); the largest of these over the scenario's devices;
  * - CPU: the device processes together must not keep the cores more than `cpuShare` busy
  *   (the hub, broker and Wi-Fi proxy need the rest): every request is computed once, somewhere,
  *   taking the host's time of the whole model, at the job's rate divided by K.
