@@ -81,6 +81,8 @@ export class DeviceAgent {
   private client: MqttClient | null = null
   private timer: NodeJS.Timeout | null = null
   private seq = 0
+  /** Busy time at the last heartbeat (an emulated device's load is its busy share since then). */
+  private lastLoad: { atMs: number; busyMs: number } | null = null
   /** The latest assignment per job. */
   readonly assignments = new Map<string, AssignmentPayload>()
   /** Recent assignments and plan epochs per job, by epoch. */
@@ -422,6 +424,21 @@ export class DeviceAgent {
     }
   }
 
+  /**
+   * An emulated device reports the emulated hardware's load: the share of the time since its last
+   * heartbeat its stages kept it busy, in profile time (this host's CPU says nothing about the
+   * device it emulates). A real device reports this machine's CPU load.
+   */
+  private load(nowMs: number): number {
+    if (!this.o.profile.emulated) return Math.min(1, os.loadavg()[0]! / os.availableParallelism())
+    const busyMs = this.executor.energy.busyTotalMs
+    const last = this.lastLoad
+    this.lastLoad = { atMs: nowMs, busyMs }
+    if (!last) return 0
+    const spanMs = (nowMs - last.atMs) / (this.o.timeScale ?? 1)
+    return spanMs > 0 ? Math.min(1, Math.max(0, (busyMs - last.busyMs) / spanMs)) : 0
+  }
+
   private async heartbeat(): Promise<void> {
     if (!this.client?.connected) return
     const epochs = [...this.ready.values()]
@@ -437,7 +454,7 @@ export class DeviceAgent {
       v: PROTOCOL_VERSION,
       seq: this.seq++,
       timeMs: Date.now(),
-      load: Math.min(1, os.loadavg()[0]! / os.availableParallelism()),
+      load: this.load(now),
       freeMemoryBytes: os.freemem(),
       batteryPct: this.o.profile.battery?.levelPct ?? null,
       linkThroughputBps: null,

@@ -19,6 +19,11 @@ export class EnergyMeter {
     this.busyMs += ms
   }
 
+  /** Profile milliseconds spent running stages since the device started. */
+  get busyTotalMs(): number {
+    return this.busyMs
+  }
+
   sent(bytes: number): void {
     this.txBytes += bytes
   }
