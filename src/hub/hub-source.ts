@@ -18,14 +18,23 @@ export interface HubSourceOptions {
   readonly maxOutstanding?: number
   readonly onComplete?: RequesterDeps['onComplete']
   readonly onError?: (message: string) => void
+  /**
+   * Each second, the latencies of the requests completed since the last report (in profile time:
+   * divided by `timeScale`), as a source's heartbeat reports them (the hub's dashboards show them).
+   */
+  readonly report?: (r: { count: number; meanMs: number; p95Ms: number }) => void
+  /** Emulation clock factor: reported latencies are wall-clock divided by it. */
+  readonly timeScale?: number
 }
 
 export class HubSource {
   readonly requester: Requester
   private sendTimer: NodeJS.Timeout | null = null
   private tickTimer: NodeJS.Timeout | null = null
+  private reportTimer: NodeJS.Timeout | null = null
+  private reportedUpTo = 0
 
-  constructor(private readonly client: DoraClient, readonly jobId: string, o: HubSourceOptions = {}) {
+  constructor(private readonly client: DoraClient, readonly jobId: string, private readonly o: HubSourceOptions = {}) {
     this.requester = new Requester({
       src: HUB_SOURCE,
       jobId,
@@ -48,6 +57,15 @@ export class HubSource {
     })
     await this.client.subscribe(topics.job(this.jobId, 'results'), (_t, payload) => this.requester.onResultChunk(payload))
     this.tickTimer = setInterval(() => this.requester.tick().catch(() => undefined), 250)
+    if (this.o.report) this.reportTimer = setInterval(() => this.reportLatencies(), 1000)
+  }
+
+  private reportLatencies(): void {
+    const all = this.requester.stats.latenciesMs
+    const ms = all.slice(this.reportedUpTo).map((x) => x / (this.o.timeScale ?? 1)).sort((a, b) => a - b)
+    this.reportedUpTo = all.length
+    if (!ms.length) return
+    this.o.report!({ count: ms.length, meanMs: ms.reduce((a, x) => a + x, 0) / ms.length, p95Ms: ms[Math.min(ms.length - 1, Math.ceil(0.95 * ms.length) - 1)]! })
   }
 
   /** Sends `rateRps` requests a second until stopped. */
@@ -64,5 +82,7 @@ export class HubSource {
     while (this.requester.outstandingCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
     if (this.tickTimer) clearInterval(this.tickTimer)
     this.tickTimer = null
+    if (this.reportTimer) clearInterval(this.reportTimer)
+    this.reportTimer = null
   }
 }

@@ -5,7 +5,7 @@
  */
 import { JobSpecs } from './job-specs.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
-import { statusPage } from '../status/page.js'
+import { LiveStatus } from '../status/live-status.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
@@ -45,6 +45,7 @@ export class Hub {
   private readonly baseDir: string
   private metrics: HubMetrics | null = null
   private bad: BadMessages | null = null
+  private status: LiveStatus | null = null
   private ha: HomeAssistant | null = null
   private leases: PlanLeases | null = null
   private boundMetricsPort: number | null = null
@@ -101,10 +102,13 @@ export class Hub {
   async start(): Promise<void> {
     const { config: c, log } = this
     this.startedMs = this.clock()
+    const status = new LiveStatus(() => ({ hubId: c.hub.id, devices: this.registry.snapshot(), jobs: this.jobs, nowMs: this.clock() }))
+    this.status = status
     const metrics = new HubMetrics({
       devices: () => this.registry.snapshot(),
       jobs: () => this.jobs,
-      statusPage: () => statusPage({ hubId: c.hub.id, devices: this.registry.snapshot(), jobs: this.jobs, nowMs: this.clock() }),
+      statusPage: () => status.page(),
+      statusEvents: (req, res) => status.attach(req, res),
     })
     this.metrics = metrics
     this.bad = new BadMessages({
@@ -220,6 +224,7 @@ export class Hub {
         await this.stop()
         throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
       }
+      status.start()
       log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
     }
     if (redis) {
@@ -245,7 +250,8 @@ export class Hub {
   /** A request source on the hub's connection for a job (requests that originate on the hub). */
   async source(jobId: string, o: HubSourceOptions = {}): Promise<HubSource> {
     if (!this.client) throw new Error('the hub is not started')
-    const s = new HubSource(this.client, jobId, { chunkBytes: this.config.tensors.chunkBytes, ...o })
+    const job = this.jobServices.get(jobId)?.service
+    const s = new HubSource(this.client, jobId, { chunkBytes: this.config.tensors.chunkBytes, ...(job ? { report: (r) => job.sourceReported(r) } : {}), ...o })
     await s.start()
     return s
   }
@@ -261,6 +267,8 @@ export class Hub {
     this.registry.off('event', this.onRegistryEvent)
     await this.specs?.stop()
     for (const job of this.jobs) await job.stop()
+    this.status?.stop()
+    this.status = null
     await this.metrics?.close()
     await this.sweepTask?.destroy()
     this.sweepTask = null

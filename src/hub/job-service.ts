@@ -147,14 +147,26 @@ export class JobService {
    * highest p95 reported, requests per second), or null when no source reported.
    */
   measuredFigures(nowMs: number, windowMs = 30_000): { latencyMs: number; p95Ms: number; throughputRps: number } | null {
-    while (this.reported.length && this.reported[0]!.atMs < nowMs - windowMs) this.reported.shift()
-    const n = this.reported.reduce((a, r) => a + r.count, 0)
+    // keep a minute (the longest window asked for); count only this window's reports
+    while (this.reported.length && this.reported[0]!.atMs < nowMs - Math.max(windowMs, 60_000)) this.reported.shift()
+    const recent = this.reported.filter((r) => r.atMs >= nowMs - windowMs)
+    const n = recent.reduce((a, r) => a + r.count, 0)
     if (!n) return null
     return {
-      latencyMs: this.reported.reduce((a, r) => a + r.count * r.meanMs, 0) / n,
-      p95Ms: Math.max(...this.reported.map((r) => r.p95Ms)),
+      latencyMs: recent.reduce((a, r) => a + r.count * r.meanMs, 0) / n,
+      p95Ms: Math.max(...recent.map((r) => r.p95Ms)),
       throughputRps: n / (windowMs / 1000),
     }
+  }
+
+  /**
+   * Latencies measured by a request source on the hub itself (src/hub/hub-source.ts), for the
+   * dashboards' measured figures, as a device source's heartbeat reports them.
+   */
+  sourceReported(r: { count: number; meanMs: number; p95Ms: number }): void {
+    if (!(r.count > 0) || !Number.isFinite(r.meanMs) || !Number.isFinite(r.p95Ms)) return
+    this.reported.push({ atMs: this.deps.clock(), count: r.count, meanMs: r.meanMs, p95Ms: r.p95Ms })
+    if (this.reported.length > 10_000) this.reported.shift()
   }
 
   async start(): Promise<void> {

@@ -3,7 +3,8 @@
  * registries and default process metrics done right). Served on `hub.metrics.port` at /metrics.
  * Device and job figures are read from the hub at scrape time (no bookkeeping of our own);
  * planner figures are counted as the adapter runs. Figures of emulated devices carry
- * `emulated="true"`. The same port serves the status page at / (src/status/page.ts).
+ * `emulated="true"`. The same port serves the status page at / (src/status/page.ts) and its live
+ * updates at /events (src/status/events.ts).
  */
 import http from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
@@ -15,6 +16,8 @@ export interface MetricsSource {
   jobs: () => JobService[]
   /** The status page (HTML), served at / beside the metrics. */
   statusPage?: () => string
+  /** The status page's live updates (server-sent events), served at /events. */
+  statusEvents?: (req: http.IncomingMessage, res: http.ServerResponse) => void
 }
 
 export class HubMetrics {
@@ -51,7 +54,7 @@ export class HubMetrics {
         }
       },
     })
-    perDevice('dora_device_load', 'CPU load of the device, 0..1 (heartbeat EWMA)', (d) => d.measurements.loadEwma)
+    perDevice('dora_device_load', 'Load of the device, 0..1 (heartbeat EWMA; an emulated device reports its emulated busy share)', (d) => d.measurements.loadEwma)
     perDevice('dora_device_battery_percent', 'Battery level of the device, percent', (d) => d.lastHeartbeat?.batteryPct)
     perDevice('dora_device_link_throughput_bps', 'Measured throughput to the broker, bit/s (heartbeat EWMA)', (d) => d.measurements.linkThroughputBpsEwma)
     perDevice('dora_device_missed_heartbeats', 'Heartbeats missing from the sequence since the device joined', (d) => d.measurements.missedHeartbeats)
@@ -86,6 +89,10 @@ export class HubMetrics {
         } catch (err) {
           res.writeHead(500, { 'content-type': 'text/plain' }).end(`status page failed: ${(err as Error).message}\n`)
         }
+        return
+      }
+      if (req.method === 'GET' && path === '/events' && this.source.statusEvents) {
+        this.source.statusEvents(req, res)
         return
       }
       if (req.method !== 'GET' || path !== '/metrics') {

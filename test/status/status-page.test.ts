@@ -53,6 +53,27 @@ describe('status page', () => {
     close()
   })
 
+  it('updates live: /events streams the page\'s sections (server-sent events), no reload', async () => {
+    const { url, close } = await hubWithPlan()
+    const html = await (await fetch(url)).text()
+    expect(html).not.toMatch(/http-equiv="refresh"/)
+    expect(html).toMatch(/new EventSource\('events'\)/)
+    const ac = new AbortController()
+    const res = await fetch(`${url}events`, { signal: ac.signal })
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const reader = res.body!.getReader()
+    let text = ''
+    const events = () => [...text.matchAll(/event: status\ndata: (.*)\n\n/g)].map((m) => JSON.parse(m[1]!) as { fleet: string; jobs: string; stamp: string })
+    while (events().length < 2) text += new TextDecoder().decode((await reader.read()).value)
+    const [first, second] = events()
+    expect(first!.fleet).toMatch(/dev-a/)
+    expect(first!.jobs).toMatch(/job doorbell/)
+    expect(first!.jobs).toMatch(/<h3>Request latency<\/h3>/)
+    expect(second!.stamp > first!.stamp).toBe(true)
+    ac.abort()
+    close()
+  })
+
   it.skipIf(!existsSync(CHROMIUM))('renders in headless Chromium: the chart draws its lanes, slots and compute blocks', async () => {
     const { url, close } = await hubWithPlan()
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] })
