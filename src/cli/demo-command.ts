@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
-import { runDemo, type DemoSummary } from '../demo/demo.js'
+import { DEFAULT_STATUS_PORT, runDemo, type DemoSummary } from '../demo/demo.js'
 import { createLogger } from '../log.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { BASELINES } from '../planner/baselines/index.js'
@@ -16,6 +16,7 @@ interface Flags {
   scenario: string
   duration?: string
   port: string
+  statusPort: string
   json?: boolean
   killDevice?: string
   at?: string
@@ -39,6 +40,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .option('--scenario <file>', 'scenario file', DEFAULT_SCENARIO)
     .option('--duration <s>', 'seconds of requests (wall-clock), then a summary (default: about 60 requests, 30-300 s)')
     .option('--port <port>', 'embedded broker port (0: any free one; 1883 to watch from a dashboard)', '0')
+    .option('--status-port <port>', 'port of the live status page and Prometheus metrics on 127.0.0.1 (0: any free one)', String(DEFAULT_STATUS_PORT))
     .option('--json', 'print the summary as JSON')
     .option('--kill-device <id>', 'kill this device mid-run (auto: one that holds a stage)')
     .option('--at <s>', 'with --kill-device: when, seconds into the run', '10')
@@ -50,6 +52,8 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
     .action(async (flags: Flags) => {
       const durationS = flags.duration === undefined ? null : number('--duration', flags.duration, 1)
       const port = number('--port', flags.port, 0)
+      const statusPort = number('--status-port', flags.statusPort, 0)
+      if (!Number.isInteger(port) || port > 65535 || !Number.isInteger(statusPort) || statusPort > 65535) throw new DoraError(ErrorCodes.USAGE, '--port and --status-port must be whole numbers 0-65535')
       const atS = number('--at', flags.at ?? '10', 0)
       if (flags.killDevice !== undefined && durationS !== null && atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${atS} must be before the end (--duration ${durationS})`)
       if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `--planner must be dora or one of ${Object.keys(BASELINES).join(', ')}, not ${JSON.stringify(flags.planner)}`)
@@ -59,6 +63,7 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
         scenarioFile: flags.scenario,
         durationS,
         port,
+        statusPort,
         coordination: flags.uncoordinated ? 'none' : 'slots',
         kill: flags.killDevice === undefined ? null : { device: flags.killDevice, atS },
         log: createLogger(flags.logLevel),

@@ -31,6 +31,10 @@ import type { PlanEpoch } from '../planner/adapt/adapter.js'
 
 /** A wired device's link to the hub: gigabit Ethernet (the cost model's wired links assume the same). */
 const WIRED_RATE_BPS = 1e9
+/** The dashboard's MQTT username (an observer: reads everything, publishes nothing). */
+export const DASHBOARD_USER = 'dashboard'
+/** The status page's port unless --status-port says otherwise (Prometheus exporters' usual 9464). */
+export const DEFAULT_STATUS_PORT = 9464
 
 export interface DemoOptions {
   readonly scenarioFile: string
@@ -38,6 +42,8 @@ export interface DemoOptions {
   readonly durationS: number | null
   /** Broker port (0: any free port). */
   readonly port: number
+  /** Port of the status page and Prometheus metrics (0 or unset: any free port; `dora demo` defaults to 9464). */
+  readonly statusPort?: number
   readonly coordination: 'slots' | 'none'
   /** Kill this device (or `auto`: one that holds a stage and is no source) this many seconds in. */
   readonly kill: { readonly device: string; readonly atS: number } | null
@@ -135,10 +141,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   if (o.kill && o.kill.atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${o.kill.atS} must be before the end of the run (${durationS} s)`)
   const training = !!job.training
   const passwords = new Map(scenario.devices.map((d) => [d.id, randomBytes(12).toString('base64url')]))
+  // a read-only MQTT login for dashboards (Home Assistant, mosquitto_sub) while the demo runs
+  const dashboard = { username: DASHBOARD_USER, password: randomBytes(12).toString('base64url') }
   const config = await loadConfig(undefined, {
-    hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500 },
+    hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500, metrics: { host: '127.0.0.1', port: o.statusPort ?? 0 } },
     broker: { embedded: { host: '127.0.0.1', port: o.port, wsPort: 0 } },
-    auth: { devices: scenario.devices.map((d) => ({ id: d.id, password: passwords.get(d.id)! })) },
+    auth: { devices: scenario.devices.map((d) => ({ id: d.id, password: passwords.get(d.id)! })), observers: [dashboard] },
+    homeassistant: { enabled: true, stateIntervalMs: 2000 },
     jobs: [{ ...job, planner: o.planner ?? 'dora', network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
   })
   o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
@@ -149,8 +158,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   let fleet: EmulatedFleet | null = null
   let hubSource: HubSource | null = null
   try {
-    await hub.start()
+    await hub.start().catch((err: Error) => {
+      throw /EADDRINUSE/.test(err.message) ? new DoraError(ErrorCodes.USAGE, `${err.message} (--port 0 and --status-port 0 pick free ports)`) : err
+    })
     const brokerPort = hub.boundPorts!.port
+    o.progress(`status page: http://127.0.0.1:${hub.metricsPort}/ (live; Prometheus metrics at /metrics)`)
+    o.progress(`dashboard login (read-only MQTT observer): mqtt://127.0.0.1:${brokerPort} username ${dashboard.username} password ${dashboard.password}`
+      + ` (e.g. mosquitto_sub -h 127.0.0.1 -p ${brokerPort} -u ${dashboard.username} -P ${dashboard.password} -t dora/v1/hub/state -t 'dora/v1/ha/#' -v; Home Assistant discovery is on under homeassistant/)`)
     const service = hub.jobs.find((j) => j.id === job.id)!
     proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort, standard: WIFI_STANDARDS[scenario.network.standard]!, availableAirtime: scenario.network.availableAirtime, timeScale })
     const lines: string[] = []
@@ -228,7 +242,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const epochs: DemoSummary['epochs'] = [{ epoch: e0.epoch, atS: 0, reason: e0.reason, devices: Object.keys(e0.assignments) }]
     const hubRate = training ? undefined : sourceRate.get(null)
     if (hubRate) {
-      hubSource = await hub.source(job.id, { maxOutstanding: outstandingCap(hubRate) })
+      hubSource = await hub.source(job.id, { maxOutstanding: outstandingCap(hubRate), timeScale })
       hubSource.drive(hubRate)
     }
     tracing = true

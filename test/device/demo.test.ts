@@ -16,7 +16,7 @@ const run = promisify(execFile)
 
 describe('dora demo', () => {
   it('runs the smart home for real, survives a killed device, and prints the summary as JSON', async () => {
-    const { stdout, stderr } = await run(process.execPath, [bin, 'demo', '--duration', '14', '--kill-device', 'auto', '--at', '5', '--json'], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
+    const { stdout, stderr } = await run(process.execPath, [bin, 'demo', '--status-port', '0', '--duration', '14', '--kill-device', 'auto', '--at', '5', '--json'], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
     const s = JSON.parse(stdout) as Record<string, any>
     expect(Object.keys(s)).toEqual(expect.arrayContaining(['requests', 'completed', 'lost', 'latencyMs', 'predictedLatencyMs', 'throughputRps', 'energyJ', 'epochs']))
     expect(s.emulated).toBe(true)
@@ -57,7 +57,7 @@ describe('dora demo', () => {
       'job: { id: ft, model: bert-tiny, rateRps: 100, goal: throughput, source: board-1, training: { microBatchesPerStep: 4, optimizerStateFactor: 2 }, qoe: { throughputRps: 1 } }',
       '',
     ].join('\n'))
-    const { stdout, stderr } = await run(process.execPath, [bin, 'demo', '--scenario', join(dir, 'tiny-train.yaml'), '--duration', '12', '--time-scale', '2', '--json'], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
+    const { stdout, stderr } = await run(process.execPath, [bin, 'demo', '--status-port', '0', '--scenario', join(dir, 'tiny-train.yaml'), '--duration', '12', '--time-scale', '2', '--json'], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
     const s = JSON.parse(stdout) as Record<string, any>
     expect(stderr).toMatch(/EMULATION CLOCK x2: .* 2x slower.*given \(--time-scale 2\)/)
     expect(s.timeScale).toBe(2)
