@@ -14,9 +14,10 @@
  * non-compliant ones dropped, and the compliant ones thinned into a small Pareto front over
  * (goal metric, energy). "No feasible plan" is a result with the reasons of the closest plans.
  */
-import { compliance, predict, type Fleet, type Network } from './cost.js'
+import { boundGap, compliance, distanceToBounds, predict, type Fleet, type Network } from './cost.js'
 import { StageTable } from './stage-table.js'
 import { soloAirtimeS } from './network/wifi.js'
+import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
 import { allReduceHops } from './training.js'
 import { jobSources, outputBytesOf, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Stage } from './types.js'
 
@@ -133,7 +134,11 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const beamWidth = options.beamWidth ?? 24
   const microBatches = options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1])
   const net = options.network
-  const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, bytes, d.linkRateBps) * 1000) / net.availableAirtime : 0)
+  const transport = net.transport ?? DEFAULT_TRANSPORT
+  const air = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? (soloAirtimeS(net.standard, framedBytes(bytes, transport), d.linkRateBps) * 1000) / net.availableAirtime : 0)
+  // time off the air of one transfer between two endpoints: wired hops and the broker's relay, ms
+  const offAir = (bytes: number, a: DeviceProfile | null, z: DeviceProfile | null) =>
+    bytes <= 0 || (!a && !z) ? 0 : (relayS(bytes, transport) + (a && !a.linkRateBps ? wiredHopS(bytes, transport) : 0) + (z && !z.linkRateBps ? wiredHopS(bytes, transport) : 0)) * 1000
   const memoryLimit = (d: DeviceProfile) => d.memoryBytes * (job.qoe.memoryFraction ?? 0.8)
   const training = job.training
   let explored = 0
@@ -208,10 +213,12 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
               const passes = training && i > 0 ? 2 : 1
               let airIn = 0
               let radioJ = 0
+              let wireMs = 0
               for (const s of group === local ? [] : senders) {
                 for (const m of members) {
                   if (s.d?.id === m.d.id) continue
                   airIn += (passes * s.share * m.share * (airAt(s.t, i) + airAt(m.t, i))) / b
+                  wireMs += passes * s.share * m.share * offAir(bytesIn, s.d, m.d)
                   const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
                   radioJ += (s.share * m.share * bytesIn * radio) / b
                 }
@@ -231,10 +238,14 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
               const bytesOut = !training ? outputBytesOf(job.model, [i, j]) * b : 0
               for (const m of members) {
                 if (bytesOut > 0) {
-                  for (const src of sources) {
+                  // results go back to the source of each request (in a local group: its own member)
+                  for (const [k, src] of sources.entries()) {
                     if (m.d.id === src.d?.id) continue
-                    airOut += (m.share * src.share * (air(bytesOut, m.d) + air(bytesOut, src.d))) / b
-                    radioJ += (m.share * src.share * bytesOut * (m.d.txJPerByte + (src.d?.rxJPerByte ?? 0))) / b
+                    const w = group === local ? (members[k] === m ? 1 : 0) : m.share * src.share
+                    if (w <= 0) continue
+                    airOut += (w * (air(bytesOut, m.d) + air(bytesOut, src.d))) / b
+                    wireMs += w * offAir(bytesOut, m.d, src.d)
+                    radioJ += (w * bytesOut * (m.d.txJPerByte + (src.d?.rxJPerByte ?? 0))) / b
                   }
                 }
                 stageMs += m.share * m.ms
@@ -252,7 +263,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
                 if (training && table.memoryBytes(i, j, b, stash(label.depth)) > groupLimit) continue
                 const airMs = label.airMs + airIn + airOut
                 const periodMs = Math.max(label.periodMs, stagePeriodMs, airMs)
-                const latencyMs = label.latencyMs + stageMs + (airIn + airOut) * b
+                const latencyMs = label.latencyMs + stageMs + (airIn + airOut) * b + wireMs
                 const energyJ = label.energyJ + activeJ + radioJ + idleJ
                 if (prune && !withinBounds(periodMs, latencyMs, energyJ)) continue
                 if (key === null) {
@@ -306,9 +317,10 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
     job.goal === 'throughput' ? -c.prediction.capacityRps : job.goal === 'energy' ? c.prediction.energyJPerRequest : c.prediction.latencyMs
   const compliant = candidates.filter((c) => c.compliance.compliant)
   if (compliant.length === 0) {
-    const closest = [...candidates].sort((a, b) => a.compliance.violations.length - b.compliance.violations.length || goalValue(a) - goalValue(b)).slice(0, 3)
+    // closest first: the least summed gap to the bounds, each relative to its limit
+    const closest = [...candidates].sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance) || goalValue(a) - goalValue(b)).slice(0, 3)
     const reasons = closest.length
-      ? closest[0]!.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''}: predicted ${fmt(v.predicted)}, bound ${fmt(v.limit)}`)
+      ? closest[0]!.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''}: predicted ${fmt(v.predicted)}, bound ${fmt(v.limit)} (${Number.isFinite(v.predicted) ? `${(boundGap(v) * 100).toFixed(0)}% off` : 'unbounded'})`)
       : [usable.length === 0 ? 'no usable device (all excluded by battery caps)' : 'no device can hold any stage within its memory bound']
     return { ok: false, reasons, closest, explored }
   }

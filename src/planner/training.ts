@@ -113,9 +113,10 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
       bottleneck = `1F1B round trip from stage ${k}`
     }
   }
-  const passMs = stageMs.reduce((a, x) => a + x, 0) + boundaryMs.reduce((a, x, k) => a + (k === 0 ? x : 2 * x), 0)
-  // the closed form is a lower bound; the deterministic replay of one step is what the plan does
-  const stepMs = Math.max((M - 1) * periodMs + passMs + syncMs, oneStepMs(plan, job, fleet, network))
+  // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
+  // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
+  // time in the pass and again in the period) and only names the bottleneck
+  const stepMs = oneStepMs(plan, job, fleet, network)
   if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
   const samples = M * b
 
@@ -138,5 +139,15 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
     bottleneck,
     memoryBytes: planMemoryBytes(plan, job),
     airtimeMsPerRequest: (M * airMs + syncMs) / samples,
+    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
+    utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
   }
+}
+
+/** Busy fraction of each device and of the air over one step. */
+function trainingUtilisation(stages: ReadonlyArray<{ reps: ReadonlyArray<{ d: DeviceProfile; ms: number; share: number }> }>, M: number, airMs: number, syncMs: number, stepMs: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const s of stages) for (const r of s.reps) out[r.d.id] = (out[r.d.id] ?? 0) + (M * r.share * r.ms) / stepMs
+  if (airMs + syncMs > 0) out.air = (M * airMs + syncMs) / stepMs
+  return out
 }

@@ -131,6 +131,14 @@ export interface Prediction {
   readonly bottleneck: string
   readonly memoryBytes: Readonly<Record<string, number>>
   readonly airtimeMsPerRequest: number
+  /**
+   * How transfers share the air in this prediction: `granted`, one own transfer on the air at a
+   * time in order of request (the hub's grants; `dora simulate`'s default); `contended`, all at
+   * once per the DCF model.
+   */
+  readonly transferMode: 'granted' | 'contended'
+  /** Busy fraction of every resource at the offered load: `air`, and each device by id. */
+  readonly utilisation: Readonly<Record<string, number>>
 }
 
 export interface Violation {

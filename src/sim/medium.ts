@@ -8,12 +8,15 @@
  * - contended: every station with a queued hop sends at once and they share the air as the DCF
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
  *   medium is re-shared whenever a hop starts or ends.
+ * A wired hop takes its own link (transport.ts: framed bytes at the wired rate plus a latency per
+ * message) and the broker's relay delays every transfer once; the air carries framed bytes.
  * Other traffic leaves `availableAirtime` of the channel on average: steadily, or (with
  * `network.background`) as seeded random bursts from other stations. Radio energy is counted per
  * byte.
  */
 import type { EventHeap } from './heap.js'
-import { hopsBetween, type Fleet, type Hop, type Network } from '../planner/cost.js'
+import { hopsBetween, transferS, type Fleet, type Hop, type Network } from '../planner/cost.js'
+import { DEFAULT_TRANSPORT, framedBytes, relayS } from '../planner/network/transport.js'
 import { contendedThroughputsBps, soloEfficiency } from '../planner/network/wifi.js'
 import type { DeviceProfile } from '../planner/types.js'
 
@@ -85,8 +88,11 @@ export class Medium {
    */
   transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, slotOf?: (hop: number) => number, label = ''): void {
     const hops = hopsBetween(from, to, bytes)
+    if (!hops.length) return then()
     const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0, label))
-    step(0)
+    // the broker relays the message once on its way (transport.ts)
+    const relay = relayS(bytes, this.network.transport ?? DEFAULT_TRANSPORT)
+    this.heap.push(this.clock() + relay, () => step(0))
   }
 
   /** Called with every own hop once it has left the air (for schedules built by replay). */
@@ -100,9 +106,10 @@ export class Medium {
   private send(hop: Hop, then: () => void, notBefore: number, label = ''): void {
     this.addRadio(hop.txDevice, (d) => d.txJPerByte, hop.bytes)
     this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
-    if (!Number.isFinite(hop.rateBps)) return then()
+    // a wired hop takes its own link (not shared with the air): its time, then on
+    if (!Number.isFinite(hop.rateBps)) return this.heap.push(this.clock() + transferS(hop, this.network), then)
     const station = hop.txDevice ?? 'access-point'
-    const flow: Flow = { own: true, bitsLeft: hop.bytes * 8, rateBps: hop.rateBps, notBefore, station, onDone: then, label, hop }
+    const flow: Flow = { own: true, bitsLeft: framedBytes(hop.bytes, this.network.transport ?? DEFAULT_TRANSPORT) * 8, rateBps: hop.rateBps, notBefore, station, onDone: then, label, hop }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)

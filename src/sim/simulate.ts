@@ -16,6 +16,8 @@ import { simulateTraining } from './training.js'
 import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
 import { jobSources, outputBytesOf, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 import { seededRandom } from '../model/zoo/builder.js'
+import { planRouting } from '../planner/routing.js'
+import { WeightedTurns } from '../runtime/route.js'
 
 export interface SimOptions {
   readonly durationS: number
@@ -41,6 +43,8 @@ export interface SimResult {
   readonly energyJByDevice: Readonly<Record<string, number>>
   readonly airBusyFraction: number
   readonly qoeMet: boolean
+  /** Mean latency of each source's requests, ms, in the order of jobSources (inference; empty for training). */
+  readonly latencyMsBySource: readonly number[]
   /** Every measured request's latency, ms (inference; empty for training). */
   readonly samplesMs: readonly number[]
 }
@@ -49,8 +53,9 @@ interface Batch {
   arrivals: number[]
   stage: number
   at: DeviceProfile | null
-  /** Where the requests came from and where their results go. */
+  /** Where the requests came from and where their results go, and that source's index. */
   origin: DeviceProfile | null
+  source: number
   /** With a schedule: the micro-batch's place in the cycle and its release time, s. */
   slot?: { m: number; release: number }
   /** Result transfers still to arrive (shared by the batch's copies along its way). */
@@ -83,6 +88,8 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const b = plan.microBatch
   const L = job.model.layers.length
   const serviceMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
+  const routing = planRouting(plan, job, fleet)
+  const turns = new WeightedTurns()
   const schedule = network.coordination === 'scheduled' ? options.schedule : undefined
   const slotStart = new Map<string, number>()
   for (const x of schedule?.slots ?? []) {
@@ -93,11 +100,14 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     ? (hop: number) => batch.slot!.release + (slotStart.get(`${batch.slot!.m}|${tensor}|${hop}`) ?? 0) / 1000
     : undefined
   // a micro-batch is done when every stage's model outputs reached its source (early heads too)
+  const bySource = sources.map(() => ({ sumMs: 0, n: 0 }))
   const outputDone = (batch: Batch) => {
     if (--batch.outputs!.left > 0) return
     for (const a of batch.arrivals) {
       if (a >= options.warmupS && a < options.durationS) {
         latencies.push((now - a) * 1000)
+        bySource[batch.source]!.sumMs += (now - a) * 1000
+        bySource[batch.source]!.n++
         if (now <= options.durationS) measuredDone++
       }
     }
@@ -114,14 +124,11 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
       return
     }
     const st = plan.stages[batch.stage]!
-    // the replica that would finish this micro-batch first
-    const pick = st.devices.reduce((best, id) => {
-      const f = Math.max(now, freeAt.get(id) ?? 0) + serviceMs[batch.stage]!.get(id)! / 1000
-      return f < best.f ? { id, f } : best
-    }, { id: st.devices[0]!, f: Infinity })
-    // stage 0 keeps a source's requests on the source when it is a replica (local routing)
-    const local = batch.stage === 0 && batch.origin && st.devices.includes(batch.origin.id)
-    const target = batch.slot ? dev(schedule!.routes[batch.slot.m]!.replicas[batch.stage]!) : local ? batch.origin! : dev(pick.id)
+    // the replica the run would pick: the source's weighted round robin over the stage's shares
+    // (routing.ts: a source keeps its own requests on a local stage 0)
+    const target = batch.slot
+      ? dev(schedule!.routes[batch.slot.m]!.replicas[batch.stage]!)
+      : dev(st.devices[turns.pick(`${batch.source}/${batch.stage}`, routing.weights[batch.source]![batch.stage]!)]!)
     transfer(batch.at, target, b * job.model.boundaryBytes[st.layers[0]]!, () => {
       const s = (serviceMs[batch.stage]!.get(target.id)! / 1000) * Math.max(0.5, 1 + options.computeJitter * gauss())
       const start = Math.max(now, freeAt.get(target.id) ?? 0)
@@ -143,7 +150,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     pending[k]!.push(now)
     if (!schedule && pending[k]!.length === b) {
       const origin = sources[k]!.d
-      advance({ arrivals: pending[k]!, stage: 0, at: origin, origin })
+      advance({ arrivals: pending[k]!, stage: 0, at: origin, origin, source: k })
       pending[k] = []
     }
     const next = now - Math.log(1 - rand()) / job.rateRps
@@ -159,7 +166,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
       const k = sources.findIndex((x) => (x.d?.id ?? null) === schedule.routes[m]!.source)
       if (k >= 0 && pending[k]!.length >= b) {
         const origin = sources[k]!.d
-        advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, slot: { m, release: now } })
+        advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, source: k, slot: { m, release: now } })
       }
       if (now < options.durationS || pending.some((p) => p.length >= b)) heap.push(n * periodS, tick)
     }
@@ -175,5 +182,5 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const throughputRps = measuredDone / window
   const energyJPerRequest = total / Math.max(1, latencies.length)
   const qoeMet = latencies.length >= requests * 0.99 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest })
-  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: latencies }
+  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: latencies, latencyMsBySource: bySource.map((x) => (x.n ? x.sumMs / x.n : NaN)) }
 }

@@ -206,6 +206,6 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const qoeMet = stepTimes.length > 0 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest })
   return {
     emulated: true, requests: samplesStarted, completed: samplesInWindow, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest,
-    energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: [],
+    energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: [], latencyMsBySource: [],
   }
 }

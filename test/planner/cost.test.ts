@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { compliance, predict, stageComputeMs, type Fleet, type Network } from '../../src/planner/cost.js'
 import { WIFI5, soloAirtimeS } from '../../src/planner/network/wifi.js'
+import { framedBytes, relayS } from '../../src/planner/network/transport.js'
 import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
@@ -25,8 +26,10 @@ describe('cost model', () => {
 
   it('a single-device plan: latency = input air hop + compute + output air hop (no queueing at a low rate)', () => {
     const p = predict(plan([{ layers: [0, 2], devices: ['a'] }]), job({ rateRps: 0.001 }), fleet, scheduled)
-    const air = (soloAirtimeS(WIFI5, 6e5, 400e6) + soloAirtimeS(WIFI5, 4e3, 400e6)) * 1000
-    expect(p.latencyMs).toBeCloseTo(200 + air, 1)
+    // framed bytes on the air (MQTT chunks over TCP/IP) and the broker's relay of each transfer
+    const air = (soloAirtimeS(WIFI5, framedBytes(6e5), 400e6) + soloAirtimeS(WIFI5, framedBytes(4e3), 400e6)) * 1000
+    expect(p.latencyMs).toBeCloseTo(200 + air + (relayS(6e5) + relayS(4e3)) * 1000, 1)
+    expect(p.transferMode).toBe('granted')
     expect(p.capacityRps).toBeCloseTo(5, 6)
     expect(p.bottleneck).toMatch(/stage 0/)
     expect(p.memoryBytes).toEqual({ a: 4e6 + 2 * 4e5 })
@@ -34,8 +37,8 @@ describe('cost model', () => {
 
   it('a two-stage pipeline crosses the air twice between stages and its capacity is the slower stage', () => {
     const p = predict(plan([{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }]), job({ rateRps: 0.001 }), fleet, scheduled)
-    const between = 2 * soloAirtimeS(WIFI5, 4e5, 400e6) * 1000
-    const io = (soloAirtimeS(WIFI5, 6e5, 400e6) + soloAirtimeS(WIFI5, 4e3, 400e6)) * 1000
+    const between = (2 * soloAirtimeS(WIFI5, framedBytes(4e5), 400e6) + relayS(4e5)) * 1000
+    const io = (soloAirtimeS(WIFI5, framedBytes(6e5), 400e6) + soloAirtimeS(WIFI5, framedBytes(4e3), 400e6) + relayS(6e5) + relayS(4e3)) * 1000
     expect(p.latencyMs).toBeCloseTo(100 + 50 + between + io, 1)
     expect(p.capacityRps).toBeCloseTo(10, 6)
   })

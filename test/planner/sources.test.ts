@@ -1,6 +1,7 @@
 /** Jobs with several sources (cameras): local routing on stage 0, the partitioner's local group, the simulator. */
 import { describe, expect, it } from 'vitest'
-import { predict, routeInputs, type Fleet } from '../../src/planner/cost.js'
+import { predict, type Fleet } from '../../src/planner/cost.js'
+import { planRouting } from '../../src/planner/routing.js'
 import { partition } from '../../src/planner/partition.js'
 import { simulate } from '../../src/sim/simulate.js'
 import { scenarioSchema } from '../../src/scenario/schema.js'
@@ -22,9 +23,13 @@ const job: Job = {
 }
 
 describe('several sources', () => {
-  it('routes a source\'s requests to itself when it is a stage-0 replica, the rest by speed', () => {
-    const r = routeInputs([{ d: cams[0]!, share: 0.5 }, { d: null, share: 0.5 }], [{ d: cams[0]!, share: 0.4 }, { d: cams[1]!, share: 0.6 }])
-    expect(r).toEqual([{ from: 0, to: 0, weight: 0.5 }, { from: 1, to: 0, weight: 0.2 }, { from: 1, to: 1, weight: 0.3 }])
+  it('keeps a source\'s requests on itself when every stage-0 replica is a source; else spreads them by capacity', () => {
+    const local = planRouting({ id: 'l', planner: 't', microBatch: 1, stages: [{ layers: [0, 2], devices: ['cam-a', 'cam-b'] }] }, job, fleet)
+    // cam-a and cam-b keep their own; cam-c holds no replica and spreads by speed (equal cameras)
+    expect(local.weights.map((w) => w[0])).toEqual([[1, 0], [0, 1], [0.5, 0.5]])
+    const mixed = planRouting({ id: 'm', planner: 't', microBatch: 1, stages: [{ layers: [0, 2], devices: ['cam-a', 'box'] }] }, { ...job, sources: undefined, sourceDevice: 'cam-a' }, fleet)
+    // the box is 40x a camera: a source that is a replica beside it sends it 40/41 of its frames
+    expect(mixed.weights[0]![0]![1]).toBeCloseTo(40 / 41, 2)
   })
 
   it('cameras running the stem on their own frames send the small activation, not the frame', () => {

@@ -7,7 +7,7 @@ import { hybridDp } from '../../src/planner/baselines/hybrid-dp.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { simulate } from '../../src/sim/simulate.js'
 import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
-import { scheduledWifi5, testDevice } from '../helpers/planner.js'
+import { freeWiresWifi5, scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const layer = { flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5, activationBytes: 3e5 }
 const model = (layers: number, paramBytes = 1e6, boundary = 1e5): ModelProfile => ({
@@ -31,7 +31,7 @@ describe('training cost model', () => {
 
   it('equal stages on free (wired) links take the textbook (M + S - 1) t per step', () => {
     const f = fleetOf(wired('a'), wired('b'), wired('c'), wired('d'))
-    const p = predict(plan([{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }, { layers: [2, 3], devices: ['c'] }, { layers: [3, 4], devices: ['d'] }]), job(model(4)), f, scheduledWifi5)
+    const p = predict(plan([{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }, { layers: [2, 3], devices: ['c'] }, { layers: [3, 4], devices: ['d'] }]), job(model(4)), f, freeWiresWifi5)
     const t = 300 // 100 ms forward + 200 ms backward per stage
     expect(p.latencyMs).toBeCloseTo((8 + 4 - 1) * t, 6)
     expect(p.throughputRps).toBeCloseTo(8 / (((8 + 4 - 1) * t) / 1000), 6)
@@ -67,7 +67,7 @@ describe('training simulator', () => {
   it('matches the (M + S - 1) t step on free links without jitter', () => {
     const f = fleetOf(wired('a'), wired('b'), wired('c'))
     const p = plan([{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }, { layers: [2, 3], devices: ['c'] }])
-    const r = simulate(p, job(model(3)), f, scheduledWifi5, sim)
+    const r = simulate(p, job(model(3)), f, freeWiresWifi5, sim)
     expect(r.emulated).toBe(true)
     expect(r.latencyMs).toBeCloseTo((8 + 3 - 1) * 300, 3)
     expect(r.throughputRps).toBeGreaterThan(0.9 * (8 / 3))

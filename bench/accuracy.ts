@@ -1,0 +1,49 @@
+/**
+ * The cost model against the simulator on seeded random plans and fleets (emulation): predicted
+ * mean and p95 latency against a simulated run, at offered loads that put the busiest resource
+ * between 10% and 90% busy. Used by the property test (shorter runs) and `npm run bench -- accuracy`.
+ */
+import { predict } from '../src/planner/cost.js'
+import { simulate } from '../src/sim/simulate.js'
+import { randomCase, randomPlan } from '../test/helpers/random-fleets.js'
+import type { Prediction } from '../src/planner/types.js'
+
+export interface AccuracyRow {
+  readonly seed: number
+  readonly sources: number
+  readonly stages: number
+  readonly replicas: number
+  readonly utilisation: number
+  readonly busiest: string
+  readonly predicted: Prediction
+  readonly simulated: { latencyMs: number; p95LatencyMs: number; completed: number; requests: number }
+  readonly meanErr: number
+  readonly p95Err: number
+  readonly durationS: number
+}
+
+/** Highest utilisation of any resource in a prediction, and which. */
+export function busiest(p: Prediction): { name: string; u: number } {
+  let best = { name: 'none', u: 0 }
+  for (const [name, u] of Object.entries(p.utilisation)) if (u > best.u) best = { name, u }
+  return best
+}
+
+export function accuracyCase(seed: number, minDurationS: number, minRequests = 20_000): AccuracyRow {
+  const c = randomCase(seed)
+  const plan = randomPlan(c, seed)
+  const unit = predict(plan, { ...c.job, rateRps: 1 }, c.fleet, c.network)
+  const target = 0.1 + 0.8 * ((seed * 0.6180339887) % 1)
+  const rateRps = target / Math.max(1e-9, busiest(unit).u)
+  const job = { ...c.job, rateRps }
+  const predicted = predict(plan, job, c.fleet, c.network)
+  const durationS = Math.max(minDurationS, minRequests / rateRps)
+  const r = simulate(plan, job, c.fleet, c.network, { durationS, warmupS: Math.min(30, durationS / 10), seed, computeJitter: 0.05 })
+  const b = busiest(predicted)
+  return {
+    seed, sources: (c.job.sources ?? [1]).length, stages: plan.stages.length, replicas: Math.max(...plan.stages.map((s) => s.devices.length)),
+    utilisation: b.u, busiest: b.name, predicted,
+    simulated: { latencyMs: r.latencyMs, p95LatencyMs: r.p95LatencyMs, completed: r.completed, requests: r.requests },
+    durationS, meanErr: predicted.latencyMs / r.latencyMs - 1, p95Err: predicted.p95LatencyMs / r.p95LatencyMs - 1,
+  }
+}

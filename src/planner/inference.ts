@@ -1,0 +1,177 @@
+/**
+ * The cost model of an inference plan: latency (mean, p95), capacity, energy, air, memory and the
+ * utilisation of every resource. Pure. See cost.ts for the figures it builds on.
+ *
+ * Transfers are where the run makes them (routing.ts): each source's requests to the replica of
+ * stage 0 it routes them to, each stage boundary from the replica that ran the micro-batch to the
+ * next one, and every stage's model outputs from the replica that produced them back to the
+ * request's own source (the consumer of its results). A transfer costs its hops (air: framed
+ * bytes at the station's rate; wired: its link and per-message latency) and the broker's relay.
+ * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
+ * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
+ */
+import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, type Fleet, type Hop, type Network } from './cost.js'
+import { planRouting, replicaLoad } from './routing.js'
+import { departureScv, kingman, mergedScv, p95Ms, type RequestPaths, type Wait } from './latency.js'
+import { outputBytesOf, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
+
+/** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
+export const COMPUTE_CV = 0.05
+
+type Weighted = Hop & { weight: number }
+
+export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+  const b = plan.microBatch
+  const routing = planRouting(plan, job, fleet)
+  const { sources, stages, weights } = routing
+  const S = stages.length
+
+  // Air hops per micro-batch, with their weights; moveMs[k][j][r]: source k's mean transfer time
+  // into replica r of stage j (from the previous replica's mix) and of its results back.
+  const hops: Weighted[] = []
+  const moveMs = sources.map(() => stages.map((st) => st.replicas.map(() => 0)))
+  const add = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, weight: number, given: number, k: number, j: number, r: number) => {
+    if (weight <= 0) return
+    const hs = hopsBetween(from, to, bytes)
+    for (const h of hs) hops.push({ ...h, weight })
+    moveMs[k]![j]![r]! += given * transferLatencyS(hs, network) * 1000
+  }
+  stages.forEach((st, j) => {
+    const bytes = b * job.model.boundaryBytes[plan.stages[j]!.layers[0]]!
+    const outBytes = b * outputBytesOf(job.model, plan.stages[j]!.layers)
+    sources.forEach((s, k) => {
+      st.replicas.forEach((r, ri) => {
+        const w = s.share * weights[k]![j]![ri]!
+        if (j === 0) add(s.d, r.d, bytes, w, 1, k, j, ri)
+        else stages[j - 1]!.replicas.forEach((q, qi) => add(q.d, r.d, bytes, w * weights[k]![j - 1]![qi]!, weights[k]![j - 1]![qi]!, k, j, ri))
+        if (outBytes > 0) add(r.d, s.d, outBytes, w, 1, k, j, ri)
+      })
+    })
+  })
+  const airEach = hopAirSeconds(hops, network)
+  const airS = hops.reduce((a, h, i) => a + h.weight * airEach[i]!, 0)
+
+  // Capacity: every replica at its load, and the air.
+  const lambda = job.rateRps
+  const batchesPerS = lambda / b
+  let capacity = Infinity
+  let bottleneck = 'none'
+  const utilisation: Record<string, number> = {}
+  stages.forEach((st, j) => st.replicas.forEach((r, ri) => {
+    const load = replicaLoad(routing, j, ri)
+    if (load <= 0) return
+    const c = (b * 1000) / r.ms / load
+    utilisation[r.d.id] = (utilisation[r.d.id] ?? 0) + (batchesPerS * load * r.ms) / 1000
+    if (c < capacity) {
+      capacity = c
+      bottleneck = `stage ${j} (${plan.stages[j]!.devices.join('+')})`
+    }
+  }))
+  if (airS > 0) {
+    utilisation.air = batchesPerS * airS
+    if (b / airS < capacity) {
+      capacity = b / airS
+      bottleneck = 'wifi'
+    }
+  }
+  const overloaded = lambda >= capacity
+
+  // Queues: each replica (Kingman, arrival variability carried along), then the air.
+  const cs2 = COMPUTE_CV ** 2
+  let waitMs = 0
+  // scv[k]: squared coefficient of variation of source k's micro-batch stream entering the stage
+  let scv = sources.map(() => 1 / b)
+  const replicaWaits: Wait[][] = []
+  stages.forEach((st, j) => {
+    const waits: Wait[] = []
+    const next = sources.map(() => 0)
+    st.replicas.forEach((r, ri) => {
+      const rates = sources.map((s, k) => s.share * weights[k]![j]![ri]!)
+      const load = rates.reduce((a, x) => a + x, 0)
+      if (load <= 0) return waits.push({ p: 0, thetaMs: 0 })
+      const rho = (batchesPerS * load * r.ms) / 1000
+      const ca2 = mergedScv(rates, rates.map((_, k) => weights[k]![j]![ri]! * scv[k]!), rho)
+      const q = kingman(rho, r.ms, ca2, cs2)
+      waitMs += load * q.meanMs
+      waits.push(q.wait)
+      // source k's share of this replica's departures, as a random sub-stream
+      const d2 = departureScv(rho, ca2, cs2)
+      rates.forEach((x, k) => {
+        const f = x / load
+        next[k]! += weights[k]![j]![ri]! * (f * d2 + 1 - f)
+      })
+    })
+    replicaWaits.push(waits)
+    scv = next
+  })
+  const air = airWait(hops, airEach, batchesPerS, airS)
+  waitMs += air.meanMs
+
+  // Latency: batching, compute, transfers and waits along each source's routes.
+  const batchingMs = sources.map((s) => (b > 1 ? ((b - 1) / (2 * lambda * s.share)) * 1000 : 0))
+  const computeMs = sources.map((_, k) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, r, ri) => t + weights[k]![j]![ri]! * r.ms, 0), 0))
+  const transferMs = sources.map((_, k) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, _r, ri) => t + weights[k]![j]![ri]! * moveMs[k]![j]![ri]!, 0), 0))
+  const meanBase = sources.reduce((a, s, k) => a + s.share * (batchingMs[k]! + computeMs[k]! + transferMs[k]!), 0)
+  const latencyMs = overloaded ? Infinity : meanBase + waitMs
+  const paths: RequestPaths = {
+    sources: sources.map((s, k) => ({
+      share: s.share,
+      baseMs: 0,
+      batchWait: { others: b - 1, rateRps: lambda * s.share },
+      steps: stages.map((st, j) => st.replicas.map((r, ri) => ({ weight: weights[k]![j]![ri]!, ms: r.ms + moveMs[k]![j]![ri]!, wait: replicaWaits[j]![ri]! }))),
+    })),
+    shared: [air.wait],
+  }
+  const p95LatencyMs = overloaded ? Infinity : p95Ms(paths)
+
+  // Energy per request at the delivered rate.
+  const throughput = Math.min(lambda, capacity)
+  const dev = (id: string) => fleet.devices.get(id)!
+  let joules = 0
+  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += dev(id).idleW / throughput
+  stages.forEach((st, j) => st.replicas.forEach((r, ri) => (joules += (replicaLoad(routing, j, ri) * (r.d.activeW - r.d.idleW) * r.ms) / 1000 / b)))
+  for (const h of hops) {
+    if (h.txDevice) joules += (h.weight * h.bytes * dev(h.txDevice).txJPerByte) / b
+    if (h.rxDevice) joules += (h.weight * h.bytes * dev(h.rxDevice).rxJPerByte) / b
+  }
+
+  return {
+    latencyMs,
+    p95LatencyMs,
+    capacityRps: capacity,
+    throughputRps: throughput,
+    energyJPerRequest: joules,
+    bottleneckMs: 1000 / capacity,
+    bottleneck,
+    memoryBytes: planMemoryBytes(plan, job),
+    airtimeMsPerRequest: (airS / b) * 1000,
+    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
+    utilisation,
+  }
+}
+
+/**
+ * The air's queue: each air hop of a micro-batch is a visit served first come first served, and
+ * waits for the air's residual work (Pollaczek-Khinchine, M/G/1 over the mix of hop times):
+ * rate x E[s^2] / (2 (1 - rho)) per visit. A later visit of the same micro-batch also finds the
+ * hops of micro-batches that arrived while its earlier visit waited and was served: about
+ * rate x E[s] x (W + E[s]) more.
+ */
+function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number): { meanMs: number; wait: Wait } {
+  const rho = batchesPerS * airPerBatchS
+  let visits = 0
+  let second = 0
+  hops.forEach((h, i) => {
+    if (each[i]! > 0) {
+      visits += h.weight
+      second += h.weight * each[i]! ** 2
+    }
+  })
+  if (visits <= 0 || rho <= 0) return { meanMs: 0, wait: { p: 0, thetaMs: 0 } }
+  if (rho >= 1) return { meanMs: Infinity, wait: { p: 1, thetaMs: Infinity } }
+  const perVisit = (batchesPerS * second) / (2 * (1 - rho))
+  const mean = airPerBatchS / visits
+  const meanMs = (visits * perVisit + Math.max(0, visits - 1) * batchesPerS * mean * (perVisit + mean)) * 1000
+  const p = 1 - (1 - rho) ** Math.max(1, visits)
+  return { meanMs, wait: { p, thetaMs: meanMs / p } }
+}

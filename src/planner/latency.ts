@@ -1,0 +1,136 @@
+/**
+ * Queueing and latency of an inference plan: mean and p95 per request. Pure.
+ *
+ * Every replica of every stage is a queue of its own (the run routes each micro-batch to one
+ * replica by weighted round robin, routing.ts); the air is one more, visited once per air hop.
+ * - Replica queues: Kingman's G/G/1 approximation, W = rho / (1 - rho) x (ca^2 + cs^2) / 2 x S,
+ *   with the arrivals' squared coefficient of variation ca^2 carried along the pipeline as in
+ *   Whitt's Queueing Network Analyzer (Bell Labs Tech. J. 1983): micro-batches of b Poisson
+ *   arrivals have ca^2 = 1/b; a round-robin split of weight w keeps w ca^2; a queue's departures
+ *   have rho^2 cs^2 + (1 - rho^2) ca^2; merged streams mix by Whitt's superposition rule.
+ * - The air: M/G/1 over the mix of hop times (Pollaczek-Khinchine) per visit, with a later visit
+ *   of the same micro-batch also finding the hops that arrived meanwhile.
+ * - A queue's wait is 0 with probability 1 - rho, else exponential with mean W / rho. The p95 of
+ *   a request's latency (its route's compute, transfers and waits, its source's batching) is
+ *   taken over a fixed Latin-hypercube set of points of these distributions: numerical
+ *   integration of the model, deterministic, not a simulation of the system.
+ */
+
+/** A queue as one request meets it: 0 with probability 1 - p, else exponential of mean thetaMs. */
+export interface Wait {
+  readonly p: number
+  readonly thetaMs: number
+}
+
+export const NO_WAIT: Wait = { p: 0, thetaMs: 0 }
+
+/** Mean wait of a G/G/1 queue (Kingman) and its distribution as a Wait. */
+export function kingman(rho: number, serviceMs: number, ca2: number, cs2: number): { meanMs: number; wait: Wait } {
+  if (rho <= 0) return { meanMs: 0, wait: NO_WAIT }
+  if (rho >= 1) return { meanMs: Infinity, wait: { p: 1, thetaMs: Infinity } }
+  const meanMs = (rho / (1 - rho)) * ((ca2 + cs2) / 2) * serviceMs
+  return { meanMs, wait: { p: rho, thetaMs: meanMs / rho } }
+}
+
+/** Departures' squared coefficient of variation (QNA's linking equation). */
+export function departureScv(rho: number, ca2: number, cs2: number): number {
+  const r = Math.min(1, rho)
+  return r * r * cs2 + (1 - r * r) * ca2
+}
+
+/** Superposition of streams of rates `rates` and SCVs `scvs` at a queue of utilisation rho (Whitt). */
+export function mergedScv(rates: readonly number[], scvs: readonly number[], rho: number): number {
+  const total = rates.reduce((a, x) => a + x, 0)
+  if (total <= 0) return 1
+  let mix = 0
+  let sq = 0
+  rates.forEach((x, i) => {
+    mix += (x / total) * scvs[i]!
+    sq += (x / total) ** 2
+  })
+  const nu = 1 / sq
+  const w = 1 / (1 + 4 * (1 - Math.min(1, rho)) ** 2 * (nu - 1))
+  return w * mix + 1 - w
+}
+
+const POINTS = 2048
+let lattice: Float64Array[] | null = null
+
+/** Dimension d of a fixed Latin-hypercube point set (deterministic, seeded). */
+function dimension(d: number): Float64Array {
+  lattice ??= []
+  while (lattice.length <= d) {
+    let s = (0x9e3779b9 ^ (lattice.length * 0x85ebca6b)) >>> 0
+    const rand = () => {
+      s = (s + 0x6d2b79f5) >>> 0
+      let t = Math.imul(s ^ (s >>> 15), 1 | s)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+    const perm = Array.from({ length: POINTS }, (_, i) => i)
+    for (let i = POINTS - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1))
+      ;[perm[i], perm[j]] = [perm[j]!, perm[i]!]
+    }
+    lattice.push(Float64Array.from(perm, (k) => (k + rand()) / POINTS))
+  }
+  return lattice[d]!
+}
+
+/** Value of a Wait at quantile u. */
+export function waitAt(w: Wait, u: number): number {
+  const tail = 1 - u
+  return tail < w.p ? w.thetaMs * Math.log(w.p / tail) : 0
+}
+
+/**
+ * One request's way, as distributions: a source picked by share, then per step one option picked
+ * by weight (a replica: its fixed time and its queue's wait), plus waits shared by all steps.
+ */
+export interface RequestPaths {
+  readonly sources: ReadonlyArray<{
+    readonly share: number
+    /** Fixed time of the source's requests besides the steps (transfers, results), ms. */
+    readonly baseMs: number
+    /** Batching: a request waits for up to this many later arrivals at this rate (per s). */
+    readonly batchWait: { readonly others: number; readonly rateRps: number }
+    readonly steps: ReadonlyArray<ReadonlyArray<{ readonly weight: number; readonly ms: number; readonly wait: Wait }>>
+  }>
+  readonly shared: readonly Wait[]
+}
+
+/** The 95th percentile of a request's latency over the paths (see the file's comment). */
+export function p95Ms(paths: RequestPaths): number {
+  const samples = new Float64Array(POINTS)
+  const uSource = dimension(0)
+  const uBatch = dimension(1)
+  const steps = Math.max(0, ...paths.sources.map((s) => s.steps.length))
+  const pickDims = Array.from({ length: steps }, (_, j) => dimension(2 + 2 * j))
+  const waitDims = Array.from({ length: steps }, (_, j) => dimension(3 + 2 * j))
+  const sharedDims = paths.shared.map((_, i) => dimension(100 + i))
+  const maxBatch = Math.max(0, ...paths.sources.map((s) => s.batchWait.others))
+  const batchDims = Array.from({ length: maxBatch }, (_, g) => dimension(60 + g))
+  for (let n = 0; n < POINTS; n++) {
+    let u = uSource[n]!
+    let k = 0
+    while (k < paths.sources.length - 1 && u >= paths.sources[k]!.share) u -= paths.sources[k++]!.share
+    const src = paths.sources[k]!
+    let t = src.baseMs
+    // the request waits for the later arrivals of its micro-batch: a sum of exponential gaps
+    const later = Math.floor(uBatch[n]! * (src.batchWait.others + 1))
+    for (let g = 0; g < later; g++) t += (-Math.log(1 - batchDims[g]![n]!) / src.batchWait.rateRps) * 1000
+    for (let j = 0; j < src.steps.length; j++) {
+      const options = src.steps[j]!
+      let v = pickDims[j]![n]!
+      let r = 0
+      while (r < options.length - 1 && v >= options[r]!.weight) v -= options[r++]!.weight
+      const o = options[r]!
+      t += o.ms
+      if (o.wait.p > 0) t += waitAt(o.wait, waitDims[j]![n]!)
+    }
+    for (let i = 0; i < sharedDims.length; i++) if (paths.shared[i]!.p > 0) t += waitAt(paths.shared[i]!, sharedDims[i]![n]!)
+    samples[n] = t
+  }
+  samples.sort()
+  return samples[Math.floor(0.95 * POINTS)]!
+}

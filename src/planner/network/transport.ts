@@ -1,0 +1,58 @@
+/**
+ * What a tensor costs on its way besides the air: MQTT and chunk framing, the wired links, and
+ * the broker's relay. Pure; shared by the cost model and the simulator so both see one system.
+ *
+ * - Framing: a tensor goes as chunks of at most `chunkBytes` of data, each one MQTT PUBLISH with
+ *   a CBOR chunk header and the topic (`messageOverheadBytes` per chunk), carried by TCP/IP in
+ *   segments of 1,460 bytes with 40 bytes of headers. The air and the wires carry the framed bytes.
+ * - A wired device (linkRateBps null) reaches the hub's broker over its own switched link at
+ *   `wiredRateBps` after `wiredLatencyMs` per message; its link is not shared with the air.
+ * - Every transfer between two endpoints passes the hub's broker once: `brokerRelayMs` per
+ *   message plus the framed bytes at `brokerBps` (Aedes relays 170-440 MB/s on loopback, design
+ *   brief; 300 MB/s assumed).
+ * Defaults: gigabit Ethernet, 0.2 ms per wired message, 0.5 ms per relay (our estimates).
+ */
+
+export interface Transport {
+  /** Tensor data bytes per chunk message (the hub's tensors.chunkBytes). */
+  readonly chunkBytes: number
+  /** CBOR chunk header + MQTT fixed header + topic, bytes per chunk message. */
+  readonly messageOverheadBytes: number
+  readonly wiredRateBps: number
+  readonly wiredLatencyMs: number
+  readonly brokerRelayMs: number
+  readonly brokerBps: number
+}
+
+export const DEFAULT_TRANSPORT: Transport = {
+  chunkBytes: 256 * 1024,
+  messageOverheadBytes: 420,
+  wiredRateBps: 1e9,
+  wiredLatencyMs: 0.2,
+  brokerRelayMs: 0.5,
+  brokerBps: 2.4e9,
+}
+
+const TCP_SEGMENT_BYTES = 1460
+const TCP_IP_HEADER_BYTES = 40
+
+/** Bytes on the link for `bytes` of tensor data: chunk messages and TCP/IP segments. */
+export function framedBytes(bytes: number, t: Transport = DEFAULT_TRANSPORT): number {
+  if (bytes <= 0) return 0
+  const messages = Math.max(1, Math.ceil(bytes / t.chunkBytes))
+  const mqtt = bytes + messages * t.messageOverheadBytes
+  return mqtt + Math.ceil(mqtt / TCP_SEGMENT_BYTES) * TCP_IP_HEADER_BYTES
+}
+
+/** Seconds a wired hop takes for `bytes` of tensor data (latency per chunk message plus the bits). */
+export function wiredHopS(bytes: number, t: Transport = DEFAULT_TRANSPORT): number {
+  if (bytes <= 0) return 0
+  const messages = Math.max(1, Math.ceil(bytes / t.chunkBytes))
+  return (messages * t.wiredLatencyMs) / 1000 + (framedBytes(bytes, t) * 8) / t.wiredRateBps
+}
+
+/** Seconds the broker takes to relay `bytes` of tensor data (one transfer, all its chunks). */
+export function relayS(bytes: number, t: Transport = DEFAULT_TRANSPORT): number {
+  if (bytes <= 0) return 0
+  return t.brokerRelayMs / 1000 + (framedBytes(bytes, t) * 8) / t.brokerBps
+}
