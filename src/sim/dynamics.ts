@@ -17,7 +17,8 @@ import { meanAndP95 } from './heap.js'
 import { sum } from './energy.js'
 import { partition } from '../planner/partition.js'
 import { adapt, INITIAL_STATE, type AdapterState } from '../planner/adapt/adapter.js'
-import { routeInputs, stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { planRouting, replicaLoad } from '../planner/routing.js'
 import { jobForFleet, jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 
 export type DynamicEvent =
@@ -177,6 +178,8 @@ function withRate(job: Job, source: string | null, rateRps: number): Job {
  * them (lost), and the plans reduced to the replicas that remain (dropped when a stage has none).
  */
 function withoutDeparted(parts: ReadonlyArray<{ plan: Plan; weight: number }>, w: World): { kept: Array<{ plan: Plan; weight: number }>; lostShare: number } {
+  // a policy without a plan serves nothing: every request is lost
+  if (!parts.length) return { kept: [], lostShare: 1 }
   let lostShare = 0
   const kept: Array<{ plan: Plan; weight: number }> = []
   const sources = jobSources(w.job).map((x) => ({ d: x.device ? w.fleet.devices.get(x.device) ?? null : null, share: x.share }))
@@ -189,13 +192,11 @@ function withoutDeparted(parts: ReadonlyArray<{ plan: Plan; weight: number }>, w
         alive = 0
         break
       }
-      // the requests routed to the departed replicas (stage 0: local routing first)
-      const all = st.devices.map((id) => w.fleet.devices.get(id) ?? null)
-      const speed = all.map((d) => (d ? 1 / stageComputeMs(w.job, d, st.layers, p.plan.microBatch) : 1 / 1e9))
-      const total = sum(speed)
-      const reps = all.map((d, r) => ({ d: d ?? { id: st.devices[r]! } as DeviceProfile, share: speed[r]! / total }))
-      const routes = k === 0 ? routeInputs(sources, reps) : reps.map((x, r) => ({ from: 0, to: r, weight: x.share }))
-      alive *= 1 - sum(routes.filter((x) => !w.fleet.devices.has(st.devices[x.to]!)).map((x) => x.weight))
+      // the requests routed to the departed replicas (as the run routes them: routing.ts)
+      const known = new Map(w.fleet.devices)
+      for (const id of st.devices) if (!known.has(id)) known.set(id, { id } as DeviceProfile)
+      const routing = planRouting({ ...p.plan, stages: [st] }, k === 0 ? w.job : { ...w.job, sources: undefined, sourceDevice: null }, { devices: known }, (d, layers) => (w.fleet.devices.has(d.id) ? stageComputeMs(w.job, d, layers, p.plan.microBatch) : 1e9))
+      alive *= 1 - st.devices.reduce((a, id, r) => a + (w.fleet.devices.has(id) ? 0 : replicaLoad(routing, 0, r)), 0)
     }
     lostShare += p.weight * (1 - alive)
     if (alive > 0) kept.push({ plan: { ...p.plan, stages: p.plan.stages.map((st) => ({ ...st, devices: st.devices.filter((id) => w.fleet.devices.has(id)) })) }, weight: p.weight * alive })

@@ -125,13 +125,18 @@ describe('transfer slots', () => {
 })
 
 describe('dora simulate --dynamics', () => {
-  it('plays the smart home\'s scripted dynamics: the adapter loses nothing and keeps the QoE, the static plan does not', async () => {
+  it('plays the smart home\'s scripted dynamics: the adapter loses nothing where re-planning loses nothing and never keeps a departed device, the static plan loses requests', async () => {
     const r = await dora('simulate', '--scenario', scenario('smart-home'), '--dynamics', '--json')
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.emulated).toBe(true)
     expect(out.rows.length).toBeGreaterThan(4)
-    expect(out.totals.adapter).toMatchObject({ lost: 0, violationS: 0 })
+    // where re-planning from scratch loses nothing, the adapter loses nothing; while no plan meets
+    // the bounds (the laptop gone) it runs the closest plan on the devices that are online
+    expect(out.totals.replan.lost).toBe(0)
+    expect(out.totals.adapter.lost).toBe(0)
+    expect(out.totals.adapter.violationS).toBeLessThanOrEqual(out.totals.replan.violationS)
+    for (const row of out.rows) expect(row.policies.adapter.plans).not.toMatch(row.event === 'laptop leaves' ? /laptop/ : /^$/)
     expect(out.totals.static.lost).toBeGreaterThan(0)
     expect(out.totals.adapter.replans).toBeLessThan(out.totals.replan.replans)
     const text = await dora('simulate', '--scenario', scenario('smart-home'), '--dynamics')

@@ -17,7 +17,7 @@
  * 5. a change becomes a new epoch, activated at the first period boundary of the old epoch at
  *    least `leadMs` ahead (devices finish requests of the old epoch on the old plan).
  */
-import { compliance, predict, type Fleet, type Network } from '../cost.js'
+import { boundGap, compliance, distanceToBounds, predict, type Fleet, type Network } from '../cost.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import { scheduleTransfers, type Schedule } from '../network/scheduler.js'
@@ -109,7 +109,20 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   const nextState = (current: PlanEpoch | null, objective: number | null): AdapterState => ({ candidates: candidates.map((c) => c.plan), current, objective, cycleMs: state.cycleMs, known: [...fleet.devices.keys()], latencyScale: scale })
 
   if (!mix) {
-    return { action: 'infeasible', state: nextState(state.current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays` }
+    // never keep or publish an epoch that names a device that is gone: run the closest plan on
+    // the devices that are online, and say so
+    const online = (id: string) => {
+      const d = fleet.devices.get(id)
+      return d !== undefined && (!d.battery || d.battery.levelPct >= d.battery.minPct)
+    }
+    const runnable = state.current?.parts.every((p) => p.plan.stages.every((s) => s.devices.every(online)))
+    if (state.current && runnable) return { action: 'infeasible', state: nextState(state.current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays (it runs on online devices)` }
+    const closest = candidates.filter((c) => c.plan.stages.every((s) => s.devices.every(online))).sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance))[0]
+    if (!closest) return { action: 'infeasible', state: nextState(null, null), epoch: null, reason: `${why}: no plan runs on the online devices; requests are not served` }
+    const gaps = closest.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''} ${Number.isFinite(v.predicted) ? `${(boundGap(v) * 100).toFixed(0)}% off` : 'unbounded'}`).join(', ')
+    const only: Composition = { parts: [{ candidate: closest, weight: 1 }], latencyMs: closest.prediction.latencyMs, energyJPerRequest: closest.prediction.energyJPerRequest, objective: Infinity }
+    const epoch = toEpoch(only, (state.current?.epoch ?? 0) + 1, nowMs, `${why}: no plan meets the QoE bounds; running the closest plan on the online devices (${gaps})`, { job, fleet, network })
+    return { action: 'infeasible', state: nextState(epoch, null), epoch, reason: epoch.reason }
   }
   // is the running mix still good? (re-costed; its parts must still exist and comply on average)
   // (its parts came from the candidates, so they are still candidates exactly when they survive re-costing)
