@@ -78,6 +78,9 @@ export class Hub {
       clock: this.clock,
       baseDir: this.baseDir,
       chunkBytes: this.config.tensors.chunkBytes,
+      onImplausible: (deviceId, what) => {
+        this.bad?.report({ sender: deviceId, kind: 'report', topic: topics.device(deviceId, 'heartbeat'), code: ErrorCodes.REPORT_IMPLAUSIBLE, error: what })
+      },
       onAdapt: (jobId, action, seconds) => {
         this.metrics?.adaptations.inc({ job: jobId, action })
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)

@@ -21,6 +21,7 @@ import { encodeCbor } from '../protocol/codec.js'
 import { HUB_SOURCE, PROTOCOL_VERSION, topics } from '../protocol/topics.js'
 import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../protocol/payloads.js'
 import { measuredLinkRate, profileFromRecord } from './profiles.js'
+import { boundSlowdown, isSourceOf, stageTimeRatio } from './plausibility.js'
 
 export type JobConfigEntry = Config['jobs'][number]
 
@@ -40,6 +41,8 @@ export interface JobServiceDeps {
   readonly onAdapt?: (jobId: string, action: string, seconds: number) => void
   /** Stage models go in chunks of this many bytes. */
   readonly chunkBytes?: number
+  /** Told of a report the job refused or weighed down as implausible (hub/plausibility.ts). */
+  readonly onImplausible?: (deviceId: string, what: string) => void
 }
 
 export class JobService {
@@ -287,7 +290,9 @@ export class JobService {
       const part = epoch.parts.find((p) => p.plan.stages[t.stage]?.devices.includes(d.id))
       if (!part) continue
       const predicted = stageComputeMs(this.job, profile, part.plan.stages[t.stage]!.layers, part.plan.microBatch)
-      s.now *= Math.pow(t.meanMs / predicted, 0.5)
+      const r = stageTimeRatio(t.meanMs, predicted)
+      if (!r || r.clamped) this.deps.onImplausible?.(d.id, `stage ${t.stage} of ${this.id}: ${t.meanMs} ms against ${predicted.toFixed(1)} ms predicted${r ? ` (counted as ${r.ratio}x)` : ' (ignored)'}`)
+      if (r) s.now = boundSlowdown(s.now * Math.pow(r.ratio, 0.5))
     }
     this.slowdown.set(d.id, s)
     const drift = s.now / s.planned
@@ -298,6 +303,10 @@ export class JobService {
     // end-to-end latency measured by a source: beyond the bound, or far from the prediction
     for (const r of d.lastHeartbeat.requestLatencies ?? []) {
       if (r.jobId !== this.id || r.count <= 0) continue
+      if (!isSourceOf(this.job, d.id)) {
+        this.deps.onImplausible?.(d.id, `request latencies of ${this.id} from a device that is not one of its sources (ignored)`)
+        continue
+      }
       this.reported.push({ atMs: this.deps.clock(), count: r.count, meanMs: r.meanMs, p95Ms: r.p95Ms })
       if (this.reported.length > 10_000) this.reported.shift()
       const bound = this.job.qoe.latencyMs

@@ -12,11 +12,24 @@ const nonNeg = z.number().finite().nonnegative()
 const positive = z.number().finite().positive()
 const shortText = z.string().min(1).max(128)
 
+/**
+ * Upper bounds on what a device may claim (anything above is refused as implausible): 1 PFLOP/s
+ * for convolutions and matrix products (a data-centre GPU's dense FP16), 100 TFLOP/s elementwise,
+ * 16 TiB of memory, 10 kW, and per link the standard's top PHY rate (802.11n 600 Mbit/s, ac
+ * 6.93 Gbit/s, ax 9.6 Gbit/s, be 46 Gbit/s; 400 Gbit/s wired, 20 Gbit/s cellular).
+ */
+export const CAPS_LIMITS = {
+  flopsPerSec: { conv: 1e15, matmul: 1e15, elementwise: 1e14 },
+  memoryBytes: 2 ** 44,
+  watts: 10_000,
+  linkRateBps: { wifi4: 6e8, wifi5: 6.93e9, wifi6: 9.6e9, wifi7: 4.61e10, wifi: 4.61e10, ethernet: 4e11, cellular: 2e10, other: 4e11 },
+} as const
+
 /** Effective FLOP/s per op class, as measured by the device (onnxruntime micro-benchmark). */
 export const flopsPerSecSchema = z.object({
-  conv: positive,
-  matmul: positive,
-  elementwise: positive,
+  conv: positive.max(CAPS_LIMITS.flopsPerSec.conv),
+  matmul: positive.max(CAPS_LIMITS.flopsPerSec.matmul),
+  elementwise: positive.max(CAPS_LIMITS.flopsPerSec.elementwise),
 })
 
 export const capsSchema = z.object({
@@ -32,15 +45,15 @@ export const capsSchema = z.object({
     accelerators: z.array(shortText).max(16),
   }),
   memory: z.object({
-    totalBytes: positive,
-    availableBytes: nonNeg,
+    totalBytes: positive.max(CAPS_LIMITS.memoryBytes),
+    availableBytes: nonNeg.max(CAPS_LIMITS.memoryBytes),
   }),
   power: z.object({
-    idleW: nonNeg,
-    activeW: nonNeg,
+    idleW: nonNeg.max(CAPS_LIMITS.watts),
+    activeW: nonNeg.max(CAPS_LIMITS.watts),
     /** Null for mains-powered devices. */
     battery: z
-      .object({ capacityWh: positive, levelPct: z.number().min(0).max(100), charging: z.boolean() })
+      .object({ capacityWh: positive.max(CAPS_LIMITS.watts), levelPct: z.number().min(0).max(100), charging: z.boolean() })
       .nullable(),
   }),
   network: z.object({
@@ -54,6 +67,11 @@ export const capsSchema = z.object({
     dora: shortText,
     onnxruntime: shortText.nullable(),
   }),
+}).superRefine((c, ctx) => {
+  const n = c.network
+  const key = n.interface === 'wifi' ? n.standard ?? 'wifi' : n.interface
+  const max = CAPS_LIMITS.linkRateBps[key]
+  if (n.linkRateBps > max) ctx.addIssue({ code: 'custom', path: ['network', 'linkRateBps'], message: `${n.linkRateBps} bit/s is above what ${key} carries (${max})` })
 })
 export type Caps = z.infer<typeof capsSchema>
 
@@ -72,10 +90,10 @@ export const heartbeatSchema = z.object({
   timeMs: nonNeg,
   /** CPU load as a fraction of all cores, 0..1. */
   load: z.number().min(0).max(1),
-  freeMemoryBytes: nonNeg,
+  freeMemoryBytes: nonNeg.max(CAPS_LIMITS.memoryBytes),
   batteryPct: z.number().min(0).max(100).nullable(),
   /** Measured throughput to the broker, bits per second; null until measured. */
-  linkThroughputBps: nonNeg.nullable(),
+  linkThroughputBps: nonNeg.max(CAPS_LIMITS.linkRateBps.ethernet).nullable(),
   queueDepth: z.number().int().nonnegative(),
   /** The plan epoch the device is running; null before its first assignment. */
   epoch: z.number().int().nonnegative().nullable(),

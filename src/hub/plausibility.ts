@@ -1,0 +1,33 @@
+/**
+ * How much the hub believes a device's reports (README § Security): pure checks applied before a
+ * report changes a plan.
+ * - A stage time must be positive and finite. Against the time the device's profile predicts, one
+ *   report counts at most `REPORT_FACTOR` times slower or faster: a single absurd figure moves the
+ *   device's slowdown little, consistent measurements move it all the way over a few heartbeats
+ *   (so a device that claims far more FLOP/s than it runs loses its stages once measured).
+ * - The slowdown stays within [MIN_SLOWDOWN, MAX_SLOWDOWN] of the claimed caps.
+ * - Request latencies of a job count only from the job's own source devices.
+ * Caps themselves are bounded by their schema (per op class, link rate per standard).
+ */
+import { jobSources, type Job } from '../planner/types.js'
+
+export const REPORT_FACTOR = 10
+export const MIN_SLOWDOWN = 1e-3
+export const MAX_SLOWDOWN = 1e9
+
+/** Measured over predicted stage time as the hub weighs it, or null for a report it refuses. */
+export function stageTimeRatio(measuredMs: number, predictedMs: number): { ratio: number; clamped: boolean } | null {
+  if (!(measuredMs > 0) || !Number.isFinite(measuredMs) || !(predictedMs > 0) || !Number.isFinite(predictedMs)) return null
+  const raw = measuredMs / predictedMs
+  const ratio = Math.min(REPORT_FACTOR, Math.max(1 / REPORT_FACTOR, raw))
+  return { ratio, clamped: ratio !== raw }
+}
+
+export function boundSlowdown(x: number): number {
+  return Math.min(MAX_SLOWDOWN, Math.max(MIN_SLOWDOWN, x))
+}
+
+/** Whether `deviceId` is one of the job's sources (the only devices whose request latencies count). */
+export function isSourceOf(job: Job, deviceId: string): boolean {
+  return jobSources(job).some((s) => s.device === deviceId)
+}
