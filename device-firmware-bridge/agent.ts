@@ -51,6 +51,8 @@ export interface AgentOptions {
   readonly coordination?: 'slots' | 'none'
   readonly chunkBytes?: number
   readonly reassemblyTimeoutMs?: number
+  /** Bounds on tensors held for requests waiting for their inputs or epoch (executor.ts). */
+  readonly maxHeld?: ExecutorDeps['maxHeld']
   readonly trace?: ExecutorDeps['trace']
   /**
    * Emulation clock for hosts slower than the profiles: every profile time (compute waits,
@@ -114,6 +116,7 @@ export class DeviceAgent {
       coordination: o.coordination ?? 'slots',
       chunkBytes: o.chunkBytes ?? 256 * 1024,
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 30_000,
+      ...(o.maxHeld ? { maxHeld: o.maxHeld } : {}),
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('not connected')
         await this.client.publishAsync(topic, payload, { qos: 1 })
@@ -440,6 +443,8 @@ export class DeviceAgent {
   }
 
   private async heartbeat(): Promise<void> {
+    // requests held for inputs or epochs that never came expire even when nothing else arrives
+    this.executor.refresh()
     if (!this.client?.connected) return
     const epochs = [...this.ready.values()]
     const now = performance.timeOrigin + performance.now()

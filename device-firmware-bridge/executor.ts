@@ -24,6 +24,11 @@ import { deliveries, stageInputs } from '../src/runtime/flow.js'
 import { SlotGate } from '../src/runtime/slot-gate.js'
 import { fromOrt, sendTensor, toOrt, type WireTensor } from '../src/runtime/tensors.js'
 import { EnergyMeter } from './energy-meter.js'
+import { HoldLimit } from './hold-limit.js'
+
+/** Most tensors, and bytes, held for requests waiting for inputs or for their epoch (HoldLimit). */
+const MAX_HELD_TENSORS = 1024
+const MAX_HELD_BYTES = 256 * 1024 * 1024
 
 export interface ExecutorDeps {
   readonly id: string
@@ -36,6 +41,8 @@ export interface ExecutorDeps {
   readonly timeScale?: number
   readonly chunkBytes: number
   readonly reassemblyTimeoutMs: number
+  /** Bounds on tensors held for requests waiting for inputs or their epoch (default 1024 tensors, 256 MiB). */
+  readonly maxHeld?: { readonly tensors: number; readonly bytes: number }
   readonly publish: (topic: string, payload: Buffer) => Promise<void>
   /** The open session of a stage model (loads it if needed). */
   readonly session: (model: NonNullable<AssignmentPayload['stages'][number]['model']>) => Promise<ort.InferenceSession>
@@ -64,6 +71,9 @@ export class StageExecutor {
   private readonly waiting = new Map<string, Waiting>()
   private compute: Promise<void> = Promise.resolve()
   private readonly gate = new SlotGate()
+  /** Tensors held in `waiting`, bounded; held ones expire after reassemblyTimeoutMs (refresh). */
+  readonly held: HoldLimit
+  private lastSweepMs = 0
   private queued = 0
   /** Stage times since the last heartbeat (shared with the training executor). */
   readonly timings = new StageTimings()
@@ -75,6 +85,7 @@ export class StageExecutor {
 
   constructor(private readonly d: ExecutorDeps) {
     this.energy = new EnergyMeter(d.profile, d.clock(), d.timeScale ?? 1)
+    this.held = new HoldLimit(d.maxHeld?.tensors ?? MAX_HELD_TENSORS, d.maxHeld?.bytes ?? MAX_HELD_BYTES)
     this.intake = new TensorIntake({ id: d.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024, onError: d.onError })
   }
 
@@ -93,19 +104,33 @@ export class StageExecutor {
   /** A whole tensor for one of this device's stages (from the network or from this device). */
   accept(jobId: string, t: Tensor): void {
     const hop = t.hop!
+    const now = this.d.clock()
+    // held requests expire even when no plan or assignment ever comes to refresh them
+    if (now - this.lastSweepMs >= 1000) this.refresh()
     const key = `${jobId}\u0000${t.req}\u0000${hop.stage}`
+    const full = this.held.admit(t.data.byteLength)
+    if (full) return this.reject(jobId, `tensor ${t.name} of ${t.req} dropped: ${full}`)
     let w = this.waiting.get(key)
-    if (!w) this.waiting.set(key, (w = { jobId, req: t.req, epoch: t.epoch ?? 0, hop, tensors: new Map(), sinceMs: this.d.clock() }))
+    if (!w) this.waiting.set(key, (w = { jobId, req: t.req, epoch: t.epoch ?? 0, hop, tensors: new Map(), sinceMs: now }))
+    const replaced = w.tensors.get(t.name)
+    if (replaced) this.held.release(replaced.data.byteLength)
     w.tensors.set(t.name, t)
     this.tryRun(key, w)
   }
 
-  /** A plan or an assignment arrived: requests held for it may run now. */
+  /** Drops a held request's entry and gives back its room. */
+  private forget(key: string, w: Waiting): void {
+    this.waiting.delete(key)
+    for (const t of w.tensors.values()) this.held.release(t.data.byteLength)
+  }
+
+  /** A plan or an assignment arrived (or time passed): requests held for it may run now; expired ones go. */
   refresh(): void {
     const now = this.d.clock()
+    this.lastSweepMs = now
     for (const [key, w] of this.waiting) {
       if (now - w.sinceMs > this.d.reassemblyTimeoutMs) {
-        this.waiting.delete(key)
+        this.forget(key, w)
         const known = this.d.plan(w.jobId, w.epoch) && this.d.assignment(w.jobId, w.epoch)
         this.d.onError(known
           ? `job ${w.jobId}: request ${w.req} stage ${w.hop.stage} never got all its inputs (has ${[...w.tensors.keys()].join(', ')}); dropped`
@@ -123,13 +148,13 @@ export class StageExecutor {
     const part = plan.parts.find((p) => p.planId === w.hop.plan)
     const stage = assignment.stages.find((s) => s.planId === w.hop.plan && s.stage === w.hop.stage)
     if (!part || !stage?.model) {
-      this.waiting.delete(key)
+      this.forget(key, w)
       this.counts.failed++
       return this.d.onError(`job ${w.jobId}: request ${w.req} asks for stage ${w.hop.stage} of ${w.hop.plan} in epoch ${w.epoch}, which this device does not hold; dropped (the source re-sends)`)
     }
     const needs = stageInputs(part, w.hop.stage, (plan.inputs ?? []).map((i) => i.name))
     if (!needs.every((n) => w.tensors.has(n))) return
-    this.waiting.delete(key)
+    this.forget(key, w)
     this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'inputs', atMs: this.d.clock(), t0: w.hop.t0 })
     this.queued++
     const model = stage.model

@@ -1,7 +1,9 @@
 /**
  * Incoming tensor chunks for this device, per job: decoded, checked (a route and an epoch, and
  * addressed to a stage this device holds on that route), reassembled into whole tensors. Shared
- * by the inference and the training executors.
+ * by the inference and the training executors. One reassembler serves every job and epoch, so
+ * its bounds (bytes, incomplete tensors, time) hold for the device as a whole, whatever job ids
+ * and epochs senders make up.
  */
 import { decodeTensorChunk } from '../src/protocol/chunks.js'
 import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
@@ -18,9 +20,16 @@ export interface IntakeOptions {
 export type IntakeResult = { status: 'partial' } | { status: 'complete'; tensor: Tensor } | { status: 'rejected'; error: string }
 
 export class TensorIntake {
-  private readonly byJob = new Map<string, Reassembler>()
+  private readonly reassembler: Reassembler
 
-  constructor(private readonly o: IntakeOptions) {}
+  constructor(private readonly o: IntakeOptions) {
+    this.reassembler = new Reassembler({ timeoutMs: o.timeoutMs, maxTensorBytes: o.maxTensorBytes, maxPendingBytes: o.maxPendingBytes })
+  }
+
+  /** Bytes held for incomplete tensors (of every job). */
+  get heldBytes(): number {
+    return this.reassembler.heldBytes
+  }
 
   add(jobId: string, payload: Uint8Array, nowMs: number): IntakeResult {
     const r = decodeTensorChunk(payload)
@@ -28,10 +37,9 @@ export class TensorIntake {
     const c = r.chunk
     if (!c.hop || c.epoch === null) return { status: 'rejected', error: `tensor ${c.name} of ${c.req} carries no route or epoch` }
     if (c.hop.route[c.hop.stage] !== this.o.id) return { status: 'rejected', error: `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device` }
-    let re = this.byJob.get(jobId)
-    if (!re) this.byJob.set(jobId, (re = new Reassembler({ timeoutMs: this.o.timeoutMs, maxTensorBytes: this.o.maxTensorBytes, maxPendingBytes: this.o.maxPendingBytes })))
-    for (const x of re.expire(nowMs)) this.o.onError(`job ${jobId}: tensor ${x.name} of ${x.req} incomplete after ${this.o.timeoutMs} ms (${x.received}/${x.count} chunks); dropped`)
-    const added = re.add(c, nowMs)
+    const re = this.reassembler
+    for (const x of re.expire(nowMs)) this.o.onError(`tensor ${x.name} of ${x.req} incomplete after ${this.o.timeoutMs} ms (${x.received}/${x.count} chunks); dropped`)
+    const added = re.add(c, nowMs, jobId)
     if (added.status === 'rejected') return { status: 'rejected', error: added.error }
     if (added.status === 'complete') return { status: 'complete', tensor: added.tensor }
     return { status: 'partial' }

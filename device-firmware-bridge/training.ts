@@ -22,6 +22,12 @@ import type * as ort from 'onnxruntime-node'
 import type { Hop } from '../src/protocol/chunks.js'
 import type { Tensor } from '../src/protocol/reassembly.js'
 import { TensorIntake } from './intake.js'
+import { HoldLimit } from './hold-limit.js'
+
+/** Most tensors, and bytes, held for stages this device has not opened yet (HoldLimit); all-reduce parts held for a later exchange. */
+const MAX_HELD_TENSORS = 1024
+const MAX_HELD_BYTES = 1024 * 1024 * 1024
+const MAX_MAILBOX = 256
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
@@ -143,11 +149,19 @@ export class TrainingExecutor {
       if (w) {
         this.waiters.delete(key)
         w(t)
-      } else this.mailbox.set(key, t)
+      } else {
+        this.mailbox.set(key, t)
+        // parts no exchange asked for within the bound go, oldest first
+        if (this.mailbox.size > MAX_MAILBOX) this.mailbox.delete(this.mailbox.keys().next().value!)
+      }
       return
     }
     const run = this.run(jobId, epoch, hop.plan, hop.stage)
     if (!run) {
+      // held tensors expire even when no plan or assignment comes to refresh them
+      if (this.d.clock() - this.lastSweepMs >= 1000) this.refresh()
+      const full = this.held.admit(t.data.byteLength)
+      if (full) return this.reject(jobId, `tensor ${t.name} of ${t.req} dropped: ${full}`)
       this.pendingTensors.push({ jobId, t, atMs: this.d.clock() })
       return
     }
@@ -156,14 +170,19 @@ export class TrainingExecutor {
   }
 
   private readonly pendingTensors: Array<{ jobId: string; t: Tensor; atMs: number }> = []
+  /** Room taken by pendingTensors. */
+  readonly held = new HoldLimit(MAX_HELD_TENSORS, MAX_HELD_BYTES)
+  private lastSweepMs = 0
 
   /** A plan or an assignment arrived: tensors held for it may be placed now. */
   refresh(): void {
     // stages of epochs this device no longer keeps (and their stashed micro-batches) go
     for (const [key, run] of this.runs) if (!this.d.plan(run.jobId, run.epoch)) this.runs.delete(key)
+    this.lastSweepMs = this.d.clock()
     const held = this.pendingTensors.splice(0)
     for (const h of held) {
       const run = this.run(h.jobId, h.t.epoch ?? 0, h.t.hop!.plan, h.t.hop!.stage)
+      if (run || this.d.clock() - h.atMs >= this.d.reassemblyTimeoutMs) this.held.release(h.t.data.byteLength)
       if (run) this.place(run, h.t)
       else if (this.d.clock() - h.atMs < this.d.reassemblyTimeoutMs) this.pendingTensors.push(h)
       else this.d.onError(`job ${h.jobId}: ${h.t.name} of ${h.t.req} was for a stage this device never got; dropped`)

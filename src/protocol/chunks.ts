@@ -19,6 +19,11 @@ import { ErrorCodes, type ErrorCode } from '../errors.js'
 export const DEFAULT_CHUNK_BYTES = 256 * 1024
 /** Room left for the CBOR header when sizing chunks against a broker packet limit. */
 export const CHUNK_HEADER_ALLOWANCE = 1024
+/**
+ * Largest tensor the wire accepts (2 GiB): `total` beyond it is refused before any size
+ * arithmetic or allocation; receivers set their own, lower limit (reassembly.ts).
+ */
+export const MAX_WIRE_TENSOR_BYTES = 2 ** 31
 
 export interface TensorMeta {
   /** Request id (unique per job). */
@@ -74,9 +79,9 @@ const chunkSchema = z.object({
   shape: z.array(z.number().int().nonnegative()).max(16),
   epoch: z.number().int().nonnegative().nullable(),
   idx: z.number().int().nonnegative(),
-  count: z.number().int().positive(),
-  offset: z.number().int().nonnegative(),
-  total: z.number().int().nonnegative(),
+  count: z.number().int().positive().max(MAX_WIRE_TENSOR_BYTES),
+  offset: z.number().int().nonnegative().max(MAX_WIRE_TENSOR_BYTES),
+  total: z.number().int().nonnegative().max(MAX_WIRE_TENSOR_BYTES),
   crc: z.number().int().nonnegative().max(0xffffffff),
   data: z.instanceof(Uint8Array),
   src: z.string().min(1).max(64).optional(),
@@ -136,7 +141,11 @@ export function* encodeTensorChunks(
 
 export type ChunkDecodeResult = { ok: true; chunk: TensorChunk } | { ok: false; code: ErrorCode; error: string }
 
-/** Decodes and checks one chunk message: schema, bounds and checksum. */
+/**
+ * Decodes and checks one chunk message: schema, bounds and checksum. Every size field is bounded
+ * here, before a receiver allocates anything for it: `total` by MAX_WIRE_TENSOR_BYTES and its
+ * shape, `count` by `total` (each chunk carries at least one byte; a lone chunk may be empty).
+ */
 export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
   const decoded = decodeCbor(message)
   if (!decoded.ok) return decoded
@@ -159,6 +168,9 @@ export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
   }
   if (expected !== chunk.total) {
     return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: total ${chunk.total} does not match shape [${chunk.shape.join(', ')}] of ${chunk.dtype} (${expected} bytes)` }
+  }
+  if (chunk.count > Math.max(1, chunk.total)) {
+    return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: count ${chunk.count} exceeds the tensor's ${chunk.total} bytes (every chunk carries at least one)` }
   }
   if (chunk.idx >= chunk.count) {
     return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: index ${chunk.idx} out of range for count ${chunk.count}` }

@@ -4,7 +4,10 @@
  *
  * Tolerates duplicates and any order; rejects chunks that disagree with the tensor's first chunk
  * (dtype, shape, count, layout); gives up on a tensor that stays incomplete past `timeoutMs`, and
- * bounds the bytes held for incomplete tensors.
+ * bounds what it holds whatever the senders do: the bytes and the number of incomplete tensors
+ * (their buffers and chunk maps), and the number of completions it remembers to spot late
+ * duplicates. One reassembler may serve several jobs or epochs: `scope` keeps their tensors apart
+ * under the same bounds.
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js'
 import { DTYPES, bytesOf, type Dtype } from './dtypes.js'
@@ -28,8 +31,12 @@ export interface ReassemblerOptions {
   timeoutMs: number
   /** Largest single tensor accepted, bytes. */
   maxTensorBytes: number
-  /** Most bytes held at once across incomplete tensors. */
+  /** Most bytes held at once across incomplete tensors (their data and their chunk maps). */
   maxPendingBytes: number
+  /** Most incomplete tensors held at once (default 1024). */
+  maxPendingTensors?: number
+  /** Most completed tensors remembered for spotting late duplicates (default 16384; oldest forgotten first). */
+  maxRemembered?: number
 }
 
 export type AddResult =
@@ -47,6 +54,8 @@ export interface Expired {
 
 interface Pending {
   first: TensorChunk
+  /** Bytes charged against maxPendingBytes: the tensor's data and its chunk map. */
+  heldBytes: number
   buffer: Uint8Array
   seen: Uint8Array
   received: number
@@ -54,7 +63,7 @@ interface Pending {
   startedMs: number
 }
 
-const key = (req: string, name: string) => `${req}\u0000${name}`
+const key = (scope: string, req: string, name: string) => `${scope}\u0000${req}\u0000${name}`
 
 export class Reassembler {
   private readonly pending = new Map<string, Pending>()
@@ -75,8 +84,8 @@ export class Reassembler {
     return this.pendingBytes
   }
 
-  add(chunk: TensorChunk, nowMs: number): AddResult {
-    const k = key(chunk.req, chunk.name)
+  add(chunk: TensorChunk, nowMs: number, scope = ''): AddResult {
+    const k = key(scope, chunk.req, chunk.name)
     if (this.completed.has(k)) return { status: 'duplicate' }
     if (chunk.total > this.options.maxTensorBytes) {
       return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `tensor ${chunk.name} of ${chunk.total} bytes exceeds the limit of ${this.options.maxTensorBytes}`)
@@ -90,11 +99,17 @@ export class Reassembler {
     }
     let entry = this.pending.get(k)
     if (!entry) {
-      if (this.pendingBytes + chunk.total > this.options.maxPendingBytes) {
+      const heldBytes = chunk.total + chunk.count
+      if (this.pendingBytes + heldBytes > this.options.maxPendingBytes) {
         return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `no room for tensor ${chunk.name} (${chunk.total} bytes): ${this.pendingBytes} bytes already held for incomplete tensors`)
+      }
+      const maxTensors = this.options.maxPendingTensors ?? 1024
+      if (this.pending.size >= maxTensors) {
+        return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `no room for tensor ${chunk.name}: ${this.pending.size} incomplete tensors already held (the limit)`)
       }
       entry = {
         first: chunk,
+        heldBytes,
         buffer: this.allocate(chunk.total),
         seen: new Uint8Array(chunk.count),
         received: 0,
@@ -102,7 +117,7 @@ export class Reassembler {
         startedMs: nowMs,
       }
       this.pending.set(k, entry)
-      this.pendingBytes += chunk.total
+      this.pendingBytes += heldBytes
     } else {
       const mismatch = disagreement(entry.first, chunk)
       if (mismatch) return reject(ErrorCodes.CHUNK_CONFLICT, `chunk ${chunk.idx} of ${chunk.name} disagrees with earlier chunks: ${mismatch}`)
@@ -164,11 +179,13 @@ export class Reassembler {
 
   private drop(k: string, entry: Pending): void {
     this.pending.delete(k)
-    this.pendingBytes -= entry.first.total
+    this.pendingBytes -= entry.heldBytes
   }
 
   private remember(k: string, nowMs: number): void {
     this.completed.set(k, nowMs)
+    // a Map iterates in insertion order: the first key is the oldest completion
+    if (this.completed.size > (this.options.maxRemembered ?? 16384)) this.completed.delete(this.completed.keys().next().value!)
   }
 }
 

@@ -166,6 +166,33 @@ describe('tensor chunks (topics.md § Tensor chunks)', () => {
     const big = chunksOf({ ...meta([32]), req: 'c' }, new Uint8Array(128), 64)
     expect(r.add(big[0]!, 0)).toMatchObject({ status: 'rejected', error: expect.stringMatching(/exceeds the limit/) })
   })
+
+  it('bounds the number of incomplete tensors and of remembered completions, per scope alike (issue 16)', () => {
+    const r = new Reassembler({ timeoutMs: 1000, maxTensorBytes: 1024, maxPendingBytes: 1 << 20, maxPendingTensors: 3, maxRemembered: 2 })
+    for (const req of ['a', 'b', 'c']) expect(r.add(chunksOf({ ...meta([4]), req }, new Uint8Array(16), 8)[0]!, 0, 'job1').status).toBe('partial')
+    expect(r.add(chunksOf({ ...meta([4]), req: 'd' }, new Uint8Array(16), 8)[0]!, 0, 'job2')).toMatchObject({ status: 'rejected', error: expect.stringMatching(/3 incomplete tensors already held/) })
+    // the same request id in another scope is another tensor
+    const one = chunksOf({ ...meta([1]), req: 'x' }, new Uint8Array(4), 8)[0]!
+    expect(r.add(one, 0, 'job1').status).toBe('complete')
+    expect(r.add(one, 0, 'job2').status).toBe('complete')
+    expect(r.add(one, 0, 'job1').status).toBe('duplicate')
+    // a third completion pushes the oldest out of memory
+    expect(r.add(chunksOf({ ...meta([1]), req: 'y' }, new Uint8Array(4), 8)[0]!, 0, 'job1').status).toBe('complete')
+    expect(r.add(one, 0, 'job1').status).toBe('complete')
+  })
+
+  it('refuses size fields no tensor needs before anything is allocated: a count beyond the bytes, a total beyond 2 GiB (issue 16)', () => {
+    const [msg] = [...encodeTensorChunks(meta([1]), new Uint8Array(4), 8)]
+    const v = (decodeCbor(msg!) as { value: Record<string, unknown> }).value
+    for (const patch of [{ count: 5 }, { count: 5e9 }, { shape: [2 ** 30], total: 2 ** 32 }]) {
+      const r = decodeTensorChunk(encodeCbor({ ...v, ...patch }))
+      expect(r.ok).toBe(false)
+    }
+    expect((decodeTensorChunk(encodeCbor({ ...v, count: 5 })) as { error: string }).error).toMatch(/count 5 exceeds the tensor's 4 bytes/)
+    // an empty tensor travels as one empty chunk
+    const [empty] = [...encodeTensorChunks(meta([0]), new Uint8Array(0), 8)]
+    expect(decodeTensorChunk(empty!).ok).toBe(true)
+  })
 })
 
 function shuffle<T>(items: T[], seed: number): T[] {
