@@ -8,5 +8,7 @@ export default defineConfig({
     // Broker tests bind loopback ports; files run in parallel on their own ports.
     pool: 'forks',
     reporters: ['default', './test/plain-summary-reporter.ts'],
+    // fails the run when a test leaves a hub, device, demo, Mosquitto or Redis process behind
+    globalSetup: ['./test/leftovers.ts'],
   },
 })

@@ -2,6 +2,14 @@
 // Entry for `npx dora`: runs the TypeScript sources directly through tsx's loader,
 // so a checkout needs no build step.
 import { register } from 'tsx/esm/api'
+// A child of `dora demo` (started with an IPC channel) leaves with its parent, even while it is
+// still loading; once running, its command takes over with a clean stop (src/cli/shutdown.ts).
+if (process.channel) {
+  const early = () => process.exit(129)
+  early.doraEarlyStop = true
+  process.once('disconnect', early)
+  process.channel.unref()
+}
 register()
 // `dora profile ... | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (err) => {
@@ -9,4 +17,6 @@ process.stdout.on('error', (err) => {
   throw err
 })
 const { main } = await import('../src/cli/main.ts')
-process.exitCode = await main(process.argv.slice(2))
+// a command that has returned has nothing left to do: a reconnecting client or an open channel
+// must not keep the process (stdout and stderr to pipes and files are written synchronously)
+process.exit(await main(process.argv.slice(2)))

@@ -28,6 +28,7 @@ import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../src/protocol/topics.j
 import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
 import { filters, parseTopic } from '../src/protocol/topics.js'
 import type { DeviceProfile } from '../src/planner/types.js'
+import { DoraError, ErrorCodes } from '../src/errors.js'
 
 export interface AgentOptions {
   readonly url: string
@@ -229,7 +230,12 @@ export class DeviceAgent {
     this.client = client
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve())
-      client.once('error', (err) => reject(new Error(`device ${id} cannot connect to ${this.o.url}: ${err.message}`)))
+      client.once('error', (err) => {
+        // no reconnecting in the background of a start that failed
+        client.end(true)
+        this.client = null
+        reject(new DoraError(ErrorCodes.BROKER_CONNECT, `device ${id} cannot connect to ${this.o.url}: ${err.message}`))
+      })
     })
     client.on('message', (topic, payload) => this.onMessage(topic, payload))
     // after a reconnect without a session, subscribe again
@@ -314,8 +320,9 @@ export class DeviceAgent {
     for (const s of this.sessions.values()) await s.release()
     this.sessions.clear()
     if (!c) return
-    if (c.connected) await c.publishAsync(topics.device(this.o.id, 'availability'), AVAILABILITY.offline, { qos: 1, retain: true }).catch(() => undefined)
-    await c.endAsync()
+    if (c.connected) await withTimeout(c.publishAsync(topics.device(this.o.id, 'availability'), AVAILABILITY.offline, { qos: 1, retain: true }), 1000).catch(() => undefined)
+    // a broker that is gone never acknowledges what is in flight: end at once then
+    await withTimeout(c.endAsync(!c.connected), 1000).catch(() => c.end(true))
   }
 
   /** Drops the connection without a word (the broker sends the last will), as a crash would. */
@@ -472,6 +479,12 @@ export class DeviceAgent {
     }
     await this.client.publishAsync(topics.device(this.o.id, 'heartbeat'), encodeCbor(hb), { qos: 0 })
   }
+}
+
+/** Settles like `p`, or rejects after `ms` (mqtt.js's publishAsync and endAsync never settle while the broker is unreachable). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer))
 }
 
 function trim<T>(m: Map<number, T>): void {

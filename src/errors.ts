@@ -25,6 +25,7 @@ export const ErrorCodes = {
   MODEL_INVALID: 'DORA_MODEL_INVALID',
   USAGE: 'DORA_USAGE',
   DEMO_NOT_READY: 'DORA_DEMO_NOT_READY',
+  DEMO_STOPPED: 'DORA_DEMO_STOPPED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -9,6 +9,7 @@ import { DEFAULT_STATUS_PORT, runDemo, type DemoSummary } from '../demo/demo.js'
 import { createLogger } from '../log.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { BASELINES } from '../planner/baselines/index.js'
+import { watchForStop } from './shutdown.js'
 
 const DEFAULT_SCENARIO = fileURLToPath(new URL('../../config/scenarios/smart-home.yaml', import.meta.url))
 
@@ -57,7 +58,12 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
       const atS = number('--at', flags.at ?? '10', 0)
       if (flags.killDevice !== undefined && durationS !== null && atS >= durationS) throw new DoraError(ErrorCodes.USAGE, `--at ${atS} must be before the end (--duration ${durationS})`)
       if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `--planner must be dora or one of ${Object.keys(BASELINES).join(', ')}, not ${JSON.stringify(flags.planner)}`)
+      // SIGINT or SIGTERM stops the fleet and the hub; the process is gone 4.5 s later whatever they do
+      const shutdown = watchForStop('dora demo', 4500)
+      const abort = new AbortController()
+      void shutdown.requested.then((why) => abort.abort(why))
       const summary = await runDemo({
+        signal: abort.signal,
         planner: flags.planner,
         load: number('--load', flags.load, 0.001),
         scenarioFile: flags.scenario,
@@ -69,7 +75,15 @@ export function registerDemoCommand(program: Command, setExit: (code: number) =>
         log: createLogger(flags.logLevel),
         ...(flags.timeScale !== undefined ? { timeScale: number('--time-scale', flags.timeScale, 1) } : {}),
         progress: (line) => process.stderr.write(`${line}\n`),
+      }).catch((err: unknown) => {
+        if (!shutdown.reason) throw err
+        return null
       })
+      if (!summary) {
+        process.stderr.write(`dora demo: stopped by ${shutdown.reason}; devices and hub stopped\n`)
+        setExit(shutdown.exitCode)
+        return
+      }
       process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : table(summary))
       if (summary.lost > 0 || summary.unfinished > 0) setExit(1)
     })

@@ -15,6 +15,7 @@ import { DoraError, ErrorCodes } from '../errors.js'
 import { isValidId } from '../protocol/topics.js'
 import type { DeviceProfile } from '../planner/types.js'
 import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE } from '../hub/profiles.js'
+import { watchForStop } from './shutdown.js'
 
 interface Flags {
   id: string
@@ -77,6 +78,8 @@ export function registerDeviceCommand(program: Command): void {
       if (flags.train !== undefined && source) throw new DoraError(ErrorCodes.USAGE, 'give --source (an inference job\'s requests) or --train (a training job\'s steps), not both')
       const timeScale = positive('--time-scale', flags.timeScale)
       if (timeScale < 1) throw new DoraError(ErrorCodes.USAGE, `--time-scale must be at least 1 (it slows the emulated devices down), not ${flags.timeScale}`)
+      // from here on SIGTERM, SIGINT or a parent gone (dora demo's devices) stops the device within 4 s
+      const shutdown = watchForStop('dora device')
       const profile = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : await measured(flags)
       const agent = new DeviceAgent({
         url: flags.broker,
@@ -94,17 +97,18 @@ export function registerDeviceCommand(program: Command): void {
         timeScale,
         ...(flags.trace ? { trace: (e: object) => process.stdout.write(`TRACE ${JSON.stringify(e)}\n`) } : {}),
       })
-      await agent.start()
-      // listen for the stop signals before announcing (stdout to a pipe is written at once)
-      const stopSignal = new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve)
-        process.once('SIGTERM', resolve)
-      })
+      // a broker that does not answer must not hold the device: a stop ends the first connection attempt too
+      const starting = agent.start()
+      starting.catch(() => undefined)
+      if (shutdown.reason || (await Promise.race([starting.then(() => null), shutdown.requested]))) {
+        agent.crash()
+        return
+      }
       process.stdout.write(`device ${flags.id} joined ${flags.broker}${profile.emulated ? ' (EMULATED profile)' : ''}: conv ${(profile.flopsPerSec.conv / 1e9).toFixed(1)} GFLOP/s, matmul ${(profile.flopsPerSec.matmul / 1e9).toFixed(1)}, elementwise ${(profile.flopsPerSec.elementwise / 1e9).toFixed(1)}. Ctrl-C leaves.\n`)
-      const stopSource = async () => {
+      const stopSource = async (drainMs?: number) => {
         const t = await agent.stopTraining()
         if (t) process.stdout.write(`TRAINING-STATS ${JSON.stringify(t.records)}\n`)
-        const r = await agent.stopSource()
+        const r = await agent.stopSource(drainMs)
         if (r) process.stdout.write(`SOURCE-STATS ${JSON.stringify(r.stats)}\n`)
       }
       const startTraining = async (jobId: string) => {
@@ -113,8 +117,9 @@ export function registerDeviceCommand(program: Command): void {
       }
       if (source && flags.control !== 'stdin') await agent.startSource(source.jobId, source.rateRps)
       if (flags.train && flags.control !== 'stdin') await startTraining(flags.train)
+      let lines: ReturnType<typeof createInterface> | null = null
       if (flags.control === 'stdin') {
-        const lines = createInterface({ input: process.stdin })
+        lines = createInterface({ input: process.stdin })
         lines.on('line', (line) => {
           const cmd = line.trim()
           if (cmd === 'start' && source) agent.startSource(source.jobId, source.rateRps).catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
@@ -123,9 +128,12 @@ export function registerDeviceCommand(program: Command): void {
           else if (cmd) process.stderr.write(`dora device: unknown control line ${JSON.stringify(cmd)} (start, stop)\n`)
         })
       }
-      await stopSignal
-      if (agent.requester || agent.trainingSource) await stopSource()
+      await shutdown.requested
+      // what is left of the 4 s goes to the outstanding requests, then to leaving cleanly
+      if (agent.requester || agent.trainingSource) await Promise.race([stopSource(1500), new Promise((r) => setTimeout(r, 2000).unref())])
       await agent.stop()
+      lines?.close()
+      process.stdin.destroy()
     })
 }
 

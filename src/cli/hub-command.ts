@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js'
 import { createLogger } from '../log.js'
 import { Hub } from '../hub/hub.js'
 import { parseBrokerUrl, parsePort } from './args.js'
+import { watchForStop } from './shutdown.js'
 
 interface HubFlags {
   config?: string
@@ -54,13 +55,10 @@ async function runHub(flags: HubFlags): Promise<number> {
   const config = await loadConfig(flags.config, overrides)
   const log = createLogger(config.log.level)
   const hub = new Hub(config, log, Date.now, flags.config ? dirname(resolve(flags.config)) : process.cwd())
+  // listen for the stop signals before starting: a stop during the start waits for it, then stops;
+  // whatever the broker does, the process is gone 4 s after the signal
+  const shutdown = watchForStop('dora hub')
   await hub.start()
-  // listen for the stop signals before announcing the hub: stdout to a pipe is written at once,
-  // so a supervisor may read the banner and signal before the next line would have run
-  const stopSignal = new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
   const p = hub.boundPorts
   process.stdout.write(
     p
@@ -70,7 +68,7 @@ async function runHub(flags: HubFlags): Promise<number> {
           '. Press Ctrl-C to stop.\n'
       : `Dora hub "${config.hub.id}" running on external broker ${hub.brokerUrl}. Press Ctrl-C to stop.\n`,
   )
-  await stopSignal
+  await shutdown.requested
   process.stdout.write('Stopping Dora hub...\n')
   await hub.stop()
   return 0

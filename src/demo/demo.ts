@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { setTimeout as pause } from 'node:timers/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../config/load.js'
@@ -50,6 +51,8 @@ export interface DemoOptions {
   readonly log: Logger
   /** Progress lines (one a second while requests run). */
   readonly progress: (line: string) => void
+  /** Aborting stops the demo at once: devices stopped (SIGKILL 2 s after SIGTERM), the hub stopped, then runDemo rejects with DEMO_STOPPED. */
+  readonly signal?: AbortSignal
   /** Multiplies the scenario's request rates (and its throughput bound): a lighter load for a small machine. */
   readonly load?: number
   /** `dora`, or a baseline whose plan runs as is (for comparisons). */
@@ -190,6 +193,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         o.progress(`step ${r.step} (epoch ${r.epoch}) ${r.ok ? `done in ${(r.ms / timeScale).toFixed(0)} ms profile time (${(r.ms / 1000).toFixed(1)} s wall; predicted ${r.predictedMs.toFixed(0)} ms), loss ${r.loss?.toPrecision(5) ?? '-'}${r.replicasAgree ? '' : ', REPLICAS DISAGREE'}` : 'FAILED'}`)
       },
       timeScale,
+      ...(o.signal ? { signal: o.signal } : {}),
     })
     const sourceRate = new Map<string | null, number>()
     // wall-clock rates: on a stretched emulation clock, sources slow down alike
@@ -227,7 +231,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       if (note !== lastNote) o.progress(note)
       lastNote = note
       if (Date.now() > readyBy) throw new DoraError(ErrorCodes.DEMO_NOT_READY, `the fleet was not ready after ${readyTimeoutS} s (${note}); device messages: ${lines.slice(-5).join(' | ') || 'none'}`)
-      await sleep(200)
+      await sleep(200, o.signal)
     }
     const e0 = service.epoch!
     o.progress(training
@@ -250,7 +254,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     let killed: DemoSummary['killed'] = null
     const predictedSamples: Array<{ mean: number; p95: number; slots: number | null }> = []
     while (Date.now() - start < durationS * 1000) {
-      await sleep(1000)
+      await sleep(1000, o.signal)
       const t = (Date.now() - start) / 1000
       const e = service.epoch!
       predictedSamples.push({ mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs, slots: slotLatencyMs(e) })
@@ -280,7 +284,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const stepRecords = [...trained.values()].find((r) => r) ?? steps
     const stats: RequesterStats[] = []
     if (hubSource) {
-      await hubSource.stop(15_000)
+      await hubSource.stop(o.signal?.aborted ? 0 : 15_000)
       stats.push(hubSource.requester.stats)
     }
     const fromDevices = await fleet.stopSources(20_000)
@@ -344,7 +348,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       training: null,
     }
   } finally {
-    await fleet?.stop()
+    await fleet?.stop(o.signal?.aborted ? 2000 : 10_000)
     await proxy?.close()
     await hub.stop()
     rmSync(cacheDir, { recursive: true, force: true })
@@ -420,7 +424,11 @@ function pickVictim(assignments: Readonly<Record<string, unknown>>, sources: Rea
   return Object.keys(assignments).find((id) => !sources.has(id)) ?? null
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Waits `ms`; rejects with DEMO_STOPPED at once when the demo is aborted. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  pause(ms, undefined, signal ? { signal } : {}).catch((err: Error) => {
+    throw signal?.aborted ? new DoraError(ErrorCodes.DEMO_STOPPED, `the demo was stopped (${String(signal.reason)})`) : err
+  })
 const avg = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 const round = (x: number) => Math.round(x * 10) / 10
 const round3 = (x: number) => Math.round(x * 1000) / 1000

@@ -5,6 +5,9 @@
  * the broker. Sources (cameras, a training job's data holder) are started and stopped over the
  * process's stdin, and report on stdout: request statistics (`SOURCE-STATS {json}`), each
  * training step (`STEP {json}`) and all of them at the end (`TRAINING-STATS [json]`).
+ *
+ * No device outlives the demo: each is started with an IPC channel, which closes however the
+ * demo ends (SIGKILL included), and a device whose channel closes stops (cli/shutdown.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -36,6 +39,8 @@ export interface FleetOptions {
   readonly onStep?: (deviceId: string, step: StepRecord) => void
   /** Emulation clock factor for every device (1: real time). */
   readonly timeScale?: number
+  /** Once aborted, waits for the sources' statistics end at once. */
+  readonly signal?: AbortSignal
 }
 
 export interface TraceEvent {
@@ -66,7 +71,7 @@ export class EmulatedFleet {
     const args = [DORA, 'device', '--id', d.id, '--scenario', this.o.scenarioFile, '--broker', d.url, '--heartbeat-ms', String(this.o.heartbeatMs),
       '--cache-dir', this.o.cacheDir, '--control', 'stdin', '--coordination', this.o.coordination, ...(d.source ? ['--source', d.source] : []), ...(d.train ? ['--train', d.train] : []),
       ...(this.o.onTrace ? ['--trace'] : []), ...(this.o.timeScale && this.o.timeScale !== 1 ? ['--time-scale', String(this.o.timeScale)] : [])]
-    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DORA_DEVICE_PASSWORD: d.password } })
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe', 'ipc'], env: { ...process.env, DORA_DEVICE_PASSWORD: d.password } })
     const m: Member = { device: d, child, stats: null, training: null, exited: false }
     this.members.set(d.id, m)
     child.on('exit', () => {
@@ -123,7 +128,7 @@ export class EmulatedFleet {
     const sources = [...this.members.values()].filter((m) => m.device.train)
     for (const m of sources) if (!m.exited) m.child.stdin!.write('stop\n')
     const until = Date.now() + timeoutMs
-    while (sources.some((m) => !m.training && !m.exited) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    while (sources.some((m) => !m.training && !m.exited) && Date.now() < until && !this.o.signal?.aborted) await new Promise((r) => setTimeout(r, 50))
     return new Map(sources.map((m) => [m.device.id, m.training]))
   }
 
@@ -132,7 +137,7 @@ export class EmulatedFleet {
     const sources = [...this.members.values()].filter((m) => m.device.source)
     for (const m of sources) if (!m.exited) m.child.stdin!.write('stop\n')
     const until = Date.now() + timeoutMs
-    while (sources.some((m) => !m.stats && !m.exited) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    while (sources.some((m) => !m.stats && !m.exited) && Date.now() < until && !this.o.signal?.aborted) await new Promise((r) => setTimeout(r, 50))
     return new Map(sources.map((m) => [m.device.id, m.stats]))
   }
 

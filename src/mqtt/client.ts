@@ -156,7 +156,17 @@ export class DoraClient {
   async stop(graceful = true): Promise<void> {
     const client = this.client
     this.client = null
-    if (client) await client.endAsync(!graceful)
+    if (!client) return
+    // a broker that is gone never acknowledges what is in flight: then end at once, and never wait long
+    let timer: NodeJS.Timeout | undefined
+    const forced = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        client.end(true)
+        resolve()
+      }, 1000)
+    })
+    await Promise.race([client.endAsync(!graceful || !client.connected), forced])
+    clearTimeout(timer)
   }
 
   private dispatch(topic: string, payload: Buffer, retained: boolean): void {

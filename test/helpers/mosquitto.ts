@@ -1,6 +1,6 @@
 /** Starts a real Mosquitto (Debian's `mosquitto`) on a free loopback port for a test. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import net from 'node:net'
@@ -52,10 +52,10 @@ export async function startMosquitto(fixedPort?: number): Promise<Mosquitto> {
     pid: proc.pid!,
     url: `mqtt://127.0.0.1:${port}`,
     stop: () =>
-      new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve()
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve()
         proc.once('exit', () => resolve())
         proc.kill('SIGTERM')
-      }),
+      }).finally(() => rmSync(dir, { recursive: true, force: true })),
   }
 }
