@@ -280,11 +280,21 @@ export class Hub {
     if (this.stateTimer) clearTimeout(this.stateTimer)
     this.stateTimer = null
     if (this.client?.connected) {
+      const client = this.client
+      let timer: NodeJS.Timeout | undefined
       try {
-        await this.publishState('offline')
-        await this.client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
+        // a broker that takes the connection but answers nothing must not hold the stop (1.5 s at most)
+        await Promise.race([
+          (async () => {
+            await this.publishState('offline')
+            await client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
+          })(),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the broker did not acknowledge within 1.5 s')), 1500))),
+        ])
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'could not publish offline state while stopping')
+      } finally {
+        clearTimeout(timer)
       }
     }
     await this.client?.stop()
