@@ -229,13 +229,27 @@ export class DeviceAgent {
     })
     this.client = client
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve())
-      client.once('error', (err) => {
+      const onError = (err: Error) => {
+        client.off('connect', onConnect)
         // no reconnecting in the background of a start that failed
         client.end(true)
         this.client = null
         reject(new DoraError(ErrorCodes.BROKER_CONNECT, `device ${id} cannot connect to ${this.o.url}: ${err.message}`))
-      })
+      }
+      const onConnect = () => {
+        client.off('error', onError)
+        resolve()
+      }
+      client.once('connect', onConnect)
+      client.once('error', onError)
+    })
+    // later errors (a broker restarting) are the reconnect loop's business, never fatal: the first
+    // of each outage is reported
+    let outage = false
+    client.on('connect', () => (outage = false))
+    client.on('error', (err) => {
+      if (!outage) this.o.onError?.(`broker: ${err.message} (reconnecting)`)
+      outage = true
     })
     client.on('message', (topic, payload) => this.onMessage(topic, payload))
     // after a reconnect without a session, subscribe again
