@@ -153,7 +153,7 @@ describe('no device outlives dora demo', () => {
 
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     it(`${signal} of the demo: its device processes are gone within 5 s`, async () => {
-      const demo = dora(['demo', '--scenario', tinyScenario(), '--duration', '120'])
+      const demo = dora(['demo', '--scenario', tinyScenario(), '--duration', '120', '--status-port', '0'])
       await waitFor(demo, /3 device processes started/, 60_000)
       // the devices are up: all three joined and the plan is being opened on them
       await waitFor(demo, /epoch \d+: waiting for|epoch \d+ ready/, 90_000)
