@@ -238,6 +238,7 @@ export class Hub {
       this.ha = new HomeAssistant({
         client: this.client, registry: this.registry, jobs: () => this.jobs, prefix: c.homeassistant.discoveryPrefix,
         stateIntervalMs: c.homeassistant.stateIntervalMs, clock: this.clock, log: log.child({ component: 'homeassistant' }),
+        onBad: (topic, error) => this.bad?.report({ sender: topic.split('/')[4] ?? topic, kind: 'goal', topic, code: ErrorCodes.PAYLOAD_INVALID, error }),
       })
       try {
         await this.ha.start()

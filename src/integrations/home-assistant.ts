@@ -24,6 +24,8 @@ export interface HomeAssistantDeps {
   readonly staleScanMs?: number
   readonly clock: () => number
   readonly log: Logger
+  /** Told of a message it refuses (a goal for no job, a bad goal): logged and counted there, rate-limited. */
+  readonly onBad?: (topic: string, error: string) => void
 }
 
 export class HomeAssistant {
@@ -172,9 +174,11 @@ export class HomeAssistant {
     const levels = topic.split('/')
     const jobId = levels.length === 7 ? levels[4]! : ''
     const job = this.d.jobs().find((j) => j.id === jobId)
-    if (!job) return this.d.log.warn({ topic }, 'home assistant: a goal for an unknown job')
-    const problem = job.setGoal(goal.trim())
-    if (problem) this.d.log.warn({ jobId, goal }, `home assistant: ${problem}`)
+    const bad = (error: string) => (this.d.onBad ? this.d.onBad(topic, error) : this.d.log.warn({ topic }, `home assistant: ${error}`))
+    if (!job) return bad('a goal for an unknown job')
+    const problem = job.setGoal(goal.trim().slice(0, 64))
+    // refused or not, the states go out again (Home Assistant's select shows the job's real goal)
+    if (problem) bad(problem)
     else this.d.log.info({ jobId, goal }, 'home assistant set the goal')
     this.publishStates().catch(() => undefined)
   }
