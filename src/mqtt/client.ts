@@ -10,6 +10,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Semaphore } from './semaphore.js'
+import { storeWithoutCopy } from './no-copy-publish.js'
 import { topicMatches } from '../broker/topic-filter.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
@@ -84,6 +85,7 @@ export class DoraClient {
     }
     if (o.will) opts.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain }
     const client = mqtt.connect(o.url, opts)
+    storeWithoutCopy(client)
     this.client = client
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain === true))
     client.on('connect', () => {
