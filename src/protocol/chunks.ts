@@ -6,10 +6,10 @@
  * Encoding copies each slice of the tensor's bytes once, straight into its message buffer;
  * decoding returns the chunk's data as a view over the received message (no copy).
  */
-import { crc32 } from 'node:zlib'
 import { z } from 'zod'
 import { decodeCbor } from './codec.js'
 import { writeChunkMessage } from './chunk-writer.js'
+import { crc32 } from './crc32.js'
 import { DTYPE_NAMES, byteLengthOf, type Dtype } from './dtypes.js'
 import { PROTOCOL_VERSION } from './topics.js'
 import { formatIssues } from './payloads.js'
@@ -149,7 +149,12 @@ export type ChunkDecodeResult = { ok: true; chunk: TensorChunk } | { ok: false; 
 export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
   const decoded = decodeCbor(message)
   if (!decoded.ok) return decoded
-  const parsed = chunkSchema.safeParse(decoded.value)
+  return checkTensorChunk(decoded.value)
+}
+
+/** Checks one decoded chunk map (alone, or an item of a batch): schema, bounds and checksum. */
+export function checkTensorChunk(value: unknown): ChunkDecodeResult {
+  const parsed = chunkSchema.safeParse(value)
   if (!parsed.success) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor chunk: ${formatIssues(parsed.error)}` }
   const { src, plan, stage, route, t0, scale, ...rest } = parsed.data
   const hopFields = [src, plan, stage, route, t0].filter((x) => x !== undefined).length
