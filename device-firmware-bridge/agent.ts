@@ -27,6 +27,8 @@ import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
 import { filters, parseTopic } from '../src/protocol/topics.js'
+import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
+import { storeWithoutCopy } from '../src/mqtt/no-copy-publish.js'
 import type { DeviceProfile } from '../src/planner/types.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 
@@ -108,7 +110,14 @@ export class DeviceAgent {
   private tickTimer: NodeJS.Timeout | null = null
   private latencyMark = 0
 
+  /** Every job message this device sends: small tensor chunks batch per topic under load. */
+  private readonly tensorOut: ChunkBatcher
+
   constructor(private readonly o: AgentOptions) {
+    this.tensorOut = new ChunkBatcher(async (topic, payload) => {
+      if (!this.client) throw new Error('not connected')
+      await this.client.publishAsync(topic, payload, { qos: 1 })
+    }, batcherOptions(o.chunkBytes ?? 256 * 1024))
     this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client, 60_000, (m) => o.onError?.(m))
     this.executor = new StageExecutor({
       id: o.id,
@@ -120,7 +129,7 @@ export class DeviceAgent {
       ...(o.maxHeld ? { maxHeld: o.maxHeld } : {}),
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('not connected')
-        await this.client.publishAsync(topic, payload, { qos: 1 })
+        await this.tensorOut.send(topic, payload)
       },
       session: (model) => this.session(model),
       assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
@@ -139,7 +148,7 @@ export class DeviceAgent {
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000,
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('not connected')
-        await this.client.publishAsync(topic, payload, { qos: 1 })
+        await this.tensorOut.send(topic, payload)
       },
       assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
       plan: (jobId, epoch) => this.history.get(jobId)?.plans.get(epoch),
@@ -195,7 +204,7 @@ export class DeviceAgent {
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('not connected')
         this.executor.energy.sent(payload.byteLength)
-        await this.client.publishAsync(topic, payload, { qos: 1 })
+        await this.tensorOut.send(topic, payload)
       },
       local: (t) => this.training.accept(jobId, t),
       onError: (m) => this.o.onError?.(m),
@@ -227,6 +236,7 @@ export class DeviceAgent {
       keepalive: Math.min(65_535, Math.round(60 * (this.o.timeScale ?? 1))),
       will: { topic: topics.device(id, 'availability'), payload: Buffer.from(AVAILABILITY.offline), qos: 1, retain: true },
     })
+    storeWithoutCopy(client)
     this.client = client
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -294,7 +304,7 @@ export class DeviceAgent {
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('not connected')
         this.executor.energy.sent(payload.byteLength)
-        await this.client.publishAsync(topic, payload, { qos: 1 })
+        await this.tensorOut.send(topic, payload)
       },
       inputs: inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       local: (t) => this.executor.accept(jobId, t),

@@ -96,9 +96,10 @@ export class StageExecutor {
   /** One chunk message from the job's tensors topic for this device. */
   onChunk(jobId: string, payload: Uint8Array): void {
     this.energy.received(payload.byteLength)
-    const r = this.intake.add(jobId, payload, this.d.clock())
-    if (r.status === 'rejected') return this.reject(jobId, r.error)
-    if (r.status === 'complete') this.accept(jobId, r.tensor)
+    for (const r of this.intake.add(jobId, payload, this.d.clock())) {
+      if (r.status === 'rejected') this.reject(jobId, r.error)
+      else if (r.status === 'complete') this.accept(jobId, r.tensor)
+    }
   }
 
   /** A whole tensor for one of this device's stages (from the network or from this device). */

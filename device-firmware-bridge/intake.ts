@@ -3,9 +3,10 @@
  * addressed to a stage this device holds on that route), reassembled into whole tensors. Shared
  * by the inference and the training executors. One reassembler serves every job and epoch, so
  * its bounds (bytes, incomplete tensors, time) hold for the device as a whole, whatever job ids
- * and epochs senders make up.
+ * and epochs senders make up. A message may carry one chunk or a batch.
  */
-import { decodeTensorChunk } from '../src/protocol/chunks.js'
+import { decodeTensorMessage } from '../src/protocol/chunk-batch.js'
+import type { TensorChunk } from '../src/protocol/chunks.js'
 import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
 
 export interface IntakeOptions {
@@ -31,10 +32,14 @@ export class TensorIntake {
     return this.reassembler.heldBytes
   }
 
-  add(jobId: string, payload: Uint8Array, nowMs: number): IntakeResult {
-    const r = decodeTensorChunk(payload)
-    if (!r.ok) return { status: 'rejected', error: r.error }
-    const c = r.chunk
+  /** One message of a tensors topic (a chunk or a batch of chunks): a result per chunk. */
+  add(jobId: string, payload: Uint8Array, nowMs: number): IntakeResult[] {
+    const m = decodeTensorMessage(payload)
+    if (!m.ok) return [{ status: 'rejected', error: m.error }]
+    return m.chunks.map((r) => (r.ok ? this.addChunk(jobId, r.chunk, nowMs) : { status: 'rejected', error: r.error }))
+  }
+
+  private addChunk(jobId: string, c: TensorChunk, nowMs: number): IntakeResult {
     if (!c.hop || c.epoch === null) return { status: 'rejected', error: `tensor ${c.name} of ${c.req} carries no route or epoch` }
     if (c.hop.route[c.hop.stage] !== this.o.id) return { status: 'rejected', error: `tensor ${c.name} of ${c.req} is for stage ${c.hop.stage} on ${c.hop.route[c.hop.stage] ?? 'nobody'}, not this device` }
     const re = this.reassembler

@@ -113,9 +113,10 @@ export class TrainingExecutor {
 
   onChunk(jobId: string, payload: Uint8Array): void {
     this.d.energy.received(payload.byteLength)
-    const r = this.intake.add(jobId, payload, this.d.clock())
-    if (r.status === 'rejected') return this.reject(jobId, r.error)
-    if (r.status === 'complete') this.accept(jobId, r.tensor)
+    for (const r of this.intake.add(jobId, payload, this.d.clock())) {
+      if (r.status === 'rejected') this.reject(jobId, r.error)
+      else if (r.status === 'complete') this.accept(jobId, r.tensor)
+    }
   }
 
   /** A step message of a job this device trains. */

@@ -3,6 +3,7 @@
  * test driver): a request source (src/runtime/requester.ts) on the hub's own MQTT connection. It
  * follows the job's plan epochs, sends at a rate, re-sends what is overdue, and collects results.
  */
+import { ChunkBatcher, batcherOptions } from '../runtime/chunk-batcher.js'
 import type { DoraClient } from '../mqtt/client.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { planEpochSchema } from '../protocol/payloads.js'
@@ -34,13 +35,17 @@ export class HubSource {
   private reportTimer: NodeJS.Timeout | null = null
   private reportedUpTo = 0
 
+  /** Small request tensors batch per topic under load (topics.md § Tensor chunks, batches). */
+  private readonly out: ChunkBatcher
+
   constructor(private readonly client: DoraClient, readonly jobId: string, private readonly o: HubSourceOptions = {}) {
+    this.out = new ChunkBatcher((topic, payload) => client.publish(topic, payload, { qos: 1 }), batcherOptions(o.chunkBytes ?? 256 * 1024))
     this.requester = new Requester({
       src: HUB_SOURCE,
       jobId,
       chunkBytes: o.chunkBytes ?? 256 * 1024,
       clock: () => performance.timeOrigin + performance.now(),
-      publish: (topic, payload) => client.publish(topic, payload, { qos: 1 }),
+      publish: (topic, payload) => this.out.send(topic, payload),
       inputs: o.inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
       ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),

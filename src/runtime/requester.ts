@@ -11,7 +11,8 @@
  * counted as a duplicate and ignored. Requests that exhaust their attempts are reported failed
  * with the reason.
  */
-import { decodeTensorChunk, type Hop } from '../protocol/chunks.js'
+import type { Hop, TensorChunk } from '../protocol/chunks.js'
+import { decodeTensorMessage } from '../protocol/chunk-batch.js'
 import { Reassembler, type Tensor } from '../protocol/reassembly.js'
 import { topics } from '../protocol/topics.js'
 import type { PlanEpochPayload } from '../protocol/payloads.js'
@@ -140,12 +141,19 @@ export class Requester {
     }
   }
 
-  /** One chunk message from the job's results topic (results of other sources are ignored). */
+  /** One message from the job's results topic, a chunk or a batch (results of other sources are ignored). */
   onResultChunk(payload: Uint8Array): void {
-    const r = decodeTensorChunk(payload)
-    if (!r.ok) return this.d.onError?.(`result: ${r.error}`)
-    if (r.chunk.hop?.src !== this.d.src) return
-    const added = this.results.add(r.chunk, this.d.clock())
+    const m = decodeTensorMessage(payload)
+    if (!m.ok) return this.d.onError?.(`result: ${m.error}`)
+    for (const r of m.chunks) {
+      if (!r.ok) this.d.onError?.(`result: ${r.error}`)
+      else this.onResult(r.chunk)
+    }
+  }
+
+  private onResult(chunk: TensorChunk): void {
+    if (chunk.hop?.src !== this.d.src) return
+    const added = this.results.add(chunk, this.d.clock())
     if (added.status === 'rejected') return this.d.onError?.(`result: ${added.error}`)
     if (added.status !== 'complete') return
     const t = added.tensor

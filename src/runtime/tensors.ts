@@ -33,7 +33,7 @@ export async function sendTensor(
   publish: (topic: string, payload: Buffer) => Promise<void>,
   topic: string,
   t: WireTensor,
-  meta: { req: string; epoch: number | null; hop: Hop },
+  meta: { req: string; epoch: number | null; hop?: Hop | undefined },
   chunkBytes: number,
   codec?: ActivationCodec,
 ): Promise<void> {
@@ -41,7 +41,7 @@ export async function sendTensor(
   // a float32 activation the plan compresses travels as float16 or int8 with its scale
   const c = codec && t.dtype === 'float32' ? compress(viewAs('float32', t.data) as Float32Array, codec) : null
   const wire = c ? { dtype: c.dtype, data: c.data, scale: c.scale } : { dtype: t.dtype, data: t.data }
-  for (const msg of encodeTensorChunks({ req: meta.req, name: t.name, dtype: wire.dtype, shape: [...t.shape], epoch: meta.epoch, hop: meta.hop, ...(c ? { scale: c.scale } : {}) }, wire.data, chunkBytes)) {
+  for (const msg of encodeTensorChunks({ req: meta.req, name: t.name, dtype: wire.dtype, shape: [...t.shape], epoch: meta.epoch, ...(meta.hop ? { hop: meta.hop } : {}), ...(c ? { scale: c.scale } : {}) }, wire.data, chunkBytes)) {
     acks.push(publish(topic, msg))
   }
   await Promise.all(acks)
