@@ -127,12 +127,14 @@ if (want('adapter')) {
 }
 
 if (want('transfer')) {
-  progress('transfer: broker vs raw TCP relay, separate processes ...')
+  progress('transfer: embedded broker and Mosquitto vs raw TCP relay, separate processes ...')
   const rows = await transferBench(progress)
-  printTable('Tensor transfer through the embedded broker vs a raw TCP relay, same run',
-    ['tensor', 'chunk', 'tensors sent', 'Dora MB/s', 'bare MQTT MB/s', 'raw relay MB/s', 'Dora / raw', 'bare / raw', 'Dora / bare'],
-    rows.map((r) => [fmtBytes(r.tensorBytes), fmtBytes(r.chunkBytes), String(r.tensors), r.brokerMBps.toFixed(1), r.bareMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2), r.bareRatio.toFixed(2), (r.brokerMBps / r.bareMBps).toFixed(2)]),
-    'Dora = CBOR chunks with CRC, QoS 1, reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads.')
+  const cpu = (c: { cpuMsPerMB: number[] }) => c.cpuMsPerMB.map((x) => x.toFixed(2)).join(' / ')
+  printTable(`Tensor transfer through MQTT brokers vs a raw TCP relay, same run (load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`,
+    ['broker', 'tensor', 'chunk', 'tensors sent', 'Dora MB/s', 'Dora tensors/s', 'bare MQTT MB/s', 'raw relay MB/s', 'Dora / raw', 'bare / raw', 'Dora / bare', 'CPU ms/MB Dora: send / recv / broker', 'bare', 'raw (relay)'],
+    rows.map((r) => [r.broker, fmtBytes(r.tensorBytes), fmtBytes(r.chunkBytes), String(r.tensors), r.dora.MBps.toFixed(1), ((r.dora.MBps * 1e6) / r.tensorBytes).toFixed(0), r.bare.MBps.toFixed(1), r.raw.MBps.toFixed(1),
+      (r.dora.MBps / r.raw.MBps).toFixed(2), (r.bare.MBps / r.raw.MBps).toFixed(2), (r.dora.MBps / r.bare.MBps).toFixed(2), cpu(r.dora), cpu(r.bare), cpu(r.raw)]),
+    'Default settings (256 KiB chunks, client.maxInflight 16). Dora = as devices send: sendTensor through the chunk batcher (small tensors batched under load), CBOR chunks with CRC, QoS 1, decoded, checked and reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads, one per message; best of 2 interleaved rounds. CPU = each process\'s CPU time per MB moved.')
 }
 
 if (want('execution')) {

@@ -2,14 +2,19 @@
  * One side of a transfer benchmark case, run as its own process so the broker (or relay), the
  * sender and the receiver each have their own event loop, as devices and hub do.
  *   transfer-peer.ts send|recv mqtt|bare|raw PORT SIZE COUNT CHUNK
- * mqtt: Dora's data plane (CBOR chunks with CRC, QoS 1, reassembly); bare: the same chunk bytes
- * published as plain MQTT payloads (QoS 1, no codec), to separate codec cost from broker cost;
- * raw: length-prefixed tensors through a TCP relay.
- * Prints one JSON line: {"startMs"} (sender) or {"endMs"} (receiver), and "ready" when listening.
+ * mqtt: Dora's data plane as devices run it (sendTensor through the chunk batcher: CBOR chunks
+ * with CRC, QoS 1, small tensors batched under load; receiving: decode, check, reassemble);
+ * bare: the same chunk bytes published one per QoS 1 message, no codec, to separate codec cost
+ * from broker cost; raw: length-prefixed tensors through a TCP relay.
+ * Prints "ready" when listening, then one JSON line: {"startMs", "cpuMs"} (sender) or
+ * {"endMs", "cpuMs"} (receiver); cpuMs = this process's CPU time over the transfer.
  */
 import net from 'node:net'
 import { DoraClient } from '../src/mqtt/client.js'
-import { Reassembler, decodeTensorChunk, encodeTensorChunks, topics } from '../src/protocol/index.js'
+import { Reassembler, topics } from '../src/protocol/index.js'
+import { decodeTensorMessage } from '../src/protocol/chunk-batch.js'
+import { sendTensor } from '../src/runtime/tensors.js'
+import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
 
 const [role, mode, portS, sizeS, countS, chunkS] = process.argv.slice(3)
 const port = Number(portS)
@@ -19,8 +24,23 @@ const chunk = Number(chunkS)
 const TOPIC = topics.tensors('bench', 'receiver')
 const now = () => performance.timeOrigin + performance.now()
 const say = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v)}\n`)
+let cpu0: NodeJS.CpuUsage | undefined
+/** CPU ms this process used since it became ready (receiver) or started sending (sender). */
+const cpuMs = () => {
+  const u = process.cpuUsage(cpu0)
+  return (u.user + u.system) / 1000
+}
+const ready = () => {
+  cpu0 = process.cpuUsage()
+  say('ready')
+}
+const finish = (c: DoraClient | null) => {
+  say({ endMs: now(), cpuMs: cpuMs() })
+  void (c ? c.stop() : Promise.resolve()).then(() => process.exit(0))
+}
 
 async function client(role: string): Promise<DoraClient> {
+  // the shipped defaults (config/default.yaml: client.maxInflight 16)
   const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `${role}-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
   await c.start()
   return c
@@ -31,16 +51,17 @@ async function mqttRecv(): Promise<void> {
   const r = new Reassembler({ timeoutMs: 600_000, maxTensorBytes: 2 ** 31, maxPendingBytes: 2 ** 32 })
   let done = 0
   await c.subscribe(TOPIC, (_t, payload) => {
-    const d = decodeTensorChunk(payload)
-    if (!d.ok) throw new Error(d.error)
-    const res = r.add(d.chunk, 0)
-    if (res.status === 'complete') r.release(res.tensor) // a device releases after running its stage
-    if (res.status === 'complete' && ++done === count) {
-      say({ endMs: now() })
-      void c.stop().then(() => process.exit(0))
+    const m = decodeTensorMessage(payload)
+    if (!m.ok) throw new Error(m.error)
+    for (const d of m.chunks) {
+      if (!d.ok) throw new Error(d.error)
+      const res = r.add(d.chunk, 0)
+      if (res.status !== 'complete') continue
+      r.release(res.tensor) // a device releases after running its stage
+      if (++done === count) finish(c)
     }
   })
-  say('ready')
+  ready()
 }
 
 async function bareRecv(): Promise<void> {
@@ -48,18 +69,16 @@ async function bareRecv(): Promise<void> {
   let got = 0
   await c.subscribe(TOPIC, (_t, payload) => {
     got += payload.byteLength
-    if (got === size * count) {
-      say({ endMs: now() })
-      void c.stop().then(() => process.exit(0))
-    }
+    if (got === size * count) finish(c)
   })
-  say('ready')
+  ready()
 }
 
 async function bareSend(): Promise<void> {
   const c = await client('send')
   const tensor = Buffer.alloc(size, 7)
   const start = now()
+  cpu0 = process.cpuUsage()
   const window: Promise<void>[] = []
   for (let k = 0; k < count; k++) {
     for (let off = 0; off < size; off += chunk) {
@@ -68,40 +87,41 @@ async function bareSend(): Promise<void> {
     }
   }
   await Promise.all(window)
-  say({ startMs: start })
+  say({ startMs: start, cpuMs: cpuMs() })
   await c.stop()
 }
 
+/** As a device sends: each tensor through sendTensor and the batcher; at most 16 MiB or 1024 tensors unacknowledged. */
 async function mqttSend(): Promise<void> {
   const c = await client('send')
+  const out = new ChunkBatcher((t, p) => c.publish(t, p, { qos: 1 }), batcherOptions(chunk))
   const tensor = new Uint8Array(size)
   for (let i = 0; i < size; i += 4096) tensor[i] = i & 0xff
+  const window = Math.max(1, Math.min(1024, Math.floor((16 * 1024 * 1024) / size)))
   const start = now()
-  const window: Promise<void>[] = []
+  cpu0 = process.cpuUsage()
+  const pending: Promise<void>[] = []
   for (let k = 0; k < count; k++) {
-    for (const msg of encodeTensorChunks({ req: `r${k}`, name: 'x', dtype: 'uint8', shape: [size], epoch: null }, tensor, chunk)) {
-      window.push(c.publish(TOPIC, msg, { qos: 1 }))
-      if (window.length >= 64) await window.shift()
-    }
+    pending.push(sendTensor((t, p) => out.send(t, p), TOPIC, { name: 'x', dtype: 'uint8', shape: [size], data: tensor }, { req: `r${k}`, epoch: null }, chunk))
+    if (pending.length >= window) await pending.shift()
   }
-  await Promise.all(window)
-  say({ startMs: start })
+  await Promise.all(pending)
+  say({ startMs: start, cpuMs: cpuMs() })
   await c.stop()
 }
 
 function rawRecv(): void {
   const s = net.connect(port, '127.0.0.1', () => {
     s.write('R')
-    say('ready')
+    ready()
   })
   const total = (size + 4) * count
   let got = 0
   s.on('data', (b: Buffer) => {
     got += b.length
     if (got >= total) {
-      say({ endMs: now() })
       s.destroy()
-      process.exit(0)
+      finish(null)
     }
   })
 }
@@ -112,13 +132,14 @@ function rawSend(): void {
     s.write('S')
     await new Promise((r) => setTimeout(r, 50))
     const start = now()
+    cpu0 = process.cpuUsage()
     for (let k = 0; k < count; k++) {
       const head = Buffer.alloc(4)
       head.writeUInt32LE(size)
       s.write(head)
       if (!s.write(tensor)) await new Promise((r) => s.once('drain', r))
     }
-    s.end(() => say({ startMs: start }))
+    s.end(() => say({ startMs: start, cpuMs: cpuMs() }))
   })
 }
 
