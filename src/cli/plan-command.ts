@@ -27,8 +27,13 @@ function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined) {
       energyJPerRequest: c.prediction.energyJPerRequest,
       capacityRps: c.prediction.capacityRps,
       bottleneck: c.prediction.bottleneck,
+      transferMode: c.prediction.transferMode,
+      utilisation: c.prediction.utilisation,
+      p95UncertaintyMs: finite(c.prediction.p95UncertaintyMs),
     },
     compliant: c.compliance.compliant,
+    p95MarginMs: c.compliance.p95MarginMs === null ? null : finite(c.compliance.p95MarginMs),
+    utilisationMargin: c.compliance.utilisationMargin,
     violations: c.compliance.violations.map((v) => ({ ...v, predicted: finite(v.predicted) })),
   }
 }
@@ -80,11 +85,14 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         String(c.plan.microBatch),
         fmtMs(c.prediction.latencyMs),
         fmtMs(c.prediction.p95LatencyMs),
+        c.compliance.p95MarginMs === null ? '-' : fmtMs(c.compliance.p95MarginMs),
+        busiestText(c.prediction.utilisation),
         c.prediction.capacityRps.toFixed(1),
         c.prediction.energyJPerRequest.toFixed(3),
         c.compliance.compliant ? 'yes' : 'no',
       ])
-      out(table(['plan', 'stages (layers@devices)', 'batch', 'latency', 'p95', 'capacity/s', 'J/request', 'QoE met'], rows))
+      out(table(['plan', 'stages (layers@devices)', 'batch', 'latency', 'p95', 'p95 margin', 'busiest', 'capacity/s', 'J/request', 'QoE met'], rows))
+      out(`(predicted for ${inputs.network.coordination === 'scheduled' ? 'granted transfers: the hub grants the air one transfer at a time' : 'uncoordinated transfers'}; p95 margin: bound - p95 - its uncertainty)`)
       if (result.ok) {
         out(`\n* chosen for the ${scenario.job.goal} goal; bottleneck ${result.chosen.prediction.bottleneck}`)
         const sch = scheduleTransfers(result.chosen.plan, inputs.job, inputs.fleet, inputs.network)
@@ -109,4 +117,10 @@ function slotsJson(x: Schedule) {
 
 function fmtMs(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(1)} ms` : 'overloaded'
+}
+
+/** The busiest resource and its utilisation, e.g. "air 42%". */
+function busiestText(u: Readonly<Record<string, number>>): string {
+  const top = Object.entries(u).reduce<[string, number] | null>((a, x) => (!a || x[1] > a[1] ? x : a), null)
+  return top ? `${top[0]} ${(top[1] * 100).toFixed(0)}%` : '-'
 }

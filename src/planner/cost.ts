@@ -173,13 +173,20 @@ export function planMemoryBytes(plan: Plan, job: Job): Record<string, number> {
   return memoryBytes
 }
 
-/** Which QoE bounds a prediction breaks, and by how much. */
+/** Default highest busy fraction of any resource (QoE.utilisationCap). */
+export const DEFAULT_UTILISATION_CAP = 0.75
+
+/**
+ * Which QoE bounds a prediction breaks, and by how much. Inference plans need headroom: no
+ * resource busier than the utilisation cap, and the p95 bound outside the estimate's uncertainty.
+ */
 export function compliance(job: Job, fleet: Fleet, p: Prediction): Compliance {
   const v: Violation[] = []
   const q = job.qoe
   if (!job.training && p.capacityRps <= job.rateRps) v.push({ bound: 'overload', device: null, limit: job.rateRps, predicted: p.capacityRps })
   if (q.latencyMs !== undefined && !(p.latencyMs <= q.latencyMs)) v.push({ bound: 'latencyMs', device: null, limit: q.latencyMs, predicted: p.latencyMs })
-  if (q.p95LatencyMs !== undefined && !(p.p95LatencyMs <= q.p95LatencyMs)) v.push({ bound: 'p95LatencyMs', device: null, limit: q.p95LatencyMs, predicted: p.p95LatencyMs })
+  const p95WithMargin = p.p95LatencyMs + p.p95UncertaintyMs
+  if (q.p95LatencyMs !== undefined && !(p95WithMargin <= q.p95LatencyMs)) v.push({ bound: 'p95LatencyMs', device: null, limit: q.p95LatencyMs, predicted: p95WithMargin })
   if (q.throughputRps !== undefined && p.throughputRps < q.throughputRps) v.push({ bound: 'throughputRps', device: null, limit: q.throughputRps, predicted: p.throughputRps })
   if (q.energyJPerRequest !== undefined && p.energyJPerRequest > q.energyJPerRequest) v.push({ bound: 'energyJPerRequest', device: null, limit: q.energyJPerRequest, predicted: p.energyJPerRequest })
   const fraction = q.memoryFraction ?? 0.8
@@ -188,7 +195,21 @@ export function compliance(job: Job, fleet: Fleet, p: Prediction): Compliance {
     if (bytes > d.memoryBytes * fraction) v.push({ bound: 'memory', device: id, limit: d.memoryBytes * fraction, predicted: bytes })
     if (d.battery && d.battery.levelPct < d.battery.minPct) v.push({ bound: 'battery', device: id, limit: d.battery.minPct, predicted: d.battery.levelPct })
   }
-  return { compliant: v.length === 0, violations: v }
+  const cap = q.utilisationCap ?? DEFAULT_UTILISATION_CAP
+  let busiest = 0
+  if (!job.training) {
+    for (const [id, u] of Object.entries(p.utilisation)) {
+      busiest = Math.max(busiest, u)
+      // an overloaded plan is reported as such already
+      if (u > cap && u < 1) v.push({ bound: 'utilisation', device: id, limit: cap, predicted: u })
+    }
+  }
+  return {
+    compliant: v.length === 0,
+    violations: v,
+    p95MarginMs: q.p95LatencyMs === undefined ? null : q.p95LatencyMs - p95WithMargin,
+    utilisationMargin: job.training ? null : cap - busiest,
+  }
 }
 
 

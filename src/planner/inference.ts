@@ -147,6 +147,7 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
     airtimeMsPerRequest: (airS / b) * 1000,
     transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
     utilisation,
+    p95UncertaintyMs: overloaded ? Infinity : 0.1 * p95LatencyMs + 0.5 * waitMs,
   }
 }
 

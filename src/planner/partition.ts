@@ -14,7 +14,7 @@
  * non-compliant ones dropped, and the compliant ones thinned into a small Pareto front over
  * (goal metric, energy). "No feasible plan" is a result with the reasons of the closest plans.
  */
-import { boundGap, compliance, distanceToBounds, predict, type Fleet, type Network } from './cost.js'
+import { boundGap, compliance, DEFAULT_UTILISATION_CAP, distanceToBounds, predict, type Fleet, type Network } from './cost.js'
 import { StageTable } from './stage-table.js'
 import { soloAirtimeS } from './network/wifi.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
@@ -146,8 +146,10 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   // (no queueing yet), so a partial plan already past a bound can never comply: drop it early.
   const q = job.qoe
   const minRate = training ? q.throughputRps : Math.max(job.rateRps, q.throughputRps ?? 0)
+  // inference plans keep every resource under the utilisation cap at the offered load
+  const busyCap = training ? 1 : (q.utilisationCap ?? DEFAULT_UTILISATION_CAP)
   const withinBounds = (periodMs: number, latencyMs: number, energyJ: number) =>
-    (minRate === undefined || periodMs * minRate < 1000) &&
+    (minRate === undefined || periodMs * minRate < 1000 * busyCap) &&
     (q.energyJPerRequest === undefined || energyJ <= q.energyJPerRequest) &&
     (training !== undefined || q.latencyMs === undefined || latencyMs <= q.latencyMs)
 

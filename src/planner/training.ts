@@ -141,6 +141,8 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
     airtimeMsPerRequest: (M * airMs + syncMs) / samples,
     transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
     utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
+    // a step is a deterministic schedule (the replay); only compute jitter moves it
+    p95UncertaintyMs: 0.05 * stepMs,
   }
 }
 

@@ -65,6 +65,12 @@ export interface QoE {
   readonly energyJPerRequest?: number
   /** Fraction of each device's memory a plan may use (default 0.8). */
   readonly memoryFraction?: number
+  /**
+   * Highest busy fraction a plan may put on any resource (the air, each device) at the offered
+   * load, inference only (default 0.75): queues need headroom, and small model errors grow as
+   * u / (1 - u) near saturation.
+   */
+  readonly utilisationCap?: number
 }
 
 export type Goal = 'latency' | 'energy' | 'throughput'
@@ -139,10 +145,16 @@ export interface Prediction {
   readonly transferMode: 'granted' | 'contended'
   /** Busy fraction of every resource at the offered load: `air`, and each device by id. */
   readonly utilisation: Readonly<Record<string, number>>
+  /**
+   * How far the p95 estimate may be off, ms: 10% of it (the model's error at light load is
+   * within 2%) plus half its queueing (Kingman's and Whitt's approximations: the benchmarked
+   * error of the waits). A plan is compliant only if p95 + this is within the bound.
+   */
+  readonly p95UncertaintyMs: number
 }
 
 export interface Violation {
-  readonly bound: 'latencyMs' | 'p95LatencyMs' | 'throughputRps' | 'energyJPerRequest' | 'memory' | 'battery' | 'overload'
+  readonly bound: 'latencyMs' | 'p95LatencyMs' | 'throughputRps' | 'energyJPerRequest' | 'memory' | 'battery' | 'overload' | 'utilisation'
   /** Device the violation concerns, if any. */
   readonly device: string | null
   readonly limit: number
@@ -152,6 +164,10 @@ export interface Violation {
 export interface Compliance {
   readonly compliant: boolean
   readonly violations: readonly Violation[]
+  /** The p95 bound minus predicted p95 and its uncertainty, ms (negative: inside the uncertainty); null without a p95 bound. */
+  readonly p95MarginMs: number | null
+  /** The utilisation cap minus the busiest resource's utilisation (inference; null for training). */
+  readonly utilisationMargin: number | null
 }
 
 /** Model-output bytes per sample that layers [a, b) produce (their stage sends them to the results). */

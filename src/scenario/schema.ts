@@ -55,6 +55,8 @@ export const jobSchema = z.object({
     throughputRps: positive.optional(),
     energyJPerRequest: positive.optional(),
     memoryFraction: z.number().gt(0).max(1).optional(),
+    /** Highest busy fraction of any resource (the air, each device) a plan may reach (default 0.75). */
+    utilisationCap: z.number().gt(0).max(1).optional(),
   }).default({}),
 })
 

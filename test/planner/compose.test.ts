@@ -59,8 +59,8 @@ describe('simplex LP', () => {
 
 const cand = (id: string, latencyMs: number, energy: number, violations: PlanCandidate['compliance']['violations'] = []): PlanCandidate => ({
   plan: { id, stages: [], microBatch: 1, planner: 'dora' },
-  prediction: { latencyMs, p95LatencyMs: latencyMs, capacityRps: 10, throughputRps: 1, energyJPerRequest: energy, bottleneckMs: 0, bottleneck: '', memoryBytes: {}, airtimeMsPerRequest: 0, transferMode: 'granted', utilisation: {} },
-  compliance: { compliant: violations.length === 0, violations },
+  prediction: { latencyMs, p95LatencyMs: latencyMs, capacityRps: 10, throughputRps: 1, energyJPerRequest: energy, bottleneckMs: 0, bottleneck: '', memoryBytes: {}, airtimeMsPerRequest: 0, transferMode: 'granted', utilisation: {}, p95UncertaintyMs: 0 },
+  compliance: { compliant: violations.length === 0, violations, p95MarginMs: null, utilisationMargin: null },
 })
 
 describe('composition', () => {
