@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import type { Hub } from '../../src/hub/hub.js'
 import { topics } from '../../src/protocol/topics.js'
-import { decodeCbor } from '../../src/protocol/codec.js'
-import { assignmentSchema, planEpochSchema, type AssignmentPayload, type Caps, type PlanEpochPayload } from '../../src/protocol/payloads.js'
-import { DEVICE_PASSWORD, caps, cbor, collect, connect, deviceUrl, heartbeat, startHub, until } from '../helpers/hub.js'
+import type { Caps, PlanEpochPayload } from '../../src/protocol/payloads.js'
+import { jobDevice, type JobDevice } from '../helpers/job-device.js'
+import { cbor, heartbeat, startHub, until } from '../helpers/hub.js'
 
 const JOB = { id: 'vision', model: 'resnet18', rateRps: 1, goal: 'latency', recostCron: '0 0 * * * *' }
 let hub: Hub | null = null
@@ -22,23 +22,10 @@ afterEach(async () => {
   hub = null
 })
 
-interface Dev { client: MqttClient; epochs: PlanEpochPayload[]; assignments: AssignmentPayload[]; errors: Array<{ payload: Buffer }> }
-
-async function device(id: string, patch: Partial<Caps> = {}): Promise<Dev> {
-  const client = await connect(deviceUrl(hub!), { username: id, password: DEVICE_PASSWORD, clientId: `dora-device-${id}` })
-  clients.push(client)
-  const epochs: PlanEpochPayload[] = []
-  const assignments: AssignmentPayload[] = []
-  client.on('message', (topic, payload) => {
-    const d = decodeCbor(payload)
-    if (!d.ok) return
-    if (topic === topics.job('vision', 'plan')) epochs.push(planEpochSchema.parse(d.value))
-    if (topic === topics.device(id, 'assignment')) assignments.push(assignmentSchema.parse(d.value))
-  })
-  const errors = await collect(client, topics.device(id, 'error'))
-  await client.subscribeAsync([topics.job('vision', 'plan'), topics.device(id, 'assignment')], { qos: 1 })
-  await client.publishAsync(topics.device(id, 'caps'), cbor(caps(id, patch)), { qos: 1, retain: true })
-  return { client, epochs, assignments, errors }
+async function device(id: string, patch: Partial<Caps> = {}): Promise<JobDevice> {
+  const d = await jobDevice(hub!, id, 'vision', patch)
+  clients.push(d.client)
+  return d
 }
 
 const onDevice = (e: PlanEpochPayload, id: string) => e.parts.some((p) => p.weight > 0.05 && p.stages.some((s) => s.devices.includes(id)))

@@ -1,11 +1,10 @@
 /** The hub runs configured jobs: plans on the online devices, new epochs as devices come and go. */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, heartbeat, startHub, until } from '../helpers/hub.js'
+import { cbor, heartbeat, startHub, until } from '../helpers/hub.js'
+import { jobDevice, type JobDevice } from '../helpers/job-device.js'
 import type { Hub } from '../../src/hub/hub.js'
-import { decodeCbor } from '../../src/protocol/codec.js'
 import { topics } from '../../src/protocol/topics.js'
-import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload } from '../../src/protocol/payloads.js'
 
 const job = { id: 'vision', model: 'resnet18', rateRps: 2, goal: 'latency', qoe: { latencyMs: 2000 }, recostCron: '0 0 * * * *' }
 let hub: Hub | null = null
@@ -17,20 +16,10 @@ afterEach(async () => {
   hub = null
 })
 
-async function device(id: string, patch = {}): Promise<{ client: MqttClient; epochs: PlanEpochPayload[]; assignments: AssignmentPayload[] }> {
-  const client = await connect(deviceUrl(hub!), { username: id, password: DEVICE_PASSWORD, clientId: id, will: { topic: topics.device(id, 'availability'), payload: Buffer.from('offline'), qos: 1, retain: true } })
-  clients.push(client)
-  const epochs: PlanEpochPayload[] = []
-  const assignments: AssignmentPayload[] = []
-  client.on('message', (topic, payload) => {
-    const d = decodeCbor(payload)
-    if (!d.ok) return
-    if (topic === topics.job('vision', 'plan')) epochs.push(planEpochSchema.parse(d.value))
-    if (topic === topics.device(id, 'assignment')) assignments.push(assignmentSchema.parse(d.value))
-  })
-  await client.subscribeAsync([topics.job('vision', 'plan'), topics.device(id, 'assignment')], { qos: 1 })
-  await client.publishAsync(topics.device(id, 'caps'), cbor(caps(id, patch)), { qos: 1, retain: true })
-  return { client, epochs, assignments }
+async function device(id: string, patch = {}): Promise<JobDevice> {
+  const d = await jobDevice(hub!, id, 'vision', patch)
+  clients.push(d.client)
+  return d
 }
 
 describe('hub jobs (runtime adapter in the service shell)', () => {
