@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../src/config/load.js'
 import { Hub } from '../src/hub/hub.js'
 import { silentLogger } from '../src/log.js'
-import { meanAndP95 } from '../src/sim/heap.js'
+import { meanAndP95 } from '../src/shared/stats.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
 
 const runTs = fileURLToPath(new URL('../bin/run-ts.mjs', import.meta.url))

@@ -7,9 +7,8 @@
 import { partition } from '../src/planner/partition.js'
 import { exhaustivePlans } from '../src/planner/baselines/exhaustive.js'
 import { WIFI5 } from '../src/planner/network/wifi.js'
-import { seededRandom } from '../src/model/zoo/builder.js'
-import type { Fleet, Network } from '../src/planner/cost.js'
-import type { DeviceProfile, Goal, ModelProfile } from '../src/planner/types.js'
+import { seededRandom } from '../src/shared/random.js'
+import type { Fleet, Network, DeviceProfile, Goal, ModelProfile } from '../src/planner/types.js'
 
 const net: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
 

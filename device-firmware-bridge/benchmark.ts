@@ -12,7 +12,7 @@
 import * as ort from 'onnxruntime-node'
 import { onnx } from '../src/model/onnx.js'
 import { GraphBuilder } from '../src/model/zoo/builder.js'
-import type { OpClassFlops } from '../src/planner/types.js'
+import type { OpClassFlops } from '../src/shared/device-profile.js'
 
 interface Probe {
   name: keyof OpClassFlops

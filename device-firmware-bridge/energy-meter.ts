@@ -5,7 +5,7 @@
  * emulated hardware would use; for a real one it is an estimate from the power figures given,
  * not a measurement.
  */
-import type { DeviceProfile } from '../src/planner/types.js'
+import type { DeviceProfile } from '../src/shared/device-profile.js'
 
 export class EnergyMeter {
   private busyMs = 0

@@ -11,7 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { filters, ha, topics } from '../protocol/topics.js'
-import { filterWithin, topicMatches } from './topic-filter.js'
+import { filterWithin, topicMatches } from '../shared/topic-filter.js'
 
 export type Principal =
   | { role: 'hub' }

@@ -14,7 +14,7 @@ import { readScenario } from '../scenario/load.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { isValidId } from '../protocol/topics.js'
 import type { DeviceProfile } from '../planner/types.js'
-import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE } from '../hub/profiles.js'
+import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE } from '../shared/device-profile.js'
 import { watchForStop } from './shutdown.js'
 
 interface Flags {

@@ -4,11 +4,11 @@
  * - A wired device (ethernet) has no air hop: linkRateBps null. A Wi-Fi device's rate follows
  *   its measured throughput once heartbeats report one.
  * - Battery: capacity from caps; level from the latest heartbeat, else from caps.
- * - Fixed per-stage overhead and radio energy per byte are not in caps: 1 ms and the per-packet
- *   Wi-Fi model's defaults (as in scenario files).
+ * - Fixed per-stage overhead and radio energy per byte are not in caps: the shared defaults
+ *   (shared/device-profile.ts).
  */
 import type { DeviceRecord } from '../registry/registry.js'
-import type { DeviceProfile } from '../planner/types.js'
+import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE, type DeviceProfile } from '../shared/device-profile.js'
 import { soloEfficiency, type WifiStandard } from '../planner/network/wifi.js'
 
 /**
@@ -20,10 +20,6 @@ export function measuredLinkRate(d: DeviceRecord, std?: WifiStandard): number | 
   if (!std || !d.caps || m === null || !(m > 0)) return null
   return m / soloEfficiency(std, d.caps.network.linkRateBps)
 }
-
-export const DEFAULT_STAGE_OVERHEAD_MS = 1
-export const DEFAULT_TX_J_PER_BYTE = 1.9e-6
-export const DEFAULT_RX_J_PER_BYTE = 0.42e-6
 
 /**
  * `slowdown`: measured stage time over predicted (from heartbeats; 1 = as profiled). The device's

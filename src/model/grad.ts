@@ -20,10 +20,9 @@
  * LayerNormalization (last axis). Any other op on the gradient's path is a clear error.
  */
 import { onnx, DataType, AttributeType, toNumber, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx.js'
-import type { ModelGraph } from './graph.js'
+import { ModelError, type ModelGraph } from './graph.js'
 import type { TensorInfo } from './shapes.js'
 import type { StagePlan } from './split.js'
-import { ModelError } from './graph.js'
 
 export const LOSS = 'loss'
 export const gradName = (name: string): string => `grad:${name}`

@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node'
 import { toNumber, ortTypeName, type ValueInfoProto } from './onnx.js'
-import { seededRandom } from './zoo/builder.js'
+import { seededRandom } from '../shared/random.js'
 import { ModelError } from './graph.js'
 
 export interface DimBinding {

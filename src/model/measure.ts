@@ -7,9 +7,8 @@ import * as ort from 'onnxruntime-node'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ModelGraph } from './graph.js'
+import { ModelError, type ModelGraph } from './graph.js'
 import { randomInputs, type DimBinding } from './inputs.js'
-import { ModelError } from './graph.js'
 
 interface ProfileEvent {
   cat?: string

@@ -11,7 +11,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Semaphore } from './semaphore.js'
 import { storeWithoutCopy } from './no-copy-publish.js'
-import { topicMatches } from '../broker/topic-filter.js'
+import { topicMatches } from '../shared/topic-filter.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
 export type MessageHandler = (topic: string, payload: Buffer, retained: boolean) => void

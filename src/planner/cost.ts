@@ -22,30 +22,12 @@
  * - Memory per device: for each stage it holds, parameters + 2 x b x the stage's largest
  *   activation (double-buffered micro-batches).
  */
-import { jobSources, outputBytesOf, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
-import { contendedThroughputsBps, soloAirtimeS, type WifiStandard } from './network/wifi.js'
+import { jobSources, outputBytesOf, type Fleet, type Network, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
+import { contendedThroughputsBps, soloAirtimeS } from './network/wifi.js'
 import { predictTraining } from './training.js'
 import { predictInference } from './inference.js'
-import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS, type Transport } from './network/transport.js'
-
-export interface Network {
-  readonly standard: WifiStandard
-  /** Scheduled transfer slots (Dora) or uncoordinated sending. */
-  readonly coordination: 'scheduled' | 'contended'
-  /** Fraction of airtime left by other traffic (1 = the channel is ours), on average. */
-  readonly availableAirtime: number
-  /**
-   * Other networks' traffic as random bursts (the simulator draws them; the cost model sees its
-   * mean through availableAirtime, which already excludes `airShare`).
-   */
-  readonly background?: Readonly<{ airShare: number; burstBytes: number; rateBps: number }>
-  /** Framing, wired links and the broker's relay (network/transport.ts; default DEFAULT_TRANSPORT). */
-  readonly transport?: Transport
-}
-
-export interface Fleet {
-  readonly devices: ReadonlyMap<string, DeviceProfile>
-}
+import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
+import type { Flops } from '../shared/compute-time.js'
 
 export interface Hop {
   /** Tensor data bytes (framing is added where the hop is timed: network/transport.ts). */
@@ -121,12 +103,6 @@ export function stageComputeMs(job: Job, device: DeviceProfile, layers: readonly
   return device.stageOverheadMs + microBatch * s * 1000
 }
 
-export interface Flops {
-  conv: number
-  matmul: number
-  elementwise: number
-}
-
 /** Floating-point operations per request of a layer range, by op class. */
 export function stageFlops(job: Job, layers: readonly [number, number]): Flops {
   const f = { conv: 0, matmul: 0, elementwise: 0 }
@@ -137,11 +113,6 @@ export function stageFlops(job: Job, layers: readonly [number, number]): Flops {
     f.elementwise += l.elementwise
   }
   return f
-}
-
-/** A device's time for a request of `flops` (a stage as an emulated device runs it): overhead + work, ms. */
-export function flopsTimeMs(device: DeviceProfile, flops: Flops): number {
-  return device.stageOverheadMs + 1000 * (flops.conv / device.flopsPerSec.conv + flops.matmul / device.flopsPerSec.matmul + flops.elementwise / device.flopsPerSec.elementwise)
 }
 
 /**

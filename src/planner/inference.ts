@@ -10,10 +10,10 @@
  * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
  * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
  */
-import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, type Fleet, type Hop, type Network } from './cost.js'
+import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, type Hop } from './cost.js'
+import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
 import { planRouting, replicaLoad } from './routing.js'
 import { departureScv, kingman, mergedScv, p95Ms, type RequestPaths, type Wait } from './latency.js'
-import { outputBytesOf, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
 export const COMPUTE_CV = 0.05

@@ -14,12 +14,12 @@
  * non-compliant ones dropped, and the compliant ones thinned into a small Pareto front over
  * (goal metric, energy). "No feasible plan" is a result with the reasons of the closest plans.
  */
-import { boundGap, compliance, DEFAULT_UTILISATION_CAP, distanceToBounds, predict, type Fleet, type Network } from './cost.js'
+import { boundGap, compliance, DEFAULT_UTILISATION_CAP, distanceToBounds, predict } from './cost.js'
+import { jobSources, outputBytesOf, type Fleet, type Network, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Stage } from './types.js'
 import { StageTable } from './stage-table.js'
 import { soloAirtimeS } from './network/wifi.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
 import { allReduceHops } from './training.js'
-import { jobSources, outputBytesOf, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Stage } from './types.js'
 
 export interface PartitionOptions {
   readonly network: Network

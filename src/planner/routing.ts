@@ -9,9 +9,7 @@
  * shared by the cost model and the simulator.
  */
 import { stageComputeMs } from './cost.js'
-import type { DeviceProfile, Job, Plan } from './types.js'
-import { jobSources } from './types.js'
-import type { Fleet } from './cost.js'
+import { jobSources, type Fleet, type DeviceProfile, type Job, type Plan } from './types.js'
 
 export interface Replica {
   readonly d: DeviceProfile

@@ -24,9 +24,9 @@
  *   device's busy time, radio energy per byte; divided by M x b samples.
  * Reported: latency = step time (ms), throughput = samples per second, energy = J per sample.
  */
-import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Fleet, type Hop, type Network } from './cost.js'
-import type { DeviceProfile, Job, Plan, Prediction } from './types.js'
-import { oneStepMs } from '../sim/training.js'
+import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Hop } from './cost.js'
+import type { Fleet, Network, DeviceProfile, Job, Plan, Prediction } from './types.js'
+import { oneStepMs } from './replay/training.js'
 
 /** Forward + backward time of one micro-batch of a stage on a device, ms. */
 export function trainingStageMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {

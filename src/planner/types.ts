@@ -4,28 +4,11 @@
  */
 import type { ActivationCodec } from '../protocol/activation-codec.js'
 
-export type OpClassFlops = Readonly<{ conv: number; matmul: number; elementwise: number }>
+import type { DeviceProfile, OpClassFlops } from '../shared/device-profile.js'
+import type { WifiStandard } from './network/wifi.js'
+import type { Transport } from './network/transport.js'
 
-/** A device as the planner sees it: a snapshot built from its caps and measurements. */
-export interface DeviceProfile {
-  readonly id: string
-  readonly kind: string
-  /** True for emulated devices; reports label them. */
-  readonly emulated: boolean
-  /** Effective FLOP/s per op class (measured by the device). */
-  readonly flopsPerSec: OpClassFlops
-  /** Fixed cost of running one stage once (session call, copies), ms. */
-  readonly stageOverheadMs: number
-  readonly memoryBytes: number
-  readonly idleW: number
-  readonly activeW: number
-  /** Radio energy per byte sent and received, joules. */
-  readonly txJPerByte: number
-  readonly rxJPerByte: number
-  /** Effective PHY rate to the access point, bits/s; null for a wired device. */
-  readonly linkRateBps: number | null
-  readonly battery: Readonly<{ capacityWh: number; levelPct: number; minPct: number }> | null
-}
+export type { DeviceProfile, OpClassFlops } from '../shared/device-profile.js'
 
 /** A model as the planner sees it: units between candidate cut points. */
 export interface ModelProfile {
@@ -195,4 +178,24 @@ export function jobForFleet(job: Job, present: { has(id: string): boolean }): Jo
   if (total <= 0) return null
   const sources = job.sources.map((x, i) => ({ ...x, share: rates[i]! / total })).filter((x) => x.share > 0)
   return { ...job, rateRps: total, sources }
+}
+
+/** The shared medium the fleet talks over. */
+export interface Network {
+  readonly standard: WifiStandard
+  /** Scheduled transfer slots (Dora) or uncoordinated sending. */
+  readonly coordination: 'scheduled' | 'contended'
+  /** Fraction of airtime left by other traffic (1 = the channel is ours), on average. */
+  readonly availableAirtime: number
+  /**
+   * Other networks' traffic as random bursts (the simulator draws them; the cost model sees its
+   * mean through availableAirtime, which already excludes `airShare`).
+   */
+  readonly background?: Readonly<{ airShare: number; burstBytes: number; rateBps: number }>
+  /** Framing, wired links and the broker's relay (network/transport.ts; default DEFAULT_TRANSPORT). */
+  readonly transport?: Transport
+}
+
+export interface Fleet {
+  readonly devices: ReadonlyMap<string, DeviceProfile>
 }

@@ -2,7 +2,7 @@
  * Generated request inputs (emulated sources: a camera's frame stands in as seeded noise).
  * Deterministic in the request number, so a test can run the whole model on the same inputs.
  */
-import { seededRandom } from '../model/zoo/builder.js'
+import { seededRandom } from '../shared/random.js'
 import { randomValues } from '../model/inputs.js'
 import { bytesOf, elementCount } from '../protocol/dtypes.js'
 import type { TensorSpec } from '../protocol/payloads.js'

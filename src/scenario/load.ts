@@ -10,8 +10,7 @@ import { toModelProfile } from '../planner/model-profile.js'
 import { compressBoundaries } from '../planner/compression.js'
 import { compressionErrors } from '../model/compression-error.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
-import type { Fleet, Network } from '../planner/cost.js'
-import type { DeviceProfile, Job, ModelProfile } from '../planner/types.js'
+import type { Fleet, Network, DeviceProfile, Job, ModelProfile } from '../planner/types.js'
 
 export async function readScenario(file: string): Promise<Scenario> {
   const tree = await readConfigFile(file)

@@ -13,13 +13,13 @@
  * lost. Pure and deterministic for a seed.
  */
 import { simulate, type SimResult } from './simulate.js'
-import { meanAndP95 } from './heap.js'
-import { sum } from './energy.js'
+import { meanAndP95 } from '../shared/stats.js'
+import { sum } from '../planner/replay/energy.js'
 import { partition } from '../planner/partition.js'
 import { adapt, INITIAL_STATE, type AdapterState } from '../planner/adapt/adapter.js'
-import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
+import { stageComputeMs } from '../planner/cost.js'
 import { planRouting, replicaLoad } from '../planner/routing.js'
-import { jobForFleet, jobSources, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
+import { jobForFleet, jobSources, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
 
 export type DynamicEvent =
   | { readonly atS: number; readonly kind: 'leave'; readonly device: string }

@@ -3,51 +3,27 @@
  * compute per device with seeded speed jitter, transfers on one shared Wi-Fi medium, energy
  * accounting. Pure and deterministic for a seed (no clock, no I/O).
  *
- * The medium (medium.ts) carries every transfer as air hops through the access point, scheduled
- * (one hop at a time) or contended (the DCF model). Training jobs run in training.ts.
+ * The medium (planner/replay/medium.ts) carries every transfer as air hops through the access
+ * point, scheduled (one hop at a time) or contended (the DCF model). Training jobs run in the
+ * planner's training replay (planner/replay/training.ts) with jitter and many steps: the same
+ * event engine whose one jitter-free step the training cost model uses.
  *
  * Everything reported is emulation: device profiles stand in for devices, the model for the air.
  */
-import { EventHeap, meanAndP95, runEvents } from './heap.js'
-import { Medium } from './medium.js'
-import type { Schedule } from '../planner/network/scheduler.js'
-import { boundsHold, energyByDevice, sum } from './energy.js'
-import { simulateTraining } from './training.js'
-import { stageComputeMs, type Fleet, type Network } from '../planner/cost.js'
-import { jobSources, outputBytesOf, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
-import { seededRandom } from '../model/zoo/builder.js'
+import { EventHeap, runEvents } from '../planner/replay/event-heap.js'
+import { meanAndP95 } from '../shared/stats.js'
+import { Medium } from '../planner/replay/medium.js'
+import { boundsHold, energyByDevice, sum } from '../planner/replay/energy.js'
+import { simulateTraining } from '../planner/replay/training.js'
+import { stageComputeMs } from '../planner/cost.js'
+import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
+import { seededRandom } from '../shared/random.js'
 import { planRouting } from '../planner/routing.js'
 import { WeightedTurns } from '../runtime/route.js'
 
-export interface SimOptions {
-  readonly durationS: number
-  readonly warmupS: number
-  readonly seed: number
-  /** Coefficient of variation of compute time (device speed jitter). */
-  readonly computeJitter: number
-  /**
-   * The network scheduler's slots for this plan (with scheduled coordination): micro-batches are
-   * released every period on their routes, and each transfer waits for its slot.
-   */
-  readonly schedule?: Schedule
-}
+import type { SimOptions, SimResult } from '../planner/replay/run.js'
 
-export interface SimResult {
-  readonly emulated: true
-  readonly requests: number
-  readonly completed: number
-  readonly latencyMs: number
-  readonly p95LatencyMs: number
-  readonly throughputRps: number
-  readonly energyJPerRequest: number
-  readonly energyJByDevice: Readonly<Record<string, number>>
-  readonly airBusyFraction: number
-  readonly qoeMet: boolean
-  /** Mean latency of each source's requests, ms, in the order of jobSources (inference; empty for training). */
-  readonly latencyMsBySource: readonly number[]
-  /** Every measured request's latency, ms (inference; empty for training). */
-  readonly samplesMs: readonly number[]
-}
+export type { SimOptions, SimResult }
 
 interface Batch {
   arrivals: number[]

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FrameScanner } from '../../src/broker/frame-guard.js'
-import { filterWithin, topicMatches } from '../../src/broker/topic-filter.js'
+import { filterWithin, topicMatches } from '../../src/shared/topic-filter.js'
 
 function packet(bodyLength: number): Buffer {
   const len: number[] = []

@@ -4,7 +4,7 @@ import { loadConfig, mergeTrees } from '../../src/config/load.js'
 import { Hub } from '../../src/hub/hub.js'
 import { silentLogger, type Logger } from '../../src/log.js'
 import { encodeCbor } from '../../src/protocol/codec.js'
-import { topicMatches } from '../../src/broker/topic-filter.js'
+import { topicMatches } from '../../src/shared/topic-filter.js'
 import type { Caps, Heartbeat } from '../../src/protocol/payloads.js'
 
 export const DEVICE_PASSWORD = 'device-secret-1'

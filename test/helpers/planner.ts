@@ -1,8 +1,7 @@
 /** Planner test fixtures: a uniform-speed device profile (emulation) and the Wi-Fi 5 network. */
 import { WIFI5 } from '../../src/planner/network/wifi.js'
 import { DEFAULT_TRANSPORT } from '../../src/planner/network/transport.js'
-import type { Network } from '../../src/planner/cost.js'
-import type { DeviceProfile } from '../../src/planner/types.js'
+import type { Network, DeviceProfile } from '../../src/planner/types.js'
 
 export const scheduledWifi5: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
 

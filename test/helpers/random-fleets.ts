@@ -4,10 +4,9 @@
  * devices that run stages), synthetic models whose activations shrink or grow, and random plans
  * with replicas and local first stages.
  */
-import { seededRandom } from '../../src/model/zoo/builder.js'
+import { seededRandom } from '../../src/shared/random.js'
 import { WIFI5 } from '../../src/planner/network/wifi.js'
-import type { Fleet, Network } from '../../src/planner/cost.js'
-import type { DeviceProfile, Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import type { Fleet, Network, DeviceProfile, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 
 export interface RandomCase {
   readonly fleet: Fleet

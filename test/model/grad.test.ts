@@ -12,7 +12,7 @@ import { DEFAULT_ADAM, StageTrainer, type AdamOptions } from '../../src/runtime/
 import { randomInputs } from '../../src/model/inputs.js'
 import { bertEncoder, BERT_TINY, mlp } from '../../src/model/zoo/transformer.js'
 import { resnet18 } from '../../src/model/zoo/cnn.js'
-import { seededRandom } from '../../src/model/zoo/builder.js'
+import { seededRandom } from '../../src/shared/random.js'
 import { chainStep } from '../helpers/training.js'
 import { maxRelativeError } from '../helpers/compare.js'
 

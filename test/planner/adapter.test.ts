@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { adapt, INITIAL_STATE } from '../../src/planner/adapt/adapter.js'
 import { simulateDynamics } from '../../src/sim/dynamics.js'
-import type { Fleet } from '../../src/planner/cost.js'
-import type { DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
+import type { Fleet, DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const model: ModelProfile = {

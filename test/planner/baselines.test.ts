@@ -6,8 +6,7 @@ import { exhaustivePlans } from '../../src/planner/baselines/exhaustive.js'
 import { stageComputeMs } from '../../src/planner/cost.js'
 import { partition } from '../../src/planner/partition.js'
 import { WIFI5 } from '../../src/planner/network/wifi.js'
-import type { Fleet, Network } from '../../src/planner/cost.js'
-import type { DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
+import type { Fleet, Network, DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
 
 const net: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
 const dev = (id: string, g: number, mem: number): DeviceProfile => ({ id, kind: id, emulated: true, flopsPerSec: { conv: g * 1e9, matmul: g * 1e9, elementwise: g * 1e9 }, stageOverheadMs: 1, memoryBytes: mem, idleW: 2, activeW: 8, txJPerByte: 1e-6, rxJPerByte: 1e-6, linkRateBps: 300e6, battery: null })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { compliance, predict, stageComputeMs, type Fleet, type Network } from '../../src/planner/cost.js'
+import { compliance, predict, stageComputeMs } from '../../src/planner/cost.js'
+import type { Fleet, Network, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { WIFI5, soloAirtimeS } from '../../src/planner/network/wifi.js'
 import { framedBytes, relayS } from '../../src/planner/network/transport.js'
-import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const device = testDevice

@@ -6,11 +6,11 @@
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { compliance, predict, type Fleet } from '../../src/planner/cost.js'
+import { compliance, predict } from '../../src/planner/cost.js'
+import type { Fleet, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { partition } from '../../src/planner/partition.js'
 import { simulate } from '../../src/sim/simulate.js'
 import { planningInputs, readScenario } from '../../src/scenario/load.js'
-import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const model: ModelProfile = {

@@ -2,9 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { partition } from '../../src/planner/partition.js'
 import { exhaustivePlans } from '../../src/planner/baselines/exhaustive.js'
 import { WIFI5 } from '../../src/planner/network/wifi.js'
-import type { Fleet, Network } from '../../src/planner/cost.js'
-import type { DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
-import { seededRandom } from '../../src/model/zoo/builder.js'
+import type { Fleet, Network, DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
+import { seededRandom } from '../../src/shared/random.js'
 
 const net: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
 

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { scheduleTransfers, type Schedule } from '../../src/planner/network/scheduler.js'
 import { CyclicTimeline } from '../../src/planner/network/slots.js'
-import type { Fleet } from '../../src/planner/cost.js'
-import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import type { Fleet, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const model: ModelProfile = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { simulate } from '../../src/sim/simulate.js'
-import { predict, type Fleet, type Network } from '../../src/planner/cost.js'
-import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
+import { predict } from '../../src/planner/cost.js'
+import type { Fleet, Network, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const device = (id: string, gflops: number, link: number | null) => testDevice(id, gflops, { txJPerByte: 1e-6, rxJPerByte: 1e-6, linkRateBps: link })

@@ -1,11 +1,11 @@
 /** Jobs with several sources (cameras): local routing on stage 0, the partitioner's local group, the simulator. */
 import { describe, expect, it } from 'vitest'
-import { predict, type Fleet } from '../../src/planner/cost.js'
+import { predict } from '../../src/planner/cost.js'
+import type { Fleet, Job, ModelProfile } from '../../src/planner/types.js'
 import { planRouting } from '../../src/planner/routing.js'
 import { partition } from '../../src/planner/partition.js'
 import { simulate } from '../../src/sim/simulate.js'
 import { scenarioSchema } from '../../src/scenario/schema.js'
-import type { Job, ModelProfile } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 // a model whose input is large and shrinks after the first layer (a detector's stem)

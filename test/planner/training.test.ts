@@ -1,12 +1,12 @@
 /** Training jobs: the 1F1B cost model, the training simulator, the partitioner and the hybrid DP baseline. */
 import { describe, expect, it } from 'vitest'
-import { predict, stageComputeMs, type Fleet } from '../../src/planner/cost.js'
+import { predict, stageComputeMs } from '../../src/planner/cost.js'
+import type { Fleet, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { allReduceHops, trainingStageMs } from '../../src/planner/training.js'
 import { partition } from '../../src/planner/partition.js'
 import { hybridDp } from '../../src/planner/baselines/hybrid-dp.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { simulate } from '../../src/sim/simulate.js'
-import type { Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { freeWiresWifi5, scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const layer = { flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5, activationBytes: 3e5 }

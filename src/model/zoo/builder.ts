@@ -4,20 +4,9 @@
  * stacks, which keeps split-versus-whole comparisons meaningful.
  */
 import { onnx, DataType, AttributeType, type NodeProto, type TensorProto, type ModelProto, type ValueInfoProto, type AttributeProto } from '../onnx.js'
+import { seededRandom } from '../../shared/random.js'
 
 type AttrValue = number | number[] | string | { float: number } | { floats: number[] }
-
-/** mulberry32: a small, fast, seeded PRNG. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export class GraphBuilder {
   private readonly nodes: NodeProto[] = []

@@ -17,11 +17,11 @@
  * 5. a change becomes a new epoch, activated at the first period boundary of the old epoch at
  *    least `leadMs` ahead (devices finish requests of the old epoch on the old plan).
  */
-import { boundGap, compliance, distanceToBounds, predict, type Fleet, type Network } from '../cost.js'
+import { boundGap, compliance, distanceToBounds, predict } from '../cost.js'
+import { jobForFleet, type Fleet, type Network, type Job, type Plan } from '../types.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import { scheduleTransfers, type Schedule } from '../network/scheduler.js'
-import { jobForFleet, type Job, type Plan } from '../types.js'
 
 export interface PlanEpoch {
   readonly epoch: number

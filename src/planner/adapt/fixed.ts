@@ -4,9 +4,9 @@
  * Used to execute the baselines for real on the same fleet as Dora (`planner:` of a hub job).
  */
 import { BASELINES, type BaselineName } from '../baselines/index.js'
-import { predict, type Fleet, type Network } from '../cost.js'
+import { predict } from '../cost.js'
+import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
 import { scheduleTransfers } from '../network/scheduler.js'
-import { jobForFleet, type Job } from '../types.js'
 import type { PlanEpoch } from './adapter.js'
 
 export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string): PlanEpoch | null {

@@ -5,8 +5,8 @@
  * costed exactly. Pure. Exponential:
  * refuses instances beyond `maxPlans` enumerated plans.
  */
-import { compliance, predict, type Fleet, type Network } from '../cost.js'
-import { jobSources, type Job, type Plan, type Stage } from '../types.js'
+import { compliance, predict } from '../cost.js'
+import { jobSources, type Fleet, type Network, type Job, type Plan, type Stage } from '../types.js'
 import { sourceFirstTypes, type PlanCandidate } from '../partition.js'
 
 export function exhaustivePlans(job: Job, fleet: Fleet, network: Network, microBatches: readonly number[] = [1], maxPlans = 2_000_000): PlanCandidate[] {

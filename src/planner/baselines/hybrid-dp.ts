@@ -16,10 +16,10 @@
  * step's micro-batches; memory is checked per stage. It minimises the pipeline's bottleneck
  * (maximises throughput). An inference job has no backward pass and no synchronisation.
  */
-import { compliance, predict, stageComputeMs, stageMemoryBytes, type Fleet, type Network } from '../cost.js'
+import { compliance, predict, stageComputeMs, stageMemoryBytes } from '../cost.js'
+import type { Fleet, Network, Job, Plan } from '../types.js'
 import type { PlanCandidate } from '../partition.js'
 import { stageParamBytes, trainingStageMs } from '../training.js'
-import type { Job, Plan } from '../types.js'
 import { dpSetup, tracePlan } from './stage-dp.js'
 
 

@@ -13,8 +13,8 @@
  *   become a replicated stage, and the devices are added most energy-efficient first (J per FLOP)
  *   until the latency bound holds.
  */
-import { compliance, predict, type Fleet, type Network } from '../cost.js'
-import type { DeviceProfile, Job, Plan, Stage } from '../types.js'
+import { compliance, predict } from '../cost.js'
+import type { Fleet, Network, DeviceProfile, Job, Plan, Stage } from '../types.js'
 import type { PlanCandidate } from '../partition.js'
 
 const usable = (fleet: Fleet) => [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)

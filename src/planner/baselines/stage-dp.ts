@@ -16,9 +16,9 @@
  * partitioning DP, minimising the sum of stage compute and transfer times (one request's latency)
  * instead of the bottleneck; transfers again cost bytes over the smaller bandwidth, no contention.
  */
-import { compliance, predict, stageComputeMs, type Fleet, type Network } from '../cost.js'
+import { compliance, predict, stageComputeMs } from '../cost.js'
+import type { Fleet, Network, Job, Plan, Stage } from '../types.js'
 import { deviceTypes, type PlanCandidate } from '../partition.js'
-import type { Job, Plan, Stage } from '../types.js'
 
 const WIRED_BPS = 1e9
 

@@ -30,10 +30,10 @@
  * (release to result) wins. Complexity: O(P x A^2) for P candidate periods and A activities
  * per cycle (A = N x (hops x chunks + stages)), since each placement probes O(A) held intervals.
  */
-import { hopsBetween, stageComputeMs, transferS, type Fleet, type Network } from '../cost.js'
-import { jobSources, outputBytesOf, type DeviceProfile, type Job, type Plan } from '../types.js'
+import { hopsBetween, stageComputeMs, transferS } from '../cost.js'
+import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
-import { traceOneStep } from '../../sim/training.js'
+import { traceOneStep } from '../replay/training.js'
 
 export interface ScheduleOptions {
   /** Guard added to every slot for clock error and jitter, ms. */
@@ -259,7 +259,7 @@ const mod = (x: number, c: number) => ((x % c) + c) % c
 /**
  * Training: one optimizer step is the cycle. Its 1F1B schedule - forward and backward tasks,
  * activations forward and gradients back, the ring all-reduce after the flush - is replayed
- * deterministically with every transfer alone on the air (sim/training.ts), and each hop's
+ * deterministically with every transfer alone on the air (replay/training.ts), and each hop's
  * interval in the replay becomes its slot: non-overlapping and after its producer by
  * construction. Tensors go whole (no chunks) and back to back (no guard time).
  */

@@ -1,5 +1,5 @@
 /**
- * The shared Wi-Fi medium of the simulator. Each transfer is a sequence of air hops (hopsBetween
+ * The shared Wi-Fi medium of event-driven runs (the simulator and the training replay). Each transfer is a sequence of air hops (hopsBetween
  * in cost.ts: one per wireless endpoint, through the hub's broker). Stations, not transfers,
  * contend: each station sends its queued hops one after another (the access point sends every
  * hop towards a device).
@@ -14,11 +14,11 @@
  * `network.background`) as seeded random bursts from other stations. Radio energy is counted per
  * byte.
  */
-import type { EventHeap } from './heap.js'
-import { hopsBetween, transferS, type Fleet, type Hop, type Network } from '../planner/cost.js'
-import { DEFAULT_TRANSPORT, framedBytes, relayS } from '../planner/network/transport.js'
-import { contendedThroughputsBps, soloEfficiency } from '../planner/network/wifi.js'
-import type { DeviceProfile } from '../planner/types.js'
+import type { EventHeap } from './event-heap.js'
+import { hopsBetween, transferS, type Hop } from '../cost.js'
+import { DEFAULT_TRANSPORT, framedBytes, relayS } from '../network/transport.js'
+import { contendedThroughputsBps, soloEfficiency } from '../network/wifi.js'
+import type { Fleet, Network, DeviceProfile } from '../types.js'
 
 interface Flow {
   /** False for other networks' traffic (background), which no schedule of ours holds back. */

@@ -1,7 +1,9 @@
 /**
- * The simulator for training jobs (job.training): optimizer steps of M micro-batches in the 1F1B
- * order with a flush (PipeDream-Flush / DAPPLE), then a ring all-reduce among each replicated
- * stage's replicas. Pure and deterministic for a seed (no clock, no I/O). Emulation throughout.
+ * The event-driven replay of training jobs (job.training), in the planner because the training
+ * cost model takes its step time from one jitter-free step (oneStepMs, traceOneStep); the
+ * simulator runs it with jitter over many steps (simulateTraining). It replays optimizer steps of
+ * M micro-batches in the 1F1B order with a flush (PipeDream-Flush / DAPPLE), then a ring
+ * all-reduce among each replicated stage's replicas. Pure and deterministic for a seed (no clock, no I/O). Emulation throughout.
  *
  * - A device runs one task at a time: a backward task whenever one is ready (1F1B), else the
  *   next forward, but only while fewer than min(S - k, M) micro-batches it ran forward await
@@ -14,14 +16,15 @@
  *   all are done.
  * Reported: latency = step time, throughput = samples per second, energy per sample.
  */
-import { EventHeap, meanAndP95, runEvents } from './heap.js'
+import { EventHeap, runEvents } from './event-heap.js'
+import { meanAndP95 } from '../../shared/stats.js'
 import { Medium } from './medium.js'
 import { boundsHold, energyByDevice, sum } from './energy.js'
-import type { SimOptions, SimResult } from './simulate.js'
-import { stageComputeMs, type Fleet, type Hop, type Network } from '../planner/cost.js'
-import { stageParamBytes } from '../planner/training.js'
-import type { Job, Plan } from '../planner/types.js'
-import { seededRandom } from '../model/zoo/builder.js'
+import type { SimOptions, SimResult } from './run.js'
+import { stageComputeMs, type Hop } from '../cost.js'
+import type { Fleet, Network, Job, Plan } from '../types.js'
+import { stageParamBytes } from '../training.js'
+import { seededRandom } from '../../shared/random.js'
 
 interface Task {
   kind: 'F' | 'B'

@@ -58,10 +58,3 @@ export function runEvents(heap: EventHeap<() => void>, horizonS: number, setNow:
     if (++events > 50_000_000) throw new RangeError('simulation exceeded 50 million events: shorten --duration or lower the rate')
   }
 }
-
-/** Mean and 95th percentile of a sample (Infinity for an empty one). */
-export function meanAndP95(xs: readonly number[]): { mean: number; p95: number } {
-  if (!xs.length) return { mean: Infinity, p95: Infinity }
-  const sorted = [...xs].sort((a, b) => a - b)
-  return { mean: sorted.reduce((a, x) => a + x, 0) / sorted.length, p95: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]! }
-}

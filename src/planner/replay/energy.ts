@@ -4,8 +4,7 @@
  * for any other device that sent or received (a camera sending its frames). Busy time and radio
  * bytes accrue over the whole run, so they are scaled to the window. Pure.
  */
-import type { Fleet } from '../planner/cost.js'
-import type { Plan, QoE } from '../planner/types.js'
+import type { Fleet, Plan, QoE } from '../types.js'
 
 export function energyByDevice(plan: Plan, fleet: Fleet, busyS: ReadonlyMap<string, number>, radioJ: ReadonlyMap<string, number>, windowS: number, runS: number): Record<string, number> {
   const scale = windowS / Math.max(windowS, runS)

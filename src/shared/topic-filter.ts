@@ -1,4 +1,4 @@
-/** MQTT topic filter matching, for ACLs. [MQTT-4.7] wildcards: `+` one level, `#` the rest. */
+/** MQTT topic filter matching, for the broker's ACLs and the client's dispatch. [MQTT-4.7] wildcards: `+` one level, `#` the rest. */
 
 /** True when `topic` (no wildcards) matches `filter`. */
 export function topicMatches(filter: string, topic: string): boolean {
