@@ -329,7 +329,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   // the front runs along speed (latency, or capacity for a throughput goal) against energy, whatever
   // the goal: the adapter mixes its plans; the goal only picks the chosen one
   const speed = (c: PlanCandidate) => (job.goal === 'throughput' ? -c.prediction.capacityRps : c.prediction.latencyMs)
-  const front = paretoFront(compliant, speed, options.maxPlans ?? 6).map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
+  const front = paretoFront(compliant, speed, options.maxPlans ?? 6, job.goal === 'throughput').map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
   const chosen = front.reduce((a, b) => (goalValue(b) < goalValue(a) ? b : a))
   return { ok: true, candidates: front, chosen, explored }
 }
@@ -395,13 +395,30 @@ function candidateGroups(fits: readonly DeviceType[], counts: readonly number[],
   return groups
 }
 
-/** Non-dominated plans over (goal metric, energy), thinned evenly to `max`. */
-function paretoFront(cs: readonly PlanCandidate[], goal: (c: PlanCandidate) => number, max: number): PlanCandidate[] {
-  const sorted = [...cs].sort((a, b) => goal(a) - goal(b) || a.prediction.energyJPerRequest - b.prediction.energyJPerRequest)
-  const front: PlanCandidate[] = []
-  for (const c of sorted) if (!front.length || c.prediction.energyJPerRequest < front[front.length - 1]!.prediction.energyJPerRequest) front.push(c)
-  if (front.length <= max) return front
-  return Array.from({ length: max }, (_, k) => front[Math.round((k * (front.length - 1)) / (max - 1))]!).filter((c, k, arr) => arr.indexOf(c) === k)
+/**
+ * Plans no other compliant plan dominates (at least as fast, as frugal and, for a throughput goal,
+ * of as much capacity, better on one), in order of `speed`, thinned evenly to `max` (extremes kept).
+ */
+function paretoFront(cs: readonly PlanCandidate[], speed: (c: PlanCandidate) => number, max: number, withCapacity: boolean): PlanCandidate[] {
+  const sorted = [...cs].sort((a, b) => speed(a) - speed(b) || a.prediction.energyJPerRequest - b.prediction.energyJPerRequest)
+  const front = sorted.filter((c) => !cs.some((o) => o !== c && dominatesPlan(o, c, withCapacity)))
+  // equal plans (same figures) once
+  const unique = front.filter((c, k) => front.findIndex((o) => sameFigures(o, c)) === k)
+  if (unique.length <= max) return unique
+  return Array.from({ length: max }, (_, k) => unique[Math.round((k * (unique.length - 1)) / (max - 1))]!).filter((c, k, arr) => arr.indexOf(c) === k)
+}
+
+function sameFigures(a: PlanCandidate, b: PlanCandidate): boolean {
+  return a.prediction.latencyMs === b.prediction.latencyMs && a.prediction.energyJPerRequest === b.prediction.energyJPerRequest && a.prediction.capacityRps === b.prediction.capacityRps
+}
+
+/** True when plan a is at least as good as b on latency and energy (and capacity), and better on one. */
+export function dominatesPlan(a: PlanCandidate, b: PlanCandidate, withCapacity = false): boolean {
+  const x = a.prediction
+  const y = b.prediction
+  const le = x.latencyMs <= y.latencyMs && x.energyJPerRequest <= y.energyJPerRequest && (!withCapacity || x.capacityRps >= y.capacityRps)
+  const lt = x.latencyMs < y.latencyMs || x.energyJPerRequest < y.energyJPerRequest || (withCapacity && x.capacityRps > y.capacityRps)
+  return le && lt
 }
 
 function fmt(x: number): string {

@@ -2,8 +2,9 @@
  * Which devices a request visits (pure). A source picks, per request, one plan of the epoch's mix
  * (by weight) and one replica per stage (by the stage's shares), with smooth weighted round robin
  * so that the split follows the weights closely over any window, not only on average. A source
- * that holds a replica of the first stage keeps its requests (local routing, as the cost model
- * assumes: a camera runs the first layers on its own frames).
+ * that holds a replica of the first stage keeps its requests when every replica of that stage is
+ * a source (local routing, as the cost model assumes: cameras run the first layers on their own
+ * frames); beside replicas that are not sources it spreads its requests by capacity.
  */
 import type { PlanEpochPayload } from '../protocol/payloads.js'
 
@@ -46,7 +47,11 @@ export class Router {
   route(plan: PlanEpochPayload): Route {
     const part = plan.parts[this.turns.pick(`e${plan.epoch}`, plan.parts.map((p) => p.weight))]!
     const devices = part.stages.map((st, k) => {
-      if (k === 0 && this.localFirst && st.devices.includes(this.source)) return this.source
+      // stage 0 is local when every replica is a source (each keeps its own requests); a source
+      // beside replicas that are not sources spreads by capacity like any other (the cost model's
+      // rule, planner/routing.ts); an epoch without its sources list keeps the source local
+      const local = !plan.sources || st.devices.every((id) => plan.sources!.includes(id))
+      if (k === 0 && this.localFirst && local && st.devices.includes(this.source)) return this.source
       const shares = st.shares && st.shares.length === st.devices.length ? st.shares : st.devices.map(() => 1)
       return st.devices[this.turns.pick(`e${plan.epoch}/${part.planId}/${k}`, shares)]!
     })

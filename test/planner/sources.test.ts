@@ -76,3 +76,16 @@ describe('sources that leave', () => {
     expect(jobForFleet({ ...job, sources: undefined, sourceDevice: null }, new Set())).not.toBeNull()
   })
 })
+
+describe('the run routes as the cost model does', () => {
+  it('a source that is a stage-0 replica beside a non-source spreads by the shares; cameras that all hold stage 0 keep their own', async () => {
+    const { Router } = await import('../../src/runtime/route.js')
+    type Epoch = Parameters<InstanceType<typeof Router>['route']>[0]
+    const epoch = (devices: string[], shares: number[]) => ({ epoch: 1, sources: ['cam-a', 'cam-b'], parts: [{ planId: 'p', weight: 1, stages: [{ devices, shares }] }] }) as unknown as Epoch
+    const spread = new Router('cam-a')
+    const picks = Array.from({ length: 40 }, () => spread.route(epoch(['cam-a', 'box'], [0.25, 0.75])).devices[0])
+    expect(picks.filter((d) => d === 'box').length).toBe(30)
+    const local = new Router('cam-a')
+    expect(new Set(Array.from({ length: 10 }, () => local.route(epoch(['cam-a', 'cam-b'], [0.5, 0.5])).devices[0]))).toEqual(new Set(['cam-a']))
+  })
+})
