@@ -13,7 +13,7 @@ import net from 'node:net'
 import { DoraClient } from '../src/mqtt/client.js'
 import { Reassembler, topics } from '../src/protocol/index.js'
 import { decodeTensorMessage } from '../src/protocol/chunk-batch.js'
-import { sendTensor } from '../src/runtime/tensors.js'
+import { sendTensor } from '../src/runtime/send-tensor.js'
 import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
 
 const [role, mode, portS, sizeS, countS, chunkS] = process.argv.slice(3)

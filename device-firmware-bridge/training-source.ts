@@ -12,7 +12,7 @@
  */
 import { Router } from '../src/runtime/route.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
-import { sendTensor, type WireTensor } from '../src/runtime/tensors.js'
+import { sendTensor, type WireTensor } from '../src/runtime/send-tensor.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import type { Tensor } from '../src/protocol/reassembly.js'

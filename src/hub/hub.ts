@@ -1,7 +1,7 @@
 /**
- * The hub service: the one place that wires broker, client and registry together (later: planner,
- * adapter, integrations). The constructor only assigns; `start()` does the I/O; `stop()` removes
- * every timer and listener, publishes `offline` and closes connections.
+ * The hub service: the one place that wires broker, client, registry, jobs (job-service.ts),
+ * reports and integrations together. The constructor only assigns; `start()` does the I/O;
+ * `stop()` removes every timer and listener, publishes `offline` and closes connections.
  */
 import { JobSpecs } from './job-specs.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
@@ -18,7 +18,7 @@ import { DoraClient } from '../mqtt/client.js'
 import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
 import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
 import { planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
-import { buildHubState } from './state.js'
+import { HubReports } from './hub-reports.js'
 import { JobService } from './job-service.js'
 import { HubMetrics } from './metrics.js'
 import { BadMessages } from './bad-messages.js'
@@ -33,10 +33,7 @@ export class Hub {
   private client: DoraClient | null = null
   private sweepTask: ScheduledTask | null = null
   private energyTask: ScheduledTask | null = null
-  private stateTimer: NodeJS.Timeout | null = null
-  private lastStateMs = 0
-  private startedMs = 0
-  private brokerInfo = { embedded: true, url: '' }
+  private readonly reports: HubReports
   private ports: BoundPorts | null = null
   private stopping = false
   /** The configured jobs, each kept compliant by the runtime adapter. */
@@ -65,6 +62,10 @@ export class Hub {
     this.registry = new Registry({ heartbeatTimeoutMs: config.hub.heartbeatTimeoutMs })
     this.baseDir = baseDir
     for (const j of config.jobs) this.jobServices.set(j.id, { service: this.newJob(j), source: 'config' })
+    this.reports = new HubReports({
+      hubId: config.hub.id, stateMinIntervalMs: config.hub.stateMinIntervalMs, client: () => this.client, devices: () => this.registry.snapshot(),
+      takeEnergy: (nowMs) => this.jobs.map((j) => j.takeEnergy(nowMs)), clock, log,
+    })
   }
 
   private newJob(j: Config['jobs'][number]): JobService {
@@ -99,12 +100,51 @@ export class Hub {
   }
 
   get brokerUrl(): string {
-    return this.brokerInfo.url
+    return this.reports.broker.url
   }
 
   async start(): Promise<void> {
     const { config: c, log } = this
-    this.startedMs = this.clock()
+    this.reports.startedMs = this.clock()
+    const metrics = this.createMetrics()
+    const login = c.broker.url === null ? await this.startBroker(metrics) : { url: c.broker.url, username: c.broker.username ?? undefined, password: c.broker.password ?? undefined }
+    if (c.broker.url !== null) this.reports.broker = { embedded: false, url: redact(c.broker.url) }
+    const client = new DoraClient({
+      ...login,
+      clientId: `${c.hub.id}-${randomBytes(3).toString('hex')}`,
+      maxInflight: c.client.maxInflight,
+      publishTimeoutMs: c.client.publishTimeoutMs,
+      will: { topic: topics.hubAvailability, payload: AVAILABILITY.offline, qos: 1, retain: true },
+      onHandlerError: (topic, err) => this.handlerFailed(topic, err),
+    })
+    this.client = client
+    try {
+      await client.start()
+    } catch (err) {
+      await this.broker?.stop()
+      throw err
+    }
+    log.info({ broker: this.reports.broker.url, embedded: this.reports.broker.embedded }, 'hub connected to broker')
+    this.specs = new JobSpecs({
+      client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
+      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad,
+    })
+    await this.followFleet(client)
+    // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
+    const redis = c.broker.url === null ? c.broker.embedded.redis : null
+    await this.startJobs(client, redis !== null)
+    await this.serveMetrics(metrics)
+    if (redis) {
+      this.leases = new PlanLeases(redis, c.hub.id, c.broker.embedded.leaseMs, (jobId, held) => this.jobServices.get(jobId)?.service.setLeader(held), log.child({ component: 'lease' }))
+      await this.leases.start(() => this.jobs.map((j) => j.id))
+    }
+    await this.startHomeAssistant(client)
+    log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
+  }
+
+  /** The live status page, the metrics it is served with, and the bad-message accounting. */
+  private createMetrics(): HubMetrics {
+    const c = this.config
     const status = new LiveStatus(() => ({ hubId: c.hub.id, devices: this.registry.snapshot(), jobs: this.jobs, nowMs: this.clock() }))
     this.status = status
     const metrics = new HubMetrics({
@@ -115,93 +155,72 @@ export class Hub {
     })
     this.metrics = metrics
     this.bad = new BadMessages({
-      ...c.hub.badMessages, clock: this.clock, log: log.child({ component: 'bad-messages' }),
+      ...c.hub.badMessages, clock: this.clock, log: this.log.child({ component: 'bad-messages' }),
       count: (kind, code) => metrics.badMessages.inc({ kind, code }),
       suppressed: (kind) => metrics.repliesSuppressed.inc({ kind }),
     })
-    let url: string
-    let username: string | undefined
-    let password: string | undefined
-    if (c.broker.url === null) {
-      password = randomBytes(24).toString('base64url')
-      username = HUB_USERNAME
-      const e = c.broker.embedded
-      this.broker = new EmbeddedBroker({
-        host: e.host,
-        port: e.port,
-        wsPort: e.wsPort,
-        tls: e.tls,
-        maxPacketBytes: e.maxPacketBytes,
-        drainTimeoutMs: e.drainTimeoutMs,
-        maxConnectionsPerAccount: e.maxConnectionsPerAccount,
-        maxKeepaliveS: e.maxKeepaliveS,
-        partialPacketTimeoutMs: e.partialPacketTimeoutMs,
-        onRefused: (reason) => metrics.refusedConnections.inc({ reason }),
-        log: log.child({ component: 'broker' }),
-        redis: e.redis,
-        acl: new Acl({
-          hub: { username, password },
-          devices: c.auth.devices,
-          observers: c.auth.observers,
-          operators: c.auth.operators,
-          allowAnonymous: e.allowAnonymous,
-          anonymousLoopbackOnly: e.anonymousLoopbackOnly,
-          jobsOf: (deviceId) => this.jobs.filter((j) => j.devices().has(deviceId)).map((j) => j.id),
-          homeAssistantPrefix: c.homeassistant.enabled ? c.homeassistant.discoveryPrefix : null,
-        }),
-      })
-      this.ports = await this.broker.start()
-      url = `mqtt://127.0.0.1:${this.ports.port}`
-      log.info({ host: e.host, ...this.ports, maxPacketBytes: e.maxPacketBytes, anonymous: e.allowAnonymous, devices: c.auth.devices.length }, 'embedded broker listening')
-      this.brokerInfo = { embedded: true, url: `mqtt://${e.host}:${this.ports.port}` }
-    } else {
-      url = c.broker.url
-      username = c.broker.username ?? undefined
-      password = c.broker.password ?? undefined
-      this.brokerInfo = { embedded: false, url: redact(url) }
-    }
+    return metrics
+  }
 
-    this.client = new DoraClient({
-      url,
-      clientId: `${c.hub.id}-${randomBytes(3).toString('hex')}`,
-      username,
-      password,
-      maxInflight: c.client.maxInflight,
-      publishTimeoutMs: c.client.publishTimeoutMs,
-      will: { topic: topics.hubAvailability, payload: AVAILABILITY.offline, qos: 1, retain: true },
-      onHandlerError: (topic, err) => this.handlerFailed(topic, err),
+  /** The embedded broker, with the hub's own login; returns how the hub connects to it. */
+  private async startBroker(metrics: HubMetrics): Promise<{ url: string; username: string; password: string }> {
+    const { config: c, log } = this
+    const password = randomBytes(24).toString('base64url')
+    const username = HUB_USERNAME
+    const e = c.broker.embedded
+    this.broker = new EmbeddedBroker({
+      host: e.host,
+      port: e.port,
+      wsPort: e.wsPort,
+      tls: e.tls,
+      maxPacketBytes: e.maxPacketBytes,
+      drainTimeoutMs: e.drainTimeoutMs,
+      maxConnectionsPerAccount: e.maxConnectionsPerAccount,
+      maxKeepaliveS: e.maxKeepaliveS,
+      partialPacketTimeoutMs: e.partialPacketTimeoutMs,
+      onRefused: (reason) => metrics.refusedConnections.inc({ reason }),
+      log: log.child({ component: 'broker' }),
+      redis: e.redis,
+      acl: new Acl({
+        hub: { username, password },
+        devices: c.auth.devices,
+        observers: c.auth.observers,
+        operators: c.auth.operators,
+        allowAnonymous: e.allowAnonymous,
+        anonymousLoopbackOnly: e.anonymousLoopbackOnly,
+        jobsOf: (deviceId) => this.jobs.filter((j) => j.devices().has(deviceId)).map((j) => j.id),
+        homeAssistantPrefix: c.homeassistant.enabled ? c.homeassistant.discoveryPrefix : null,
+      }),
     })
-    try {
-      await this.client.start()
-    } catch (err) {
-      await this.broker?.stop()
-      throw err
-    }
-    log.info({ broker: this.brokerInfo.url, embedded: this.brokerInfo.embedded }, 'hub connected to broker')
-    this.specs = new JobSpecs({
-      client: this.client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
-      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad,
-    })
+    this.ports = await this.broker.start()
+    log.info({ host: e.host, ...this.ports, maxPacketBytes: e.maxPacketBytes, anonymous: e.allowAnonymous, devices: c.auth.devices.length }, 'embedded broker listening')
+    this.reports.broker = { embedded: true, url: `mqtt://${e.host}:${this.ports.port}` }
+    return { url: `mqtt://127.0.0.1:${this.ports.port}`, username, password }
+  }
 
+  /** Devices' caps, availability and heartbeats into the registry; the sweep and energy tasks; the first state. */
+  private async followFleet(client: DoraClient): Promise<void> {
+    const c = this.config
     this.registry.on('event', this.onRegistryEvent)
     const route = (topic: string, payload: Buffer) => this.onDeviceMessage(topic, payload)
-    await this.client.subscribe(topics.allDevices('caps'), route)
-    await this.client.subscribe(topics.allDevices('availability'), route)
-    await this.client.subscribe(topics.allDevices('heartbeat'), route)
-    await this.client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
-
+    await client.subscribe(topics.allDevices('caps'), route)
+    await client.subscribe(topics.allDevices('availability'), route)
+    await client.subscribe(topics.allDevices('heartbeat'), route)
+    await client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
     this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
       this.registry.sweep(this.clock())
     })
     this.energyTask = cron.schedule(c.hub.energyCron, () => {
-      this.publishEnergy().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish the energy summary'))
+      this.reports.publishEnergy().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish the energy summary'))
     })
-    await this.publishState()
-    // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
-    const redis = c.broker.url === null ? c.broker.embedded.redis : null
-    if (redis) {
+    await this.reports.publishState()
+  }
+
+  /** The configured jobs (standby ones follow the epochs another hub publishes), then submitted ones. */
+  private async startJobs(client: DoraClient, standby: boolean): Promise<void> {
+    if (standby) {
       for (const job of this.jobs) job.setLeader(false)
-      await this.client.subscribe(filters.allJobPlans, (topic, payload) => {
+      await client.subscribe(filters.allJobPlans, (topic, payload) => {
         const t = parseTopic(topic)
         const job = t?.scope === 'job' ? this.jobServices.get(t.jobId)?.service : undefined
         const d = payload.length ? decodeCbor(payload) : null
@@ -219,36 +238,37 @@ export class Hub {
       throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot start the configured jobs: ${(err as Error).message}`)
     }
     // jobs submitted at run time (retained specs survive a hub restart)
-    await this.client.subscribe(filters.allJobSpecs, (topic, payload) => this.specs?.onMessage(topic, payload))
-    if (c.hub.metrics.port !== null) {
-      try {
-        this.boundMetricsPort = await metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
-      } catch (err) {
-        await this.stop()
-        throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
-      }
-      status.start()
-      log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
+    await client.subscribe(filters.allJobSpecs, (topic, payload) => this.specs?.onMessage(topic, payload))
+  }
+
+  private async serveMetrics(metrics: HubMetrics): Promise<void> {
+    const c = this.config
+    if (c.hub.metrics.port === null) return
+    try {
+      this.boundMetricsPort = await metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
+    } catch (err) {
+      await this.stop()
+      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
     }
-    if (redis) {
-      this.leases = new PlanLeases(redis, c.hub.id, c.broker.embedded.leaseMs, (jobId, held) => this.jobServices.get(jobId)?.service.setLeader(held), log.child({ component: 'lease' }))
-      await this.leases.start(() => this.jobs.map((j) => j.id))
+    this.status?.start()
+    this.log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
+  }
+
+  private async startHomeAssistant(client: DoraClient): Promise<void> {
+    const c = this.config
+    if (!c.homeassistant.enabled) return
+    this.ha = new HomeAssistant({
+      client, registry: this.registry, jobs: () => this.jobs, setGoal: (id, goal) => this.jobServices.get(id)?.service.setGoal(goal) ?? `no job ${id}`, prefix: c.homeassistant.discoveryPrefix,
+      stateIntervalMs: c.homeassistant.stateIntervalMs, clock: this.clock, log: this.log.child({ component: 'homeassistant' }),
+      onBad: (topic, error) => this.bad?.report({ sender: topic.split('/')[4] ?? topic, kind: 'goal', topic, code: ErrorCodes.PAYLOAD_INVALID, error }),
+    })
+    try {
+      await this.ha.start()
+    } catch (err) {
+      await this.stop()
+      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot publish Home Assistant discovery under ${c.homeassistant.discoveryPrefix}/: ${(err as Error).message}`)
     }
-    if (c.homeassistant.enabled) {
-      this.ha = new HomeAssistant({
-        client: this.client, registry: this.registry, jobs: () => this.jobs, prefix: c.homeassistant.discoveryPrefix,
-        stateIntervalMs: c.homeassistant.stateIntervalMs, clock: this.clock, log: log.child({ component: 'homeassistant' }),
-        onBad: (topic, error) => this.bad?.report({ sender: topic.split('/')[4] ?? topic, kind: 'goal', topic, code: ErrorCodes.PAYLOAD_INVALID, error }),
-      })
-      try {
-        await this.ha.start()
-      } catch (err) {
-        await this.stop()
-        throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot publish Home Assistant discovery under ${c.homeassistant.discoveryPrefix}/: ${(err as Error).message}`)
-      }
-      log.info({ prefix: c.homeassistant.discoveryPrefix }, 'home assistant discovery published')
-    }
-    log.info({ hubId: c.hub.id, jobs: this.jobs.length }, 'hub started')
+    this.log.info({ prefix: c.homeassistant.discoveryPrefix }, 'home assistant discovery published')
   }
 
   /** A request source on the hub's connection for a job (requests that originate on the hub). */
@@ -278,8 +298,7 @@ export class Hub {
     this.sweepTask = null
     await this.energyTask?.destroy()
     this.energyTask = null
-    if (this.stateTimer) clearTimeout(this.stateTimer)
-    this.stateTimer = null
+    this.reports.stop()
     if (this.client?.connected) {
       const client = this.client
       let timer: NodeJS.Timeout | undefined
@@ -287,7 +306,7 @@ export class Hub {
         // a broker that takes the connection but answers nothing must not hold the stop (1.5 s at most)
         await Promise.race([
           (async () => {
-            await this.publishState('offline')
+            await this.reports.publishState('offline')
             await client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
           })(),
           new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the broker did not acknowledge within 1.5 s')), 1500))),
@@ -349,50 +368,13 @@ export class Hub {
     if (event.type === 'left') this.log.info({ deviceId: event.device.id, reason: event.reason }, 'device left')
     if (event.type === 'changed' && event.what === 'measurements') {
       for (const job of this.jobs) job.measured(event.device)
-      this.scheduleState()
+      this.reports.scheduleState()
       return
     }
     if (event.type === 'changed' && event.what === 'battery') for (const job of this.jobs) job.measured(event.device)
     const why = event.type === 'joined' ? `${event.device.id} joined` : event.type === 'left' ? `${event.device.id} left (${event.reason})` : `${event.device.id}: ${event.what} changed`
     for (const job of this.jobs) job.fleetChanged(why)
-    this.scheduleState(true)
-  }
-
-  /**
-   * The energy summary (default daily): per job, the energy its plans predicted since the last
-   * summary. JSON, retained, on dora/v1/hub/energy; predicted figures, labelled so.
-   */
-  private async publishEnergy(): Promise<void> {
-    if (!this.client || !this.jobs.length) return
-    const now = this.clock()
-    const jobs = this.jobs.map((j) => j.takeEnergy(now))
-    const body = { v: PROTOCOL_VERSION, hubId: this.config.hub.id, toMs: now, predicted: true, jobs }
-    this.log.info({ jobs: jobs.map((j) => ({ jobId: j.jobId, predictedJ: Math.round(j.predictedJ) })) }, 'energy summary (predicted)')
-    await this.client.publish(topics.hubEnergy, JSON.stringify(body), { qos: 1, retain: true })
-  }
-
-  /** Publishes the state now if it has been long enough, else once the interval has passed. */
-  private scheduleState(important = false): void {
-    if (this.stateTimer || this.stopping) return
-    const wait = Math.max(0, this.lastStateMs + this.config.hub.stateMinIntervalMs * (important ? 1 : 4) - this.clock())
-    this.stateTimer = setTimeout(() => {
-      this.stateTimer = null
-      this.publishState().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish hub state'))
-    }, wait)
-  }
-
-  private async publishState(status: 'online' | 'offline' = 'online'): Promise<void> {
-    if (!this.client) return
-    this.lastStateMs = this.clock()
-    const state = buildHubState({
-      hubId: this.config.hub.id,
-      status,
-      startedMs: this.startedMs,
-      nowMs: this.lastStateMs,
-      broker: this.brokerInfo,
-      devices: this.registry.snapshot(),
-    })
-    await this.client.publish(topics.hubState, JSON.stringify(state), { qos: 1, retain: true })
+    this.reports.scheduleState(true)
   }
 }
 

@@ -9,11 +9,11 @@
 import http from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { DeviceRecord } from '../registry/registry.js'
-import type { JobService } from './job-service.js'
+import type { JobView } from '../views/hub-view.js'
 
 export interface MetricsSource {
   devices: () => DeviceRecord[]
-  jobs: () => JobService[]
+  jobs: () => JobView[]
   /** The status page (HTML), served at / beside the metrics. */
   statusPage?: () => string
   /** The status page's live updates (server-sent events), served at /events. */
@@ -58,7 +58,7 @@ export class HubMetrics {
     perDevice('dora_device_battery_percent', 'Battery level of the device, percent', (d) => d.lastHeartbeat?.batteryPct)
     perDevice('dora_device_link_throughput_bps', 'Measured throughput to the broker, bit/s (heartbeat EWMA)', (d) => d.measurements.linkThroughputBpsEwma)
     perDevice('dora_device_missed_heartbeats', 'Heartbeats missing from the sequence since the device joined', (d) => d.measurements.missedHeartbeats)
-    const perJob = (name: string, help: string, value: (j: JobService) => number | null) => new Gauge({
+    const perJob = (name: string, help: string, value: (j: JobView) => number | null) => new Gauge({
       name, help, labelNames: ['job'], registers: [r],
       collect() {
         this.reset()

@@ -9,15 +9,17 @@
  */
 import type { DoraClient } from '../mqtt/client.js'
 import type { Logger } from '../log.js'
-import type { DeviceRecord, Registry, RegistryEvent } from '../registry/registry.js'
-import type { JobService } from '../hub/job-service.js'
+import type { DeviceRecord, RegistryEvent } from '../registry/registry.js'
+import type { FleetView, JobView } from '../views/hub-view.js'
 import { ha } from '../protocol/topics.js'
 import { clearConfigs, deviceConfigs, isDoraConfig, jobConfigs, type DeviceState, type HaMessage, type JobState } from './ha-discovery.js'
 
 export interface HomeAssistantDeps {
   readonly client: DoraClient
-  readonly registry: Registry
-  readonly jobs: () => readonly JobService[]
+  readonly registry: FleetView
+  readonly jobs: () => readonly JobView[]
+  /** Changes a job's goal (a dashboard's command); returns what was wrong, or null. */
+  readonly setGoal: (jobId: string, goal: string) => string | null
   readonly prefix: string
   readonly stateIntervalMs: number
   /** How long to collect retained configs at start before clearing stale ones. */
@@ -147,7 +149,7 @@ export class HomeAssistant {
     return Math.round(((s.carried + joules - s.base) / 3600) * 1000) / 1000
   }
 
-  private jobState(j: JobService): JobState {
+  private jobState(j: JobView): JobState {
     const e = j.epoch
     const job = j.plannerJob
     const m = j.measuredFigures(this.d.clock())
@@ -176,7 +178,7 @@ export class HomeAssistant {
     const job = this.d.jobs().find((j) => j.id === jobId)
     const bad = (error: string) => (this.d.onBad ? this.d.onBad(topic, error) : this.d.log.warn({ topic }, `home assistant: ${error}`))
     if (!job) return bad('a goal for an unknown job')
-    const problem = job.setGoal(goal.trim().slice(0, 64))
+    const problem = this.d.setGoal(job.id, goal.trim().slice(0, 64))
     // refused or not, the states go out again (Home Assistant's select shows the job's real goal)
     if (problem) bad(problem)
     else this.d.log.info({ jobId, goal }, 'home assistant set the goal')

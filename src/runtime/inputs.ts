@@ -6,7 +6,7 @@ import { seededRandom } from '../shared/random.js'
 import { randomValues } from '../model/inputs.js'
 import { bytesOf, elementCount } from '../protocol/dtypes.js'
 import type { TensorSpec } from '../protocol/payloads.js'
-import type { WireTensor } from './tensors.js'
+import type { WireTensor } from './send-tensor.js'
 
 /** Distinct generated inputs a source cycles through (generating a 4.9 MB frame costs tens of ms). */
 export const DISTINCT_INPUTS = 8

@@ -18,7 +18,7 @@ import { topics } from '../protocol/topics.js'
 import type { PlanEpochPayload } from '../protocol/payloads.js'
 import { deliveries } from './flow.js'
 import { Router } from './route.js'
-import { sendTensor, type WireTensor } from './tensors.js'
+import { sendTensor, type WireTensor } from './send-tensor.js'
 
 /** The inputs of request number n. */
 export type InputsFn = (n: number, plan: PlanEpochPayload) => WireTensor[]

@@ -6,7 +6,7 @@
  * place, so the page updates live without reloading.
  */
 import type { DeviceRecord } from '../registry/registry.js'
-import type { JobService } from '../hub/job-service.js'
+import type { JobView } from '../views/hub-view.js'
 import { escapeXml as esc, ganttSvg } from './gantt.js'
 import { latencyChartSvg } from './latency-chart.js'
 import type { LatencyHistory } from './latency-history.js'
@@ -14,7 +14,7 @@ import type { LatencyHistory } from './latency-history.js'
 export interface StatusInputs {
   readonly hubId: string
   readonly devices: readonly DeviceRecord[]
-  readonly jobs: readonly JobService[]
+  readonly jobs: readonly JobView[]
   readonly nowMs: number
   /** Each job's latency samples (the chart); none: no chart. */
   readonly history?: LatencyHistory
@@ -31,7 +31,7 @@ function fleet(devices: readonly DeviceRecord[]): string {
   return `<table><thead><tr><th>device</th><th>kind</th><th>status</th><th>load</th><th>battery</th><th>link</th><th>epoch ready</th></tr></thead><tbody>${rows.join('') || '<tr><td colspan="7">no device yet</td></tr>'}</tbody></table>`
 }
 
-function job(j: JobService, nowMs: number, history: LatencyHistory | undefined): string {
+function job(j: JobView, nowMs: number, history: LatencyHistory | undefined): string {
   const e = j.epoch
   const q = j.plannerJob?.qoe ?? {}
   const m = j.measuredFigures(nowMs)

@@ -6,7 +6,7 @@ import { DoraClient } from '../../src/mqtt/client.js'
 import { Reassembler, topics } from '../../src/protocol/index.js'
 import { decodeTensorMessage } from '../../src/protocol/chunk-batch.js'
 import { ChunkBatcher, batcherOptions, carriesChunks } from '../../src/runtime/chunk-batcher.js'
-import { sendTensor } from '../../src/runtime/tensors.js'
+import { sendTensor } from '../../src/runtime/send-tensor.js'
 import { until } from '../helpers/hub.js'
 
 const stops: Array<() => Promise<void>> = []

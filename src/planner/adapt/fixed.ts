@@ -1,13 +1,14 @@
 /**
  * A fixed planner's epoch (pure): a baseline's plan for the fleet as it stands, run as is, with
  * its transfer schedule, and no QoE adaptation: what a system built on that baseline would run.
- * Used to execute the baselines for real on the same fleet as Dora (`planner:` of a hub job).
+ * Used to execute the baselines for real on the same fleet as Dora (`planner:` of a hub job),
+ * through fixedDecision, the policy that re-plans only when devices come or go.
  */
 import { BASELINES, type BaselineName } from '../baselines/index.js'
 import { predict } from '../cost.js'
 import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
 import { scheduleTransfers } from '../network/scheduler.js'
-import type { PlanEpoch } from './adapter.js'
+import type { AdaptDecision, AdapterState, PlanEpoch } from './adapter.js'
 
 export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string): PlanEpoch | null {
   const job = jobForFleet(jobIn, fleet.devices)
@@ -29,4 +30,18 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
     predicted: { latencyMs: p.latencyMs, p95LatencyMs: p.p95LatencyMs, energyJPerRequest: p.energyJPerRequest },
     reason: `${why}: ${planner}'s plan (a baseline, run as is)`,
   }
+}
+
+/**
+ * The fixed-planner policy (pure): a baseline's plan as is, made anew only when devices come or
+ * go (no QoE adaptation). The hub runs it for a job whose `planner:` is a baseline.
+ */
+export function fixedDecision(state: AdapterState, planner: BaselineName, job: Job, fleet: Fleet, network: Network, nowMs: number, why: string): AdaptDecision {
+  const ids = [...fleet.devices.keys()].sort()
+  if (state.current && JSON.stringify(ids) === JSON.stringify([...state.known].sort())) {
+    return { action: 'keep', state, epoch: null, reason: `${why}: ${planner} re-plans only when devices come or go` }
+  }
+  const epoch = fixedEpoch(planner, job, fleet, network, (state.current?.epoch ?? 0) + 1, nowMs, why)
+  if (!epoch) return { action: 'infeasible', state: { ...state, known: ids }, epoch: null, reason: `${why}: ${planner} finds no plan on this fleet` }
+  return { action: 'replan', state: { ...state, current: epoch, known: [...fleet.devices.keys()] }, epoch, reason: epoch.reason }
 }
