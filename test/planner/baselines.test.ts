@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { BASELINES } from '../../src/planner/baselines/index.js'
-import { bestSingleDevice, dataParallelOnly, equalSplit, exoRing } from '../../src/planner/baselines/simple.js'
+import { bestSingleDevice, dataParallelOnly, equalSplit, exoFewest, exoRing } from '../../src/planner/baselines/simple.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { exhaustivePlans } from '../../src/planner/baselines/exhaustive.js'
 import { stageComputeMs } from '../../src/planner/cost.js'
@@ -24,8 +24,19 @@ describe('simple baselines', () => {
   it('data parallel replicates the whole model on every device', () => {
     expect(dataParallelOnly(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['big-slow', 'fast', 'mid'] }])
   })
-  it('exo takes the largest-memory device first and never looks at speed', () => {
-    expect(exoRing(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['big-slow'] }])
+  it('exo rings every device that joined, largest memory first, layers by memory share, never looking at speed', () => {
+    // memory 16 : 8 : 4 GB of 6 layers
+    expect(exoRing(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 3], devices: ['big-slow'] }, { layers: [3, 5], devices: ['mid'] }, { layers: [5, 6], devices: ['fast'] }])
+    // the fewest-devices variant: the largest memory alone holds the model
+    expect(exoFewest(job, fleet, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['big-slow'] }])
+  })
+  it('best single device keeps to the latency bound when a device meets it, even for the energy goal', () => {
+    const frugal: Fleet = { devices: new Map([...fleet.devices].map(([id, d]) => [id, id === 'big-slow' ? { ...d, idleW: 0.1, activeW: 0.5 } : d])) }
+    const free = bestSingleDevice({ ...job, goal: 'energy' }, frugal, net)!
+    expect(free.plan.stages[0]!.devices).toEqual(['big-slow'])
+    const bounded = bestSingleDevice({ ...job, goal: 'energy', qoe: { latencyMs: 200 } }, frugal, net)!
+    expect(bounded.compliance.compliant).toBe(true)
+    expect(bounded.plan.stages[0]!.devices).not.toEqual(['big-slow'])
   })
   it("Dora's chosen plan is at least as good as every baseline on the goal (cost model)", () => {
     const dora = partition(job, fleet, { network: net })
@@ -37,16 +48,17 @@ describe('simple baselines', () => {
     }
   })
 
-  it("PipeEdge's DP finds the single-device-per-stage plan with the smallest bottleneck (its own cost), checked by enumeration", () => {
+  it("PipeEdge's DP finds the single-device-per-stage plan with the smallest bottleneck (its own cost, the source's transfer and the results' included), checked by enumeration", () => {
     const bottleneck = (stages: ReadonlyArray<{ layers: readonly [number, number]; devices: readonly string[] }>) => {
       let worst = 0
       stages.forEach((s, k) => {
         const d = fleet.devices.get(s.devices[0]!)!
         worst = Math.max(worst, stageComputeMs(job, d, s.layers, 1))
-        if (k > 0) {
-          const p = fleet.devices.get(stages[k - 1]!.devices[0]!)!
-          worst = Math.max(worst, (model.boundaryBytes[s.layers[0]]! * 8 * 1000) / Math.min(p.linkRateBps ?? 1e9, d.linkRateBps ?? 1e9))
-        }
+        // the input comes from the source (the hub, wired), the previous stage's output from its device
+        const p = k > 0 ? fleet.devices.get(stages[k - 1]!.devices[0]!)!.linkRateBps ?? 1e9 : 1e9
+        worst = Math.max(worst, (model.boundaryBytes[s.layers[0]]! * 8 * 1000) / Math.min(p, d.linkRateBps ?? 1e9))
+        // the results go back to the source
+        if (k === stages.length - 1) worst = Math.max(worst, (model.boundaryBytes[6]! * 8 * 1000) / Math.min(1e9, d.linkRateBps ?? 1e9))
       })
       return worst
     }
@@ -58,20 +70,32 @@ describe('simple baselines', () => {
 })
 
 describe('EdgeShard and CoEdge baselines', () => {
-  it("EdgeShard's DP finds the single-device-per-stage plan with the least summed compute + transfer time", async () => {
+  it("EdgeShard's DP finds the single-device-per-stage plan with the least summed compute + transfer time, source and results included", async () => {
     const { edgeShard } = await import('../../src/planner/baselines/stage-dp.js')
     const { exhaustivePlans } = await import('../../src/planner/baselines/exhaustive.js')
     const { stageComputeMs } = await import('../../src/planner/cost.js')
     const sum = (stages: ReadonlyArray<{ layers: readonly [number, number]; devices: readonly string[] }>) =>
       stages.reduce((acc, s, k) => {
         const d = fleet.devices.get(s.devices[0]!)!
-        const prev = k > 0 ? fleet.devices.get(stages[k - 1]!.devices[0]!)! : null
-        const comm = prev ? (model.boundaryBytes[s.layers[0]]! * 8 * 1000) / Math.min(prev.linkRateBps ?? 1e9, d.linkRateBps ?? 1e9) : 0
-        return acc + comm + stageComputeMs(job, d, s.layers, 1)
+        // the input from the source (the hub, wired) or the previous stage, the results back to the source
+        const prev = k > 0 ? fleet.devices.get(stages[k - 1]!.devices[0]!)!.linkRateBps ?? 1e9 : 1e9
+        const comm = (model.boundaryBytes[s.layers[0]]! * 8 * 1000) / Math.min(prev, d.linkRateBps ?? 1e9)
+        const back = k === stages.length - 1 ? (model.boundaryBytes[6]! * 8 * 1000) / Math.min(1e9, d.linkRateBps ?? 1e9) : 0
+        return acc + comm + back + stageComputeMs(job, d, s.layers, 1)
       }, 0)
     const es = edgeShard(job, fleet, net)!
     const singles = exhaustivePlans(job, fleet, net).filter((c) => c.plan.stages.every((s) => s.devices.length === 1) && !c.compliance.violations.some((v) => v.bound === 'memory'))
     expect(sum(es.plan.stages)).toBeCloseTo(Math.min(...singles.map((c) => sum(c.plan.stages))), 9)
+  })
+
+  it('EdgeShard and PipeEdge pay for the input and the results: a wired box beats a faster laptop behind a slow link', async () => {
+    const { edgeShard } = await import('../../src/planner/baselines/stage-dp.js')
+    const big: ModelProfile = { ...model, boundaryBytes: [5e6, ...model.boundaryBytes.slice(1)] }
+    const f: Fleet = { devices: new Map([['box', { ...dev('box', 20, 8e9), linkRateBps: null }], ['laptop', { ...dev('laptop', 100, 8e9), linkRateBps: 50e6 }]]) }
+    const j = { ...job, model: big }
+    // the laptop alone: 30 ms of compute but 800 ms to receive a frame; the box: 150 ms, wired
+    expect(edgeShard(j, f, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['box'] }])
+    expect(pipeEdge(j, f, net)!.plan.stages[0]!.devices).toEqual(['box'])
   })
 
   it('CoEdge adds the most energy-efficient devices first until the latency bound holds', async () => {

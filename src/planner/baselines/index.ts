@@ -1,5 +1,5 @@
 /** The baseline planners by name, all through Dora's plan type and cost model. */
-import { bestSingleDevice, coEdge, dataParallelOnly, equalSplit, exoRing, petals } from './simple.js'
+import { bestSingleDevice, coEdge, dataParallelOnly, equalSplit, exoFewest, exoRing, petals } from './simple.js'
 import { edgeShard, pipeEdge } from './stage-dp.js'
 import { hybridDp } from './hybrid-dp.js'
 
@@ -13,6 +13,7 @@ export const BASELINES = {
   'equal-split': equalSplit,
   'data-parallel': dataParallelOnly,
   exo: exoRing,
+  'exo-fewest': exoFewest,
 } as const
 
 export type BaselineName = keyof typeof BASELINES

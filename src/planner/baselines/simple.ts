@@ -1,11 +1,17 @@
 /**
  * Baselines without a search of their own, through the same plan type and cost model. Pure.
- * - best single device: the whole model on the one device that does the goal best;
+ * - best single device: the whole model on the one device that does the goal best among those
+ *   that meet the bounds (the latency bound first: a user running one device would not pick one
+ *   that misses it), else the one closest to them;
  * - equal split: every usable device one stage, equal numbers of layers, in fleet order;
  * - data parallel only: the whole model replicated on every device it fits;
- * - exo (exo-explore/exo, its ring memory-weighted partitioning): the fewest devices, largest
- *   memory first, whose memory holds the model, layers split in proportion to each device's
- *   memory; it never looks at compute speed or bandwidth.
+ * - exo (exo-explore/exo, `RingMemoryWeightedPartitioningStrategy` in
+ *   exo/topology/ring_memory_weighted_partitioning_strategy.py): every device that joined, in a
+ *   ring ordered by memory (largest first, ties by id), each taking layers in proportion to its
+ *   share of the ring's total memory; it never looks at compute speed or bandwidth.
+ * - exo-fewest: the fewest devices, largest memory first, whose memory holds the model, layers
+ *   split by memory (an earlier stand-in for exo, kept as a memory-only baseline that uses few
+ *   devices).
  * - CoEdge-style (Zeng et al., "CoEdge: Cooperative DNN Inference with Adaptive Workload
  *   Partitioning over Heterogeneous Edge Devices", IEEE/ACM ToN 2021): minimise energy under the
  *   latency bound by spreading the whole model's work over devices. CoEdge splits each input
@@ -13,7 +19,7 @@
  *   become a replicated stage, and the devices are added most energy-efficient first (J per FLOP)
  *   until the latency bound holds.
  */
-import { compliance, predict } from '../cost.js'
+import { compliance, distanceToBounds, predict } from '../cost.js'
 import type { Fleet, Network, DeviceProfile, Job, Plan, Stage } from '../types.js'
 import type { PlanCandidate } from '../partition.js'
 
@@ -31,9 +37,12 @@ function goalValue(job: Job, c: PlanCandidate): number {
 export function bestSingleDevice(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
   const L = job.model.layers.length
   const all = usable(fleet).map((d) => candidate({ id: `single-${d.id}`, stages: [{ layers: [0, L], devices: [d.id] }], microBatch: 1, planner: 'single-device' }, job, fleet, network))
+  const compliant = all.filter((c) => c.compliance.compliant)
+  if (compliant.length) return compliant.reduce((a, b) => (goalValue(job, b) < goalValue(job, a) ? b : a))
+  // none meets every bound: the one that fits in memory closest to the bounds
   const fits = all.filter((c) => !c.compliance.violations.some((v) => v.bound === 'memory'))
   const pool = fits.length ? fits : all
-  return pool.length ? pool.reduce((a, b) => (goalValue(job, b) < goalValue(job, a) ? b : a)) : null
+  return pool.length ? pool.reduce((a, b) => (distanceToBounds(b.compliance) < distanceToBounds(a.compliance) ? b : a)) : null
 }
 
 /** Splits L layers into contiguous stages with sizes proportional to `weights` (each >= 1 layer). */
@@ -69,6 +78,13 @@ export function dataParallelOnly(job: Job, fleet: Fleet, network: Network): Plan
 }
 
 export function exoRing(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+  const ring = usable(fleet).sort((a, b) => b.memoryBytes - a.memoryBytes || a.id.localeCompare(b.id))
+  if (!ring.length) return null
+  const stages = proportionalStages(job.model.layers.length, ring, ring.map((d) => d.memoryBytes))
+  return candidate({ id: 'exo', stages, microBatch: 1, planner: 'exo' }, job, fleet, network)
+}
+
+export function exoFewest(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
   const byMemory = usable(fleet).sort((a, b) => b.memoryBytes - a.memoryBytes)
   const params = job.model.layers.reduce((s, l) => s + l.paramBytes, 0)
   const ring: DeviceProfile[] = []
@@ -80,7 +96,7 @@ export function exoRing(job: Job, fleet: Fleet, network: Network): PlanCandidate
   }
   if (!ring.length) return null
   const stages = proportionalStages(job.model.layers.length, ring, ring.map((d) => d.memoryBytes))
-  return candidate({ id: 'exo', stages, microBatch: 1, planner: 'exo' }, job, fleet, network)
+  return candidate({ id: 'exo-fewest', stages, microBatch: 1, planner: 'exo-fewest' }, job, fleet, network)
 }
 
 export function coEdge(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {

@@ -15,9 +15,15 @@
  * Computing", IEEE IoT Journal 2024), its latency goal: the same joint device selection and
  * partitioning DP, minimising the sum of stage compute and transfer times (one request's latency)
  * instead of the bottleneck; transfers again cost bytes over the smaller bandwidth, no contention.
+ *
+ * Both are given the problem Dora is given: the requests start at the job's sources and the
+ * results return to them, so the DPs charge the source-to-first-stage transfer (PipeEdge's
+ * schedule.cpp has the input on its first device; EdgeShard's formulation starts at the source
+ * device) and the results' way back, by the same rule (bytes over the smaller bandwidth, a
+ * source's share of the requests each). Plans are then costed by Dora's cost model like every other.
  */
 import { compliance, predict, stageComputeMs } from '../cost.js'
-import type { Fleet, Network, Job, Plan, Stage } from '../types.js'
+import { jobSources, type Fleet, type Network, type Job, type Plan, type Stage } from '../types.js'
 import { deviceTypes, type PlanCandidate } from '../partition.js'
 
 const WIRED_BPS = 1e9
@@ -38,18 +44,23 @@ function singleDeviceStagesDp(
   combine: (acc: number, commMs: number, computeMs: number) => number,
 ): PlanCandidate | null {
   const { types, L, bw, memoryLimit, states } = dpSetup(job, fleet)
+  // a transfer between a source (null: the hub, wired) and a device of type t, ms, over the sources' shares
+  const sources = jobSources(job).map((x) => ({ d: x.device ? fleet.devices.get(x.device) ?? null : null, share: x.share }))
+  const sourceComm = (bytes: number, t: number) => sources.reduce((a, s) => a + (s.d && types[t]!.ids.includes(s.d.id) && types[t]!.ids.length === 1 ? 0 : (s.share * bytes * 8 * 1000) / Math.min(s.d?.linkRateBps ?? WIRED_BPS, bw(t))), 0)
   for (let i = 0; i < L; i++) {
     for (const [key, e] of states[i]!) {
       for (const t of types) {
         if (e.counts[t.index]! >= t.ids.length) continue
-        const comm = e.last < 0 ? 0 : (job.model.boundaryBytes[i]! * 8 * 1000) / Math.min(bw(e.last), bw(t.index))
+        const comm = e.last < 0 ? sourceComm(job.model.boundaryBytes[0]!, t.index) : (job.model.boundaryBytes[i]! * 8 * 1000) / Math.min(bw(e.last), bw(t.index))
         let params = 0
         let peak = 0
         for (let j = i + 1; j <= L; j++) {
           params += job.model.layers[j - 1]!.paramBytes
           peak = Math.max(peak, job.model.layers[j - 1]!.peakActivationBytes)
           if (params + 2 * peak > memoryLimit(t.index)) break
-          const cost = combine(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
+          let cost = combine(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
+          // the results' way back to the sources
+          if (j === L) cost = combine(cost, sourceComm(job.model.boundaryBytes[L]!, t.index), 0)
           const counts = e.counts.slice()
           counts[t.index]! += 1
           const k = `${counts.join(',')}|${t.index}`
