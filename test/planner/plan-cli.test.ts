@@ -173,7 +173,7 @@ describe('dora simulate --compare', () => {
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.emulated).toBe(true)
-    expect(out.rows.map((x: { planner: string }) => x.planner)).toEqual(['dora', 'pipeedge', 'hybrid-dp', 'edgeshard', 'coedge', 'petals', 'single-device', 'equal-split', 'data-parallel', 'exo'])
+    expect(out.rows.map((x: { planner: string }) => x.planner)).toEqual(['dora', 'pipeedge', 'hybrid-dp', 'edgeshard', 'coedge', 'petals', 'single-device', 'equal-split', 'data-parallel', 'exo', 'exo-fewest'])
     for (const row of out.rows) expect(Object.keys(row)).toEqual(['planner', 'latencyMs', 'p95LatencyMs', 'throughputRps', 'energyJPerRequest', 'qoeMet'])
     const doraRow = out.rows[0]
     expect(doraRow.qoeMet).toBe(true)
