@@ -4,7 +4,8 @@
  * - a device (username = device id): publishes only its own caps, heartbeat and availability,
  *   and the data-plane topics (tensors, results, training steps) of jobs it is assigned to (or a source of); subscribes
  *   to its own device topics, the hub topics and its jobs' plan, requests, inbound tensors, results and steps;
- * - an observer (dashboard): subscribes under dora/v1, publishes nothing;
+ * - an observer (dashboard): subscribes under dora/v1, publishes nothing but Home Assistant's
+ *   birth message (with discovery on: Home Assistant sends it on connecting);
  * - an operator: reads like an observer and publishes job specs (submit, cancel), the ONNX
  *   models it uploads with them, and job goals (the Home Assistant select);
  * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
@@ -96,7 +97,8 @@ export class Acl {
       case 'anonymous':
         return topicMatches(filters.everything, topic) || this.underHa(topic)
       case 'observer':
-        return false
+        // only Home Assistant's birth and will message, which it sends whenever it connects
+        return !!this.options.homeAssistantPrefix && topic === ha.status(this.options.homeAssistantPrefix)
       case 'operator':
         return topicMatches(filters.allJobSpecs, topic) || topicMatches(filters.allUploads, topic) || topicMatches(ha.allJobGoalSets, topic)
           || (!!this.options.homeAssistantPrefix && topic === ha.status(this.options.homeAssistantPrefix))

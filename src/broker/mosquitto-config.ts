@@ -74,7 +74,7 @@ function rules(a: Account, haPrefix: string | null): string[] {
     case 'hub':
       return [`topic readwrite ${filters.everything}`, ...(haPrefix ? [`topic readwrite ${haPrefix}/#`] : [])]
     case 'observer':
-      return [read(filters.everything), ...haRead]
+      return [read(filters.everything), ...haRead, ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
     case 'operator':
       return [read(filters.everything), ...haRead, write(filters.allJobSpecs), write(filters.allUploads), write(ha.allJobGoalSets), ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
     case 'device': {

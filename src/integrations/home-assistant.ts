@@ -14,6 +14,9 @@ import type { FleetView, JobView } from '../views/hub-view.js'
 import { ha } from '../protocol/topics.js'
 import { clearConfigs, deviceConfigs, isDoraConfig, jobConfigs, type DeviceState, type HaMessage, type JobState } from './ha-discovery.js'
 
+/** Least time between two re-publications of every config on Home Assistant's birth message. */
+const BIRTH_GAP_MS = 2000
+
 export interface HomeAssistantDeps {
   readonly client: DoraClient
   readonly registry: FleetView
@@ -34,6 +37,8 @@ export class HomeAssistant {
   private readonly devices = new Set<string>()
   private readonly jobIds = new Set<string>()
   private timer: NodeJS.Timeout | null = null
+  private birthTimer: NodeJS.Timeout | null = null
+  private lastBirthMs = -Infinity
   /** Per device: its energy counter at the start of the day, J (and which day). */
   private readonly dayStart = new Map<string, { day: string; base: number; carried: number; last: number }>()
   private readonly onEvent = (e: RegistryEvent) => {
@@ -60,17 +65,33 @@ export class HomeAssistant {
     await this.publishAll()
     await client.subscribe(ha.status(prefix), (_t, payload) => {
       if (payload.toString() !== 'online') return
-      this.d.log.info('home assistant is online: re-publishing discovery')
-      this.publishAll().catch((err: Error) => this.d.log.warn({ err: err.message }, 'home assistant: re-publishing failed'))
+      this.onBirth()
     })
     await client.subscribe(ha.allJobGoalSets, (topic, payload) => this.onGoal(topic, payload.toString()))
     this.d.registry.on('event', this.onEvent)
     this.timer = setInterval(() => this.publishStates().catch(() => undefined), this.d.stateIntervalMs)
   }
 
+  /**
+   * Home Assistant announced itself: every config again, at most once per BIRTH_GAP_MS (births
+   * in between are answered once, after the gap: any dashboard account may send one).
+   */
+  private onBirth(): void {
+    if (this.birthTimer) return
+    const waitMs = Math.max(0, this.lastBirthMs + BIRTH_GAP_MS - this.d.clock())
+    this.birthTimer = setTimeout(() => {
+      this.birthTimer = null
+      this.lastBirthMs = this.d.clock()
+      this.d.log.info('home assistant is online: re-publishing discovery')
+      this.publishAll().catch((err: Error) => this.d.log.warn({ err: err.message }, 'home assistant: re-publishing failed'))
+    }, waitMs)
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    if (this.birthTimer) clearTimeout(this.birthTimer)
+    this.birthTimer = null
     this.d.registry.off('event', this.onEvent)
   }
 

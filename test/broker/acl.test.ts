@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { Acl } from '../../src/broker/acl.js'
-import { filters, topics } from '../../src/protocol/topics.js'
+import { filters, ha, topics } from '../../src/protocol/topics.js'
 
 const jobs = new Map<string, string[]>([['cam-1', ['detector']]])
 const acl = new Acl({
@@ -55,5 +55,15 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canSubscribe(ops!, 'dora/v1/#')).toBe(true)
     expect(acl.canPublish(cam1, topics.job('detector', 'spec'))).toBe(false)
     expect(acl.canPublish({ role: 'observer', username: 'ha' }, topics.job('detector', 'spec'))).toBe(false)
+  })
+
+  it("an observer publishes nothing but Home Assistant's birth message, and that only with discovery on", () => {
+    const observer = { role: 'observer', username: 'ha' } as const
+    expect(acl.canPublish(observer, ha.status('homeassistant'))).toBe(false)
+    const withHa = new Acl({ hub: { username: 'dora-hub', password: 'hub-secret-123' }, devices: [], observers: [{ username: 'ha', password: 'ha-secret-1' }], allowAnonymous: false, anonymousLoopbackOnly: true, jobsOf: () => [], homeAssistantPrefix: 'homeassistant' })
+    expect(withHa.canPublish(observer, ha.status('homeassistant'))).toBe(true)
+    expect(withHa.canPublish(observer, 'homeassistant/sensor/x/y/config')).toBe(false)
+    expect(withHa.canPublish(observer, ha.jobGoalSet('detector'))).toBe(false)
+    expect(withHa.canPublish(observer, topics.device('ha', 'caps'))).toBe(false)
   })
 })

@@ -152,13 +152,15 @@ describe('Dora on Mosquitto with the generated files', () => {
     expect(granted.length).toBe(2)
   })
 
-  it('an observer reads everything and publishes nothing', async () => {
+  it("an observer reads everything and publishes nothing but Home Assistant's birth message", async () => {
     const o = await client({ username: 'dash', password: 'dash-secret', clientId: 'dash-5', protocolVersion: 5 })
     const watcher = await client({ username: 'ops', password: 'ops-secret-1', clientId: 'ops' })
     const seen = await collect(watcher, 'dora/v1/jobs/#')
     // MQTT 5: Mosquitto answers a refused publish with reason 0x87 (not authorized)
     await expect(o.publishAsync(topics.job('sneaky', 'spec'), '{}', { qos: 1 })).rejects.toThrow(/Not authorized|135/i)
     await o.publishAsync(topics.device('dash', 'caps'), cbor(caps('dash')), { qos: 0 })
+    // but Home Assistant's birth message, which it sends on connecting, goes through
+    await o.publishAsync(ha.status('homeassistant'), 'online', { qos: 1 })
     await new Promise((r) => setTimeout(r, 300))
     expect(seen).toEqual([])
     expect(hub.registry.get('dash')).toBeUndefined()

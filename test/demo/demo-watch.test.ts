@@ -93,7 +93,14 @@ describe('dora demo, watched while it runs', () => {
       }, 90_000, 'the job state with measured latency')
       expect(job.latencyMs).toBeGreaterThan(0)
 
-      // the login is read-only: a publish closes its connection (MQTT 3.1.1 has no negative PUBACK)
+      // Home Assistant sends its birth message on connecting: the login may, and gets every config again
+      let again = 0
+      dash.on('message', (t, _p, packet) => { if (t.startsWith('homeassistant/') && t.endsWith('/config') && !packet.retain) again++ })
+      await dash.publishAsync(ha.status('homeassistant'), 'online', { qos: 1 })
+      await until(() => again >= DEVICES.length * 5 || null, 30_000, 'the configs again after the birth message')
+      expect(dash.connected).toBe(true)
+
+      // otherwise the login is read-only: a publish closes its connection (MQTT 3.1.1 has no negative PUBACK)
       const writer = await connect(brokerUrl, { username, password, clientId: 'dashboard-writer' })
       clients.push(writer)
       const closed = new Promise<void>((r) => writer.once('close', () => r()))
