@@ -261,15 +261,27 @@ export class DeviceAgent {
       outage = true
     })
     client.on('message', (topic, payload) => this.onMessage(topic, payload))
-    // after a reconnect without a session, subscribe again
+    // every reconnect rejoins: a restarted hub or broker may have lost the subscriptions and every
+    // retained message (caps, availability), and the last will may have left `offline` retained
     client.on('connect', (ack) => {
-      if (!ack.sessionPresent) this.resubscribe().catch((err: Error) => this.o.onError?.(`resubscribe: ${err.message}`))
+      void (async () => {
+        if (!ack.sessionPresent) await this.resubscribe()
+        await this.announce()
+        await this.heartbeat()
+      })().catch((err: Error) => this.o.onError?.(`rejoining: ${err.message}`))
     })
     await this.resubscribe()
-    await client.publishAsync(topics.device(id, 'caps'), encodeCbor(capsFromProfile(this.o.profile)), { qos: 1, retain: true })
-    await client.publishAsync(topics.device(id, 'availability'), AVAILABILITY.online, { qos: 1, retain: true })
+    await this.announce()
     this.timer = setInterval(() => this.heartbeat().catch((err: Error) => this.o.onError?.(`heartbeat: ${err.message}`)), this.o.heartbeatMs ?? 5000)
     await this.heartbeat()
+  }
+
+  /** Caps, then `online`, both retained: what the hub builds its registry from. */
+  private async announce(): Promise<void> {
+    const c = this.client
+    if (!c) return
+    await c.publishAsync(topics.device(this.o.id, 'caps'), encodeCbor(capsFromProfile(this.o.profile)), { qos: 1, retain: true })
+    await c.publishAsync(topics.device(this.o.id, 'availability'), AVAILABILITY.online, { qos: 1, retain: true })
   }
 
   private async resubscribe(): Promise<void> {

@@ -67,6 +67,11 @@ export const configSchema = z.object({
      * models and uploads); null: ~/.local/share/dora/models. Configured jobs may name any file.
      */
     modelsDir: z.string().min(1).nullable().default(null),
+    /**
+     * Where the hub keeps what must survive a restart (the specs of submitted jobs, every job's
+     * last plan epoch); null: ~/.local/state/dora/{hub.id}.
+     */
+    stateDir: z.string().min(1).nullable().default(null),
     /** ONNX models uploaded with submitted jobs: where they are kept (null: ~/.cache/dora/uploads) and the largest accepted. */
     uploads: z.object({
       dir: z.string().min(1).nullable().default(null),

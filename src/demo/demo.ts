@@ -145,17 +145,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const passwords = new Map(scenario.devices.map((d) => [d.id, randomBytes(12).toString('base64url')]))
   // a read-only MQTT login for dashboards (Home Assistant, mosquitto_sub) while the demo runs
   const dashboard = { username: DASHBOARD_USER, password: randomBytes(12).toString('base64url') }
+  // stage models and the hub's state: a demo starts afresh and leaves nothing behind
+  const cacheDir = mkdtempSync(join(tmpdir(), 'dora-demo-models-'))
   const config = await loadConfig(undefined, {
-    hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500, metrics: { host: '127.0.0.1', port: o.statusPort ?? 0 } },
+    hub: { heartbeatTimeoutMs: 6000, stateMinIntervalMs: 500, metrics: { host: '127.0.0.1', port: o.statusPort ?? 0 }, stateDir: join(cacheDir, 'hub-state') },
     broker: { embedded: { host: '127.0.0.1', port: o.port, wsPort: 0 } },
     auth: { devices: scenario.devices.map((d) => ({ id: d.id, password: passwords.get(d.id)! })), observers: [dashboard] },
     homeassistant: { enabled: true, stateIntervalMs: 2000 },
     jobs: [{ ...job, planner: o.planner ?? 'dora', network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
+  }).catch((err: unknown) => {
+    rmSync(cacheDir, { recursive: true, force: true })
+    throw err
   })
   o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
   o.progress(clockLine(clock))
   const hub = new Hub(config, o.log)
-  const cacheDir = mkdtempSync(join(tmpdir(), 'dora-demo-models-'))
   let proxy: WifiProxy | null = null
   let fleet: EmulatedFleet | null = null
   let hubSource: HubSource | null = null

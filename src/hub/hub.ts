@@ -4,6 +4,7 @@
  * `stop()` removes every timer and listener, publishes `offline` and closes connections.
  */
 import { JobSpecs } from './job-specs.js'
+import { JobStore } from './job-store.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { LiveStatus } from '../status/live-status.js'
 import { PlanLeases } from './lease.js'
@@ -39,6 +40,8 @@ export class Hub {
   /** The configured jobs, each kept compliant by the runtime adapter. */
   private readonly jobServices = new Map<string, { service: JobService; source: 'config' | 'submitted' }>()
   private specs: JobSpecs | null = null
+  /** Submitted specs and every job's last epoch, kept across restarts (hub.stateDir). */
+  private store: JobStore | null = null
   private readonly baseDir: string
   private metrics: HubMetrics | null = null
   private bad: BadMessages | null = null
@@ -69,7 +72,7 @@ export class Hub {
   }
 
   private newJob(j: Config['jobs'][number]): JobService {
-    return new JobService(j, {
+    const service = new JobService(j, {
       publish: async (topic, payload) => {
         if (!this.client) throw new Error('hub is not connected')
         await this.client.publish(topic, payload, { qos: 1, retain: true })
@@ -86,7 +89,11 @@ export class Hub {
         this.metrics?.adaptations.inc({ job: jobId, action })
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
       },
+      onEpoch: async (epoch) => this.store?.saveEpoch(j.id, epoch),
     })
+    // devices ignore epochs older than the newest they saw: after a restart the numbering continues
+    service.resumeAfter(this.store?.epochOf(j.id) ?? 0)
+    return service
   }
 
   /** Port of the metrics endpoint (null when off). */
@@ -106,6 +113,8 @@ export class Hub {
   async start(): Promise<void> {
     const { config: c, log } = this
     this.reports.startedMs = this.clock()
+    this.store = await JobStore.open(c, log.child({ component: 'state' }))
+    for (const job of this.jobs) job.resumeAfter(this.store.epochOf(job.id))
     const metrics = this.createMetrics()
     const login = c.broker.url === null ? await this.startBroker(metrics) : { url: c.broker.url, username: c.broker.username ?? undefined, password: c.broker.password ?? undefined }
     if (c.broker.url !== null) this.reports.broker = { embedded: false, url: redact(c.broker.url) }
@@ -127,7 +136,7 @@ export class Hub {
     log.info({ broker: this.reports.broker.url, embedded: this.reports.broker.embedded }, 'hub connected to broker')
     this.specs = new JobSpecs({
       client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
-      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad,
+      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad, store: this.store,
     })
     await this.followFleet(client)
     // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
@@ -239,6 +248,9 @@ export class Hub {
     }
     // jobs submitted at run time (retained specs survive a hub restart)
     await client.subscribe(filters.allJobSpecs, (topic, payload) => this.specs?.onMessage(topic, payload))
+    // on the embedded broker the stored specs come back (an external broker kept its retained ones)
+    const restored = this.config.broker.url === null ? await this.store!.republishSpecs(client) : []
+    if (restored.length) this.log.info({ jobs: restored }, 'submitted jobs restored from the state folder')
   }
 
   private async serveMetrics(metrics: HubMetrics): Promise<void> {
@@ -290,6 +302,7 @@ export class Hub {
     this.ha = null
     this.registry.off('event', this.onRegistryEvent)
     await this.specs?.stop()
+    await this.store?.flush()
     for (const job of this.jobs) await job.stop()
     this.status?.stop()
     this.status = null

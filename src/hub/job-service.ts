@@ -39,6 +39,8 @@ export interface JobServiceDeps {
   readonly onAdapt?: (jobId: string, action: string, seconds: number) => void
   /** Stage models go in chunks of this many bytes. */
   readonly chunkBytes?: number
+  /** Told of every plan epoch before it is published (the hub keeps the last across restarts: write-ahead, so a crash never reuses a number devices saw). */
+  readonly onEpoch?: (epoch: number) => Promise<void>
   /** Told of a report the job refused or weighed down as implausible (hub/plausibility.ts). */
   readonly onImplausible?: (deviceId: string, what: string) => void
 }
@@ -102,6 +104,14 @@ export class JobService {
 
   get isLeader(): boolean {
     return this.leader
+  }
+
+  /**
+   * The last epoch this job published before the hub restarted: the next is numbered after it
+   * (devices ignore epochs older than the newest they saw).
+   */
+  resumeAfter(epoch: number): void {
+    if (epoch > this.observedEpoch) this.observedEpoch = epoch
   }
 
   /** A plan epoch of this job published by any hub (retained plan topic). */
@@ -209,6 +219,7 @@ export class JobService {
     if (!epoch) return
     this.energy.count(this.deps.clock(), this.state.current, this.job.rateRps)
     this.energy.epochBegun()
+    await this.deps.onEpoch?.(epoch.epoch)
     await this.publishEpoch(epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
   }

@@ -19,6 +19,7 @@ import type { JobService } from './job-service.js'
 import type { BadMessages } from './bad-messages.js'
 import { clearUpload, fetchUpload, uploadRef } from './uploads.js'
 import { submittedModel } from './model-path.js'
+import type { JobStore } from './job-store.js'
 
 export type JobEntry = Config['jobs'][number]
 export type JobStatusState = 'accepted' | 'rejected' | 'cancelled'
@@ -33,6 +34,8 @@ export interface JobSpecsDeps {
   /** Jobs came or went. */
   readonly changed: () => void
   readonly bad: BadMessages | null
+  /** Keeps the accepted specs across hub restarts (null: not kept). */
+  readonly store?: JobStore | null
 }
 
 export class JobSpecs {
@@ -92,6 +95,7 @@ export class JobSpecs {
     if (existing) await existing.service.stop()
     this.d.jobs.set(id, { service, source: 'submitted' })
     this.accepted.set(id, payload)
+    await this.d.store?.saveSpec(id, payload)
     await this.publishStatus(id, 'accepted', 'submitted')
     this.d.changed()
     this.d.log.info({ jobId: id, model: entry.model }, 'job submitted')
@@ -129,6 +133,7 @@ export class JobSpecs {
     await existing.service.stop()
     this.d.jobs.delete(id)
     this.accepted.delete(id)
+    await this.d.store?.removeSpec(id)
     await this.d.client.publish(topics.job(id, 'plan'), Buffer.alloc(0), { qos: 1, retain: true })
     await this.publishStatus(id, 'cancelled', 'submitted')
     this.d.changed()
@@ -147,6 +152,8 @@ export class JobSpecs {
     const keep = running ? this.accepted.get(id) : undefined
     if (keep) await this.d.client.publish(topic, keep, { qos: 1, retain: true })
     else if (payload.length) {
+      // a stored spec that no longer passes (its model file gone, say) is forgotten too
+      await this.d.store?.removeSpec(id)
       this.ownClears.add(topic)
       await this.d.client.publish(topic, Buffer.alloc(0), { qos: 1, retain: true })
     }

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
-import { startHub, until } from '../helpers/hub.js'
+import { collect, connect, startHub, until } from '../helpers/hub.js'
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
 import type { Hub } from '../../src/hub/hub.js'
 import type { HubSource } from '../../src/hub/hub-source.js'
@@ -52,6 +52,13 @@ describe('broker restart', () => {
     mosq = await startMosquitto(port)
     const before = source.requester.stats.completed
     await until(() => source!.requester.stats.completed >= before + 4 || null, 40_000, 'results after the restart')
+    // the devices announced themselves again: the restarted broker holds their caps and `online` retained
+    const late = await connect(mosq.url, { clientId: 'late-reader' })
+    const retained = await collect(late, 'dora/v1/devices/+/+')
+    await until(() => retained.filter((m) => m.retain).length >= 4 || null, 5000, 'retained caps and availability of both devices')
+    expect(retained.filter((m) => m.retain && m.topic.endsWith('/availability')).map((m) => m.payload.toString())).toEqual(['online', 'online'])
+    expect(retained.filter((m) => m.retain && m.topic.endsWith('/caps')).length).toBe(2)
+    await late.endAsync()
     await source.stop(30_000)
     const s = source.requester.stats
     expect(s.failures).toEqual([])

@@ -1,5 +1,8 @@
 /** Test helpers: a real hub on loopback ports, real mqtt.js clients, fixture payloads. */
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { loadConfig, mergeTrees } from '../../src/config/load.js'
 import { Hub } from '../../src/hub/hub.js'
 import { silentLogger, type Logger } from '../../src/log.js'
@@ -9,9 +12,22 @@ import type { Caps, Heartbeat } from '../../src/protocol/payloads.js'
 
 export const DEVICE_PASSWORD = 'device-secret-1'
 
+/** State folders of the hubs this test file started (removed when its process exits). */
+const stateDirs: string[] = []
+process.once('exit', () => {
+  for (const d of stateDirs) rmSync(d, { recursive: true, force: true })
+})
+
+/** A fresh folder for a hub's state (hub.stateDir), removed when the test process exits. */
+export function tempStateDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'dora-hub-state-'))
+  stateDirs.push(d)
+  return d
+}
+
 export async function startHub(overrides: Record<string, unknown> = {}, log: Logger = silentLogger): Promise<Hub> {
   const base = {
-    hub: { heartbeatTimeoutMs: 60_000, stateMinIntervalMs: 0 },
+    hub: { heartbeatTimeoutMs: 60_000, stateMinIntervalMs: 0, stateDir: tempStateDir() },
     broker: { embedded: { host: '127.0.0.1', port: 0, wsPort: 0 } },
     auth: { devices: [{ id: 'dev-a', password: DEVICE_PASSWORD }, { id: 'dev-b', password: DEVICE_PASSWORD }], observers: [{ username: 'dash', password: 'dash-secret' }] },
   }
