@@ -20,6 +20,9 @@ import type { Config } from '../config/schema.js'
 import type { DoraClient } from '../mqtt/client.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
+/** Epochs skipped after a restart: more than can be published between two stored ones. */
+export const EPOCH_MARGIN = 16
+
 /** Largest stored file read back (a spec is a few hundred bytes; epochs a few per job). */
 const MAX_FILE_BYTES = 1024 * 1024
 
@@ -90,9 +93,14 @@ export class JobStore {
     return { specs, epochs: this.epochs }
   }
 
-  /** The last epoch a job published before (0: none known). */
+  /**
+   * The epoch a job's numbering continues after (0: none known): the last stored one plus a
+   * margin, since an epoch is stored just after it is published and a crash in between (or a
+   * few epochs in quick succession) may leave the newest unstored. Epochs need only grow.
+   */
   epochOf(jobId: string): number {
-    return this.epochs.get(jobId) ?? 0
+    const e = this.epochs.get(jobId)
+    return e === undefined ? 0 : e + EPOCH_MARGIN
   }
 
   /** A submitted job was accepted from these spec bytes. */
@@ -107,6 +115,7 @@ export class JobStore {
 
   /** A job published a plan epoch. */
   saveEpoch(jobId: string, epoch: number): Promise<void> {
+    // (the stored figure is the epoch itself: epochOf adds the margin when read back)
     if ((this.epochs.get(checked(jobId)) ?? -1) >= epoch) return this.writing
     this.epochs.set(jobId, epoch)
     const body = JSON.stringify({ v: 1, epochs: Object.fromEntries(this.epochs) })
