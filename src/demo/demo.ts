@@ -26,8 +26,8 @@ import { outstandingCap, type RequesterStats } from '../runtime/requester.js'
 import { EmulatedFleet, type TraceEvent } from './fleet.js'
 import { breakdown, type StageBreakdown } from './breakdown.js'
 import { demoClock, type DemoClock } from './host-clock.js'
+import { predictionFor, slotLatencyMs, trainingSummary, transferMode } from './predictions.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
-import type { PlanEpoch } from '../planner/adapt/adapter.js'
 
 /** A wired device's link to the hub: gigabit Ethernet (the cost model's wired links assume the same). */
 const WIRED_RATE_BPS = 1e9
@@ -98,6 +98,11 @@ export interface DemoSummary {
    * `predictedLatencyMs` is the cost model's, which counts transfers as scheduled but no slot waits.
    */
   predictedSlotLatencyMs: number | null
+  /**
+   * How transfers went: `slots` or `at once` as the planner chose per plan (the mode it predicts
+   * faster; `predictedLatencyMs` is that mode's), or `at once (--uncoordinated)`.
+   */
+  transferMode?: string
   /** Per stage: mean transfer in, queue + compute, and send time of the requests (device traces, wall-clock ms). */
   breakdownMs: StageBreakdown[]
   /**
@@ -256,11 +261,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     fleet.startSources()
     let killed: DemoSummary['killed'] = null
     const predictedSamples: Array<{ mean: number; p95: number; slots: number | null }> = []
+    const modesSeen = new Set<string>()
     while (Date.now() - start < durationS * 1000) {
       await sleep(1000, o.signal)
       const t = (Date.now() - start) / 1000
       const e = service.epoch!
-      predictedSamples.push({ mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs, slots: slotLatencyMs(e) })
+      predictedSamples.push({ ...predictionFor(e, o.coordination), slots: slotLatencyMs(e) })
+      modesSeen.add(transferMode(e, o.coordination))
       if (e.epoch !== epochs[epochs.length - 1]!.epoch) {
         epochs.push({ epoch: e.epoch, atS: Math.round(t * 10) / 10, reason: e.reason, devices: Object.keys(e.assignments) })
         o.progress(`epoch ${e.epoch} at ${t.toFixed(1)} s: ${e.reason}; now ${describeEpoch(e)}, predicted ${e.predicted.latencyMs.toFixed(0)} ms`)
@@ -347,6 +354,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       throughputRps: round((sum('completed') / elapsedS) * timeScale),
       offeredRps: round(((sum('sent') + sum('skipped')) / durationS) * timeScale),
       failures: stats.flatMap((s) => s.failures),
+      transferMode: [...modesSeen].join(', '),
       predictedSlotLatencyMs: o.coordination === 'slots' && predictedSamples.length && predictedSamples.every((p) => p.slots !== null) ? round(avg(predictedSamples.map((p) => p.slots!))) : null,
       training: null,
     }
@@ -370,41 +378,6 @@ function clockLine(c: DemoClock): string {
   return c.timeScale === 1
     ? `EMULATION CLOCK x1 (real time): ${c.why}.${host}`
     : `EMULATION CLOCK x${c.timeScale}: every profile time (compute, Wi-Fi rates, slots) runs ${c.timeScale}x slower than the profiles say, and figures are reported divided by ${c.timeScale}. Why: ${c.why}.${host}`
-}
-
-/** The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule). */
-function slotLatencyMs(e: PlanEpoch): number | null {
-  let sum = 0
-  for (const p of e.parts) {
-    if (!p.schedule) return null
-    sum += p.weight * (p.schedule.latencyMs + p.schedule.waitMs)
-  }
-  return sum
-}
-
-/** Step figures in profile time (wall-clock divided by the emulation clock factor). */
-function trainingSummary(records: readonly StepRecord[], microBatches: number, e: PlanEpoch, timeScale: number, plannedJ: number): TrainingSummary {
-  const ok = records.filter((r) => r.ok)
-  const ms = ok.map((r) => r.ms / timeScale)
-  const stat = ms.length ? meanAndP95(ms) : null
-  const samples = ok.reduce((a, r) => a + r.samples, 0)
-  const totalMs = ms.reduce((a, x) => a + x, 0)
-  return {
-    steps: ok.length,
-    failedSteps: records.length - ok.length,
-    microBatchesPerStep: microBatches,
-    samplesPerStep: ok[0]?.samples ?? 0,
-    stepMs: { mean: stat ? round(stat.mean) : null, p95: stat ? round(stat.p95) : null },
-    predictedStepMs: round(ok.length ? avg(ok.map((r) => r.predictedMs)) : e.predicted.latencyMs),
-    samplesPerS: totalMs ? round((samples / totalMs) * 1000) : 0,
-    // a step is M micro-batches of the plan's micro-batch size
-    predictedSamplesPerS: round((microBatches * (e.parts[0]?.plan.microBatch ?? 1) * 1000) / e.predicted.latencyMs),
-    lossFirst: ok[0]?.loss ?? null,
-    lossLast: ok[ok.length - 1]?.loss ?? null,
-    replicasAgree: ok.every((r) => r.replicasAgree),
-    energyJPerSample: samples ? round3(plannedJ / samples) : null,
-    predictedEnergyJPerSample: round3(e.predicted.energyJPerRequest),
-  }
 }
 
 /** The job with its rates (and throughput bound) multiplied by `f`. */
@@ -434,5 +407,4 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   })
 const avg = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 const round = (x: number) => Math.round(x * 10) / 10
-const round3 = (x: number) => Math.round(x * 1000) / 1000
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-')

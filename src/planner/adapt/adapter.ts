@@ -21,13 +21,18 @@ import { boundGap, compliance, distanceToBounds, predict } from '../cost.js'
 import { jobForFleet, type Fleet, type Network, type Job, type Plan } from '../types.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
-import { scheduleTransfers, type Schedule } from '../network/scheduler.js'
+import type { Schedule } from '../network/scheduler.js'
+import { chooseTransferMode, type ModeChoice, type ModePrediction } from './transfer-mode.js'
 
 export interface PlanEpoch {
   readonly epoch: number
   readonly activateAtMs: number
-  /** The plans, the share of requests (time) each runs, and its transfer slots (null: none). */
-  readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number; readonly schedule: Schedule | null }>
+  /**
+   * The plans, the share of requests (time) each runs, and its transfer slots (null: transfers
+   * go at once): each plan runs the transfer mode predicted faster (transfer-mode.ts), whose
+   * predictions `modes` holds.
+   */
+  readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number; readonly schedule: Schedule | null; readonly modes?: ModeChoice }>
   /** Per device: the stages it holds in each plan of the mix. */
   readonly assignments: Readonly<Record<string, ReadonlyArray<{ planId: string; stage: number; layers: readonly [number, number] }>>>
   readonly predicted: { readonly latencyMs: number; readonly p95LatencyMs: number; readonly energyJPerRequest: number }
@@ -153,15 +158,18 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
       for (const id of s.devices) (assignments[id] ??= []).push({ planId: p.candidate.plan.id, stage: k, layers: s.layers })
     })
   }
+  const parts = mix.parts.map((p) => ({ ...p, modes: chooseTransferMode(p.candidate.plan, inputs.job, inputs.fleet, inputs.network, p.candidate.prediction, activateAtMs) }))
   return {
     epoch,
     activateAtMs,
-    parts: mix.parts.map((p) => {
-      const s = scheduleTransfers(p.candidate.plan, inputs.job, inputs.fleet, inputs.network, { epochStartMs: activateAtMs })
-      return { plan: p.candidate.plan, weight: p.weight, schedule: s.ok ? s.schedule : null }
-    }),
+    parts: parts.map((p) => ({ plan: p.candidate.plan, weight: p.weight, schedule: p.modes.schedule, modes: p.modes })),
     assignments,
-    predicted: { latencyMs: mix.latencyMs, p95LatencyMs: Math.max(...mix.parts.map((p) => p.candidate.prediction.p95LatencyMs)), energyJPerRequest: mix.energyJPerRequest },
+    predicted: { latencyMs: parts.reduce((a, p) => a + p.weight * ran(p.modes).latencyMs, 0), p95LatencyMs: Math.max(...parts.map((p) => ran(p.modes).p95LatencyMs)), energyJPerRequest: mix.energyJPerRequest },
     reason,
   }
+}
+
+/** The prediction of the mode a plan runs. */
+export function ran(m: ModeChoice): ModePrediction {
+  return m.mode === 'slots' && m.slots ? m.slots : m.atOnce
 }

@@ -1,14 +1,15 @@
 /**
  * A fixed planner's epoch (pure): a baseline's plan for the fleet as it stands, run as is, with
- * its transfer schedule, and no QoE adaptation: what a system built on that baseline would run.
- * Used to execute the baselines for real on the same fleet as Dora (`planner:` of a hub job),
- * through fixedDecision, the policy that re-plans only when devices come or go.
+ * the transfer mode predicted faster (slots or at once), and no QoE adaptation: what a system
+ * built on that baseline would run. Used to execute the baselines for real on the same fleet as
+ * Dora (`planner:` of a hub job), through fixedDecision, the policy that re-plans only when
+ * devices come or go.
  */
 import { BASELINES, type BaselineName } from '../baselines/index.js'
 import { predict } from '../cost.js'
 import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
-import { scheduleTransfers } from '../network/scheduler.js'
-import type { AdaptDecision, AdapterState, PlanEpoch } from './adapter.js'
+import { chooseTransferMode } from './transfer-mode.js'
+import { ran, type AdaptDecision, type AdapterState, type PlanEpoch } from './adapter.js'
 
 export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string): PlanEpoch | null {
   const job = jobForFleet(jobIn, fleet.devices)
@@ -17,7 +18,7 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
   if (!found) return null
   const plan = { ...found.plan, id: `${planner}-${epoch}` }
   const p = predict(plan, job, fleet, network)
-  const s = scheduleTransfers(plan, job, fleet, network, { epochStartMs: nowMs })
+  const modes = chooseTransferMode(plan, job, fleet, network, p, nowMs)
   const assignments: Record<string, Array<{ planId: string; stage: number; layers: readonly [number, number] }>> = {}
   plan.stages.forEach((st, k) => {
     for (const id of st.devices) (assignments[id] ??= []).push({ planId: plan.id, stage: k, layers: st.layers })
@@ -25,9 +26,9 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
   return {
     epoch,
     activateAtMs: nowMs,
-    parts: [{ plan, weight: 1, schedule: s.ok ? s.schedule : null }],
+    parts: [{ plan, weight: 1, schedule: modes.schedule, modes }],
     assignments,
-    predicted: { latencyMs: p.latencyMs, p95LatencyMs: p.p95LatencyMs, energyJPerRequest: p.energyJPerRequest },
+    predicted: { ...ran(modes), energyJPerRequest: p.energyJPerRequest },
     reason: `${why}: ${planner}'s plan (a baseline, run as is)`,
   }
 }
