@@ -4,10 +4,10 @@
  * sources must lose nothing.
  */
 import { describe, expect, it } from 'vitest'
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -85,4 +85,27 @@ describe('dora demo', () => {
     expect((err as { code: number }).code).not.toBe(0)
     expect((err as { stderr: string }).stderr).toMatch(/--at 9 must be before the end/)
   })
+
+  it('on SIGTERM stops within 5 s and leaves no device process behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-demo-term-'))
+    const scenarioFile = join(dir, 'term-home.yaml')
+    copyFileSync(fileURLToPath(new URL('../../config/scenarios/smart-home.yaml', import.meta.url)), scenarioFile)
+    const child = spawn(process.execPath, [bin, 'demo', '--scenario', scenarioFile, '--time-scale', '2', '--duration', '120'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    const devices = () => execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('device') && l.includes(scenarioFile))
+    const deadline = Date.now() + 120_000
+    while (devices().length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250))
+    expect(devices().length).toBe(5)
+    const t0 = Date.now()
+    child.kill('SIGTERM')
+    await new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    expect(Date.now() - t0).toBeLessThan(5500)
+    // the devices leave with their parent (they watch its pipe too)
+    const gone = Date.now() + 5000
+    while (devices().length && Date.now() < gone) await new Promise((r) => setTimeout(r, 100))
+    expect(devices()).toEqual([])
+    rmSync(dir, { recursive: true, force: true })
+    expect(stderr).toMatch(/EMULATION/)
+  }, 180_000)
 })
