@@ -49,6 +49,7 @@ export function planEpochPayload(x: PlanWireInput): PlanEpochPayload {
       planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch,
       stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodesOf(job, s.layers), ...io(nodesOf(job, s.layers)), ...codecAt(job.model, s.layers[1]), devices: [...s.devices], shares: speedShares(job, fleet, s.layers, s.devices) })),
       schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
+      ...(p.modes ? { transfers: p.modes.mode } : {}),
     })),
     // an overloaded plan (a baseline run as is) predicts no finite latency: the largest we carry
     predicted: { latencyMs: Math.min(e.predicted.latencyMs, 1e9), ...(Number.isFinite(e.predicted.p95LatencyMs) ? { p95LatencyMs: e.predicted.p95LatencyMs } : {}), energyJPerRequest: e.predicted.energyJPerRequest },
@@ -86,7 +87,8 @@ export function assignmentPayload(x: AssignmentWireInput): AssignmentPayload {
       const t = n ? x.training.get(n.join('-')) : undefined
       return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? x.refs.get(n.join('-')) ?? null : null, ...(t ? t : {}), flops: stageFlops(x.job, a.layers) }
     }),
-    slots: e.parts.flatMap((p) => (p.schedule?.byDevice[id] ?? []).map((s) => ({ planId: p.plan.id, ...s }))),
+    // sending slots only for plans that run in slots (the transfer mode predicted faster)
+    slots: e.parts.flatMap((p) => (p.modes?.mode === 'at-once' ? [] : p.schedule?.byDevice[id] ?? []).map((s) => ({ planId: p.plan.id, ...s }))),
   })
 }
 

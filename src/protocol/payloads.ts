@@ -184,6 +184,8 @@ export const planEpochSchema = z.object({
       microBatchesPerCycle: z.number().int().min(1),
       guardMs: nonNeg,
     }).nullable(),
+    /** How the plan's transfers go (the mode predicted faster): in the schedule's slots, or at once (no slots in the assignments). */
+    transfers: z.enum(['slots', 'at-once']).optional(),
   })).min(1).max(16),
   predicted: z.object({ latencyMs: nonNeg, p95LatencyMs: nonNeg.optional(), energyJPerRequest: nonNeg }),
   /** The model inputs a source sends with each request. */

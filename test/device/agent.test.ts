@@ -60,7 +60,11 @@ describe('device agent', () => {
       const a = other.assignments.get('doorbell')
       return a && a.epoch > epoch && a.stages.length > 0 ? a : null
     }, 8000, 'the other device to take the work')
-    expect(next.slots.length).toBeGreaterThan(0)
+    // sending slots when the plan runs in slots (the transfer mode predicted faster), none at once
+    const e = hub!.jobs[0]!.epoch!
+    expect(e.epoch).toBeGreaterThanOrEqual(next.epoch)
+    if (e.parts.every((p) => p.modes?.mode === 'at-once')) expect(next.slots).toEqual([])
+    else expect(next.slots.length).toBeGreaterThan(0)
     // the device fetched its stage models over MQTT, verified them, and opened onnxruntime sessions
     const shas = next.stages.map((s) => s.model!.sha256)
     await until(() => shas.every((h) => other.sessions.has(h)), 15_000, 'the stage sessions')

@@ -28,9 +28,9 @@ export interface PlanEpoch {
   readonly epoch: number
   readonly activateAtMs: number
   /**
-   * The plans, the share of requests (time) each runs, and its transfer slots (null: transfers
-   * go at once): each plan runs the transfer mode predicted faster (transfer-mode.ts), whose
-   * predictions `modes` holds.
+   * The plans, the share of requests (time) each runs, and its transfer schedule (null: none):
+   * each plan runs the transfer mode predicted faster (transfer-mode.ts: `modes.mode`; in
+   * `at-once` mode devices get no slots and the schedule is only shown).
    */
   readonly parts: ReadonlyArray<{ readonly plan: Plan; readonly weight: number; readonly schedule: Schedule | null; readonly modes?: ModeChoice }>
   /** Per device: the stages it holds in each plan of the mix. */

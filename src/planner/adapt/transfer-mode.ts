@@ -24,7 +24,7 @@ export interface ModePrediction {
 
 export interface ModeChoice {
   readonly mode: TransferMode
-  /** The slots when they run (null: at once). */
+  /** The scheduler's slots for the plan (null: none could be made); devices get them only in `slots` mode. */
   readonly schedule: Schedule | null
   /** Each mode's prediction (slots: null when the plan has no schedule). */
   readonly slots: ModePrediction | null
@@ -38,5 +38,5 @@ export function chooseTransferMode(plan: Plan, job: Job, fleet: Fleet, network: 
   // the scheduler predicts the mean; its spread around the mean is taken as the cost model's
   const slots = s.ok ? { latencyMs: s.schedule.latencyMs + s.schedule.waitMs, p95LatencyMs: scheduled.p95LatencyMs + (s.schedule.latencyMs + s.schedule.waitMs - scheduled.latencyMs) } : null
   const useSlots = slots !== null && slots.latencyMs < atOnce.latencyMs
-  return { mode: useSlots ? 'slots' : 'at-once', schedule: useSlots && s.ok ? s.schedule : null, slots, atOnce }
+  return { mode: useSlots ? 'slots' : 'at-once', schedule: s.ok ? s.schedule : null, slots, atOnce }
 }
