@@ -1,7 +1,8 @@
 /**
  * The demo's emulation clock (EMULATION): measures this host with the devices' micro-benchmark
- * (as many processes at once as there are cores, at most one per device) and chooses the clock
- * from it (src/emulation/clock.ts), unless the user gave one.
+ * run in as many processes at once as the demo will run device processes (at most 16), so each
+ * gets the share of the cores it will have, and chooses the clock from it
+ * (src/emulation/clock.ts), unless the user gave one.
  */
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
@@ -26,7 +27,7 @@ export async function demoClock(scenarioFile: string, scenario: Scenario, job: J
   const cores = availableParallelism()
   const processes = scenario.devices.length
   const [host, { model }] = await Promise.all([
-    measureHost(Math.max(1, Math.min(cores, processes))),
+    measureHost(Math.max(1, Math.min(16, processes))),
     loadJobModel(job.model, dirname(scenarioFile), job.batch),
   ])
   // a training sample costs its forward and a backward of about twice that
@@ -36,7 +37,7 @@ export async function demoClock(scenarioFile: string, scenario: Scenario, job: J
   }), { conv: 0, matmul: 0, elementwise: 0 })
   const rateRps = job.sources?.reduce((a, s) => a + s.rateRps, 0) ?? job.rateRps ?? job.qoe.throughputRps ?? 0
   const choice = chooseTimeScale({
-    profiles: scenario.devices, modelFlops, hostFlopsPerSec: host.slowest, cores, processes, rateRps, floor: scenario.emulation.timeScale,
+    profiles: scenario.devices, modelFlops, hostFlopsPerSec: host.slowest, cores, processes, probeProcesses: host.processes, rateRps, floor: scenario.emulation.timeScale,
   })
   return { timeScale: choice.timeScale, source: 'measured', why: choice.why, choice, host }
 }
