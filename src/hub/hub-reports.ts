@@ -66,3 +66,14 @@ export class HubReports {
     this.stateTimer = null
   }
 }
+
+/** A broker URL as reports show it: any password masked. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return url
+  }
+}

@@ -19,7 +19,7 @@ import { DoraClient } from '../mqtt/client.js'
 import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
 import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
 import { planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
-import { HubReports } from './hub-reports.js'
+import { HubReports, redact } from './hub-reports.js'
 import { JobService } from './job-service.js'
 import { HubMetrics } from './metrics.js'
 import { BadMessages } from './bad-messages.js'
@@ -388,15 +388,5 @@ export class Hub {
     const why = event.type === 'joined' ? `${event.device.id} joined` : event.type === 'left' ? `${event.device.id} left (${event.reason})` : `${event.device.id}: ${event.what} changed`
     for (const job of this.jobs) job.fleetChanged(why)
     this.reports.scheduleState(true)
-  }
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return url
   }
 }
