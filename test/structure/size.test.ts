@@ -18,7 +18,7 @@ const KNOWN: Readonly<Record<string, number>> = {
   'src/cli/simulate-command.ts: function registerSimulateCommand': 108,
   'src/cli/simulate-command.ts: function (anonymous)': 93,
   'src/demo/demo.ts: file': 438,
-  'src/demo/demo.ts: function runDemo': 223,
+  'src/demo/demo.ts: function runDemo': 226,
   'src/model/grad.ts: function buildTrainingStage': 255,
   'src/planner/inference.ts: function predictInference': 130,
   'src/planner/network/scheduler.ts: function scheduleTransfers': 109,
