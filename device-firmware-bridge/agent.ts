@@ -260,7 +260,15 @@ export class DeviceAgent {
       if (!outage) this.o.onError?.(`broker: ${err.message} (reconnecting)`)
       outage = true
     })
-    client.on('message', (topic, payload) => this.onMessage(topic, payload))
+    // a message that makes a handler throw is reported and counted, never fatal
+    client.on('message', (topic, payload) => {
+      try {
+        this.onMessage(topic, payload)
+      } catch (err) {
+        this.failedMessages++
+        this.o.onError?.(`message on ${topic} failed: ${(err as Error).message}`)
+      }
+    })
     // every reconnect rejoins: a restarted hub or broker may have lost the subscriptions and every
     // retained message (caps, availability), and the last will may have left `offline` retained
     client.on('connect', (ack) => {
@@ -373,6 +381,9 @@ export class DeviceAgent {
     for (const s of this.sessions.values()) s.release().catch(() => undefined)
     this.sessions.clear()
   }
+
+  /** Messages whose handler threw (reported through onError, never fatal). */
+  failedMessages = 0
 
   private onMessage(topic: string, payload: Buffer): void {
     const t = parseTopic(topic)
