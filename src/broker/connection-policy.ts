@@ -18,6 +18,9 @@ import type { Principal } from './acl.js'
 export const DEVICE_CLIENT_PREFIX = 'dora-device-'
 export const deviceClientId = (deviceId: string) => `${DEVICE_CLIENT_PREFIX}${deviceId}`
 
+/** Client ids remembered before closed clean ones are swept (clients that never completed CONNECT leave theirs). */
+const MAX_OWNERS = 10_000
+
 export interface ConnectionPolicyOptions {
   readonly maxConnectionsPerAccount: number
   readonly maxKeepaliveS: number
@@ -73,6 +76,7 @@ export class ConnectionPolicy {
     }
     mine.add(client)
     this.live.set(account, mine)
+    if (this.owners.size >= MAX_OWNERS) this.sweep()
     // a clean connection ends any session the id held ([MQTT-3.1.2-6]); a persistent one keeps it
     this.owners.set(client.id, { account, persistent: !client.clean, client })
     return { ok: true }
@@ -93,6 +97,10 @@ export class ConnectionPolicy {
   /** Connections an account holds now. */
   connections(account: string): number {
     return this.prune(account).size
+  }
+
+  private sweep(): void {
+    for (const [id, held] of this.owners) if (!held.persistent && (!held.client || held.client.closed)) this.owners.delete(id)
   }
 
   private prune(account: string): Set<PolicyClient> {
