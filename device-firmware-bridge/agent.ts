@@ -114,7 +114,7 @@ export class DeviceAgent {
 
   constructor(private readonly o: AgentOptions) {
     this.tensorOut = new ChunkBatcher(async (topic, payload) => {
-      if (!this.client) throw new Error('not connected')
+      if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
       await this.client.publishAsync(topic, payload, { qos: 1 })
     }, batcherOptions(o.chunkBytes ?? 256 * 1024))
     this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client, 60_000, (m) => o.onError?.(m))
@@ -127,7 +127,7 @@ export class DeviceAgent {
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 30_000,
       ...(o.maxHeld ? { maxHeld: o.maxHeld } : {}),
       publish: async (topic, payload) => {
-        if (!this.client) throw new Error('not connected')
+        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
         await this.tensorOut.send(topic, payload)
       },
       session: (model) => this.session(model),
@@ -146,7 +146,7 @@ export class DeviceAgent {
       chunkBytes: o.chunkBytes ?? 256 * 1024,
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000,
       publish: async (topic, payload) => {
-        if (!this.client) throw new Error('not connected')
+        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
         await this.tensorOut.send(topic, payload)
       },
       assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
@@ -170,7 +170,7 @@ export class DeviceAgent {
   private trainer(stage: AssignmentPayload['stages'][number]): Promise<StageTrainer> {
     const fwd = stage.model
     const bwd = stage.backward
-    if (!fwd || !bwd || !stage.params) return Promise.reject(new Error(`stage ${stage.stage} of ${stage.planId} is not a training stage`))
+    if (!fwd || !bwd || !stage.params) return Promise.reject(new DoraError(ErrorCodes.ASSIGNMENT_INVALID, `stage ${stage.stage} of ${stage.planId} is not a training stage`))
     const key = `${fwd.sha256}/${bwd.sha256}`
     let t = this.trainers.get(key)
     if (!t) {
@@ -179,7 +179,7 @@ export class DeviceAgent {
         try {
           return await StageTrainer.create(f, b, stage.params!, { intraOpNumThreads: 1, interOpNumThreads: 1 })
         } catch (err) {
-          throw new Error(`training stage models ${fwd.sha256.slice(0, 12)}/${bwd.sha256.slice(0, 12)} do not load: ${(err as Error).message}`)
+          throw new DoraError(ErrorCodes.STAGE_MODEL_LOAD, `training stage models ${fwd.sha256.slice(0, 12)}/${bwd.sha256.slice(0, 12)} do not load: ${(err as Error).message}`)
         }
       })()
       t.catch(() => this.trainers.delete(key))
@@ -201,7 +201,7 @@ export class DeviceAgent {
       timeScale: this.o.timeScale ?? 1,
       clock: () => performance.timeOrigin + performance.now(),
       publish: async (topic, payload) => {
-        if (!this.client) throw new Error('not connected')
+        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
         this.executor.energy.sent(payload.byteLength)
         await this.tensorOut.send(topic, payload)
       },
@@ -321,7 +321,7 @@ export class DeviceAgent {
       chunkBytes: this.o.chunkBytes ?? 256 * 1024,
       clock: () => performance.timeOrigin + performance.now(),
       publish: async (topic, payload) => {
-        if (!this.client) throw new Error('not connected')
+        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
         this.executor.energy.sent(payload.byteLength)
         await this.tensorOut.send(topic, payload)
       },
@@ -456,7 +456,7 @@ export class DeviceAgent {
         try {
           session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 })
         } catch (err) {
-          throw new Error(`stage model ${model.sha256} does not load in onnxruntime: ${(err as Error).message}`)
+          throw new DoraError(ErrorCodes.STAGE_MODEL_LOAD, `stage model ${model.sha256} does not load in onnxruntime: ${(err as Error).message}`)
         }
         this.sessions.set(model.sha256, session)
         return session
@@ -530,7 +530,7 @@ export class DeviceAgent {
 /** Settles like `p`, or rejects after `ms` (mqtt.js's publishAsync and endAsync never settle while the broker is unreachable). */
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer))
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DoraError(ErrorCodes.NO_ANSWER, `no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer))
 }
 
 function trim<T>(m: Map<number, T>): void {

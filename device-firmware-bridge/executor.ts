@@ -26,6 +26,7 @@ import { fromOrt, toOrt } from '../src/runtime/tensors.js'
 import { sendTensor, type WireTensor } from '../src/runtime/send-tensor.js'
 import { EnergyMeter } from './energy-meter.js'
 import { HoldLimit } from './hold-limit.js'
+import { DoraError, ErrorCodes } from '../src/errors.js'
 
 /** Most tensors, and bytes, held for requests waiting for inputs or for their epoch (HoldLimit). */
 const MAX_HELD_TENSORS = 1024
@@ -182,7 +183,7 @@ export class StageExecutor {
     const feeds: Record<string, ort.Tensor> = {}
     for (const n of session.inputNames) {
       const t = w.tensors.get(n)
-      if (!t) throw new Error(`stage model wants input ${n}, which the plan does not send (it sends ${needs.join(', ')})`)
+      if (!t) throw new DoraError(ErrorCodes.STAGE_INPUT_MISSING, `stage model wants input ${n}, which the plan does not send (it sends ${needs.join(', ')})`)
       feeds[n] = toOrt(t)
     }
     const start = this.d.clock()

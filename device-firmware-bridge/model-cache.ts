@@ -11,6 +11,7 @@ import type { MqttClient } from 'mqtt'
 import { decodeCbor } from '../src/protocol/codec.js'
 import { filters } from '../src/protocol/topics.js'
 import { formatIssues, modelChunkSchema } from '../src/protocol/payloads.js'
+import { DoraError, ErrorCodes } from '../src/errors.js'
 
 export interface ModelRef {
   readonly sha256: string
@@ -58,7 +59,7 @@ export class ModelCache {
 
   private fetch(ref: ModelRef): Promise<Uint8Array> {
     const client = this.client()
-    if (!client) return Promise.reject(new Error('not connected'))
+    if (!client) return Promise.reject(new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected'))
     const filter = filters.modelChunks(ref.sha256)
     const parts = new Map<number, Uint8Array>()
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -70,17 +71,17 @@ export class ModelCache {
         else resolve(bytes!)
       }
       // an idle timeout: a large model on a slow link takes long, but its chunks keep coming
-      const stalled = () => done(new Error(`model ${ref.sha256}: ${parts.size} of ${ref.chunks} chunks, then none for ${this.timeoutMs} ms`))
+      const stalled = () => done(new DoraError(ErrorCodes.MODEL_FETCH, `model ${ref.sha256}: ${parts.size} of ${ref.chunks} chunks, then none for ${this.timeoutMs} ms`))
       let timer = setTimeout(stalled, this.timeoutMs)
       const onMessage = (topic: string, payload: Buffer) => {
         if (!topic.startsWith(filter.slice(0, -1))) return
         clearTimeout(timer)
         timer = setTimeout(stalled, this.timeoutMs)
         const d = decodeCbor(payload)
-        if (!d.ok) return done(new Error(`model chunk on ${topic}: ${d.error}`))
+        if (!d.ok) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model chunk on ${topic}: ${d.error}`))
         const c = modelChunkSchema.safeParse(d.value)
-        if (!c.success) return done(new Error(`model chunk on ${topic}: ${formatIssues(c.error)}`))
-        if (c.data.sha256 !== ref.sha256 || c.data.count !== ref.chunks) return done(new Error(`model chunk on ${topic} belongs to another model`))
+        if (!c.success) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model chunk on ${topic}: ${formatIssues(c.error)}`))
+        if (c.data.sha256 !== ref.sha256 || c.data.count !== ref.chunks) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model chunk on ${topic} belongs to another model`))
         this.chunksFetched++
         parts.set(c.data.index, new Uint8Array(c.data.data))
         if (parts.size < ref.chunks) return
@@ -90,7 +91,7 @@ export class ModelCache {
           bytes.set(parts.get(i)!, at)
           at += parts.get(i)!.length
         }
-        if (at !== ref.bytes || sha(bytes) !== ref.sha256) return done(new Error(`model ${ref.sha256}: the chunks do not add up to it (checksum mismatch)`))
+        if (at !== ref.bytes || sha(bytes) !== ref.sha256) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model ${ref.sha256}: the chunks do not add up to it (checksum mismatch)`))
         done(null, bytes)
       }
       client.on('message', onMessage)

@@ -40,6 +40,7 @@ import { gradName } from '../src/model/grad.js'
 import type { StageTrainer } from '../src/runtime/trainer.js'
 import type { EnergyMeter } from './energy-meter.js'
 import type { StageTimings } from './stage-timings.js'
+import { DoraError, ErrorCodes } from '../src/errors.js'
 
 type StageAssignment = AssignmentPayload['stages'][number]
 
@@ -418,7 +419,7 @@ export class TrainingExecutor {
   private async allReduce(run: StageRun, step: number, flat: Float32Array, replicas: readonly string[]): Promise<void> {
     const m = replicas.length
     const r = replicas.indexOf(this.d.id)
-    if (r < 0) throw new Error(`not a replica of stage ${run.stage}`)
+    if (r < 0) throw new DoraError(ErrorCodes.ALLREDUCE, `not a replica of stage ${run.stage}`)
     const next = replicas[(r + 1) % m]!
     const seg = (i: number): [number, number] => {
       const j = ((i % m) + m) % m
@@ -438,7 +439,7 @@ export class TrainingExecutor {
       await sent
       const [c, e] = seg(recvSeg)
       const data = toOrt(got).data as Float32Array
-      if (data.length !== e - c) throw new Error(`all-reduce ${name}: got ${data.length} values, expected ${e - c}`)
+      if (data.length !== e - c) throw new DoraError(ErrorCodes.ALLREDUCE, `all-reduce ${name}: got ${data.length} values, expected ${e - c}`)
       combine(flat.subarray(c, e), data)
     }
     for (let t = 0; t < m - 1; t++) {
@@ -460,7 +461,7 @@ export class TrainingExecutor {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(key)
-        reject(new Error(`all-reduce: ${key} did not arrive within ${this.d.reassemblyTimeoutMs} ms`))
+        reject(new DoraError(ErrorCodes.ALLREDUCE, `all-reduce: ${key} did not arrive within ${this.d.reassemblyTimeoutMs} ms`))
       }, this.d.reassemblyTimeoutMs)
       this.waiters.set(key, (t) => {
         clearTimeout(timer)

@@ -14,7 +14,6 @@ export const ErrorCodes = {
   CHUNK_INVALID: 'DORA_CHUNK_INVALID',
   CHUNK_CHECKSUM: 'DORA_CHUNK_CHECKSUM',
   CHUNK_CONFLICT: 'DORA_CHUNK_CONFLICT',
-  REASSEMBLY_TIMEOUT: 'DORA_REASSEMBLY_TIMEOUT',
   PUBLISH_TIMEOUT: 'DORA_PUBLISH_TIMEOUT',
   PUBLISH_DROPPED: 'DORA_PUBLISH_DROPPED',
   HANDLER_FAILED: 'DORA_HANDLER_FAILED',
@@ -23,6 +22,26 @@ export const ErrorCodes = {
   BROKER_START: 'DORA_BROKER_START',
   BROKER_CONNECT: 'DORA_BROKER_CONNECT',
   MODEL_INVALID: 'DORA_MODEL_INVALID',
+  /** A configured job could not start (its model does not load or profile). */
+  JOB_START: 'DORA_JOB_START',
+  /** The metrics and status endpoint could not listen on its host and port. */
+  METRICS_LISTEN: 'DORA_METRICS_LISTEN',
+  /** Home Assistant discovery could not be published at start. */
+  HA_DISCOVERY: 'DORA_HA_DISCOVERY',
+  /** Device side: a publish or fetch while the device is not connected to its broker. */
+  NOT_CONNECTED: 'DORA_NOT_CONNECTED',
+  /** Device side: an assignment that does not hold together (a training stage without its models). */
+  ASSIGNMENT_INVALID: 'DORA_ASSIGNMENT_INVALID',
+  /** Device side: a stage model fetched and verified, but onnxruntime does not load it. */
+  STAGE_MODEL_LOAD: 'DORA_STAGE_MODEL_LOAD',
+  /** Device side: a stage model's chunks stalled, did not decode, or do not add up to its sha256. */
+  MODEL_FETCH: 'DORA_MODEL_FETCH',
+  /** Device side: a stage model reads a tensor the plan does not send it. */
+  STAGE_INPUT_MISSING: 'DORA_STAGE_INPUT_MISSING',
+  /** Device side: a gradient all-reduce among a stage's replicas failed (a missing or wrong-sized segment). */
+  ALLREDUCE: 'DORA_ALLREDUCE',
+  /** A request (a ping, a query) got no answer in time. */
+  NO_ANSWER: 'DORA_NO_ANSWER',
   USAGE: 'DORA_USAGE',
   DEMO_NOT_READY: 'DORA_DEMO_NOT_READY',
   DEMO_STOPPED: 'DORA_DEMO_STOPPED',

@@ -244,7 +244,7 @@ export class Hub {
       }
     } catch (err) {
       await this.stop()
-      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot start the configured jobs: ${(err as Error).message}`)
+      throw new DoraError(ErrorCodes.JOB_START, `cannot start the configured jobs: ${(err as Error).message}`)
     }
     // jobs submitted at run time (retained specs survive a hub restart)
     await client.subscribe(filters.allJobSpecs, (topic, payload) => this.specs?.onMessage(topic, payload))
@@ -260,7 +260,7 @@ export class Hub {
       this.boundMetricsPort = await metrics.listen(c.hub.metrics.host, c.hub.metrics.port)
     } catch (err) {
       await this.stop()
-      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
+      throw new DoraError(ErrorCodes.METRICS_LISTEN, `cannot serve metrics on ${c.hub.metrics.host}:${c.hub.metrics.port}: ${(err as Error).message}`)
     }
     this.status?.start()
     this.log.info({ url: `http://${c.hub.metrics.host}:${this.boundMetricsPort}/metrics` }, 'metrics endpoint listening')
@@ -278,7 +278,7 @@ export class Hub {
       await this.ha.start()
     } catch (err) {
       await this.stop()
-      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot publish Home Assistant discovery under ${c.homeassistant.discoveryPrefix}/: ${(err as Error).message}`)
+      throw new DoraError(ErrorCodes.HA_DISCOVERY, `cannot publish Home Assistant discovery under ${c.homeassistant.discoveryPrefix}/: ${(err as Error).message}`)
     }
     this.log.info({ prefix: c.homeassistant.discoveryPrefix }, 'home assistant discovery published')
   }
