@@ -10,9 +10,9 @@ import { WIFI5 } from '../src/planner/network/wifi.js'
 import { seededRandom } from '../src/shared/random.js'
 import type { Fleet, Network, DeviceProfile, Goal, ModelProfile } from '../src/planner/types.js'
 
-const net: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
+export const net: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
 
-function instance(seed: number, devices: number, kinds: number, layers: number, scale = 1): { fleet: Fleet; model: ModelProfile } {
+export function instance(seed: number, devices: number, kinds: number, layers: number, scale = 1): { fleet: Fleet; model: ModelProfile } {
   const r = seededRandom(seed)
   const profiles = Array.from({ length: kinds }, () => ({ g: 2 + r() * 40, mem: 1e9 + r() * 8e9, idle: 1 + r() * 5, act: 6 + r() * 20, link: r() < 0.2 ? null : 30e6 + r() * 500e6, over: r() * 2 }))
   const fleet: Fleet = {

@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, comparison, coordination, adapter, transfer, execution, load, flood, compression) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, adapter, transfer, execution, load, flood, compression) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
 import { modelBench } from './models.js'
 import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
+import { adapterReaction, plannerTargets } from './planner-targets.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
 import { POLICIES, adapterBench } from './adapter.js'
@@ -76,6 +77,20 @@ if (want('planner')) {
     ['model', 'ONNX nodes', 'candidate cuts kept (layers)', 'goal', 'reduce ms', 'plan ms', 'goal metric', 'vs best reduction'],
     m.map((r) => [r.model, String(r.nodes), String(r.layers), r.goal, r.profileMs.toFixed(1), r.planMs.toFixed(0), r.goal === 'latency' ? `${r.metric.toFixed(1)} ms` : `${r.metric.toFixed(1)} req/s`, r.vsBest.toFixed(3)]),
     'The partitioner runs on the kept candidate cuts (default 24, chosen per equal FLOP share with the fewest crossing bytes); vs best = how far that plan is from the best plan over all reductions (1.000 = as good).')
+}
+
+if (want('planner') || want('planner-targets')) {
+  progress('planner targets: the current search against the fast one, then the adapter on 48 devices ...')
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')
+  const t = await plannerTargets(progress)
+  printTable(`Planner time on the issue-18 targets: the search before issue 18 against the fast one, same run (EMULATION: synthetic device profiles; load ${load})`,
+    ['model', 'devices', 'layers', 'goal', 'current search ms', 'fast search ms', 'fast / current time', 'aim ms', 'fast plan / current plan'],
+    t.map((r) => [r.instance, String(r.devices), String(r.layers), r.goal, r.currentMs.toFixed(0), r.fastMs.toFixed(0), (r.fastMs / r.currentMs).toFixed(2), String(r.aimMs), r.ratio.toFixed(3)]),
+    'Best of 3 per search. Plan ratio on the goal metric (latency, J per request, 1 / capacity): 1.000 = as good, above 1 = the fast plan is worse.')
+  const a = await adapterReaction(progress)
+  printTable('Adapter reaction to a device leaving or joining a running 48-device fleet (12-layer encoder, latency goal; EMULATION)',
+    ['devices', 'event', 'action', 'current search ms', 'fast search ms'],
+    a.map((r) => [String(r.devices), r.event, r.action, r.currentMs.toFixed(0), r.fastMs.toFixed(0)]))
 }
 
 if (want('comparison')) {
