@@ -6,8 +6,7 @@
  * the goal metric (1.000 = as good; above 1 = worse).
  */
 import { partition, type PartitionOptions, type PartitionResult } from '../src/planner/partition.js'
-import type { Goal, Job, ModelProfile, Prediction } from '../src/planner/types.js'
-import type { Fleet } from '../src/planner/cost.js'
+import type { Fleet, Goal, Job, ModelProfile, Prediction } from '../src/planner/types.js'
 import { INITIAL_STATE, adapt } from '../src/planner/adapt/adapter.js'
 import { instance, net } from './planner.js'
 

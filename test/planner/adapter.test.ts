@@ -42,6 +42,28 @@ describe('runtime adapter', () => {
     expect(Object.keys(b.epoch!.assignments).every((id) => left.includes(id))).toBe(true)
   })
 
+  it('reuses the last search for a newcomer whose twin sat idle in it; a newcomer like a planned device, or of a new kind, re-plans', () => {
+    // 'slow' is too slow and too hungry for any candidate plan: it sits idle
+    const pool = [...devices, testDevice('slow', 0.5, { activeW: 60, idleW: 20 })]
+    const all = pool.map((d) => d.id)
+    const fleet = (extra: DeviceProfile[]): Fleet => ({ devices: new Map([...pool, ...extra].map((d) => [d.id, d])) })
+    const a = adapt(INITIAL_STATE, { job, fleet: fleet([]), network: scheduledWifi5 }, 0, 'start')
+    const planned = new Set(a.state.candidates.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+    expect(planned.has('slow')).toBe(false)
+    const busy = all.find((id) => planned.has(id))!
+    const join = (joiner: DeviceProfile) => adapt(a.state, { job, fleet: fleet([joiner]), network: scheduledWifi5 }, 1_000, 'joiner joined')
+    // a re-plan names its fresh candidates after the time of the call
+    const searched = (d: { state: { candidates: ReadonlyArray<{ id: string }> } }) => d.state.candidates.some((p) => p.id.startsWith('p1000-'))
+    const twin = join({ ...pool.find((d) => d.id === 'slow')!, id: 'joiner' })
+    expect(twin.action).toBe('keep')
+    expect(searched(twin)).toBe(false)
+    expect(twin.state.known).toContain('joiner')
+    expect(searched(join({ ...pool.find((d) => d.id === busy)!, id: 'joiner' }))).toBe(true)
+    const stronger = join(testDevice('joiner', 400, { activeW: 3, idleW: 0.5 }))
+    expect(searched(stronger)).toBe(true)
+    expect(stronger.action).toBe('replan')
+  })
+
   it('says infeasible, keeping the current epoch, when no plan can meet the bounds', () => {
     const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')
     const strict = { ...inputs(['frugal']), job: { ...job, qoe: { latencyMs: 1 } } }

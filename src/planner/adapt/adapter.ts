@@ -18,7 +18,7 @@
  *    least `leadMs` ahead (devices finish requests of the old epoch on the old plan).
  */
 import { boundGap, compliance, distanceToBounds, predict } from '../cost.js'
-import { jobForFleet, type Fleet, type Network, type Job, type Plan } from '../types.js'
+import { jobForFleet, jobSources, type DeviceProfile, type Fleet, type Network, type Job, type Plan } from '../types.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import type { Schedule } from '../network/scheduler.js'
@@ -55,6 +55,8 @@ export interface AdapterState {
 export interface AdapterOptions {
   readonly hysteresis?: number
   readonly leadMs?: number
+  /** The partitioner's search when it re-plans (default: the fast search). */
+  readonly fastSearch?: boolean
 }
 
 export type AdaptAction = 'keep' | 'recompose' | 'replan' | 'infeasible'
@@ -100,9 +102,12 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   let candidates = recost(state.candidates)
   let mix = compose(candidates, job)
   let replanned = false
-  const joined = state.known.length > 0 && [...fleet.devices.keys()].some((id) => !state.known.includes(id))
+  const newcomers = state.known.length > 0 ? [...fleet.devices.keys()].filter((id) => !state.known.includes(id)) : []
+  // incremental: a newcomer with an idle twin (same profile, known at the last search, in no
+  // candidate) adds no device kind or count the last search lacked: its plans stand (no re-plan)
+  const joined = newcomers.some((id) => !hasIdleTwin(id, state, fleet, job))
   if (!mix || joined || !state.candidates.length) {
-    const res = partition(job, fleet, { network })
+    const res = partition(job, fleet, { network, ...(options.fastSearch !== undefined ? { fast: options.fastSearch } : {}) })
     const fresh = res.ok ? res.candidates : res.closest
     // keep the old candidates that still run, next to the new ones (more plans to mix)
     const ids = new Set(fresh.map((c) => JSON.stringify(c.plan.stages)))
@@ -172,4 +177,19 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
 /** The prediction of the mode a plan runs. */
 export function ran(m: ModeChoice): ModePrediction {
   return m.mode === 'slots' && m.slots ? m.slots : m.atOnce
+}
+
+/** Profile of a device without its id, as the partitioner groups devices into types. */
+function profileKey(d: DeviceProfile): string {
+  const { id: _id, ...rest } = d
+  return JSON.stringify(rest)
+}
+
+/** Whether a joined device has a twin that the last search could already use and did not. */
+function hasIdleTwin(id: string, state: AdapterState, fleet: Fleet, job: Job): boolean {
+  const d = fleet.devices.get(id)
+  if (!d || jobSources(job).some((x) => x.device === id)) return false
+  const used = new Set(state.candidates.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+  const key = profileKey(d)
+  return state.known.some((k) => k !== id && !used.has(k) && fleet.devices.has(k) && profileKey(fleet.devices.get(k)!) === key)
 }
