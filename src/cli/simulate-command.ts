@@ -6,6 +6,7 @@ import { planningInputs, readScenario, type PlanningInputs } from '../scenario/l
 import { partition } from '../planner/partition.js'
 import { simulate, type SimResult } from '../sim/simulate.js'
 import { BASELINES } from '../planner/baselines/index.js'
+import { BudgetExceeded } from '../planner/baselines/budget.js'
 import type { Plan } from '../planner/types.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { formatIssues } from '../protocol/payloads.js'
@@ -68,27 +69,7 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
         }
         return
       }
-      if (flags.compare) {
-        const rows: Array<{ planner: string; plan: Plan | null; r: SimResult | null }> = []
-        for (const name of ['dora', ...Object.keys(BASELINES)]) {
-          const plan = planWith(name, inputs)
-          rows.push({ planner: name, plan, r: plan ? run(plan) : null })
-        }
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify({
-            emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', coordination, seed: flags.seed,
-            rows: rows.map(({ planner, r }) => ({ planner, latencyMs: r ? finite(r.latencyMs) : null, p95LatencyMs: r ? finite(r.p95LatencyMs) : null, throughputRps: r?.throughputRps ?? null, energyJPerRequest: r?.energyJPerRequest ?? null, qoeMet: r?.qoeMet ?? false })),
-          })}\n`)
-        } else {
-          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${coordination} transfers), seed ${flags.seed}, ${flags.duration} s, same requests for every planner\n`)
-          if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
-          process.stdout.write('\n')
-          process.stdout.write(`${table(['planner', 'latency', 'p95', 'throughput/s', 'J/request', 'QoE met', 'stages'], rows.map(({ planner, plan, r }) => r && plan
-            ? [planner, `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), r.qoeMet ? 'yes' : 'no', String(plan.stages.length)]
-            : [planner, '-', '-', '-', '-', 'no plan', '-']))}\n`)
-        }
-        return
-      }
+      if (flags.compare) return printCompare(inputs, { scenario: scenario.name, coordination, seed: flags.seed, durationS: flags.duration, json: flags.json === true }, run)
       let plan: Plan
       if (flags.plan) {
         let raw: unknown
@@ -157,4 +138,34 @@ function checkPlan(plan: Plan, layers: number, devices: ReadonlySet<string>): vo
     next = s.layers[1]
   }
   if (next !== layers) throw new DoraError(ErrorCodes.USAGE, `plan covers layers up to ${next}, but the model has ${layers}`)
+}
+
+/**
+ * `--compare`: Dora and every baseline on the same requests, one row each. A baseline whose DP
+ * outgrows its step budget says so in its row instead of running on.
+ */
+function printCompare(inputs: PlanningInputs, o: { scenario: string; coordination: string; seed: number; durationS: number; json: boolean }, run: (plan: Plan) => SimResult): void {
+  const rows: Array<{ planner: string; plan: Plan | null; r: SimResult | null; note: string | null }> = []
+  for (const name of ['dora', ...Object.keys(BASELINES)]) {
+    try {
+      const plan = planWith(name, inputs)
+      rows.push({ planner: name, plan, r: plan ? run(plan) : null, note: plan ? null : 'no plan' })
+    } catch (err) {
+      if (!(err instanceof BudgetExceeded)) throw err
+      rows.push({ planner: name, plan: null, r: null, note: err.message })
+    }
+  }
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({
+      emulated: true, scenario: o.scenario, job: inputs.job.training ? 'training' : 'inference', coordination: o.coordination, seed: o.seed,
+      rows: rows.map(({ planner, r, note }) => ({ planner, latencyMs: r ? finite(r.latencyMs) : null, p95LatencyMs: r ? finite(r.p95LatencyMs) : null, throughputRps: r?.throughputRps ?? null, energyJPerRequest: r?.energyJPerRequest ?? null, qoeMet: r?.qoeMet ?? false, ...(note ? { note } : {}) })),
+    })}\n`)
+    return
+  }
+  process.stdout.write(`scenario ${o.scenario} - EMULATION (device profiles, modelled Wi-Fi, ${o.coordination} transfers), seed ${o.seed}, ${o.durationS} s, same requests for every planner\n`)
+  if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
+  process.stdout.write('\n')
+  process.stdout.write(`${table(['planner', 'latency', 'p95', 'throughput/s', 'J/request', 'QoE met', 'stages'], rows.map(({ planner, plan, r, note }) => r && plan
+    ? [planner, `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), r.qoeMet ? 'yes' : 'no', String(plan.stages.length)]
+    : [planner, '-', '-', '-', '-', note ?? 'no plan', '-']))}\n`)
 }

@@ -135,3 +135,13 @@ describe('exhaustive optimum', () => {
     expect(best(typed)).toBeCloseTo(best(distinct), 6)
   })
 })
+
+describe('baseline budgets', () => {
+  it('a DP whose state space outgrows its step budget says so instead of running on', async () => {
+    const { StepBudget, BudgetExceeded } = await import('../../src/planner/baselines/budget.js')
+    const b = new StepBudget('pipeedge', 10)
+    b.spend(10)
+    expect(() => b.spend()).toThrow(BudgetExceeded)
+    expect(() => b.spend()).toThrow(/pipeedge stopped after 12 DP steps/)
+  })
+})

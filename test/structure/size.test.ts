@@ -16,7 +16,6 @@ const KNOWN: Readonly<Record<string, number>> = {
   'src/cli/device-command.ts: function registerDeviceCommand': 91,
   'src/cli/model-commands.ts: function registerModelCommands': 113,
   'src/cli/simulate-command.ts: function registerSimulateCommand': 108,
-  'src/cli/simulate-command.ts: function (anonymous)': 93,
   'src/demo/demo.ts: file': 438,
   'src/demo/demo.ts: function runDemo': 226,
   'src/model/grad.ts: function buildTrainingStage': 255,

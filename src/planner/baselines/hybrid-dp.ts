@@ -21,18 +21,20 @@ import type { Fleet, Network, Job, Plan } from '../types.js'
 import type { PlanCandidate } from '../partition.js'
 import { stageParamBytes, trainingStageMs } from '../training.js'
 import { dpSetup, tracePlan } from './stage-dp.js'
+import { StepBudget } from './budget.js'
 
 
 export function hybridDp(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
   let best: PlanCandidate | null = null
+  const budget = new StepBudget('hybrid-dp')
   for (const b of [1, 4]) {
-    const c = hybridDpAt(job, fleet, network, b)
+    const c = hybridDpAt(job, fleet, network, b, budget)
     if (c && (!best || c.prediction.capacityRps > best.prediction.capacityRps)) best = c
   }
   return best
 }
 
-function hybridDpAt(job: Job, fleet: Fleet, network: Network, b: number): PlanCandidate | null {
+function hybridDpAt(job: Job, fleet: Fleet, network: Network, b: number, budget: StepBudget): PlanCandidate | null {
   const { types, L, bw, memoryLimit, states } = dpSetup(job, fleet)
   const M = job.training?.microBatchesPerStep ?? 1
   const computeMs = job.training ? trainingStageMs : stageComputeMs
@@ -47,6 +49,7 @@ function hybridDpAt(job: Job, fleet: Fleet, network: Network, b: number): PlanCa
           if (stageMemoryBytes(job, [i, j], b, 1) > memoryLimit(t.index)) break
           const compute = computeMs(job, t.rep, [i, j], b)
           const w = job.training ? stageParamBytes(job, [i, j]) : 0
+          budget.spend(avail)
           for (let r = 1; r <= avail; r++) {
             const syncMs = ((4 * (r - 1) * w * 8) / (r * bw(t.index)) / M) * 1000
             const stageMs = Math.max(compute, syncMs) / r

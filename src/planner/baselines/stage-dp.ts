@@ -25,6 +25,7 @@
 import { compliance, predict, stageComputeMs } from '../cost.js'
 import { jobSources, type Fleet, type Network, type Job, type Plan, type Stage } from '../types.js'
 import { deviceTypes, type PlanCandidate } from '../partition.js'
+import { StepBudget } from './budget.js'
 
 const WIRED_BPS = 1e9
 
@@ -44,6 +45,7 @@ function singleDeviceStagesDp(
   combine: (acc: number, commMs: number, computeMs: number) => number,
 ): PlanCandidate | null {
   const { types, L, bw, memoryLimit, states } = dpSetup(job, fleet)
+  const budget = new StepBudget(name)
   // a transfer between a source (null: the hub, wired) and a device of type t, ms, over the sources' shares
   const sources = jobSources(job).map((x) => ({ d: x.device ? fleet.devices.get(x.device) ?? null : null, share: x.share }))
   const sourceComm = (bytes: number, t: number) => sources.reduce((a, s) => a + (s.d && types[t]!.ids.includes(s.d.id) && types[t]!.ids.length === 1 ? 0 : (s.share * bytes * 8 * 1000) / Math.min(s.d?.linkRateBps ?? WIRED_BPS, bw(t))), 0)
@@ -58,6 +60,7 @@ function singleDeviceStagesDp(
           params += job.model.layers[j - 1]!.paramBytes
           peak = Math.max(peak, job.model.layers[j - 1]!.peakActivationBytes)
           if (params + 2 * peak > memoryLimit(t.index)) break
+          budget.spend()
           let cost = combine(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
           // the results' way back to the sources
           if (j === L) cost = combine(cost, sourceComm(job.model.boundaryBytes[L]!, t.index), 0)
