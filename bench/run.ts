@@ -185,6 +185,40 @@ if (want('load')) {
     'The devices run in one separate process (1,000 MQTT connections, each with its own credentials and last will); latency is from the device\'s send time to the hub\'s registry event, same machine and clock. With the embedded broker, the hub process also runs Aedes.')
 }
 
+if (want('plans')) {
+  const { instances, holdRows, baselineRows, accuracyRows, scaleRow } = await import('./plans-hold.js')
+  const list = await instances()
+  progress('plans: Dora\'s chosen plans, 600 s x 5 seeds ...')
+  const hold = holdRows(list, 5)
+  const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(1)}%`
+  printTable('Plans that hold: Dora\'s chosen plan predicted vs simulated (EMULATION, 600 s, mean of 5 seeds)',
+    ['instance', 'plan ms', 'predicted mean', 'simulated mean', 'off', 'predicted p95', 'simulated p95', 'off', 'bounds met (seeds)'],
+    hold.map((r) => r.predicted && r.simulated
+      ? [r.name, r.planMs.toFixed(0), r.predicted.latencyMs.toFixed(1), r.simulated.latencyMs.toFixed(1), pct(r.predicted.latencyMs, r.simulated.latencyMs), r.predicted.p95LatencyMs.toFixed(1), r.simulated.p95LatencyMs.toFixed(1), pct(r.predicted.p95LatencyMs, r.simulated.p95LatencyMs), `${r.simulated.met}/${r.simulated.seeds}`]
+      : [r.name, r.planMs.toFixed(0), '-', '-', '-', '-', '-', '-', 'no compliant plan']),
+    `Shipped scenarios and 20 seeded random fleets (test/helpers/random-fleets.ts, seeds 1001-1020; bounds: half the fastest device's capacity, 3x / 5x its latency). Chosen plans meeting their bounds in every seed: ${hold.filter((r) => r.simulated && r.simulated.met === r.simulated.seeds).length} of ${hold.filter((r) => r.simulated).length}.`)
+  progress('plans: every planner on every instance ...')
+  const base = baselineRows(list)
+  printTable('Dora against every baseline on the same instances (EMULATION, 600 s, seed 1)',
+    ['planner', 'QoE met', 'J/request vs Dora where both meet the QoE', 'stopped by its step budget'],
+    base.map((r) => [r.planner, `${r.met}/${r.of}`, r.energyVsDora === null ? '-' : `${r.energyVsDora.toFixed(2)}x`, String(r.budget)]))
+  progress('plans: cost model vs simulator on 200 random plans ...')
+  const acc = accuracyRows(200)
+  const under = acc.filter((r) => r.utilisation <= 0.8)
+  const ok = under.filter((r) => Math.abs(r.meanErr) <= 0.05 && Math.abs(r.p95Err) <= 0.1)
+  const q = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!
+  printTable('Cost model vs simulator under load: 200 random plans (EMULATION, 600 s or 20,000 requests)',
+    ['plans', 'busiest resource <= 80%', 'mean within 5% and p95 within 10%', 'median |mean error|', '90th pct |mean error|', 'median |p95 error|', '90th pct |p95 error|', 'over 80% busy (not judged)'],
+    [[String(acc.length), String(under.length), `${ok.length} (${((ok.length / under.length) * 100).toFixed(0)}%)`,
+      `${(q(under.map((r) => Math.abs(r.meanErr)), 0.5) * 100).toFixed(1)}%`, `${(q(under.map((r) => Math.abs(r.meanErr)), 0.9) * 100).toFixed(1)}%`,
+      `${(q(under.map((r) => Math.abs(r.p95Err)), 0.5) * 100).toFixed(1)}%`, `${(q(under.map((r) => Math.abs(r.p95Err)), 0.9) * 100).toFixed(1)}%`, String(acc.length - under.length)]])
+  progress('plans: 48 devices, 12-layer encoder ...')
+  const s = scaleRow()
+  printTable('Scale: 48 devices of six kinds, 12-layer encoder (bench/fleet48.ts)',
+    ['Dora plan ms', 'compare (every planner planned + 120 s simulated) ms', 'process RSS MB', 'baselines stopped by their budget'],
+    [[s.planMs.toFixed(0), s.compareMs.toFixed(0), s.rssMb.toFixed(0), s.notes.join('; ') || 'none']])
+}
+
 if (want('flood')) {
   const rows = await floodBench(20_000, progress)
   printTable('A device joining right after 20,000 bad heartbeats from another device account (embedded broker, loopback)',
