@@ -148,7 +148,7 @@ export class JobSpecs {
   private async refuse(id: string, topic: string, payload: Buffer, error: string): Promise<void> {
     this.d.bad?.report({ sender: id, kind: 'spec', topic, code: ErrorCodes.SPEC_REJECTED, error })
     const running = this.d.jobs.get(id)
-    await this.publishStatus(id, 'rejected', running?.source ?? 'submitted', error, !running)
+    // the retained spec first: whoever reads the answer finds the broker as the hub left it
     const keep = running ? this.accepted.get(id) : undefined
     if (keep) await this.d.client.publish(topic, keep, { qos: 1, retain: true })
     else if (payload.length) {
@@ -157,6 +157,7 @@ export class JobSpecs {
       this.ownClears.add(topic)
       await this.d.client.publish(topic, Buffer.alloc(0), { qos: 1, retain: true })
     }
+    await this.publishStatus(id, 'rejected', running?.source ?? 'submitted', error, !running)
   }
 }
 

@@ -38,7 +38,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'secret.onnx'), 'not for specs')
   const port = await freePort()
   const config = join(dir, 'hub.yaml')
-  writeFileSync(config, `hub:\n  modelsDir: ${models}\nauth:\n  operators: [{ username: ops, password: ops-secret-1 }]\n`)
+  writeFileSync(config, `hub:\n  modelsDir: ${models}\n  stateDir: ${join(dir, 'state')}\nauth:\n  operators: [{ username: ops, password: ops-secret-1 }]\n`)
   hub = spawn(process.execPath, [bin, 'hub', '--config', config, '--host', '127.0.0.1', '--port', String(port), '--ws-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   await new Promise<void>((resolve, reject) => {
