@@ -72,8 +72,11 @@ describe('assignment payload', () => {
       expect(s.flops).toEqual(stageFlops(job, stages[i]!.layers))
       expect(s.backward).toBeUndefined()
     })
-    const expectedSlots = e.parts.flatMap((p) => p.schedule?.byDevice[id] ?? []).length
+    // sending slots only for the parts that run in slots (an at-once part keeps its schedule for display)
+    const expectedSlots = e.parts.flatMap((p) => (p.modes?.mode === 'at-once' ? [] : p.schedule?.byDevice[id] ?? [])).length
     expect(a.slots).toHaveLength(expectedSlots)
+    const timed = e.parts.filter((p) => p.modes?.mode !== 'at-once').map((p) => p.plan.id)
+    expect(a.slots.every((s) => timed.includes(s.planId))).toBe(true)
   })
 
   it('gives a device without stages in the epoch an empty assignment', () => {
