@@ -12,7 +12,7 @@
  */
 import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, type Hop } from './cost.js'
 import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
-import { planRouting, replicaLoad } from './routing.js'
+import { planRouting, replicaLoad, type Replica, type Routing } from './routing.js'
 import { departureScv, kingman, mergedScv, p95Ms, type RequestPaths, type Wait } from './latency.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
@@ -24,10 +24,55 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const b = plan.microBatch
   const routing = planRouting(plan, job, fleet)
   const { sources, stages, weights } = routing
-  const S = stages.length
+  const { hops, moveMs } = planTransfers(plan, job, routing, network)
+  const airEach = hopAirSeconds(hops, network)
+  const airS = hops.reduce((a, h, i) => a + h.weight * airEach[i]!, 0)
+  const lambda = job.rateRps
+  const { capacity, bottleneck, utilisation } = capacityOf(plan, routing, lambda / b, airS)
+  const overloaded = lambda >= capacity
+  const queues = replicaQueues(routing, lambda / b, b)
+  const air = airWait(hops, airEach, lambda / b, airS)
+  const waitMs = queues.meanMs + air.meanMs
 
-  // Air hops per micro-batch, with their weights; moveMs[k][j][r]: source k's mean transfer time
-  // into replica r of stage j (from the previous replica's mix) and of its results back.
+  // Latency: batching, compute, transfers and waits along each source's routes.
+  const batchingMs = sources.map((s) => (b > 1 ? ((b - 1) / (2 * lambda * s.share)) * 1000 : 0))
+  const along = (k: number, f: (j: number, r: Replica, ri: number) => number) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, r, ri) => t + weights[k]![j]![ri]! * f(j, r, ri), 0), 0)
+  const meanBase = sources.reduce((a, s, k) => a + s.share * (batchingMs[k]! + along(k, (j, r, ri) => r.ms + moveMs[k]![j]![ri]!)), 0)
+  const paths: RequestPaths = {
+    sources: sources.map((s, k) => ({
+      share: s.share,
+      baseMs: 0,
+      batchWait: { others: b - 1, rateRps: lambda * s.share },
+      steps: stages.map((st, j) => st.replicas.map((r, ri) => ({ weight: weights[k]![j]![ri]!, ms: r.ms + moveMs[k]![j]![ri]!, wait: queues.waits[j]![ri]! }))),
+    })),
+    shared: [air.wait],
+  }
+  const p95LatencyMs = overloaded ? Infinity : p95Ms(paths)
+  const throughput = Math.min(lambda, capacity)
+  return {
+    latencyMs: overloaded ? Infinity : meanBase + waitMs,
+    p95LatencyMs,
+    capacityRps: capacity,
+    throughputRps: throughput,
+    energyJPerRequest: energyPerRequest(plan, routing, hops, fleet, throughput),
+    bottleneckMs: 1000 / capacity,
+    bottleneck,
+    memoryBytes: planMemoryBytes(plan, job),
+    airtimeMsPerRequest: (airS / b) * 1000,
+    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
+    utilisation,
+    p95UncertaintyMs: overloaded ? Infinity : 0.1 * p95LatencyMs + 0.5 * waitMs,
+  }
+}
+
+/**
+ * Air hops per micro-batch with their weights, and moveMs[k][j][r]: source k's mean transfer time
+ * into replica r of stage j (from the previous stage's replicas as k's requests reach them) plus
+ * that replica's results back to k.
+ */
+function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network): { hops: Weighted[]; moveMs: number[][][] } {
+  const { sources, stages, weights } = routing
+  const b = plan.microBatch
   const hops: Weighted[] = []
   const moveMs = sources.map(() => stages.map((st) => st.replicas.map(() => 0)))
   const add = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, weight: number, given: number, k: number, j: number, r: number) => {
@@ -48,16 +93,16 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
       })
     })
   })
-  const airEach = hopAirSeconds(hops, network)
-  const airS = hops.reduce((a, h, i) => a + h.weight * airEach[i]!, 0)
+  return { hops, moveMs }
+}
 
-  // Capacity: every replica at its load, and the air.
-  const lambda = job.rateRps
-  const batchesPerS = lambda / b
+/** Capacity (requests/s), its bottleneck and every resource's utilisation at the offered load. */
+function capacityOf(plan: Plan, routing: Routing, batchesPerS: number, airS: number): { capacity: number; bottleneck: string; utilisation: Record<string, number> } {
+  const b = plan.microBatch
   let capacity = Infinity
   let bottleneck = 'none'
   const utilisation: Record<string, number> = {}
-  stages.forEach((st, j) => st.replicas.forEach((r, ri) => {
+  routing.stages.forEach((st, j) => st.replicas.forEach((r, ri) => {
     const load = replicaLoad(routing, j, ri)
     if (load <= 0) return
     const c = (b * 1000) / r.ms / load
@@ -74,14 +119,17 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
       bottleneck = 'wifi'
     }
   }
-  const overloaded = lambda >= capacity
+  return { capacity, bottleneck, utilisation }
+}
 
-  // Queues: each replica (Kingman, arrival variability carried along), then the air.
+/** Each replica's queue (Kingman, arrival variability carried along the stages): mean wait per micro-batch and each replica's Wait. */
+function replicaQueues(routing: Routing, batchesPerS: number, b: number): { meanMs: number; waits: Wait[][] } {
+  const { sources, stages, weights } = routing
   const cs2 = COMPUTE_CV ** 2
-  let waitMs = 0
+  let meanMs = 0
   // scv[k]: squared coefficient of variation of source k's micro-batch stream entering the stage
   let scv = sources.map(() => 1 / b)
-  const replicaWaits: Wait[][] = []
+  const all: Wait[][] = []
   stages.forEach((st, j) => {
     const waits: Wait[] = []
     const next = sources.map(() => 0)
@@ -92,7 +140,7 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
       const rho = (batchesPerS * load * r.ms) / 1000
       const ca2 = mergedScv(rates, rates.map((_, k) => weights[k]![j]![ri]! * scv[k]!), rho)
       const q = kingman(rho, r.ms, ca2, cs2)
-      waitMs += load * q.meanMs
+      meanMs += load * q.meanMs
       waits.push(q.wait)
       // source k's share of this replica's departures, as a random sub-stream
       const d2 = departureScv(rho, ca2, cs2)
@@ -101,54 +149,24 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
         next[k]! += weights[k]![j]![ri]! * (f * d2 + 1 - f)
       })
     })
-    replicaWaits.push(waits)
+    all.push(waits)
     scv = next
   })
-  const air = airWait(hops, airEach, batchesPerS, airS)
-  waitMs += air.meanMs
+  return { meanMs, waits: all }
+}
 
-  // Latency: batching, compute, transfers and waits along each source's routes.
-  const batchingMs = sources.map((s) => (b > 1 ? ((b - 1) / (2 * lambda * s.share)) * 1000 : 0))
-  const computeMs = sources.map((_, k) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, r, ri) => t + weights[k]![j]![ri]! * r.ms, 0), 0))
-  const transferMs = sources.map((_, k) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, _r, ri) => t + weights[k]![j]![ri]! * moveMs[k]![j]![ri]!, 0), 0))
-  const meanBase = sources.reduce((a, s, k) => a + s.share * (batchingMs[k]! + computeMs[k]! + transferMs[k]!), 0)
-  const latencyMs = overloaded ? Infinity : meanBase + waitMs
-  const paths: RequestPaths = {
-    sources: sources.map((s, k) => ({
-      share: s.share,
-      baseMs: 0,
-      batchWait: { others: b - 1, rateRps: lambda * s.share },
-      steps: stages.map((st, j) => st.replicas.map((r, ri) => ({ weight: weights[k]![j]![ri]!, ms: r.ms + moveMs[k]![j]![ri]!, wait: replicaWaits[j]![ri]! }))),
-    })),
-    shared: [air.wait],
-  }
-  const p95LatencyMs = overloaded ? Infinity : p95Ms(paths)
-
-  // Energy per request at the delivered rate.
-  const throughput = Math.min(lambda, capacity)
+/** Energy per request at the delivered rate: idle power, active power over busy time, radio per byte. */
+function energyPerRequest(plan: Plan, routing: Routing, hops: readonly Weighted[], fleet: Fleet, throughputRps: number): number {
+  const b = plan.microBatch
   const dev = (id: string) => fleet.devices.get(id)!
   let joules = 0
-  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += dev(id).idleW / throughput
-  stages.forEach((st, j) => st.replicas.forEach((r, ri) => (joules += (replicaLoad(routing, j, ri) * (r.d.activeW - r.d.idleW) * r.ms) / 1000 / b)))
+  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += dev(id).idleW / throughputRps
+  routing.stages.forEach((st, j) => st.replicas.forEach((r, ri) => (joules += (replicaLoad(routing, j, ri) * (r.d.activeW - r.d.idleW) * r.ms) / 1000 / b)))
   for (const h of hops) {
     if (h.txDevice) joules += (h.weight * h.bytes * dev(h.txDevice).txJPerByte) / b
     if (h.rxDevice) joules += (h.weight * h.bytes * dev(h.rxDevice).rxJPerByte) / b
   }
-
-  return {
-    latencyMs,
-    p95LatencyMs,
-    capacityRps: capacity,
-    throughputRps: throughput,
-    energyJPerRequest: joules,
-    bottleneckMs: 1000 / capacity,
-    bottleneck,
-    memoryBytes: planMemoryBytes(plan, job),
-    airtimeMsPerRequest: (airS / b) * 1000,
-    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
-    utilisation,
-    p95UncertaintyMs: overloaded ? Infinity : 0.1 * p95LatencyMs + 0.5 * waitMs,
-  }
+  return joules
 }
 
 /**

@@ -19,7 +19,6 @@ const KNOWN: Readonly<Record<string, number>> = {
   'src/demo/demo.ts: file': 438,
   'src/demo/demo.ts: function runDemo': 226,
   'src/model/grad.ts: function buildTrainingStage': 255,
-  'src/planner/inference.ts: function predictInference': 130,
   'src/planner/network/scheduler.ts: function scheduleTransfers': 109,
   'src/planner/partition.ts: file': 426,
   'src/planner/partition.ts: function partition': 221,
