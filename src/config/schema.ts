@@ -64,15 +64,15 @@ export const configSchema = z.object({
     metrics: z.object({ host: z.string().min(1).default('127.0.0.1'), port: port.nullable().default(null) }).default({ host: '127.0.0.1', port: null }),
     /**
      * The folder whose regular files submitted job specs may name as their model (besides zoo
-     * models and uploads); null: ~/.local/share/dora/models. Configured jobs may name any file.
+     * models and uploads); null: $XDG_DATA_HOME/dora/models, else ~/.local/share/dora/models. Configured jobs may name any file.
      */
     modelsDir: z.string().min(1).nullable().default(null),
     /**
      * Where the hub keeps what must survive a restart (the specs of submitted jobs, every job's
-     * last plan epoch); null: ~/.local/state/dora/{hub.id}.
+     * last plan epoch); null: $XDG_STATE_HOME/dora/{hub.id}, else ~/.local/state/dora/{hub.id}.
      */
     stateDir: z.string().min(1).nullable().default(null),
-    /** ONNX models uploaded with submitted jobs: where they are kept (null: ~/.cache/dora/uploads) and the largest accepted. */
+    /** ONNX models uploaded with submitted jobs: where they are kept (null: $XDG_CACHE_HOME/dora/uploads, else ~/.cache/dora/uploads) and the largest accepted. */
     uploads: z.object({
       dir: z.string().min(1).nullable().default(null),
       maxBytes: z.number().int().positive().max(2 ** 31).default(512 * 1024 * 1024),

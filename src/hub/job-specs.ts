@@ -7,8 +7,6 @@
  * spec with no running job is cleared from the broker, as are an upload's chunks once the hub
  * has the file (or gave up on it). The same spec delivered again (a reconnect) is ignored.
  */
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { hubJobSchema, type Config } from '../config/schema.js'
 import type { DoraClient } from '../mqtt/client.js'
 import type { Logger } from '../log.js'
@@ -20,6 +18,7 @@ import type { BadMessages } from './bad-messages.js'
 import { clearUpload, fetchUpload, uploadRef } from './uploads.js'
 import { submittedModel } from './model-path.js'
 import type { JobStore } from './job-store.js'
+import { userDir } from '../config/user-dirs.js'
 
 export type JobEntry = Config['jobs'][number]
 export type JobStatusState = 'accepted' | 'rejected' | 'cancelled'
@@ -114,11 +113,11 @@ export class JobSpecs {
     const problems = jobSpecProblems(checked.data, id)
     if (problems.length) throw new Error(problems.join('; '))
     const h = this.d.config.hub
-    const model = await submittedModel(checked.data.model, h.modelsDir ?? join(homedir(), '.local', 'share', 'dora', 'models'))
+    const model = await submittedModel(checked.data.model, h.modelsDir ?? userDir('data', 'models'))
     const upload = uploadRef(model)
     if (!upload) return { ...checked.data, model }
     try {
-      const file = await fetchUpload(this.d.client, upload, h.uploads.dir ?? join(homedir(), '.cache', 'dora', 'uploads'), { timeoutMs: h.uploads.timeoutMs, maxBytes: h.uploads.maxBytes })
+      const file = await fetchUpload(this.d.client, upload, h.uploads.dir ?? userDir('cache', 'uploads'), { timeoutMs: h.uploads.timeoutMs, maxBytes: h.uploads.maxBytes })
       this.d.log.info({ jobId: id, sha256: upload, file }, 'uploaded model received')
       return { ...checked.data, model: file }
     } finally {

@@ -13,12 +13,12 @@ import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { homedir } from 'node:os'
 import { isValidId, topics } from '../protocol/topics.js'
 import type { Logger } from '../log.js'
 import type { Config } from '../config/schema.js'
 import type { DoraClient } from '../mqtt/client.js'
 import { DoraError, ErrorCodes } from '../errors.js'
+import { userDir } from '../config/user-dirs.js'
 
 /** Epochs skipped after a restart: more than can be published between two stored ones. */
 export const EPOCH_MARGIN = 16
@@ -36,7 +36,7 @@ export class JobStore {
 
   /** The hub's store (hub.stateDir, default ~/.local/state/dora/{hub.id}), with what a previous run left read in. */
   static async open(c: Readonly<Config>, log: Logger): Promise<JobStore> {
-    const dir = c.hub.stateDir ?? join(homedir(), '.local', 'state', 'dora', c.hub.id)
+    const dir = c.hub.stateDir ?? userDir('state', c.hub.id)
     const store = new JobStore(dir, log)
     try {
       store.found = (await store.load()).specs
