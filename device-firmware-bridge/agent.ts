@@ -327,7 +327,7 @@ export class DeviceAgent {
       },
       inputs: inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       local: (t) => this.executor.accept(jobId, t),
-      maxOutstanding: outstandingCap(rateRps),
+      maxOutstanding: outstandingCap(rateRps), timeScale: this.o.timeScale ?? 1,
       onError: (m) => this.o.onError?.(m),
     })
     this.requester = r

@@ -48,6 +48,7 @@ export class HubSource {
       publish: (topic, payload) => this.out.send(topic, payload),
       inputs: o.inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
       ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
       ...(o.onComplete ? { onComplete: o.onComplete } : {}),
       ...(o.onError ? { onError: o.onError } : {}),

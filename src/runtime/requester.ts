@@ -35,6 +35,8 @@ export interface RequesterDeps {
   /** Hands a tensor to this device's own stage (when the source runs stage 0 itself). */
   readonly local?: (t: Tensor) => void
   readonly timeoutMs?: number
+  /** Emulation clock factor: the default timeout (10x the predicted latency, at least 10 s) is in profile time, stretched by it. */
+  readonly timeScale?: number
   readonly maxAttempts?: number
   /**
    * At most this many requests outstanding: a new one beyond it is skipped, not accepted (a
@@ -187,7 +189,7 @@ export class Requester {
     // devices that left the fleet since a request's epoch (a hub that does not say: any device the current plan dropped)
     const departedSince = (epoch: number) => new Set(this.plans.filter((p) => p.epoch > epoch).flatMap((p) => p.departed ?? []))
     const knowsDepartures = this.plans.every((p) => p.departed !== undefined)
-    const timeoutMs = this.d.timeoutMs ?? Math.max(10_000, 10 * plan.predicted.latencyMs)
+    const timeoutMs = this.d.timeoutMs ?? Math.max(10_000, 10 * plan.predicted.latencyMs) * (this.d.timeScale ?? 1)
     for (const o of [...this.outstanding.values()]) {
       const left = knowsDepartures ? departedSince(o.epoch) : null
       const gone = o.epoch < plan.epoch ? o.route.filter((x) => x !== this.d.src && (left ? left.has(x) : !present.has(x))) : []
