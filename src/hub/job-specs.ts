@@ -85,16 +85,19 @@ export class JobSpecs {
     const service = this.d.newJob(entry)
     // scale-out: the lease decides which hub plans it
     if (this.d.config.broker.url === null && this.d.config.broker.embedded.redis) service.setLeader(false)
+    // kept before the job runs: a crash once devices hold its plan must not lose it
+    await this.d.store?.saveSpec(id, payload)
     try {
       await service.start()
     } catch (err) {
       await service.stop()
+      const kept = existing ? this.accepted.get(id) : undefined
+      if (kept) await this.d.store?.saveSpec(id, kept)
       return this.refuse(id, topic, payload, (err as Error).message)
     }
     if (existing) await existing.service.stop()
     this.d.jobs.set(id, { service, source: 'submitted' })
     this.accepted.set(id, payload)
-    await this.d.store?.saveSpec(id, payload)
     await this.publishStatus(id, 'accepted', 'submitted')
     this.d.changed()
     this.d.log.info({ jobId: id, model: entry.model }, 'job submitted')
@@ -151,12 +154,12 @@ export class JobSpecs {
     const keep = running ? this.accepted.get(id) : undefined
     if (keep) await this.d.client.publish(topic, keep, { qos: 1, retain: true })
     else if (payload.length) {
-      // a stored spec that no longer passes (its model file gone, say) is forgotten too
-      await this.d.store?.removeSpec(id)
       this.ownClears.add(topic)
       await this.d.client.publish(topic, Buffer.alloc(0), { qos: 1, retain: true })
     }
     await this.publishStatus(id, 'rejected', running?.source ?? 'submitted', error, !running)
+    // a stored spec that no longer passes (its model file gone, say) is forgotten too
+    if (!running) await this.d.store?.removeSpec(id)
   }
 }
 
