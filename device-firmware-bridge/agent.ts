@@ -29,6 +29,7 @@ import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, ty
 import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
 import { storeWithoutCopy } from '../src/mqtt/no-copy-publish.js'
 import type { DeviceProfile } from '../src/shared/device-profile.js'
+import { firstConnect, reportOutages, withTimeout } from './connection.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 
 export interface AgentOptions {
@@ -237,29 +238,11 @@ export class DeviceAgent {
     })
     storeWithoutCopy(client)
     this.client = client
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
-        client.off('connect', onConnect)
-        // no reconnecting in the background of a start that failed
-        client.end(true)
-        this.client = null
-        reject(new DoraError(ErrorCodes.BROKER_CONNECT, `device ${id} cannot connect to ${this.o.url}: ${err.message}`))
-      }
-      const onConnect = () => {
-        client.off('error', onError)
-        resolve()
-      }
-      client.once('connect', onConnect)
-      client.once('error', onError)
+    await firstConnect(client, `device ${id} cannot connect to ${this.o.url}`).catch((err: Error) => {
+      this.client = null
+      throw err
     })
-    // later errors (a broker restarting) are the reconnect loop's business, never fatal: the first
-    // of each outage is reported
-    let outage = false
-    client.on('connect', () => (outage = false))
-    client.on('error', (err) => {
-      if (!outage) this.o.onError?.(`broker: ${err.message} (reconnecting)`)
-      outage = true
-    })
+    reportOutages(client, (m) => this.o.onError?.(m))
     // a message that makes a handler throw is reported and counted, never fatal
     client.on('message', (topic, payload) => {
       try {
@@ -525,12 +508,6 @@ export class DeviceAgent {
     }
     await this.client.publishAsync(topics.device(this.o.id, 'heartbeat'), encodeCbor(hb), { qos: 0 })
   }
-}
-
-/** Settles like `p`, or rejects after `ms` (mqtt.js's publishAsync and endAsync never settle while the broker is unreachable). */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DoraError(ErrorCodes.NO_ANSWER, `no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer))
 }
 
 function trim<T>(m: Map<number, T>): void {
