@@ -28,15 +28,12 @@ export interface PartitionOptions {
   readonly microBatches?: readonly number[]
   /** Points kept per DP state. */
   readonly frontSize?: number
-  /**
-   * Partial plans expanded per layer boundary (beam): the Pareto-best across all device-usage
-   * states, thinned with each objective's best kept. Bounds the search on large fleets, where the
-   * number of usage states grows as the product of (devices per type + 1).
-   */
+  /** Partial plans expanded per layer boundary (beam): the Pareto-best across all usage states, each
+   * objective's best kept; bounds the search where usage states multiply (product of devices per type + 1). */
   readonly beamWidth?: number
   /** Plans returned at most. */
   readonly maxPlans?: number
-  /** The fast search (default); false runs the search as before issue 18, for comparisons. */
+  /** false: the search before issue 18 (beam 24, 8 points per state; now 12 and 4: BENCHMARKS.md). */
   readonly fast?: boolean
 }
 
@@ -132,11 +129,8 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const numericKeys = types.length < 120 && (radix[types.length - 1] ?? 1) * ((types[types.length - 1]?.ids.length ?? 0) + 1) * 1024 < Number.MAX_SAFE_INTEGER
   const L = job.model.layers.length
   const maxStages = Math.min(options.maxStages ?? 8, L)
-  // the fast search (issue 18) keeps half the beam and half the points per state: 3-4x less work
-  // for plans within 1% of the wider search's on the benchmark instances (BENCHMARKS.md)
-  const fast = options.fast ?? true
-  const frontSize = options.frontSize ?? (fast ? 4 : 8)
-  const beamWidth = options.beamWidth ?? (fast ? 12 : 24)
+  const frontSize = options.frontSize ?? (options.fast === false ? 8 : 4)
+  const beamWidth = options.beamWidth ?? (options.fast === false ? 24 : 12)
   const microBatches = options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1])
   const net = options.network
   const transport = net.transport ?? DEFAULT_TRANSPORT
