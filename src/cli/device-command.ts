@@ -16,6 +16,7 @@ import { isValidId } from '../protocol/topics.js'
 import type { DeviceProfile } from '../planner/types.js'
 import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE } from '../shared/device-profile.js'
 import { watchForStop } from './shutdown.js'
+import { reportLine } from '../demo/device-report.js'
 
 interface Flags {
   id: string
@@ -64,7 +65,7 @@ export function registerDeviceCommand(program: Command): void {
     .option('--source <job=rps>', 'also be a source of JOB\'s requests, RPS a second (a camera), generated inputs')
     .option('--control <how>', '"stdin": start and stop the source on the lines "start" and "stop" (the demo drives devices so)')
     .option('--coordination <mode>', '"slots": send inside the hub\'s transfer slots; "none": send at once', 'slots')
-    .option('--trace', 'print a TRACE line (JSON) when a request\'s stage has its inputs, has run, and has sent its outputs')
+    .option('--trace', 'report (a JSON line, src/demo/device-report.ts) when a request\'s stage has its inputs, has run, and has sent its outputs')
     .option('--no-dilate', 'emulated profile: do not wait after each run until the profile\'s time')
     .option('--train <job>', 'be the source of training job JOB (the device with its data): drive optimizer steps one after another')
     .option('--time-scale <k>', 'emulation: stretch every profile time by K (a host slower than the profile); reported times are divided by K', '1')
@@ -95,7 +96,7 @@ export function registerDeviceCommand(program: Command): void {
         coordination: flags.coordination,
         dilate: flags.dilate && profile.emulated,
         timeScale,
-        ...(flags.trace ? { trace: (e: object) => process.stdout.write(`TRACE ${JSON.stringify(e)}\n`) } : {}),
+        ...(flags.trace ? { trace: (e: object) => process.stdout.write(reportLine('trace', e)) } : {}),
       })
       // a broker that does not answer must not hold the device: a stop ends the first connection attempt too
       const starting = agent.start()
@@ -107,13 +108,13 @@ export function registerDeviceCommand(program: Command): void {
       process.stdout.write(`device ${flags.id} joined ${flags.broker}${profile.emulated ? ' (EMULATED profile)' : ''}: conv ${(profile.flopsPerSec.conv / 1e9).toFixed(1)} GFLOP/s, matmul ${(profile.flopsPerSec.matmul / 1e9).toFixed(1)}, elementwise ${(profile.flopsPerSec.elementwise / 1e9).toFixed(1)}. Ctrl-C leaves.\n`)
       const stopSource = async (drainMs?: number) => {
         const t = await agent.stopTraining()
-        if (t) process.stdout.write(`TRAINING-STATS ${JSON.stringify(t.records)}\n`)
+        if (t) process.stdout.write(reportLine('training-stats', t.records))
         const r = await agent.stopSource(drainMs)
-        if (r) process.stdout.write(`SOURCE-STATS ${JSON.stringify(r.stats)}\n`)
+        if (r) process.stdout.write(reportLine('source-stats', r.stats))
       }
       const startTraining = async (jobId: string) => {
         const t = await agent.startTraining(jobId)
-        t.onRecord = (r) => process.stdout.write(`STEP ${JSON.stringify(r)}\n`)
+        t.onRecord = (r) => process.stdout.write(reportLine('step', r))
       }
       if (source && flags.control !== 'stdin') await agent.startSource(source.jobId, source.rateRps)
       if (flags.train && flags.control !== 'stdin') await startTraining(flags.train)

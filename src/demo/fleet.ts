@@ -3,8 +3,8 @@
  * real process with its own MQTT connection, onnxruntime sessions and stage executor. Wi-Fi
  * devices connect through their station port of the emulated Wi-Fi proxy; wired ones straight to
  * the broker. Sources (cameras, a training job's data holder) are started and stopped over the
- * process's stdin, and report on stdout: request statistics (`SOURCE-STATS {json}`), each
- * training step (`STEP {json}`) and all of them at the end (`TRAINING-STATS [json]`).
+ * process's stdin, and report on stdout as JSON lines (device-report.ts): request statistics,
+ * each training step and all of them at the end, and (with tracing) each request's stages.
  *
  * No device outlives the demo: each is started with an IPC channel, which closes however the
  * demo ends (SIGKILL included), and a device whose channel closes stops (cli/shutdown.ts).
@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { RequesterStats } from '../runtime/requester.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
+import { parseReportLine } from './device-report.js'
 
 const DORA = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
 
@@ -33,9 +34,9 @@ export interface FleetOptions {
   readonly coordination: 'slots' | 'none'
   readonly heartbeatMs: number
   readonly onLine?: (deviceId: string, line: string, stream: 'stdout' | 'stderr') => void
-  /** Each device's TRACE events (when set, devices run with --trace). */
+  /** Each device's trace reports (when set, devices run with --trace). */
   readonly onTrace?: (e: TraceEvent) => void
-  /** Each finished training step of a training source (its STEP lines). */
+  /** Each finished training step of a training source (its step reports). */
   readonly onStep?: (deviceId: string, step: StepRecord) => void
   /** Emulation clock factor for every device (1: real time). */
   readonly timeScale?: number
@@ -77,36 +78,21 @@ export class EmulatedFleet {
     child.on('exit', () => {
       m.exited = true
     })
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('TRACE ')) {
-        try {
-          this.o.onTrace?.({ device: d.id, ...(JSON.parse(line.slice(6)) as Omit<TraceEvent, 'device'>) })
-        } catch {
-          // a torn line: the breakdown misses one event
-        }
-        return
-      }
-      if (line.startsWith('STEP ') || line.startsWith('TRAINING-STATS ')) {
-        try {
-          const v = JSON.parse(line.slice(line.indexOf(' ') + 1)) as StepRecord | StepRecord[]
-          if (Array.isArray(v)) m.training = v
-          else this.o.onStep?.(d.id, v)
-        } catch {
-          this.o.onLine?.(d.id, `unreadable training step: ${line.slice(0, 200)}`, 'stderr')
-        }
-        return
-      }
-      if (line.startsWith('SOURCE-STATS ')) {
-        try {
-          m.stats = JSON.parse(line.slice('SOURCE-STATS '.length)) as RequesterStats
-        } catch {
-          this.o.onLine?.(d.id, `unreadable source statistics: ${line.slice(0, 200)}`, 'stderr')
-        }
-        return
-      }
-      this.o.onLine?.(d.id, line, 'stdout')
-    })
+    createInterface({ input: child.stdout! }).on('line', (line) => this.onStdout(m, line))
     createInterface({ input: child.stderr! }).on('line', (line) => this.o.onLine?.(d.id, line, 'stderr'))
+  }
+
+  /** A device's stdout line: a report (device-report.ts) or text for people. */
+  private onStdout(m: Member, line: string): void {
+    const id = m.device.id
+    const r = parseReportLine(line)
+    if (r === null) return this.o.onLine?.(id, line, 'stdout')
+    if (!r.ok) return this.o.onLine?.(id, `unreadable report (${r.error}): ${line.slice(0, 200)}`, 'stderr')
+    const x = r.report
+    if (x.kind === 'trace') this.o.onTrace?.({ device: id, ...x.data })
+    else if (x.kind === 'step') this.o.onStep?.(id, x.data)
+    else if (x.kind === 'training-stats') m.training = x.data
+    else m.stats = x.data
   }
 
   get ids(): string[] {
