@@ -1,21 +1,9 @@
 /** The runtime adapter: re-cost, compose, re-plan only when needed, hysteresis, epochs. */
 import { describe, expect, it } from 'vitest'
 import { adapt, INITIAL_STATE } from '../../src/planner/adapt/adapter.js'
-import type { Fleet, DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
+import type { Fleet, DeviceProfile } from '../../src/planner/types.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
-
-const model: ModelProfile = {
-  name: 'm', layers: Array.from({ length: 4 }, () => ({ flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5 })),
-  boundaryBytes: [2e5, 1e5, 1e5, 1e5, 1e3],
-}
-const devices: DeviceProfile[] = [
-  testDevice('fast', 100, { activeW: 30, idleW: 5 }),
-  testDevice('frugal', 30, { activeW: 4, idleW: 1 }),
-  testDevice('spare', 50, { activeW: 10, idleW: 2 }),
-]
-const fleetOf = (ids: string[]): Fleet => ({ devices: new Map(devices.filter((d) => ids.includes(d.id)).map((d) => [d.id, d])) })
-const job: Job = { id: 'j', model, rateRps: 2, qoe: { latencyMs: 200 }, goal: 'energy', sourceDevice: null }
-const inputs = (ids: string[]) => ({ job, fleet: fleetOf(ids), network: scheduledWifi5 })
+import { devices, inputs, job } from '../helpers/three-devices.js'
 
 describe('runtime adapter', () => {
   it('plans at the start, keeps the plans while nothing changes, and never flaps', () => {
