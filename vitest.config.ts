@@ -8,7 +8,7 @@ export default defineConfig({
     // Broker tests bind loopback ports; files run in parallel on their own ports.
     pool: 'forks',
     reporters: ['default', './test/plain-summary-reporter.ts'],
-    // temp-dirs: hub state, models and uploads in a temporary XDG tree removed after the run;
+    // temp-dirs: TMPDIR and the XDG folders in one temporary tree removed after the run;
     // leftovers: fails the run when a test leaves a hub, device, demo, Mosquitto or Redis process behind
     globalSetup: ['./test/leftovers.ts', './test/temp-dirs.ts'],
   },
