@@ -43,9 +43,11 @@ describe('dora zoo / profile / split', () => {
     const p = JSON.parse(stdout)
     const times = p.nodes.map((n: { measuredUs: number | null }) => n.measuredUs)
     expect(times.every((t: number | null) => typeof t === 'number' && t >= 0)).toBe(true)
-    // convolutions dominate: the slowest node is a Conv
-    const slowest = p.nodes.reduce((a: { measuredUs: number }, b: { measuredUs: number }) => (b.measuredUs > a.measuredUs ? b : a))
-    expect(slowest.opType).toBe('Conv')
+    // convolutions dominate: together they take far more than their share of the nodes (one node's rank is noise
+    // on a busy machine; the total is not)
+    const total = (ops: Array<{ opType: string; measuredUs: number }>) => ops.reduce((a, n) => a + n.measuredUs, 0)
+    const conv = total(p.nodes.filter((n: { opType: string }) => n.opType === 'Conv'))
+    expect(conv).toBeGreaterThan(0.7 * total(p.nodes)) // 52 of its 100 nodes are Conv; they take ~85% of the time
   })
 
   it('profile prints a readable table by default', async () => {
