@@ -89,7 +89,7 @@ export class Hub {
         this.metrics?.adaptations.inc({ job: jobId, action })
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
       },
-      onEpoch: (epoch) => void this.store?.saveEpoch(j.id, epoch),
+      beforeEpoch: async (epoch) => this.store?.reserveEpoch(j.id, epoch),
     })
     // devices ignore epochs older than the newest they saw: after a restart the numbering continues
     service.resumeAfter(this.store?.epochOf(j.id) ?? 0)

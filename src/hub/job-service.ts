@@ -39,8 +39,8 @@ export interface JobServiceDeps {
   readonly onAdapt?: (jobId: string, action: string, seconds: number) => void
   /** Stage models go in chunks of this many bytes. */
   readonly chunkBytes?: number
-  /** Told of every plan epoch published (the hub keeps the last across restarts). */
-  readonly onEpoch?: (epoch: number) => void
+  /** Awaited before an epoch is published (the hub's store reserves its number: a restart continues after it). */
+  readonly beforeEpoch?: (epoch: number) => Promise<void>
   /** Told of a report the job refused or weighed down as implausible (hub/plausibility.ts). */
   readonly onImplausible?: (deviceId: string, what: string) => void
 }
@@ -219,8 +219,8 @@ export class JobService {
     if (!epoch) return
     this.energy.count(this.deps.clock(), this.state.current, this.job.rateRps)
     this.energy.epochBegun()
+    await this.deps.beforeEpoch?.(epoch.epoch)
     await this.publishEpoch(epoch, fleet)
-    this.deps.onEpoch?.(epoch.epoch)
     this.lastReactionMs = this.deps.clock() - eventMs
   }
 

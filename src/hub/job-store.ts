@@ -94,9 +94,9 @@ export class JobStore {
   }
 
   /**
-   * The epoch a job's numbering continues after (0: none known): the last stored one plus a
-   * margin, since an epoch is stored just after it is published and a crash in between (or a
-   * few epochs in quick succession) may leave the newest unstored. Epochs need only grow.
+   * The epoch a job's numbering continues after (0: none known): the stored reservation, which is
+   * written before any epoch up to it is published (reserveEpoch), plus a margin for state folders
+   * written by hubs that stored the last published epoch after publishing it. Epochs need only grow.
    */
   epochOf(jobId: string): number {
     const e = this.epochs.get(jobId)
@@ -113,11 +113,16 @@ export class JobStore {
     return this.queue(() => rm(join(this.dir, 'specs', `${checked(jobId)}.json`), { force: true }))
   }
 
-  /** A job published a plan epoch. */
-  saveEpoch(jobId: string, epoch: number): Promise<void> {
-    // (the stored figure is the epoch itself: epochOf adds the margin when read back)
-    if ((this.epochs.get(checked(jobId)) ?? -1) >= epoch) return this.writing
-    this.epochs.set(jobId, epoch)
+  /**
+   * Before a job publishes `epoch`: a restarted hub must continue after it, even when killed the
+   * moment it is published, so the store holds a reservation ahead of the published epochs and
+   * writes it BEFORE the publish. It writes only when an epoch passes the reservation (once every
+   * EPOCH_MARGIN epochs), so most plans wait for no disk write.
+   */
+  reserveEpoch(jobId: string, epoch: number): Promise<void> {
+    // (the stored figure is the reservation: epochOf adds the margin again when read back)
+    if ((this.epochs.get(checked(jobId)) ?? -1) >= epoch) return Promise.resolve()
+    this.epochs.set(jobId, epoch + EPOCH_MARGIN - 1)
     const body = JSON.stringify({ v: 1, epochs: Object.fromEntries(this.epochs) })
     return this.queue(() => atomicWrite(join(this.dir, 'epochs.json'), Buffer.from(body)))
   }
