@@ -37,7 +37,7 @@ async function connect(c: Conn): Promise<MqttClient> {
 }
 
 /**
- * Waits for a status of `jobId` newer than `since` (the hub's answer). Rejects with a clear error
+ * Waits for a live status of `jobId` newer than `since` (the hub's answer). Rejects with a clear error
  * when the broker closes the connection (a publish the ACL refuses closes an MQTT 3.1.1 client)
  * or when no answer comes in time; `done()` stops waiting. Never left as an unhandled rejection.
  */
@@ -46,8 +46,10 @@ function awaitStatus(client: MqttClient, jobId: string, since: number, timeoutMs
   const answer = new Promise<Status>((resolve, reject) => {
     const timer = setTimeout(() => reject(new DoraError(ErrorCodes.USAGE, `no answer from the hub for job ${jobId} within ${timeoutMs} ms (is it running, and are you an operator?)`)), timeoutMs)
     const onClose = () => reject(refused(who))
-    const onMessage = (topic: string, payload: Buffer) => {
-      if (topic !== topics.job(jobId, 'status')) return
+    const onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }) => {
+      // the answer arrives live; a status the broker kept from before (retain flag set on delivery,
+      // [MQTT-3.3.1-9]) is not it, however recent (a configured job's 'accepted' from the hub's start)
+      if (topic !== topics.job(jobId, 'status') || packet.retain) return
       try {
         const s = JSON.parse(payload.toString()) as Status
         if (s.timeMs >= since) resolve(s)
