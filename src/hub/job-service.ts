@@ -213,12 +213,13 @@ export class JobService {
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     // a hub that took over planning continues the epochs it saw published (devices ignore older ones)
     const epoch = decision.epoch && decision.epoch.epoch <= this.observedEpoch ? { ...decision.epoch, epoch: this.observedEpoch + 1 } : decision.epoch
+    const outgoing = this.state.current
+    if (epoch) this.energy.count(this.deps.clock(), outgoing, this.job.rateRps)
     this.state = epoch ? { ...decision.state, current: epoch } : decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
     if (!epoch) return
-    this.energy.count(this.deps.clock(), this.state.current, this.job.rateRps)
-    this.energy.epochBegun()
+    this.energy.epochBegun(outgoing)
     await this.deps.beforeEpoch?.(epoch.epoch)
     await this.publishEpoch(epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs

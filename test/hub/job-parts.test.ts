@@ -81,13 +81,30 @@ describe('energy ledger', () => {
     const e = { ...epoch, activateAtMs: 1_000 }
     const l = new EnergyLedger()
     l.start(500)
+    l.count(1_000, null, 2)
+    l.epochBegun(null)
     l.count(11_000, e, 2)
-    l.epochBegun()
     const t = l.take(11_000)
     expect(t.predictedJ).toBeCloseTo(e.predicted.energyJPerRequest * 2 * 10, 9)
     expect(t.epochs).toBe(1)
-    expect(t.fromMs).toBe(11_000)
+    expect(t.fromMs).toBe(500)
     expect(l.take(12_000)).toEqual({ predictedJ: 0, epochs: 0, fromMs: 11_000 })
+  })
+
+  it('charges the outgoing epoch until the new one activates, and the new one after', () => {
+    const { epoch } = fleet()
+    const old = { ...epoch, activateAtMs: 0, predicted: { ...epoch.predicted, energyJPerRequest: 1 } }
+    const next = { ...epoch, epoch: epoch.epoch + 1, activateAtMs: 6_000, predicted: { ...epoch.predicted, energyJPerRequest: 3 } }
+    const l = new EnergyLedger()
+    l.start(1_000)
+    l.count(5_000, old, 1) // the switch is decided at 5 s: 4 s of the old epoch
+    l.epochBegun(old)
+    l.count(8_000, next, 1) // 1 s more of the old one until 6 s, then 2 s of the new one
+    const t = l.take(8_000)
+    expect(t.predictedJ).toBeCloseTo(1 * 4 + 1 * 1 + 3 * 2, 9)
+    expect(t).toMatchObject({ epochs: 1, fromMs: 1_000 })
+    l.count(9_000, next, 1) // the old epoch is done with
+    expect(l.take(9_000).predictedJ).toBeCloseTo(3, 9)
   })
 })
 
