@@ -11,9 +11,8 @@
  *   goes before any forward); each input's gradient goes back to the stage that produced it.
  * - After the step's last backward on this device (the source's `start` names every
  *   micro-batch's route, so each replica knows its count), the replicas of the stage all-reduce
- *   the summed gradients (reduce-scatter then all-gather, 2 (m - 1) rounds of 1/m of the vector to
- *   the next replica, tensors `allreduce:{rs|ag}:{round}`), apply Adam with the mean over the
- *   step's micro-batches, and say `done` with the loss and a digest of the parameters.
+ *   the summed gradients (allreduce.ts), apply Adam with the mean over the step's micro-batches,
+ *   and say `done` with the loss and a digest of the parameters.
  *
  * Emulation: after each run the device waits until its profile's time (forward: the stage's
  * FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
@@ -23,17 +22,12 @@ import type { Hop } from '../src/protocol/chunks.js'
 import type { Tensor } from '../src/protocol/reassembly.js'
 import { TensorIntake } from './intake.js'
 import { HoldLimit } from './hold-limit.js'
-
-/** Most tensors, and bytes, held for stages this device has not opened yet (HoldLimit); all-reduce parts held for a later exchange. */
-const MAX_HELD_TENSORS = 1024
-const MAX_HELD_BYTES = 1024 * 1024 * 1024
-const MAX_MAILBOX = 256
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
 import type { DeviceProfile } from '../src/shared/device-profile.js'
 import { flopsTimeMs } from '../src/shared/compute-time.js'
-import { deliveries, stageInputs } from '../src/runtime/flow.js'
+import { deliveries } from '../src/runtime/flow.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
 import { sendTensor } from '../src/runtime/send-tensor.js'
 import { gradName } from '../src/model/grad.js'
@@ -41,8 +35,12 @@ import type { StageTrainer } from '../src/runtime/trainer.js'
 import type { EnergyMeter } from './energy-meter.js'
 import type { StageTimings } from './stage-timings.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
+import { gradsWhole, newStageRun, newStepState, placeTensor, stepOf, type StageAssignment, type StageRun, type StepState } from './training-run.js'
+import { AllReduceMailbox, ringAllReduce } from './allreduce.js'
 
-type StageAssignment = AssignmentPayload['stages'][number]
+/** Most tensors, and bytes, held for stages this device has not opened yet (HoldLimit). */
+const MAX_HELD_TENSORS = 1024
+const MAX_HELD_BYTES = 1024 * 1024 * 1024
 
 export interface TrainingDeps {
   readonly id: string
@@ -64,43 +62,10 @@ export interface TrainingDeps {
   readonly timings: StageTimings
 }
 
-interface StepState {
-  expected: number | null
-  forwards: number
-  backwards: number
-  lossSum: number
-  lossCount: number
-  finishing: boolean
-}
-
-/** One stage of one plan of one epoch on this device. */
-interface StageRun {
-  readonly key: string
-  readonly jobId: string
-  readonly epoch: number
-  readonly planId: string
-  readonly stage: number
-  readonly stages: number
-  readonly assignment: StageAssignment
-  readonly plan: PlanEpochPayload
-  readonly part: PlanEpochPayload['parts'][number]
-  /** Per output of the stage: how many later stages read it (each sends its gradient back). */
-  readonly readers: ReadonlyMap<string, number>
-  readonly inputs: Map<string, { hop: Hop; tensors: Map<string, Tensor> }>
-  readonly grads: Map<string, Map<string, { sum: Float32Array; shape: number[]; count: number }>>
-  readonly saved: Map<string, { hop: Hop; saved: Map<string, ort.Tensor> }>
-  readonly steps: Map<number, StepState>
-  readonly readyForward: string[]
-  readonly readyBackward: string[]
-}
-
-const stepOf = (req: string): number => Number(req.split('.')[0])
-
 export class TrainingExecutor {
   private readonly intake: TensorIntake
   private readonly runs = new Map<string, StageRun>()
-  private readonly mailbox = new Map<string, Tensor>()
-  private readonly waiters = new Map<string, (t: Tensor) => void>()
+  private readonly mailbox: AllReduceMailbox
   private readonly manifests = new Map<string, Extract<TrainingStep, { kind: 'start' }>>()
   private busy = false
   /** The step whose gradients each trainer is summing (`{job}/{epoch}/{plan}/{step}`). */
@@ -111,6 +76,7 @@ export class TrainingExecutor {
 
   constructor(private readonly d: TrainingDeps) {
     this.intake = new TensorIntake({ id: d.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: d.onError })
+    this.mailbox = new AllReduceMailbox(d.reassemblyTimeoutMs)
   }
 
   onChunk(jobId: string, payload: Uint8Array): void {
@@ -146,19 +112,7 @@ export class TrainingExecutor {
   accept(jobId: string, t: Tensor): void {
     const hop = t.hop!
     const epoch = t.epoch ?? 0
-    if (t.name.startsWith('allreduce:')) {
-      const key = `${jobId}/${epoch}/${hop.plan}/${hop.stage}/${t.req}/${t.name}`
-      const w = this.waiters.get(key)
-      if (w) {
-        this.waiters.delete(key)
-        w(t)
-      } else {
-        this.mailbox.set(key, t)
-        // parts no exchange asked for within the bound go, oldest first
-        if (this.mailbox.size > MAX_MAILBOX) this.mailbox.delete(this.mailbox.keys().next().value!)
-      }
-      return
-    }
+    if (t.name.startsWith('allreduce:')) return this.mailbox.deliver(`${jobId}/${epoch}/${hop.plan}/${hop.stage}/${t.req}/${t.name}`, t)
     const run = this.run(jobId, epoch, hop.plan, hop.stage)
     if (!run) {
       // held tensors expire even when no plan or assignment comes to refresh them
@@ -208,11 +162,7 @@ export class TrainingExecutor {
       this.d.onError(`job ${jobId}: stage ${stage} of ${planId} in epoch ${epoch} has no backward model or parameters (not a training assignment)`)
       return null
     }
-    const readers = new Map((part.stages[stage]?.outputs ?? []).map((o) => [o, deliveries(part, o, stage, []).filter((x) => x.stage !== null).length]))
-    const run: StageRun = {
-      key, jobId, epoch, planId, stage, stages: part.stages.length, assignment: st, plan, part, readers,
-      inputs: new Map(), grads: new Map(), saved: new Map(), steps: new Map(), readyForward: [], readyBackward: [],
-    }
+    const run = newStageRun(jobId, epoch, plan, part, stage, st)
     this.runs.set(key, run)
     // open the trainer early (model fetch, sessions) so the first micro-batch does not wait for it
     this.d.trainer(st).catch((err: Error) => this.d.onError(`job ${jobId}: stage ${stage}: ${err.message}`))
@@ -222,7 +172,7 @@ export class TrainingExecutor {
 
   private stepState(run: StageRun, step: number): StepState {
     let s = run.steps.get(step)
-    if (!s) run.steps.set(step, (s = { expected: null, forwards: 0, backwards: 0, lossSum: 0, lossCount: 0, finishing: false }))
+    if (!s) run.steps.set(step, (s = newStepState()))
     const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
     if (m && s.expected === null) {
       s.expected = m.routes.filter((r) => r[run.stage] === this.d.id).length
@@ -236,32 +186,8 @@ export class TrainingExecutor {
     const step = stepOf(t.req)
     if (!Number.isInteger(step)) return this.reject(run.jobId, `training micro-batch id ${t.req} is not {step}.{index}`)
     this.stepState(run, step)
-    if (t.name.startsWith('grad:')) {
-      const o = t.name.slice(5)
-      if (!run.readers.get(o)) return this.reject(run.jobId, `gradient of ${o} for stage ${run.stage}, which sends ${o} to no later stage`)
-      let g = run.grads.get(t.req)
-      if (!g) run.grads.set(t.req, (g = new Map()))
-      const data = toOrt(t).data as Float32Array
-      const have = g.get(o)
-      if (!have) g.set(o, { sum: Float32Array.from(data), shape: [...t.shape], count: 1 })
-      else {
-        for (let i = 0; i < data.length; i++) have.sum[i]! += data[i]!
-        have.count++
-      }
-      if (this.gradsWhole(run, t.req) && run.saved.has(t.req) && !run.readyBackward.includes(t.req)) run.readyBackward.push(t.req)
-      return
-    }
-    let w = run.inputs.get(t.req)
-    if (!w) run.inputs.set(t.req, (w = { hop: t.hop!, tensors: new Map() }))
-    w.tensors.set(t.name, t)
-    const needs = stageInputs(run.part, run.stage, (run.plan.inputs ?? []).map((i) => i.name))
-    if (needs.every((n) => w.tensors.has(n)) && !run.readyForward.includes(t.req)) run.readyForward.push(t.req)
-  }
-
-  private gradsWhole(run: StageRun, req: string): boolean {
-    const g = run.grads.get(req)
-    for (const [o, readers] of run.readers) if (readers && (g?.get(o)?.count ?? 0) < readers) return false
-    return true
+    const refused = placeTensor(run, t)
+    if (refused) this.reject(run.jobId, refused)
   }
 
   /** Runs the next ready backward, else the next forward 1F1B allows; one at a time. */
@@ -332,7 +258,7 @@ export class TrainingExecutor {
       s.lossCount++
     }
     run.saved.set(req, { hop: w.hop, saved: r.saved })
-    if (this.gradsWhole(run, req)) run.readyBackward.push(req)
+    if (gradsWhole(run, req)) run.readyBackward.push(req)
     // outputs to the later stages that read them (model outputs stay: the loss is computed here)
     for (const [name, value] of r.outputs) {
       for (const to of deliveries(run.part, name, run.stage, [])) {
@@ -417,56 +343,20 @@ export class TrainingExecutor {
 
   /** Ring all-reduce (sum) of `flat` among `replicas`, in place. */
   private async allReduce(run: StageRun, step: number, flat: Float32Array, replicas: readonly string[]): Promise<void> {
-    const m = replicas.length
     const r = replicas.indexOf(this.d.id)
     if (r < 0) throw new DoraError(ErrorCodes.ALLREDUCE, `not a replica of stage ${run.stage}`)
-    const next = replicas[(r + 1) % m]!
-    const seg = (i: number): [number, number] => {
-      const j = ((i % m) + m) % m
-      return [Math.floor((j * flat.length) / m), Math.floor(((j + 1) * flat.length) / m)]
-    }
+    const next = replicas[(r + 1) % replicas.length]!
     const req = `${step}`
-    const route = run.part.stages.map((st) => st.devices[0]!)
-    const exchange = async (name: string, sendSeg: number, recvSeg: number, combine: (into: Float32Array, from: Float32Array) => void) => {
-      const [a, b] = seg(sendSeg)
-      const hop: Hop = { src: this.d.id, plan: run.planId, stage: run.stage, route: route.map((d, k) => (k === run.stage ? next : d)), t0: Math.floor(this.d.clock()) }
-      const payload = flat.slice(a, b)
-      const sent = sendTensor(async (topic, p) => {
-        this.d.energy.sent(p.byteLength)
-        await this.d.publish(topic, p)
-      }, topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [b - a], data: new Uint8Array(payload.buffer) }, { req, epoch: run.epoch, hop }, this.d.chunkBytes)
-      const got = await this.receive(`${run.jobId}/${run.epoch}/${run.planId}/${run.stage}/${req}/${name}`)
-      await sent
-      const [c, e] = seg(recvSeg)
-      const data = toOrt(got).data as Float32Array
-      if (data.length !== e - c) throw new DoraError(ErrorCodes.ALLREDUCE, `all-reduce ${name}: got ${data.length} values, expected ${e - c}`)
-      combine(flat.subarray(c, e), data)
-    }
-    for (let t = 0; t < m - 1; t++) {
-      await exchange(`allreduce:rs:${t}`, r - t, r - t - 1, (into, from) => {
-        for (let i = 0; i < into.length; i++) into[i]! += from[i]!
-      })
-    }
-    for (let t = 0; t < m - 1; t++) {
-      await exchange(`allreduce:ag:${t}`, r + 1 - t, r - t, (into, from) => into.set(from))
-    }
-  }
-
-  private receive(key: string): Promise<Tensor> {
-    const have = this.mailbox.get(key)
-    if (have) {
-      this.mailbox.delete(key)
-      return Promise.resolve(have)
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key)
-        reject(new DoraError(ErrorCodes.ALLREDUCE, `all-reduce: ${key} did not arrive within ${this.d.reassemblyTimeoutMs} ms`))
-      }, this.d.reassemblyTimeoutMs)
-      this.waiters.set(key, (t) => {
-        clearTimeout(timer)
-        resolve(t)
-      })
+    const route = run.part.stages.map((st, k) => (k === run.stage ? next : st.devices[0]!))
+    await ringAllReduce(flat, replicas.length, r, {
+      send: (name, values) => {
+        const hop: Hop = { src: this.d.id, plan: run.planId, stage: run.stage, route, t0: Math.floor(this.d.clock()) }
+        return sendTensor(async (topic, p) => {
+          this.d.energy.sent(p.byteLength)
+          await this.d.publish(topic, p)
+        }, topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [values.length], data: new Uint8Array(values.buffer) }, { req, epoch: run.epoch, hop }, this.d.chunkBytes)
+      },
+      receive: (name) => this.mailbox.receive(`${run.jobId}/${run.epoch}/${run.planId}/${run.stage}/${req}/${name}`),
     })
   }
 

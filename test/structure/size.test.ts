@@ -11,14 +11,12 @@ const DIRS = ['src', 'device-firmware-bridge', 'bench', 'bin']
 /** Over the limit when the check came (2026-11-30), lines then. To be split; never to grow. */
 const KNOWN: Readonly<Record<string, number>> = {
   'device-firmware-bridge/agent.ts: file': 544,
-  'device-firmware-bridge/training.ts: file': 478,
   'src/broker/embedded.ts: function open': 95,
   'src/cli/device-command.ts: function registerDeviceCommand': 91,
   'src/cli/model-commands.ts: function registerModelCommands': 113,
   'src/cli/simulate-command.ts: function registerSimulateCommand': 108,
   'src/demo/demo.ts: file': 438,
   'src/demo/demo.ts: function runDemo': 226,
-  'src/model/grad.ts: function buildTrainingStage': 255,
   'src/planner/network/scheduler.ts: function scheduleTransfers': 109,
   'src/planner/partition.ts: file': 426,
   'src/planner/partition.ts: function partition': 221,
