@@ -1,0 +1,353 @@
+/**
+ * The partitioner's search (partition.ts): a dynamic program over states (layers done, devices
+ * used per type, who sent the last boundary), each state keeping a thinned Pareto set of partial
+ * plans over period, latency, energy and air time per request; a beam bounds the states expanded
+ * per layer boundary. Complete plans are then costed exactly by the cost model. Pure.
+ */
+import { compliance, DEFAULT_UTILISATION_CAP, predict } from './cost.js'
+import { jobSources, outputBytesOf, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
+import { StageTable } from './stage-table.js'
+import { soloAirtimeS } from './network/wifi.js'
+import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
+import { allReduceHops } from './training.js'
+import type { PartitionOptions, PlanCandidate } from './partition.js'
+import { beam, covered, insert, type Label as PlanLabel } from './partition-labels.js'
+
+export interface DeviceType {
+  readonly index: number
+  readonly ids: readonly string[]
+  readonly rep: DeviceProfile
+}
+
+/** Devices of one stage: r devices of each listed type (several types: heterogeneous replicas). */
+type Group = ReadonlyArray<{ readonly type: number; readonly replicas: number }>
+
+/** Who sent the previous stage's output, with the share of micro-batches each type sends. */
+type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly t: number; readonly share: number }>
+
+type Label = PlanLabel<{ layers: [number, number]; group: Group }>
+
+interface Entry { counts: number[]; code: number; senders: Senders; set: Label[] }
+
+type Member = { d: DeviceProfile; t: number; ms: number; share: number }
+
+const REPLICAS = [1, 2, 3, 4, 8, 16, 32, 64]
+
+export function deviceTypes(devices: readonly DeviceProfile[]): DeviceType[] {
+  const groups = new Map<string, string[]>()
+  const reps = new Map<string, DeviceProfile>()
+  for (const d of devices) {
+    const { id: _id, ...rest } = d
+    const key = JSON.stringify(rest)
+    if (!groups.has(key)) {
+      groups.set(key, [])
+      reps.set(key, d)
+    }
+    groups.get(key)!.push(d.id)
+  }
+  return [...groups.keys()].map((k, index) => ({ index, ids: groups.get(k)!, rep: reps.get(k)! }))
+}
+
+/** Device types (deviceTypes) with each source device split off as a type of its own. */
+export function sourceFirstTypes(devices: readonly DeviceProfile[], sources: ReadonlyArray<string | null>): DeviceType[] {
+  const types = deviceTypes(devices.filter((d) => !sources.includes(d.id)))
+  for (const d of devices) if (sources.includes(d.id)) types.push({ index: types.length, ids: [d.id], rep: d })
+  return types
+}
+
+/** What the search needs of a job, a fleet and the options, worked out once. */
+export interface SearchSpace {
+  readonly job: Job
+  readonly fleet: Fleet
+  readonly usable: readonly DeviceProfile[]
+  readonly types: readonly DeviceType[]
+  readonly sources: ReadonlyArray<{ readonly d: DeviceProfile | null; readonly share: number }>
+  /** A source's type, or -(k + 1) for source k when it is the hub or holds no stage (battery cap). */
+  readonly sourceTypes: readonly number[]
+  /** radix[t]: place value of type t in the mixed-radix code of per-type device counts. */
+  readonly radix: readonly number[]
+  readonly localGroup: Group | null
+  readonly numericKeys: boolean
+  readonly maxStages: number
+  readonly frontSize: number
+  readonly beamWidth: number
+  readonly microBatches: readonly number[]
+  readonly net: Network
+  /** Air time of a transfer of `bytes` to or from d (none for a wired device or the hub), ms. */
+  readonly air: (bytes: number, d: DeviceProfile | null) => number
+  /** Time off the air of one transfer between two endpoints: wired hops and the broker's relay, ms. */
+  readonly offAir: (bytes: number, a: DeviceProfile | null, z: DeviceProfile | null) => number
+  readonly memoryLimit: (d: DeviceProfile) => number
+  /** Labels only grow along a plan and are lower bounds of the prediction: false = can never comply. */
+  readonly withinBounds: (periodMs: number, latencyMs: number, energyJ: number) => boolean
+}
+
+export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): SearchSpace {
+  const usable = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
+  // each source device is a type of its own: a stage on it receives its input without the air
+  const sources = jobSources(job).map((x) => ({ d: x.device ? fleet.devices.get(x.device) ?? null : null, share: x.share }))
+  const types = sourceFirstTypes(usable, sources.map((x) => x.d?.id ?? null))
+  const sourceTypes = sources.map((x, k) => {
+    const t = types.findIndex((ty) => ty.ids.length === 1 && ty.ids[0] === x.d?.id)
+    return t >= 0 ? t : -(k + 1)
+  })
+  const radix: number[] = []
+  types.forEach((t, k) => radix.push(k === 0 ? 1 : radix[k - 1]! * (types[k - 1]!.ids.length + 1)))
+  const localGroup: Group | null = sources.length > 1 && sourceTypes.every((t) => t >= 0) ? sourceTypes.map((type) => ({ type, replicas: 1 })) : null
+  // numeric state keys while they stay exact integers (always, short of hundreds of kinds)
+  const numericKeys = types.length < 120 && (radix[types.length - 1] ?? 1) * ((types[types.length - 1]?.ids.length ?? 0) + 1) * 1024 < Number.MAX_SAFE_INTEGER
+  const net = options.network
+  const transport = net.transport ?? DEFAULT_TRANSPORT
+  const training = job.training
+  const q = job.qoe
+  const minRate = training ? q.throughputRps : Math.max(job.rateRps, q.throughputRps ?? 0)
+  // inference plans keep every resource under the utilisation cap at the offered load
+  const busyCap = training ? 1 : (q.utilisationCap ?? DEFAULT_UTILISATION_CAP)
+  return {
+    job, fleet, usable, types, sources, sourceTypes, radix, localGroup, numericKeys, net,
+    maxStages: Math.min(options.maxStages ?? 8, job.model.layers.length),
+    frontSize: options.frontSize ?? (options.fast === false ? 8 : 4),
+    beamWidth: options.beamWidth ?? (options.fast === false ? 24 : 12),
+    microBatches: options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1]),
+    air: (bytes, d) => (d?.linkRateBps ? (soloAirtimeS(net.standard, framedBytes(bytes, transport), d.linkRateBps) * 1000) / net.availableAirtime : 0),
+    offAir: (bytes, a, z) =>
+      bytes <= 0 || (!a && !z) ? 0 : (relayS(bytes, transport) + (a && !a.linkRateBps ? wiredHopS(bytes, transport) : 0) + (z && !z.linkRateBps ? wiredHopS(bytes, transport) : 0)) * 1000,
+    memoryLimit: (d) => d.memoryBytes * (q.memoryFraction ?? 0.8),
+    withinBounds: (periodMs, latencyMs, energyJ) =>
+      (minRate === undefined || periodMs * minRate < 1000 * busyCap) &&
+      (q.energyJPerRequest === undefined || energyJ <= q.energyJPerRequest) &&
+      (training !== undefined || q.latencyMs === undefined || latencyMs <= q.latencyMs),
+  }
+}
+
+/**
+ * Every complete plan the search keeps, exactly costed. `prune`: drop partial plans already past a
+ * bound (without it, the closest plans can be reported when nothing complies). Training: 1F1B
+ * stashes min(S - k, M) micro-batches on stage k of S, so the DP runs once per stage count S and
+ * keeps plans of exactly S stages; inference: one run, up to maxStages stages.
+ */
+export function explore(space: SearchSpace, prune: boolean, counter: { explored: number }): PlanCandidate[] {
+  const stageCounts = space.job.training ? Array.from({ length: space.maxStages }, (_, k) => k + 1) : [space.maxStages]
+  const complete: Array<{ label: Label; microBatch: number }> = []
+  for (const S of stageCounts) for (const b of space.microBatches) {
+    const states = searchRun(space, S, b, prune, counter)
+    // exact costing is dearer than the DP: cost only the best complete plans across all states
+    for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth)) for (const label of entry.set) complete.push({ label, microBatch: b })
+  }
+  return complete.map(({ label, microBatch }, n) => {
+    const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
+    for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
+    const taken = space.types.map(() => 0)
+    const stages: Stage[] = stagesRev.reverse().map((s) => ({
+      layers: s.layers,
+      devices: s.group.flatMap((g) => {
+        const ids = space.types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
+        taken[g.type]! += g.replicas
+        return ids
+      }),
+    }))
+    const plan: Plan = { id: `dora-${n}`, stages, microBatch, planner: 'dora' }
+    const prediction = predict(plan, space.job, space.fleet, space.net)
+    return { plan, prediction, compliance: compliance(space.job, space.fleet, prediction) }
+  })
+}
+
+/** One stage count S and micro-batch b: the states after each layer boundary. */
+function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, counter: { explored: number }): Array<Map<number | string, Entry>> {
+  const { job, types, sources, sourceTypes } = space
+  const L = job.model.layers.length
+  const table = new StageTable(job)
+  // air time of boundary i's bytes to or from a device of type t (the source: its own type)
+  const airTable = types.map((t) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, t.rep)))
+  const sourceAirs = sources.map((x) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, x.d)))
+  // one replica type takes all of the stage's micro-batches: its member record, cached per (type, time)
+  const memberCache = types.map(() => new Map<number, Member[]>())
+  const singleMember = (t: number, stageMs: number) => {
+    let m = memberCache[t]!.get(stageMs)
+    if (!m) memberCache[t]!.set(stageMs, (m = [{ d: types[t]!.rep, t, ms: stageMs, share: 1 }]))
+    return m
+  }
+  const run: Run = { space, S, b, table, airAt: (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune }
+  // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
+  const states: Array<Map<number | string, Entry>> = Array.from({ length: L + 1 }, () => new Map())
+  states[0]!.set(-1, { counts: types.map(() => 0), code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+  for (let i = 0; i < L; i++) {
+    for (const entry of beam(states[i]!, space.beamWidth)) {
+      for (let j = i + 1; j <= L; j++) {
+        const minBytes = table.memoryBytes(i, j, b, 1)
+        const fits = types.filter((t) => t.ids.length > entry.counts[t.index]! && minBytes <= space.memoryLimit(t.rep))
+        if (!fits.length) continue
+        const ms = new Map(fits.map((t) => [t.index, table.computeMs(t.rep, i, j, b)]))
+        const groups = candidateGroups(fits, entry.counts, ms)
+        // several sources that can all hold stage 0: each runs it on its own requests
+        const local = i === 0 && space.localGroup && space.localGroup.every((g) => fits.some((t) => t.index === g.type)) ? space.localGroup : null
+        if (local) groups.push(local)
+        for (const group of groups) {
+          counter.explored++
+          const members = group === local
+            ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: sources[k]!.share }))
+            : group.length === 1 ? singleMember(group[0]!.type, ms.get(group[0]!.type)!) : groupMembers(types, group, ms)
+          const step = stageStep(run, entry, i, j, group, ms, members, group === local)
+          extend(run, states[j]!, entry, i, j, group, members, step)
+        }
+      }
+    }
+  }
+  return states
+}
+
+interface Run {
+  readonly space: SearchSpace
+  readonly S: number
+  readonly b: number
+  readonly table: StageTable
+  readonly airAt: (t: number, i: number) => number
+  readonly prune: boolean
+}
+
+/** What adding one stage costs a partial plan, per request (stageStep). */
+interface Step { airIn: number; airOut: number; stageMs: number; wireMs: number; radioJ: number; activeJ: number; idleJ: number; stagePeriodMs: number; groupLimit: number }
+
+function groupMembers(types: readonly DeviceType[], group: Group, ms: ReadonlyMap<number, number>): Member[] {
+  let rate = 0
+  for (const g of group) rate += (g.replicas * 1000) / ms.get(g.type)!
+  return group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
+}
+
+/** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy. */
+function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: ReadonlyMap<number, number>, members: readonly Member[], isLocal: boolean): Step {
+  const { space, b, table } = run
+  const { job, types, sources } = space
+  const training = job.training
+  // micro-batches per second of the group; each device's share is its own rate over that
+  let rate = 0
+  let replicaCount = 0
+  let groupLimit = Infinity
+  let idleW = 0
+  for (const g of group) {
+    rate += (g.replicas * 1000) / ms.get(g.type)!
+    replicaCount += g.replicas
+    const rep = types[g.type]!.rep
+    groupLimit = Math.min(groupLimit, space.memoryLimit(rep))
+    idleW += g.replicas * rep.idleW
+  }
+  // local routing: the busiest source sets the stage's rate
+  if (isLocal) rate = Math.min(...members.map((m) => 1000 / m.ms / m.share))
+  // training sends each boundary's gradient back as well (not the input's)
+  const passes = training && i > 0 ? 2 : 1
+  const bytesIn = job.model.boundaryBytes[i]! * b
+  let airIn = 0
+  let radioJ = 0
+  let wireMs = 0
+  for (const s of isLocal ? [] : entry.senders) {
+    for (const m of members) {
+      if (s.d?.id === m.d.id) continue
+      airIn += (passes * s.share * m.share * (run.airAt(s.t, i) + run.airAt(m.t, i))) / b
+      wireMs += passes * s.share * m.share * space.offAir(bytesIn, s.d, m.d)
+      const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
+      radioJ += (s.share * m.share * bytesIn * radio) / b
+    }
+  }
+  // gradient all-reduce among the replicas, once per step, spread over its samples
+  const paramBytes = training ? table.paramBytes(i, j) : 0
+  if (training && paramBytes > 0 && replicaCount > 1) {
+    const samplesPerStep = training.microBatchesPerStep * b
+    const replicas = group.flatMap((g) => types[g.type]!.ids.slice(entry.counts[g.type]!, entry.counts[g.type]! + g.replicas).map((id) => space.fleet.devices.get(id)!))
+    for (const h of allReduceHops(replicas, paramBytes)) {
+      const d = space.fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
+      airIn += space.air(h.bytes, d) / samplesPerStep
+      radioJ += (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
+    }
+  }
+  let airOut = 0
+  let stageMs = 0
+  let activeJ = 0
+  const bytesOut = !training ? outputBytesOf(job.model, [i, j]) * b : 0
+  for (const m of members) {
+    if (bytesOut > 0) {
+      // results go back to the source of each request (in a local group: its own member)
+      for (const [k, src] of sources.entries()) {
+        if (m.d.id === src.d?.id) continue
+        const w = isLocal ? (members[k] === m ? 1 : 0) : m.share * src.share
+        if (w <= 0) continue
+        airOut += (w * (space.air(bytesOut, m.d) + space.air(bytesOut, src.d))) / b
+        wireMs += w * space.offAir(bytesOut, m.d, src.d)
+        radioJ += (w * bytesOut * (m.d.txJPerByte + (src.d?.rxJPerByte ?? 0))) / b
+      }
+    }
+    stageMs += m.share * m.ms
+    activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
+  }
+  // idle power of the stage's devices per request: over 1 / rate (inference); over the
+  // stage's own period per sample at least (training, whose step time is not known yet)
+  const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
+  return { airIn, airOut, stageMs, wireMs, radioJ, activeJ, idleJ, stagePeriodMs: 1000 / rate / b, groupLimit }
+}
+
+/** Adds stage [i, j) on `group` to every label of `entry` that may take it, into the states after j. */
+function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: number, j: number, group: Group, members: readonly Member[], step: Step): void {
+  const { space, S, b, table, prune } = run
+  const training = space.job.training
+  const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
+  const L = space.job.model.layers.length
+  let key: number | string | null = null
+  let nc = 0
+  for (const label of entry.set) {
+    if (label.depth >= S) continue
+    if (training && (j === L) !== (label.depth + 1 === S)) continue
+    if (training && table.memoryBytes(i, j, b, stash(label.depth)) > step.groupLimit) continue
+    const airMs = label.airMs + step.airIn + step.airOut
+    const periodMs = Math.max(label.periodMs, step.stagePeriodMs, airMs)
+    const latencyMs = label.latencyMs + step.stageMs + (step.airIn + step.airOut) * b + step.wireMs
+    const energyJ = label.energyJ + step.activeJ + step.radioJ + step.idleJ
+    if (prune && !space.withinBounds(periodMs, latencyMs, energyJ)) continue
+    if (key === null) {
+      // the devices used per type, as one mixed-radix number, and the group's shape
+      nc = entry.code
+      for (const g of group) nc += g.replicas * space.radix[g.type]!
+      key = group.length === 1 && space.numericKeys
+        ? nc * 1024 + group[0]!.type * REPLICAS.length + REPLICAS.indexOf(group[0]!.replicas)
+        : `${space.numericKeys ? nc : entry.counts.map((c, t) => c + group.reduce((x, g) => x + (g.type === t ? g.replicas : 0), 0)).join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
+    }
+    let target = next.get(key)
+    // most new labels are dominated: test before allocating one
+    if (target && covered(target.set, periodMs, latencyMs, energyJ, airMs)) continue
+    if (!target) {
+      const ncounts = entry.counts.slice()
+      for (const g of group) ncounts[g.type]! += g.replicas
+      next.set(key, (target = { counts: ncounts, code: nc, senders: members.map((m) => ({ d: m.d, t: m.t, share: m.share })), set: [] }))
+    }
+    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage: { layers: [i, j], group }, parent: label, depth: label.depth + 1 }, space.frontSize)
+  }
+}
+
+/** The single-type groups of type t, one per replica degree, shared (groups are immutable). */
+const SINGLE_GROUPS: Group[][] = []
+function singleGroups(t: number): Group[] {
+  return (SINGLE_GROUPS[t] ??= REPLICAS.map((replicas) => [{ type: t, replicas }]))
+}
+
+/**
+ * Replica groups for one stage: r devices of a single type (r from REPLICAS), and mixed groups of
+ * the k fastest available devices across types (k = 2 .. 4), which a heterogeneous fleet needs
+ * to spread a heavy stage.
+ */
+function candidateGroups(fits: readonly DeviceType[], counts: readonly number[], ms: ReadonlyMap<number, number>): Group[] {
+  const groups: Group[] = []
+  for (const t of fits) {
+    const avail = t.ids.length - counts[t.index]!
+    const singles = singleGroups(t.index)
+    for (let k = 0; k < REPLICAS.length && REPLICAS[k]! <= avail; k++) groups.push(singles[k]!)
+  }
+  if (fits.length > 1) {
+    const bySpeed = [...fits].sort((a, b) => ms.get(a.index)! - ms.get(b.index)!)
+    const pool: number[] = bySpeed.flatMap((t) => Array<number>(Math.min(4, t.ids.length - counts[t.index]!)).fill(t.index))
+    for (let k = 2; k <= Math.min(4, pool.length); k++) {
+      const picked = pool.slice(0, k)
+      const distinct = [...new Set(picked)]
+      if (distinct.length < 2) continue
+      groups.push(distinct.map((type) => ({ type, replicas: picked.filter((x) => x === type).length })))
+    }
+  }
+  return groups
+}

@@ -1,0 +1,64 @@
+/**
+ * Partial plans of the partitioner's search (partition-dp.ts) as labels over four objectives
+ * (period, latency, energy, air time per request), and the Pareto sets and beam that thin them.
+ * Pure.
+ */
+
+/** A partial plan: its figures so far and its last stage, linked to the partial plan before it. */
+export interface Label<S> {
+  periodMs: number
+  latencyMs: number
+  energyJ: number
+  airMs: number
+  stage: S | null
+  parent: Label<S> | null
+  depth: number
+}
+
+export function dominates<S>(a: Label<S>, b: Label<S>): boolean {
+  return a.periodMs <= b.periodMs && a.latencyMs <= b.latencyMs && a.energyJ <= b.energyJ && a.airMs <= b.airMs &&
+    (a.periodMs < b.periodMs || a.latencyMs < b.latencyMs || a.energyJ < b.energyJ || a.airMs < b.airMs)
+}
+
+/** True when a label of the set is at least as good on every objective (the new one adds nothing). */
+export function covered<S>(set: ReadonlyArray<Label<S>>, periodMs: number, latencyMs: number, energyJ: number, airMs: number): boolean {
+  for (const x of set) if (x.periodMs <= periodMs && x.latencyMs <= latencyMs && x.energyJ <= energyJ && x.airMs <= airMs) return true
+  return false
+}
+
+/** Inserts into a Pareto set; thins to `size` keeping each objective's best and an even spread by latency. */
+export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number): void {
+  for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
+  for (let i = set.length - 1; i >= 0; i--) if (dominates(label, set[i]!)) set.splice(i, 1)
+  set.push(label)
+  if (set.length > size) {
+    const keep = new Set<Label<S>>()
+    for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(set.reduce((a, b) => (b[key] < a[key] ? b : a)))
+    const byLatency = [...set].sort((a, b) => a.latencyMs - b.latencyMs)
+    for (let k = 0; keep.size < size && k < byLatency.length; k++) keep.add(byLatency[Math.round((k * (byLatency.length - 1)) / Math.max(1, size - 1))]!)
+    set.splice(0, set.length, ...[...set].filter((x) => keep.has(x)))
+  }
+}
+
+/**
+ * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
+ * ones kept (each objective's best first, then an even spread by latency), at most `width`.
+ */
+export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number): E[] {
+  const pooled: Array<{ entry: E; label: Label<S> }> = []
+  for (const entry of states.values()) for (const label of entry.set) pooled.push({ entry, label })
+  if (pooled.length <= width) return [...states.values()]
+  // skyline: in latency order a label can only be dominated by one before it, and then by one of
+  // the front already found (domination is transitive), so each is tested against the front only
+  pooled.sort((a, b) => a.label.latencyMs - b.label.latencyMs || a.label.periodMs - b.label.periodMs || a.label.energyJ - b.label.energyJ || a.label.airMs - b.label.airMs)
+  const front: typeof pooled = []
+  for (const p of pooled) if (!front.some((q) => dominates(q.label, p.label))) front.push(p)
+  const keep = new Set<(typeof pooled)[number]>()
+  for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(front.reduce((a, b) => (b.label[key] < a.label[key] ? b : a)))
+  const rest = (front.length >= width ? front : pooled).slice().sort((a, b) => a.label.latencyMs - b.label.latencyMs)
+  for (let k = 0; keep.size < width && k < width; k++) keep.add(rest[Math.round((k * (rest.length - 1)) / Math.max(1, width - 1))]!)
+  for (let k = 0; keep.size < width && k < rest.length; k++) keep.add(rest[k]!)
+  const byEntry = new Map<E, Array<Label<S>>>()
+  for (const p of keep) byEntry.set(p.entry, [...(byEntry.get(p.entry) ?? []), p.label])
+  return [...byEntry].map(([entry, labels]) => ({ ...entry, set: labels }))
+}
