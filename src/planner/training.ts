@@ -83,6 +83,48 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
 
   const airMs = airSeconds(hops, network) * 1000
   const syncMs = airSeconds(syncHops, network) * 1000
+  const period = trainingPeriod(plan, job, network, source, stages, airMs)
+  const periodMs = period.periodMs
+  let bottleneck = period.bottleneck
+  // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
+  // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
+  // time in the pass and again in the period) and only names the bottleneck
+  const stepMs = oneStepMs(plan, job, fleet, network)
+  if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
+  const samples = M * b
+
+  const joules = stepJoules(plan, dev, stages, hops, syncHops, M, stepMs)
+  const capacity = (samples * 1000) / stepMs
+  return {
+    latencyMs: stepMs,
+    p95LatencyMs: stepMs,
+    capacityRps: capacity,
+    throughputRps: capacity,
+    energyJPerRequest: joules / samples,
+    bottleneckMs: periodMs,
+    bottleneck,
+    memoryBytes: planMemoryBytes(plan, job),
+    airtimeMsPerRequest: (M * airMs + syncMs) / samples,
+    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
+    utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
+    // a step is a deterministic schedule (the replay); only compute jitter moves it
+    p95UncertaintyMs: 0.05 * stepMs,
+  }
+}
+
+type TrainingStages = ReadonlyArray<{ st: Plan['stages'][number]; reps: ReadonlyArray<{ d: DeviceProfile; ms: number; share: number }>; rate: number }>
+
+/**
+ * The period per micro-batch and what sets it: the air, the slowest stage, or a stage's 1F1B
+ * round trip. Round trip of a micro-batch from stage k's forward to its backward: the stages
+ * after it and the transfers between them, both ways (stage 0 also fetches the input). 1F1B lets
+ * stage k have at most min(S - k, M) micro-batches in flight per replica, so it cannot start
+ * micro-batches faster than that many per round trip: with slow links this, not compute, sets
+ * the period.
+ */
+function trainingPeriod(plan: Plan, job: Job, network: Network, source: DeviceProfile | null, stages: TrainingStages, airMs: number): { periodMs: number; bottleneck: string } {
+  const M = job.training!.microBatchesPerStep
+  const b = plan.microBatch
   let periodMs = airMs
   let bottleneck = airMs > 0 ? 'wifi' : 'none'
   stages.forEach((s, k) => {
@@ -91,10 +133,6 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
       bottleneck = `stage ${k} (${s.st.devices.join('+')})`
     }
   })
-  // Round trip of a micro-batch from stage k's forward to its backward: the stages after it and
-  // the transfers between them, both ways (stage 0 also fetches the input). 1F1B lets stage k have
-  // at most min(S - k, M) micro-batches in flight per replica, so it cannot start micro-batches
-  // faster than that many per round trip: with slow links this, not compute, sets the period.
   const stageMs = stages.map((s) => s.reps.reduce((t, r) => t + r.share * r.ms, 0))
   const boundaryMs = stages.map((s, k) => {
     const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
@@ -113,13 +151,11 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
       bottleneck = `1F1B round trip from stage ${k}`
     }
   }
-  // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
-  // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
-  // time in the pass and again in the period) and only names the bottleneck
-  const stepMs = oneStepMs(plan, job, fleet, network)
-  if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
-  const samples = M * b
+  return { periodMs, bottleneck }
+}
 
+/** Energy of one step: idle power of the plan's devices, active power over busy time, radio energy per byte. */
+function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: TrainingStages, hops: readonly Weighted[], syncHops: readonly Weighted[], M: number, stepMs: number): number {
   let joules = 0
   for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += (dev(id).idleW * stepMs) / 1000
   for (const s of stages) for (const r of s.reps) joules += (M * r.share * (r.d.activeW - r.d.idleW) * r.ms) / 1000
@@ -127,23 +163,7 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
     times * h.bytes * ((h.txDevice ? dev(h.txDevice).txJPerByte : 0) + (h.rxDevice ? dev(h.rxDevice).rxJPerByte : 0))
   for (const h of hops) joules += radio(h, M * h.weight)
   for (const h of syncHops) joules += radio(h, 1)
-
-  const capacity = (samples * 1000) / stepMs
-  return {
-    latencyMs: stepMs,
-    p95LatencyMs: stepMs,
-    capacityRps: capacity,
-    throughputRps: capacity,
-    energyJPerRequest: joules / samples,
-    bottleneckMs: periodMs,
-    bottleneck,
-    memoryBytes: planMemoryBytes(plan, job),
-    airtimeMsPerRequest: (M * airMs + syncMs) / samples,
-    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
-    utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
-    // a step is a deterministic schedule (the replay); only compute jitter moves it
-    p95UncertaintyMs: 0.05 * stepMs,
-  }
+  return joules
 }
 
 /** Busy fraction of each device and of the air over one step. */

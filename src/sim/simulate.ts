@@ -11,9 +11,8 @@
  * Everything reported is emulation: device profiles stand in for devices, the model for the air.
  */
 import { EventHeap, runEvents } from '../planner/replay/event-heap.js'
-import { meanAndP95 } from '../shared/stats.js'
 import { Medium } from '../planner/replay/medium.js'
-import { boundsHold, energyByDevice, sum } from '../planner/replay/energy.js'
+import { runResult, type RunTally } from '../planner/replay/energy.js'
 import { simulateTraining } from '../planner/replay/training.js'
 import { stageComputeMs } from '../planner/cost.js'
 import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
@@ -22,6 +21,7 @@ import { planRouting } from '../planner/routing.js'
 import { WeightedTurns } from '../runtime/route.js'
 
 import type { SimOptions, SimResult } from '../planner/replay/run.js'
+import type { Schedule } from '../planner/network/scheduler.js'
 
 export type { SimOptions, SimResult }
 
@@ -42,59 +42,32 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   if (job.training) return simulateTraining(plan, job, fleet, network, options)
   // separate streams for arrivals and jitter, so that two runs of one seed see the same
   // requests whatever else differs (common random numbers for comparisons)
-  const rand = seededRandom(options.seed)
   const jitterRand = seededRandom(options.seed ^ 0x5bd1e995)
   const gauss = () => Math.sqrt(-2 * Math.log(1 - jitterRand())) * Math.cos(2 * Math.PI * jitterRand())
   const heap = new EventHeap<() => void>()
   let now = 0
+  const clock = () => now
   const dev = (id: string) => fleet.devices.get(id)!
   const sources = jobSources(job).map((x) => ({ d: x.device ? dev(x.device) : null, share: x.share }))
-  const sourceRand = seededRandom(options.seed ^ 0x27d4eb2f)
   const freeAt = new Map<string, number>()
   const busyS = new Map<string, number>()
-  const latencies: number[] = []
-  let requests = 0
-  let measuredDone = 0
-  // arrivals and completions (of measured requests) by the middle of the window: the backlog then
-  const midS = (options.warmupS + options.durationS) / 2
-  let arrivedByMid = 0
-  let doneByMid = 0
+  const tally = new Tally(options, sources.length, clock)
 
-  const medium = new Medium(heap, () => now, fleet, network)
+  const medium = new Medium(heap, clock, fleet, network)
   medium.startBackground(options.durationS, seededRandom(options.seed ^ 0x1b873593))
   const transfer = medium.transfer.bind(medium)
 
   // --- stages ---
   const b = plan.microBatch
-  const L = job.model.layers.length
   const serviceMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
   const routing = planRouting(plan, job, fleet)
   const turns = new WeightedTurns()
   const schedule = network.coordination === 'scheduled' ? options.schedule : undefined
-  const slotStart = new Map<string, number>()
-  for (const x of schedule?.slots ?? []) {
-    const key = `${x.microBatch}|${x.tensor.split('#')[0]}|${x.hop}`
-    slotStart.set(key, Math.min(slotStart.get(key) ?? Infinity, x.sinceReleaseMs))
-  }
-  const slotOf = (batch: Batch, tensor: string) => batch.slot
-    ? (hop: number) => batch.slot!.release + (slotStart.get(`${batch.slot!.m}|${tensor}|${hop}`) ?? 0) / 1000
-    : undefined
+  const slotOf = slotTimes(schedule)
   // a micro-batch is done when every stage's model outputs reached its source (early heads too)
-  const bySource = sources.map(() => ({ sumMs: 0, n: 0 }))
-  const outputDone = (batch: Batch) => {
-    if (--batch.outputs!.left > 0) return
-    for (const a of batch.arrivals) {
-      if (a >= options.warmupS && a < options.durationS) {
-        latencies.push((now - a) * 1000)
-        bySource[batch.source]!.sumMs += (now - a) * 1000
-        bySource[batch.source]!.n++
-        if (now <= options.durationS) measuredDone++
-        if (now <= midS) doneByMid++
-      }
-    }
-  }
   const S = plan.stages.length
   const earlyOutputs = plan.stages.map((st, k) => (k < S - 1 ? outputBytesOf(job.model, st.layers) : 0))
+  const outputDone = (batch: Batch) => --batch.outputs!.left === 0 && tally.done(batch.arrivals, batch.source)
   const advance = (batch: Batch) => {
     batch.outputs ??= { left: 1 + earlyOutputs.filter((x) => x > 0).length }
     if (batch.stage > 0 && earlyOutputs[batch.stage - 1]! > 0) {
@@ -119,13 +92,40 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     }, slotOf(batch, batch.stage === 0 ? 'input' : `act@${st.layers[0]}`))
   }
 
-  // --- arrivals ---
-  // one Poisson stream for all sources (the same requests whatever else differs), each request's
-  // source drawn by share from a stream of its own; micro-batches form per source
+  startArrivals(heap, clock, job, options, sources, b, schedule, tally, advance)
+  runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
+
+  const window = options.durationS - options.warmupS
+  return runResult(plan, job, fleet, busyS, medium, window, now, tally.result(job.rateRps, window))
+}
+
+/** With a schedule: when each hop of a batch's transfer may start (its slot), s; without: none. */
+function slotTimes(schedule: Schedule | undefined): (batch: Batch, tensor: string) => ((hop: number) => number) | undefined {
+  const slotStart = new Map<string, number>()
+  for (const x of schedule?.slots ?? []) {
+    const key = `${x.microBatch}|${x.tensor.split('#')[0]}|${x.hop}`
+    slotStart.set(key, Math.min(slotStart.get(key) ?? Infinity, x.sinceReleaseMs))
+  }
+  return (batch, tensor) => batch.slot
+    ? (hop: number) => batch.slot!.release + (slotStart.get(`${batch.slot!.m}|${tensor}|${hop}`) ?? 0) / 1000
+    : undefined
+}
+
+type Source = { readonly d: DeviceProfile | null; readonly share: number }
+
+/**
+ * Poisson arrivals: one stream for all sources (the same requests whatever else differs), each
+ * request's source drawn by share from a stream of its own; micro-batches form per source and
+ * leave when full, or, with a schedule, every period the next micro-batch of the cycle leaves
+ * its source if it has one waiting.
+ */
+function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Job, options: SimOptions, sources: readonly Source[], b: number, schedule: Schedule | undefined, tally: Tally, advance: (batch: Batch) => void): void {
+  const rand = seededRandom(options.seed)
+  const sourceRand = seededRandom(options.seed ^ 0x27d4eb2f)
   const pending: number[][] = sources.map(() => [])
   const arrive = () => {
-    requests += now >= options.warmupS ? 1 : 0
-    if (now >= options.warmupS && now <= midS) arrivedByMid++
+    const now = clock()
+    tally.arrived()
     let k = 0
     let u = sourceRand()
     while (k < sources.length - 1 && u >= sources[k]!.share) u -= sources[k++]!.share
@@ -139,35 +139,65 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     if (next < options.durationS) heap.push(next, arrive)
   }
   heap.push(-Math.log(1 - rand()) / job.rateRps, arrive)
-  if (schedule) {
-    // every period the next micro-batch of the cycle leaves its source, if it has one waiting
-    let n = 0
-    const periodS = schedule.periodMs / 1000
-    const tick = () => {
-      const m = n++ % schedule.microBatchesPerCycle
-      const k = sources.findIndex((x) => (x.d?.id ?? null) === schedule.routes[m]!.source)
-      if (k >= 0 && pending[k]!.length >= b) {
-        const origin = sources[k]!.d
-        advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, source: k, slot: { m, release: now } })
-      }
-      if (now < options.durationS || pending.some((p) => p.length >= b)) heap.push(n * periodS, tick)
+  if (!schedule) return
+  let n = 0
+  const periodS = schedule.periodMs / 1000
+  const tick = () => {
+    const m = n++ % schedule.microBatchesPerCycle
+    const k = sources.findIndex((x) => (x.d?.id ?? null) === schedule.routes[m]!.source)
+    if (k >= 0 && pending[k]!.length >= b) {
+      const origin = sources[k]!.d
+      advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, source: k, slot: { m, release: clock() } })
     }
-    heap.push(0, tick)
+    if (clock() < options.durationS || pending.some((p) => p.length >= b)) heap.push(n * periodS, tick)
+  }
+  heap.push(0, tick)
+}
+
+/** The measured window's counts: arrivals, completions, latencies (overall and per source), and the backlog at mid-window. */
+class Tally {
+  private requests = 0
+  private measuredDone = 0
+  private readonly latencies: number[] = []
+  private readonly bySource: Array<{ sumMs: number; n: number }>
+  // arrivals and completions (of measured requests) by the middle of the window: the backlog then
+  private readonly midS: number
+  private arrivedByMid = 0
+  private doneByMid = 0
+
+  constructor(private readonly options: SimOptions, sources: number, private readonly clock: () => number) {
+    this.bySource = Array.from({ length: sources }, () => ({ sumMs: 0, n: 0 }))
+    this.midS = (options.warmupS + options.durationS) / 2
   }
 
-  runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
+  arrived(): void {
+    const now = this.clock()
+    this.requests += now >= this.options.warmupS ? 1 : 0
+    if (now >= this.options.warmupS && now <= this.midS) this.arrivedByMid++
+  }
 
-  const window = options.durationS - options.warmupS
-  const energyJByDevice = energyByDevice(plan, fleet, busyS, medium.radioJ, window, now)
-  const total = sum(Object.values(energyJByDevice))
-  const { mean: latencyMs, p95: p95LatencyMs } = meanAndP95(latencies)
-  const throughputRps = measuredDone / window
-  const energyJPerRequest = total / Math.max(1, latencies.length)
-  // completions kept up with arrivals: the backlog (arrived, not done) did not grow over the
-  // second half of the window by more than 2% of that half's arrivals (a stable queue's backlog
-  // is what it holds in flight, the same at both times)
-  const growth = (requests - measuredDone) - (arrivedByMid - doneByMid)
-  const keptUp = growth <= Math.max(10, 0.02 * (requests - arrivedByMid))
-  const qoeMet = latencies.length >= requests * 0.99 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, sustains: { offeredRps: job.rateRps, keptUp } })
-  return { emulated: true, requests, completed: latencies.length, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest, energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: latencies, latencyMsBySource: bySource.map((x) => (x.n ? x.sumMs / x.n : NaN)) }
+  done(arrivals: readonly number[], source: number): void {
+    const now = this.clock()
+    for (const a of arrivals) {
+      if (a < this.options.warmupS || a >= this.options.durationS) continue
+      this.latencies.push((now - a) * 1000)
+      this.bySource[source]!.sumMs += (now - a) * 1000
+      this.bySource[source]!.n++
+      if (now <= this.options.durationS) this.measuredDone++
+      if (now <= this.midS) this.doneByMid++
+    }
+  }
+
+  result(offeredRps: number, windowS: number): RunTally {
+    // completions kept up with arrivals: the backlog (arrived, not done) did not grow over the
+    // second half of the window by more than 2% of that half's arrivals (a stable queue's backlog
+    // is what it holds in flight, the same at both times)
+    const growth = (this.requests - this.measuredDone) - (this.arrivedByMid - this.doneByMid)
+    const keptUp = growth <= Math.max(10, 0.02 * (this.requests - this.arrivedByMid))
+    return {
+      requests: this.requests, completed: this.latencies.length, latenciesMs: this.latencies, throughputRps: this.measuredDone / windowS,
+      energyShares: Math.max(1, this.latencies.length), enough: this.latencies.length >= this.requests * 0.99,
+      sustains: { offeredRps, keptUp }, samplesMs: this.latencies, latencyMsBySource: this.bySource.map((x) => (x.n ? x.sumMs / x.n : NaN)),
+    }
+  }
 }

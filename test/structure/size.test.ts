@@ -17,11 +17,7 @@ const KNOWN: Readonly<Record<string, number>> = {
   'src/cli/simulate-command.ts: function registerSimulateCommand': 108,
   'src/demo/demo.ts: file': 438,
   'src/demo/demo.ts: function runDemo': 226,
-  'src/planner/network/scheduler.ts: function scheduleTransfers': 109,
-  'src/planner/replay/training.ts: function simulateTraining': 156,
-  'src/planner/training.ts: function predictTraining': 95,
   'src/sim/dynamics.ts: function simulateDynamics': 94,
-  'src/sim/simulate.ts: function simulate': 133,
 }
 
 describe('source sizes', () => {

@@ -101,19 +101,52 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
   if (job.training) return trainingSchedule(plan, job, fleet, network, options.epochStartMs ?? 0)
   const guardMs = options.guardMs ?? 0.5
   const chunkBytes = options.chunkBytes ?? 256 * 1024
-  const maxCycle = options.maxCycle ?? 24
   const dev = (id: string): DeviceProfile => {
     const d = fleet.devices.get(id)
     if (!d) throw new RangeError(`plan ${plan.id} uses unknown device ${id}`)
     return d
   }
   const b = plan.microBatch
-  const L = job.model.layers.length
   const sources = jobSources(job).map((x) => ({ d: x.device ? dev(x.device) : null, share: x.share }))
-  // Who takes each micro-batch of an n-long cycle: sources by share, a replicated stage's
-  // replicas by speed (smooth weighted round robin). The cycle length is the n <= maxCycle whose
-  // turns match the shares and speeds best (the smallest such n).
-  const groups: Array<ReadonlyArray<{ d: DeviceProfile | null; share: number }>> = [sources]
+  const { N, sourceOf, replicaOf } = cycleTurns(plan, job, sources, dev, options.maxCycle ?? 24)
+  const turnsOf = sources.map((x) => sourceOf.filter((d) => d === x.d).length)
+  if (turnsOf.some((c) => c === 0)) return { ok: false, reason: `a cycle of ${N} micro-batches cannot give each of ${sources.length} sources a turn` }
+  // the period must serve each source's requests, at most 90% busy (a queue at 100% never drains)
+  const maxPeriod = Math.min(...sources.map((x, k) => (turnsOf[k]! * b * 1000) / (N * job.rateRps * x.share))) * 0.9
+
+  const { chains, lower } = buildChains(plan, job, network, N, sourceOf, replicaOf, chunkBytes, guardMs)
+  const routes = Array.from({ length: N }, (_, m) => ({ source: sourceOf[m]?.id ?? null, replicas: plan.stages.map((_, k) => replicaOf(k, m).id) }))
+  if (!Number.isFinite(lower) || lower <= 0) return { ok: false, reason: 'the plan moves nothing and computes nothing' }
+
+  if (lower > maxPeriod) return { ok: false, reason: `the offered load needs a period under ${maxPeriod.toFixed(1)} ms, the plan needs at least ${lower.toFixed(1)} ms` }
+  // a request waits for its source's turn: turns come every g = N T / turns; with Poisson arrivals
+  // that is half a gap plus the M/D/1 wait of a server of service time g at load rho = rate g / b
+  const releaseWait = (T: number) => sources.reduce((a, x, k) => {
+    const g = (N * T) / turnsOf[k]!
+    const rho = (job.rateRps * x.share * g) / 1000 / b
+    return a + x.share * (g / 2 + (rho * g) / (2 * (1 - rho)))
+  }, 0)
+  let best: { s: Schedule; cost: number } | null = null
+  for (let T = lower; T <= maxPeriod; T *= 1.05) {
+    const s = place(chains, T, N, guardMs, options.epochStartMs ?? 0, routes)
+    if (!s) continue
+    if (job.goal === 'throughput') return { ok: true, schedule: { ...s, waitMs: releaseWait(T) } }
+    const cost = s.latencyMs + releaseWait(T)
+    if (!best || cost < best.cost - 1e-9) best = { s: { ...s, waitMs: releaseWait(T) }, cost }
+  }
+  return best ? { ok: true, schedule: best.s } : { ok: false, reason: `no schedule with a period up to ${maxPeriod.toFixed(1)} ms` }
+}
+
+type Source = { readonly d: DeviceProfile | null; readonly share: number }
+
+/**
+ * Who takes each micro-batch of an n-long cycle: sources by share, a replicated stage's replicas
+ * by speed (smooth weighted round robin). The cycle length is the n <= maxCycle whose turns match
+ * the shares and speeds best (the smallest such n).
+ */
+function cycleTurns(plan: Plan, job: Job, sources: readonly Source[], dev: (id: string) => DeviceProfile, maxCycle: number) {
+  const b = plan.microBatch
+  const groups: Array<readonly Source[]> = [sources]
   plan.stages.forEach((st) => {
     if (st.devices.length < 2) return
     const speed = st.devices.map((id) => 1 / stageComputeMs(job, dev(id), st.layers, b))
@@ -135,10 +168,6 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
     const g = groups.find((x) => x.length === st.devices.length && x.every((y, r) => y.d?.id === st.devices[r]))
     return g ? turns(g, N) : null
   })
-  const turnsOf = sources.map((x) => sourceOf.filter((d) => d === x.d).length)
-  if (turnsOf.some((c) => c === 0)) return { ok: false, reason: `a cycle of ${N} micro-batches cannot give each of ${sources.length} sources a turn` }
-  // the period must serve each source's requests, at most 90% busy (a queue at 100% never drains)
-  const maxPeriod = Math.min(...sources.map((x, k) => (turnsOf[k]! * b * 1000) / (N * job.rateRps * x.share))) * 0.9
   // replica per stage and micro-batch: the source itself on stage 0 when it is a replica, else its turn
   const replicaOf = (stage: number, m: number): DeviceProfile => {
     const ids = plan.stages[stage]!.devices
@@ -146,8 +175,15 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
     if (stage === 0 && origin && ids.includes(origin.id)) return origin
     return (rotation[stage]?.[m] as DeviceProfile | undefined) ?? dev(ids[0]!)
   }
+  return { N, sourceOf, replicaOf }
+}
 
-  // lower bound of the period: busiest device's compute, and the air, per micro-batch
+/**
+ * Each micro-batch's activities in chain order (air hops as chunks, computes), and the lower
+ * bound of the period: the busiest device's compute, or the air, per micro-batch.
+ */
+function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf: ReadonlyArray<DeviceProfile | null>, replicaOf: (stage: number, m: number) => DeviceProfile, chunkBytes: number, guardMs: number): { chains: Activity[][]; lower: number } {
+  const b = plan.microBatch
   const computeMs = new Map<string, number>()
   let airMs = 0
   const chains: Activity[][] = []
@@ -184,27 +220,7 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
     move(sourceOf[m]!, b * outputBytesOf(job.model, plan.stages[plan.stages.length - 1]!.layers), 'output')
     chains.push(chain)
   }
-  const lower = Math.max(airMs, ...computeMs.values()) / N
-  const routes = Array.from({ length: N }, (_, m) => ({ source: sourceOf[m]?.id ?? null, replicas: plan.stages.map((_, k) => replicaOf(k, m).id) }))
-  if (!Number.isFinite(lower) || lower <= 0) return { ok: false, reason: 'the plan moves nothing and computes nothing' }
-
-  if (lower > maxPeriod) return { ok: false, reason: `the offered load needs a period under ${maxPeriod.toFixed(1)} ms, the plan needs at least ${lower.toFixed(1)} ms` }
-  // a request waits for its source's turn: turns come every g = N T / turns; with Poisson arrivals
-  // that is half a gap plus the M/D/1 wait of a server of service time g at load rho = rate g / b
-  const releaseWait = (T: number) => sources.reduce((a, x, k) => {
-    const g = (N * T) / turnsOf[k]!
-    const rho = (job.rateRps * x.share * g) / 1000 / b
-    return a + x.share * (g / 2 + (rho * g) / (2 * (1 - rho)))
-  }, 0)
-  let best: { s: Schedule; cost: number } | null = null
-  for (let T = lower; T <= maxPeriod; T *= 1.05) {
-    const s = place(chains, T, N, guardMs, options.epochStartMs ?? 0, routes)
-    if (!s) continue
-    if (job.goal === 'throughput') return { ok: true, schedule: { ...s, waitMs: releaseWait(T) } }
-    const cost = s.latencyMs + releaseWait(T)
-    if (!best || cost < best.cost - 1e-9) best = { s: { ...s, waitMs: releaseWait(T) }, cost }
-  }
-  return best ? { ok: true, schedule: best.s } : { ok: false, reason: `no schedule with a period up to ${maxPeriod.toFixed(1)} ms` }
+  return { chains, lower: Math.max(airMs, ...computeMs.values()) / N }
 }
 
 type Activity =

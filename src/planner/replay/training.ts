@@ -17,12 +17,11 @@
  * Reported: latency = step time, throughput = samples per second, energy per sample.
  */
 import { EventHeap, runEvents } from './event-heap.js'
-import { meanAndP95 } from '../../shared/stats.js'
 import { Medium } from './medium.js'
-import { boundsHold, energyByDevice, sum } from './energy.js'
+import { runResult } from './energy.js'
 import type { SimOptions, SimResult } from './run.js'
 import { stageComputeMs, type Hop } from '../cost.js'
-import type { Fleet, Network, Job, Plan } from '../types.js'
+import type { Fleet, Network, DeviceProfile, Job, Plan } from '../types.js'
 import { stageParamBytes } from '../training.js'
 import { seededRandom } from '../../shared/random.js'
 
@@ -73,20 +72,9 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   medium.startBackground(options.durationS, seededRandom(options.seed ^ 0x1b873593))
 
   const fwdMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, dev(id), s.layers, b)])))
-  // micro-batch -> replica per stage, by smooth weighted round robin over replica speeds
-  const assignment = plan.stages.map((s, k) => {
-    const w = s.devices.map((id) => 1 / fwdMs[k]!.get(id)!)
-    const total = w.reduce((a, x) => a + x, 0)
-    const credit = w.map(() => 0)
-    return Array.from({ length: M }, () => {
-      w.forEach((x, r) => (credit[r]! += x))
-      const r = credit.indexOf(Math.max(...credit))
-      credit[r]! -= total
-      return s.devices[r]!
-    })
-  })
+  const assignment = replicaAssignment(plan, fwdMs, M)
 
-  const state = new Map<string, { busy: boolean; inFlight: number; ready: Task[]; admitted: number; limit: number }>()
+  const state = new Map<string, DeviceState>()
   plan.stages.forEach((s, k) => {
     for (const id of s.devices) state.set(id, { busy: false, inFlight: 0, ready: [], admitted: 0, limit: Math.min(S - k, M) })
   })
@@ -99,6 +87,72 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   // stage-0 micro-batches not yet admitted, per replica, in order
   let pendingInputs: number[][] = []
 
+  const { admit } = pipelineTasks({
+    plan, job, medium, heap, clock: () => now, source, assignment, state, fwdMs, busyS, jitter, trace: options.trace,
+    dev, pendingInputs: () => pendingInputs,
+    stepDone: () => ++doneInStep === M && flush(),
+  })
+
+  const flush = () => allReduce(plan, job, fleet, medium, () => {
+    if (stepStart >= options.warmupS && now <= options.durationS) {
+      stepTimes.push((now - stepStart) * 1000)
+      samplesInWindow += M * b
+    }
+    startStep()
+  })
+
+  let steps = 0
+  const startStep = () => {
+    if (now >= options.durationS || steps++ >= (options.maxSteps ?? Infinity)) return
+    stepStart = now
+    doneInStep = 0
+    if (now >= options.warmupS) samplesStarted += M * b
+    const replicas = plan.stages[0]!.devices
+    pendingInputs = replicas.map((id) => assignment[0]!.flatMap((r, mb) => (r === id ? [mb] : [])))
+    for (const id of replicas) admit(id)
+  }
+  heap.push(0, startStep)
+
+  runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
+
+  const window = options.durationS - options.warmupS
+  return runResult(plan, job, fleet, busyS, medium, window, now, {
+    requests: samplesStarted, completed: samplesInWindow, latenciesMs: stepTimes, throughputRps: samplesInWindow / window,
+    energyShares: samplesInWindow, enough: stepTimes.length > 0, samplesMs: [], latencyMsBySource: [],
+  })
+}
+
+interface DeviceState { busy: boolean; inFlight: number; ready: Task[]; admitted: number; limit: number }
+
+interface PipelineContext {
+  readonly plan: Plan
+  readonly job: Job
+  readonly medium: Medium
+  readonly heap: EventHeap<() => void>
+  readonly clock: () => number
+  readonly source: DeviceProfile | null
+  readonly assignment: readonly string[][]
+  readonly state: ReadonlyMap<string, DeviceState>
+  readonly fwdMs: ReadonlyArray<ReadonlyMap<string, number>>
+  readonly busyS: Map<string, number>
+  readonly jitter: () => number
+  readonly trace: StepTrace | undefined
+  readonly dev: (id: string) => DeviceProfile
+  /** Stage-0 micro-batches not yet admitted, per replica, in order. */
+  readonly pendingInputs: () => number[][]
+  /** A micro-batch's last backward (stage 0) is done. */
+  readonly stepDone: () => void
+}
+
+/**
+ * The tasks of the 1F1B pipeline on every device: a device runs a backward whenever one is
+ * ready, else the next forward while its stash has room; stage 0 admits inputs ahead while it
+ * has room; a finished task sends its activation forward or its gradient back.
+ */
+function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
+  const { plan, job, medium, heap, source, assignment, state, fwdMs, busyS, jitter, dev } = c
+  const b = plan.microBatch
+  const S = plan.stages.length
   const dispatch = (id: string) => {
     const st = state.get(id)!
     if (st.busy) return
@@ -112,8 +166,8 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     st.busy = true
     if (task.kind === 'F') st.inFlight++
     busyS.set(id, (busyS.get(id) ?? 0) + s)
-    options.trace?.compute.push({ device: id, stage: task.stage, microBatch: task.mb, kind: task.kind, startS: now, endS: now + s })
-    heap.push(now + s, () => {
+    c.trace?.compute.push({ device: id, stage: task.stage, microBatch: task.mb, kind: task.kind, startS: c.clock(), endS: c.clock() + s })
+    heap.push(c.clock() + s, () => {
       st.busy = false
       finished(task, id)
       dispatch(id)
@@ -122,7 +176,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
 
   const admit = (id: string) => {
     const st = state.get(id)!
-    const queue = pendingInputs[plan.stages[0]!.devices.indexOf(id)]!
+    const queue = c.pendingInputs()[plan.stages[0]!.devices.indexOf(id)]!
     // fetch inputs ahead while the stash has room (counting inputs already on their way)
     while (queue.length && st.admitted < st.limit) {
       const mb = queue.shift()!
@@ -152,7 +206,7 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     if (k === 0) {
       st.admitted--
       admit(id)
-      if (++doneInStep === M) flush()
+      c.stepDone()
       return
     }
     const prev = assignment[k - 1]![task.mb]!
@@ -162,53 +216,39 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     }, undefined, `grad@${plan.stages[k]!.layers[0]}#${task.mb}`)
   }
 
-  const flush = () => {
-    const rings = plan.stages.filter((s) => s.devices.length > 1)
-    let open = rings.length
-    const ringDone = () => {
-      if (--open > 0) return
-      if (stepStart >= options.warmupS && now <= options.durationS) {
-        stepTimes.push((now - stepStart) * 1000)
-        samplesInWindow += M * b
-      }
-      startStep()
+  return { admit }
+}
+
+/** Micro-batch -> replica per stage, by smooth weighted round robin over replica speeds. */
+function replicaAssignment(plan: Plan, fwdMs: ReadonlyArray<ReadonlyMap<string, number>>, M: number): string[][] {
+  return plan.stages.map((s, k) => {
+    const w = s.devices.map((id) => 1 / fwdMs[k]!.get(id)!)
+    const total = w.reduce((a, x) => a + x, 0)
+    const credit = w.map(() => 0)
+    return Array.from({ length: M }, () => {
+      w.forEach((x, r) => (credit[r]! += x))
+      const r = credit.indexOf(Math.max(...credit))
+      credit[r]! -= total
+      return s.devices[r]!
+    })
+  })
+}
+
+/** The ring all-reduce of every replicated stage after a step's flush: 2 (m - 1) rounds of W / m bytes each; `done` when all are. */
+function allReduce(plan: Plan, job: Job, fleet: Fleet, medium: Medium, done: () => void): void {
+  const dev = (id: string) => fleet.devices.get(id)!
+  const rings = plan.stages.filter((s) => s.devices.length > 1)
+  let open = rings.length
+  const ringDone = () => --open <= 0 && done()
+  if (open === 0) return done()
+  for (const s of rings) {
+    const m = s.devices.length
+    const chunk = stageParamBytes(job, s.layers) / m
+    const round = (r: number) => {
+      if (r === 2 * (m - 1)) return ringDone()
+      let left = m
+      s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1), undefined, `allreduce@${s.layers[0]}:${r}`))
     }
-    if (open === 0) return ringDone()
-    for (const s of rings) {
-      const m = s.devices.length
-      const chunk = stageParamBytes(job, s.layers) / m
-      const round = (r: number) => {
-        if (r === 2 * (m - 1)) return ringDone()
-        let left = m
-        s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1), undefined, `allreduce@${s.layers[0]}:${r}`))
-      }
-      round(0)
-    }
-  }
-
-  let steps = 0
-  const startStep = () => {
-    if (now >= options.durationS || steps++ >= (options.maxSteps ?? Infinity)) return
-    stepStart = now
-    doneInStep = 0
-    if (now >= options.warmupS) samplesStarted += M * b
-    const replicas = plan.stages[0]!.devices
-    pendingInputs = replicas.map((id) => assignment[0]!.flatMap((r, mb) => (r === id ? [mb] : [])))
-    for (const id of replicas) admit(id)
-  }
-  heap.push(0, startStep)
-
-  runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
-
-  const window = options.durationS - options.warmupS
-  const energyJByDevice = energyByDevice(plan, fleet, busyS, medium.radioJ, window, now)
-  const total = sum(Object.values(energyJByDevice))
-  const { mean: latencyMs, p95: p95LatencyMs } = meanAndP95(stepTimes)
-  const throughputRps = samplesInWindow / window
-  const energyJPerRequest = samplesInWindow ? total / samplesInWindow : Infinity
-  const qoeMet = stepTimes.length > 0 && boundsHold(job.qoe, { latencyMs, p95LatencyMs, throughputRps, energyJPerRequest })
-  return {
-    emulated: true, requests: samplesStarted, completed: samplesInWindow, latencyMs, p95LatencyMs, throughputRps, energyJPerRequest,
-    energyJByDevice, airBusyFraction: medium.busyS / Math.max(now, 1e-9), qoeMet, samplesMs: [], latencyMsBySource: [],
+    round(0)
   }
 }
