@@ -17,6 +17,7 @@ import * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
 import { StageExecutor, type ExecutorDeps } from './executor.js'
 import { TrainingExecutor } from './training.js'
+import { DeviceRuntime } from './runtime.js'
 import { TrainingSource } from './training-source.js'
 import { StageTrainer } from '../src/runtime/trainer.js'
 import { Requester, outstandingCap, type InputsFn } from '../src/runtime/requester.js'
@@ -98,6 +99,8 @@ export class DeviceAgent {
   /** Per job, the newest epoch whose stage models are all open. */
   private readonly ready = new Map<string, number>()
   readonly models: ModelCache
+  /** This device's clock, publish (energy-counted), dilation, energy account and stage timings. */
+  readonly runtime: DeviceRuntime
   readonly executor: StageExecutor
   readonly training: TrainingExecutor
   /** This device's training source, when it holds a training job's data (startTraining). */
@@ -119,45 +122,32 @@ export class DeviceAgent {
       await this.client.publishAsync(topic, payload, { qos: 1 })
     }, batcherOptions(o.chunkBytes ?? 256 * 1024))
     this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client, 60_000, (m) => o.onError?.(m))
-    this.executor = new StageExecutor({
+    this.runtime = new DeviceRuntime({
       id: o.id,
       profile: o.profile,
       dilate: o.dilate ?? o.profile.emulated,
-      coordination: o.coordination ?? 'slots',
+      timeScale: o.timeScale ?? 1,
       chunkBytes: o.chunkBytes ?? 256 * 1024,
+      send: async (topic, payload) => {
+        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
+        await this.tensorOut.send(topic, payload)
+      },
+      onError: (m) => this.o.onError?.(m),
+    })
+    const epochOf = {
+      assignment: (jobId: string, epoch: number) => this.history.get(jobId)?.assignments.get(epoch),
+      plan: (jobId: string, epoch: number) => this.history.get(jobId)?.plans.get(epoch),
+    }
+    this.executor = new StageExecutor({
+      runtime: this.runtime,
+      coordination: o.coordination ?? 'slots',
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 30_000,
       ...(o.maxHeld ? { maxHeld: o.maxHeld } : {}),
-      publish: async (topic, payload) => {
-        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
-        await this.tensorOut.send(topic, payload)
-      },
       session: (model) => this.session(model),
-      assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
-      plan: (jobId, epoch) => this.history.get(jobId)?.plans.get(epoch),
-      clock: () => performance.timeOrigin + performance.now(),
-      onError: (m) => this.o.onError?.(m),
+      ...epochOf,
       ...(o.trace ? { trace: o.trace } : {}),
-      timeScale: o.timeScale ?? 1,
     })
-    this.training = new TrainingExecutor({
-      id: o.id,
-      profile: o.profile,
-      dilate: o.dilate ?? o.profile.emulated,
-      timeScale: o.timeScale ?? 1,
-      chunkBytes: o.chunkBytes ?? 256 * 1024,
-      reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000,
-      publish: async (topic, payload) => {
-        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
-        await this.tensorOut.send(topic, payload)
-      },
-      assignment: (jobId, epoch) => this.history.get(jobId)?.assignments.get(epoch),
-      plan: (jobId, epoch) => this.history.get(jobId)?.plans.get(epoch),
-      trainer: (stage) => this.trainer(stage),
-      clock: () => performance.timeOrigin + performance.now(),
-      energy: this.executor.energy,
-      onError: (m) => this.o.onError?.(m),
-      timings: this.executor.timings,
-    })
+    this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.trainer(stage) })
   }
 
   /** Whether a job is a training job (its newest known plan says so). */
@@ -198,14 +188,10 @@ export class DeviceAgent {
       ...o,
       src: this.o.id,
       jobId,
-      chunkBytes: this.o.chunkBytes ?? 256 * 1024,
-      timeScale: this.o.timeScale ?? 1,
-      clock: () => performance.timeOrigin + performance.now(),
-      publish: async (topic, payload) => {
-        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
-        this.executor.energy.sent(payload.byteLength)
-        await this.tensorOut.send(topic, payload)
-      },
+      chunkBytes: this.runtime.chunkBytes,
+      timeScale: this.runtime.timeScale,
+      clock: this.runtime.clock,
+      publish: this.runtime.publish,
       local: (t) => this.training.accept(jobId, t),
       onError: (m) => this.o.onError?.(m),
     })
@@ -233,7 +219,7 @@ export class DeviceAgent {
       reconnectPeriod: 1000,
       // on a stretched emulation clock a link moves a big stage model slowly, and the broker's
       // PINGRESP waits behind it: the keep-alive stretches with the clock
-      keepalive: Math.min(65_535, Math.round(60 * (this.o.timeScale ?? 1))),
+      keepalive: Math.min(65_535, Math.round(60 * this.runtime.timeScale)),
       will: { topic: topics.device(id, 'availability'), payload: Buffer.from(AVAILABILITY.offline), qos: 1, retain: true },
     })
     storeWithoutCopy(client)
@@ -301,16 +287,12 @@ export class DeviceAgent {
     const r = new Requester({
       src: this.o.id,
       jobId,
-      chunkBytes: this.o.chunkBytes ?? 256 * 1024,
-      clock: () => performance.timeOrigin + performance.now(),
-      publish: async (topic, payload) => {
-        if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
-        this.executor.energy.sent(payload.byteLength)
-        await this.tensorOut.send(topic, payload)
-      },
+      chunkBytes: this.runtime.chunkBytes,
+      clock: this.runtime.clock,
+      publish: this.runtime.publish,
       inputs: inputs ?? ((n, plan) => randomWireInputs(plan.inputs ?? [], n)),
       local: (t) => this.executor.accept(jobId, t),
-      maxOutstanding: outstandingCap(rateRps), timeScale: this.o.timeScale ?? 1,
+      maxOutstanding: outstandingCap(rateRps), timeScale: this.runtime.timeScale,
       onError: (m) => this.o.onError?.(m),
     })
     this.requester = r
@@ -470,11 +452,11 @@ export class DeviceAgent {
    */
   private load(nowMs: number): number {
     if (!this.o.profile.emulated) return Math.min(1, os.loadavg()[0]! / os.availableParallelism())
-    const busyMs = this.executor.energy.busyTotalMs
+    const busyMs = this.runtime.energy.busyTotalMs
     const last = this.lastLoad
     this.lastLoad = { atMs: nowMs, busyMs }
     if (!last) return 0
-    const spanMs = (nowMs - last.atMs) / (this.o.timeScale ?? 1)
+    const spanMs = (nowMs - last.atMs) / this.runtime.timeScale
     return spanMs > 0 ? Math.min(1, Math.max(0, (busyMs - last.busyMs) / spanMs)) : 0
   }
 
@@ -483,13 +465,13 @@ export class DeviceAgent {
     this.executor.refresh()
     if (!this.client?.connected) return
     const epochs = [...this.ready.values()]
-    const now = performance.timeOrigin + performance.now()
+    const now = this.runtime.clock()
     const r = this.requester
-    const latencies = r ? r.stats.latenciesMs.slice(this.latencyMark).map((x) => x / (this.o.timeScale ?? 1)) : []
+    const latencies = r ? r.stats.latenciesMs.slice(this.latencyMark).map((x) => x / this.runtime.timeScale) : []
     this.latencyMark += latencies.length
     // a training source reports its optimizer steps' times (the training job's latency), in profile time
     const ts = this.trainingSource
-    const steps = ts ? ts.records.slice(this.stepMark).filter((x) => x.ok).map((x) => x.ms / (this.o.timeScale ?? 1)) : []
+    const steps = ts ? ts.records.slice(this.stepMark).filter((x) => x.ok).map((x) => x.ms / this.runtime.timeScale) : []
     if (ts) this.stepMark = ts.records.length
     const hb: Heartbeat = {
       v: PROTOCOL_VERSION,
@@ -501,8 +483,8 @@ export class DeviceAgent {
       linkThroughputBps: null,
       queueDepth: this.executor.queueDepth,
       epoch: epochs.length ? Math.max(...epochs) : null,
-      stageTimings: this.executor.timings.take(),
-      energyJ: this.executor.energy.joules(now),
+      stageTimings: this.runtime.timings.take(),
+      energyJ: this.runtime.energy.joules(now),
       ...(r && latencies.length ? { requestLatencies: [{ jobId: r.jobId, ...latencyStats(latencies) }] } : {}),
       ...(ts && steps.length ? { requestLatencies: [{ jobId: ts.jobId, ...latencyStats(steps) }] } : {}),
     }

@@ -10,21 +10,19 @@
  * assignments, so requests of an old epoch finish on the old stage while new ones use the new.
  *
  * Emulation: an emulated device waits after the real onnxruntime run until its profile's time
- * (time dilation), and keeps an energy account from its power model.
+ * (time dilation) and keeps an energy account from its power model (runtime.ts, shared with the
+ * training executor).
  */
 import type * as ort from 'onnxruntime-node'
 import type { Tensor } from '../src/protocol/reassembly.js'
 import { TensorIntake } from './intake.js'
-import { StageTimings } from './stage-timings.js'
 import { topics } from '../src/protocol/topics.js'
 import type { AssignmentPayload, PlanEpochPayload } from '../src/protocol/payloads.js'
-import type { DeviceProfile } from '../src/shared/device-profile.js'
-import { flopsTimeMs } from '../src/shared/compute-time.js'
 import { deliveries, stageInputs } from '../src/runtime/flow.js'
 import { SlotGate } from '../src/runtime/slot-gate.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
-import { sendTensor, type WireTensor } from '../src/runtime/send-tensor.js'
-import { EnergyMeter } from './energy-meter.js'
+import type { WireTensor } from '../src/runtime/send-tensor.js'
+import type { DeviceRuntime } from './runtime.js'
 import { HoldLimit } from './hold-limit.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 
@@ -33,25 +31,17 @@ const MAX_HELD_TENSORS = 1024
 const MAX_HELD_BYTES = 256 * 1024 * 1024
 
 export interface ExecutorDeps {
-  readonly id: string
-  readonly profile: DeviceProfile
-  /** Wait after each run until the profile's time (emulated devices). */
-  readonly dilate: boolean
-  /** `slots`: send inside the hub's slots; `none`: send at once (uncoordinated). */
+  /** This device: id, profile, clock, publish, dilation, energy account, stage timings. */
+  readonly runtime: DeviceRuntime
+  /** `slots`: send inside the hub's slots (stretched by the runtime's timeScale); `none`: send at once (uncoordinated). */
   readonly coordination: 'slots' | 'none'
-  /** Emulation clock: profile times and slots are stretched by this factor (1: real time). */
-  readonly timeScale?: number
-  readonly chunkBytes: number
   readonly reassemblyTimeoutMs: number
   /** Bounds on tensors held for requests waiting for inputs or their epoch (default 1024 tensors, 256 MiB). */
   readonly maxHeld?: { readonly tensors: number; readonly bytes: number }
-  readonly publish: (topic: string, payload: Buffer) => Promise<void>
   /** The open session of a stage model (loads it if needed). */
   readonly session: (model: NonNullable<AssignmentPayload['stages'][number]['model']>) => Promise<ort.InferenceSession>
   readonly assignment: (jobId: string, epoch: number) => AssignmentPayload | undefined
   readonly plan: (jobId: string, epoch: number) => PlanEpochPayload | undefined
-  readonly clock: () => number
-  readonly onError: (message: string) => void
   /** Told when a request's stage has its inputs, ran, and sent its outputs (for breakdowns). */
   /** `lateMs` (phase `ran`): how much longer the real run took than its dilated profile time (0: dilated as planned). */
   readonly trace?: (e: { jobId: string; req: string; stage: number; phase: 'inputs' | 'ran' | 'sent'; atMs: number; t0: number; lateMs?: number }) => void
@@ -77,18 +67,16 @@ export class StageExecutor {
   readonly held: HoldLimit
   private lastSweepMs = 0
   private queued = 0
-  /** Stage times since the last heartbeat (shared with the training executor). */
-  readonly timings = new StageTimings()
-  readonly energy: EnergyMeter
+  private readonly rt: DeviceRuntime
   /** Requests run, chunks rejected, runs slower than the profile (emulation could not keep up). */
   readonly counts = { runs: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
   /** The last run's excess over its dilated profile time, ms (runs are one at a time). */
   private lastLateMs = 0
 
   constructor(private readonly d: ExecutorDeps) {
-    this.energy = new EnergyMeter(d.profile, d.clock(), d.timeScale ?? 1)
+    this.rt = d.runtime
     this.held = new HoldLimit(d.maxHeld?.tensors ?? MAX_HELD_TENSORS, d.maxHeld?.bytes ?? MAX_HELD_BYTES)
-    this.intake = new TensorIntake({ id: d.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024, onError: d.onError })
+    this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024, onError: this.rt.onError })
   }
 
   get queueDepth(): number {
@@ -97,17 +85,13 @@ export class StageExecutor {
 
   /** One chunk message from the job's tensors topic for this device. */
   onChunk(jobId: string, payload: Uint8Array): void {
-    this.energy.received(payload.byteLength)
-    for (const r of this.intake.add(jobId, payload, this.d.clock())) {
-      if (r.status === 'rejected') this.reject(jobId, r.error)
-      else if (r.status === 'complete') this.accept(jobId, r.tensor)
-    }
+    this.rt.receive(this.intake, jobId, payload, this)
   }
 
   /** A whole tensor for one of this device's stages (from the network or from this device). */
   accept(jobId: string, t: Tensor): void {
     const hop = t.hop!
-    const now = this.d.clock()
+    const now = this.rt.clock()
     // held requests expire even when no plan or assignment ever comes to refresh them
     if (now - this.lastSweepMs >= 1000) this.refresh()
     const key = `${jobId}\u0000${t.req}\u0000${hop.stage}`
@@ -129,13 +113,13 @@ export class StageExecutor {
 
   /** A plan or an assignment arrived (or time passed): requests held for it may run now; expired ones go. */
   refresh(): void {
-    const now = this.d.clock()
+    const now = this.rt.clock()
     this.lastSweepMs = now
     for (const [key, w] of this.waiting) {
       if (now - w.sinceMs > this.d.reassemblyTimeoutMs) {
         this.forget(key, w)
         const known = this.d.plan(w.jobId, w.epoch) && this.d.assignment(w.jobId, w.epoch)
-        this.d.onError(known
+        this.rt.onError(known
           ? `job ${w.jobId}: request ${w.req} stage ${w.hop.stage} never got all its inputs (has ${[...w.tensors.keys()].join(', ')}); dropped`
           : `job ${w.jobId}: request ${w.req} stage ${w.hop.stage} was held for epoch ${w.epoch}, whose plan or assignment never came; dropped`)
         continue
@@ -153,12 +137,12 @@ export class StageExecutor {
     if (!part || !stage?.model) {
       this.forget(key, w)
       this.counts.failed++
-      return this.d.onError(`job ${w.jobId}: request ${w.req} asks for stage ${w.hop.stage} of ${w.hop.plan} in epoch ${w.epoch}, which this device does not hold; dropped (the source re-sends)`)
+      return this.rt.onError(`job ${w.jobId}: request ${w.req} asks for stage ${w.hop.stage} of ${w.hop.plan} in epoch ${w.epoch}, which this device does not hold; dropped (the source re-sends)`)
     }
     const needs = stageInputs(part, w.hop.stage, (plan.inputs ?? []).map((i) => i.name))
     if (!needs.every((n) => w.tensors.has(n))) return
     this.forget(key, w)
-    this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'inputs', atMs: this.d.clock(), t0: w.hop.t0 })
+    this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'inputs', atMs: this.rt.clock(), t0: w.hop.t0 })
     this.queued++
     const model = stage.model
     const flops = stage.flops
@@ -166,14 +150,14 @@ export class StageExecutor {
       this.queued--
       try {
         const outputs = await this.run(w, model, flops, needs)
-        this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'ran', atMs: this.d.clock(), t0: w.hop.t0, lateMs: this.lastLateMs })
+        this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'ran', atMs: this.rt.clock(), t0: w.hop.t0, lateMs: this.lastLateMs })
         // sent on its own: a transfer waiting for its slot toward one receiver holds up no other
         this.forward(w, plan, part, outputs)
-          .then(() => this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'sent', atMs: this.d.clock(), t0: w.hop.t0 }))
-          .catch((err: Error) => this.d.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
+          .then(() => this.d.trace?.({ jobId: w.jobId, req: w.req, stage: w.hop.stage, phase: 'sent', atMs: this.rt.clock(), t0: w.hop.t0 }))
+          .catch((err: Error) => this.rt.onError(`job ${w.jobId}: sending outputs of ${w.req}: ${err.message}`))
       } catch (err) {
         this.counts.failed++
-        this.d.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} failed: ${(err as Error).message}`)
+        this.rt.onError(`job ${w.jobId}: request ${w.req} stage ${w.hop.stage} failed: ${(err as Error).message}`)
       }
     })
   }
@@ -186,25 +170,19 @@ export class StageExecutor {
       if (!t) throw new DoraError(ErrorCodes.STAGE_INPUT_MISSING, `stage model wants input ${n}, which the plan does not send (it sends ${needs.join(', ')})`)
       feeds[n] = toOrt(t)
     }
-    const start = this.d.clock()
+    const start = this.rt.clock()
     const out = await session.run(feeds)
-    const realMs = this.d.clock() - start
-    const scale = this.d.timeScale ?? 1
-    const profileMs = flops ? flopsTimeMs(this.d.profile, flops) * scale : realMs
-    this.lastLateMs = this.d.dilate ? Math.max(0, realMs - profileMs) : 0
-    if (this.d.dilate) {
-      if (realMs > profileMs) this.counts.slowerThanProfile++
-      else await new Promise((r) => setTimeout(r, profileMs - realMs))
-    }
-    const tookMs = (this.d.clock() - start) / scale
-    this.energy.busy(tookMs)
+    // a request is one sample through one forward pass
+    const { tookMs, lateMs, slower } = await this.rt.dilateRun(start, this.rt.profileRunMs(flops))
+    this.lastLateMs = lateMs
+    if (slower) this.counts.slowerThanProfile++
     this.counts.runs++
     // a session's first run includes onnxruntime's lazy set-up: not a stage time to report
     if (!this.warm.has(session)) {
       this.warm.add(session)
       return session.outputNames.map((n) => fromOrt(n, out[n]!))
     }
-    this.timings.add(w.jobId, w.hop.stage, tookMs)
+    this.rt.timings.add(w.jobId, w.hop.stage, tookMs)
     return session.outputNames.map((n) => fromOrt(n, out[n]!))
   }
 
@@ -215,30 +193,28 @@ export class StageExecutor {
       for (const to of deliveries(part, t.name, w.hop.stage, plan.outputs ?? [])) {
         const stage = to.stage ?? w.hop.route.length
         const hop = { ...w.hop, stage }
-        if (to.stage !== null && w.hop.route[to.stage] === this.d.id) {
+        if (to.stage !== null && w.hop.route[to.stage] === this.rt.id) {
           this.accept(w.jobId, { req: w.req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: w.epoch, hop, data: t.data })
           continue
         }
         const receiver = to.stage === null ? w.hop.src : w.hop.route[to.stage]!
         if (this.d.coordination === 'slots' && assignment) {
-          const k = this.d.timeScale ?? 1
+          const k = this.rt.timeScale
           const slots = assignment.slots.filter((s) => s.planId === part.planId && s.to === receiver).map((s) => ({ ...s, offsetMs: s.offsetMs * k, durationMs: s.durationMs * k }))
-          const now = this.d.clock()
+          const now = this.rt.clock()
           const cycleMs = part.schedule ? part.schedule.cycleMs * k : null
           const at = this.gate.take(`${w.jobId}/${w.epoch}/${part.planId}/${receiver}`, now, slots, cycleMs, plan.activateAtMs)
           if (at > now) await new Promise((r) => setTimeout(r, at - now))
         }
         const topic = to.stage === null ? topics.job(w.jobId, 'results') : topics.tensors(w.jobId, receiver)
-        await sendTensor(async (tp, payload) => {
-          this.energy.sent(payload.byteLength)
-          await this.d.publish(tp, payload)
-        }, topic, t, { req: w.req, epoch: w.epoch, hop }, this.d.chunkBytes, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
+        await this.rt.sendTensor(topic, t, { req: w.req, epoch: w.epoch, hop }, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
       }
     }
   }
 
-  private reject(jobId: string, why: string): void {
+  /** A chunk or tensor refused (counted and reported). */
+  reject(jobId: string, why: string): void {
     this.counts.rejected++
-    this.d.onError(`job ${jobId}: ${why}`)
+    this.rt.onError(`job ${jobId}: ${why}`)
   }
 }

@@ -14,8 +14,8 @@
  *   the summed gradients (allreduce.ts), apply Adam with the mean over the step's micro-batches,
  *   and say `done` with the loss and a digest of the parameters.
  *
- * Emulation: after each run the device waits until its profile's time (forward: the stage's
- * FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
+ * Emulation: after each run the device waits until its profile's time (runtime.ts: forward: the
+ * stage's FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
  */
 import type * as ort from 'onnxruntime-node'
 import type { Hop } from '../src/protocol/chunks.js'
@@ -25,15 +25,11 @@ import { HoldLimit } from './hold-limit.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
-import type { DeviceProfile } from '../src/shared/device-profile.js'
-import { flopsTimeMs } from '../src/shared/compute-time.js'
 import { deliveries } from '../src/runtime/flow.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
-import { sendTensor } from '../src/runtime/send-tensor.js'
 import { gradName } from '../src/model/grad.js'
 import type { StageTrainer } from '../src/runtime/trainer.js'
-import type { EnergyMeter } from './energy-meter.js'
-import type { StageTimings } from './stage-timings.js'
+import type { DeviceRuntime } from './runtime.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 import { gradsWhole, newStageRun, newStepState, placeTensor, stepOf, type StageAssignment, type StageRun, type StepState } from './training-run.js'
 import { AllReduceMailbox, ringAllReduce } from './allreduce.js'
@@ -43,23 +39,13 @@ const MAX_HELD_TENSORS = 1024
 const MAX_HELD_BYTES = 1024 * 1024 * 1024
 
 export interface TrainingDeps {
-  readonly id: string
-  readonly profile: DeviceProfile
-  readonly dilate: boolean
-  /** Emulation clock: profile times are stretched by this factor (the host is slower than the profiles). */
-  readonly timeScale: number
-  readonly chunkBytes: number
+  /** This device: id, profile, clock, publish, dilation, energy account, stage timings (forward run times). */
+  readonly runtime: DeviceRuntime
   readonly reassemblyTimeoutMs: number
-  readonly publish: (topic: string, payload: Buffer) => Promise<void>
   readonly assignment: (jobId: string, epoch: number) => AssignmentPayload | undefined
   readonly plan: (jobId: string, epoch: number) => PlanEpochPayload | undefined
   /** The stage's trainer (models fetched, sessions open); one per stage model for the device's life. */
   readonly trainer: (stage: StageAssignment) => Promise<StageTrainer>
-  readonly clock: () => number
-  readonly energy: EnergyMeter
-  readonly onError: (message: string) => void
-  /** Forward run times in profile time (ms), for the heartbeat's stage timings. */
-  readonly timings: StageTimings
 }
 
 export class TrainingExecutor {
@@ -74,17 +60,16 @@ export class TrainingExecutor {
   private readonly warm = new WeakSet<StageTrainer>()
   readonly counts = { forwards: 0, backwards: 0, steps: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
 
+  private readonly rt: DeviceRuntime
+
   constructor(private readonly d: TrainingDeps) {
-    this.intake = new TensorIntake({ id: d.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: d.onError })
+    this.rt = d.runtime
+    this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: this.rt.onError })
     this.mailbox = new AllReduceMailbox(d.reassemblyTimeoutMs)
   }
 
   onChunk(jobId: string, payload: Uint8Array): void {
-    this.d.energy.received(payload.byteLength)
-    for (const r of this.intake.add(jobId, payload, this.d.clock())) {
-      if (r.status === 'rejected') this.reject(jobId, r.error)
-      else if (r.status === 'complete') this.accept(jobId, r.tensor)
-    }
+    this.rt.receive(this.intake, jobId, payload, this)
   }
 
   /** A step message of a job this device trains. */
@@ -101,7 +86,7 @@ export class TrainingExecutor {
       const jobId = key.split('/')[0]!
       const part = this.d.plan(jobId, m.epoch)?.parts.find((p) => p.planId === m.planId)
       part?.stages.forEach((st, k) => {
-        if (!st.devices.includes(this.d.id)) return
+        if (!st.devices.includes(this.rt.id)) return
         const run = this.run(jobId, m.epoch, m.planId, k)
         if (run) this.stepState(run, m.step)
       })
@@ -116,10 +101,10 @@ export class TrainingExecutor {
     const run = this.run(jobId, epoch, hop.plan, hop.stage)
     if (!run) {
       // held tensors expire even when no plan or assignment comes to refresh them
-      if (this.d.clock() - this.lastSweepMs >= 1000) this.refresh()
+      if (this.rt.clock() - this.lastSweepMs >= 1000) this.refresh()
       const full = this.held.admit(t.data.byteLength)
       if (full) return this.reject(jobId, `tensor ${t.name} of ${t.req} dropped: ${full}`)
-      this.pendingTensors.push({ jobId, t, atMs: this.d.clock() })
+      this.pendingTensors.push({ jobId, t, atMs: this.rt.clock() })
       return
     }
     this.place(run, t)
@@ -135,14 +120,14 @@ export class TrainingExecutor {
   refresh(): void {
     // stages of epochs this device no longer keeps (and their stashed micro-batches) go
     for (const [key, run] of this.runs) if (!this.d.plan(run.jobId, run.epoch)) this.runs.delete(key)
-    this.lastSweepMs = this.d.clock()
+    this.lastSweepMs = this.rt.clock()
     const held = this.pendingTensors.splice(0)
     for (const h of held) {
       const run = this.run(h.jobId, h.t.epoch ?? 0, h.t.hop!.plan, h.t.hop!.stage)
-      if (run || this.d.clock() - h.atMs >= this.d.reassemblyTimeoutMs) this.held.release(h.t.data.byteLength)
+      if (run || this.rt.clock() - h.atMs >= this.d.reassemblyTimeoutMs) this.held.release(h.t.data.byteLength)
       if (run) this.place(run, h.t)
-      else if (this.d.clock() - h.atMs < this.d.reassemblyTimeoutMs) this.pendingTensors.push(h)
-      else this.d.onError(`job ${h.jobId}: ${h.t.name} of ${h.t.req} was for a stage this device never got; dropped`)
+      else if (this.rt.clock() - h.atMs < this.d.reassemblyTimeoutMs) this.pendingTensors.push(h)
+      else this.rt.onError(`job ${h.jobId}: ${h.t.name} of ${h.t.req} was for a stage this device never got; dropped`)
     }
     this.openManifested()
     for (const run of this.runs.values()) this.maybeFinish(run)
@@ -159,13 +144,13 @@ export class TrainingExecutor {
     const part = plan?.parts.find((p) => p.planId === planId)
     if (!plan || !st || !part) return null
     if (!st.backward || !st.params || !st.model) {
-      this.d.onError(`job ${jobId}: stage ${stage} of ${planId} in epoch ${epoch} has no backward model or parameters (not a training assignment)`)
+      this.rt.onError(`job ${jobId}: stage ${stage} of ${planId} in epoch ${epoch} has no backward model or parameters (not a training assignment)`)
       return null
     }
     const run = newStageRun(jobId, epoch, plan, part, stage, st)
     this.runs.set(key, run)
     // open the trainer early (model fetch, sessions) so the first micro-batch does not wait for it
-    this.d.trainer(st).catch((err: Error) => this.d.onError(`job ${jobId}: stage ${stage}: ${err.message}`))
+    this.d.trainer(st).catch((err: Error) => this.rt.onError(`job ${jobId}: stage ${stage}: ${err.message}`))
     for (const [k, m] of this.manifests) if (k.startsWith(`${jobId}/${epoch}/${planId}/`)) this.stepState(run, m.step)
     return run
   }
@@ -175,7 +160,7 @@ export class TrainingExecutor {
     if (!s) run.steps.set(step, (s = newStepState()))
     const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
     if (m && s.expected === null) {
-      s.expected = m.routes.filter((r) => r[run.stage] === this.d.id).length
+      s.expected = m.routes.filter((r) => r[run.stage] === this.rt.id).length
       // a replica with no micro-batch this step still takes part in the all-reduce
       this.maybeFinish(run)
     }
@@ -212,7 +197,7 @@ export class TrainingExecutor {
     work
       .catch((err: Error) => {
         this.counts.failed++
-        this.d.onError(err.message)
+        this.rt.onError(err.message)
       })
       .finally(() => {
         this.busy = false
@@ -220,35 +205,22 @@ export class TrainingExecutor {
       })
   }
 
-  private async dilateTo(startMs: number, profileMs: number): Promise<number> {
-    const realMs = this.d.clock() - startMs
-    const target = profileMs * this.d.timeScale
-    if (this.d.dilate) {
-      if (realMs > target) this.counts.slowerThanProfile++
-      else await new Promise((r) => setTimeout(r, target - realMs))
-    }
-    const took = this.d.clock() - startMs
-    this.d.energy.busy(took / this.d.timeScale)
-    return took
-  }
-
-  /** The profile's time of one run: overhead + (FLOPs time of the micro-batch) x passes. */
-  private profileMs(run: StageRun, passes: number): number {
-    const f = run.assignment.flops
-    if (!f) return 0
-    const overhead = this.d.profile.stageOverheadMs
-    return overhead + passes * run.part.microBatch * (flopsTimeMs(this.d.profile, f) - overhead)
+  /** Waits until the profile's time of a run of the stage's micro-batch (`passes`: forward 1, backward 2); its time in profile ms. */
+  private async dilateTo(run: StageRun, startMs: number, passes: number): Promise<number> {
+    const r = await this.rt.dilateRun(startMs, this.rt.profileRunMs(run.assignment.flops, run.part.microBatch, passes))
+    if (r.slower) this.counts.slowerThanProfile++
+    return r.tookMs
   }
 
   private async forward(run: StageRun, req: string): Promise<void> {
     const w = run.inputs.get(req)!
     run.inputs.delete(req)
     const trainer = await this.d.trainer(run.assignment)
-    const start = this.d.clock()
+    const start = this.rt.clock()
     const r = await trainer.forward(new Map([...w.tensors].map(([n, t]) => [n, toOrt(t)])))
-    const took = await this.dilateTo(start, this.profileMs(run, 1))
+    const took = await this.dilateTo(run, start, 1)
     // a trainer's first forward includes onnxruntime's lazy set-up: not a stage time to report
-    if (this.warm.has(trainer)) this.d.timings.add(run.jobId, run.stage, took / this.d.timeScale)
+    if (this.warm.has(trainer)) this.rt.timings.add(run.jobId, run.stage, took)
     this.warm.add(trainer)
     this.counts.forwards++
     const s = this.stepState(run, stepOf(req))
@@ -277,15 +249,15 @@ export class TrainingExecutor {
     // a trainer outlives epochs: sums left by a step given up half-way are dropped
     const stepKey = `${run.jobId}/${run.epoch}/${run.planId}/${stepOf(req)}`
     if (this.summing.get(trainer) !== stepKey) {
-      if (trainer.accumulated > 0) this.d.onError(`job ${run.jobId}: dropping the gradients of an unfinished step (${trainer.accumulated} micro-batches) on stage ${run.stage}`)
+      if (trainer.accumulated > 0) this.rt.onError(`job ${run.jobId}: dropping the gradients of an unfinished step (${trainer.accumulated} micro-batches) on stage ${run.stage}`)
       trainer.clearGradients()
       this.summing.set(trainer, stepKey)
     }
     const gradIn = new Map<string, ort.Tensor>()
     for (const [o, x] of g ?? []) gradIn.set(gradName(o), toOrt({ name: gradName(o), dtype: 'float32', shape: x.shape, data: new Uint8Array(x.sum.buffer) }))
-    const start = this.d.clock()
+    const start = this.rt.clock()
     const back = await trainer.backward(st.saved, gradIn)
-    await this.dilateTo(start, this.profileMs(run, 2))
+    await this.dilateTo(run, start, 2)
     this.counts.backwards++
     const s = this.stepState(run, stepOf(req))
     s.backwards++
@@ -302,12 +274,9 @@ export class TrainingExecutor {
   private send(run: StageRun, req: string, hop: Hop, stage: number, t: ReturnType<typeof fromOrt>): void {
     const to = hop.route[stage]!
     const h = { ...hop, stage }
-    if (to === this.d.id) return this.accept(run.jobId, { req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: run.epoch, hop: h, data: t.data })
-    sendTensor(async (topic, payload) => {
-      this.d.energy.sent(payload.byteLength)
-      await this.d.publish(topic, payload)
-    }, topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h }, this.d.chunkBytes)
-      .catch((err: Error) => this.d.onError(`job ${run.jobId}: sending ${t.name} of ${req} to ${to}: ${err.message}`))
+    if (to === this.rt.id) return this.accept(run.jobId, { req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: run.epoch, hop: h, data: t.data })
+    this.rt.sendTensor(topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h })
+      .catch((err: Error) => this.rt.onError(`job ${run.jobId}: sending ${t.name} of ${req} to ${to}: ${err.message}`))
   }
 
   private maybeFinish(run: StageRun): void {
@@ -321,7 +290,7 @@ export class TrainingExecutor {
         })
         .catch((err: Error) => {
           this.counts.failed++
-          this.d.onError(`job ${run.jobId}: step ${step} of stage ${run.stage}: ${err.message}`)
+          this.rt.onError(`job ${run.jobId}: step ${step} of stage ${run.stage}: ${err.message}`)
         })
     }
   }
@@ -335,34 +304,32 @@ export class TrainingExecutor {
     const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
     trainer.apply(m?.routes.length ?? s.backwards, flat)
     const done: TrainingStep = {
-      v: PROTOCOL_VERSION, kind: 'done', epoch: run.epoch, planId: run.planId, step, stage: run.stage, device: this.d.id,
+      v: PROTOCOL_VERSION, kind: 'done', epoch: run.epoch, planId: run.planId, step, stage: run.stage, device: this.rt.id,
       microBatches: s.backwards, loss: s.lossCount ? s.lossSum : null, paramsSha256: trainer.digest(),
     }
-    await this.d.publish(topics.job(run.jobId, 'steps'), encodeCbor(done))
+    await this.rt.publish(topics.job(run.jobId, 'steps'), encodeCbor(done))
   }
 
   /** Ring all-reduce (sum) of `flat` among `replicas`, in place. */
   private async allReduce(run: StageRun, step: number, flat: Float32Array, replicas: readonly string[]): Promise<void> {
-    const r = replicas.indexOf(this.d.id)
+    const r = replicas.indexOf(this.rt.id)
     if (r < 0) throw new DoraError(ErrorCodes.ALLREDUCE, `not a replica of stage ${run.stage}`)
     const next = replicas[(r + 1) % replicas.length]!
     const req = `${step}`
     const route = run.part.stages.map((st, k) => (k === run.stage ? next : st.devices[0]!))
     await ringAllReduce(flat, replicas.length, r, {
       send: (name, values) => {
-        const hop: Hop = { src: this.d.id, plan: run.planId, stage: run.stage, route, t0: Math.floor(this.d.clock()) }
-        return sendTensor(async (topic, p) => {
-          this.d.energy.sent(p.byteLength)
-          await this.d.publish(topic, p)
-        }, topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [values.length], data: new Uint8Array(values.buffer) }, { req, epoch: run.epoch, hop }, this.d.chunkBytes)
+        const hop: Hop = { src: this.rt.id, plan: run.planId, stage: run.stage, route, t0: Math.floor(this.rt.clock()) }
+        return this.rt.sendTensor(topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [values.length], data: new Uint8Array(values.buffer) }, { req, epoch: run.epoch, hop })
       },
       receive: (name) => this.mailbox.receive(`${run.jobId}/${run.epoch}/${run.planId}/${run.stage}/${req}/${name}`),
     })
   }
 
-  private reject(jobId: string, why: string): void {
+  /** A chunk or tensor refused (counted and reported). */
+  reject(jobId: string, why: string): void {
     this.counts.rejected++
-    this.d.onError(`job ${jobId}: ${why}`)
+    this.rt.onError(`job ${jobId}: ${why}`)
   }
 }
 
