@@ -1,7 +1,8 @@
 /**
  * Who may connect, publish and subscribe on the embedded broker (README § Security).
  * - the hub: everything under dora/v1;
- * - a device (username = device id): publishes only its own caps, heartbeat and availability,
+ * - a device (username = device id): publishes only its own caps, heartbeat, availability and
+ *   air asks (never its own grants),
  *   and the data-plane topics (tensors, results, training steps) of jobs it is assigned to (or a source of); subscribes
  *   to its own device topics, the hub topics and its jobs' plan, requests, inbound tensors, results and steps;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing but Home Assistant's
@@ -104,7 +105,7 @@ export class Acl {
           || (!!this.options.homeAssistantPrefix && topic === ha.status(this.options.homeAssistantPrefix))
       case 'device': {
         const id = who.deviceId
-        if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability')) return true
+        if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability') || topic === topics.device(id, 'air')) return true
         for (const job of this.options.jobsOf(id)) {
           if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topic === topics.job(job, 'results') || topic === topics.job(job, 'steps')) return true
         }

@@ -80,7 +80,7 @@ function rules(a: Account, haPrefix: string | null): string[] {
     case 'device': {
       const id = a.username
       return [
-        write(topics.device(id, 'caps')), write(topics.device(id, 'heartbeat')), write(topics.device(id, 'availability')),
+        write(topics.device(id, 'caps')), write(topics.device(id, 'heartbeat')), write(topics.device(id, 'availability')), write(topics.device(id, 'air')),
         write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobSteps),
         read(filters.deviceOwn(id)), read(filters.hub), read(filters.allJobPlans), read(filters.allModels), read(filters.tensorsToDevice(id)),
         read(filters.allJobRequests), read(filters.allJobResults), read(filters.allJobSteps),

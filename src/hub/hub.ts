@@ -17,6 +17,7 @@ import { Acl } from '../broker/acl.js'
 import { EmbeddedBroker, type BoundPorts } from '../broker/embedded.js'
 import { DoraClient } from '../mqtt/client.js'
 import { Registry, type Outcome, type RegistryEvent } from '../registry/registry.js'
+import { serveGrants, type GrantDesk } from './air-grants.js'
 import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
 import { planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { HubReports, redact } from './hub-reports.js'
@@ -33,6 +34,8 @@ export class Hub {
   private broker: EmbeddedBroker | null = null
   private client: DoraClient | null = null
   private sweepTask: ScheduledTask | null = null
+  /** Hub-granted air (air-grants.ts). */
+  private grants: GrantDesk | null = null
   private energyTask: ScheduledTask | null = null
   private readonly reports: HubReports
   private ports: BoundPorts | null = null
@@ -215,6 +218,7 @@ export class Hub {
     await client.subscribe(topics.allDevices('caps'), route)
     await client.subscribe(topics.allDevices('availability'), route)
     await client.subscribe(topics.allDevices('heartbeat'), route)
+    this.grants = await serveGrants(client, this.clock, (sender, topic, error) => this.bad?.report({ sender, kind: 'air', topic, code: ErrorCodes.PAYLOAD_INVALID, error }))
     await client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
     this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
       this.registry.sweep(this.clock())
@@ -309,6 +313,8 @@ export class Hub {
     await this.metrics?.close()
     await this.sweepTask?.destroy()
     this.sweepTask = null
+    this.grants?.stop()
+    this.grants = null
     await this.energyTask?.destroy()
     this.energyTask = null
     this.reports.stop()
@@ -378,6 +384,7 @@ export class Hub {
 
   private readonly onRegistryEvent = (event: RegistryEvent): void => {
     if (event.type === 'joined') this.log.info({ deviceId: event.device.id, kind: event.device.caps?.kind, emulated: event.device.caps?.emulated }, 'device joined')
+    if (event.type === 'left') this.grants?.forget(event.device.id)
     if (event.type === 'left') this.log.info({ deviceId: event.device.id, reason: event.reason }, 'device left')
     if (event.type === 'changed' && event.what === 'measurements') {
       for (const job of this.jobs) job.measured(event.device)

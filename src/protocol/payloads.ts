@@ -287,3 +287,27 @@ export const trainingStepSchema = z.discriminatedUnion('kind', [
   }),
 ])
 export type TrainingStep = z.infer<typeof trainingStepSchema>
+
+/** Longest air a grant may lease, ms (a device that never gives the air back holds it no longer). */
+export const MAX_GRANT_LEASE_MS = 10_000
+
+const seq = z.number().int().nonnegative().max(2 ** 31)
+
+/**
+ * Published by a device on `dora/v1/devices/{id}/air` (CBOR, QoS 1): `ask`, the air for one
+ * transfer of `bytes`, which the device expects to take `airMs` (its own estimate, wall clock);
+ * `done`, the air it was granted for `seq` is free again. topics.md § Air grants.
+ */
+export const airMessageSchema = z.discriminatedUnion('kind', [
+  z.object({ v: version, kind: z.literal('ask'), seq, bytes: z.number().int().positive().max(2 ** 31), airMs: positive.max(MAX_GRANT_LEASE_MS) }),
+  z.object({ v: version, kind: z.literal('done'), seq }),
+])
+export type AirMessage = z.infer<typeof airMessageSchema>
+
+/**
+ * Published by the hub on `dora/v1/devices/{id}/grant` (CBOR, QoS 1): the air is the device's
+ * for `seq`, for at most `leaseMs`; the ask waited `queuedMs` at the hub behind other grants (so
+ * the device can tell the round trip from the queue).
+ */
+export const airGrantSchema = z.object({ v: version, seq, leaseMs: positive.max(MAX_GRANT_LEASE_MS), queuedMs: nonNeg })
+export type AirGrant = z.infer<typeof airGrantSchema>

@@ -22,9 +22,12 @@ export function assertId(kind: string, id: string): string {
   return id
 }
 
-/** Per-device topics: topics.md § Devices. */
-export type DeviceTopicKind = 'caps' | 'heartbeat' | 'availability' | 'assignment' | 'error'
-export const DEVICE_TOPIC_KINDS: readonly DeviceTopicKind[] = ['caps', 'heartbeat', 'availability', 'assignment', 'error']
+/**
+ * Per-device topics: topics.md § Devices. `air` carries the device's asks for the air and its
+ * returns (device to hub), `grant` the hub's grants (hub to device): topics.md § Air grants.
+ */
+export type DeviceTopicKind = 'caps' | 'heartbeat' | 'availability' | 'assignment' | 'error' | 'air' | 'grant'
+export const DEVICE_TOPIC_KINDS: readonly DeviceTopicKind[] = ['caps', 'heartbeat', 'availability', 'assignment', 'error', 'air', 'grant']
 
 /** Per-job topics: topics.md § Jobs. `tensors` carries the receiving device id as a further level. */
 export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors' | 'spec' | 'status' | 'steps'

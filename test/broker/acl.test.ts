@@ -24,6 +24,14 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.authenticate('ha', Buffer.from('ha-secret-1'), '10.0.0.9')).toEqual({ role: 'observer', username: 'ha' })
   })
 
+  it('a device asks for the air on its own air topic, never on another device\'s, and never grants itself', () => {
+    expect(acl.canPublish(cam1, topics.device('cam-1', 'air'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.device('cam-2', 'air'))).toBe(false)
+    expect(acl.canPublish(cam1, topics.device('cam-1', 'grant'))).toBe(false)
+    expect(acl.canSubscribe(cam1, topics.device('cam-1', 'grant'))).toBe(true)
+    expect(acl.canSubscribe(cam1, topics.device('cam-2', 'grant'))).toBe(false)
+  })
+
   it("a device publishes its jobs' data-plane topics, not another job's", () => {
     expect(acl.canPublish(cam1, topics.tensors('detector', 'cam-2'))).toBe(true)
     expect(acl.canPublish(cam1, topics.job('detector', 'results'))).toBe(true)

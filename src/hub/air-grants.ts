@@ -1,0 +1,129 @@
+/**
+ * Hub-granted air (topics.md § Air grants): devices ask the hub for the air before a transfer
+ * and give it back after; the hub grants it to one transfer at a time, first come first served.
+ * This is the run's form of the simulator's granted medium (planner/replay/medium.ts): one own
+ * transfer on the air at a time, in order of request, each paying the ask-grant round trip.
+ *
+ * Bounded against hostile or broken devices: at most MAX_ASKS_PER_DEVICE asks of one device
+ * wait at once (more are refused, so one device cannot fill the queue), a grant lasts at most
+ * its lease (twice the device's own estimate plus a margin, never over MAX_GRANT_LEASE_MS) and
+ * then passes on whether or not the device gave it back, and a device that leaves loses its
+ * asks and its grant. Malformed messages are refused by schema (the caller reports them).
+ */
+import { airGrantSchema, airMessageSchema, MAX_GRANT_LEASE_MS, type AirGrant } from '../protocol/payloads.js'
+import { PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
+import { decodeCbor, encodeCbor } from '../protocol/codec.js'
+import type { DoraClient } from '../mqtt/client.js'
+
+/** Asks one device may have waiting at once. */
+export const MAX_ASKS_PER_DEVICE = 16
+/** Added to twice a device's estimate in a lease, ms (clock error, scheduling on a loaded host). */
+export const LEASE_MARGIN_MS = 50
+
+interface Ask {
+  readonly device: string
+  readonly seq: number
+  readonly leaseMs: number
+  readonly askedAtMs: number
+}
+
+export interface GrantDeskCounts {
+  granted: number
+  /** Grants that ended by their lease, not by the device giving the air back. */
+  expired: number
+  /** Asks refused: malformed, or beyond a device's MAX_ASKS_PER_DEVICE. */
+  refused: number
+  /** Sum of the time asks waited for their grant at the hub, ms (queueing, not the round trip). */
+  waitedMs: number
+}
+
+export interface GrantDeskDeps {
+  readonly clock: () => number
+  /** Sends a grant to a device (the caller publishes it on the device's grant topic). */
+  readonly send: (device: string, grant: AirGrant) => void
+  readonly setTimer: (fn: () => void, ms: number) => { cancel: () => void }
+}
+
+export class GrantDesk {
+  private readonly queue: Ask[] = []
+  private holder: (Ask & { cancel: () => void }) | null = null
+  readonly counts: GrantDeskCounts = { granted: 0, expired: 0, refused: 0, waitedMs: 0 }
+
+  constructor(private readonly d: GrantDeskDeps) {}
+
+  /** A message on a device's air topic. Returns an error text when it is refused. */
+  onMessage(device: string, payload: Uint8Array): string | null {
+    const decoded = decodeCbor(payload)
+    const m = decoded.ok ? airMessageSchema.safeParse(decoded.value) : null
+    if (!m?.success) {
+      this.counts.refused++
+      return decoded.ok ? `air message does not match the schema: ${m?.error.issues[0]?.message ?? ''}` : decoded.error
+    }
+    if (m.data.kind === 'done') {
+      if (this.holder && this.holder.device === device && this.holder.seq === m.data.seq) this.next(false)
+      return null
+    }
+    if (this.queue.filter((a) => a.device === device).length >= MAX_ASKS_PER_DEVICE) {
+      this.counts.refused++
+      return `more than ${MAX_ASKS_PER_DEVICE} asks for the air waiting`
+    }
+    const leaseMs = Math.min(MAX_GRANT_LEASE_MS, 2 * m.data.airMs + LEASE_MARGIN_MS)
+    this.queue.push({ device, seq: m.data.seq, leaseMs, askedAtMs: this.d.clock() })
+    if (!this.holder) this.next(false)
+    return null
+  }
+
+  /** A device left: its asks go, and its grant ends. */
+  forget(device: string): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.device === device) this.queue.splice(i, 1)
+    if (this.holder?.device === device) this.next(false)
+  }
+
+  get waiting(): number {
+    return this.queue.length
+  }
+
+  stop(): void {
+    this.holder?.cancel()
+    this.holder = null
+    this.queue.length = 0
+  }
+
+  private next(expired: boolean): void {
+    if (expired) this.counts.expired++
+    this.holder?.cancel()
+    this.holder = null
+    const ask = this.queue.shift()
+    if (!ask) return
+    const timer = this.d.setTimer(() => this.holder?.seq === ask.seq && this.holder.device === ask.device && this.next(true), ask.leaseMs)
+    this.holder = { ...ask, cancel: timer.cancel }
+    this.counts.granted++
+    const queuedMs = this.d.clock() - ask.askedAtMs
+    this.counts.waitedMs += queuedMs
+    this.d.send(ask.device, airGrantSchema.parse({ v: PROTOCOL_VERSION, seq: ask.seq, leaseMs: ask.leaseMs, queuedMs }))
+  }
+}
+
+/**
+ * Serves grants on a hub's client: reads every device's air topic, publishes each grant on the
+ * device's grant topic (QoS 1, control lane). `refused` hears of a refused message.
+ */
+export async function serveGrants(client: DoraClient, clock: () => number, refused: (device: string, topic: string, error: string) => void): Promise<GrantDesk> {
+  const desk = new GrantDesk({
+    clock,
+    send: (device, grant) => {
+      client.publish(topics.device(device, 'grant'), encodeCbor(grant), { qos: 1 }).catch(() => undefined)
+    },
+    setTimer: (fn, ms) => {
+      const t = setTimeout(fn, ms)
+      return { cancel: () => clearTimeout(t) }
+    },
+  })
+  await client.subscribe(topics.allDevices('air'), (topic, payload) => {
+    const t = parseTopic(topic)
+    if (t?.scope !== 'device' || t.kind !== 'air') return
+    const error = desk.onMessage(t.deviceId, payload)
+    if (error) refused(t.deviceId, topic, error)
+  })
+  return desk
+}

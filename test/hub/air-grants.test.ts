@@ -1,0 +1,104 @@
+/**
+ * Hub-granted air over MQTT (topics.md § Air grants), with a real hub (embedded Aedes on a
+ * loopback port) and real mqtt.js device connections: grants go one at a time in order of
+ * asking, a grant not given back ends at its lease, hostile asks are bounded, and the device side
+ * measures each grant's round trip apart from its queueing.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { MqttClient } from 'mqtt'
+import { connect, deviceUrl, DEVICE_PASSWORD, startHub } from '../helpers/hub.js'
+import type { Hub } from '../../src/hub/hub.js'
+import { AirGrants } from '../../src/runtime/air-grants.js'
+import { topics } from '../../src/protocol/topics.js'
+import { encodeCbor } from '../../src/protocol/codec.js'
+
+let hub: Hub | null = null
+const clients: MqttClient[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.end(true)
+  await hub?.stop()
+  hub = null
+})
+
+async function device(id: string, timeoutMs = 5000): Promise<{ c: MqttClient; air: AirGrants }> {
+  const c = await connect(deviceUrl(hub!), { username: id, password: DEVICE_PASSWORD, clientId: id })
+  clients.push(c)
+  const air = new AirGrants({ deviceId: id, clock: () => performance.now(), timeoutMs, publish: async (t, p, qos) => void (await c.publishAsync(t, p, { qos })) })
+  c.on('message', (topic, payload) => topic === topics.device(id, 'grant') && air.onGrant(payload))
+  await c.subscribeAsync(topics.device(id, 'grant'), { qos: 1 })
+  return { c, air }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('hub-granted air', () => {
+  it('grants the air to one transfer at a time, in order of asking, and the device measures the round trip', async () => {
+    hub = await startHub()
+    const a = await device('dev-a')
+    const b = await device('dev-b')
+    const log: string[] = []
+    const hold = (who: string, ms: number) => async () => {
+      log.push(`${who}+`)
+      await sleep(ms)
+      log.push(`${who}-`)
+    }
+    const first = a.air.withAir(1000, 60, hold('a', 60))
+    await sleep(5) // a asks first
+    const second = b.air.withAir(1000, 60, hold('b', 30))
+    const third = a.air.withAir(1000, 60, hold('a2', 10))
+    await Promise.all([first, second, third])
+    expect(log).toEqual(['a+', 'a-', 'b+', 'b-', 'a2+', 'a2-'])
+    expect(a.air.stats.granted + b.air.stats.granted).toBe(3)
+    expect(a.air.stats.timedOut + b.air.stats.timedOut).toBe(0)
+    // b's ask waited behind a's transfer at the hub; its round trip alone is far shorter than that
+    expect(b.air.stats.queuedMs[0]).toBeGreaterThan(20)
+    for (const rtt of [...a.air.stats.roundTripsMs, ...b.air.stats.roundTripsMs]) {
+      expect(rtt).toBeGreaterThan(0)
+      expect(rtt).toBeLessThan(1000)
+    }
+  })
+
+  it('a grant that is never given back ends at its lease, and the next device gets the air', async () => {
+    hub = await startHub()
+    const a = await device('dev-a')
+    const b = await device('dev-b')
+    // dev-a asks by hand and never says done: a 20 ms estimate leases 2 x 20 + 50 = 90 ms
+    const t0 = performance.now()
+    await a.c.publishAsync(topics.device('dev-a', 'air'), encodeCbor({ v: 1, kind: 'ask', seq: 7, bytes: 100, airMs: 20 }), { qos: 1 })
+    await sleep(10)
+    await b.air.withAir(100, 1, async () => undefined)
+    const waited = performance.now() - t0
+    // dev-a's grant came after its ask, and dev-b's only once that lease ran out
+    expect(waited).toBeGreaterThanOrEqual(89)
+    expect(waited).toBeLessThan(2000)
+    expect(b.air.stats.granted).toBe(1)
+  })
+
+  it('malformed asks and a flood of asks from one device leave the others served', async () => {
+    hub = await startHub()
+    const a = await device('dev-a')
+    const b = await device('dev-b')
+    await a.c.publishAsync(topics.device('dev-a', 'air'), Buffer.from('not cbor'), { qos: 1 })
+    await a.c.publishAsync(topics.device('dev-a', 'air'), encodeCbor({ v: 1, kind: 'ask', seq: -1, bytes: 1e12, airMs: 1e9 }), { qos: 1 })
+    // 200 asks never given back, each leasing the air for 2 x 10 + 50 = 70 ms: only 16 may wait
+    for (let i = 0; i < 200; i++) a.c.publish(topics.device('dev-a', 'air'), encodeCbor({ v: 1, kind: 'ask', seq: 1000 + i, bytes: 10, airMs: 10 }), { qos: 0 })
+    await sleep(100)
+    const t0 = performance.now()
+    await b.air.withAir(100, 1, async () => undefined)
+    // at most 16 of dev-a's leases (70 ms each) stand before dev-b's: about 1.1 s, not 14 s
+    expect(performance.now() - t0).toBeLessThan(3000)
+    expect(b.air.stats.granted).toBe(1)
+  })
+
+  it('sends anyway when no grant comes in time (no hub answering)', async () => {
+    hub = await startHub()
+    const a = await device('dev-a', 150)
+    await hub.stop()
+    hub = null
+    const t0 = performance.now()
+    const sent = await a.air.withAir(100, 1, async () => 'sent')
+    expect(sent).toBe('sent')
+    expect(a.air.stats.timedOut).toBe(1)
+    expect(performance.now() - t0).toBeLessThan(2000)
+  })
+})
