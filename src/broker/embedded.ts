@@ -102,29 +102,7 @@ export class EmbeddedBroker {
         packet.keepalive = this.policy.keepaliveFor(packet.keepalive ?? 0)
         done(null, true)
       },
-      authenticate: (client, username, password, done) => {
-        const remote = (client.conn as { remoteAddress?: string }).remoteAddress
-        const who = o.acl.authenticate(username, password, remote)
-        if (!who) {
-          log.warn({ clientId: client.id, username: username ?? null, remote }, 'broker: connection refused (bad credentials or anonymous not allowed)')
-          const err = new Error('bad username or password') as AuthenticateError
-          err.returnCode = 4
-          return done(err, false)
-        }
-        const admitted = this.policy.admit(client, who)
-        if (!admitted.ok) {
-          const idTaken = admitted.owner !== undefined
-          log.warn({ clientId: client.id, username: username ?? null, remote, clean: client.clean, owner: admitted.owner, reason: admitted.reason },
-            idTaken ? 'broker: client id takeover refused' : 'broker: connection refused (too many connections for the account)')
-          o.onRefused?.(idTaken ? 'client-id' : 'connections')
-          // [MQTT-3.2.2-3] 0x02 identifier rejected; a full account is "server unavailable" (0x03)
-          const err = new Error(admitted.reason) as AuthenticateError
-          err.returnCode = idTaken ? 2 : 3
-          return done(err, false)
-        }
-        this.principals.set(client, who)
-        done(null, true)
-      },
+      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => {
         if (packet.topic.startsWith(SYS_PREFIX)) return done(new Error(`${SYS_PREFIX} topics are reserved`))
         if (!client) return done(null)
@@ -145,44 +123,74 @@ export class EmbeddedBroker {
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'broker: client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'broker: connection error'))
 
-    const guard = (conn: Duplex, remote: string | undefined) =>
-      new GuardedConnection(conn, o.maxPacketBytes, (reason) => log.warn({ remote, reason }, 'broker: connection closed by frame guard'), remote, o.partialPacketTimeoutMs)
+    const serve = (conn: Duplex, remote: string | undefined, req?: http.IncomingMessage) =>
+      aedes.handle(new GuardedConnection(conn, o.maxPacketBytes, (reason) => log.warn({ remote, reason }, 'broker: connection closed by frame guard'), remote, o.partialPacketTimeoutMs), req)
 
     // noDelay: small packets (PUBACKs, heartbeats) must not wait on Nagle + delayed ACK (40 ms).
     const tcp = net.createServer({ noDelay: true }, (socket) => {
-      aedes.handle(guard(socket, socket.remoteAddress))
+      serve(socket, socket.remoteAddress)
     })
-    const ports: BoundPorts = { port: await this.listen(tcp, o.port, 'TCP'), wsPort: null, tlsPort: null }
-
-    if (o.wsPort !== null) {
-      const server = http.createServer((_req, res) => {
-        res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n')
-      })
-      this.wss = new WebSocketServer({ server, maxPayload: o.maxPacketBytes + 16 })
-      this.wss.on('error', () => {}) // the http server's own errors surface through listen()
-      this.wss.on('connection', (ws, req) => {
-        const stream = createWebSocketStream(ws)
-        stream.on('error', () => {})
-        aedes.handle(guard(stream, req.socket.remoteAddress), req)
-      })
-      ports.wsPort = await this.listen(server, o.wsPort, 'WebSocket')
+    return {
+      port: await this.listen(tcp, o.port, 'TCP'),
+      wsPort: o.wsPort !== null ? await this.openWebSocket(o.wsPort, serve) : null,
+      tlsPort: o.tls ? await this.openTls(o.tls, serve) : null,
     }
+  }
 
-    if (o.tls) {
-      let key: Buffer, cert: Buffer
-      try {
-        key = readFileSync(o.tls.keyFile)
-        cert = readFileSync(o.tls.certFile)
-      } catch (err) {
-        throw new DoraError(ErrorCodes.BROKER_START, `cannot read TLS key/certificate: ${(err as Error).message}`)
-      }
-      const server = tls.createServer({ key, cert }, (socket) => {
-        socket.setNoDelay(true)
-        aedes.handle(guard(socket, socket.remoteAddress))
-      })
-      ports.tlsPort = await this.listen(server, o.tls.port, 'TLS')
+  /** Credentials checked by the ACL, then the connection policy (client id, connections per account). */
+  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+    const { options: o } = this
+    const log = o.log
+    const remote = (client.conn as { remoteAddress?: string }).remoteAddress
+    const who = o.acl.authenticate(username, password, remote)
+    if (!who) {
+      log.warn({ clientId: client.id, username: username ?? null, remote }, 'broker: connection refused (bad credentials or anonymous not allowed)')
+      const err = new Error('bad username or password') as AuthenticateError
+      err.returnCode = 4
+      return done(err, false)
     }
-    return ports
+    const admitted = this.policy.admit(client, who)
+    if (!admitted.ok) {
+      const idTaken = admitted.owner !== undefined
+      log.warn({ clientId: client.id, username: username ?? null, remote, clean: client.clean, owner: admitted.owner, reason: admitted.reason },
+        idTaken ? 'broker: client id takeover refused' : 'broker: connection refused (too many connections for the account)')
+      o.onRefused?.(idTaken ? 'client-id' : 'connections')
+      // [MQTT-3.2.2-3] 0x02 identifier rejected; a full account is "server unavailable" (0x03)
+      const err = new Error(admitted.reason) as AuthenticateError
+      err.returnCode = idTaken ? 2 : 3
+      return done(err, false)
+    }
+    this.principals.set(client, who)
+    done(null, true)
+  }
+
+  private async openWebSocket(port: number, serve: (conn: Duplex, remote: string | undefined, req?: http.IncomingMessage) => void): Promise<number> {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n')
+    })
+    this.wss = new WebSocketServer({ server, maxPayload: this.options.maxPacketBytes + 16 })
+    this.wss.on('error', () => {}) // the http server's own errors surface through listen()
+    this.wss.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws)
+      stream.on('error', () => {})
+      serve(stream, req.socket.remoteAddress, req)
+    })
+    return this.listen(server, port, 'WebSocket')
+  }
+
+  private async openTls(t: NonNullable<EmbeddedBrokerOptions['tls']>, serve: (conn: Duplex, remote: string | undefined) => void): Promise<number> {
+    let key: Buffer, cert: Buffer
+    try {
+      key = readFileSync(t.keyFile)
+      cert = readFileSync(t.certFile)
+    } catch (err) {
+      throw new DoraError(ErrorCodes.BROKER_START, `cannot read TLS key/certificate: ${(err as Error).message}`)
+    }
+    const server = tls.createServer({ key, cert }, (socket) => {
+      socket.setNoDelay(true)
+      serve(socket, socket.remoteAddress)
+    })
+    return this.listen(server, t.port, 'TLS')
   }
 
   /** For tests and tools: how many clients are connected. */

@@ -50,38 +50,7 @@ export function registerModelCommands(program: Command): void {
     .option('--dim <name=size>', 'value of another symbolic dimension (repeatable)', parseDim)
     .option('--measure [runs]', 'also measure each node\'s time on this machine with onnxruntime\'s profiler (default 5 runs)', parsePositiveInt(1000))
     .option('--json', 'print one JSON object instead of tables')
-    .action(async (model: string, flags: { batch: number; dim?: Record<string, number>; json?: boolean; measure?: number | true }) => {
-      const p = await profileFor(model, flags.batch, flags.dim, flags.json === true)
-      let measured: Map<string, number> | null = null
-      if (flags.measure !== undefined) {
-        const runs = flags.measure === true ? 5 : flags.measure
-        if (!flags.json) progress(`dora: measuring node times (${runs} runs after a warm-up, unoptimised)...`)
-        measured = await measureNodeTimes(p.bytes, p.graph, { batch: flags.batch, dims: flags.dim }, runs)
-      }
-      const us = (name: string) => (measured ? (measured.get(name) ?? null) : undefined)
-      const totalFlops = p.costs.reduce((s, c) => s + (c.flops ?? 0), 0)
-      const paramBytes = [...p.graph.initializers.values()].reduce((s, i) => s + i.bytes, 0)
-      const unknown = p.costs.filter((c) => c.flops === null)
-      if (flags.json) {
-        out(JSON.stringify({
-          model: { name: p.graph.name, nodes: p.graph.nodes.length, flops: totalFlops, paramBytes, batch: flags.batch, shapeSource: p.shapes.source, unknownCostNodes: unknown.length },
-          nodes: p.costs.map((c) => ({ name: c.name, opType: c.opType, opClass: c.opClass, flops: c.flops, paramBytes: c.paramBytes, outputBytes: c.outputBytes, ...(measured ? { measuredUs: us(c.name) } : {}) })),
-          cutPoints: p.cuts.map((c) => ({ index: c.index, crossingBytes: c.crossingBytes })),
-        }))
-        return
-      }
-      out(`model ${p.graph.name}: ${p.graph.nodes.length} nodes, ${fmtFlops(totalFlops)}FLOPs (multiply-add = 2), ${fmtBytes(paramBytes)} of parameters, batch ${flags.batch}`)
-      out(`shapes from ${p.shapes.source}${p.shapes.ortMs !== null ? ` (${p.shapes.ortMs.toFixed(0)} ms)` : ''}; analysis ${p.analysisMs.toFixed(1)} ms\n`)
-      const header = ['#', 'node', 'op', 'class', 'FLOPs', 'params', 'output', ...(measured ? ['measured'] : [])]
-      out(table(header, p.costs.map((c) => {
-        const t = us(c.name)
-        return [String(c.index), c.name, c.opType, c.opClass, fmtFlops(c.flops), fmtBytes(c.paramBytes), fmtBytes(c.outputBytes), ...(measured ? [t === null || t === undefined ? '-' : `${(t / 1000).toFixed(3)} ms`] : [])]
-      })))
-      const best = [...p.cuts].sort((a, b) => a.crossingBytes - b.crossingBytes).slice(0, 10).sort((a, b) => a.index - b.index)
-      out(`\n${p.cuts.length} cut points (before node #); the 10 with the fewest crossing bytes:`)
-      out(table(['cut', 'crossing', 'tensors'], best.map((c) => [String(c.index), fmtBytes(c.crossingBytes), String(c.crossingTensors)])))
-      if (unknown.length) out(`\n${unknown.length} nodes have no FLOP formula (counted as unknown): ${[...new Set(unknown.map((u) => u.opType))].join(', ')}`)
-    })
+    .action(profileAction)
 
   program
     .command('split')
@@ -92,42 +61,7 @@ export function registerModelCommands(program: Command): void {
     .requiredOption('--out <dir>', 'directory for stage-N.onnx and manifest.json')
     .option('--batch <n>', 'batch size for the shape run', parsePositiveInt(4096), 1)
     .option('--dim <name=size>', 'value of another symbolic dimension (repeatable)', parseDim)
-    .action(async (model: string, flags: { stages?: number; cuts?: number[]; out: string; batch: number; dim?: Record<string, number> }) => {
-      if ((flags.stages === undefined) === (flags.cuts === undefined)) {
-        throw new DoraError(ErrorCodes.USAGE, 'give exactly one of --stages K or --cuts I,J,...')
-      }
-      const p = await profileFor(model, flags.batch, flags.dim, false)
-      let cuts: number[]
-      if (flags.cuts) {
-        cuts = flags.cuts
-        const n = p.graph.nodes.length
-        const bad = cuts.find((c, i) => c < 1 || c > n - 1 || (i > 0 && c <= cuts[i - 1]!))
-        if (bad !== undefined) throw new DoraError(ErrorCodes.USAGE, `--cuts must be increasing node indices from 1 to ${n - 1} (this model has ${n} nodes); ${bad} is not`)
-      } else {
-        const choice = chooseCuts(p.costs, p.cuts, flags.stages!)
-        if (choice.note) progress(`dora: ${choice.note}`)
-        cuts = choice.cuts
-      }
-      const plans = planStages(p.graph, cuts)
-      await mkdir(flags.out, { recursive: true })
-      const manifest: Manifest = { model: p.graph.name, inputs: p.graph.inputs.map((v) => v.name ?? ''), outputs: p.graph.outputs.map((v) => v.name ?? ''), stages: [] }
-      for (const plan of plans) {
-        const file = `stage-${plan.index}.onnx`
-        await writeFile(join(flags.out, file), onnx.ModelProto.encode(buildStageModel(p.graph, p.shapes.values, plan)).finish())
-        const costs = p.costs.slice(plan.nodes[0], plan.nodes[1])
-        manifest.stages.push({
-          file, inputs: [...plan.inputs], outputs: [...plan.outputs], nodes: [plan.nodes[0], plan.nodes[1]],
-          flops: costs.reduce((s, c) => s + (c.flops ?? 0), 0), paramBytes: costs.reduce((s, c) => s + c.paramBytes, 0),
-        })
-      }
-      await writeFile(join(flags.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
-      const crossing = (name: string) => p.shapes.values.get(name)?.bytes ?? 0
-      out(table(['stage', 'nodes', 'FLOPs', 'params', 'in', 'out'], manifest.stages.map((s, i) => [
-        String(i), `[${s.nodes[0]}, ${s.nodes[1]})`, fmtFlops(s.flops), fmtBytes(s.paramBytes),
-        fmtBytes(s.inputs.reduce((t, n) => t + crossing(n), 0)), fmtBytes(s.outputs.reduce((t, n) => t + crossing(n), 0)),
-      ])))
-      out(`\nwrote ${plans.length} stage models and manifest.json to ${flags.out}`)
-    })
+    .action(splitAction)
 
   program
     .command('zoo')
@@ -135,22 +69,96 @@ export function registerModelCommands(program: Command): void {
     .option('--out <dir>', 'directory to write into')
     .option('--only <names>', 'comma-separated subset')
     .option('--list', 'list the models without writing')
-    .action(async (flags: { out?: string; only?: string; list?: boolean }) => {
-      const wanted = flags.only?.split(',').map((s) => s.trim())
-      const unknown = wanted?.filter((w) => !ZOO.some((z) => z.name === w))
-      if (unknown?.length) throw new DoraError(ErrorCodes.USAGE, `unknown zoo model ${unknown.join(', ')}; the zoo has ${ZOO.map((z) => z.name).join(', ')}`)
-      const entries = ZOO.filter((z) => !wanted || wanted.includes(z.name))
-      if (flags.list || !flags.out) {
-        if (!flags.list) throw new DoraError(ErrorCodes.USAGE, 'give --out DIR to write the models, or --list')
-        out(table(['name', 'description'], entries.map((z) => [z.name, z.description])))
-        return
-      }
-      await mkdir(flags.out, { recursive: true })
-      for (const z of entries) {
-        const bytes = onnx.ModelProto.encode(z.build()).finish()
-        const file = join(flags.out, `${z.name}.onnx`)
-        await writeFile(file, bytes)
-        out(`${file}  ${fmtBytes(bytes.byteLength)}  ${z.description}`)
-      }
+    .action(zooAction)
+}
+
+async function profileAction(model: string, flags: { batch: number; dim?: Record<string, number>; json?: boolean; measure?: number | true }): Promise<void> {
+  const p = await profileFor(model, flags.batch, flags.dim, flags.json === true)
+  let measured: Map<string, number> | null = null
+  if (flags.measure !== undefined) {
+    const runs = flags.measure === true ? 5 : flags.measure
+    if (!flags.json) progress(`dora: measuring node times (${runs} runs after a warm-up, unoptimised)...`)
+    measured = await measureNodeTimes(p.bytes, p.graph, { batch: flags.batch, dims: flags.dim }, runs)
+  }
+  const us = (name: string) => (measured ? (measured.get(name) ?? null) : undefined)
+  const totalFlops = p.costs.reduce((s, c) => s + (c.flops ?? 0), 0)
+  const paramBytes = [...p.graph.initializers.values()].reduce((s, i) => s + i.bytes, 0)
+  const unknown = p.costs.filter((c) => c.flops === null)
+  if (flags.json) {
+    out(JSON.stringify({
+      model: { name: p.graph.name, nodes: p.graph.nodes.length, flops: totalFlops, paramBytes, batch: flags.batch, shapeSource: p.shapes.source, unknownCostNodes: unknown.length },
+      nodes: p.costs.map((c) => ({ name: c.name, opType: c.opType, opClass: c.opClass, flops: c.flops, paramBytes: c.paramBytes, outputBytes: c.outputBytes, ...(measured ? { measuredUs: us(c.name) } : {}) })),
+      cutPoints: p.cuts.map((c) => ({ index: c.index, crossingBytes: c.crossingBytes })),
+    }))
+    return
+  }
+  out(`model ${p.graph.name}: ${p.graph.nodes.length} nodes, ${fmtFlops(totalFlops)}FLOPs (multiply-add = 2), ${fmtBytes(paramBytes)} of parameters, batch ${flags.batch}`)
+  out(`shapes from ${p.shapes.source}${p.shapes.ortMs !== null ? ` (${p.shapes.ortMs.toFixed(0)} ms)` : ''}; analysis ${p.analysisMs.toFixed(1)} ms\n`)
+  const header = ['#', 'node', 'op', 'class', 'FLOPs', 'params', 'output', ...(measured ? ['measured'] : [])]
+  out(table(header, p.costs.map((c) => {
+    const t = us(c.name)
+    return [String(c.index), c.name, c.opType, c.opClass, fmtFlops(c.flops), fmtBytes(c.paramBytes), fmtBytes(c.outputBytes), ...(measured ? [t === null || t === undefined ? '-' : `${(t / 1000).toFixed(3)} ms`] : [])]
+  })))
+  const best = [...p.cuts].sort((a, b) => a.crossingBytes - b.crossingBytes).slice(0, 10).sort((a, b) => a.index - b.index)
+  out(`\n${p.cuts.length} cut points (before node #); the 10 with the fewest crossing bytes:`)
+  out(table(['cut', 'crossing', 'tensors'], best.map((c) => [String(c.index), fmtBytes(c.crossingBytes), String(c.crossingTensors)])))
+  if (unknown.length) out(`\n${unknown.length} nodes have no FLOP formula (counted as unknown): ${[...new Set(unknown.map((u) => u.opType))].join(', ')}`)
+}
+
+
+async function splitAction(model: string, flags: { stages?: number; cuts?: number[]; out: string; batch: number; dim?: Record<string, number> }): Promise<void> {
+  if ((flags.stages === undefined) === (flags.cuts === undefined)) {
+    throw new DoraError(ErrorCodes.USAGE, 'give exactly one of --stages K or --cuts I,J,...')
+  }
+  const p = await profileFor(model, flags.batch, flags.dim, false)
+  let cuts: number[]
+  if (flags.cuts) {
+    cuts = flags.cuts
+    const n = p.graph.nodes.length
+    const bad = cuts.find((c, i) => c < 1 || c > n - 1 || (i > 0 && c <= cuts[i - 1]!))
+    if (bad !== undefined) throw new DoraError(ErrorCodes.USAGE, `--cuts must be increasing node indices from 1 to ${n - 1} (this model has ${n} nodes); ${bad} is not`)
+  } else {
+    const choice = chooseCuts(p.costs, p.cuts, flags.stages!)
+    if (choice.note) progress(`dora: ${choice.note}`)
+    cuts = choice.cuts
+  }
+  const plans = planStages(p.graph, cuts)
+  await mkdir(flags.out, { recursive: true })
+  const manifest: Manifest = { model: p.graph.name, inputs: p.graph.inputs.map((v) => v.name ?? ''), outputs: p.graph.outputs.map((v) => v.name ?? ''), stages: [] }
+  for (const plan of plans) {
+    const file = `stage-${plan.index}.onnx`
+    await writeFile(join(flags.out, file), onnx.ModelProto.encode(buildStageModel(p.graph, p.shapes.values, plan)).finish())
+    const costs = p.costs.slice(plan.nodes[0], plan.nodes[1])
+    manifest.stages.push({
+      file, inputs: [...plan.inputs], outputs: [...plan.outputs], nodes: [plan.nodes[0], plan.nodes[1]],
+      flops: costs.reduce((s, c) => s + (c.flops ?? 0), 0), paramBytes: costs.reduce((s, c) => s + c.paramBytes, 0),
     })
+  }
+  await writeFile(join(flags.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+  const crossing = (name: string) => p.shapes.values.get(name)?.bytes ?? 0
+  out(table(['stage', 'nodes', 'FLOPs', 'params', 'in', 'out'], manifest.stages.map((s, i) => [
+    String(i), `[${s.nodes[0]}, ${s.nodes[1]})`, fmtFlops(s.flops), fmtBytes(s.paramBytes),
+    fmtBytes(s.inputs.reduce((t, n) => t + crossing(n), 0)), fmtBytes(s.outputs.reduce((t, n) => t + crossing(n), 0)),
+  ])))
+  out(`\nwrote ${plans.length} stage models and manifest.json to ${flags.out}`)
+}
+
+
+async function zooAction(flags: { out?: string; only?: string; list?: boolean }): Promise<void> {
+  const wanted = flags.only?.split(',').map((s) => s.trim())
+  const unknown = wanted?.filter((w) => !ZOO.some((z) => z.name === w))
+  if (unknown?.length) throw new DoraError(ErrorCodes.USAGE, `unknown zoo model ${unknown.join(', ')}; the zoo has ${ZOO.map((z) => z.name).join(', ')}`)
+  const entries = ZOO.filter((z) => !wanted || wanted.includes(z.name))
+  if (flags.list || !flags.out) {
+    if (!flags.list) throw new DoraError(ErrorCodes.USAGE, 'give --out DIR to write the models, or --list')
+    out(table(['name', 'description'], entries.map((z) => [z.name, z.description])))
+    return
+  }
+  await mkdir(flags.out, { recursive: true })
+  for (const z of entries) {
+    const bytes = onnx.ModelProto.encode(z.build()).finish()
+    const file = join(flags.out, `${z.name}.onnx`)
+    await writeFile(file, bytes)
+    out(`${file}  ${fmtBytes(bytes.byteLength)}  ${z.description}`)
+  }
 }

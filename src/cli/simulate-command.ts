@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { z } from 'zod'
 import { planningInputs, readScenario, type PlanningInputs } from '../scenario/load.js'
+import type { Scenario } from '../scenario/schema.js'
 import { partition } from '../planner/partition.js'
 import { simulate, type SimResult } from '../sim/simulate.js'
 import { BASELINES } from '../planner/baselines/index.js'
@@ -22,6 +23,19 @@ const planFileSchema = z.object({
   stages: z.array(z.object({ layers: z.tuple([z.number().int().min(0), z.number().int().min(1)]), devices: z.array(z.string().min(1)).min(1) })).min(1),
 })
 
+interface SimulateFlags {
+  scenario: string
+  planner: string
+  plan?: string
+  uncoordinated?: boolean
+  slots?: boolean
+  dynamics?: boolean
+  duration: number
+  seed: number
+  json?: boolean
+  compare?: boolean
+}
+
 const finite = (x: number) => (Number.isFinite(x) ? x : null)
 
 export function registerSimulateCommand(program: Command, setExit: (code: number) => void): void {
@@ -38,79 +52,92 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
     .option('--seed <n>', 'random seed', parsePositiveInt(2 ** 31), 1)
     .option('--dynamics', "play the scenario's scripted dynamics against a static plan, re-planning on every change, and Dora's adapter; print a timeline")
     .option('--json', 'print one JSON object')
-    .action(async (flags: { scenario: string; planner: string; plan?: string; uncoordinated?: boolean; slots?: boolean; dynamics?: boolean; duration: number; seed: number; json?: boolean; compare?: boolean }) => {
-      if (flags.slots && flags.uncoordinated) throw new DoraError(ErrorCodes.USAGE, '--slots and --uncoordinated exclude each other')
-      const scenario = await readScenario(flags.scenario)
-      const inputs = await planningInputs(flags.scenario, scenario, flags.uncoordinated ? 'contended' : 'scheduled')
-      const coordination = flags.uncoordinated ? 'uncoordinated' : flags.slots ? 'slots' : 'granted'
-      const run = (plan: Plan) => {
-        let schedule: Schedule | undefined
-        if (flags.slots) {
-          const s = scheduleTransfers(plan, inputs.job, inputs.fleet, inputs.network)
-          if (!s.ok) process.stderr.write(`dora: ${plan.planner} plan has no slots (${s.reason}); its transfers go one at a time\n`)
-          else schedule = s.schedule
-        }
-        return simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
-      }
-      if (flags.dynamics) {
-        if (!scenario.dynamics) throw new DoraError(ErrorCodes.USAGE, `scenario ${flags.scenario} has no dynamics section`)
-        const d = simulateDynamics(inputs, scenario.dynamics.events, scenario.dynamics.durationS, flags.seed)
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ emulated: true, scenario: scenario.name, seed: flags.seed, rows: d.rows.map((r) => ({ ...r, policies: Object.fromEntries(Object.entries(r.policies).map(([k, v]) => [k, { ...v, latencyMs: finite(v.latencyMs), p95LatencyMs: finite(v.p95LatencyMs), energyJPerRequest: finite(v.energyJPerRequest) }])) })), totals: d.totals })}\n`)
-        } else {
-          process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi), seed ${flags.seed}, ${scenario.dynamics.durationS} s of scripted dynamics\n\n`)
-          for (const p of POLICIES) {
-            process.stdout.write(`${p}:\n${table(['from s', 'to s', 'event', 'plans', 'action', 'latency', 'p95', 'J/request', 'lost', 're-sent', 'QoE met'], d.rows.map((r) => {
-              const x = r.policies[p]
-              return [r.fromS.toFixed(0), r.toS.toFixed(0), r.event, x.plans, x.action, Number.isFinite(x.latencyMs) ? `${x.latencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.p95LatencyMs) ? `${x.p95LatencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.energyJPerRequest) ? x.energyJPerRequest.toFixed(2) : '-', String(x.lost), String(x.resent), x.qoeMet ? 'yes' : 'no']
-            }))}\n\n`)
-          }
-          process.stdout.write(`${table(['policy', 'QoE violated s', 'requests lost', 're-sent', 'energy J', 're-plans'], POLICIES.map((p) => [p, d.totals[p].violationS.toFixed(0), String(d.totals[p].lost), String(d.totals[p].resent), d.totals[p].energyJ.toFixed(0), String(d.totals[p].replans)]))}\n`)
-        }
-        return
-      }
-      if (flags.compare) return printCompare(inputs, { scenario: scenario.name, coordination, seed: flags.seed, durationS: flags.duration, json: flags.json === true }, run)
-      let plan: Plan
-      if (flags.plan) {
-        let raw: unknown
-        try {
-          raw = JSON.parse(await readFile(flags.plan, 'utf8'))
-        } catch (err) {
-          throw new DoraError(ErrorCodes.USAGE, `cannot read plan ${flags.plan}: ${(err as Error).message}`)
-        }
-        // accept a whole `dora plan --json` output too: take its chosen plan
-        if (raw && typeof raw === 'object' && 'plans' in raw && Array.isArray((raw as { plans: unknown[] }).plans)) {
-          const all = raw as { plans: Array<{ id: string }>; chosen: string | null }
-          raw = all.plans.find((p) => p.id === all.chosen) ?? all.plans[0]
-        }
-        const parsed = planFileSchema.safeParse(raw)
-        if (!parsed.success) throw new DoraError(ErrorCodes.USAGE, `invalid plan ${flags.plan}: ${formatIssues(parsed.error)}`)
-        plan = { ...parsed.data, planner: 'user' }
-        checkPlan(plan, inputs.job.model.layers.length, new Set(inputs.fleet.devices.keys()))
-      } else {
-        if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora, ${Object.keys(BASELINES).join(', ')}`)
-        const p = planWith(flags.planner, inputs)
-        if (!p) throw new DoraError(ErrorCodes.USAGE, `planner ${flags.planner} found no plan that fits this fleet`)
-        plan = p
-      }
-      const r = run(plan)
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify({
-          emulated: true, scenario: scenario.name, job: inputs.job.training ? 'training' : 'inference', planner: plan.planner, plan: { id: plan.id, microBatch: plan.microBatch, stages: plan.stages },
-          coordination, seed: flags.seed,
-          latencyMs: finite(r.latencyMs), p95LatencyMs: finite(r.p95LatencyMs), throughputRps: r.throughputRps, energyJPerRequest: r.energyJPerRequest,
-          requests: r.requests, completed: r.completed, airBusyFraction: r.airBusyFraction, qoeMet: r.qoeMet,
-        })}\n`)
-      } else {
-        process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi, ${coordination} transfers), seed ${flags.seed}, ${flags.duration} s\n`)
-        if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
-        process.stdout.write(`plan ${plan.id} (${plan.planner}): ${plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> ')}, micro-batch ${plan.microBatch}\n\n`)
-        process.stdout.write(`${table(['latency', 'p95', 'throughput/s', 'J/request', 'requests', 'completed', 'air busy', 'QoE met'], [[
-          `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), String(r.requests), String(r.completed), `${(r.airBusyFraction * 100).toFixed(0)}%`, r.qoeMet ? 'yes' : 'no',
-        ]])}\n`)
-      }
-      if (!r.qoeMet) setExit(3)
-    })
+    .action((flags: SimulateFlags) => simulateAction(flags, setExit))
+}
+
+async function simulateAction(flags: SimulateFlags, setExit: (code: number) => void): Promise<void> {
+  if (flags.slots && flags.uncoordinated) throw new DoraError(ErrorCodes.USAGE, '--slots and --uncoordinated exclude each other')
+  const scenario = await readScenario(flags.scenario)
+  const inputs = await planningInputs(flags.scenario, scenario, flags.uncoordinated ? 'contended' : 'scheduled')
+  const coordination = flags.uncoordinated ? 'uncoordinated' : flags.slots ? 'slots' : 'granted'
+  const run = (plan: Plan) => {
+    let schedule: Schedule | undefined
+    if (flags.slots) {
+      const s = scheduleTransfers(plan, inputs.job, inputs.fleet, inputs.network)
+      if (!s.ok) process.stderr.write(`dora: ${plan.planner} plan has no slots (${s.reason}); its transfers go one at a time\n`)
+      else schedule = s.schedule
+    }
+    return simulate(plan, inputs.job, inputs.fleet, inputs.network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
+  }
+  if (flags.dynamics) return printDynamics(scenario, inputs, flags)
+  if (flags.compare) return printCompare(inputs, { scenario: scenario.name, coordination, seed: flags.seed, durationS: flags.duration, json: flags.json === true }, run)
+  let plan: Plan
+  if (flags.plan) {
+    plan = await readPlanFile(flags.plan)
+    checkPlan(plan, inputs.job.model.layers.length, new Set(inputs.fleet.devices.keys()))
+  } else {
+    if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora, ${Object.keys(BASELINES).join(', ')}`)
+    const p = planWith(flags.planner, inputs)
+    if (!p) throw new DoraError(ErrorCodes.USAGE, `planner ${flags.planner} found no plan that fits this fleet`)
+    plan = p
+  }
+  const r = run(plan)
+  printRun(scenario.name, inputs, plan, r, { coordination, seed: flags.seed, durationS: flags.duration, json: flags.json === true })
+  if (!r.qoeMet) setExit(3)
+}
+
+/** `--dynamics`: the scenario's scripted dynamics against each policy, a timeline each. */
+function printDynamics(scenario: Scenario, inputs: PlanningInputs, flags: SimulateFlags): void {
+  if (!scenario.dynamics) throw new DoraError(ErrorCodes.USAGE, `scenario ${flags.scenario} has no dynamics section`)
+  const d = simulateDynamics(inputs, scenario.dynamics.events, scenario.dynamics.durationS, flags.seed)
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ emulated: true, scenario: scenario.name, seed: flags.seed, rows: d.rows.map((r) => ({ ...r, policies: Object.fromEntries(Object.entries(r.policies).map(([k, v]) => [k, { ...v, latencyMs: finite(v.latencyMs), p95LatencyMs: finite(v.p95LatencyMs), energyJPerRequest: finite(v.energyJPerRequest) }])) })), totals: d.totals })}\n`)
+    return
+  }
+  process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi), seed ${flags.seed}, ${scenario.dynamics.durationS} s of scripted dynamics\n\n`)
+  for (const p of POLICIES) {
+    process.stdout.write(`${p}:\n${table(['from s', 'to s', 'event', 'plans', 'action', 'latency', 'p95', 'J/request', 'lost', 're-sent', 'QoE met'], d.rows.map((r) => {
+      const x = r.policies[p]
+      return [r.fromS.toFixed(0), r.toS.toFixed(0), r.event, x.plans, x.action, Number.isFinite(x.latencyMs) ? `${x.latencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.p95LatencyMs) ? `${x.p95LatencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.energyJPerRequest) ? x.energyJPerRequest.toFixed(2) : '-', String(x.lost), String(x.resent), x.qoeMet ? 'yes' : 'no']
+    }))}\n\n`)
+  }
+  process.stdout.write(`${table(['policy', 'QoE violated s', 'requests lost', 're-sent', 'energy J', 're-plans'], POLICIES.map((p) => [p, d.totals[p].violationS.toFixed(0), String(d.totals[p].lost), String(d.totals[p].resent), d.totals[p].energyJ.toFixed(0), String(d.totals[p].replans)]))}\n`)
+}
+
+/** A plan from a JSON file: a plan, or a whole `dora plan --json` output (its chosen plan). */
+async function readPlanFile(file: string): Promise<Plan> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'))
+  } catch (err) {
+    throw new DoraError(ErrorCodes.USAGE, `cannot read plan ${file}: ${(err as Error).message}`)
+  }
+  // accept a whole `dora plan --json` output too: take its chosen plan
+  if (raw && typeof raw === 'object' && 'plans' in raw && Array.isArray((raw as { plans: unknown[] }).plans)) {
+    const all = raw as { plans: Array<{ id: string }>; chosen: string | null }
+    raw = all.plans.find((p) => p.id === all.chosen) ?? all.plans[0]
+  }
+  const parsed = planFileSchema.safeParse(raw)
+  if (!parsed.success) throw new DoraError(ErrorCodes.USAGE, `invalid plan ${file}: ${formatIssues(parsed.error)}`)
+  return { ...parsed.data, planner: 'user' }
+}
+
+function printRun(scenarioName: string, inputs: PlanningInputs, plan: Plan, r: SimResult, o: { coordination: string; seed: number; durationS: number; json: boolean }): void {
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({
+      emulated: true, scenario: scenarioName, job: inputs.job.training ? 'training' : 'inference', planner: plan.planner, plan: { id: plan.id, microBatch: plan.microBatch, stages: plan.stages },
+      coordination: o.coordination, seed: o.seed,
+      latencyMs: finite(r.latencyMs), p95LatencyMs: finite(r.p95LatencyMs), throughputRps: r.throughputRps, energyJPerRequest: r.energyJPerRequest,
+      requests: r.requests, completed: r.completed, airBusyFraction: r.airBusyFraction, qoeMet: r.qoeMet,
+    })}\n`)
+    return
+  }
+  process.stdout.write(`scenario ${scenarioName} - EMULATION (device profiles, modelled Wi-Fi, ${o.coordination} transfers), seed ${o.seed}, ${o.durationS} s\n`)
+  if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
+  process.stdout.write(`plan ${plan.id} (${plan.planner}): ${plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> ')}, micro-batch ${plan.microBatch}\n\n`)
+  process.stdout.write(`${table(['latency', 'p95', 'throughput/s', 'J/request', 'requests', 'completed', 'air busy', 'QoE met'], [[
+    `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), String(r.requests), String(r.completed), `${(r.airBusyFraction * 100).toFixed(0)}%`, r.qoeMet ? 'yes' : 'no',
+  ]])}\n`)
 }
 
 /** A planner's plan for the scenario: Dora's chosen (or closest) plan, or a baseline's. */

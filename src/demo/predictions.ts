@@ -5,7 +5,7 @@
 import type { PlanEpoch } from '../planner/adapt/adapter.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
 import { meanAndP95 } from '../shared/stats.js'
-import type { TrainingSummary } from './demo.js'
+import type { TrainingSummary } from './types.js'
 
 /** The prediction for the transfer mode that runs: the planner's choice, or at once when the devices ignore slots. */
 export function predictionFor(e: PlanEpoch, coordination: 'slots' | 'none'): { mean: number; p95: number } {

@@ -11,12 +11,7 @@ const DIRS = ['src', 'device-firmware-bridge', 'bench', 'bin']
 /** Over the limit when the check came (2026-11-30), lines then. To be split; never to grow. */
 const KNOWN: Readonly<Record<string, number>> = {
   'device-firmware-bridge/agent.ts: file': 544,
-  'src/broker/embedded.ts: function open': 95,
   'src/cli/device-command.ts: function registerDeviceCommand': 91,
-  'src/cli/model-commands.ts: function registerModelCommands': 113,
-  'src/cli/simulate-command.ts: function registerSimulateCommand': 108,
-  'src/demo/demo.ts: file': 438,
-  'src/demo/demo.ts: function runDemo': 226,
   'src/sim/dynamics.ts: function simulateDynamics': 94,
 }
 
