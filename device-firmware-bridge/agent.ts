@@ -22,6 +22,7 @@ import { TrainingSource } from './training-source.js'
 import { StageTrainer } from '../src/runtime/trainer.js'
 import { Requester, outstandingCap, type InputsFn } from '../src/runtime/requester.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
+import { ResultSink } from '../src/runtime/result-sink.js'
 import { meanAndP95 } from '../src/shared/stats.js'
 import mqtt, { type MqttClient } from 'mqtt'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
@@ -266,7 +267,8 @@ export class DeviceAgent {
     if (!c) return
     // everything addressed to this device, of any job, from the start: a source may send on a new
     // epoch the moment it activates, before this device has read its assignment
-    await c.subscribeAsync([topics.device(this.o.id, 'assignment'), filters.tensorsToDevice(this.o.id)], { qos: 1 })
+    // and the results (or receipts) addressed to it: as a job's consumer, or a source that asks for its results
+    await c.subscribeAsync([topics.device(this.o.id, 'assignment'), filters.tensorsToDevice(this.o.id), filters.resultsTo(this.o.id), filters.resultsTo(this.o.id, 'receipts')], { qos: 1 })
     for (const jobId of this.history.keys()) await this.subscribeJob(jobId)
   }
 
@@ -274,7 +276,6 @@ export class DeviceAgent {
     const c = this.client
     if (!c) return
     const list = [topics.job(jobId, 'plan'), topics.job(jobId, 'steps')]
-    if (this.requester?.jobId === jobId) list.push(topics.job(jobId, 'results'))
     await c.subscribeAsync(list, { qos: 1 })
   }
 
@@ -347,6 +348,23 @@ export class DeviceAgent {
     this.sessions.clear()
   }
 
+  /** Results or a receipt addressed to this device: its own requests' (a source), or a job's it consumes (counted). */
+  private onResults(jobId: string, kind: 'results' | 'receipts', payload: Buffer): void {
+    if (this.requester?.jobId === jobId) return kind === 'results' ? this.requester.onResultChunk(payload) : this.requester.onReceipt(payload)
+    if (kind !== 'results') return
+    let sink = this.consumed.get(jobId)
+    if (!sink) {
+      if (this.consumed.size >= 16) return
+      // the outputs a request carries, from the job's plan when this device follows it (else any one output completes it)
+      const outputs = (epoch: number | null) => this.history.get(jobId)?.plans.get(epoch ?? -1)?.outputs ?? null
+      this.consumed.set(jobId, (sink = new ResultSink({ clock: this.runtime.clock, outputs, onError: (m) => this.o.onError?.(`job ${jobId}: ${m}`) })))
+    }
+    sink.onMessage(payload)
+  }
+
+  /** Results of jobs this device consumes (not its own requests'), by job. */
+  readonly consumed = new Map<string, ResultSink>()
+
   /** Messages whose handler threw (reported through onError, never fatal). */
   failedMessages = 0
 
@@ -354,7 +372,7 @@ export class DeviceAgent {
     const t = parseTopic(topic)
     if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.isTraining(t.jobId) ? this.training.onChunk(t.jobId, payload) : this.executor.onChunk(t.jobId, payload)
     if (t?.scope === 'job' && t.kind === 'steps') return this.onStep(t.jobId, payload)
-    if (t?.scope === 'job' && t.kind === 'results') return this.requester?.jobId === t.jobId ? this.requester.onResultChunk(payload) : undefined
+    if (t?.scope === 'results' && t.toId === this.o.id) return this.onResults(t.jobId, t.kind, payload)
     if (t?.scope === 'job' && t.kind === 'plan') return this.onPlan(t.jobId, payload)
     if (topic !== topics.device(this.o.id, 'assignment')) return
     const d = decodeCbor(payload)

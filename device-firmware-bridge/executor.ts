@@ -16,9 +16,10 @@
 import type * as ort from 'onnxruntime-node'
 import type { Tensor } from '../src/protocol/reassembly.js'
 import { TensorIntake } from './intake.js'
-import { topics } from '../src/protocol/topics.js'
-import type { AssignmentPayload, PlanEpochPayload } from '../src/protocol/payloads.js'
-import { deliveries, stageInputs } from '../src/runtime/flow.js'
+import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
+import { encodeCbor } from '../src/protocol/codec.js'
+import type { AssignmentPayload, PlanEpochPayload, ReceiptPayload } from '../src/protocol/payloads.js'
+import { deliveries, resultsConsumer, stageInputs } from '../src/runtime/flow.js'
 import { SlotGate } from '../src/runtime/slot-gate.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
 import type { WireTensor } from '../src/runtime/send-tensor.js'
@@ -189,6 +190,9 @@ export class StageExecutor {
   /** Sends each output to the later stages that read it and model outputs to the results. */
   private async forward(w: Waiting, plan: PlanEpochPayload, part: PlanEpochPayload['parts'][number], outputs: readonly WireTensor[]): Promise<void> {
     const assignment = this.d.assignment(w.jobId, w.epoch)
+    // results go to the job's consumer; a source that is not the consumer gets a receipt
+    const consumer = resultsConsumer(plan, w.hop.src)
+    const results: string[] = []
     for (const t of outputs) {
       for (const to of deliveries(part, t.name, w.hop.stage, plan.outputs ?? [])) {
         const stage = to.stage ?? w.hop.route.length
@@ -197,7 +201,7 @@ export class StageExecutor {
           this.accept(w.jobId, { req: w.req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: w.epoch, hop, data: t.data })
           continue
         }
-        const receiver = to.stage === null ? w.hop.src : w.hop.route[to.stage]!
+        const receiver = to.stage === null ? consumer : w.hop.route[to.stage]!
         if (this.d.coordination === 'slots' && assignment) {
           const k = this.rt.timeScale
           const slots = assignment.slots.filter((s) => s.planId === part.planId && s.to === receiver).map((s) => ({ ...s, offsetMs: s.offsetMs * k, durationMs: s.durationMs * k }))
@@ -206,9 +210,14 @@ export class StageExecutor {
           const at = this.gate.take(`${w.jobId}/${w.epoch}/${part.planId}/${receiver}`, now, slots, cycleMs, plan.activateAtMs)
           if (at > now) await new Promise((r) => setTimeout(r, at - now))
         }
-        const topic = to.stage === null ? topics.job(w.jobId, 'results') : topics.tensors(w.jobId, receiver)
+        const topic = to.stage === null ? topics.results(w.jobId, consumer) : topics.tensors(w.jobId, receiver)
         await this.rt.sendTensor(topic, t, { req: w.req, epoch: w.epoch, hop }, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
+        if (to.stage === null) results.push(t.name)
       }
+    }
+    if (results.length && consumer !== w.hop.src) {
+      const receipt: ReceiptPayload = { v: PROTOCOL_VERSION, req: w.req, epoch: w.epoch, outputs: results, to: consumer }
+      await this.rt.publish(topics.results(w.jobId, w.hop.src, 'receipts'), encodeCbor(receipt))
     }
   }
 

@@ -3,8 +3,9 @@
  * - the hub: everything under dora/v1;
  * - a device (username = device id): publishes only its own caps, heartbeat, availability and
  *   air asks (never its own grants),
- *   and the data-plane topics (tensors, results, training steps) of jobs it is assigned to (or a source of); subscribes
- *   to its own device topics, the hub topics and its jobs' plan, requests, inbound tensors, results and steps;
+ *   and the data-plane topics (tensors, results and receipts to any consumer, training steps) of jobs it is
+ *   assigned to (or a source of); subscribes to its own device topics, the hub topics, every plan, the tensors,
+ *   results and receipts addressed to it (of any job), and its jobs' requests and steps;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing but Home Assistant's
  *   birth message (with discovery on: Home Assistant sends it on connecting);
  * - an operator: reads like an observer and publishes job specs (submit, cancel), the ONNX
@@ -107,7 +108,7 @@ export class Acl {
         const id = who.deviceId
         if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability') || topic === topics.device(id, 'air')) return true
         for (const job of this.options.jobsOf(id)) {
-          if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topic === topics.job(job, 'results') || topic === topics.job(job, 'steps')) return true
+          if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topicMatches(filters.jobResultsAny(job), topic) || topicMatches(filters.jobResultsAny(job, 'receipts'), topic) || topic === topics.job(job, 'steps')) return true
         }
         return false
       }
@@ -123,9 +124,12 @@ export class Acl {
         return filterWithin(filter, filters.everything) || (!!this.options.homeAssistantPrefix && filterWithin(filter, `${this.options.homeAssistantPrefix}/#`))
       case 'device': {
         const id = who.deviceId
-        if (filterWithin(filter, filters.deviceOwn(id)) || filterWithin(filter, filters.hub) || filterWithin(filter, filters.allJobPlans) || filterWithin(filter, filters.allModels) || filterWithin(filter, filters.tensorsToDevice(id))) return true
+        // what is addressed to it, of any job: tensors, and results or receipts (as a consumer or a source)
+        for (const own of [filters.deviceOwn(id), filters.hub, filters.allJobPlans, filters.allModels, filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts')]) {
+          if (filterWithin(filter, own)) return true
+        }
         for (const job of this.options.jobsOf(id)) {
-          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id), topics.job(job, 'results'), topics.job(job, 'steps')]) {
+          for (const allowed of [topics.job(job, 'requests'), topics.tensors(job, id), topics.job(job, 'steps')]) {
             if (filterWithin(filter, allowed)) return true
           }
         }

@@ -81,9 +81,10 @@ function rules(a: Account, haPrefix: string | null): string[] {
       const id = a.username
       return [
         write(topics.device(id, 'caps')), write(topics.device(id, 'heartbeat')), write(topics.device(id, 'availability')), write(topics.device(id, 'air')),
-        write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobSteps),
+        write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobReceipts), write(filters.allJobSteps),
         read(filters.deviceOwn(id)), read(filters.hub), read(filters.allJobPlans), read(filters.allModels), read(filters.tensorsToDevice(id)),
-        read(filters.allJobRequests), read(filters.allJobResults), read(filters.allJobSteps),
+        read(filters.resultsTo(id)), read(filters.resultsTo(id, 'receipts')),
+        read(filters.allJobRequests), read(filters.allJobSteps),
       ]
     }
   }
@@ -116,7 +117,7 @@ export function mosquittoFiles(c: Readonly<Config>, o: MosquittoOptions, salt: (
   const acl = [
     '# Dora ACL for Mosquitto 2, written by `dora mosquitto-config` (topics.md § Who may publish and subscribe).',
     '# Anonymous clients get nothing (and allow_anonymous is false). Mosquitto\'s ACL is static: every device',
-    '# may use the data-plane topics (requests, tensors, results, steps) of every job, where the embedded broker',
+    '# may use the data-plane topics (requests, tensors, results, receipts, steps) of every job, where the embedded broker',
     '# allows only those of the jobs the device is assigned to.',
     ...all.flatMap((a) => ['', `# ${a.role}`, `user ${a.username}`, ...rules(a, haPrefix)]),
     '',

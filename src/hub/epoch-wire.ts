@@ -55,6 +55,7 @@ export function planEpochPayload(x: PlanWireInput): PlanEpochPayload {
     predicted: { latencyMs: Math.min(e.predicted.latencyMs, 1e9), ...(Number.isFinite(e.predicted.p95LatencyMs) ? { p95LatencyMs: e.predicted.p95LatencyMs } : {}), energyJPerRequest: e.predicted.energyJPerRequest },
     ...x.io,
     sources: jobSources(job).map((s) => s.device ?? HUB_SOURCE),
+    resultsTo: job.resultsTo === undefined || job.resultsTo === 'source' ? 'source' : (job.resultsTo.device ?? HUB_SOURCE),
     departed: [...x.departed],
     reason: e.reason.slice(0, 1024),
     emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),

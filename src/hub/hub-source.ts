@@ -61,7 +61,9 @@ export class HubSource {
       const p = d.ok ? planEpochSchema.safeParse(d.value) : null
       if (p?.success) this.requester.setPlan(p.data)
     })
-    await this.client.subscribe(topics.job(this.jobId, 'results'), (_t, payload) => this.requester.onResultChunk(payload))
+    // results come to the hub when it is the job's consumer (or the job answers each source); a receipt when they went elsewhere
+    await this.client.subscribe(topics.results(this.jobId, HUB_SOURCE), (_t, payload) => this.requester.onResultChunk(payload))
+    await this.client.subscribe(topics.results(this.jobId, HUB_SOURCE, 'receipts'), (_t, payload) => this.requester.onReceipt(payload))
     this.tickTimer = setInterval(() => this.requester.tick().catch(() => undefined), 250)
     if (this.o.report) this.reportTimer = setInterval(() => this.reportLatencies(), 1000)
   }

@@ -10,6 +10,7 @@ import { LiveStatus } from '../status/live-status.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
+import { HubResults } from './hub-results.js'
 import { randomBytes } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Config } from '../config/schema.js'
@@ -36,6 +37,8 @@ export class Hub {
   private sweepTask: ScheduledTask | null = null
   /** Hub-granted air (air-grants.ts). */
   private grants: GrantDesk | null = null
+  /** The hub as the consumer of jobs' results (hub-results.ts: `consumed(jobId)`). */
+  readonly results = new HubResults(() => this.clock(), (sender, topic, error) => this.bad?.report({ sender, kind: 'result', topic, code: ErrorCodes.PAYLOAD_INVALID, error }))
   private energyTask: ScheduledTask | null = null
   private readonly reports: HubReports
   private ports: BoundPorts | null = null
@@ -215,9 +218,8 @@ export class Hub {
     const c = this.config
     this.registry.on('event', this.onRegistryEvent)
     const route = (topic: string, payload: Buffer) => this.onDeviceMessage(topic, payload)
-    await client.subscribe(topics.allDevices('caps'), route)
-    await client.subscribe(topics.allDevices('availability'), route)
-    await client.subscribe(topics.allDevices('heartbeat'), route)
+    for (const kind of ['caps', 'availability', 'heartbeat'] as const) await client.subscribe(topics.allDevices(kind), route)
+    await this.results.start(client)
     this.grants = await serveGrants(client, this.clock, (sender, topic, error) => this.bad?.report({ sender, kind: 'air', topic, code: ErrorCodes.PAYLOAD_INVALID, error }))
     await client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
     this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
@@ -292,8 +294,7 @@ export class Hub {
     if (!this.client) throw new Error('the hub is not started')
     const job = this.jobServices.get(jobId)?.service
     const s = new HubSource(this.client, jobId, { chunkBytes: this.config.tensors.chunkBytes, ...(job ? { report: (r) => job.sourceReported(r) } : {}), ...o })
-    await s.start()
-    return s
+    return s.start().then(() => s)
   }
 
   async stop(): Promise<void> {

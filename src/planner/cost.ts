@@ -6,8 +6,8 @@
  *   FLOPs / FLOP/s_d,class. A replicated stage spreads micro-batches over its replicas in
  *   proportion to their speed (routing.ts), so its capacity is the sum of the replicas' rates.
  * - Transfers, where the run makes them (routing.ts): a source's requests to stage 0 (none when
- *   the source runs it), each stage boundary, and model outputs back to the request's source. A
- *   transfer goes through the hub's broker (its relay: network/transport.ts): an air hop per
+ *   the source runs it), each stage boundary, and model outputs to the job's consumer (the hub
+ *   by default, or the request's own source: routing.ts consumerOf). A transfer goes through the hub's broker (its relay: network/transport.ts): an air hop per
  *   wireless endpoint (sender to access point, access point to receiver), a wired hop on its own
  *   link per wired endpoint, none at all when both ends are one device. The air and the wires
  *   carry framed bytes (MQTT chunks over TCP/IP). Granted (the hub's default): each hop alone on

@@ -4,8 +4,9 @@
  *
  * Transfers are where the run makes them (routing.ts): each source's requests to the replica of
  * stage 0 it routes them to, each stage boundary from the replica that ran the micro-batch to the
- * next one, and every stage's model outputs from the replica that produced them back to the
- * request's own source (the consumer of its results). A transfer costs its hops (air: framed
+ * next one, and every stage's model outputs from the replica that produced them to the job's
+ * consumer (routing.ts consumerOf: the hub by default, or the request's own source when the job
+ * says so). A transfer costs its hops (air: framed
  * bytes at the station's rate; wired: its link and per-message latency) and the broker's relay.
  * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
  * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
@@ -68,7 +69,7 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
 /**
  * Air hops per micro-batch with their weights, and moveMs[k][j][r]: source k's mean transfer time
  * into replica r of stage j (from the previous stage's replicas as k's requests reach them) plus
- * that replica's results back to k.
+ * that replica's results to k's consumer.
  */
 function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network): { hops: Weighted[]; moveMs: number[][][] } {
   const { sources, stages, weights } = routing
@@ -89,7 +90,7 @@ function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network)
         const w = s.share * weights[k]![j]![ri]!
         if (j === 0) add(s.d, r.d, bytes, w, 1, k, j, ri)
         else stages[j - 1]!.replicas.forEach((q, qi) => add(q.d, r.d, bytes, w * weights[k]![j - 1]![qi]!, weights[k]![j - 1]![qi]!, k, j, ri))
-        if (outBytes > 0) add(r.d, s.d, outBytes, w, 1, k, j, ri)
+        if (outBytes > 0) add(r.d, routing.consumers[k]!, outBytes, w, 1, k, j, ri)
       })
     })
   })

@@ -7,6 +7,7 @@
 import { compliance, DEFAULT_UTILISATION_CAP, predict } from './cost.js'
 import { jobSources, outputBytesOf, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
 import { StageTable } from './stage-table.js'
+import { consumerOf } from './routing.js'
 import { soloAirtimeS } from './network/wifi.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
 import { allReduceHops } from './training.js'
@@ -265,14 +266,15 @@ function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, m
   const bytesOut = !training ? outputBytesOf(job.model, [i, j]) * b : 0
   for (const m of members) {
     if (bytesOut > 0) {
-      // results go back to the source of each request (in a local group: its own member)
+      // results go to each request's consumer (routing.ts consumerOf; in a local group the source is its own member)
       for (const [k, src] of sources.entries()) {
-        if (m.d.id === src.d?.id) continue
+        const to = consumerOf(job, src.d, space.fleet)
+        if (m.d.id === to?.id) continue
         const w = isLocal ? (members[k] === m ? 1 : 0) : m.share * src.share
         if (w <= 0) continue
-        airOut += (w * (space.air(bytesOut, m.d) + space.air(bytesOut, src.d))) / b
-        wireMs += w * space.offAir(bytesOut, m.d, src.d)
-        radioJ += (w * bytesOut * (m.d.txJPerByte + (src.d?.rxJPerByte ?? 0))) / b
+        airOut += (w * (space.air(bytesOut, m.d) + space.air(bytesOut, to))) / b
+        wireMs += w * space.offAir(bytesOut, m.d, to)
+        radioJ += (w * bytesOut * (m.d.txJPerByte + (to?.rxJPerByte ?? 0))) / b
       }
     }
     stageMs += m.share * m.ms

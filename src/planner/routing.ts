@@ -5,8 +5,9 @@
  * of its replicas is a source (cameras each running the first layers on their own frames): a
  * source keeps its own requests, the other sources spread over the replicas by capacity. A
  * source that holds a replica beside devices that are not sources spreads like any other.
- * Results go back to the source of the request, from the replica that produced them. Pure;
- * shared by the cost model and the simulator.
+ * Results go from the replica that produced them to the job's consumer (job.resultsTo): the hub,
+ * a device, or each request's own source. Pure; shared by the cost model, the network scheduler,
+ * the partitioner and the simulator, so all charge the results' transfer to where they really go.
  */
 import { stageComputeMs } from './cost.js'
 import { jobSources, type Fleet, type DeviceProfile, type Job, type Plan } from './types.js'
@@ -24,6 +25,17 @@ export interface Routing {
   readonly stages: ReadonlyArray<{ readonly replicas: readonly Replica[]; readonly local: boolean }>
   /** weights[k][j][r]: probability that source k's micro-batch runs stage j on replica r. */
   readonly weights: ReadonlyArray<ReadonlyArray<readonly number[]>>
+  /** consumers[k]: where source k's results go (null: the hub). */
+  readonly consumers: ReadonlyArray<DeviceProfile | null>
+}
+
+/** Where the results of a request from `source` go: the job's consumer, or the source itself. */
+export function consumerOf(job: Job, source: DeviceProfile | null, fleet: Fleet): DeviceProfile | null {
+  const to = job.resultsTo
+  if (to === undefined || to === 'source' || job.training) return source
+  if (to.device === null) return null
+  // a consumer device that is not in the fleet (it left): the results are charged as the hub's
+  return fleet.devices.get(to.device) ?? null
 }
 
 /** Capacity shares of replicas with these service times (1 / ms, normalised). */
@@ -52,7 +64,7 @@ export function planRouting(plan: Plan, job: Job, fleet: Fleet, serviceMs: (d: D
     const own = st.local ? st.replicas.findIndex((r) => r.d.id === s.d?.id) : -1
     return own >= 0 ? st.replicas.map((_, r) => (r === own ? 1 : 0)) : st.replicas.map((r) => r.share)
   }))
-  return { sources, stages, weights }
+  return { sources, stages, weights, consumers: sources.map((s) => consumerOf(job, s.d, fleet)) }
 }
 
 /** Share of all micro-batches that run stage j on replica r. */

@@ -84,6 +84,11 @@ export interface Job {
    */
   readonly sources?: ReadonlyArray<{ readonly device: string | null; readonly share: number }>
   /**
+   * Where results go (the job's consumer): `{ device: null }` the hub (wired), `{ device: id }` a
+   * device, `source` (or absent) each request's own source. See routing.ts consumerOf.
+   */
+  readonly resultsTo?: 'source' | { readonly device: string | null }
+  /**
    * Present for a training job. Its requests are samples: latency is the time of one optimizer
    * step, throughput is samples per second, energy is per sample; `rateRps` is not an offered
    * load (training runs as fast as the plan allows).

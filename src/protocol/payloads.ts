@@ -196,6 +196,11 @@ export const planEpochSchema = z.object({
   departed: z.array(shortText).max(1024).optional(),
   /** The job's sources (device ids; `hub` for requests the hub sends). */
   sources: z.array(shortText).max(1024).optional(),
+  /**
+   * Where the last stage sends results (topics.md § Results and receipts): `hub`, `source` (each
+   * request's own source), or a device id. Absent: `hub`.
+   */
+  resultsTo: shortText.optional(),
   reason: z.string().max(1024),
   /** True when any device of the plan is emulated. */
   emulated: z.boolean(),
@@ -311,3 +316,20 @@ export type AirMessage = z.infer<typeof airMessageSchema>
  */
 export const airGrantSchema = z.object({ v: version, seq, leaseMs: positive.max(MAX_GRANT_LEASE_MS), queuedMs: nonNeg })
 export type AirGrant = z.infer<typeof airGrantSchema>
+
+/**
+ * A receipt (CBOR, on `dora/v1/jobs/{jobId}/receipts/{source}`): the last stage tells a request's
+ * source that its results went to the job's consumer, so the source counts it answered (and
+ * re-sends only what has none) without receiving the results.
+ */
+export const receiptSchema = z.object({
+  v: version,
+  /** The request attempt's id (`{source}.{n}.{attempt}`), as its chunks carry it. */
+  req: shortText,
+  epoch: z.number().int().positive(),
+  /** The model outputs that went to the consumer. */
+  outputs: z.array(z.string().min(1).max(256)).min(1).max(64),
+  /** Where they went (`hub` or a device id). */
+  to: shortText,
+})
+export type ReceiptPayload = z.infer<typeof receiptSchema>

@@ -29,8 +29,13 @@ export function assertId(kind: string, id: string): string {
 export type DeviceTopicKind = 'caps' | 'heartbeat' | 'availability' | 'assignment' | 'error' | 'air' | 'grant'
 export const DEVICE_TOPIC_KINDS: readonly DeviceTopicKind[] = ['caps', 'heartbeat', 'availability', 'assignment', 'error', 'air', 'grant']
 
-/** Per-job topics: topics.md § Jobs. `tensors` carries the receiving device id as a further level. */
-export type JobTopicKind = 'plan' | 'requests' | 'results' | 'tensors' | 'spec' | 'status' | 'steps'
+/**
+ * Per-job topics: topics.md § Jobs. `tensors` carries the receiving device id as a further level,
+ * `results` and `receipts` the consumer's (a device id, or `hub`).
+ */
+export type JobTopicKind = 'plan' | 'requests' | 'tensors' | 'spec' | 'status' | 'steps'
+/** Per-job topics addressed to one consumer: a request's results, and a source's receipts for results that went elsewhere. */
+export type ResultTopicKind = 'results' | 'receipts'
 
 export const topics = {
   device(deviceId: string, kind: DeviceTopicKind): string {
@@ -42,6 +47,10 @@ export const topics = {
   },
   job(jobId: string, kind: Exclude<JobTopicKind, 'tensors'>): string {
     return `${ROOT}/jobs/${assertId('job', jobId)}/${kind}`
+  },
+  /** A job's results (or receipts) for one consumer: a device id, or `hub` (HUB_SOURCE). */
+  results(jobId: string, toId: string, kind: ResultTopicKind = 'results'): string {
+    return `${ROOT}/jobs/${assertId('job', jobId)}/${kind}/${assertId('consumer', toId)}`
   },
   tensors(jobId: string, toDeviceId: string): string {
     return `${ROOT}/jobs/${assertId('job', jobId)}/tensors/${assertId('device', toDeviceId)}`
@@ -68,6 +77,7 @@ export type ParsedTopic =
   | { scope: 'device'; deviceId: string; kind: DeviceTopicKind }
   | { scope: 'job'; jobId: string; kind: Exclude<JobTopicKind, 'tensors'> }
   | { scope: 'tensors'; jobId: string; toDeviceId: string }
+  | { scope: 'results'; jobId: string; kind: ResultTopicKind; toId: string }
   | { scope: 'hub'; kind: 'availability' | 'state' }
 
 /**
@@ -115,11 +125,14 @@ export function parseTopic(topic: string): ParsedTopic | null {
     return null
   }
   if (scope === 'jobs' && a && isValidId(a)) {
-    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'results' || b === 'spec' || b === 'status' || b === 'steps')) {
+    if (levels.length === 5 && (b === 'plan' || b === 'requests' || b === 'spec' || b === 'status' || b === 'steps')) {
       return { scope: 'job', jobId: a, kind: b }
     }
     if (levels.length === 6 && b === 'tensors' && c && isValidId(c)) {
       return { scope: 'tensors', jobId: a, toDeviceId: c }
+    }
+    if (levels.length === 6 && (b === 'results' || b === 'receipts') && c && isValidId(c)) {
+      return { scope: 'results', jobId: a, kind: b, toId: c }
     }
     return null
   }
@@ -173,6 +186,15 @@ export const filters = {
    */
   allJobRequests: `${ROOT}/jobs/+/requests`,
   allJobTensors: `${ROOT}/jobs/+/tensors/+`,
-  allJobResults: `${ROOT}/jobs/+/results`,
+  allJobResults: `${ROOT}/jobs/+/results/+`,
+  allJobReceipts: `${ROOT}/jobs/+/receipts/+`,
+  /** One job's results (or receipts) for any consumer. */
+  jobResultsAny(jobId: string, kind: ResultTopicKind = 'results'): string {
+    return `${ROOT}/jobs/${assertId('job', jobId)}/${kind}/+`
+  },
+  /** Every job's results (or receipts) for one consumer (a device id, or `hub`). */
+  resultsTo(toId: string, kind: ResultTopicKind = 'results'): string {
+    return `${ROOT}/jobs/+/${kind}/${assertId('consumer', toId)}`
+  },
   allJobSteps: `${ROOT}/jobs/+/steps`,
 } as const

@@ -86,8 +86,8 @@ export class ChunkBatcher {
   }
 }
 
-/** Topics whose messages are tensor chunks (topics.md: requests, tensors, results), the only ones batched. */
+/** Topics whose messages are tensor chunks (topics.md: requests, tensors, results; not receipts), the only ones batched. */
 export function carriesChunks(topic: string): boolean {
   const t = parseTopic(topic)
-  return t?.scope === 'tensors' || (t?.scope === 'job' && (t.kind === 'results' || t.kind === 'requests'))
+  return t?.scope === 'tensors' || (t?.scope === 'results' && t.kind === 'results') || (t?.scope === 'job' && t.kind === 'requests')
 }

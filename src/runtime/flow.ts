@@ -25,3 +25,15 @@ export function deliveries(part: PlanPart, tensor: string, fromStage: number, mo
 export function stageInputs(part: PlanPart, stage: number, modelInputs: readonly string[]): readonly string[] {
   return part.stages[stage]?.inputs ?? modelInputs
 }
+
+/** The name of the hub as a consumer or source on the wire (topics.md; HUB_SOURCE). */
+const HUB = 'hub'
+
+/**
+ * Where the results of a request from `src` go: the plan's `resultsTo` (`hub` when absent), or
+ * `src` itself when the job sends results back to each source. A device id or `hub`.
+ */
+export function resultsConsumer(plan: { readonly resultsTo?: string | undefined }, src: string): string {
+  const to = plan.resultsTo ?? HUB
+  return to === 'source' ? src : to
+}

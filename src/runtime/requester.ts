@@ -1,7 +1,7 @@
 /**
  * A request source (issue 6): sends a job's requests into the running plan and collects their
- * results. It runs where the data is: inside a camera's device agent, or beside the hub (source
- * `hub`). Each request gets a route from the epoch active when it is sent (route.ts); its input
+ * results (or receipts, when the results go to the job's consumer). It runs where the data is:
+ * inside a camera's device agent, or beside the hub (source `hub`). Each request gets a route from the epoch active when it is sent (route.ts); its input
  * tensors go to the stages that read them (flow.ts), in-process when this device runs stage 0.
  *
  * No accepted request is lost: a request whose result has not come back in `timeoutMs` (doubling
@@ -15,7 +15,8 @@ import type { Hop, TensorChunk } from '../protocol/chunks.js'
 import { decodeTensorMessage } from '../protocol/chunk-batch.js'
 import { Reassembler, type Tensor } from '../protocol/reassembly.js'
 import { topics } from '../protocol/topics.js'
-import type { PlanEpochPayload } from '../protocol/payloads.js'
+import { decodeCbor } from '../protocol/codec.js'
+import { formatIssues, receiptSchema, type PlanEpochPayload } from '../protocol/payloads.js'
 import { deliveries } from './flow.js'
 import { Router } from './route.js'
 import { sendTensor, type WireTensor } from './send-tensor.js'
@@ -56,6 +57,8 @@ interface Outstanding {
   epoch: number
   route: string[]
   readonly outputs: Map<string, Tensor>
+  /** Model outputs answered: received here, or receipted as sent to the job's consumer. */
+  readonly answered: Set<string>
 }
 
 export interface RequesterStats {
@@ -113,7 +116,7 @@ export class Requester {
     }
     const n = this.n++
     const id = `${this.d.src}.${n}`
-    const o: Outstanding = { id, n, t0: Math.round(this.d.clock()), attempt: 0, lastSentMs: 0, epoch: plan.epoch, route: [], outputs: new Map() }
+    const o: Outstanding = { id, n, t0: Math.round(this.d.clock()), attempt: 0, lastSentMs: 0, epoch: plan.epoch, route: [], outputs: new Map(), answered: new Set() }
     this.outstanding.set(id, o)
     this.stats.sent++
     this.stats.outstanding = this.outstanding.size
@@ -129,6 +132,7 @@ export class Requester {
     o.route = route.devices
     o.lastSentMs = this.d.clock()
     o.outputs.clear()
+    o.answered.clear()
     const req = `${o.id}.${o.attempt}`
     for (const t of this.d.inputs(o.n, plan)) {
       for (const to of deliveries(part, t.name, -1, [])) {
@@ -143,7 +147,7 @@ export class Requester {
     }
   }
 
-  /** One message from the job's results topic, a chunk or a batch (results of other sources are ignored). */
+  /** One message from this source's results topic (`jobs/{job}/results/{src}`), a chunk or a batch (results of other sources are ignored). */
   onResultChunk(payload: Uint8Array): void {
     const m = decodeTensorMessage(payload)
     if (!m.ok) return this.d.onError?.(`result: ${m.error}`)
@@ -153,6 +157,16 @@ export class Requester {
     }
   }
 
+  /** One receipt (`jobs/{job}/receipts/{src}`): results of a request went to the job's consumer. */
+  onReceipt(payload: Uint8Array): void {
+    const d = decodeCbor(payload)
+    const p = d.ok ? receiptSchema.safeParse(d.value) : null
+    if (!p?.success) return this.d.onError?.(`receipt: ${d.ok ? formatIssues(p!.error!) : d.error}`)
+    const r = p.data
+    if (!r.req.startsWith(`${this.d.src}.`)) return
+    this.answer(r.req.slice(0, r.req.lastIndexOf('.')), r.outputs, r.epoch)
+  }
+
   private onResult(chunk: TensorChunk): void {
     if (chunk.hop?.src !== this.d.src) return
     const added = this.results.add(chunk, this.d.clock())
@@ -160,21 +174,27 @@ export class Requester {
     if (added.status !== 'complete') return
     const t = added.tensor
     const id = t.req.slice(0, t.req.lastIndexOf('.'))
+    this.outstanding.get(id)?.outputs.set(t.name, t)
+    this.answer(id, [t.name], t.epoch)
+  }
+
+  /** Outputs of request `id` answered; completes it once every output of its plan is. */
+  private answer(id: string, names: readonly string[], epoch: number | null | undefined): void {
     const o = this.outstanding.get(id)
     if (!o) {
       if (this.done.has(id)) this.stats.duplicates++
       return
     }
-    o.outputs.set(t.name, t)
-    const want = this.plan(t.epoch ?? o.epoch)?.outputs ?? [t.name]
-    if (!want.every((n) => o.outputs.has(n))) return
+    for (const n of names) o.answered.add(n)
+    const want = this.plan(epoch ?? o.epoch)?.outputs ?? names
+    if (!want.every((n) => o.answered.has(n))) return
     this.outstanding.delete(id)
     this.stats.outstanding = this.outstanding.size
     this.done.add(id)
     const latencyMs = this.d.clock() - o.t0
     this.stats.completed++
     this.stats.latenciesMs.push(latencyMs)
-    this.d.onComplete?.({ id, latencyMs, outputs: o.outputs, epoch: t.epoch ?? o.epoch })
+    this.d.onComplete?.({ id, latencyMs, outputs: o.outputs, epoch: epoch ?? o.epoch })
   }
 
   /**

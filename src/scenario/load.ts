@@ -73,6 +73,7 @@ export function plannerJob(j: JobConfig, model: ModelProfile): Job {
   const rateRps = srcs.length ? srcs.reduce((a, x) => a + x.rateRps, 0) : j.rateRps!
   return {
     id: j.id, model, rateRps, qoe: j.qoe, goal: j.goal, sourceDevice: j.source,
+    resultsTo: j.results === 'source' ? 'source' : { device: j.results === 'hub' ? null : j.results.device },
     ...(srcs.length ? { sources: srcs.map((x) => ({ device: x.device, share: x.rateRps / rateRps })) } : {}),
     ...(j.training ? { training: j.training } : {}),
   }

@@ -36,8 +36,14 @@ export const jobSchema = z.object({
   /** Several sources, each with its own rate (frames per second per camera); inference only. */
   sources: z.array(z.object({ device: id, rateRps: positive })).min(1).max(256).optional(),
   goal: z.enum(['latency', 'energy', 'throughput']),
-  /** Device where requests originate and results return; null for the hub (wired). */
+  /** Device where requests originate; null for the hub (wired). */
   source: id.nullable().default(null),
+  /**
+   * Where results go (the job's consumer): `hub` (the default: the hub receives them, counts them
+   * and measures each request's latency there), `source` (each source gets its own results: a
+   * camera that asks for its detections), or `{ device: id }` (one device, say a dashboard's).
+   */
+  results: z.union([z.enum(['hub', 'source']), z.object({ device: id })]).default('hub'),
   /** A training job (1F1B with a flush per step); absent for inference. */
   training: z.object({
     microBatchesPerStep: z.number().int().min(1).max(1024).default(8),
@@ -114,6 +120,8 @@ export const scenarioSchema = z.object({
     if (srcs.findIndex((y) => y.device === x.device) !== i) ctx.addIssue({ code: 'custom', path: ['job', 'sources', i, 'device'], message: `${x.device} is listed twice` })
   })
   if (srcs.length && s.job.source !== null) ctx.addIssue({ code: 'custom', path: ['job', 'source'], message: 'give either source or sources, not both' })
+  if (typeof s.job.results === 'object' && ['hub', 'source'].includes(s.job.results.device)) ctx.addIssue({ code: 'custom', path: ['job', 'results', 'device'], message: 'hub and source are reserved names (use results: hub or results: source)' })
+  else if (typeof s.job.results === 'object' && !ids.has(s.job.results.device)) ctx.addIssue({ code: 'custom', path: ['job', 'results', 'device'], message: `no device ${s.job.results.device} in this scenario` })
   if (srcs.length && s.job.training) ctx.addIssue({ code: 'custom', path: ['job', 'sources'], message: 'a training job reads its data from one source' })
   const sum = srcs.reduce((a, x) => a + x.rateRps, 0)
   if (!srcs.length && s.job.rateRps === undefined) ctx.addIssue({ code: 'custom', path: ['job', 'rateRps'], message: 'required (or give sources with their rates)' })

@@ -29,7 +29,7 @@ interface Batch {
   arrivals: number[]
   stage: number
   at: DeviceProfile | null
-  /** Where the requests came from and where their results go, and that source's index. */
+  /** Where the requests came from, and that source's index (its results go to routing.consumers[source]). */
   origin: DeviceProfile | null
   source: number
   /** With a schedule: the micro-batch's place in the cycle and its release time, s. */
@@ -64,17 +64,17 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const turns = new WeightedTurns()
   const schedule = network.coordination === 'scheduled' ? options.schedule : undefined
   const slotOf = slotTimes(schedule)
-  // a micro-batch is done when every stage's model outputs reached its source (early heads too)
+  // a micro-batch is done when every stage's model outputs reached its consumer (early heads too)
   const S = plan.stages.length
   const earlyOutputs = plan.stages.map((st, k) => (k < S - 1 ? outputBytesOf(job.model, st.layers) : 0))
   const outputDone = (batch: Batch) => --batch.outputs!.left === 0 && tally.done(batch.arrivals, batch.source)
   const advance = (batch: Batch) => {
     batch.outputs ??= { left: 1 + earlyOutputs.filter((x) => x > 0).length }
     if (batch.stage > 0 && earlyOutputs[batch.stage - 1]! > 0) {
-      transfer(batch.at, batch.origin, b * earlyOutputs[batch.stage - 1]!, () => outputDone(batch), slotOf(batch, `output@${batch.stage - 1}`))
+      transfer(batch.at, routing.consumers[batch.source]!, b * earlyOutputs[batch.stage - 1]!, () => outputDone(batch), slotOf(batch, `output@${batch.stage - 1}`))
     }
     if (batch.stage === S) {
-      transfer(batch.at, batch.origin, b * outputBytesOf(job.model, plan.stages[S - 1]!.layers), () => outputDone(batch), slotOf(batch, 'output'))
+      transfer(batch.at, routing.consumers[batch.source]!, b * outputBytesOf(job.model, plan.stages[S - 1]!.layers), () => outputDone(batch), slotOf(batch, 'output'))
       return
     }
     const st = plan.stages[batch.stage]!

@@ -34,7 +34,10 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
 
   it("a device publishes its jobs' data-plane topics, not another job's", () => {
     expect(acl.canPublish(cam1, topics.tensors('detector', 'cam-2'))).toBe(true)
-    expect(acl.canPublish(cam1, topics.job('detector', 'results'))).toBe(true)
+    // results to the job's consumer (the hub, a device) and a receipt to a source
+    expect(acl.canPublish(cam1, topics.results('detector', 'hub'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.results('detector', 'cam-2', 'receipts'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.results('other-job', 'hub'))).toBe(false)
     expect(acl.canPublish(cam1, topics.tensors('other-job', 'cam-2'))).toBe(false)
     expect(acl.canPublish(cam1, topics.job('detector', 'plan'))).toBe(false)
     expect(acl.canPublish({ role: 'device', deviceId: 'cam-2' }, topics.tensors('detector', 'cam-1'))).toBe(false)
@@ -49,6 +52,13 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canSubscribe(cam1, filters.tensorsToDevice('cam-1'))).toBe(true)
     expect(acl.canSubscribe(cam1, filters.tensorsToDevice('cam-2'))).toBe(false)
     expect(acl.canSubscribe(cam1, 'dora/v1/jobs/+/tensors/#')).toBe(false)
+    // results and receipts addressed to it (as a consumer, or a source that asks), never another's
+    expect(acl.canSubscribe(cam1, filters.resultsTo('cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, filters.resultsTo('cam-1', 'receipts'))).toBe(true)
+    expect(acl.canSubscribe(cam1, topics.results('detector', 'cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, topics.results('detector', 'hub'))).toBe(false)
+    expect(acl.canSubscribe(cam1, topics.results('detector', 'cam-2'))).toBe(false)
+    expect(acl.canSubscribe(cam1, filters.allJobResults)).toBe(false)
     // plan epochs are no secret: a device reads them before it is assigned (to learn it is)
     expect(acl.canSubscribe(cam1, topics.job('other-job', 'plan'))).toBe(true)
     expect(acl.canSubscribe(cam1, topics.job('other-job', 'requests'))).toBe(false)

@@ -15,7 +15,7 @@ import { mosquittoFiles, mosquittoPasswordHash } from '../../src/broker/mosquitt
 import { loadConfig } from '../../src/config/load.js'
 import { Hub } from '../../src/hub/hub.js'
 import { silentLogger } from '../../src/log.js'
-import { ha, topics } from '../../src/protocol/topics.js'
+import { filters, ha, topics } from '../../src/protocol/topics.js'
 import { caps, cbor, collect, connect, heartbeat, until } from '../helpers/hub.js'
 import { freePort, waitForServer } from '../helpers/mosquitto.js'
 
@@ -150,6 +150,15 @@ describe('Dora on Mosquitto with the generated files', () => {
     await new Promise((r) => setTimeout(r, 300))
     expect(bGot.filter((t) => t.startsWith('dora/v1/devices/dev-a/'))).toEqual([])
     expect(granted.length).toBe(2)
+    // results and receipts: a device reads those addressed to it, never the hub's or another device's
+    await b.subscribeAsync([filters.resultsTo('dev-b'), filters.resultsTo('dev-b', 'receipts'), filters.resultsTo('hub'), filters.resultsTo('dev-a')], { qos: 1 })
+    await a.publishAsync(topics.results('j1', 'dev-b'), Buffer.from('to b'), { qos: 1 })
+    await a.publishAsync(topics.results('j1', 'dev-b', 'receipts'), Buffer.from('receipt b'), { qos: 1 })
+    await a.publishAsync(topics.results('j1', 'hub'), Buffer.from('to the hub'), { qos: 1 })
+    await a.publishAsync(topics.results('j1', 'dev-a'), Buffer.from('to a'), { qos: 1 })
+    await until(() => bGot.includes(topics.results('j1', 'dev-b', 'receipts')), 5000, 'dev-b to read its receipt')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(bGot.filter((t) => t.includes('/results/') || t.includes('/receipts/')).sort()).toEqual([topics.results('j1', 'dev-b', 'receipts'), topics.results('j1', 'dev-b')].sort())
   })
 
   it("an observer reads everything and publishes nothing but Home Assistant's birth message", async () => {

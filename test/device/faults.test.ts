@@ -53,7 +53,8 @@ beforeAll(async () => {
     const added = reassembler.add(r.chunk, Date.now())
     if (added.status === 'complete') results.set(added.tensor.req, added.tensor)
   })
-  await tester.subscribeAsync([topics.job('cls', 'plan'), topics.job('cls', 'results')], { qos: 1 })
+  // the job's results go to its consumer, the hub (the plan says no other), where this tester listens
+  await tester.subscribeAsync([topics.job('cls', 'plan'), topics.results('cls', 'hub')], { qos: 1 })
   await until(() => plan && agents.every((a) => a.assignments.get('cls')?.epoch === plan.epoch), 10_000, 'the plan on both devices')
   // both stage models open before the first request
   await until(() => agents.every((a) => a.sessions.size > 0), 20_000, 'stage sessions')

@@ -75,7 +75,8 @@ const SHA = 'a'.repeat(64)
 const TOPICS = [
   ...(['caps', 'heartbeat', 'availability', 'assignment', 'error'] as const).map((k) => topics.device('dev-a', k)),
   topics.device('ghost', 'caps'), topics.device('ghost', 'heartbeat'),
-  ...(['plan', 'requests', 'results', 'spec', 'status', 'steps'] as const).map((k) => topics.job('j1', k)),
+  ...(['plan', 'requests', 'spec', 'status', 'steps'] as const).map((k) => topics.job('j1', k)),
+  topics.results('j1', 'hub'), topics.results('j1', 'dev-a'), topics.results('j1', 'dev-a', 'receipts'),
   topics.tensors('j1', 'dev-a'), topics.tensors('other', 'dev-a'), topics.job('zz', 'spec'),
   topics.modelChunk(SHA, 0), topics.upload(SHA, 0),
 ]

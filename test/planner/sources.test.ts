@@ -52,6 +52,40 @@ describe('several sources', () => {
     expect(r.qoeMet).toBe(true)
   })
 
+  it('charges the results to where they go: the hub (wired) or each camera (its air); the scheduler and the simulator agree', async () => {
+    const { scheduleTransfers } = await import('../../src/planner/network/scheduler.js')
+    // the whole model on the box, with large results (raw heads) to make the difference plain
+    const heavy: ModelProfile = { ...model, boundaryBytes: [4e6, 5e5, 2e6] }
+    const plan = { id: 'c', planner: 't', microBatch: 1, stages: [{ layers: [0, 2] as [number, number], devices: ['box'] }] }
+    const toHub = { ...job, model: heavy, resultsTo: { device: null } } as const
+    const toCams = { ...job, model: heavy, resultsTo: 'source' } as const
+    expect(planRouting(plan, toHub, fleet).consumers).toEqual([null, null, null])
+    expect(planRouting(plan, toCams, fleet).consumers.map((d) => d?.id)).toEqual(['cam-a', 'cam-b', 'cam-c'])
+    const hub = predict(plan, toHub, fleet, scheduledWifi5)
+    const cams = predict(plan, toCams, fleet, scheduledWifi5)
+    // results to the hub cross no air: only the frames do; back to the cameras they add their bytes' air
+    expect(hub.airtimeMsPerRequest).toBeLessThan(cams.airtimeMsPerRequest * 0.75)
+    expect(hub.latencyMs).toBeLessThan(cams.latencyMs)
+    // the network scheduler moves the results to the same place
+    const sHub = scheduleTransfers(plan, toHub, fleet, scheduledWifi5)
+    const sCams = scheduleTransfers(plan, toCams, fleet, scheduledWifi5)
+    expect(sHub.ok && sCams.ok).toBe(true)
+    if (sHub.ok && sCams.ok) expect(sHub.schedule.latencyMs).toBeLessThan(sCams.schedule.latencyMs)
+    // the simulator sends them where the cost model charges them: its air agrees within 5%
+    for (const [j, p] of [[toHub, hub], [toCams, cams]] as const) {
+      const r = simulate(plan, j, fleet, scheduledWifi5, { durationS: 600, warmupS: 10, seed: 3, computeJitter: 0.05 })
+      expect(r.airBusyFraction / ((p.airtimeMsPerRequest / 1000) * j.rateRps)).toBeGreaterThan(0.95)
+      expect(r.airBusyFraction / ((p.airtimeMsPerRequest / 1000) * j.rateRps)).toBeLessThan(1.05)
+      expect(r.latencyMs / p.latencyMs).toBeGreaterThan(0.85)
+      expect(r.latencyMs / p.latencyMs).toBeLessThan(1.15)
+    }
+    // the partitioner charges them the same way: with results to the hub its chosen plan predicts no more air than with results to the cameras
+    const a = partition(toHub, fleet, { network: scheduledWifi5 })
+    const b = partition(toCams, fleet, { network: scheduledWifi5 })
+    expect(a.ok && b.ok).toBe(true)
+    if (a.ok && b.ok) expect(a.chosen.prediction.airtimeMsPerRequest).toBeLessThanOrEqual(b.chosen.prediction.airtimeMsPerRequest)
+  })
+
   it('a scenario names wrong sources and rates', () => {
     const base = { name: 's', network: { standard: 'wifi5' }, devices: cams.map((d) => ({ ...d, emulated: undefined })), job: { id: 'j', model: 'mlp', goal: 'latency' } }
     const bad = scenarioSchema.safeParse({ ...base, job: { ...base.job, rateRps: 9, sources: [{ device: 'cam-a', rateRps: 1 }, { device: 'ghost', rateRps: 1 }, { device: 'cam-a', rateRps: 1 }] } })

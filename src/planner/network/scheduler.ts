@@ -31,6 +31,7 @@
  * per cycle (A = N x (hops x chunks + stages)), since each placement probes O(A) held intervals.
  */
 import { hopsBetween, stageComputeMs, transferS } from '../cost.js'
+import { consumerOf } from '../routing.js'
 import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
 import { traceOneStep } from '../replay/training.js'
@@ -114,7 +115,7 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
   // the period must serve each source's requests, at most 90% busy (a queue at 100% never drains)
   const maxPeriod = Math.min(...sources.map((x, k) => (turnsOf[k]! * b * 1000) / (N * job.rateRps * x.share))) * 0.9
 
-  const { chains, lower } = buildChains(plan, job, network, N, sourceOf, replicaOf, chunkBytes, guardMs)
+  const { chains, lower } = buildChains(plan, job, network, N, sourceOf, replicaOf, chunkBytes, guardMs, sourceOf.map((x) => consumerOf(job, x, fleet)))
   const routes = Array.from({ length: N }, (_, m) => ({ source: sourceOf[m]?.id ?? null, replicas: plan.stages.map((_, k) => replicaOf(k, m).id) }))
   if (!Number.isFinite(lower) || lower <= 0) return { ok: false, reason: 'the plan moves nothing and computes nothing' }
 
@@ -182,7 +183,7 @@ function cycleTurns(plan: Plan, job: Job, sources: readonly Source[], dev: (id: 
  * Each micro-batch's activities in chain order (air hops as chunks, computes), and the lower
  * bound of the period: the busiest device's compute, or the air, per micro-batch.
  */
-function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf: ReadonlyArray<DeviceProfile | null>, replicaOf: (stage: number, m: number) => DeviceProfile, chunkBytes: number, guardMs: number): { chains: Activity[][]; lower: number } {
+function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf: ReadonlyArray<DeviceProfile | null>, replicaOf: (stage: number, m: number) => DeviceProfile, chunkBytes: number, guardMs: number, resultsTo: ReadonlyArray<DeviceProfile | null> = sourceOf): { chains: Activity[][]; lower: number } {
   const b = plan.microBatch
   const computeMs = new Map<string, number>()
   let airMs = 0
@@ -213,11 +214,11 @@ function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf
       // model outputs this stage produces go to the results (an early head's); the chain goes on from here
       const early = k < plan.stages.length - 1 ? outputBytesOf(job.model, st.layers) : 0
       if (early > 0) {
-        move(sourceOf[m]!, b * early, `output@${k}`)
+        move(resultsTo[m]!, b * early, `output@${k}`)
         at = r
       }
     })
-    move(sourceOf[m]!, b * outputBytesOf(job.model, plan.stages[plan.stages.length - 1]!.layers), 'output')
+    move(resultsTo[m]!, b * outputBytesOf(job.model, plan.stages[plan.stages.length - 1]!.layers), 'output')
     chains.push(chain)
   }
   return { chains, lower: Math.max(airMs, ...computeMs.values()) / N }
