@@ -29,7 +29,7 @@ import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { AVAILABILITY, PROTOCOL_VERSION, topics, filters, parseTopic } from '../src/protocol/topics.js'
 import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, type AssignmentPayload, type Caps, type Heartbeat, type PlanEpochPayload } from '../src/protocol/payloads.js'
 import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
-import { storeWithoutCopy } from '../src/mqtt/no-copy-publish.js'
+import { storeWithoutCopy, payloadFor } from '../src/mqtt/no-copy-publish.js'
 import type { DeviceProfile } from '../src/shared/device-profile.js'
 import { firstConnect, reportOutages, withTimeout } from './connection.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
@@ -120,7 +120,7 @@ export class DeviceAgent {
   constructor(private readonly o: AgentOptions) {
     this.tensorOut = new ChunkBatcher(async (topic, payload) => {
       if (!this.client) throw new DoraError(ErrorCodes.NOT_CONNECTED, 'not connected')
-      await this.client.publishAsync(topic, payload, { qos: 1 })
+      await this.client.publishAsync(topic, payloadFor(this.client, payload), { qos: 1 })
     }, batcherOptions(o.chunkBytes ?? 256 * 1024))
     this.models = new ModelCache(o.cacheDir ?? join(os.homedir(), '.cache', 'dora', 'models'), () => this.client, 60_000, (m) => o.onError?.(m))
     this.runtime = new DeviceRuntime({

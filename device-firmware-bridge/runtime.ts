@@ -11,7 +11,7 @@ import type { ActivationCodec } from '../src/protocol/activation-codec.js'
 import type { Hop } from '../src/protocol/chunks.js'
 import type { DeviceProfile } from '../src/shared/device-profile.js'
 import { flopsTimeMs, type Flops } from '../src/shared/compute-time.js'
-import { sendTensor, type WireTensor } from '../src/runtime/send-tensor.js'
+import { sendTensor, type WireTensor, type Payload } from '../src/runtime/send-tensor.js'
 import { EnergyMeter } from './energy-meter.js'
 import { StageTimings } from './stage-timings.js'
 import type { TensorIntake } from './intake.js'
@@ -26,7 +26,7 @@ export interface RuntimeOptions {
   /** Largest chunk of a tensor this device sends, bytes. */
   readonly chunkBytes: number
   /** Sends one message (the agent: through its chunk batcher on its MQTT client). */
-  readonly send: (topic: string, payload: Buffer) => Promise<void>
+  readonly send: (topic: string, payload: Payload) => Promise<void>
   /** Milliseconds since the Unix epoch (default: the high-resolution clock). */
   readonly clock?: () => number
   readonly onError: (message: string) => void
@@ -71,7 +71,7 @@ export class DeviceRuntime {
   }
 
   /** Sends one message, its bytes counted as sent by this device's radio. */
-  readonly publish = async (topic: string, payload: Buffer): Promise<void> => {
+  readonly publish = async (topic: string, payload: Payload): Promise<void> => {
     this.energy.sent(payload.byteLength)
     await this.o.send(topic, payload)
   }

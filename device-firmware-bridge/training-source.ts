@@ -12,7 +12,7 @@
  */
 import { Router } from '../src/runtime/route.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
-import { sendTensor, type WireTensor } from '../src/runtime/send-tensor.js'
+import { sendTensor, type WireTensor, type Payload } from '../src/runtime/send-tensor.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import type { Tensor } from '../src/protocol/reassembly.js'
@@ -24,7 +24,7 @@ export interface TrainingSourceDeps {
   readonly chunkBytes: number
   readonly timeScale: number
   readonly clock: () => number
-  readonly publish: (topic: string, payload: Buffer) => Promise<void>
+  readonly publish: (topic: string, payload: Payload) => Promise<void>
   /** Hands a tensor to this device's own stage 0. */
   readonly local: (t: Tensor) => void
   readonly onError: (message: string) => void

@@ -10,7 +10,8 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Semaphore } from './semaphore.js'
-import { storeWithoutCopy } from './no-copy-publish.js'
+import { storeWithoutCopy, payloadFor } from './no-copy-publish.js'
+import type { SplitPayload } from '../shared/split-payload.js'
 import { topicMatches } from '../shared/topic-filter.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
@@ -131,7 +132,7 @@ export class DoraClient {
     if (this.client?.connected) await this.client.unsubscribeAsync(filter)
   }
 
-  async publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
+  async publish(topic: string, payload: string | Buffer | SplitPayload, options: PublishOptions = {}): Promise<void> {
     const client = this.client
     if (!client) throw new DoraError(ErrorCodes.BROKER_CONNECT, 'client not started')
     const lane = options.lane === 'bulk' ? this.bulk : this.inflight
@@ -140,7 +141,7 @@ export class DoraClient {
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
-        client.publishAsync(topic, payload, { qos: options.qos ?? 1, retain: options.retain ?? false }),
+        client.publishAsync(topic, payloadFor(client, payload), { qos: options.qos ?? 1, retain: options.retain ?? false }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new DoraError(ErrorCodes.PUBLISH_TIMEOUT, `publish to ${topic} not acknowledged within ${this.options.publishTimeoutMs} ms`)),

@@ -1,10 +1,12 @@
 /**
  * Writes a tensor-chunk message as CBOR directly: the header is a handful of small items, the
- * data is copied once into a buffer allocated at its final size. (A general CBOR encoder grows
- * its buffer as it goes and copies large byte strings more than once.) The output is plain
+ * data is not copied: header and data go out one after the other (or are joined once, into a
+ * buffer allocated at its final size). (A general CBOR encoder grows its buffer as it
+ * goes and copies large byte strings more than once.) The output is plain
  * RFC 8949 CBOR, the same map any CBOR library decodes; keys in the order of topics.md.
  */
 import type { TensorChunk } from './chunks.js'
+import { SplitPayload } from '../shared/split-payload.js'
 
 function headSize(value: number): number {
   return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x100000000 ? 5 : 9
@@ -73,8 +75,13 @@ function writeItem(buf: Buffer, at: number, v: Item): number {
   return at
 }
 
-/** Encodes one chunk; every numeric field but `scale` must be a non-negative safe integer (chunks.ts checks). */
-export function writeChunkMessage(chunk: TensorChunk): Buffer {
+/**
+ * Encodes one chunk as two parts: the CBOR header (every field, then the head of the `data` byte
+ * string) and the data itself, a view of the caller's bytes (not copied); `join()` gives the
+ * message in one buffer. Every numeric field but `scale` must be a non-negative safe integer
+ * (chunks.ts checks).
+ */
+export function writeChunkParts(chunk: TensorChunk): SplitPayload {
   const fields: Array<[string, Item]> = [
     ['v', chunk.v], ['req', chunk.req], ['name', chunk.name], ['dtype', chunk.dtype], ['shape', chunk.shape],
     ['epoch', chunk.epoch], ['idx', chunk.idx], ['count', chunk.count], ['offset', chunk.offset],
@@ -84,16 +91,15 @@ export function writeChunkMessage(chunk: TensorChunk): Buffer {
   if (hop) fields.push(['src', hop.src], ['plan', hop.plan], ['stage', hop.stage], ['route', [...hop.route]], ['t0', hop.t0])
   if (chunk.scale !== undefined) fields.push(['scale', chunk.scale])
   const dataLen = chunk.data.byteLength
-  let size = 1 + itemSize('data') + headSize(dataLen) + dataLen
+  let size = 1 + itemSize('data') + headSize(dataLen)
   for (const [k, v] of fields) size += itemSize(k) + itemSize(v)
-  const buf = Buffer.allocUnsafe(size)
-  let at = writeHead(buf, 0, 5, fields.length + 1)
+  const head = Buffer.allocUnsafe(size)
+  let at = writeHead(head, 0, 5, fields.length + 1)
   for (const [k, v] of fields) {
-    at = writeItem(buf, at, k)
-    at = writeItem(buf, at, v)
+    at = writeItem(head, at, k)
+    at = writeItem(head, at, v)
   }
-  at = writeItem(buf, at, 'data')
-  at = writeHead(buf, at, 2, dataLen)
-  buf.set(chunk.data, at)
-  return buf
+  at = writeItem(head, at, 'data')
+  writeHead(head, at, 2, dataLen)
+  return new SplitPayload(head, chunk.data)
 }

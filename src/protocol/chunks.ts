@@ -3,12 +3,13 @@
  * at most `chunkBytes` of tensor data plus a small header, so every message stays below the
  * smallest broker packet limit in use (EMQX defaults to 1 MB; AWS IoT allows 128 KB).
  *
- * Encoding copies each slice of the tensor's bytes once, straight into its message buffer;
- * decoding returns the chunk's data as a view over the received message (no copy).
+ * Encoding copies each slice of the tensor's bytes once, straight into its message buffer, or
+ * not at all (encodeTensorChunkParts: header and data sent one after the other); decoding returns the chunk's data as a view over the received message (no copy).
  */
 import { z } from 'zod'
 import { decodeCbor } from './codec.js'
-import { writeChunkMessage } from './chunk-writer.js'
+import { writeChunkParts } from './chunk-writer.js'
+import type { SplitPayload } from '../shared/split-payload.js'
 import { crc32 } from './crc32.js'
 import { DTYPE_NAMES, byteLengthOf, type Dtype } from './dtypes.js'
 import { PROTOCOL_VERSION } from './topics.js'
@@ -108,6 +109,18 @@ export function* encodeTensorChunks(
   bytes: Uint8Array,
   chunkBytes = DEFAULT_CHUNK_BYTES,
 ): Generator<Buffer, void, undefined> {
+  for (const parts of encodeTensorChunkParts(meta, bytes, chunkBytes)) yield parts.join()
+}
+
+/**
+ * As encodeTensorChunks, each message as its header and a view of its slice of `bytes` (no
+ * copy; see SplitPayload): `bytes` must not change until the messages are acknowledged.
+ */
+export function* encodeTensorChunkParts(
+  meta: TensorMeta,
+  bytes: Uint8Array,
+  chunkBytes = DEFAULT_CHUNK_BYTES,
+): Generator<SplitPayload, void, undefined> {
   if (!Number.isInteger(chunkBytes) || chunkBytes <= 0) throw new RangeError(`chunkBytes must be a positive integer`)
   const expected = byteLengthOf(meta.dtype, meta.shape)
   if (expected !== bytes.byteLength) {
@@ -135,7 +148,7 @@ export function* encodeTensorChunks(
       ...(meta.hop ? { hop: meta.hop } : {}),
       ...(meta.scale !== undefined ? { scale: meta.scale } : {}),
     }
-    yield writeChunkMessage(chunk)
+    yield writeChunkParts(chunk)
   }
 }
 

@@ -8,8 +8,10 @@
  */
 import { MAX_BATCH_CHUNKS, encodeChunkBatch } from '../protocol/chunk-batch.js'
 import { parseTopic } from '../protocol/topics.js'
+import { SplitPayload } from '../shared/split-payload.js'
 
-export type Publish = (topic: string, payload: Buffer) => Promise<void>
+/** Large chunks come as SplitPayloads (header, then a view of the tensor) and go out unjoined. */
+export type Publish = (topic: string, payload: Buffer | SplitPayload) => Promise<void>
 
 export interface ChunkBatcherOptions {
   /** Largest batch message, bytes (keep below the broker's packet limit). */
@@ -46,11 +48,14 @@ export class ChunkBatcher {
   constructor(private readonly publish: Publish, private readonly o: ChunkBatcherOptions) {}
 
   /** Sends one chunk message to `topic`; resolves when the broker acknowledged it (alone or in its batch). */
-  send(topic: string, message: Buffer): Promise<void> {
+  send(topic: string, payload: Buffer | SplitPayload): Promise<void> {
     let s = this.topics.get(topic)
     if (!s) this.topics.set(topic, (s = { inflight: 0, messages: [], bytes: 0, waiters: [] }))
-    const small = message.byteLength <= this.o.smallBytes && carriesChunks(topic)
-    if (!small || (s.inflight < this.o.inflightPerTopic && s.messages.length === 0)) return this.out(topic, s, message)
+    const small = payload.byteLength <= this.o.smallBytes && carriesChunks(topic)
+    if (!small) return this.out(topic, s, payload)
+    // a small message is joined (a copy of at most smallBytes) so that it can join a batch
+    const message = payload instanceof SplitPayload ? payload.join() : payload
+    if (s.inflight < this.o.inflightPerTopic && s.messages.length === 0) return this.out(topic, s, message)
     if (s.bytes + message.byteLength > this.o.maxBatchBytes || s.messages.length >= MAX_BATCH_CHUNKS) this.flush(topic, s)
     const done = new Promise<void>((resolve, reject) => s.waiters.push({ resolve, reject }))
     s.messages.push(message)
@@ -58,7 +63,7 @@ export class ChunkBatcher {
     return done
   }
 
-  private out(topic: string, s: TopicState, payload: Buffer): Promise<void> {
+  private out(topic: string, s: TopicState, payload: Buffer | SplitPayload): Promise<void> {
     s.inflight++
     const settle = () => {
       s.inflight--

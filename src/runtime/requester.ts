@@ -19,7 +19,7 @@ import { decodeCbor } from '../protocol/codec.js'
 import { formatIssues, receiptSchema, type PlanEpochPayload } from '../protocol/payloads.js'
 import { deliveries } from './flow.js'
 import { Router } from './route.js'
-import { sendTensor, type WireTensor } from './send-tensor.js'
+import { sendTensor, type WireTensor, type Payload } from './send-tensor.js'
 
 /** The inputs of request number n. */
 export type InputsFn = (n: number, plan: PlanEpochPayload) => WireTensor[]
@@ -28,7 +28,7 @@ export interface RequesterDeps {
   /** This source's name: its device id, or `hub`. */
   readonly src: string
   readonly jobId: string
-  readonly publish: (topic: string, payload: Buffer) => Promise<void>
+  readonly publish: (topic: string, payload: Payload) => Promise<void>
   readonly clock: () => number
   readonly chunkBytes: number
   /** The inputs of request number n (default: none: the caller must give them). */

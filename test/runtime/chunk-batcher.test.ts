@@ -7,6 +7,7 @@ import { Reassembler, topics } from '../../src/protocol/index.js'
 import { decodeTensorMessage } from '../../src/protocol/chunk-batch.js'
 import { ChunkBatcher, batcherOptions, carriesChunks } from '../../src/runtime/chunk-batcher.js'
 import { sendTensor } from '../../src/runtime/send-tensor.js'
+import { joined } from '../../src/shared/split-payload.js'
 import { until } from '../helpers/hub.js'
 
 const stops: Array<() => Promise<void>> = []
@@ -60,7 +61,7 @@ describe('chunk batcher (topics.md § Tensor chunks, batches)', () => {
   it('sends at once, alone, when its topic is idle; large tensors and non-chunk topics never batch', async () => {
     const sent: Buffer[] = []
     const batcher = new ChunkBatcher(async (_t, p) => {
-      sent.push(p)
+      sent.push(joined(p))
     }, batcherOptions(256 * 1024))
     await batcher.send(topics.tensors('j', 'd'), Buffer.alloc(100))
     await batcher.send(topics.tensors('j', 'd'), Buffer.alloc(100))

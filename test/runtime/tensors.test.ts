@@ -26,7 +26,7 @@ describe('wire tensors', () => {
   it('go out in chunks of at most the chunk size, on one topic, and reassemble to the same bytes', async () => {
     const data = new Uint8Array(10_000).map((_, i) => (i * 7) & 255)
     const sent: Array<{ topic: string; payload: Buffer }> = []
-    await sendTensor(async (topic, payload) => void sent.push({ topic, payload }), 'dora/v1/jobs/j/tensors/b', { name: 'act', dtype: 'uint8', shape: [100, 100], data }, { req: 'r1', epoch: 3, hop }, 1024)
+    await sendTensor(async (topic, payload) => void sent.push({ topic, payload: payload.join() }), 'dora/v1/jobs/j/tensors/b', { name: 'act', dtype: 'uint8', shape: [100, 100], data }, { req: 'r1', epoch: 3, hop }, 1024)
     expect(sent.length).toBeGreaterThan(9)
     expect(new Set(sent.map((m) => m.topic))).toEqual(new Set(['dora/v1/jobs/j/tensors/b']))
     const r = new Reassembler({ timeoutMs: 10_000, maxTensorBytes: 1e6, maxPendingBytes: 1e7 })
