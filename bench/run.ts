@@ -202,12 +202,12 @@ if (want('plans')) {
   printTable('Dora against every baseline on the same instances (EMULATION, 600 s, seed 1)',
     ['planner', 'QoE met', 'J/request vs Dora where both meet the QoE', 'stopped by its step budget'],
     base.map((r) => [r.planner, `${r.met}/${r.of}`, r.energyVsDora === null ? '-' : `${r.energyVsDora.toFixed(2)}x`, String(r.budget)]))
-  progress('plans: cost model vs simulator on 200 random plans ...')
-  const acc = accuracyRows(200)
+  progress('plans: cost model vs simulator on 500 random plans ...')
+  const acc = accuracyRows(500)
   const under = acc.filter((r) => r.utilisation <= 0.8)
   const ok = under.filter((r) => Math.abs(r.meanErr) <= 0.05 && Math.abs(r.p95Err) <= 0.1)
   const q = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!
-  printTable('Cost model vs simulator under load: 200 random plans (EMULATION, 600 s or 20,000 requests)',
+  printTable('Cost model vs simulator under load: 500 random plans (EMULATION, 600 s or 20,000 requests)',
     ['plans', 'busiest resource <= 80%', 'mean within 5% and p95 within 10%', 'median |mean error|', '90th pct |mean error|', 'median |p95 error|', '90th pct |p95 error|', 'over 80% busy (not judged)'],
     [[String(acc.length), String(under.length), `${ok.length} (${((ok.length / under.length) * 100).toFixed(0)}%)`,
       `${(q(under.map((r) => Math.abs(r.meanErr)), 0.5) * 100).toFixed(1)}%`, `${(q(under.map((r) => Math.abs(r.meanErr)), 0.9) * 100).toFixed(1)}%`,

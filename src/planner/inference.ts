@@ -11,10 +11,12 @@
  * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
  * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
  */
-import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, type Hop } from './cost.js'
+import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, transferS, type Hop } from './cost.js'
 import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
 import { planRouting, replicaLoad, type Replica, type Routing } from './routing.js'
 import { departureScv, kingman, mergedScv, p95Ms, type RequestPaths, type Wait } from './latency.js'
+import { airWaitS, type AirRoute, type AirTransfer } from './air-queue.js'
+import { DEFAULT_TRANSPORT, relayS } from './network/transport.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
 export const COMPUTE_CV = 0.05
@@ -25,14 +27,15 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const b = plan.microBatch
   const routing = planRouting(plan, job, fleet)
   const { sources, stages, weights } = routing
-  const { hops, moveMs } = planTransfers(plan, job, routing, network)
+  const { hops, moveMs, spans } = planTransfers(plan, job, routing, network)
   const airEach = hopAirSeconds(hops, network)
   const airS = hops.reduce((a, h, i) => a + h.weight * airEach[i]!, 0)
   const lambda = job.rateRps
   const { capacity, bottleneck, utilisation } = capacityOf(plan, routing, lambda / b, airS)
   const overloaded = lambda >= capacity
   const queues = replicaQueues(routing, lambda / b, b)
-  const air = airWait(hops, airEach, lambda / b, airS)
+  const routes = airRoutes(routing, hops, airEach, spans, queues.waits, network)
+  const air = airWait(hops, airEach, lambda / b, airS, routes, airArrivalScv(routing, routes, queues.departScv, b, lambda / b, airS))
   const waitMs = queues.meanMs + air.meanMs
 
   // Latency: batching, compute, transfers and waits along each source's routes.
@@ -71,15 +74,20 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
  * into replica r of stage j (from the previous stage's replicas as k's requests reach them) plus
  * that replica's results to k's consumer.
  */
-function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network): { hops: Weighted[]; moveMs: number[][][] } {
+function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network): { hops: Weighted[]; moveMs: number[][][]; spans: Spans } {
   const { sources, stages, weights } = routing
   const b = plan.microBatch
   const hops: Weighted[] = []
   const moveMs = sources.map(() => stages.map((st) => st.replicas.map(() => 0)))
-  const add = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, weight: number, given: number, k: number, j: number, r: number) => {
+  const spans: Spans = sources.map(() => stages.map((st) => st.replicas.map(() => ({ into: [], out: null }))))
+  const add = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, weight: number, given: number, k: number, j: number, r: number, q = -1) => {
+    const span = { start: hops.length, end: hops.length, bytes }
+    if (q >= 0) spans[k]![j]![r]!.into[q] = span
+    else spans[k]![j]![r]!.out = span
     if (weight <= 0) return
     const hs = hopsBetween(from, to, bytes)
     for (const h of hs) hops.push({ ...h, weight })
+    span.end = hops.length
     moveMs[k]![j]![r]! += given * transferLatencyS(hs, network) * 1000
   }
   stages.forEach((st, j) => {
@@ -88,13 +96,43 @@ function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network)
     sources.forEach((s, k) => {
       st.replicas.forEach((r, ri) => {
         const w = s.share * weights[k]![j]![ri]!
-        if (j === 0) add(s.d, r.d, bytes, w, 1, k, j, ri)
-        else stages[j - 1]!.replicas.forEach((q, qi) => add(q.d, r.d, bytes, w * weights[k]![j - 1]![qi]!, weights[k]![j - 1]![qi]!, k, j, ri))
+        if (j === 0) add(s.d, r.d, bytes, w, 1, k, j, ri, 0)
+        else stages[j - 1]!.replicas.forEach((q, qi) => add(q.d, r.d, bytes, w * weights[k]![j - 1]![qi]!, weights[k]![j - 1]![qi]!, k, j, ri, qi))
         if (outBytes > 0) add(r.d, routing.consumers[k]!, outBytes, w, 1, k, j, ri)
       })
     })
   })
-  return { hops, moveMs }
+  return { hops, moveMs, spans }
+}
+
+/** spans[k][j][r]: where in the hop list each transfer into replica r of stage j (from replica q before) and its results lie. */
+type Span = { start: number; end: number; bytes: number }
+type Spans = Array<Array<Array<{ into: Span[]; out: Span | null }>>>
+
+/** Each source's routes as the air sees them (air-queue.ts): air hops with the time off the air between them, and the stays at replicas. */
+function airRoutes(routing: Routing, hops: readonly Weighted[], each: readonly number[], spans: Spans, waits: readonly Wait[][], network: Network): AirRoute[] {
+  const t = network.transport ?? DEFAULT_TRANSPORT
+  const transfer = (span: Span | null | undefined): AirTransfer => {
+    if (!span || span.end === span.start) return { hops: [], tailS: 0 }
+    const out: Array<{ s: number; gapS: number }> = []
+    let pending = relayS(span.bytes, t)
+    for (let i = span.start; i < span.end; i++) {
+      if (each[i]! > 0) {
+        out.push({ s: each[i]!, gapS: pending })
+        pending = 0
+      } else pending += transferS(hops[i]!, network)
+    }
+    return { hops: out, tailS: pending }
+  }
+  return routing.sources.map((s, k) => ({
+    share: s.share,
+    steps: routing.stages.map((st, j) => ({
+      weights: routing.weights[k]![j]!,
+      into: st.replicas.map((_, r) => spans[k]![j]![r]!.into.map(transfer)),
+      out: st.replicas.map((_, r) => transfer(spans[k]![j]![r]!.out)),
+      stayS: st.replicas.map((r, ri) => (r.ms + waits[j]![ri]!.p * waits[j]![ri]!.thetaMs) / 1000),
+    })),
+  }))
 }
 
 /** Capacity (requests/s), its bottleneck and every resource's utilisation at the offered load. */
@@ -124,36 +162,44 @@ function capacityOf(plan: Plan, routing: Routing, batchesPerS: number, airS: num
 }
 
 /** Each replica's queue (Kingman, arrival variability carried along the stages): mean wait per micro-batch and each replica's Wait. */
-function replicaQueues(routing: Routing, batchesPerS: number, b: number): { meanMs: number; waits: Wait[][] } {
+function replicaQueues(routing: Routing, batchesPerS: number, b: number): { meanMs: number; waits: Wait[][]; departScv: number[][] } {
   const { sources, stages, weights } = routing
   const cs2 = COMPUTE_CV ** 2
   let meanMs = 0
   // scv[k]: squared coefficient of variation of source k's micro-batch stream entering the stage
   let scv = sources.map(() => 1 / b)
   const all: Wait[][] = []
+  const departScv: number[][] = []
   stages.forEach((st, j) => {
     const waits: Wait[] = []
+    const deps: number[] = []
     const next = sources.map(() => 0)
     st.replicas.forEach((r, ri) => {
       const rates = sources.map((s, k) => s.share * weights[k]![j]![ri]!)
       const load = rates.reduce((a, x) => a + x, 0)
-      if (load <= 0) return waits.push({ p: 0, thetaMs: 0 })
+      if (load <= 0) return waits.push({ p: 0, thetaMs: 0 }), deps.push(1)
       const rho = (batchesPerS * load * r.ms) / 1000
       const ca2 = mergedScv(rates, rates.map((_, k) => weights[k]![j]![ri]! * scv[k]!), rho)
       const q = kingman(rho, r.ms, ca2, cs2)
       meanMs += load * q.meanMs
       waits.push(q.wait)
-      // source k's share of this replica's departures, as a random sub-stream
       const d2 = departureScv(rho, ca2, cs2)
+      deps.push(d2)
+      // the next stage sees the replicas' departures merged again, which undoes the round robin's
+      // split (a stream cut in turns and re-joined is the stream, shifted): each replica passes
+      // on the unsplit stream's variability, smoothed by its own load (QNA's linking equation);
+      // source k's share of it is a random sub-stream
+      const through = departureScv(rho, mergedScv(rates, scv, rho), cs2)
       rates.forEach((x, k) => {
         const f = x / load
-        next[k]! += weights[k]![j]![ri]! * (f * d2 + 1 - f)
+        next[k]! += weights[k]![j]![ri]! * (f * through + 1 - f)
       })
     })
     all.push(waits)
+    departScv.push(deps)
     scv = next
   })
-  return { meanMs, waits: all }
+  return { meanMs, waits: all, departScv }
 }
 
 /** Energy per request at the delivered rate: idle power, active power over busy time, radio per byte. */
@@ -171,13 +217,27 @@ function energyPerRequest(plan: Plan, routing: Routing, hops: readonly Weighted[
 }
 
 /**
- * The air's queue: each air hop of a micro-batch is a visit served first come first served, and
- * waits for the air's residual work (Pollaczek-Khinchine, M/G/1 over the mix of hop times):
- * rate x E[s^2] / (2 (1 - rho)) per visit. A later visit of the same micro-batch also finds the
- * hops of micro-batches that arrived while its earlier visit waited and was served: about
- * rate x E[s] x (W + E[s]) more.
+ * Variability of the micro-batch streams as they first reach the air (squared coefficient of
+ * variation): a source's own stream (micro-batches of b Poisson arrivals: 1 / b) where its input
+ * goes on the air, else the departures of the stage-0 replica that keeps its requests (QNA),
+ * merged over the sources (Whitt's superposition).
  */
-function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number): { meanMs: number; wait: Wait } {
+function airArrivalScv(routing: Routing, routes: readonly AirRoute[], departScv: readonly number[][], b: number, batchesPerS: number, airS: number): number {
+  const scvs = routes.map((route, k) => {
+    const st = route.steps[0]
+    if (!st) return 1 / b
+    return st.weights.reduce((a, w, r) => a + w * (st.into[r]![0]!.hops.length > 0 ? 1 / b : departScv[0]![r]!), 0)
+  })
+  return mergedScv(routing.sources.map((s) => s.share), scvs, batchesPerS * airS)
+}
+
+/**
+ * The air's queue: one server, first come first served, each air hop of a micro-batch a visit;
+ * the visits' waits along the routes (air-queue.ts), scaled by Kingman's factor where the streams
+ * reaching the air are smoother than Poisson (micro-batches, a busy first stage). The p95 takes
+ * the micro-batch's air waits as one wait (they rise and fall together).
+ */
+function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number, routes: readonly AirRoute[], ca2: number): { meanMs: number; wait: Wait } {
   const rho = batchesPerS * airPerBatchS
   let visits = 0
   let second = 0
@@ -189,9 +249,11 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
   })
   if (visits <= 0 || rho <= 0) return { meanMs: 0, wait: { p: 0, thetaMs: 0 } }
   if (rho >= 1) return { meanMs: Infinity, wait: { p: 1, thetaMs: Infinity } }
-  const perVisit = (batchesPerS * second) / (2 * (1 - rho))
-  const mean = airPerBatchS / visits
-  const meanMs = (visits * perVisit + Math.max(0, visits - 1) * batchesPerS * mean * (perVisit + mean)) * 1000
+  // hop times' squared coefficient of variation; arrivals smoother than Poisson wait less (Kingman's factor)
+  const meanHop = airPerBatchS / visits
+  const cs2 = Math.max(0, second / visits / meanHop ** 2 - 1)
+  const smooth = (Math.min(1, ca2) + cs2) / (1 + cs2)
+  const meanMs = smooth * airWaitS(routes, rho, (batchesPerS * second) / 2) * 1000
   const p = 1 - (1 - rho) ** Math.max(1, visits)
   return { meanMs, wait: { p, thetaMs: meanMs / p } }
 }

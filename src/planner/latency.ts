@@ -8,8 +8,11 @@
  *   Whitt's Queueing Network Analyzer (Bell Labs Tech. J. 1983): micro-batches of b Poisson
  *   arrivals have ca^2 = 1/b; a round-robin split of weight w keeps w ca^2; a queue's departures
  *   have rho^2 cs^2 + (1 - rho^2) ca^2; merged streams mix by Whitt's superposition rule.
- * - The air: M/G/1 over the mix of hop times (Pollaczek-Khinchine) per visit, with a later visit
- *   of the same micro-batch also finding the hops that arrived meanwhile.
+ *   A replicated stage's departures merge again at the next stage, which undoes the round
+ *   robin's split: each replica passes on the unsplit stream's variability.
+ * - The air: one first-come-first-served server visited by every air hop (air-queue.ts): a
+ *   micro-batch's first visit sees the time-average work (Brumelle), a later one the work that
+ *   queued behind its previous hop; Kingman's factor where the arrivals are smoother than Poisson.
  * - A queue's wait is 0 with probability 1 - rho, else exponential with mean W / rho. The p95 of
  *   a request's latency (its route's compute, transfers and waits, its source's batching) is
  *   taken over a fixed Latin-hypercube set of points of these distributions: numerical

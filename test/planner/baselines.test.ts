@@ -98,6 +98,27 @@ describe('EdgeShard and CoEdge baselines', () => {
     expect(pipeEdge(j, f, net)!.plan.stages[0]!.devices).toEqual(['box'])
   })
 
+  it("hybrid-dp (PipeDream / Asteroid) pays for the sources' requests and the results with the cost model's transfer accounting", async () => {
+    const { hybridDp } = await import('../../src/planner/baselines/hybrid-dp.js')
+    const { hopsBetween, transferLatencyS } = await import('../../src/planner/cost.js')
+    const big: ModelProfile = { ...model, boundaryBytes: [5e6, ...model.boundaryBytes.slice(1, 6), 4e6] }
+    // a Wi-Fi camera (the source, slow) and a laptop behind a slow link: 150 ms of compute on the
+    // camera against 30 ms on the laptop, but a frame takes the laptop about 800 ms to receive
+    const cam = { ...dev('cam', 20, 8e9), linkRateBps: 300e6 }
+    const laptop = { ...dev('laptop', 100, 8e9), linkRateBps: 50e6 }
+    const f: Fleet = { devices: new Map([['cam', cam], ['laptop', laptop]]) }
+    const j: Job = { ...job, model: big, sourceDevice: 'cam', goal: 'throughput' }
+    expect(transferLatencyS(hopsBetween(cam, laptop, 5e6), net) * 1000).toBeGreaterThan(700)
+    const c = hybridDp(j, f, net)!
+    // without the source's transfer the laptop alone (30 ms a request) would look best
+    expect(c.plan.stages).toEqual([{ layers: [0, 6], devices: ['cam'] }])
+    // the results: a hub-sourced job whose last stage sends 4 MB back keeps that stage near the hub
+    const wired = { ...dev('box', 20, 8e9), linkRateBps: null }
+    const g: Fleet = { devices: new Map<string, DeviceProfile>([['box', wired], ['laptop', laptop]]) }
+    const h = hybridDp({ ...j, sourceDevice: null }, g, net)!
+    expect(h.plan.stages.at(-1)!.devices).toEqual(['box'])
+  })
+
   it('CoEdge adds the most energy-efficient devices first until the latency bound holds', async () => {
     const { coEdge } = await import('../../src/planner/baselines/simple.js')
     const loose = coEdge({ ...job, qoe: { latencyMs: 1e6 } }, fleet, net)!

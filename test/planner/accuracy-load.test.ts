@@ -1,0 +1,39 @@
+/**
+ * The cost model under load against the simulator (issue 14's property): seeded random plans
+ * on random fleets (one and several sources, local first stages, replicas, wired and Wi-Fi
+ * devices, micro-batches), each at an offered load that puts its busiest resource between 10% and
+ * 90% busy, simulated for 600 s or 20,000 requests (the longer). Where the busiest resource is at
+ * most 80% busy, the issue's target is the predicted mean within 5% and p95 within 10%.
+ *
+ * NOT MET YET: the share that meets it is asserted as a floor (the figure reached), so that it can
+ * only rise; the issue's target (all of them) stays open. The suite runs the first 150 plans
+ * (about a minute); `npm run bench -- plans` runs all 500 of the issue and BENCHMARKS.md
+ * "Plans that hold" records both.
+ */
+import { describe, expect, it } from 'vitest'
+import { accuracyCase } from '../../bench/accuracy.js'
+
+/** Share of the judged plans within 5% (mean) and 10% (p95), reached 2026-12-01 (0.63 before the air and merge models). */
+const FLOOR = 0.68
+const PLANS = 150
+
+describe('cost model and simulator agree under load', () => {
+  it(`on ${PLANS} random plans at up to 80% busy: the share with mean within 5% and p95 within 10% does not fall below the floor`, () => {
+    let judged = 0
+    let within = 0
+    let over = 0
+    for (let seed = 1; seed <= PLANS; seed++) {
+      const r = accuracyCase(seed, 600)
+      if (r.utilisation > 0.8) {
+        over++
+        continue
+      }
+      judged++
+      if (Math.abs(r.meanErr) <= 0.05 && Math.abs(r.p95Err) <= 0.1) within++
+    }
+    // the loads spread as intended: most plans are judged, a few are over 80% busy
+    expect(judged).toBeGreaterThan(120)
+    expect(over).toBeGreaterThan(5)
+    expect(within / judged).toBeGreaterThanOrEqual(FLOOR)
+  }, 900_000)
+})
