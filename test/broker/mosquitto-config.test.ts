@@ -47,6 +47,18 @@ describe("Mosquitto's password hash", () => {
     const bad = await loadConfig(undefined, { ...base, broker: { username: 'hub', password: 'hub-secret-1' }, auth: { ...base.auth, observers: [{ username: 'my dash', password: 'dash-secret' }] } })
     expect(() => mosquittoFiles(bad, { dir: '/x', port: 1883, host: null })).toThrow(/my dash/)
   })
+
+  it('dora mosquitto-config names the refusal with its own code (the config itself is valid)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-mosq-bad-'))
+    try {
+      writeFileSync(join(dir, 'hub.yaml'), 'auth:\n  devices: [{ id: dev-a, password: device-secret-1 }]\n  observers: []\n')
+      const r = await run(process.execPath, [bin, 'mosquitto-config', '--config', join(dir, 'hub.yaml'), '--out', join(dir, 'out')]).then(() => null, (err: { code: number; stderr: string }) => err)
+      expect(r?.code).toBe(1)
+      expect(r?.stderr).toMatch(/broker\.username and broker\.password.*\[DORA_MOSQUITTO_CONFIG\]/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 describe('Dora on Mosquitto with the generated files', () => {

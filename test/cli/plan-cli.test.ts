@@ -72,7 +72,7 @@ describe('dora plan', () => {
     writeFileSync(file, 'name: x\nnetwork: { standard: wifi9 }\ndevices: []\njob: { id: j, model: mlp, rateRps: -1, goal: fast }\n')
     const r = await dora('plan', '--scenario', file)
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/invalid scenario .*network\.standard.*devices.*job\.rateRps.*job\.goal/s)
+    expect(r.stderr).toMatch(/invalid scenario .*network\.standard.*devices.*job\.rateRps.*job\.goal.*\[DORA_SCENARIO_INVALID\]/s)
   })
 })
 
