@@ -48,6 +48,8 @@ export interface AgentOptions {
   readonly password?: string
   /** CA certificate(s) to trust for an mqtts:// broker with a private certificate authority. */
   readonly ca?: Buffer
+  /** False: training stages that move here start from their model's parameters (comparison runs); default true. */
+  readonly carryTrainingState?: boolean
   readonly profile: DeviceProfile
   readonly heartbeatMs?: number
   /** Called with every accepted assignment, and with every rejected one's reason. */
@@ -129,7 +131,7 @@ export class DeviceAgent {
       ...epochOf,
       ...(o.trace ? { trace: o.trace } : {}),
     })
-    this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.stages.trainer(stage) })
+    this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.stages.trainer(stage), carryState: o.carryTrainingState ?? true })
   }
 
   /** The latest assignment per job. */
@@ -216,7 +218,7 @@ export class DeviceAgent {
     // everything addressed to this device, of any job, from the start: a source may send on a new
     // epoch the moment it activates, before this device has read its assignment
     // and the results (or receipts) addressed to it: as a job's consumer, or a source that asks for its results
-    await client.subscribe([topics.device(id, 'assignment'), filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts')], this.onMessage)
+    await client.subscribe([topics.device(id, 'assignment'), filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts'), filters.checkpointsToDevice(id), filters.restoresToDevice(id)], this.onMessage)
     for (const jobId of this.epochs.jobs()) await this.subscribeJob(jobId)
     await this.announce()
     this.timer = setInterval(() => this.heartbeat().catch((err: Error) => this.o.onError?.(`heartbeat: ${err.message}`)), this.o.heartbeatMs ?? 5000)
@@ -309,6 +311,7 @@ export class DeviceAgent {
     if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.epochs.isTraining(t.jobId) ? this.training.onChunk(t.jobId, payload) : this.executor.onChunk(t.jobId, payload)
     if (t?.scope === 'job' && t.kind === 'steps') return this.onStep(t.jobId, payload)
     if (t?.scope === 'results' && t.toId === this.o.id) return this.onResults(t.jobId, t.kind, payload)
+    if (t?.scope === 'state' && t.toDeviceId === this.o.id) return t.kind === 'checkpoint' ? this.training.state.onCheckpoint(t.jobId, payload) : this.training.state.onAnswer(t.jobId, payload)
     if (t?.scope === 'job' && t.kind === 'plan') return this.onPlan(t.jobId, payload)
     if (topic === topics.device(this.o.id, 'assignment')) this.onAssignment(payload)
   }

@@ -81,9 +81,9 @@ function rules(a: Account, haPrefix: string | null): string[] {
       const id = a.username
       return [
         write(topics.device(id, 'caps')), write(topics.device(id, 'heartbeat')), write(topics.device(id, 'availability')), write(topics.device(id, 'air')),
-        write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobReceipts), write(filters.allJobSteps),
+        write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobReceipts), write(filters.allJobSteps), write(filters.allJobCheckpoints), write(filters.allJobRestores),
         read(filters.deviceOwn(id)), read(filters.hub), read(filters.allJobPlans), read(filters.allModels), read(filters.tensorsToDevice(id)),
-        read(filters.resultsTo(id)), read(filters.resultsTo(id, 'receipts')),
+        read(filters.resultsTo(id)), read(filters.resultsTo(id, 'receipts')), read(filters.checkpointsToDevice(id)), read(filters.restoresToDevice(id)),
         read(filters.allJobRequests), read(filters.allJobSteps),
       ]
     }

@@ -59,7 +59,7 @@ export function planEpochPayload(x: PlanWireInput): PlanEpochPayload {
     departed: [...x.departed],
     reason: e.reason.slice(0, 1024),
     emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
-    ...(job.training ? { training: { microBatchesPerStep: job.training.microBatchesPerStep } } : {}),
+    ...(job.training ? { training: { microBatchesPerStep: job.training.microBatchesPerStep, ...(job.training.checkpointEverySteps !== undefined ? { checkpointEverySteps: job.training.checkpointEverySteps } : {}) } } : {}),
   })
 }
 

@@ -7,6 +7,7 @@ import { JobSpecs } from './job-specs.js'
 import { JobStore } from './job-store.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { LiveStatus } from '../status/live-status.js'
+import { hubCheckpoints, type TrainingCheckpoints } from './checkpoints.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
@@ -54,6 +55,8 @@ export class Hub {
   private status: LiveStatus | null = null
   private ha: HomeAssistant | null = null
   private leases: PlanLeases | null = null
+  /** Training jobs' checkpoints (parameters and optimizer state per parameter; checkpoints.ts). */
+  checkpoints: TrainingCheckpoints | null = null
   private boundMetricsPort: number | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
@@ -145,6 +148,8 @@ export class Hub {
       newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad, store: this.store,
     })
     await this.followFleet(client)
+    this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes })
+    await this.checkpoints.follow(client)
     // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
     const redis = c.broker.url === null ? c.broker.embedded.redis : null
     await this.startJobs(client, redis !== null)
@@ -306,6 +311,7 @@ export class Hub {
     this.ha?.stop()
     this.ha = null
     this.registry.off('event', this.onRegistryEvent)
+    this.checkpoints?.stop()
     await this.specs?.stop()
     await this.store?.flush()
     for (const job of this.jobs) await job.stop()

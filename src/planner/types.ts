@@ -67,6 +67,8 @@ export interface TrainingSpec {
   readonly microBatchesPerStep: number
   /** Optimizer state per parameter byte (Adam keeps two moments: 2; SGD with momentum: 1). */
   readonly optimizerStateFactor: number
+  /** Devices checkpoint their stages' state to the hub every this many steps (0: only at re-plans); default 10. */
+  readonly checkpointEverySteps?: number
 }
 
 export interface Job {

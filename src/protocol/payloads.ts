@@ -205,7 +205,11 @@ export const planEpochSchema = z.object({
   /** True when any device of the plan is emulated. */
   emulated: z.boolean(),
   /** A training job: each optimizer step runs this many micro-batches (1F1B, flush per step). */
-  training: z.object({ microBatchesPerStep: z.number().int().min(1).max(4096) }).optional(),
+  training: z.object({
+    microBatchesPerStep: z.number().int().min(1).max(4096),
+    /** Devices send their stages' state to the hub every this many steps (0: only at re-plans; absent: 10). */
+    checkpointEverySteps: z.number().int().min(0).max(1_000_000).optional(),
+  }).optional(),
 })
 export type PlanEpochPayload = z.infer<typeof planEpochSchema>
 

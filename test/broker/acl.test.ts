@@ -41,6 +41,21 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canPublish(cam1, topics.tensors('other-job', 'cam-2'))).toBe(false)
     expect(acl.canPublish(cam1, topics.job('detector', 'plan'))).toBe(false)
     expect(acl.canPublish({ role: 'device', deviceId: 'cam-2' }, topics.tensors('detector', 'cam-1'))).toBe(false)
+    // its stages' state to the hub, of its own jobs; never as the hub, to a device
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'checkpoint'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'restore'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.trainingState('other-job', 'checkpoint'))).toBe(false)
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'checkpoint', 'cam-2'))).toBe(false)
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'restore', 'cam-1'))).toBe(false)
+  })
+
+  it("a device reads the hub's training-state answers to itself only, and no device's checkpoints to the hub", () => {
+    expect(acl.canSubscribe(cam1, filters.checkpointsToDevice('cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, filters.restoresToDevice('cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, filters.checkpointsToDevice('cam-2'))).toBe(false)
+    expect(acl.canSubscribe(cam1, topics.trainingState('detector', 'checkpoint'))).toBe(false)
+    expect(acl.canSubscribe(cam1, filters.allJobCheckpoints)).toBe(false)
+    expect(acl.canSubscribe(cam1, 'dora/v1/jobs/detector/#')).toBe(false)
   })
 
   it("a device subscribes to every job's plan, but to the requests and its own inbound tensors of its jobs only", () => {
