@@ -325,24 +325,7 @@ export class Hub {
     await this.energyTask?.destroy()
     this.energyTask = null
     this.reports.stop()
-    if (this.client?.connected) {
-      const client = this.client
-      let timer: NodeJS.Timeout | undefined
-      try {
-        // a broker that takes the connection but answers nothing must not hold the stop (1.5 s at most)
-        await Promise.race([
-          (async () => {
-            await this.reports.publishState('offline')
-            await client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
-          })(),
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the broker did not acknowledge within 1.5 s')), 1500))),
-        ])
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'could not publish offline state while stopping')
-      } finally {
-        clearTimeout(timer)
-      }
-    }
+    if (this.client?.connected) await this.reports.publishOffline(this.client)
     await this.client?.stop()
     this.client = null
     await this.broker?.stop()
