@@ -7,6 +7,7 @@ import { JobSpecs } from './job-specs.js'
 import { JobStore } from './job-store.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { LiveStatus } from '../status/live-status.js'
+import { OrphanUploads } from './orphan-uploads.js'
 import { hubCheckpoints, type TrainingCheckpoints } from './checkpoints.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
@@ -57,6 +58,8 @@ export class Hub {
   private leases: PlanLeases | null = null
   /** Training jobs' checkpoints (parameters and optimizer state per parameter; checkpoints.ts). */
   checkpoints: TrainingCheckpoints | null = null
+  /** Uploads no spec names, cleared after hub.uploads.orphanTtlMs (orphan-uploads.ts). */
+  uploads: OrphanUploads | null = null
   private boundMetricsPort: number | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
@@ -143,9 +146,11 @@ export class Hub {
       throw err
     }
     log.info({ broker: this.reports.broker.url, embedded: this.reports.broker.embedded }, 'hub connected to broker')
+    this.uploads = new OrphanUploads({ client, ttlMs: c.hub.uploads.orphanTtlMs, clock: this.clock, log: log.child({ component: 'uploads' }) })
+    await this.uploads.start()
     this.specs = new JobSpecs({
       client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
-      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad, store: this.store,
+      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad, store: this.store, uploads: this.uploads,
     })
     await this.followFleet(client)
     this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes })
@@ -313,6 +318,7 @@ export class Hub {
     this.registry.off('event', this.onRegistryEvent)
     this.checkpoints?.stop()
     await this.specs?.stop()
+    await this.uploads?.stop()
     await this.store?.flush()
     for (const job of this.jobs) await job.stop()
     this.status?.stop()
