@@ -25,6 +25,7 @@ import { formatIssues } from '../protocol/payloads.js'
 import { HUB_SOURCE, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
 import { CheckpointIntake, type CheckpointState } from '../runtime/checkpoint-intake.js'
 import { sendTensor } from '../runtime/send-tensor.js'
+import { joined } from '../shared/split-payload.js'
 
 /** Restore requests waiting for a handover, at most (older ones are answered at once). */
 const MAX_WAITING = 256
@@ -184,7 +185,7 @@ export class TrainingCheckpoints {
       const s = job?.get(name)
       if (!s) continue
       const hop = { src: HUB_SOURCE, plan: 'checkpoint', stage: 0, route: [want.device], t0: Math.floor(this.d.clock()) }
-      sendTensor(this.d.publish, topics.trainingState(jobId, 'checkpoint', want.device), { name, dtype: 'float32', shape: [3, ...s.dims], data: new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength) }, { req: checkpointReq(s.step, s.t), epoch: s.epoch, hop }, this.d.chunkBytes).catch(fail)
+      sendTensor((topic, p) => this.d.publish(topic, joined(p)), topics.trainingState(jobId, 'checkpoint', want.device), { name, dtype: 'float32', shape: [3, ...s.dims], data: new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength) }, { req: checkpointReq(s.step, s.t), epoch: s.epoch, hop }, this.d.chunkBytes).catch(fail)
     }
     this.d.publish(topics.trainingState(jobId, 'restore', want.device), encodeCbor(answer)).catch(fail)
   }
