@@ -63,13 +63,13 @@ export function mergedScv(rates: readonly number[], scvs: readonly number[], rho
 }
 
 const POINTS = 2048
-let lattice: Float64Array[] | null = null
+const lattice = new Map<number, Float64Array>()
 
-/** Dimension d of a fixed Latin-hypercube point set (deterministic, seeded). */
+/** Dimension d of a fixed Latin-hypercube point set (deterministic, seeded by d; made when first used). */
 function dimension(d: number): Float64Array {
-  lattice ??= []
-  while (lattice.length <= d) {
-    let s = (0x9e3779b9 ^ (lattice.length * 0x85ebca6b)) >>> 0
+  let dim = lattice.get(d)
+  if (!dim) {
+    let s = (0x9e3779b9 ^ (d * 0x85ebca6b)) >>> 0
     const rand = () => {
       s = (s + 0x6d2b79f5) >>> 0
       let t = Math.imul(s ^ (s >>> 15), 1 | s)
@@ -81,9 +81,9 @@ function dimension(d: number): Float64Array {
       const j = Math.floor(rand() * (i + 1))
       ;[perm[i], perm[j]] = [perm[j]!, perm[i]!]
     }
-    lattice.push(Float64Array.from(perm, (k) => (k + rand()) / POINTS))
+    lattice.set(d, (dim = Float64Array.from(perm, (k) => (k + rand()) / POINTS)))
   }
-  return lattice[d]!
+  return dim
 }
 
 /** Value of a Wait at quantile u. */

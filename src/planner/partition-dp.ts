@@ -290,14 +290,14 @@ function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, m
 function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: number, j: number, group: Group, members: readonly Member[], step: Step): void {
   const { space, S, b, table, prune } = run
   const training = space.job.training
-  const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
   const L = space.job.model.layers.length
   let key: number | string | null = null
   let nc = 0
   for (const label of entry.set) {
     if (label.depth >= S) continue
     if (training && (j === L) !== (label.depth + 1 === S)) continue
-    if (training && table.memoryBytes(i, j, b, stash(label.depth)) > step.groupLimit) continue
+    // 1F1B stashes min(S - depth, M) micro-batches on this stage
+    if (training && table.memoryBytes(i, j, b, Math.min(S - label.depth, training.microBatchesPerStep)) > step.groupLimit) continue
     const airMs = label.airMs + step.airIn + step.airOut
     const periodMs = Math.max(label.periodMs, step.stagePeriodMs, airMs)
     const latencyMs = label.latencyMs + step.stageMs + (step.airIn + step.airOut) * b + step.wireMs
