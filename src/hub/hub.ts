@@ -206,6 +206,7 @@ export class Hub {
       onRefused: (reason) => metrics.refusedConnections.inc({ reason }),
       log: log.child({ component: 'broker' }),
       redis: e.redis,
+      stateDir: this.store?.dir ?? null,
       acl: new Acl({
         hub: { username, password },
         devices: c.auth.devices,

@@ -58,7 +58,8 @@ export class JobStore {
   }
 
   constructor(
-    private readonly dir: string,
+    /** The state folder. */
+    readonly dir: string,
     private readonly log: Logger,
   ) {}
 
