@@ -14,7 +14,7 @@
  * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { filters, ha, topics } from '../protocol/topics.js'
+import { filters, ha, parseTopic, topics } from '../protocol/topics.js'
 import { filterWithin, topicMatches } from '../shared/topic-filter.js'
 
 export type Principal =
@@ -116,6 +116,19 @@ export class Acl {
         return false
       }
     }
+  }
+
+  /**
+   * Whether a message on `topic` may be delivered to `who` (checked per message, so a broad
+   * subscription such as an observer's `dora/v1/#` does not carry it): training state (a job's
+   * parameters and optimizer state) goes only to the hub and to the device it is addressed to.
+   */
+  canReceive(who: Principal, topic: string): boolean {
+    if (!topic.includes('/checkpoint') && !topic.includes('/restore')) return true
+    const t = parseTopic(topic)
+    if (t?.scope !== 'state') return true
+    if (who.role === 'hub' || who.role === 'anonymous') return true
+    return who.role === 'device' && t.toDeviceId === who.deviceId
   }
 
   canSubscribe(who: Principal, filter: string): boolean {

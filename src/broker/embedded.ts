@@ -126,6 +126,11 @@ export class EmbeddedBroker {
         log.warn({ clientId: client.id, topic: packet.topic, role: who?.role }, 'broker: publish refused by ACL')
         done(new Error(`not authorised to publish to ${packet.topic}`))
       },
+      // training state reaches only the hub and its addressee, whatever a client subscribed to
+      authorizeForward: (client, packet) => {
+        const who = this.principals.get(client)
+        return !who || o.acl.canReceive(who, packet.topic) ? packet : null
+      },
       authorizeSubscribe: (client, sub, done) => {
         const who = this.principals.get(client)
         if (who && o.acl.canSubscribe(who, sub.topic)) return done(null, sub)

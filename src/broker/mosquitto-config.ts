@@ -70,13 +70,15 @@ function rules(a: Account, haPrefix: string | null): string[] {
   const read = (t: string) => `topic read ${t}`
   const write = (t: string) => `topic write ${t}`
   const haRead = haPrefix ? [read(`${haPrefix}/#`)] : []
+  // training state (a job's parameters and optimizer state) is the hub's and its addressee's only
+  const noState = filters.allTrainingState.map((t) => `topic deny ${t}`)
   switch (a.role) {
     case 'hub':
       return [`topic readwrite ${filters.everything}`, ...(haPrefix ? [`topic readwrite ${haPrefix}/#`] : [])]
     case 'observer':
-      return [read(filters.everything), ...haRead, ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
+      return [read(filters.everything), ...noState, ...haRead, ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
     case 'operator':
-      return [read(filters.everything), ...haRead, write(filters.allJobSpecs), write(filters.allUploads), write(ha.allJobGoalSets), ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
+      return [read(filters.everything), ...noState, ...haRead, write(filters.allJobSpecs), write(filters.allUploads), write(ha.allJobGoalSets), ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
     case 'device': {
       const id = a.username
       return [

@@ -223,4 +223,6 @@ export const filters = {
   restoresToDevice(deviceId: string): string {
     return `${ROOT}/jobs/+/restore/${assertId('device', deviceId)}`
   },
+  /** Every training-state topic (to the hub and to any device): denied to readers of dora/v1/# other than the hub. */
+  allTrainingState: [`${ROOT}/jobs/+/checkpoint`, `${ROOT}/jobs/+/restore`, `${ROOT}/jobs/+/checkpoint/+`, `${ROOT}/jobs/+/restore/+`] as readonly string[],
 } as const

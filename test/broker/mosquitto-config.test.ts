@@ -187,6 +187,19 @@ describe('Dora on Mosquitto with the generated files', () => {
     expect(hub.registry.get('dash')).toBeUndefined()
   })
 
+  it('training state (parameters, optimizer state) reaches no reader of dora/v1/# but the hub', async () => {
+    const dash = await client({ username: 'dash', password: 'dash-secret', clientId: 'dash-7' })
+    const ops = await client({ username: 'ops', password: 'ops-secret-1', clientId: 'ops-7' })
+    const [byDash, byOps] = [await collect(dash, 'dora/v1/#'), await collect(ops, 'dora/v1/jobs/#')]
+    const seen = () => [...byDash, ...byOps]
+    const dev = await client({ username: 'dev-a', password: 'device-secret-a', clientId: 'dora-device-dev-a-7' })
+    for (const t of [topics.trainingState('j1', 'checkpoint'), topics.trainingState('j1', 'restore'), topics.job('j1', 'steps')]) await dev.publishAsync(t, Buffer.from([0xff]), { qos: 1 })
+    const both = () => seen().filter((m) => m.topic === topics.job('j1', 'steps')).length
+    await until(() => both() >= 2 || null, 5000, 'both readers to get the step message (their subscriptions work)')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(seen().filter((m) => m.topic.includes('/checkpoint') || m.topic.includes('/restore'))).toEqual([])
+  })
+
   it("an MQTT 5 client (as Home Assistant connects) reads the hub's state and the discovery configs", async () => {
     const hass = await client({ username: 'ops', password: 'ops-secret-1', clientId: 'home-assistant', protocolVersion: 5 })
     const got = await collect(hass, '#')

@@ -19,7 +19,7 @@ import { profileModel } from '../../src/model/load.js'
 import { planStages } from '../../src/model/split.js'
 import { buildTrainingStage } from '../../src/model/grad.js'
 import { mlp } from '../../src/model/zoo/transformer.js'
-import { DEVICE_PASSWORD, caps, connect, deviceUrl, startHub, until } from '../helpers/hub.js'
+import { DEVICE_PASSWORD, caps, collect, connect, deviceUrl, startHub, until } from '../helpers/hub.js'
 
 let hub: Hub | null = null
 const clients: MqttClient[] = []
@@ -63,6 +63,10 @@ describe('training checkpoints from hostile devices', () => {
     const dims = [...trainer.dimsOf(name)!]
     expect(job.paramDims(name)).toEqual(dims)
     const n = dims.reduce((a, b) => a * b, 1)
+    // an observer reading all of dora/v1 gets no training state (parameters and optimizer state)
+    const dash = await connect(deviceUrl(hub), { username: 'dash', password: 'dash-secret' })
+    clients.push(dash)
+    const dashSaw = await collect(dash, 'dora/v1/#')
     const ckpt = topics.trainingState('ft', 'checkpoint')
     const want = topics.trainingState('ft', 'restore')
     const hostile: Array<[string, Buffer]> = [
@@ -102,6 +106,8 @@ describe('training checkpoints from hostile devices', () => {
     await dev.publishAsync(want, encodeCbor({ v: 1, kind: 'want', device: 'dev-b', epoch: 1, step: 3, params: [name, other] }), { qos: 1 })
     const a = await until(() => answers[0] as { ok: true; value: unknown } | undefined, 15_000, 'the restore answer')
     expect(restoreAnswerSchema.parse(a.value).params).toEqual([{ name, from: { step: 3, t: 3 } }, { name: other, from: null }])
+    expect(dashSaw.some((m) => m.topic === topics.hubState)).toBe(true)
+    expect(dashSaw.filter((m) => m.topic.includes('/checkpoint') || m.topic.includes('/restore')).map((m) => m.topic)).toEqual([])
     await trainer.release()
   }, 60_000)
 
