@@ -13,6 +13,8 @@
  * What is lost: a graceful move (the old holder still connected) nothing; a crash, the updates
  * since the crashed device's last periodic checkpoint (at most checkpointEverySteps steps).
  * Held in memory: a hub restart forgets the checkpoints (devices hand over again at the next epoch).
+ * Hubs sharing Redis each keep them (all see every checkpoint); the one planning the job answers.
+ * A job that is gone takes its checkpoints with it.
  */
 import type { DoraClient } from '../mqtt/client.js'
 import type { BadMessages } from './bad-messages.js'
@@ -41,6 +43,8 @@ export interface CheckpointDeps {
   readonly member: (jobId: string, deviceId: string) => boolean
   /** The devices that held a job's stages in the epoch before the current one: they hand over. */
   readonly handingOver: (jobId: string) => Iterable<string>
+  /** Whether this hub answers a job's restores (hubs sharing Redis: the one planning the job). */
+  readonly answers: (jobId: string) => boolean
   readonly clock: () => number
   /** A refused message, with its sender when known. */
   readonly onBad: (jobId: string, error: string) => void
@@ -84,6 +88,11 @@ export class TrainingCheckpoints {
   /** The newest state held of a job's parameter (tests, status). */
   held(jobId: string, name: string): CheckpointState | undefined {
     return this.records.get(jobId)?.get(name)
+  }
+
+  /** Jobs came or went: the checkpoints of jobs no longer in `jobs` go. */
+  keepJobs(jobs: ReadonlyMap<string, unknown>): void {
+    for (const id of [...this.records.keys()]) if (!jobs.has(id)) this.forget(id)
   }
 
   /** A job is gone: its checkpoints and waiting restores too. */
@@ -136,6 +145,8 @@ export class TrainingCheckpoints {
     if (!this.d.member(jobId, want.device)) return this.refuse(jobId, `restore request from ${want.device}, which takes no part in job ${jobId}`)
     const unknown = want.params.find((n) => !this.d.paramDims(jobId, n))
     if (unknown !== undefined) return this.refuse(jobId, `restore request from ${want.device} names ${unknown.slice(0, 256)}, not a parameter of job ${jobId}`)
+    // every hub sharing Redis keeps the checkpoints; the one planning the job answers
+    if (!this.d.answers(jobId)) return
     if (this.waiting.length >= MAX_WAITING) this.answer(this.waiting[0]!)
     const timer = setTimeout(() => this.settle(), this.d.waitMs + 1)
     this.waiting.push({ jobId, want, deadlineMs: this.d.clock() + this.d.waitMs, timer })
@@ -199,6 +210,7 @@ export function hubCheckpoints(client: DoraClient, o: { registry: Registry; jobs
     paramDims: (jobId, name) => o.jobs.get(jobId)?.service.paramDims(name),
     member: (jobId, id) => o.jobs.get(jobId)?.service.devices().has(id) ?? false,
     handingOver: (jobId) => o.jobs.get(jobId)?.service.previousDevices() ?? [],
+    answers: (jobId) => o.jobs.get(jobId)?.service.isLeader ?? false,
     clock: o.clock,
     onBad: (jobId, error) => o.bad?.report({ sender: jobId || 'checkpoint', kind: 'checkpoint', topic: jobId ? topics.trainingState(jobId, 'checkpoint') : 'checkpoint', code: ErrorCodes.PAYLOAD_INVALID, error }),
     chunkBytes: o.chunkBytes,

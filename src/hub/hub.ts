@@ -150,7 +150,7 @@ export class Hub {
     await this.uploads.start()
     this.specs = new JobSpecs({
       client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
-      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad, store: this.store, uploads: this.uploads,
+      newJob: (entry) => this.newJob(entry), changed: () => { this.ha?.jobsChanged(); this.checkpoints?.keepJobs(this.jobServices) }, bad: this.bad, store: this.store, uploads: this.uploads,
     })
     await this.followFleet(client)
     this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes })

@@ -107,6 +107,11 @@ describe('training checkpoints from hostile devices', () => {
     const a = await until(() => answers[0] as { ok: true; value: unknown } | undefined, 15_000, 'the restore answer')
     expect(restoreAnswerSchema.parse(a.value).params).toEqual([{ name, from: { step: 3, t: 3 } }, { name: other, from: null }])
     expect(dashSaw.some((m) => m.topic === topics.hubState)).toBe(true)
+    // a job that is gone takes its checkpoints with it
+    hub.checkpoints!.keepJobs(new Map([['ft', job]]))
+    expect(hub.checkpoints!.held('ft', name)).toBeDefined()
+    hub.checkpoints!.keepJobs(new Map())
+    expect(hub.checkpoints!.held('ft', name)).toBeUndefined()
     expect(dashSaw.filter((m) => m.topic.includes('/checkpoint') || m.topic.includes('/restore')).map((m) => m.topic)).toEqual([])
     await trainer.release()
   }, 60_000)
