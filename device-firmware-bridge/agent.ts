@@ -38,6 +38,8 @@ import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, ty
 import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
 import type { DeviceProfile } from '../src/shared/device-profile.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
+import { deviceAirGrants, type AirGrants } from '../src/runtime/air-grants.js'
+import { PhasedCapture } from '../src/runtime/turn-clock.js'
 
 export { capsFromProfile } from './caps.js'
 
@@ -101,6 +103,9 @@ export class DeviceAgent {
   /** Results of jobs this device consumes (not its own requests'), by job. */
   readonly consumed = new Map<string, ResultSink>()
 
+  /** Hub-granted air (topics.md § Air grants), for plans whose transfers go by grants. */
+  readonly air: AirGrants
+
   /** Every job message this device sends: small tensor chunks batch per topic under load. */
   private readonly tensorOut: ChunkBatcher
 
@@ -121,10 +126,12 @@ export class DeviceAgent {
       onError: (m) => this.o.onError?.(m),
     })
     this.heartbeats = new Heartbeats(this.runtime)
+    this.air = deviceAirGrants(o.id, o.profile.linkRateBps, this.runtime, async (topic, payload, qos) => void (await this.client?.publish(topic, payload, { qos })))
     const epochOf = { assignment: (jobId: string, epoch: number) => this.epochs.assignment(jobId, epoch), plan: (jobId: string, epoch: number) => this.epochs.plan(jobId, epoch) }
     this.executor = new StageExecutor({
       runtime: this.runtime,
       coordination: o.coordination ?? 'slots',
+      air: this.air,
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 30_000,
       ...(o.maxHeld ? { maxHeld: o.maxHeld } : {}),
       session: (model) => this.stages.session(model),
@@ -218,7 +225,7 @@ export class DeviceAgent {
     // everything addressed to this device, of any job, from the start: a source may send on a new
     // epoch the moment it activates, before this device has read its assignment
     // and the results (or receipts) addressed to it: as a job's consumer, or a source that asks for its results
-    await client.subscribe([topics.device(id, 'assignment'), filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts'), filters.checkpointsToDevice(id), filters.restoresToDevice(id)], this.onMessage)
+    await client.subscribe([topics.device(id, 'assignment'), topics.device(id, 'grant'), filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts'), filters.checkpointsToDevice(id), filters.restoresToDevice(id)], this.onMessage)
     for (const jobId of this.epochs.jobs()) await this.subscribeJob(jobId)
     await this.announce()
     this.timer = setInterval(() => this.heartbeat().catch((err: Error) => this.o.onError?.(`heartbeat: ${err.message}`)), this.o.heartbeatMs ?? 5000)
@@ -258,12 +265,16 @@ export class DeviceAgent {
       local: (t) => this.executor.accept(jobId, t),
       maxOutstanding: outstandingCap(rateRps), timeScale: rt.timeScale,
       onError: (m) => this.o.onError?.(m),
+      ...(this.o.coordination !== 'none' ? { air: this.air } : {}),
     })
     this.requester = r
     this.epochs.follow(jobId)
     for (const p of this.epochs.plans(jobId)) r.setPlan(p)
     await this.subscribeJob(jobId)
-    this.sourceTimer = setInterval(() => r.send().catch((err: Error) => this.o.onError?.(`request: ${err.message}`)), 1000 / rateRps)
+    // with slots, a frame is captured at this source's next turn (runtime/turn-clock.ts)
+    const phase = this.o.coordination === 'none' ? null : new PhasedCapture(this.o.id, rt.timeScale)
+    const send = () => this.sourceTimer && r.send().catch((err: Error) => this.o.onError?.(`request: ${err.message}`))
+    this.sourceTimer = setInterval(() => setTimeout(send, phase?.delayMs(r.current(), rt.clock()) ?? 0), 1000 / rateRps)
     this.tickTimer = setInterval(() => r.tick().catch((err: Error) => this.o.onError?.(`re-send: ${err.message}`)), 250)
     return r
   }
@@ -283,6 +294,7 @@ export class DeviceAgent {
   private stopTimers(): void {
     for (const t of [this.timer, this.sourceTimer, this.tickTimer]) if (t) clearInterval(t)
     this.timer = this.sourceTimer = this.tickTimer = null
+    this.air.stop()
   }
 
   /** Leaves cleanly: announces offline (the hub re-plans at once) and disconnects. */
@@ -313,6 +325,7 @@ export class DeviceAgent {
     if (t?.scope === 'results' && t.toId === this.o.id) return this.onResults(t.jobId, t.kind, payload)
     if (t?.scope === 'state' && t.toDeviceId === this.o.id) return t.kind === 'checkpoint' ? this.training.state.onCheckpoint(t.jobId, payload) : this.training.state.onAnswer(t.jobId, payload)
     if (t?.scope === 'job' && t.kind === 'plan') return this.onPlan(t.jobId, payload)
+    if (topic === topics.device(this.o.id, 'grant')) return this.air.onGrant(payload)
     if (topic === topics.device(this.o.id, 'assignment')) this.onAssignment(payload)
   }
 

@@ -183,9 +183,17 @@ export const planEpochSchema = z.object({
       cycleMs: positive,
       microBatchesPerCycle: z.number().int().min(1),
       guardMs: nonNeg,
+      /**
+       * Whose turn each micro-batch of the cycle is (a source's device id, or `hub`): with slots,
+       * a device source captures at its turns (runtime/turn-clock.ts).
+       */
+      turns: z.array(shortText).max(1024).optional(),
     }).nullable(),
-    /** How the plan's transfers go (the mode predicted faster): in the schedule's slots, or at once (no slots in the assignments). */
-    transfers: z.enum(['slots', 'at-once']).optional(),
+    /**
+     * How the plan's transfers go (the mode predicted fastest): in the schedule's slots; as the
+     * hub grants the air (topics.md § Air grants); or at once (no slots in the assignments).
+     */
+    transfers: z.enum(['slots', 'grants', 'at-once']).optional(),
   })).min(1).max(16),
   predicted: z.object({ latencyMs: nonNeg, p95LatencyMs: nonNeg.optional(), energyJPerRequest: nonNeg }),
   /** The model inputs a source sends with each request. */

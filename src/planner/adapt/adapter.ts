@@ -22,7 +22,7 @@ import { jobForFleet, jobSources, type Compliance, type DeviceProfile, type Flee
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import type { Schedule } from '../network/scheduler.js'
-import { chooseTransferMode, type ModeChoice, type ModePrediction } from './transfer-mode.js'
+import { chooseTransferMode, predictionOf, type ModeChoice, type ModePrediction } from './transfer-mode.js'
 
 export interface PlanEpoch {
   readonly epoch: number
@@ -204,7 +204,7 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
 
 /** The prediction of the mode a plan runs. */
 export function ran(m: ModeChoice): ModePrediction {
-  return m.mode === 'slots' && m.slots ? m.slots : m.atOnce
+  return predictionOf(m)
 }
 
 /** Profile of a device without its id, as the partitioner groups devices into types. */
