@@ -348,12 +348,19 @@ function candidateGroups(fits: readonly DeviceType[], counts: readonly number[],
   }
   if (fits.length > 1) {
     const bySpeed = [...fits].sort((a, b) => ms[a.index]! - ms[b.index]!)
-    const pool: number[] = bySpeed.flatMap((t) => Array<number>(Math.min(4, t.ids.length - counts[t.index]!)).fill(t.index))
-    for (let k = 2; k <= Math.min(4, pool.length); k++) {
-      const picked = pool.slice(0, k)
-      const distinct = [...new Set(picked)]
-      if (distinct.length < 2) continue
-      groups.push(distinct.map((type) => ({ type, replicas: picked.filter((x) => x === type).length })))
+    // the k fastest devices (at most 4 of a type), taken one by one in speed order: after the
+    // k-th (k = 2 .. 4), the group of those k when they span two types or more
+    const picked: Array<{ type: number; replicas: number }> = []
+    let k = 0
+    for (const t of bySpeed) {
+      const n = Math.min(4, t.ids.length - counts[t.index]!)
+      for (let c = 0; c < n && k < 4; c++) {
+        k++
+        if (c === 0) picked.push({ type: t.index, replicas: 1 })
+        else picked[picked.length - 1]!.replicas++
+        if (k >= 2 && picked.length >= 2) groups.push(picked.map((g) => ({ type: g.type, replicas: g.replicas })))
+      }
+      if (k >= 4) break
     }
   }
   return groups
