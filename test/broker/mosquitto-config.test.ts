@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
+import { connect as mqttConnect, type MqttClient } from 'mqtt'
 import { mosquittoFiles, mosquittoPasswordHash } from '../../src/broker/mosquitto-config.js'
 import { loadConfig } from '../../src/config/load.js'
 import { Hub } from '../../src/hub/hub.js'
@@ -198,6 +198,24 @@ describe('Dora on Mosquitto with the generated files', () => {
     await until(() => both() >= 2 || null, 5000, 'both readers to get the step message (their subscriptions work)')
     await new Promise((r) => setTimeout(r, 300))
     expect(seen().filter((m) => m.topic.includes('/checkpoint') || m.topic.includes('/restore'))).toEqual([])
+  })
+
+  it('a device that falls behind keeps a burst of 3,000 queued tensors (Mosquitto drops beyond 1,000 unless told)', async () => {
+    const login = { username: 'dev-b', password: 'device-secret-b', clientId: 'dora-device-dev-b', clean: false }
+    const first = await client(login)
+    await first.subscribeAsync(filters.tensorsToDevice('dev-b'), { qos: 1 })
+    await first.endAsync()
+    const a = await client({ username: 'dev-a', password: 'device-secret-a', clientId: 'dora-device-dev-a-q' })
+    const N = 3000
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => a.publishAsync(topics.tensors('burst', 'dev-b'), Buffer.from(String(i + k)), { qos: 1 })))
+    }
+    const got = new Set<string>()
+    const back = mqttConnect(url, { ...login, reconnectPeriod: 0 })
+    clients.push(back)
+    back.on('message', (_t, p) => got.add(p.toString()))
+    await until(() => got.size >= N || null, 15_000, `all ${N} queued tensors (got ${got.size})`).catch(() => undefined)
+    expect(got.size).toBe(N)
   })
 
   it("an MQTT 5 client (as Home Assistant connects) reads the hub's state and the discovery configs", async () => {
