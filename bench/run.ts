@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -11,6 +11,7 @@ import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { adapterReaction, plannerTargets } from './planner-targets.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
+import { emulatedCoordination, emulatedTable } from './slots-emulated.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
 import { executionBench, label } from './execution.js'
@@ -123,6 +124,14 @@ if (want('coordination')) {
     rows.map((r) => [r.scenario, r.rateRps.toFixed(1), r.plan, ms(r.slots), r.slots ? r.slots.p95LatencyMs.toFixed(1) : '-', ms(r.granted), r.granted.p95LatencyMs.toFixed(1), ms(r.uncoordinated), r.uncoordinated.p95LatencyMs.toFixed(1),
       (r.uncoordinated.latencyMs / r.granted.latencyMs).toFixed(2), r.slots ? (r.slots.latencyMs / r.granted.latencyMs).toFixed(2) : '-', r.slotsNote]),
     'Mean and p95 latency of the requests; ratios above 1 mean slower than hub grants.')
+}
+
+if (want('slots-emulated')) {
+  progress('slots-emulated: coordinated vs uncoordinated on the emulated Wi-Fi, A/B/A/B (emulation) ...')
+  const rows = await emulatedCoordination({ scenarios: ['traffic', 'camera-wall', 'smart-home'], rounds: 2, profileS: 15, timeScale: 5, log: progress })
+  const t = emulatedTable(rows)
+  printTable('Coordinated vs uncoordinated on the emulated Wi-Fi (EMULATION: real broker, emulated Wi-Fi proxy, stages as profile-time waits; clock x5, 15 s of frames a run, A/B/A/B)', t.header, t.rows,
+    'Latency in profile ms (wall / 5), the first tenth of each run\'s frames left out as warm-up; ratios below 1 mean coordination was faster, from the runs of the same round.')
 }
 
 if (want('adapter')) {
