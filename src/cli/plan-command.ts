@@ -6,6 +6,7 @@ import { table } from './format.js'
 import { gantt } from './gantt.js'
 import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
 import { DoraError, ErrorCodes } from '../errors.js'
+import type { Job, Plan } from '../planner/types.js'
 
 const out = (s: string) => process.stdout.write(`${s}\n`)
 /** JSON has no Infinity: an unbounded figure (overload) is null. */
@@ -39,6 +40,13 @@ function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined) {
 }
 
 export const trainingNote = (m: number) => `training: 1F1B, ${m} micro-batches per step; latency = one optimizer step, capacity and J per sample`
+
+/** Said where an offline plan batches inference requests, which the live device runtime does not. */
+export function liveBatchNote(job: Job, plans: readonly Plan[]): string | null {
+  const b = Math.max(1, ...plans.map((p) => p.microBatch))
+  if (job.training || b <= 1) return null
+  return `note: batch ${b} is an offline what-if; the live device runtime runs each inference request alone (no batching), so \`dora hub\` plans this job with micro-batch 1`
+}
 
 export function registerPlanCommand(program: Command, setExit: (code: number) => void): void {
   program
@@ -92,6 +100,8 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
         c.compliance.compliant ? 'yes' : 'no',
       ])
       out(table(['plan', 'stages (layers@devices)', 'batch', 'latency', 'p95', 'p95 margin', 'busiest', 'capacity/s', 'J/request', 'QoE met'], rows))
+      const batchNote = liveBatchNote(inputs.job, (result.ok ? result.candidates : result.closest).map((c) => c.plan))
+      if (batchNote) out(batchNote)
       out(`(predicted for ${inputs.network.coordination === 'scheduled' ? 'granted transfers: the hub grants the air one transfer at a time' : 'uncoordinated transfers'}; p95 margin: bound - p95 - its uncertainty)`)
       if (result.ok) {
         out(`\n* chosen for the ${scenario.job.goal} goal; bottleneck ${result.chosen.prediction.bottleneck}`)

@@ -15,7 +15,7 @@ import { parsePositiveInt } from './model-commands.js'
 import { table } from './format.js'
 import { POLICIES, simulateDynamics } from '../sim/dynamics.js'
 import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
-import { trainingNote } from './plan-command.js'
+import { liveBatchNote, trainingNote } from './plan-command.js'
 
 const planFileSchema = z.object({
   id: z.string().default('user-plan'),
@@ -136,7 +136,9 @@ function printRun(scenarioName: string, inputs: PlanningInputs, plan: Plan, r: S
   }
   process.stdout.write(`scenario ${scenarioName} - EMULATION (device profiles, modelled Wi-Fi, ${o.coordination} transfers), seed ${o.seed}, ${o.durationS} s\n`)
   if (inputs.job.training) process.stdout.write(`${trainingNote(inputs.job.training.microBatchesPerStep)}\n`)
-  process.stdout.write(`plan ${plan.id} (${plan.planner}): ${plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> ')}, micro-batch ${plan.microBatch}\n\n`)
+  process.stdout.write(`plan ${plan.id} (${plan.planner}): ${plan.stages.map((s) => `[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join(' -> ')}, micro-batch ${plan.microBatch}\n`)
+  const batchNote = liveBatchNote(inputs.job, [plan])
+  process.stdout.write(`${batchNote ? `${batchNote}\n` : ''}\n`)
   process.stdout.write(`${table(['latency', 'p95', 'throughput/s', 'J/request', 'requests', 'completed', 'air busy', 'QoE met'], [[
     `${r.latencyMs.toFixed(1)} ms`, `${r.p95LatencyMs.toFixed(1)} ms`, r.throughputRps.toFixed(2), r.energyJPerRequest.toFixed(3), String(r.requests), String(r.completed), `${(r.airBusyFraction * 100).toFixed(0)}%`, r.qoeMet ? 'yes' : 'no',
   ]])}\n`)

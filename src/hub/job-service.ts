@@ -13,6 +13,7 @@ import type { DeviceRecord } from '../registry/registry.js'
 import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
 import { fixedDecision } from '../planner/adapt/fixed.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
+import { runtimeMicroBatches } from '../planner/cost.js'
 import { jobSources, type Fleet, type Network, type Job } from '../planner/types.js'
 import { loadJobModel, plannerJob } from '../scenario/load.js'
 import { ModelStore, type StageModelRef } from './model-store.js'
@@ -217,8 +218,10 @@ export class JobService {
     const measured = this.measurements.takeMeasuredLatency()
     const t0 = performance.now()
     const planner = this.config.planner
+    // plans for what the devices run: an inference job's requests one sample at a time (no batching)
+    const microBatches = runtimeMicroBatches(this.job)
     const decision = planner === 'dora'
-      ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why)
+      ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why, microBatches ? { microBatches } : {})
       : fixedDecision(this.state, planner, this.job, fleet, network, this.deps.clock(), why)
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     // a hub that took over planning continues the epochs it saw published (devices ignore older ones)

@@ -7,7 +7,7 @@
  */
 import type { DeviceRecord } from '../registry/registry.js'
 import type { PlanEpoch } from '../planner/adapt/adapter.js'
-import { stageComputeMs } from '../planner/cost.js'
+import { runtimeMicroBatch, stageComputeMs } from '../planner/cost.js'
 import type { Fleet, Job } from '../planner/types.js'
 import type { WifiStandard } from '../planner/network/wifi.js'
 import type { DeviceProfile } from '../shared/device-profile.js'
@@ -94,7 +94,8 @@ export class FleetMeasurements {
       if (t.jobId !== this.o.jobId || t.count <= 0) continue
       const part = epoch.parts.find((p) => p.plan.stages[t.stage]?.devices.includes(d.id))
       if (!part) continue
-      const predicted = stageComputeMs(job, profile, part.plan.stages[t.stage]!.layers, part.plan.microBatch)
+      // like with like: the samples the device ran per stage run (inference: one, whatever the plan's micro-batch)
+      const predicted = stageComputeMs(job, profile, part.plan.stages[t.stage]!.layers, runtimeMicroBatch(job, part.plan))
       const r = stageTimeRatio(t.meanMs, predicted)
       if (!r || r.clamped) this.o.onImplausible?.(d.id, `stage ${t.stage} of ${this.o.jobId}: ${t.meanMs} ms against ${predicted.toFixed(1)} ms predicted${r ? ` (counted as ${r.ratio}x)` : ' (ignored)'}`)
       if (r) s.now = boundSlowdown(s.now * Math.pow(r.ratio, 0.5))

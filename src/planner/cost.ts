@@ -95,6 +95,20 @@ export function stageMemoryBytes(job: Job, layers: readonly [number, number], mi
   return params * (2 + job.training.optimizerStateFactor) + stash * microBatch * acts
 }
 
+/**
+ * Micro-batch sizes the device runtime executes for `job`: any for training (a step's micro-batch
+ * is one batched run, device-firmware-bridge/training-source.ts), but 1 for inference (the executor
+ * runs each request alone, one sample a run: it does not batch). The hub plans live jobs with these.
+ */
+export function runtimeMicroBatches(job: Job): readonly number[] | undefined {
+  return job.training ? undefined : [1]
+}
+
+/** Samples one stage run of `plan` takes on a device running `job` (see runtimeMicroBatches). */
+export function runtimeMicroBatch(job: Job, plan: Plan): number {
+  return job.training ? plan.microBatch : 1
+}
+
 export function stageComputeMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
   let s = 0
   for (let i = layers[0]; i < layers[1]; i++) {

@@ -21,7 +21,7 @@ const model: ModelProfile = {
 }
 const job: Job = { id: 'j', model, rateRps: 2, qoe: { latencyMs: 2000 }, goal: 'latency', sourceDevice: null }
 
-function fleet(): { registry: Registry; measurements: FleetMeasurements; epoch: PlanEpoch } {
+function fleet(j: Job = job): { registry: Registry; measurements: FleetMeasurements; epoch: PlanEpoch } {
   const registry = new Registry({ heartbeatTimeoutMs: 60_000 })
   for (const id of ['a', 'b']) {
     expect(registry.handleCaps(id, cbor(caps(id)), 0).ok).toBe(true)
@@ -29,7 +29,7 @@ function fleet(): { registry: Registry; measurements: FleetMeasurements; epoch: 
   }
   const measurements = new FleetMeasurements({ jobId: 'j', batteryMinPct: 20, driftThreshold: 0.25, standard: WIFI5 })
   const f = measurements.fleetToPlan(registry.online())
-  const d = adapt(INITIAL_STATE, { job, fleet: f, network: scheduledWifi5 }, 0, 'start')
+  const d = adapt(INITIAL_STATE, { job: j, fleet: f, network: scheduledWifi5 }, 0, 'start')
   return { registry, measurements, epoch: d.epoch! }
 }
 
@@ -58,6 +58,25 @@ describe('fleet measurements', () => {
     expect(reasons[0]).toMatch(new RegExp(`^${id} measured 1\\.73x the stage time`))
     // EWMA alpha 0.5: sqrt(3) slower after one report
     expect(measurements.fleetToPlan(registry.online()).devices.get(id)!.flopsPerSec.conv).toBeCloseTo(2.6e10 / Math.sqrt(3), -3)
+  })
+
+  it('an inference device runs one sample a request: at its profile it does not drift, even under a plan of micro-batch 4', () => {
+    // planned without the hub's restriction (the offline default for a throughput goal batches by 4)
+    const throughput: Job = { ...job, goal: 'throughput', qoe: {} }
+    const { registry, measurements, epoch } = fleet(throughput)
+    const f = measurements.fleetToPlan(registry.online())
+    const [id, stages] = Object.entries(epoch.assignments)[0]!
+    const part = epoch.parts.find((p) => p.plan.id === stages[0]!.planId)!
+    expect(part.plan.microBatch).toBe(4)
+    const oneSample = stageComputeMs(throughput, f.devices.get(id)!, stages[0]!.layers, 1)
+    const beat = (seq: number, meanMs: number) => {
+      registry.handleHeartbeat(id, cbor(heartbeat(seq, { linkThroughputBps: null, stageTimings: [{ jobId: 'j', stage: stages[0]!.stage, meanMs, count: 3 }] })), seq)
+      return measurements.heartbeat(registry.get(id)!, epoch, throughput, seq)
+    }
+    expect(beat(1, oneSample)).toEqual([])
+    expect(beat(2, oneSample)).toEqual([])
+    // and one 3x slower than one sample does drift
+    expect(beat(3, 3 * oneSample)[0]).toMatch(new RegExp(`^${id} measured 1\\.73x the stage time`))
   })
 
   it("records a source's latencies for dashboards, and one beyond the bound is a reason to adapt", () => {

@@ -78,6 +78,8 @@ export interface AdapterOptions {
   readonly leadMs?: number
   /** The partitioner's search when it re-plans (default: the fast search). */
   readonly fastSearch?: boolean
+  /** Micro-batch sizes the partitioner may choose (default: its own, partition.ts); the hub passes what its devices run. */
+  readonly microBatches?: readonly number[]
 }
 
 export type AdaptAction = 'keep' | 'recompose' | 'replan' | 'infeasible'
@@ -128,7 +130,7 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   // candidate) adds no device kind or count the last search lacked: its plans stand (no re-plan)
   const joined = newcomers.some((id) => !hasIdleTwin(id, state, fleet, job))
   if (!mix || joined || !state.candidates.length) {
-    const res = partition(job, fleet, { network, ...(options.fastSearch !== undefined ? { fast: options.fastSearch } : {}) })
+    const res = partition(job, fleet, { network, ...(options.fastSearch !== undefined ? { fast: options.fastSearch } : {}), ...(options.microBatches ? { microBatches: options.microBatches } : {}) })
     const fresh = res.ok ? res.candidates : res.closest
     // keep the old candidates that still run, next to the new ones (more plans to mix)
     const ids = new Set(fresh.map((c) => JSON.stringify(c.plan.stages)))
