@@ -111,7 +111,7 @@ function table(s: DemoSummary): string {
   return [
     `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, job ${s.jobId} (${s.model}), planned by ${s.planner}, ${s.load !== 1 ? `load x${s.load}, ` : ''}transfers ${s.transferMode ?? (s.coordination === 'slots' ? 'in timed slots' : 'uncoordinated')}`,
     `  requests      ${s.requests} sent, ${s.completed} completed, ${s.lost} lost, ${s.unfinished} unfinished, ${s.resent} re-sent, ${s.duplicates} duplicate results ignored${s.skipped ? `, ${s.skipped} frames skipped (too many outstanding)` : ''}`,
-    `  latency       mean ${ms(s.latencyMs.mean)}, p95 ${ms(s.latencyMs.p95)} (predicted mean ${ms(s.predictedLatencyMs.mean)}, p95 ${ms(s.predictedLatencyMs.p95)}${s.predictedSlotLatencyMs !== null ? `; with its slots the scheduler predicts ${ms(s.predictedSlotLatencyMs)}` : ''})`,
+    `  latency       mean ${ms(s.latencyMs.mean)}, p95 ${ms(s.latencyMs.p95)} (predicted mean ${ms(s.predictedLatencyMs.mean)}, p95 ${ms(s.predictedLatencyMs.p95)}${s.predictedSlotLatencyMs !== null ? `; with its slots the scheduler predicts ${ms(s.predictedSlotLatencyMs)}` : ''})${s.latencyMeasuredAt ? `, measured at the ${s.latencyMeasuredAt}` : ''}${s.wifiStalledS ? `; the emulated Wi-Fi lost ${s.wifiStalledS} s of wall-clock air to a starved process` : ''}`,
     ...clock,
     `  throughput    ${s.throughputRps} requests/s (offered ${s.offeredRps})`,
     `  energy        ${s.energyJ} J over the run (emulated power models)`,

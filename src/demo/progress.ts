@@ -5,6 +5,7 @@
  */
 import { meanAndP95 } from '../shared/stats.js'
 import type { RequesterStats } from '../runtime/requester.js'
+import type { ConsumedStats } from '../runtime/result-sink.js'
 import type { DemoClock } from './host-clock.js'
 
 export function clockLine(c: DemoClock): string {
@@ -21,13 +22,17 @@ export function describeEpoch(e: { parts: ReadonlyArray<{ plan: { stages: Readon
 /**
  * The line printed each second: `t` wall-clock seconds into the run, the hub source's counts and
  * the latency of its last 20 answers in emulated ms (wall-clock ms / `timeScale`, as in the
- * summary), and the fleet's energy so far.
+ * summary), or, for the cameras' requests, what the hub received as their consumer; and the
+ * fleet's energy so far.
  */
-export function progressLine(t: number, epoch: number, s: Pick<RequesterStats, 'sent' | 'completed' | 'resent' | 'latenciesMs'> | null, joules: number, timeScale: number): string {
-  const recent = s && s.latenciesMs.length ? meanAndP95(s.latenciesMs.slice(-20).map((x) => x / timeScale)) : null
-  const clock = timeScale !== 1 ? `, wall-clock / ${timeScale}` : ''
-  const latency = ` latency ${recent ? fmt(recent.mean) : '-'} ms (p95 ${recent ? fmt(recent.p95) : '-'}; emulated${clock})`
-  const counts = s ? ` sent ${s.sent} done ${s.completed} resent ${s.resent}${latency}` : ''
+export function progressLine(t: number, epoch: number, s: Pick<RequesterStats, 'sent' | 'completed' | 'resent' | 'latenciesMs'> | null, joules: number, timeScale: number, atHub: Pick<ConsumedStats, 'completed' | 'latenciesMs'> | null = null): string {
+  const latency = (ms: readonly number[]) => {
+    const recent = ms.length ? meanAndP95(ms.slice(-20).map((x) => x / timeScale)) : null
+    return ` latency ${recent ? fmt(recent.mean) : '-'} ms (p95 ${recent ? fmt(recent.p95) : '-'}; emulated${timeScale !== 1 ? `, wall-clock / ${timeScale}` : ''})`
+  }
+  // the hub's own requests, or (the cameras' jobs) the results the hub received as their consumer
+  const counts = s ? ` sent ${s.sent} done ${s.completed} resent ${s.resent}${latency(s.latenciesMs)}`
+    : atHub ? ` answered at the hub ${atHub.completed}${latency(atHub.latenciesMs)}` : ''
   return `t=${t.toFixed(0)}s epoch ${epoch}${counts} energy ${joules.toFixed(0)} J (emulated)`
 }
 

@@ -8,7 +8,7 @@ import type { StepRecord } from '../../device-firmware-bridge/training-source.js
 import type { DemoSummary, TrainingSummary } from './types.js'
 
 /** The fields every summary has. */
-export type CommonSummary = Pick<DemoSummary, 'emulated' | 'scenario' | 'jobId' | 'model' | 'coordination' | 'planner' | 'load' | 'durationS' | 'energyJ' | 'epochs' | 'killed' | 'breakdownMs' | 'timeScale' | 'clock'>
+export type CommonSummary = Pick<DemoSummary, 'emulated' | 'scenario' | 'jobId' | 'model' | 'coordination' | 'planner' | 'load' | 'durationS' | 'energyJ' | 'epochs' | 'killed' | 'breakdownMs' | 'timeScale' | 'clock' | 'wifiStalledS' | 'wifi'>
 
 export function trainingResult(common: CommonSummary, steps: readonly StepRecord[], t: TrainingSummary): DemoSummary {
   return {
@@ -28,8 +28,9 @@ export interface RequestRun {
 }
 
 /** A request job's summary: the sources' statistics (wall-clock) over `elapsedS` wall seconds. */
-export function requestResult(common: CommonSummary, stats: readonly RequesterStats[], run: RequestRun, coordination: 'slots' | 'none', timeScale: number, elapsedS: number): DemoSummary {
-  const latencies = stats.flatMap((s) => s.latenciesMs).map((x) => x / timeScale)
+export function requestResult(common: CommonSummary, stats: readonly RequesterStats[], run: RequestRun, coordination: 'slots' | 'none', timeScale: number, elapsedS: number, atConsumer: readonly number[] | null = null): DemoSummary {
+  // latency where the results arrive: at the hub when it is the consumer of device sources' requests
+  const latencies = (atConsumer ?? stats.flatMap((s) => s.latenciesMs)).map((x) => x / timeScale)
   const lat = latencies.length ? meanAndP95(latencies) : null
   const p = run.predictedSamples
   const pred = p.length ? { mean: avg(p.map((x) => x.mean)), p95: avg(p.map((x) => x.p95)) } : null
@@ -44,6 +45,7 @@ export function requestResult(common: CommonSummary, stats: readonly RequesterSt
     resent: sum('resent'),
     duplicates: sum('duplicates'),
     latencyMs: { mean: lat ? round(lat.mean) : null, p95: lat ? round(lat.p95) : null },
+    latencyMeasuredAt: atConsumer ? 'consumer (hub)' : 'sources',
     predictedLatencyMs: { mean: pred ? round(pred.mean) : null, p95: pred && Number.isFinite(pred.p95) ? round(pred.p95) : null },
     throughputRps: round((sum('completed') / elapsedS) * timeScale),
     offeredRps: round(((sum('sent') + sum('skipped')) / common.durationS) * timeScale),

@@ -53,6 +53,15 @@ export interface DemoSummary {
   resent: number
   duplicates: number
   latencyMs: { mean: number | null; p95: number | null }
+  /**
+   * Where `latencyMs` was measured: at the job's consumer (the hub receives the results of the
+   * cameras' requests), or at the sources (a source that gets its own results, or the hub's own).
+   */
+  latencyMeasuredAt?: 'consumer (hub)' | 'sources'
+  /** Wall seconds of air the emulated Wi-Fi could not replay because the demo's process was starved of CPU (0 on an idle machine). */
+  wifiStalledS?: number
+  /** What the emulated links carried over the whole demo (set-up included): bytes per station, both directions, and the Wi-Fi's air in use, seconds of profile time. */
+  wifi?: { carriedBytes: Record<string, number>; airUsedS: number }
   predictedLatencyMs: { mean: number | null; p95: number | null }
   throughputRps: number
   offeredRps: number

@@ -24,6 +24,8 @@ import { contendedThroughputsBps, shortFrameAirS, soloEfficiency, type WifiStand
 
 /** Waiting bytes at or below which a flow sends one short frame rather than bulk (about one Wi-Fi frame). */
 const SMALL_BYTES = 1600
+/** A tick this late (the process was starved of CPU) replays at most this much wall time; the rest is lost air, counted in `stalledMs`. */
+const MAX_CATCH_UP_MS = 2000
 /** TCP/IP: 40 header bytes for every 1,460 bytes of stream. */
 const TCP_WIRE_FACTOR = 1500 / 1460
 
@@ -64,6 +66,8 @@ export class WifiProxy {
   readonly carried = new Map<string, number>()
   /** Seconds of air (profile time) the Wi-Fi stations used, bulk and short frames (for tests). */
   airUsedS = 0
+  /** Wall ms the proxy could not replay (ticks later than MAX_CATCH_UP_MS: this process was starved); reported by the demo. */
+  stalledMs = 0
 
   constructor(private readonly o: ProxyOptions) {}
 
@@ -122,8 +126,9 @@ export class WifiProxy {
 
   private tick(): void {
     const now = performance.now()
-    // a late tick (a busy machine) still hands out the air time that passed, up to half a second
-    const from = Math.max(this.lastTick, now - 500)
+    // a late tick (a busy machine) still hands out the air time that passed, up to MAX_CATCH_UP_MS
+    const from = Math.max(this.lastTick, now - MAX_CATCH_UP_MS)
+    this.stalledMs += from - this.lastTick
     this.lastTick = now
     const k = this.o.timeScale ?? 1
     const waiting = [...this.flows].filter((f) => f.queued > 0)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { progressLine } from '../../src/demo/progress.js'
+import { heartbeatWallMs } from '../../src/demo/demo.js'
 
 describe("the demo's per-second progress line", () => {
   const stats = (latenciesMs: number[]) => ({ sent: 30, completed: 28, resent: 1, latenciesMs })
@@ -22,7 +23,20 @@ describe("the demo's per-second progress line", () => {
     expect(progressLine(1, 1, stats([]), 0, 2)).toContain('latency - ms (p95 -; emulated, wall-clock / 2)')
   })
 
+  it("for the cameras' requests prints what the hub received as their consumer, in emulated ms", () => {
+    expect(progressLine(9, 2, null, 3, 10, { completed: 4, latenciesMs: [500, 700] })).toBe('t=9s epoch 2 answered at the hub 4 latency 60 ms (p95 70; emulated, wall-clock / 10) energy 3 J (emulated)')
+  })
+
   it('without a hub source prints the epoch and energy only', () => {
     expect(progressLine(3, 2, null, 7, 3)).toBe('t=3s epoch 2 energy 7 J (emulated)')
+  })
+})
+
+describe("the emulated devices' heartbeat", () => {
+  it('is 1 s of profile time, stretched by the clock up to 10 s of wall time', () => {
+    expect(heartbeatWallMs(1)).toBe(1000)
+    expect(heartbeatWallMs(3.5)).toBe(3500)
+    expect(heartbeatWallMs(131)).toBe(10_000)
+    expect(heartbeatWallMs(0.5)).toBe(1000)
   })
 })

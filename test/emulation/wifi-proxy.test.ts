@@ -59,6 +59,21 @@ describe('emulated Wi-Fi proxy (EMULATION)', () => {
     expect(sharedBps / expected).toBeLessThan(1.4)
   })
 
+  it('counts the wall time it could not replay when its process was starved (a blocked event loop)', async () => {
+    const port = await startSink()
+    proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort: port, standard: WIFI5 })
+    await proxy.addStation('a', 100e6)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(proxy.stalledMs).toBeLessThan(1000)
+    const before = proxy.stalledMs
+    // block this process for 3 s: the proxy replays 2 s of it and counts the rest as lost
+    const until = Date.now() + 3000
+    while (Date.now() < until) { /* starve the event loop */ }
+    await new Promise((r) => setTimeout(r, 50))
+    expect(proxy.stalledMs - before).toBeGreaterThan(700)
+    expect(proxy.stalledMs - before).toBeLessThan(1300)
+  })
+
   it('carries a real MQTT session between a device and the hub\'s broker', async () => {
     hub = await startHub()
     proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort: hub.boundPorts!.port, standard: WIFI5 })
