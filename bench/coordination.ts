@@ -1,7 +1,7 @@
 /**
  * Transfer coordination per scenario (issue 5 § Benchmarks), EMULATION: Dora's chosen plan run
  * three ways on the same requests - the network scheduler's timed slots, the hub granting the
- * air one transfer at a time (work-conserving, first come first served), and uncoordinated
+ * air one transfer at a time (work-conserving, shortest first, each grant paying its round trip), and uncoordinated
  * sending (DCF contention, performance anomaly) - at the scenario's load and at heavier loads.
  * For the training job latency is the optimizer step time.
  */
@@ -39,7 +39,7 @@ export async function coordinationBench(log: (s: string) => void): Promise<Coord
         // a training step's slots are its replay with transfers one at a time: the granted run itself
         slots: s.ok && !job.training ? simulate(plan, job, inputs.fleet, inputs.network, { ...o, schedule: s.schedule }) : null,
         slotsNote: !s.ok ? s.reason : job.training ? 'training: slots = the step replayed one transfer at a time (as grants)' : `${s.schedule.periodMs.toFixed(1)} ms period`,
-        granted: simulate(plan, job, inputs.fleet, inputs.network, o),
+        granted: simulate(plan, job, inputs.fleet, { ...inputs.network, grants: true }, o),
         uncoordinated: simulate(plan, job, inputs.fleet, { ...inputs.network, coordination: 'contended' }, o),
       })
     }

@@ -1,15 +1,17 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, adapter, transfer, execution, load, flood, compression) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
+import { DEFAULT_CHUNK_BYTES, chunkBytesFor } from '../src/protocol/chunks.js'
 import { modelBench } from './models.js'
 import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { adapterReaction, plannerTargets } from './planner-targets.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
+import { emulatedCoordination, emulatedTable } from './slots-emulated.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
 import { executionBench, label } from './execution.js'
@@ -124,6 +126,14 @@ if (want('coordination')) {
     'Mean and p95 latency of the requests; ratios above 1 mean slower than hub grants.')
 }
 
+if (want('slots-emulated')) {
+  progress('slots-emulated: coordinated vs uncoordinated on the emulated Wi-Fi, A/B/A/B (emulation) ...')
+  const rows = await emulatedCoordination({ scenarios: ['traffic', 'camera-wall', 'smart-home'], rounds: 2, profileS: 15, timeScale: 5, log: progress })
+  const t = emulatedTable(rows)
+  printTable('Coordinated vs uncoordinated on the emulated Wi-Fi (EMULATION: real broker, emulated Wi-Fi proxy, stages as profile-time waits; clock x5, 15 s of frames a run, A/B/A/B)', t.header, t.rows,
+    'Latency in profile ms (wall / 5), the first tenth of each run\'s frames left out as warm-up; ratios below 1 mean coordination was faster, from the runs of the same round.')
+}
+
 if (want('adapter')) {
   progress('adapter: scripted dynamics (emulation) and reaction times ...')
   const rows = await adapterBench(progress)
@@ -141,15 +151,16 @@ if (want('adapter')) {
     'Includes the hub\'s 100 ms debounce of fleet changes, the adapter (re-plan of a ResNet-18 job) and the retained publish.')
 }
 
-if (want('transfer')) {
-  progress('transfer: embedded broker and Mosquitto vs raw TCP relay, separate processes ...')
-  const rows = await transferBench(progress)
+for (const [name, chunk] of [['transfer', DEFAULT_CHUNK_BYTES], ['transfer-1m', chunkBytesFor(1024 * 1024)]] as const) {
+  if (name === 'transfer-1m' ? !which.includes(name) : !want(name)) continue // transfer-1m only when asked
+  progress(`${name}: embedded broker and Mosquitto vs raw TCP relay, separate processes ...`)
+  const rows = await transferBench(progress, 2, chunk)
   const cpu = (c: { cpuMsPerMB: number[] }) => c.cpuMsPerMB.map((x) => x.toFixed(2)).join(' / ')
   printTable(`Tensor transfer through MQTT brokers vs a raw TCP relay, same run (load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`,
     ['broker', 'tensor', 'chunk', 'tensors sent', 'Dora MB/s', 'Dora tensors/s', 'bare MQTT MB/s', 'raw relay MB/s', 'Dora / raw', 'bare / raw', 'Dora / bare', 'CPU ms/MB Dora: send / recv / broker', 'bare', 'raw (relay)'],
     rows.map((r) => [r.broker, fmtBytes(r.tensorBytes), fmtBytes(r.chunkBytes), String(r.tensors), r.dora.MBps.toFixed(1), ((r.dora.MBps * 1e6) / r.tensorBytes).toFixed(0), r.bare.MBps.toFixed(1), r.raw.MBps.toFixed(1),
       (r.dora.MBps / r.raw.MBps).toFixed(2), (r.bare.MBps / r.raw.MBps).toFixed(2), (r.dora.MBps / r.bare.MBps).toFixed(2), cpu(r.dora), cpu(r.bare), cpu(r.raw)]),
-    'Default settings (256 KiB chunks, client.maxInflight 16). Dora = as devices send: sendTensor through the chunk batcher (small tensors batched under load), CBOR chunks with CRC, QoS 1, decoded, checked and reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads, one per message; best of 2 interleaved rounds. CPU = each process\'s CPU time per MB moved.')
+    `${chunk === DEFAULT_CHUNK_BYTES ? 'Default settings (256 KiB chunks' : `tensors.chunkBytes ${chunk} (the largest a 1 MiB broker packet limit allows; not the default`}, client.maxInflight 16). Dora = as devices send: sendTensor through the chunk batcher (small tensors batched under load), CBOR chunks with CRC, QoS 1, decoded, checked and reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads, one per message; best of 2 interleaved rounds. CPU = each process's CPU time per MB moved.`)
 }
 
 if (want('execution')) {

@@ -33,6 +33,17 @@ const cpuMs = () => {
 const ready = () => {
   cpu0 = process.cpuUsage()
   say('ready')
+  watchdog()
+}
+/** A receiver that hears nothing for 30 s gives up loudly (a lost message would otherwise hang the run). */
+let lastHeard = Date.now()
+const heard = () => (lastHeard = Date.now())
+function watchdog(): void {
+  setInterval(() => {
+    if (Date.now() - lastHeard < 30_000) return
+    process.stderr.write(`transfer-peer recv ${mode}: nothing for 30 s, giving up\n`)
+    process.exit(1)
+  }, 1000).unref()
 }
 const finish = (c: DoraClient | null) => {
   say({ endMs: now(), cpuMs: cpuMs() })
@@ -51,6 +62,7 @@ async function mqttRecv(): Promise<void> {
   const r = new Reassembler({ timeoutMs: 600_000, maxTensorBytes: 2 ** 31, maxPendingBytes: 2 ** 32 })
   let done = 0
   await c.subscribe(TOPIC, (_t, payload) => {
+    heard()
     const m = decodeTensorMessage(payload)
     if (!m.ok) throw new Error(m.error)
     for (const d of m.chunks) {
@@ -68,6 +80,7 @@ async function bareRecv(): Promise<void> {
   const c = await client('recv')
   let got = 0
   await c.subscribe(TOPIC, (_t, payload) => {
+    heard()
     got += payload.byteLength
     if (got === size * count) finish(c)
   })
@@ -118,6 +131,7 @@ function rawRecv(): void {
   const total = (size + 4) * count
   let got = 0
   s.on('data', (b: Buffer) => {
+    heard()
     got += b.length
     if (got >= total) {
       s.destroy()

@@ -21,6 +21,7 @@ import { encodeCbor } from '../src/protocol/codec.js'
 import type { AssignmentPayload, PlanEpochPayload, ReceiptPayload } from '../src/protocol/payloads.js'
 import { deliveries, resultsConsumer, stageInputs } from '../src/runtime/flow.js'
 import { SlotGate } from '../src/runtime/slot-gate.js'
+import type { AirGrants } from '../src/runtime/air-grants.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
 import type { WireTensor } from '../src/runtime/send-tensor.js'
 import type { DeviceRuntime } from './runtime.js'
@@ -37,6 +38,8 @@ export interface ExecutorDeps {
   /** `slots`: send inside the hub's slots (stretched by the runtime's timeScale); `none`: send at once (uncoordinated). */
   readonly coordination: 'slots' | 'none'
   readonly reassemblyTimeoutMs: number
+  /** Hub-granted air (topics.md § Air grants): used for the plans whose transfers go by grants. */
+  readonly air?: AirGrants
   /** Bounds on tensors held for requests waiting for inputs or their epoch (default 1024 tensors, 256 MiB). */
   readonly maxHeld?: { readonly tensors: number; readonly bytes: number }
   /** The open session of a stage model (loads it if needed). */
@@ -211,7 +214,8 @@ export class StageExecutor {
           if (at > now) await new Promise((r) => setTimeout(r, at - now))
         }
         const topic = to.stage === null ? topics.results(w.jobId, consumer) : topics.tensors(w.jobId, receiver)
-        await this.rt.sendTensor(topic, t, { req: w.req, epoch: w.epoch, hop }, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
+        const send = () => this.rt.sendTensor(topic, t, { req: w.req, epoch: w.epoch, hop }, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
+        await (this.d.air && this.d.coordination !== 'none' && part.transfers === 'grants' ? this.d.air.withAir(t.data.byteLength, send) : send())
         if (to.stage === null) results.push(t.name)
       }
     }

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { MqttClient } from 'mqtt'
+import type { DoraClient, MessageHandler } from '../src/mqtt/client.js'
 import { decodeCbor } from '../src/protocol/codec.js'
 import { filters } from '../src/protocol/topics.js'
 import { formatIssues, modelChunkSchema } from '../src/protocol/payloads.js'
@@ -26,7 +26,7 @@ export class ModelCache {
   chunksFetched = 0
   private readonly inflight = new Map<string, Promise<Uint8Array>>()
 
-  constructor(private readonly dir: string, private readonly client: () => MqttClient | null, private readonly timeoutMs = 60_000, private readonly onWarning?: (message: string) => void) {}
+  constructor(private readonly dir: string, private readonly client: () => DoraClient | null, private readonly timeoutMs = 60_000, private readonly onWarning?: (message: string) => void) {}
 
   /** The model's bytes: from the disk cache if it verifies, else fetched over MQTT and cached. */
   async get(ref: ModelRef): Promise<Uint8Array> {
@@ -65,16 +65,14 @@ export class ModelCache {
     return new Promise<Uint8Array>((resolve, reject) => {
       const done = (err: Error | null, bytes?: Uint8Array) => {
         clearTimeout(timer)
-        client.off('message', onMessage)
-        client.unsubscribeAsync(filter).catch(() => undefined)
+        client.unsubscribe(filter, onMessage).catch(() => undefined)
         if (err) reject(err)
         else resolve(bytes!)
       }
       // an idle timeout: a large model on a slow link takes long, but its chunks keep coming
       const stalled = () => done(new DoraError(ErrorCodes.MODEL_FETCH, `model ${ref.sha256}: ${parts.size} of ${ref.chunks} chunks, then none for ${this.timeoutMs} ms`))
       let timer = setTimeout(stalled, this.timeoutMs)
-      const onMessage = (topic: string, payload: Buffer) => {
-        if (!topic.startsWith(filter.slice(0, -1))) return
+      const onMessage: MessageHandler = (topic, payload) => {
         clearTimeout(timer)
         timer = setTimeout(stalled, this.timeoutMs)
         const d = decodeCbor(payload)
@@ -94,8 +92,7 @@ export class ModelCache {
         if (at !== ref.bytes || sha(bytes) !== ref.sha256) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model ${ref.sha256}: the chunks do not add up to it (checksum mismatch)`))
         done(null, bytes)
       }
-      client.on('message', onMessage)
-      client.subscribeAsync(filter, { qos: 1 }).catch((err: Error) => done(err))
+      client.subscribe(filter, onMessage).catch((err: Error) => done(err))
     })
   }
 }

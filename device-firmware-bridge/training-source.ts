@@ -8,7 +8,8 @@
  *
  * A step that cannot finish (a newer epoch says one of its devices left the fleet), or does not
  * within max(60 s, 10 x predicted), is counted failed and the next step starts on the newest
- * plan epoch. (A device given a new stage starts it from the stage model's parameters.)
+ * plan epoch. A stage that moves to another device carries its parameters and optimizer state
+ * (stage-state.ts).
  */
 import { Router } from '../src/runtime/route.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
@@ -140,6 +141,11 @@ export class TrainingSource {
     const t0 = this.d.clock()
     const start: TrainingStep = { v: PROTOCOL_VERSION, kind: 'start', epoch: plan.epoch, planId: part.planId, step, routes, startedAtMs: Math.floor(t0) }
     await this.d.publish(topics.job(this.d.jobId, 'steps'), encodeCbor(start))
+    // said again every second until the step ends: a device that learns of its stage only now (its
+    // assignment comes after the plan) learns how many micro-batches it runs (devices take it once)
+    const again = setInterval(() => {
+      this.d.publish(topics.job(this.d.jobId, 'steps'), encodeCbor(start)).catch((err: Error) => this.d.onError(`training step ${step}: repeating its start: ${err.message}`))
+    }, START_REPEAT_MS)
     const specs = (plan.inputs ?? []).map((s) => ({ ...s, shape: s.shape.length ? [s.shape[0]! * part.microBatch, ...s.shape.slice(1)] : [] }))
     for (let i = 0; i < M; i++) {
       const route = routes[i]!
@@ -151,6 +157,7 @@ export class TrainingSource {
     let timer: NodeJS.Timeout | undefined
     const finished = await Promise.race([done.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)))])
     clearTimeout(timer)
+    clearInterval(again)
     const w = this.waiting!
     this.waiting = null
     const ms = this.d.clock() - t0
@@ -173,5 +180,8 @@ export class TrainingSource {
       .catch((err: Error) => this.d.onError(`training step input ${req} to ${to}: ${err.message}`))
   }
 }
+
+/** How often the source repeats a step's start while the step runs. */
+const START_REPEAT_MS = 1000
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -33,6 +33,10 @@ import type { DeviceRuntime } from './runtime.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 import { gradsWhole, newStageRun, newStepState, placeTensor, stepOf, type StageAssignment, type StageRun, type StepState } from './training-run.js'
 import { AllReduceMailbox, ringAllReduce } from './allreduce.js'
+import { StageStateKeeper } from './stage-state.js'
+
+/** Steps between a stage's checkpoints to the hub when the plan names none. */
+const DEFAULT_CHECKPOINT_EVERY = 10
 
 /** Most tensors, and bytes, held for stages this device has not opened yet (HoldLimit). */
 const MAX_HELD_TENSORS = 1024
@@ -46,6 +50,8 @@ export interface TrainingDeps {
   readonly plan: (jobId: string, epoch: number) => PlanEpochPayload | undefined
   /** The stage's trainer (models fetched, sessions open); one per stage model for the device's life. */
   readonly trainer: (stage: StageAssignment) => Promise<StageTrainer>
+  /** False: a stage that moves here starts from its model's parameters (no checkpoints; comparison runs). */
+  readonly carryState?: boolean
 }
 
 export class TrainingExecutor {
@@ -59,6 +65,8 @@ export class TrainingExecutor {
   /** Trainers that have run a forward once. */
   private readonly warm = new WeakSet<StageTrainer>()
   readonly counts = { forwards: 0, backwards: 0, steps: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
+  /** The stages' state (parameters, optimizer) follows them from device to device (stage-state.ts). */
+  readonly state: StageStateKeeper
 
   private readonly rt: DeviceRuntime
 
@@ -66,6 +74,7 @@ export class TrainingExecutor {
     this.rt = d.runtime
     this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: this.rt.onError })
     this.mailbox = new AllReduceMailbox(d.reassemblyTimeoutMs)
+    this.state = new StageStateKeeper({ runtime: this.rt, restoreTimeoutMs: d.reassemblyTimeoutMs, carry: d.carryState ?? true })
   }
 
   onChunk(jobId: string, payload: Uint8Array): void {
@@ -75,6 +84,7 @@ export class TrainingExecutor {
   /** A step message of a job this device trains. */
   onStep(jobId: string, m: TrainingStep): void {
     if (m.kind !== 'start') return
+    this.state.onStart(jobId, m.epoch)
     this.manifests.set(`${jobId}/${m.epoch}/${m.planId}/${m.step}`, m)
     for (const k of [...this.manifests.keys()]) if (this.manifests.size > 64) this.manifests.delete(k)
     this.refresh()
@@ -216,6 +226,7 @@ export class TrainingExecutor {
     const w = run.inputs.get(req)!
     run.inputs.delete(req)
     const trainer = await this.d.trainer(run.assignment)
+    await this.state.ready(run.jobId, run.epoch, stepOf(req), trainer)
     const start = this.rt.clock()
     const r = await trainer.forward(new Map([...w.tensors].map(([n, t]) => [n, toOrt(t)])))
     const took = await this.dilateTo(run, start, 1)
@@ -298,11 +309,13 @@ export class TrainingExecutor {
   /** All-reduce with the stage's replicas, Adam, `done`. */
   private async finish(run: StageRun, step: number, s: StepState): Promise<void> {
     const trainer = await this.d.trainer(run.assignment)
+    await this.state.ready(run.jobId, run.epoch, step, trainer)
     const replicas = run.part.stages[run.stage]!.devices
     const flat = trainer.flatGradients()
     if (replicas.length > 1) await this.allReduce(run, step, flat, replicas)
     const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
     trainer.apply(m?.routes.length ?? s.backwards, flat)
+    this.state.stepped(run.jobId, run.epoch, step, trainer, run.plan.training?.checkpointEverySteps ?? DEFAULT_CHECKPOINT_EVERY)
     const done: TrainingStep = {
       v: PROTOCOL_VERSION, kind: 'done', epoch: run.epoch, planId: run.planId, step, stage: run.stage, device: this.rt.id,
       microBatches: s.backwards, loss: s.lossCount ? s.lossSum : null, paramsSha256: trainer.digest(),

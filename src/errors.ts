@@ -6,6 +6,12 @@
 export const ErrorCodes = {
   CONFIG_INVALID: 'DORA_CONFIG_INVALID',
   CONFIG_UNREADABLE: 'DORA_CONFIG_UNREADABLE',
+  /** A scenario file (dora plan, simulate, demo, device --scenario) does not hold together. */
+  SCENARIO_INVALID: 'DORA_SCENARIO_INVALID',
+  /** The hub's state folder (hub.stateDir) cannot be created or read. */
+  STATE_DIR: 'DORA_STATE_DIR',
+  /** `dora mosquitto-config`: the hub config's accounts cannot be written as Mosquitto's password and ACL files. */
+  MOSQUITTO_CONFIG: 'DORA_MOSQUITTO_CONFIG',
   PAYLOAD_NOT_CBOR: 'DORA_PAYLOAD_NOT_CBOR',
   PAYLOAD_INVALID: 'DORA_PAYLOAD_INVALID',
   PAYLOAD_VERSION: 'DORA_PAYLOAD_VERSION',

@@ -3,9 +3,10 @@
  * - the hub: everything under dora/v1;
  * - a device (username = device id): publishes only its own caps, heartbeat, availability and
  *   air asks (never its own grants),
- *   and the data-plane topics (tensors, results and receipts to any consumer, training steps) of jobs it is
+ *   and the data-plane topics (tensors, results and receipts to any consumer, training steps, its stages'
+ *   checkpoints and restore requests to the hub) of jobs it is
  *   assigned to (or a source of); subscribes to its own device topics, the hub topics, every plan, the tensors,
- *   results and receipts addressed to it (of any job), and its jobs' requests and steps;
+ *   results, receipts and the hub's checkpoint answers addressed to it (of any job), and its jobs' requests and steps;
  * - an observer (dashboard): subscribes under dora/v1, publishes nothing but Home Assistant's
  *   birth message (with discovery on: Home Assistant sends it on connecting);
  * - an operator: reads like an observer and publishes job specs (submit, cancel), the ONNX
@@ -13,7 +14,7 @@
  * - anonymous (only when config allows, by default only from loopback): like the hub, for demos.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { filters, ha, topics } from '../protocol/topics.js'
+import { filters, ha, parseTopic, topics } from '../protocol/topics.js'
 import { filterWithin, topicMatches } from '../shared/topic-filter.js'
 
 export type Principal =
@@ -109,10 +110,25 @@ export class Acl {
         if (topic === topics.device(id, 'caps') || topic === topics.device(id, 'heartbeat') || topic === topics.device(id, 'availability') || topic === topics.device(id, 'air')) return true
         for (const job of this.options.jobsOf(id)) {
           if (topicMatches(filters.jobTensorsAnyDevice(job), topic) || topicMatches(filters.jobResultsAny(job), topic) || topicMatches(filters.jobResultsAny(job, 'receipts'), topic) || topic === topics.job(job, 'steps')) return true
+          // its stages' state to the hub (only the hub reads these)
+          if (topic === topics.trainingState(job, 'checkpoint') || topic === topics.trainingState(job, 'restore')) return true
         }
         return false
       }
     }
+  }
+
+  /**
+   * Whether a message on `topic` may be delivered to `who` (checked per message, so a broad
+   * subscription such as an observer's `dora/v1/#` does not carry it): training state (a job's
+   * parameters and optimizer state) goes only to the hub and to the device it is addressed to.
+   */
+  canReceive(who: Principal, topic: string): boolean {
+    if (!topic.includes('/checkpoint') && !topic.includes('/restore')) return true
+    const t = parseTopic(topic)
+    if (t?.scope !== 'state') return true
+    if (who.role === 'hub' || who.role === 'anonymous') return true
+    return who.role === 'device' && t.toDeviceId === who.deviceId
   }
 
   canSubscribe(who: Principal, filter: string): boolean {
@@ -124,8 +140,8 @@ export class Acl {
         return filterWithin(filter, filters.everything) || (!!this.options.homeAssistantPrefix && filterWithin(filter, `${this.options.homeAssistantPrefix}/#`))
       case 'device': {
         const id = who.deviceId
-        // what is addressed to it, of any job: tensors, and results or receipts (as a consumer or a source)
-        for (const own of [filters.deviceOwn(id), filters.hub, filters.allJobPlans, filters.allModels, filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts')]) {
+        // what is addressed to it, of any job: tensors, results or receipts (as a consumer or a source), the hub's checkpoint answers
+        for (const own of [filters.deviceOwn(id), filters.hub, filters.allJobPlans, filters.allModels, filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts'), filters.checkpointsToDevice(id), filters.restoresToDevice(id)]) {
           if (filterWithin(filter, own)) return true
         }
         for (const job of this.options.jobsOf(id)) {

@@ -9,8 +9,9 @@
  * - an account holds at most `maxConnectionsPerAccount` connections at once (the hub's own
  *   account excepted);
  * - a keepalive of 0 (never time out) or above `maxKeepaliveS` is capped to `maxKeepaliveS`.
- * Owners of persistent sessions are kept in memory: with the Redis back-ends several hubs do not
- * share them (README § Security says so).
+ * Owners of persistent sessions are also kept where the sessions outlive this process
+ * (session-owners.ts: Redis with the Redis back-ends, else a file in hub.stateDir); the embedded
+ * broker checks those before this policy.
  */
 import type { Principal } from './acl.js'
 

@@ -8,6 +8,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client, type AuthenticateError } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -16,7 +17,8 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import { Redis } from 'ioredis'
 import { Acl, type Principal } from './acl.js'
 import { GuardedConnection } from './frame-guard.js'
-import { ConnectionPolicy } from './connection-policy.js'
+import { ConnectionPolicy, accountOf, type Admission } from './connection-policy.js'
+import { FileSessionOwners, RedisSessionOwners, type SessionOwnerStore } from './session-owners.js'
 import type { Logger } from '../log.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 
@@ -43,6 +45,11 @@ export interface EmbeddedBrokerOptions {
    * (aedes-persistence-redis). Null: this broker alone, in memory.
    */
   redis?: string | null
+  /**
+   * Where the owners of persistent sessions are kept without Redis (a file in it; with Redis they
+   * live in Redis, beside the sessions). Null: in memory only.
+   */
+  stateDir?: string | null
 }
 
 export interface BoundPorts {
@@ -74,6 +81,8 @@ export class EmbeddedBroker {
   private wss: WebSocketServer | null = null
   private readonly principals = new WeakMap<Client, Principal>()
   private readonly policy: ConnectionPolicy
+  /** Owners of persistent sessions that outlive this broker (session-owners.ts); null: memory only. */
+  private owners: SessionOwnerStore | null = null
 
   constructor(private readonly options: EmbeddedBrokerOptions) {
     this.policy = new ConnectionPolicy({ maxConnectionsPerAccount: options.maxConnectionsPerAccount ?? 16, maxKeepaliveS: options.maxKeepaliveS ?? 300 })
@@ -94,6 +103,7 @@ export class EmbeddedBroker {
     const log = o.log
     const shared = o.redis ? redisBackends(o.redis) : null
     this.redisConn = shared?.conn ?? null
+    this.owners = shared ? new RedisSessionOwners(shared.conn) : o.stateDir ? await FileSessionOwners.open(join(o.stateDir, 'session-owners.json')) : null
     const aedes = await Aedes.createBroker({
       ...(shared ? { mq: shared.mq, persistence: shared.persistence as never } : {}),
       drainTimeout: o.drainTimeoutMs,
@@ -102,7 +112,12 @@ export class EmbeddedBroker {
         packet.keepalive = this.policy.keepaliveFor(packet.keepalive ?? 0)
         done(null, true)
       },
-      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
+      authenticate: (client, username, password, done) => {
+        this.authenticate(client, username, password).then((r) => done(r, r === null), (err: Error) => {
+          o.log.warn({ clientId: client.id, err: err.message }, 'broker: could not check the client id\'s session owner; connection refused')
+          done(Object.assign(new Error(err.message), { returnCode: 3 }) as AuthenticateError, false)
+        })
+      },
       authorizePublish: (client, packet, done) => {
         if (packet.topic.startsWith(SYS_PREFIX)) return done(new Error(`${SYS_PREFIX} topics are reserved`))
         if (!client) return done(null)
@@ -110,6 +125,11 @@ export class EmbeddedBroker {
         if (who && o.acl.canPublish(who, packet.topic)) return done(null)
         log.warn({ clientId: client.id, topic: packet.topic, role: who?.role }, 'broker: publish refused by ACL')
         done(new Error(`not authorised to publish to ${packet.topic}`))
+      },
+      // training state reaches only the hub and its addressee, whatever a client subscribed to
+      authorizeForward: (client, packet) => {
+        const who = this.principals.get(client)
+        return !who || o.acl.canReceive(who, packet.topic) ? packet : null
       },
       authorizeSubscribe: (client, sub, done) => {
         const who = this.principals.get(client)
@@ -137,31 +157,37 @@ export class EmbeddedBroker {
     }
   }
 
-  /** Credentials checked by the ACL, then the connection policy (client id, connections per account). */
-  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+  /**
+   * Credentials checked by the ACL, then the connection policy (client id, connections per
+   * account, and the stored owner of a persistent session under the id). Null: admitted.
+   */
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
     const { options: o } = this
     const log = o.log
     const remote = (client.conn as { remoteAddress?: string }).remoteAddress
     const who = o.acl.authenticate(username, password, remote)
     if (!who) {
       log.warn({ clientId: client.id, username: username ?? null, remote }, 'broker: connection refused (bad credentials or anonymous not allowed)')
-      const err = new Error('bad username or password') as AuthenticateError
-      err.returnCode = 4
-      return done(err, false)
+      return Object.assign(new Error('bad username or password'), { returnCode: 4 }) as AuthenticateError
     }
-    const admitted = this.policy.admit(client, who)
+    const account = accountOf(who)
+    const stored = await this.owners?.get(client.id)
+    const admitted: Admission = stored && stored !== account
+      ? { ok: false, reason: `client id ${client.id} is in use by another account (persistent session)`, owner: stored }
+      : this.policy.admit(client, who)
     if (!admitted.ok) {
       const idTaken = admitted.owner !== undefined
       log.warn({ clientId: client.id, username: username ?? null, remote, clean: client.clean, owner: admitted.owner, reason: admitted.reason },
         idTaken ? 'broker: client id takeover refused' : 'broker: connection refused (too many connections for the account)')
       o.onRefused?.(idTaken ? 'client-id' : 'connections')
       // [MQTT-3.2.2-3] 0x02 identifier rejected; a full account is "server unavailable" (0x03)
-      const err = new Error(admitted.reason) as AuthenticateError
-      err.returnCode = idTaken ? 2 : 3
-      return done(err, false)
+      return Object.assign(new Error(admitted.reason), { returnCode: idTaken ? 2 : 3 }) as AuthenticateError
     }
+    // a persistent session is its account's until a clean connection under the id ends it ([MQTT-3.1.2-6])
+    if (!client.clean) await this.owners?.set(client.id, account)
+    else if (stored) await this.owners?.delete(client.id)
     this.principals.set(client, who)
-    done(null, true)
+    return null
   }
 
   private async openWebSocket(port: number, serve: (conn: Duplex, remote: string | undefined, req?: http.IncomingMessage) => void): Promise<number> {

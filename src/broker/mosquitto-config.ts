@@ -70,20 +70,22 @@ function rules(a: Account, haPrefix: string | null): string[] {
   const read = (t: string) => `topic read ${t}`
   const write = (t: string) => `topic write ${t}`
   const haRead = haPrefix ? [read(`${haPrefix}/#`)] : []
+  // training state (a job's parameters and optimizer state) is the hub's and its addressee's only
+  const noState = filters.allTrainingState.map((t) => `topic deny ${t}`)
   switch (a.role) {
     case 'hub':
       return [`topic readwrite ${filters.everything}`, ...(haPrefix ? [`topic readwrite ${haPrefix}/#`] : [])]
     case 'observer':
-      return [read(filters.everything), ...haRead, ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
+      return [read(filters.everything), ...noState, ...haRead, ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
     case 'operator':
-      return [read(filters.everything), ...haRead, write(filters.allJobSpecs), write(filters.allUploads), write(ha.allJobGoalSets), ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
+      return [read(filters.everything), ...noState, ...haRead, write(filters.allJobSpecs), write(filters.allUploads), write(ha.allJobGoalSets), ...(haPrefix ? [write(ha.status(haPrefix))] : [])]
     case 'device': {
       const id = a.username
       return [
         write(topics.device(id, 'caps')), write(topics.device(id, 'heartbeat')), write(topics.device(id, 'availability')), write(topics.device(id, 'air')),
-        write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobReceipts), write(filters.allJobSteps),
+        write(filters.allJobTensors), write(filters.allJobResults), write(filters.allJobReceipts), write(filters.allJobSteps), write(filters.allJobCheckpoints), write(filters.allJobRestores),
         read(filters.deviceOwn(id)), read(filters.hub), read(filters.allJobPlans), read(filters.allModels), read(filters.tensorsToDevice(id)),
-        read(filters.resultsTo(id)), read(filters.resultsTo(id, 'receipts')),
+        read(filters.resultsTo(id)), read(filters.resultsTo(id, 'receipts')), read(filters.checkpointsToDevice(id)), read(filters.restoresToDevice(id)),
         read(filters.allJobRequests), read(filters.allJobSteps),
       ]
     }
@@ -107,6 +109,11 @@ export function mosquittoFiles(c: Readonly<Config>, o: MosquittoOptions, salt: (
     'use_username_as_clientid true',
     '# larger packets disconnect their sender (Dora sizes its tensor chunks below this)',
     `max_packet_size ${c.broker.embedded.maxPacketBytes}`,
+    '# a subscriber that falls behind (a slow device under a burst of small tensors) keeps up to 10,000',
+    '# queued QoS 1 messages (Mosquitto drops beyond 1,000 by default), bounded to 256 MiB per client;',
+    '# a tensor whose chunk is dropped beyond that is re-sent after the reassembly timeout',
+    'max_queued_messages 10000',
+    'max_queued_bytes 268435456',
     '# retained caps, plans, specs and stage models survive a restart of Mosquitto',
     'persistence true',
     `persistence_location ${path('')}`,

@@ -13,7 +13,7 @@ import { measureFlops } from '../../device-firmware-bridge/benchmark.js'
 import { readScenario } from '../scenario/load.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { isValidId } from '../protocol/topics.js'
-import type { DeviceProfile } from '../planner/types.js'
+import type { DeviceProfile } from '../shared/device-profile.js'
 import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE } from '../shared/device-profile.js'
 import { watchForStop } from './shutdown.js'
 import { reportLine } from '../demo/device-report.js'
@@ -69,73 +69,95 @@ export function registerDeviceCommand(program: Command): void {
     .option('--no-dilate', 'emulated profile: do not wait after each run until the profile\'s time')
     .option('--train <job>', 'be the source of training job JOB (the device with its data): drive optimizer steps one after another')
     .option('--time-scale <k>', 'emulation: stretch every profile time by K (a host slower than the profile); reported times are divided by K', '1')
-    .action(async (flags: Flags) => {
-      if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
-      if (!!flags.scenario === !!flags.measure) throw new DoraError(ErrorCodes.USAGE, 'give either --scenario FILE (an emulated device) or --measure (this machine)')
-      if (flags.coordination !== 'slots' && flags.coordination !== 'none') throw new DoraError(ErrorCodes.USAGE, `--coordination must be slots or none, not ${JSON.stringify(flags.coordination)}`)
-      if (flags.control !== undefined && flags.control !== 'stdin') throw new DoraError(ErrorCodes.USAGE, `--control must be stdin, not ${JSON.stringify(flags.control)}`)
-      const source = flags.source === undefined ? null : parseSource(flags.source)
-      if (flags.train !== undefined && !isValidId(flags.train)) throw new DoraError(ErrorCodes.USAGE, `--train must be a job id, not ${JSON.stringify(flags.train)}`)
-      if (flags.train !== undefined && source) throw new DoraError(ErrorCodes.USAGE, 'give --source (an inference job\'s requests) or --train (a training job\'s steps), not both')
-      const timeScale = positive('--time-scale', flags.timeScale)
-      if (timeScale < 1) throw new DoraError(ErrorCodes.USAGE, `--time-scale must be at least 1 (it slows the emulated devices down), not ${flags.timeScale}`)
-      // from here on SIGTERM, SIGINT or a parent gone (dora demo's devices) stops the device within 4 s
-      const shutdown = watchForStop('dora device')
-      const profile = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : await measured(flags)
-      const agent = new DeviceAgent({
-        url: flags.broker,
-        id: flags.id,
-        password: flags.password ?? process.env.DORA_DEVICE_PASSWORD,
-        ...(flags.ca ? { ca: await readCa(flags.ca) } : {}),
-        profile,
-        heartbeatMs: positive('--heartbeat-ms', flags.heartbeatMs),
-        ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
-        onAssignment: (a) => process.stdout.write(`epoch ${a.epoch} of job ${a.jobId}: ${a.stages.length ? a.stages.map((s) => `stage ${s.stage} layers [${s.layers.join(', ')})${s.nodes ? ` nodes [${s.nodes.join(', ')})` : ''} of ${s.planId} (${(s.weight * 100).toFixed(0)}% of requests)`).join('; ') : 'nothing to run'}, ${a.slots.length} sending slots, from ${new Date(a.activateAtMs).toISOString()}\n`),
-        onStageReady: (x) => process.stdout.write(`stage model ${x.sha256.slice(0, 12)} of job ${x.jobId} ready (inputs ${x.inputs.join(', ')}; outputs ${x.outputs.join(', ')})\n`),
-        onError: (m) => process.stderr.write(`dora device: ${m}\n`),
-        coordination: flags.coordination,
-        dilate: flags.dilate && profile.emulated,
-        timeScale,
-        ...(flags.trace ? { trace: (e: object) => process.stdout.write(reportLine('trace', e)) } : {}),
-      })
-      // a broker that does not answer must not hold the device: a stop ends the first connection attempt too
-      const starting = agent.start()
-      starting.catch(() => undefined)
-      if (shutdown.reason || (await Promise.race([starting.then(() => null), shutdown.requested]))) {
-        agent.crash()
-        return
-      }
-      process.stdout.write(`device ${flags.id} joined ${flags.broker}${profile.emulated ? ' (EMULATED profile)' : ''}: conv ${(profile.flopsPerSec.conv / 1e9).toFixed(1)} GFLOP/s, matmul ${(profile.flopsPerSec.matmul / 1e9).toFixed(1)}, elementwise ${(profile.flopsPerSec.elementwise / 1e9).toFixed(1)}. Ctrl-C leaves.\n`)
-      const stopSource = async (drainMs?: number) => {
-        const t = await agent.stopTraining()
-        if (t) process.stdout.write(reportLine('training-stats', t.records))
-        const r = await agent.stopSource(drainMs)
-        if (r) process.stdout.write(reportLine('source-stats', r.stats))
-      }
-      const startTraining = async (jobId: string) => {
-        const t = await agent.startTraining(jobId)
-        t.onRecord = (r) => process.stdout.write(reportLine('step', r))
-      }
-      if (source && flags.control !== 'stdin') await agent.startSource(source.jobId, source.rateRps)
-      if (flags.train && flags.control !== 'stdin') await startTraining(flags.train)
-      let lines: ReturnType<typeof createInterface> | null = null
-      if (flags.control === 'stdin') {
-        lines = createInterface({ input: process.stdin })
-        lines.on('line', (line) => {
-          const cmd = line.trim()
-          if (cmd === 'start' && source) agent.startSource(source.jobId, source.rateRps).catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
-          else if (cmd === 'start' && flags.train) startTraining(flags.train).catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
-          else if (cmd === 'stop') stopSource().catch((err: Error) => process.stderr.write(`dora device: ${err.message}\n`))
-          else if (cmd) process.stderr.write(`dora device: unknown control line ${JSON.stringify(cmd)} (start, stop)\n`)
-        })
-      }
-      await shutdown.requested
-      // what is left of the 4 s goes to the outstanding requests, then to leaving cleanly
-      if (agent.requester || agent.trainingSource) await Promise.race([stopSource(1500), new Promise((r) => setTimeout(r, 2000).unref())])
-      await agent.stop()
-      lines?.close()
-      process.stdin.destroy()
-    })
+    .action(runDevice)
+}
+
+/** What the flags ask for, checked. */
+function checkFlags(flags: Flags): { source: { jobId: string; rateRps: number } | null; timeScale: number } {
+  if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
+  if (!!flags.scenario === !!flags.measure) throw new DoraError(ErrorCodes.USAGE, 'give either --scenario FILE (an emulated device) or --measure (this machine)')
+  if (flags.coordination !== 'slots' && flags.coordination !== 'none') throw new DoraError(ErrorCodes.USAGE, `--coordination must be slots or none, not ${JSON.stringify(flags.coordination)}`)
+  if (flags.control !== undefined && flags.control !== 'stdin') throw new DoraError(ErrorCodes.USAGE, `--control must be stdin, not ${JSON.stringify(flags.control)}`)
+  const source = flags.source === undefined ? null : parseSource(flags.source)
+  if (flags.train !== undefined && !isValidId(flags.train)) throw new DoraError(ErrorCodes.USAGE, `--train must be a job id, not ${JSON.stringify(flags.train)}`)
+  if (flags.train !== undefined && source) throw new DoraError(ErrorCodes.USAGE, 'give --source (an inference job\'s requests) or --train (a training job\'s steps), not both')
+  const timeScale = positive('--time-scale', flags.timeScale)
+  if (timeScale < 1) throw new DoraError(ErrorCodes.USAGE, `--time-scale must be at least 1 (it slows the emulated devices down), not ${flags.timeScale}`)
+  return { source, timeScale }
+}
+
+/** The agent the flags describe, its progress written to stdout and its errors to stderr. */
+async function agentFor(flags: Flags, profile: DeviceProfile, timeScale: number): Promise<DeviceAgent> {
+  return new DeviceAgent({
+    url: flags.broker,
+    id: flags.id,
+    password: flags.password ?? process.env.DORA_DEVICE_PASSWORD,
+    ...(flags.ca ? { ca: await readCa(flags.ca) } : {}),
+    profile,
+    heartbeatMs: positive('--heartbeat-ms', flags.heartbeatMs),
+    ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+    onAssignment: (a) => process.stdout.write(`epoch ${a.epoch} of job ${a.jobId}: ${a.stages.length ? a.stages.map((s) => `stage ${s.stage} layers [${s.layers.join(', ')})${s.nodes ? ` nodes [${s.nodes.join(', ')})` : ''} of ${s.planId} (${(s.weight * 100).toFixed(0)}% of requests)`).join('; ') : 'nothing to run'}, ${a.slots.length} sending slots, from ${new Date(a.activateAtMs).toISOString()}\n`),
+    onStageReady: (x) => process.stdout.write(`stage model ${x.sha256.slice(0, 12)} of job ${x.jobId} ready (inputs ${x.inputs.join(', ')}; outputs ${x.outputs.join(', ')})\n`),
+    onError: (m) => process.stderr.write(`dora device: ${m}\n`),
+    coordination: flags.coordination as 'slots' | 'none',
+    dilate: flags.dilate && profile.emulated,
+    timeScale,
+    ...(flags.trace ? { trace: (e: object) => process.stdout.write(reportLine('trace', e)) } : {}),
+  })
+}
+
+async function runDevice(flags: Flags): Promise<void> {
+  const { source, timeScale } = checkFlags(flags)
+  // from here on SIGTERM, SIGINT or a parent gone (dora demo's devices) stops the device within 4 s
+  const shutdown = watchForStop('dora device')
+  const profile = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : await measured(flags)
+  const agent = await agentFor(flags, profile, timeScale)
+  // a broker that does not answer must not hold the device: a stop ends the first connection attempt too
+  const starting = agent.start()
+  starting.catch(() => undefined)
+  if (shutdown.reason || (await Promise.race([starting.then(() => null), shutdown.requested]))) {
+    agent.crash()
+    return
+  }
+  process.stdout.write(`device ${flags.id} joined ${flags.broker}${profile.emulated ? ' (EMULATED profile)' : ''}: conv ${(profile.flopsPerSec.conv / 1e9).toFixed(1)} GFLOP/s, matmul ${(profile.flopsPerSec.matmul / 1e9).toFixed(1)}, elementwise ${(profile.flopsPerSec.elementwise / 1e9).toFixed(1)}. Ctrl-C leaves.\n`)
+  const lines = await driveSources(agent, flags, source)
+  await shutdown.requested
+  // what is left of the 4 s goes to the outstanding requests, then to leaving cleanly
+  if (agent.requester || agent.trainingSource) await Promise.race([stopSources(agent, 1500), new Promise((r) => setTimeout(r, 2000).unref())])
+  await agent.stop()
+  lines?.close()
+  process.stdin.destroy()
+}
+
+/** Stops the device's request or training source and reports its figures (JSON lines, src/demo/device-report.ts). */
+async function stopSources(agent: DeviceAgent, drainMs?: number): Promise<void> {
+  const t = await agent.stopTraining()
+  if (t) process.stdout.write(reportLine('training-stats', t.records))
+  const r = await agent.stopSource(drainMs)
+  if (r) process.stdout.write(reportLine('source-stats', r.stats))
+}
+
+/** Starts the source now, or on the control line `start` (and stops it on `stop`) with --control stdin. */
+async function driveSources(agent: DeviceAgent, flags: Flags, source: { jobId: string; rateRps: number } | null): Promise<ReturnType<typeof createInterface> | null> {
+  const startTraining = async (jobId: string) => {
+    const t = await agent.startTraining(jobId)
+    t.onRecord = (r) => process.stdout.write(reportLine('step', r))
+  }
+  if (flags.control !== 'stdin') {
+    if (source) await agent.startSource(source.jobId, source.rateRps)
+    if (flags.train) await startTraining(flags.train)
+    return null
+  }
+  const fail = (err: Error) => process.stderr.write(`dora device: ${err.message}\n`)
+  const lines = createInterface({ input: process.stdin })
+  lines.on('line', (line) => {
+    const cmd = line.trim()
+    if (cmd === 'start' && source) agent.startSource(source.jobId, source.rateRps).catch(fail)
+    else if (cmd === 'start' && flags.train) startTraining(flags.train).catch(fail)
+    else if (cmd === 'stop') stopSources(agent).catch(fail)
+    else if (cmd) process.stderr.write(`dora device: unknown control line ${JSON.stringify(cmd)} (start, stop)\n`)
+  })
+  return lines
 }
 
 async function readCa(file: string): Promise<Buffer> {

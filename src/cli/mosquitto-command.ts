@@ -33,7 +33,7 @@ export function registerMosquittoCommand(program: Command): void {
       try {
         files = mosquittoFiles(config, { dir, port: flags.port, host: flags.host ?? null })
       } catch (err) {
-        throw new DoraError(ErrorCodes.CONFIG_INVALID, (err as Error).message)
+        throw new DoraError(ErrorCodes.MOSQUITTO_CONFIG, (err as Error).message)
       }
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, 'mosquitto.conf'), files.conf)

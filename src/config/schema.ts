@@ -78,7 +78,9 @@ export const configSchema = z.object({
       maxBytes: z.number().int().positive().max(2 ** 31).default(512 * 1024 * 1024),
       /** How long the hub waits for an upload's chunks. */
       timeoutMs: z.number().int().positive().default(60_000),
-    }).default({ dir: null, maxBytes: 512 * 1024 * 1024, timeoutMs: 60_000 }),
+      /** Chunks of an upload no spec names are cleared from the broker this long after the hub first sees them. */
+      orphanTtlMs: z.number().int().min(1000).max(7 * 24 * 3600 * 1000).default(600_000),
+    }).default({ dir: null, maxBytes: 512 * 1024 * 1024, timeoutMs: 60_000, orphanTtlMs: 600_000 }),
   }),
   broker: z.object({
     /** External broker URL (mqtt://, mqtts://, ws://, wss://); null runs the embedded broker. */

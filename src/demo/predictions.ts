@@ -15,7 +15,7 @@ export function predictionFor(e: PlanEpoch, coordination: 'slots' | 'none'): { m
 
 export function transferMode(e: PlanEpoch, coordination: 'slots' | 'none'): string {
   if (coordination === 'none') return 'at once (--uncoordinated)'
-  return [...new Set(e.parts.map((p) => (p.schedule && p.modes?.mode !== 'at-once' ? 'slots' : 'at once')))].join(' + ')
+  return [...new Set(e.parts.map((p) => (!p.modes ? (p.schedule ? 'slots' : 'at once') : p.modes.mode === 'slots' && p.schedule ? 'slots' : p.modes.mode === 'grants' ? 'hub grants' : 'at once')))].join(' + ')
 }
 
 /** The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule). */

@@ -1,8 +1,10 @@
 /**
  * Hub-granted air (topics.md § Air grants): devices ask the hub for the air before a transfer
- * and give it back after; the hub grants it to one transfer at a time, first come first served.
- * This is the run's form of the simulator's granted medium (planner/replay/medium.ts): one own
- * transfer on the air at a time, in order of request, each paying the ask-grant round trip.
+ * and give it back after; the hub grants it to one transfer at a time, the shortest ask first
+ * (a result of a few kilobytes never waits behind a frame; ties and any ask passed over for
+ * MAX_PASSED_OVER_MS go in order of asking). This is the run's form of the simulator's granted
+ * medium (planner/replay/medium.ts, `network.grants`): one own transfer on the air at a time,
+ * shortest first, each paying the ask-grant round trip.
  *
  * Bounded against hostile or broken devices: at most MAX_ASKS_PER_DEVICE asks of one device
  * wait at once (more are refused, so one device cannot fill the queue), a grant lasts at most
@@ -19,10 +21,13 @@ import type { DoraClient } from '../mqtt/client.js'
 export const MAX_ASKS_PER_DEVICE = 16
 /** Added to twice a device's estimate in a lease, ms (clock error, scheduling on a loaded host). */
 export const LEASE_MARGIN_MS = 50
+/** An ask that has waited this long goes before shorter ones (no transfer starves), ms. */
+export const MAX_PASSED_OVER_MS = 1000
 
 interface Ask {
   readonly device: string
   readonly seq: number
+  readonly airMs: number
   readonly leaseMs: number
   readonly askedAtMs: number
 }
@@ -68,7 +73,7 @@ export class GrantDesk {
       return `more than ${MAX_ASKS_PER_DEVICE} asks for the air waiting`
     }
     const leaseMs = Math.min(MAX_GRANT_LEASE_MS, 2 * m.data.airMs + LEASE_MARGIN_MS)
-    this.queue.push({ device, seq: m.data.seq, leaseMs, askedAtMs: this.d.clock() })
+    this.queue.push({ device, seq: m.data.seq, airMs: m.data.airMs, leaseMs, askedAtMs: this.d.clock() })
     if (!this.holder) this.next(false)
     return null
   }
@@ -93,8 +98,15 @@ export class GrantDesk {
     if (expired) this.counts.expired++
     this.holder?.cancel()
     this.holder = null
-    const ask = this.queue.shift()
-    if (!ask) return
+    if (!this.queue.length) return
+    const now = this.d.clock()
+    let k = 0
+    this.queue.forEach((a, i) => {
+      const b = this.queue[k]!
+      if (now - b.askedAtMs >= MAX_PASSED_OVER_MS) return // the oldest passed-over ask (the queue is in order of asking)
+      if (now - a.askedAtMs >= MAX_PASSED_OVER_MS || a.airMs < b.airMs) k = i
+    })
+    const ask = this.queue.splice(k, 1)[0]!
     const timer = this.d.setTimer(() => this.holder?.seq === ask.seq && this.holder.device === ask.device && this.next(true), ask.leaseMs)
     this.holder = { ...ask, cancel: timer.cancel }
     this.counts.granted++

@@ -17,6 +17,11 @@ export class EpochDevices {
     return this.current
   }
 
+  /** The devices of the epoch before the current one. */
+  get before(): ReadonlySet<string> {
+    return this.previous[this.previous.length - 1] ?? new Set()
+  }
+
   /** A new epoch with stages on `devices`; returns the devices of the epoch before. */
   advance(devices: Iterable<string>): ReadonlySet<string> {
     const before = this.current

@@ -48,7 +48,7 @@ export function planEpochPayload(x: PlanWireInput): PlanEpochPayload {
     parts: e.parts.map((p) => ({
       planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch,
       stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodesOf(job, s.layers), ...io(nodesOf(job, s.layers)), ...codecAt(job.model, s.layers[1]), devices: [...s.devices], shares: speedShares(job, fleet, s.layers, s.devices) })),
-      schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs } : null,
+      schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs, ...(p.schedule.routes.length ? { turns: p.schedule.routes.map((r) => r.source ?? HUB_SOURCE) } : {}) } : null,
       ...(p.modes ? { transfers: p.modes.mode } : {}),
     })),
     // an overloaded plan (a baseline run as is) predicts no finite latency: the largest we carry
@@ -59,7 +59,7 @@ export function planEpochPayload(x: PlanWireInput): PlanEpochPayload {
     departed: [...x.departed],
     reason: e.reason.slice(0, 1024),
     emulated: Object.keys(e.assignments).some((id) => fleet.devices.get(id)?.emulated ?? false),
-    ...(job.training ? { training: { microBatchesPerStep: job.training.microBatchesPerStep } } : {}),
+    ...(job.training ? { training: { microBatchesPerStep: job.training.microBatchesPerStep, ...(job.training.checkpointEverySteps !== undefined ? { checkpointEverySteps: job.training.checkpointEverySteps } : {}) } } : {}),
   })
 }
 
@@ -89,7 +89,7 @@ export function assignmentPayload(x: AssignmentWireInput): AssignmentPayload {
       return { planId: a.planId, stage: a.stage, layers: [...a.layers], nodes: n, weight: weightOf.get(a.planId) ?? 0, model: n ? x.refs.get(n.join('-')) ?? null : null, ...(t ? t : {}), flops: stageFlops(x.job, a.layers) }
     }),
     // sending slots only for plans that run in slots (the transfer mode predicted faster)
-    slots: e.parts.flatMap((p) => (p.modes?.mode === 'at-once' ? [] : p.schedule?.byDevice[id] ?? []).map((s) => ({ planId: p.plan.id, ...s }))),
+    slots: e.parts.flatMap((p) => (p.modes && p.modes.mode !== 'slots' ? [] : p.schedule?.byDevice[id] ?? []).map((s) => ({ planId: p.plan.id, ...s }))),
   })
 }
 

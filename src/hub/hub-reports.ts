@@ -7,7 +7,7 @@
 import type { DoraClient } from '../mqtt/client.js'
 import type { Logger } from '../log.js'
 import type { DeviceRecord } from '../registry/registry.js'
-import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
+import { AVAILABILITY, PROTOCOL_VERSION, topics } from '../protocol/topics.js'
 import { buildHubState } from './state.js'
 
 export interface HubReportDeps {
@@ -28,6 +28,27 @@ export class HubReports {
   broker = { embedded: true, url: '' }
 
   constructor(private readonly d: HubReportDeps) {}
+
+  /**
+   * The hub is stopping: its state `offline` and its availability `offline`, retained; a broker
+   * that takes the connection but answers nothing does not hold the stop (1.5 s at most).
+   */
+  async publishOffline(client: DoraClient): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        (async () => {
+          await this.publishState('offline')
+          await client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
+        })(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the broker did not acknowledge within 1.5 s')), 1500))),
+      ])
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'could not publish offline state while stopping')
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 
   /** Publishes the state now if it has been long enough, else once the interval has passed. */
   scheduleState(important = false): void {

@@ -7,6 +7,8 @@ import { JobSpecs } from './job-specs.js'
 import { JobStore } from './job-store.js'
 import { HomeAssistant } from '../integrations/home-assistant.js'
 import { LiveStatus } from '../status/live-status.js'
+import { OrphanUploads } from './orphan-uploads.js'
+import { hubCheckpoints, type TrainingCheckpoints } from './checkpoints.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
@@ -54,6 +56,10 @@ export class Hub {
   private status: LiveStatus | null = null
   private ha: HomeAssistant | null = null
   private leases: PlanLeases | null = null
+  /** Training jobs' checkpoints (parameters and optimizer state per parameter; checkpoints.ts). */
+  checkpoints: TrainingCheckpoints | null = null
+  /** Uploads no spec names, cleared after hub.uploads.orphanTtlMs (orphan-uploads.ts). */
+  uploads: OrphanUploads | null = null
   private boundMetricsPort: number | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
@@ -140,11 +146,15 @@ export class Hub {
       throw err
     }
     log.info({ broker: this.reports.broker.url, embedded: this.reports.broker.embedded }, 'hub connected to broker')
+    this.uploads = new OrphanUploads({ client, ttlMs: c.hub.uploads.orphanTtlMs, clock: this.clock, log: log.child({ component: 'uploads' }) })
+    await this.uploads.start()
     this.specs = new JobSpecs({
       client, config: c, log: log.child({ component: 'job-specs' }), clock: this.clock, jobs: this.jobServices,
-      newJob: (entry) => this.newJob(entry), changed: () => this.ha?.jobsChanged(), bad: this.bad, store: this.store,
+      newJob: (entry) => this.newJob(entry), changed: () => { this.ha?.jobsChanged(); this.checkpoints?.keepJobs(this.jobServices) }, bad: this.bad, store: this.store, uploads: this.uploads,
     })
     await this.followFleet(client)
+    this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes })
+    await this.checkpoints.follow(client)
     // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
     const redis = c.broker.url === null ? c.broker.embedded.redis : null
     await this.startJobs(client, redis !== null)
@@ -196,6 +206,7 @@ export class Hub {
       onRefused: (reason) => metrics.refusedConnections.inc({ reason }),
       log: log.child({ component: 'broker' }),
       redis: e.redis,
+      stateDir: this.store?.dir ?? null,
       acl: new Acl({
         hub: { username, password },
         devices: c.auth.devices,
@@ -306,7 +317,9 @@ export class Hub {
     this.ha?.stop()
     this.ha = null
     this.registry.off('event', this.onRegistryEvent)
+    this.checkpoints?.stop()
     await this.specs?.stop()
+    await this.uploads?.stop()
     await this.store?.flush()
     for (const job of this.jobs) await job.stop()
     this.status?.stop()
@@ -319,24 +332,7 @@ export class Hub {
     await this.energyTask?.destroy()
     this.energyTask = null
     this.reports.stop()
-    if (this.client?.connected) {
-      const client = this.client
-      let timer: NodeJS.Timeout | undefined
-      try {
-        // a broker that takes the connection but answers nothing must not hold the stop (1.5 s at most)
-        await Promise.race([
-          (async () => {
-            await this.reports.publishState('offline')
-            await client.publish(topics.hubAvailability, AVAILABILITY.offline, { qos: 1, retain: true })
-          })(),
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the broker did not acknowledge within 1.5 s')), 1500))),
-        ])
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'could not publish offline state while stopping')
-      } finally {
-        clearTimeout(timer)
-      }
-    }
+    if (this.client?.connected) await this.reports.publishOffline(this.client)
     await this.client?.stop()
     this.client = null
     await this.broker?.stop()

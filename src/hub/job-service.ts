@@ -86,6 +86,16 @@ export class JobService {
     return this.open.open(this.job ? jobSources(this.job).flatMap((x) => (x.device ? [x.device] : [])) : [])
   }
 
+  /** The devices that held stages in the epoch before the current one (a training job's stages hand their state over from these). */
+  previousDevices(): ReadonlySet<string> {
+    return this.open.before
+  }
+
+  /** The shape of a trainable parameter of a training job's model (undefined: not training, or no such parameter). */
+  paramDims(name: string): readonly number[] | undefined {
+    return this.job?.training ? this.models?.paramDims(name) : undefined
+  }
+
   get epoch(): PlanEpoch | null {
     return this.state.current
   }

@@ -16,6 +16,7 @@ import { ErrorCodes } from '../errors.js'
 import type { JobService } from './job-service.js'
 import type { BadMessages } from './bad-messages.js'
 import { clearUpload, fetchUpload, uploadRef } from './uploads.js'
+import type { OrphanUploads } from './orphan-uploads.js'
 import { submittedModel } from './model-path.js'
 import type { JobStore } from './job-store.js'
 import { userDir } from '../config/user-dirs.js'
@@ -35,6 +36,8 @@ export interface JobSpecsDeps {
   readonly bad: BadMessages | null
   /** Keeps the accepted specs across hub restarts (null: not kept). */
   readonly store?: JobStore | null
+  /** Told which uploads specs name (the others are cleared after a while). */
+  readonly uploads?: OrphanUploads | null
 }
 
 export class JobSpecs {
@@ -119,6 +122,7 @@ export class JobSpecs {
     const model = await submittedModel(checked.data.model, h.modelsDir ?? userDir('data', 'models'))
     const upload = uploadRef(model)
     if (!upload) return { ...checked.data, model }
+    this.d.uploads?.claim(upload)
     try {
       const file = await fetchUpload(this.d.client, upload, h.uploads.dir ?? userDir('cache', 'uploads'), { timeoutMs: h.uploads.timeoutMs, maxBytes: h.uploads.maxBytes })
       this.d.log.info({ jobId: id, sha256: upload, file }, 'uploaded model received')
@@ -126,6 +130,7 @@ export class JobSpecs {
     } finally {
       // the hub has the file, or never will from these chunks: they leave the broker either way
       await clearUpload(this.d.client, upload).catch((err: Error) => this.d.log.warn({ sha256: upload, err: err.message }, 'could not clear the upload'))
+      this.d.uploads?.release(upload)
     }
   }
 

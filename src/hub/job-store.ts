@@ -41,7 +41,7 @@ export class JobStore {
     try {
       store.found = (await store.load()).specs
     } catch (err) {
-      throw new DoraError(ErrorCodes.CONFIG_INVALID, `cannot use hub.stateDir ${dir}: ${(err as Error).message}`)
+      throw new DoraError(ErrorCodes.STATE_DIR, `cannot use hub.stateDir ${dir}: ${(err as Error).message}`)
     }
     return store
   }
@@ -58,7 +58,8 @@ export class JobStore {
   }
 
   constructor(
-    private readonly dir: string,
+    /** The state folder. */
+    readonly dir: string,
     private readonly log: Logger,
   ) {}
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Profile } from '../model/load.js'
-import { onnx, ortTypeName } from '../model/onnx.js'
+import { DataType, onnx, ortTypeName } from '../model/onnx.js'
 import type { Dtype } from '../protocol/dtypes.js'
 import { buildStageModel, planStages, type StagePlan } from '../model/split.js'
 import { buildTrainingStage } from '../model/grad.js'
@@ -68,6 +68,12 @@ export class ModelStore {
       this.training.set(key, t)
     }
     return t
+  }
+
+  /** The shape of a trainable parameter of the model (a float initializer of more than one element), else undefined. */
+  paramDims(name: string): readonly number[] | undefined {
+    const i = this.profile.graph.initializers.get(name)
+    return i && i.dataType === DataType.FLOAT && i.dims.reduce((a, b) => a * b, 1) > 1 ? i.dims : undefined
   }
 
   /** The model's inputs (what a source sends, shapes bound as profiled) and output names. */

@@ -60,6 +60,7 @@ const jobEntities = (id: string): Entity[] => {
     { component: 'sensor', objectId: 'throughput', name: 'Throughput', config: { state_topic: state, value_template: v('throughputRps'), unit_of_measurement: 'req/s', state_class: 'measurement', icon: 'mdi:speedometer' } },
     { component: 'binary_sensor', objectId: 'qoe_met', name: 'QoE met', config: { state_topic: state, value_template: "{{ 'ON' if value_json.qoeMet else 'OFF' }}", payload_on: 'ON', payload_off: 'OFF', icon: 'mdi:check-decagram' } },
     { component: 'sensor', objectId: 'energy_per_request', name: 'Energy per request', config: { state_topic: state, value_template: v('energyJPerRequest'), unit_of_measurement: 'J', state_class: 'measurement', icon: 'mdi:lightning-bolt' } },
+    { component: 'sensor', objectId: 'plan', name: 'Plan', config: { state_topic: state, value_template: v('plan'), icon: 'mdi:map-marker-path' } },
     { component: 'sensor', objectId: 'epoch', name: 'Plan epoch', config: { state_topic: state, value_template: v('epoch'), state_class: 'measurement', icon: 'mdi:counter' } },
     { component: 'select', objectId: 'goal', name: 'Optimisation goal', config: { state_topic: state, value_template: v('goal'), command_topic: ha.jobGoalSet(id), options: [...GOALS], icon: 'mdi:target' } },
   ]
@@ -136,4 +137,6 @@ export interface JobState {
   goal: (typeof GOALS)[number]
   /** Whether the figures are measured by a source (else predicted by the plan). */
   measured: boolean
+  /** Whether the plan meets the QoE bounds, or which bounds the closest plan it runs breaks and by how much. */
+  plan: string
 }

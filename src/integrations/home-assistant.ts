@@ -11,6 +11,7 @@ import type { DoraClient } from '../mqtt/client.js'
 import type { Logger } from '../log.js'
 import type { DeviceRecord, RegistryEvent } from '../registry/registry.js'
 import type { FleetView, JobView } from '../views/hub-view.js'
+import { gapsText } from '../planner/adapt/adapter.js'
 import { ha } from '../protocol/topics.js'
 import { clearConfigs, deviceConfigs, isDoraConfig, jobConfigs, type DeviceState, type HaMessage, type JobState } from './ha-discovery.js'
 
@@ -177,7 +178,8 @@ export class HomeAssistant {
     const latencyMs = m?.latencyMs ?? e?.predicted.latencyMs ?? null
     const throughputRps = m?.throughputRps ?? (e ? job?.rateRps ?? null : null)
     const q = job?.qoe
-    const qoeMet = !!e && latencyMs !== null && Number.isFinite(latencyMs)
+    // an epoch that runs the closest plan (no plan meets the bounds) does not meet them, whatever the figures
+    const qoeMet = !!e && !e.closest && latencyMs !== null && Number.isFinite(latencyMs)
       && (q?.latencyMs === undefined || latencyMs <= q.latencyMs)
       && (q?.p95LatencyMs === undefined || (m ? m.p95Ms : e.predicted.p95LatencyMs) <= q.p95LatencyMs)
       && (q?.throughputRps === undefined || (throughputRps ?? 0) >= q.throughputRps * 0.95)
@@ -190,6 +192,8 @@ export class HomeAssistant {
       epoch: e?.epoch ?? null,
       goal: job?.goal ?? 'latency',
       measured: m !== null,
+      // Home Assistant keeps at most 255 characters of a state
+      plan: (!e ? 'no plan yet' : e.closest ? `no plan meets the QoE bounds; running the closest plan (${gapsText(e.closest) || 'the mix misses them'})` : 'meets the QoE bounds').slice(0, 250),
     }
   }
 

@@ -31,8 +31,18 @@ export interface DoraClientOptions {
   reconnectPeriodMs?: number
   connectTimeoutMs?: number
   rejectUnauthorized?: boolean
+  /** CA certificate(s) to trust for an mqtts:// broker with a private certificate authority. */
+  ca?: Buffer | undefined
+  /** MQTT keep-alive, seconds (default 60). */
+  keepaliveS?: number
+  /** Who connects, named in the first connection's error (default: `as {clientId}` after the URL). */
+  label?: string
   /** Told of a message handler that threw (the other handlers still run). */
   onHandlerError?: (topic: string, err: Error) => void
+  /** Told after every reconnection (not the first connection); the subscriptions are already being restored. */
+  onReconnect?: () => void
+  /** Told of the first error of each outage after the first connection (reconnecting goes on). */
+  onOutage?: (message: string) => void
 }
 
 export interface PublishOptions {
@@ -51,6 +61,8 @@ export class DoraClient {
   private readonly handlers = new Map<string, Set<MessageHandler>>()
   private readonly inflight: Semaphore
   private readonly bulk = new Semaphore(BULK_INFLIGHT)
+  /** Filters whose SUBACK is on its way. */
+  private readonly subscribing = new Map<string, Promise<void>>()
 
   constructor(private readonly options: DoraClientOptions) {
     this.inflight = new Semaphore(options.maxInflight)
@@ -83,7 +95,9 @@ export class DoraClient {
       resubscribe: false,
       clean: true,
       rejectUnauthorized: o.rejectUnauthorized ?? true,
+      keepalive: o.keepaliveS ?? 60,
     }
+    if (o.ca) opts.ca = o.ca
     if (o.will) opts.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain }
     const client = mqtt.connect(o.url, opts)
     storeWithoutCopy(client)
@@ -106,22 +120,59 @@ export class DoraClient {
       const onError = (err: Error) => {
         client.off('connect', onConnect)
         client.end(true)
-        reject(new DoraError(ErrorCodes.BROKER_CONNECT, `cannot connect to ${o.url} as ${o.clientId}: ${err.message}`))
+        reject(new DoraError(ErrorCodes.BROKER_CONNECT, o.label ? `${o.label} cannot connect to ${o.url}: ${err.message}` : `cannot connect to ${o.url} as ${o.clientId}: ${err.message}`))
       }
       client.once('connect', onConnect)
       client.once('error', onError)
     })
+    this.followOutages(client)
   }
 
-  async subscribe(filter: string, handler: MessageHandler): Promise<void> {
-    let set = this.handlers.get(filter)
-    const isNew = !set
-    if (!set) this.handlers.set(filter, (set = new Set()))
-    set.add(handler)
-    if (isNew && this.client?.connected) {
-      const granted = await this.client.subscribeAsync(filter, { qos: 1 })
-      if (granted.some((g) => g.qos === 128)) throw new DoraError(ErrorCodes.BROKER_CONNECT, `subscription to ${filter} refused by the broker`)
+  /** After the first connection: each outage's first error is reported once; every reconnection is told. */
+  private followOutages(client: MqttClient): void {
+    let outage = false
+    client.on('connect', () => {
+      outage = false
+      this.options.onReconnect?.()
+    })
+    client.on('error', (err) => {
+      if (!outage) this.options.onOutage?.(`broker: ${err.message} (reconnecting)`)
+      outage = true
+    })
+  }
+
+  /**
+   * Adds a handler for a filter, or for several (subscribed in one SUBSCRIBE: granted together);
+   * resolves once the broker has granted them (a handler of a filter whose SUBACK is still on its
+   * way waits for that same SUBACK).
+   */
+  async subscribe(filter: string | readonly string[], handler: MessageHandler): Promise<void> {
+    const list = typeof filter === 'string' ? [filter] : [...filter]
+    const fresh: string[] = []
+    const waits: Array<Promise<void>> = []
+    for (const f of list) {
+      let set = this.handlers.get(f)
+      if (!set) {
+        this.handlers.set(f, (set = new Set()))
+        fresh.push(f)
+      }
+      set.add(handler)
+      const pending = this.subscribing.get(f)
+      if (pending) waits.push(pending)
     }
+    const client = this.client
+    if (fresh.length && client?.connected) {
+      const p = (async () => {
+        const granted = await client.subscribeAsync(fresh, { qos: 1 })
+        const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic)
+        if (refused.length) throw new DoraError(ErrorCodes.BROKER_CONNECT, `subscription to ${refused.join(', ')} refused by the broker`)
+      })().finally(() => {
+        for (const f of fresh) if (this.subscribing.get(f) === p) this.subscribing.delete(f)
+      })
+      for (const f of fresh) this.subscribing.set(f, p)
+      waits.push(p)
+    }
+    await Promise.all(waits)
   }
 
   /** Removes a handler; the last one of a filter also unsubscribes it. */
@@ -170,6 +221,14 @@ export class DoraClient {
     })
     await Promise.race([client.endAsync(!graceful || !client.connected), forced])
     clearTimeout(timer)
+  }
+
+  /** Drops the connection at once without a DISCONNECT, as a crash would (the broker sends the last will). */
+  drop(): void {
+    const client = this.client
+    this.client = null
+    client?.stream?.destroy()
+    client?.end(true)
   }
 
   private dispatch(topic: string, payload: Buffer, retained: boolean): void {

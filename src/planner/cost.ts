@@ -27,6 +27,7 @@ import { contendedThroughputsBps, soloAirtimeS } from './network/wifi.js'
 import { predictTraining } from './training.js'
 import { predictInference } from './inference.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
+import { grantHoldS } from './network/grants.js'
 import type { Flops } from '../shared/compute-time.js'
 
 export interface Hop {
@@ -54,7 +55,7 @@ export function hopAirSeconds(hops: ReadonlyArray<Hop>, network: Network): numbe
   const airborne = hops.map((h, i) => ({ h, i })).filter(({ h }) => Number.isFinite(h.rateBps))
   const t = network.transport ?? DEFAULT_TRANSPORT
   if (network.coordination === 'scheduled') {
-    for (const { h, i } of airborne) out[i] = soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) / network.availableAirtime
+    for (const { h, i } of airborne) out[i] = soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) / network.availableAirtime + grantHoldS(h, network)
   } else {
     const shares = contendedThroughputsBps(network.standard, airborne.map(({ h }) => h.rateBps))
     airborne.forEach(({ h, i }, k) => (out[i] = (framedBytes(h.bytes, t) * 8) / shares[k]! / network.availableAirtime))
@@ -68,10 +69,10 @@ export function transferS(h: Hop, network: Network): number {
   return Number.isFinite(h.rateBps) ? soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) / network.availableAirtime : wiredHopS(h.bytes, t)
 }
 
-/** Time of one whole transfer besides its air hops' queueing: every hop alone, plus the broker's relay, s. */
+/** Time of one whole transfer besides its air hops' queueing: every hop alone (with its grant, if any), plus the broker's relay, s. */
 export function transferLatencyS(hops: readonly Hop[], network: Network): number {
   if (!hops.length) return 0
-  return hops.reduce((a, h) => a + transferS(h, network), 0) + relayS(hops[0]!.bytes, network.transport ?? DEFAULT_TRANSPORT)
+  return hops.reduce((a, h) => a + transferS(h, network) + grantHoldS(h, network), 0) + relayS(hops[0]!.bytes, network.transport ?? DEFAULT_TRANSPORT)
 }
 
 /**

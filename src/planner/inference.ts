@@ -170,7 +170,10 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
   let scv = sources.map(() => 1 / b)
   const all: Wait[][] = []
   const departScv: number[][] = []
+  // the run of single-device stages the micro-batches are in: its first stage's arrival variability and its largest wait
+  let chain: { ca2: number; meanMs: number } | null = null
   stages.forEach((st, j) => {
+    if (st.replicas.length !== 1) chain = null
     const waits: Wait[] = []
     const deps: number[] = []
     const next = sources.map(() => 0)
@@ -180,7 +183,18 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
       if (load <= 0) return waits.push({ p: 0, thetaMs: 0 }), deps.push(1)
       const rho = (batchesPerS * load * r.ms) / 1000
       const ca2 = mergedScv(rates, rates.map((_, k) => weights[k]![j]![ri]! * scv[k]!), rho)
-      const q = kingman(rho, r.ms, ca2, cs2)
+      let q = kingman(rho, r.ms, ca2, cs2)
+      if (st.replicas.length === 1) {
+        // a single device after a single device: its arrivals are the one before's departures,
+        // never closer than that device's (nearly fixed) service; waits along such a chain add
+        // up to the slowest one's alone, as in a tandem of fixed-time servers (Friedman 1965)
+        if (chain) {
+          const full = kingman(rho, r.ms, chain.ca2, cs2)
+          const more = Math.max(0, full.meanMs - chain.meanMs)
+          chain = { ca2: chain.ca2, meanMs: Math.max(chain.meanMs, full.meanMs) }
+          q = { meanMs: more, wait: more > 0 ? { p: full.wait.p, thetaMs: more / full.wait.p } : { p: 0, thetaMs: 0 } }
+        } else chain = { ca2, meanMs: q.meanMs }
+      }
       meanMs += load * q.meanMs
       waits.push(q.wait)
       const d2 = departureScv(rho, ca2, cs2)

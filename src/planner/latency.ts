@@ -3,13 +3,16 @@
  *
  * Every replica of every stage is a queue of its own (the run routes each micro-batch to one
  * replica by weighted round robin, routing.ts); the air is one more, visited once per air hop.
- * - Replica queues: Kingman's G/G/1 approximation, W = rho / (1 - rho) x (ca^2 + cs^2) / 2 x S,
+ * - Replica queues: Kingman's G/G/1 approximation, W = rho / (1 - rho) x (ca^2 + cs^2) / 2 x S
+ *   (with Kraemer and Langenbach-Belz's correction where ca^2 < 1),
  *   with the arrivals' squared coefficient of variation ca^2 carried along the pipeline as in
  *   Whitt's Queueing Network Analyzer (Bell Labs Tech. J. 1983): micro-batches of b Poisson
  *   arrivals have ca^2 = 1/b; a round-robin split of weight w keeps w ca^2; a queue's departures
  *   have rho^2 cs^2 + (1 - rho^2) ca^2; merged streams mix by Whitt's superposition rule.
  *   A replicated stage's departures merge again at the next stage, which undoes the round
  *   robin's split: each replica passes on the unsplit stream's variability.
+ *   A run of single-device stages waits, in all, about what its slowest stage alone would (a
+ *   tandem of fixed-time servers, Friedman 1965): a later stage adds only its excess.
  * - The air: one first-come-first-served server visited by every air hop (air-queue.ts): a
  *   micro-batch's first visit sees the time-average work (Brumelle), a later one the work that
  *   queued behind its previous hop; Kingman's factor where the arrivals are smoother than Poisson.
@@ -31,7 +34,10 @@ export const NO_WAIT: Wait = { p: 0, thetaMs: 0 }
 export function kingman(rho: number, serviceMs: number, ca2: number, cs2: number): { meanMs: number; wait: Wait } {
   if (rho <= 0) return { meanMs: 0, wait: NO_WAIT }
   if (rho >= 1) return { meanMs: Infinity, wait: { p: 1, thetaMs: Infinity } }
-  const meanMs = (rho / (1 - rho)) * ((ca2 + cs2) / 2) * serviceMs
+  // Kraemer and Langenbach-Belz's correction for arrivals smoother than Poisson (Kingman's
+  // heavy-traffic figure overstates their wait at moderate loads)
+  const klb = ca2 < 1 ? Math.exp((-2 * (1 - rho) * (1 - ca2) ** 2) / (3 * rho * (ca2 + cs2))) : 1
+  const meanMs = (rho / (1 - rho)) * ((ca2 + cs2) / 2) * serviceMs * klb
   return { meanMs, wait: { p: rho, thetaMs: meanMs / rho } }
 }
 
@@ -57,13 +63,13 @@ export function mergedScv(rates: readonly number[], scvs: readonly number[], rho
 }
 
 const POINTS = 2048
-let lattice: Float64Array[] | null = null
+const lattice = new Map<number, Float64Array>()
 
-/** Dimension d of a fixed Latin-hypercube point set (deterministic, seeded). */
+/** Dimension d of a fixed Latin-hypercube point set (deterministic, seeded by d; made when first used). */
 function dimension(d: number): Float64Array {
-  lattice ??= []
-  while (lattice.length <= d) {
-    let s = (0x9e3779b9 ^ (lattice.length * 0x85ebca6b)) >>> 0
+  let dim = lattice.get(d)
+  if (!dim) {
+    let s = (0x9e3779b9 ^ (d * 0x85ebca6b)) >>> 0
     const rand = () => {
       s = (s + 0x6d2b79f5) >>> 0
       let t = Math.imul(s ^ (s >>> 15), 1 | s)
@@ -75,9 +81,9 @@ function dimension(d: number): Float64Array {
       const j = Math.floor(rand() * (i + 1))
       ;[perm[i], perm[j]] = [perm[j]!, perm[i]!]
     }
-    lattice.push(Float64Array.from(perm, (k) => (k + rand()) / POINTS))
+    lattice.set(d, (dim = Float64Array.from(perm, (k) => (k + rand()) / POINTS)))
   }
-  return lattice[d]!
+  return dim
 }
 
 /** Value of a Wait at quantile u. */

@@ -171,6 +171,8 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   const run: Run = { space, S, b, table, airAt: (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune }
   // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
   const states: Array<Map<number | string, Entry>> = Array.from({ length: L + 1 }, () => new Map())
+  // compute time of the stage being tried on each type that fits it, ms (one array, refilled)
+  const ms = new Float64Array(types.length)
   states[0]!.set(-1, { counts: types.map(() => 0), code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
   for (let i = 0; i < L; i++) {
     for (const entry of beam(states[i]!, space.beamWidth)) {
@@ -178,7 +180,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
         const minBytes = table.memoryBytes(i, j, b, 1)
         const fits = types.filter((t) => t.ids.length > entry.counts[t.index]! && minBytes <= space.memoryLimit(t.rep))
         if (!fits.length) continue
-        const ms = new Map(fits.map((t) => [t.index, table.computeMs(t.rep, i, j, b)]))
+        for (const t of fits) ms[t.index] = table.computeMs(t.rep, i, j, b)
         const groups = candidateGroups(fits, entry.counts, ms)
         // several sources that can all hold stage 0: each runs it on its own requests
         const local = i === 0 && space.localGroup && space.localGroup.every((g) => fits.some((t) => t.index === g.type)) ? space.localGroup : null
@@ -186,8 +188,8 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
         for (const group of groups) {
           counter.explored++
           const members = group === local
-            ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: sources[k]!.share }))
-            : group.length === 1 ? singleMember(group[0]!.type, ms.get(group[0]!.type)!) : groupMembers(types, group, ms)
+            ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: sources[k]!.share }))
+            : group.length === 1 ? singleMember(group[0]!.type, ms[group[0]!.type]!) : groupMembers(types, group, ms)
           const step = stageStep(run, entry, i, j, group, ms, members, group === local)
           extend(run, states[j]!, entry, i, j, group, members, step)
         }
@@ -209,14 +211,14 @@ interface Run {
 /** What adding one stage costs a partial plan, per request (stageStep). */
 interface Step { airIn: number; airOut: number; stageMs: number; wireMs: number; radioJ: number; activeJ: number; idleJ: number; stagePeriodMs: number; groupLimit: number }
 
-function groupMembers(types: readonly DeviceType[], group: Group, ms: ReadonlyMap<number, number>): Member[] {
+function groupMembers(types: readonly DeviceType[], group: Group, ms: Float64Array): Member[] {
   let rate = 0
-  for (const g of group) rate += (g.replicas * 1000) / ms.get(g.type)!
-  return group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms.get(g.type)!, share: (g.replicas * 1000) / ms.get(g.type)! / rate }))
+  for (const g of group) rate += (g.replicas * 1000) / ms[g.type]!
+  return group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: (g.replicas * 1000) / ms[g.type]! / rate }))
 }
 
 /** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy. */
-function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: ReadonlyMap<number, number>, members: readonly Member[], isLocal: boolean): Step {
+function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: Float64Array, members: readonly Member[], isLocal: boolean): Step {
   const { space, b, table } = run
   const { job, types, sources } = space
   const training = job.training
@@ -226,7 +228,7 @@ function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, m
   let groupLimit = Infinity
   let idleW = 0
   for (const g of group) {
-    rate += (g.replicas * 1000) / ms.get(g.type)!
+    rate += (g.replicas * 1000) / ms[g.type]!
     replicaCount += g.replicas
     const rep = types[g.type]!.rep
     groupLimit = Math.min(groupLimit, space.memoryLimit(rep))
@@ -290,14 +292,16 @@ function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, m
 function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: number, j: number, group: Group, members: readonly Member[], step: Step): void {
   const { space, S, b, table, prune } = run
   const training = space.job.training
-  const stash = (depth: number) => (training ? Math.min(S - depth, training.microBatchesPerStep) : 1)
   const L = space.job.model.layers.length
   let key: number | string | null = null
   let nc = 0
+  // the stage, shared by the labels it extends (read only)
+  let stage: { layers: [number, number]; group: Group } | null = null
   for (const label of entry.set) {
     if (label.depth >= S) continue
     if (training && (j === L) !== (label.depth + 1 === S)) continue
-    if (training && table.memoryBytes(i, j, b, stash(label.depth)) > step.groupLimit) continue
+    // 1F1B stashes min(S - depth, M) micro-batches on this stage
+    if (training && table.memoryBytes(i, j, b, Math.min(S - label.depth, training.microBatchesPerStep)) > step.groupLimit) continue
     const airMs = label.airMs + step.airIn + step.airOut
     const periodMs = Math.max(label.periodMs, step.stagePeriodMs, airMs)
     const latencyMs = label.latencyMs + step.stageMs + (step.airIn + step.airOut) * b + step.wireMs
@@ -319,7 +323,8 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
       for (const g of group) ncounts[g.type]! += g.replicas
       next.set(key, (target = { counts: ncounts, code: nc, senders: members.map((m) => ({ d: m.d, t: m.t, share: m.share })), set: [] }))
     }
-    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage: { layers: [i, j], group }, parent: label, depth: label.depth + 1 }, space.frontSize)
+    stage ??= { layers: [i, j], group }
+    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage, parent: label, depth: label.depth + 1 }, space.frontSize)
   }
 }
 
@@ -334,7 +339,7 @@ function singleGroups(t: number): Group[] {
  * the k fastest available devices across types (k = 2 .. 4), which a heterogeneous fleet needs
  * to spread a heavy stage.
  */
-function candidateGroups(fits: readonly DeviceType[], counts: readonly number[], ms: ReadonlyMap<number, number>): Group[] {
+function candidateGroups(fits: readonly DeviceType[], counts: readonly number[], ms: Float64Array): Group[] {
   const groups: Group[] = []
   for (const t of fits) {
     const avail = t.ids.length - counts[t.index]!
@@ -342,13 +347,20 @@ function candidateGroups(fits: readonly DeviceType[], counts: readonly number[],
     for (let k = 0; k < REPLICAS.length && REPLICAS[k]! <= avail; k++) groups.push(singles[k]!)
   }
   if (fits.length > 1) {
-    const bySpeed = [...fits].sort((a, b) => ms.get(a.index)! - ms.get(b.index)!)
-    const pool: number[] = bySpeed.flatMap((t) => Array<number>(Math.min(4, t.ids.length - counts[t.index]!)).fill(t.index))
-    for (let k = 2; k <= Math.min(4, pool.length); k++) {
-      const picked = pool.slice(0, k)
-      const distinct = [...new Set(picked)]
-      if (distinct.length < 2) continue
-      groups.push(distinct.map((type) => ({ type, replicas: picked.filter((x) => x === type).length })))
+    const bySpeed = [...fits].sort((a, b) => ms[a.index]! - ms[b.index]!)
+    // the k fastest devices (at most 4 of a type), taken one by one in speed order: after the
+    // k-th (k = 2 .. 4), the group of those k when they span two types or more
+    const picked: Array<{ type: number; replicas: number }> = []
+    let k = 0
+    for (const t of bySpeed) {
+      const n = Math.min(4, t.ids.length - counts[t.index]!)
+      for (let c = 0; c < n && k < 4; c++) {
+        k++
+        if (c === 0) picked.push({ type: t.index, replicas: 1 })
+        else picked[picked.length - 1]!.replicas++
+        if (k >= 2 && picked.length >= 2) groups.push(picked.map((g) => ({ type: g.type, replicas: g.replicas })))
+      }
+      if (k >= 4) break
     }
   }
   return groups

@@ -67,6 +67,8 @@ export interface TrainingSpec {
   readonly microBatchesPerStep: number
   /** Optimizer state per parameter byte (Adam keeps two moments: 2; SGD with momentum: 1). */
   readonly optimizerStateFactor: number
+  /** Devices checkpoint their stages' state to the hub every this many steps (0: only at re-plans); default 10. */
+  readonly checkpointEverySteps?: number
 }
 
 export interface Job {
@@ -199,6 +201,13 @@ export interface Network {
   readonly background?: Readonly<{ airShare: number; burstBytes: number; rateBps: number }>
   /** Framing, wired links and the broker's relay (network/transport.ts; default DEFAULT_TRANSPORT). */
   readonly transport?: Transport
+  /**
+   * With scheduled coordination and no slots: the hub grants the air over MQTT (topics.md § Air
+   * grants), and every air hop a device sends first pays its grant's round trip, the air held
+   * for it meanwhile (network/grants.ts). Absent or false: grants cost nothing (the ideal
+   * one-at-a-time medium, which slots and the training replay's slots also assume).
+   */
+  readonly grants?: boolean
 }
 
 export interface Fleet {

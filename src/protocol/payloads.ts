@@ -183,9 +183,17 @@ export const planEpochSchema = z.object({
       cycleMs: positive,
       microBatchesPerCycle: z.number().int().min(1),
       guardMs: nonNeg,
+      /**
+       * Whose turn each micro-batch of the cycle is (a source's device id, or `hub`): with slots,
+       * a device source captures at its turns (runtime/turn-clock.ts).
+       */
+      turns: z.array(shortText).max(1024).optional(),
     }).nullable(),
-    /** How the plan's transfers go (the mode predicted faster): in the schedule's slots, or at once (no slots in the assignments). */
-    transfers: z.enum(['slots', 'at-once']).optional(),
+    /**
+     * How the plan's transfers go (the mode predicted fastest): in the schedule's slots; as the
+     * hub grants the air (topics.md § Air grants); or at once (no slots in the assignments).
+     */
+    transfers: z.enum(['slots', 'grants', 'at-once']).optional(),
   })).min(1).max(16),
   predicted: z.object({ latencyMs: nonNeg, p95LatencyMs: nonNeg.optional(), energyJPerRequest: nonNeg }),
   /** The model inputs a source sends with each request. */
@@ -205,7 +213,11 @@ export const planEpochSchema = z.object({
   /** True when any device of the plan is emulated. */
   emulated: z.boolean(),
   /** A training job: each optimizer step runs this many micro-batches (1F1B, flush per step). */
-  training: z.object({ microBatchesPerStep: z.number().int().min(1).max(4096) }).optional(),
+  training: z.object({
+    microBatchesPerStep: z.number().int().min(1).max(4096),
+    /** Devices send their stages' state to the hub every this many steps (0: only at re-plans; absent: 10). */
+    checkpointEverySteps: z.number().int().min(0).max(1_000_000).optional(),
+  }).optional(),
 })
 export type PlanEpochPayload = z.infer<typeof planEpochSchema>
 

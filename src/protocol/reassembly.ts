@@ -63,6 +63,8 @@ interface Pending {
   startedMs: number
 }
 
+const NO_DATA = new Uint8Array(0)
+
 const key = (scope: string, req: string, name: string) => `${scope}\u0000${req}\u0000${name}`
 
 export class Reassembler {
@@ -108,7 +110,10 @@ export class Reassembler {
         return reject(ErrorCodes.PAYLOAD_TOO_LARGE, `no room for tensor ${chunk.name}: ${this.pending.size} incomplete tensors already held (the limit)`)
       }
       entry = {
-        first: chunk,
+        // the first chunk's fields, without its data: holding the data would hold the whole
+        // received message until the tensor completes, long enough for the garbage collector to
+        // move it to the old generation, where only full collections free it (BENCHMARKS.md, issue 18)
+        first: { ...chunk, data: NO_DATA },
         heldBytes,
         buffer: this.allocate(chunk.total),
         seen: new Uint8Array(chunk.count),

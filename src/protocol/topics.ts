@@ -67,17 +67,30 @@ export const topics = {
     if (!Number.isInteger(index) || index < 0) throw new RangeError(`chunk index must be a whole number, got ${index}`)
     return `${ROOT}/uploads/${sha256}/${index}`
   },
+  /**
+   * Training state (topics.md § Training checkpoints): devices send their stages' checkpoints
+   * (`checkpoint`) and ask for a stage's state (`restore`) to the hub; the hub answers one device
+   * on `{kind}/{device}`.
+   */
+  trainingState(jobId: string, kind: TrainingStateKind, toDeviceId?: string): string {
+    return `${ROOT}/jobs/${assertId('job', jobId)}/${kind}${toDeviceId === undefined ? '' : `/${assertId('device', toDeviceId)}`}`
+  },
   hubAvailability: `${ROOT}/hub/availability`,
   hubState: `${ROOT}/hub/state`,
   /** Daily energy summary of the configured jobs (JSON, retained). */
   hubEnergy: `${ROOT}/hub/energy`,
 } as const
 
+/** Training-state topics: checkpoint tensors, and restore requests and answers. */
+export type TrainingStateKind = 'checkpoint' | 'restore'
+
 export type ParsedTopic =
   | { scope: 'device'; deviceId: string; kind: DeviceTopicKind }
   | { scope: 'job'; jobId: string; kind: Exclude<JobTopicKind, 'tensors'> }
   | { scope: 'tensors'; jobId: string; toDeviceId: string }
   | { scope: 'results'; jobId: string; kind: ResultTopicKind; toId: string }
+  /** `toDeviceId` null: to the hub. */
+  | { scope: 'state'; jobId: string; kind: TrainingStateKind; toDeviceId: string | null }
   | { scope: 'hub'; kind: 'availability' | 'state' }
 
 /**
@@ -133,6 +146,9 @@ export function parseTopic(topic: string): ParsedTopic | null {
     }
     if (levels.length === 6 && (b === 'results' || b === 'receipts') && c && isValidId(c)) {
       return { scope: 'results', jobId: a, kind: b, toId: c }
+    }
+    if ((b === 'checkpoint' || b === 'restore') && (levels.length === 5 || (levels.length === 6 && c && isValidId(c)))) {
+      return { scope: 'state', jobId: a, kind: b, toDeviceId: levels.length === 6 ? c! : null }
     }
     return null
   }
@@ -197,4 +213,16 @@ export const filters = {
     return `${ROOT}/jobs/+/${kind}/${assertId('consumer', toId)}`
   },
   allJobSteps: `${ROOT}/jobs/+/steps`,
+  /** Training state to the hub (devices write, only the hub reads). */
+  allJobCheckpoints: `${ROOT}/jobs/+/checkpoint`,
+  allJobRestores: `${ROOT}/jobs/+/restore`,
+  /** Training state from the hub to one device (only that device reads). */
+  checkpointsToDevice(deviceId: string): string {
+    return `${ROOT}/jobs/+/checkpoint/${assertId('device', deviceId)}`
+  },
+  restoresToDevice(deviceId: string): string {
+    return `${ROOT}/jobs/+/restore/${assertId('device', deviceId)}`
+  },
+  /** Every training-state topic (to the hub and to any device): denied to readers of dora/v1/# other than the hub. */
+  allTrainingState: [`${ROOT}/jobs/+/checkpoint`, `${ROOT}/jobs/+/restore`, `${ROOT}/jobs/+/checkpoint/+`, `${ROOT}/jobs/+/restore/+`] as readonly string[],
 } as const

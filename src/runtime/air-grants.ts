@@ -18,6 +18,8 @@ export interface AirGrantsDeps {
   readonly clock: () => number
   /** How long to wait for a grant before sending anyway, ms. */
   readonly timeoutMs: number
+  /** This device's estimate of the air time of `bytes` it sends, ms (wall clock); null: a wired device, which needs no air. */
+  readonly estimateMs: (bytes: number) => number | null
 }
 
 export interface GrantStats {
@@ -56,9 +58,11 @@ export class AirGrants {
 
   /**
    * Runs `send` with the air: asks, waits for the grant (or the timeout), sends, gives the air
-   * back. `airMs` is this device's estimate of the transfer's air time (wall clock).
+   * back. A wired device sends at once.
    */
-  async withAir<T>(bytes: number, airMs: number, send: () => Promise<T>): Promise<T> {
+  async withAir<T>(bytes: number, send: () => Promise<T>): Promise<T> {
+    const airMs = this.d.estimateMs(bytes)
+    if (airMs === null) return send()
     const seq = (this.seq = (this.seq + 1) % 2 ** 31)
     const granted = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -93,4 +97,16 @@ export class AirGrants {
 function push(xs: number[], x: number): void {
   xs.push(x)
   if (xs.length > KEEP) xs.splice(0, xs.length - KEEP)
+}
+
+/** Estimated air time of `bytes` on a link of `linkRateBps` (null: wired), ms of wall clock on an emulation clock of `timeScale`. */
+export function linkAirMs(bytes: number, linkRateBps: number | null, timeScale = 1): number | null {
+  if (linkRateBps === null || !Number.isFinite(linkRateBps) || linkRateBps <= 0) return null
+  // framing and the DCF's per-frame overheads: about a third more than the bits (our estimate)
+  return ((bytes * 8 * 1.3) / linkRateBps) * 1000 * timeScale
+}
+
+/** A device's grants: its id, its link (null: wired, no grants needed), its clock and emulation clock, and its publish. */
+export function deviceAirGrants(deviceId: string, linkRateBps: number | null, rt: { clock: () => number; timeScale: number }, publish: AirGrantsDeps['publish']): AirGrants {
+  return new AirGrants({ deviceId, clock: rt.clock, publish, timeoutMs: Math.min(60_000, 10_000 * rt.timeScale), estimateMs: (bytes) => linkAirMs(bytes, linkRateBps, rt.timeScale) })
 }

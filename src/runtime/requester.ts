@@ -20,6 +20,7 @@ import { formatIssues, receiptSchema, type PlanEpochPayload } from '../protocol/
 import { deliveries } from './flow.js'
 import { Router } from './route.js'
 import { sendTensor, type WireTensor, type Payload } from './send-tensor.js'
+import type { AirGrants } from './air-grants.js'
 
 /** The inputs of request number n. */
 export type InputsFn = (n: number, plan: PlanEpochPayload) => WireTensor[]
@@ -46,6 +47,8 @@ export interface RequesterDeps {
   readonly maxOutstanding?: number
   readonly onComplete?: (r: { id: string; latencyMs: number; outputs: Map<string, Tensor>; epoch: number }) => void
   readonly onError?: (message: string) => void
+  /** Hub-granted air (topics.md § Air grants): a request's inputs go by grants when its plan's do. */
+  readonly air?: AirGrants
 }
 
 interface Outstanding {
@@ -141,7 +144,8 @@ export class Requester {
         if (dest === this.d.src && this.d.local) {
           this.d.local({ req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: plan.epoch, hop, data: t.data })
         } else {
-          await sendTensor(this.d.publish, topics.tensors(this.d.jobId, dest), t, { req, epoch: plan.epoch, hop }, this.d.chunkBytes)
+          const send = () => sendTensor(this.d.publish, topics.tensors(this.d.jobId, dest), t, { req, epoch: plan.epoch, hop }, this.d.chunkBytes)
+          await (this.d.air && part.transfers === 'grants' ? this.d.air.withAir(t.data.byteLength, send) : send())
         }
       }
     }

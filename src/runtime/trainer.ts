@@ -26,6 +26,18 @@ interface Param {
   readonly grad: Float32Array
   readonly m: Float32Array
   readonly v: Float32Array
+  /** Adam updates applied to this parameter (its bias correction's step count). */
+  t: number
+}
+
+/** One parameter's whole optimizer state: the values, Adam's moments and update count (a checkpoint's unit). */
+export interface ParamState {
+  readonly name: string
+  readonly dims: readonly number[]
+  /** Adam updates applied. */
+  readonly t: number
+  /** value, then the first moment, then the second: 3 x the parameter's element count. */
+  readonly data: Float32Array
 }
 
 export interface ForwardResult {
@@ -38,7 +50,6 @@ export interface ForwardResult {
 
 export class StageTrainer {
   private readonly params: Param[]
-  private steps = 0
   /** Micro-batches whose gradients are summed since the last update. */
   accumulated = 0
 
@@ -58,7 +69,7 @@ export class StageTrainer {
       if (t.rawData && t.rawData.byteLength === n * 4) value.set(new Float32Array(Uint8Array.from(t.rawData).buffer))
       else if (t.floatData && t.floatData.length === n) value.set(t.floatData)
       else throw new Error(`initializer ${name} holds no data for its ${n} elements`)
-      return { name, dims, value, grad: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) }
+      return { name, dims, value, grad: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n), t: 0 }
     })
   }
 
@@ -150,13 +161,13 @@ export class StageTrainer {
    */
   apply(samples: number, flat: Float32Array = this.flatGradients()): void {
     if (flat.length !== this.size) throw new Error(`gradient of ${flat.length} values for ${this.size} parameters`)
-    this.steps++
     const { lr, beta1, beta2, eps } = this.adam
-    const c1 = 1 - beta1 ** this.steps
-    const c2 = 1 - beta2 ** this.steps
     let at = 0
     for (const p of this.params) {
       const { value, m, v } = p
+      p.t++
+      const c1 = 1 - beta1 ** p.t
+      const c2 = 1 - beta2 ** p.t
       for (let i = 0; i < value.length; i++) {
         const g = flat[at + i]! / samples
         m[i] = beta1 * m[i]! + (1 - beta1) * g
@@ -188,6 +199,42 @@ export class StageTrainer {
     const p = this.params.find((x) => x.name === name)
     if (!p || p.value.length !== values.length) throw new Error(`no parameter ${name} of ${values.length} values`)
     p.value.set(values)
+  }
+
+  /** One parameter's optimizer state (a copy), for a checkpoint. */
+  state(name: string): ParamState {
+    const p = this.params.find((x) => x.name === name)
+    if (!p) throw new Error(`no parameter ${name}`)
+    const n = p.value.length
+    const data = new Float32Array(3 * n)
+    data.set(p.value, 0)
+    data.set(p.m, n)
+    data.set(p.v, 2 * n)
+    return { name, dims: [...p.dims], t: p.t, data }
+  }
+
+  /** The element shape of a parameter, or undefined when the stage has no such parameter. */
+  dimsOf(name: string): readonly number[] | undefined {
+    return this.params.find((x) => x.name === name)?.dims
+  }
+
+  /**
+   * Sets one parameter's optimizer state from a checkpoint. Refused (throws) unless the stage has
+   * that parameter with the same shape, the data holds exactly 3 x its elements, all finite, and
+   * t is a whole number: nothing is changed then.
+   */
+  restore(s: ParamState): void {
+    const p = this.params.find((x) => x.name === s.name)
+    if (!p) throw new Error(`checkpoint of ${s.name}: no such parameter in this stage`)
+    if (s.dims.length !== p.dims.length || s.dims.some((d, i) => d !== p.dims[i])) throw new Error(`checkpoint of ${s.name}: shape [${s.dims.join(', ')}], the stage's is [${p.dims.join(', ')}]`)
+    const n = p.value.length
+    if (s.data.length !== 3 * n) throw new Error(`checkpoint of ${s.name}: ${s.data.length} values, want ${3 * n}`)
+    if (!Number.isSafeInteger(s.t) || s.t < 0) throw new Error(`checkpoint of ${s.name}: Adam step count ${s.t} is not a whole number`)
+    for (let i = 0; i < s.data.length; i++) if (!Number.isFinite(s.data[i]!) || (i >= 2 * n && s.data[i]! < 0)) throw new Error(`checkpoint of ${s.name}: value ${i} is not finite (or a negative second moment)`)
+    p.value.set(s.data.subarray(0, n))
+    p.m.set(s.data.subarray(n, 2 * n))
+    p.v.set(s.data.subarray(2 * n))
+    p.t = s.t
   }
 
   get paramNames(): string[] {

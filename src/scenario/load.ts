@@ -15,7 +15,7 @@ import type { Fleet, Network, DeviceProfile, Job, ModelProfile } from '../planne
 export async function readScenario(file: string): Promise<Scenario> {
   const tree = await readConfigFile(file)
   const parsed = scenarioSchema.safeParse(tree)
-  if (!parsed.success) throw new DoraError(ErrorCodes.CONFIG_INVALID, `invalid scenario ${file}: ${formatIssues(parsed.error)}`)
+  if (!parsed.success) throw new DoraError(ErrorCodes.SCENARIO_INVALID, `invalid scenario ${file}: ${formatIssues(parsed.error)}`)
   return parsed.data
 }
 

@@ -48,6 +48,11 @@ export const jobSchema = z.object({
   training: z.object({
     microBatchesPerStep: z.number().int().min(1).max(1024).default(8),
     optimizerStateFactor: nonNeg.default(2),
+    /**
+     * Devices send their stages' state (parameters, Adam's moments) to the hub every this many
+     * optimizer steps: a device that crashes loses at most the steps since (0: only at re-plans).
+     */
+    checkpointEverySteps: z.number().int().min(0).max(1_000_000).default(10),
   }).optional(),
   /**
    * Activation compression: the planner sends a cut's float32 tensors as float16 or int8 where the

@@ -71,15 +71,14 @@ const describe = (e: DynamicEvent): string => {
   }
 }
 
-export function simulateDynamics(initial: World, events: readonly DynamicEvent[], durationS: number, seed: number): DynamicsResult {
+/** The timeline's cut points (every event, and the end of every airtime episode) and the world at any time. */
+function timeline(initial: World, events: readonly DynamicEvent[], durationS: number): { cuts: number[]; worldAt: (t: number) => World } {
   const all = initial.fleet.devices
-  // the timeline's cut points: every event, and the end of every airtime episode
   const edges = new Set<number>([0, durationS])
   for (const e of events) {
     if (e.atS > 0 && e.atS < durationS) edges.add(e.atS)
     if (e.kind === 'airtime' && e.atS + e.durationS < durationS) edges.add(e.atS + e.durationS)
   }
-  const cuts = [...edges].sort((a, b) => a - b)
   const worldAt = (t: number): World => {
     const present = new Map<string, DeviceProfile>(all)
     let network = initial.network
@@ -98,13 +97,54 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
     // a source that left sends nothing until it is back
     return { fleet: { devices: present }, network, job: jobForFleet(job, present) ?? { ...job, rateRps: 1e-9 } }
   }
+  return { cuts: [...edges].sort((a, b) => a - b), worldAt }
+}
 
-  let adapterState: AdapterState = INITIAL_STATE
+/** A plan mix and what the policy did at the segment's start. */
+type Mix = { parts: Array<{ plan: Plan; weight: number }>; action: string }
+
+/**
+ * The three policies over the segments. Neither `static` nor `replan` is the fixed/baseline
+ * policy of planner/adapt/fixed.ts (a baseline planner's plan, re-made when devices come or go),
+ * and on purpose: this experiment isolates what Dora's adapter adds to Dora's own partitioner,
+ * so both comparison policies run the partitioner's plan, one never re-planned (devices leaving
+ * included: what a system without any runtime adaptation loses) and one re-planned from scratch
+ * on every event. The baselines run through fixed.ts on a real hub (`planner:` of a hub job).
+ */
+class Policies {
+  private adapterState: AdapterState = INITIAL_STATE
+  private readonly staticPlan: Plan | null
+  private replanPlan: Plan | null
+
+  constructor(first: World, private readonly totals: DynamicsResult['totals']) {
+    const start = partition(first.job, first.fleet, { network: first.network })
+    this.staticPlan = start.ok ? start.chosen.plan : (start.closest[0]?.plan ?? null)
+    this.replanPlan = this.staticPlan
+  }
+
+  /** Each policy's plans for segment k, which starts with `label` in world `w`. */
+  mixes(k: number, w: World, fromS: number, label: string): Record<Policy, Mix> {
+    const decision = adapt(this.adapterState, w, fromS * 1000, label)
+    this.adapterState = decision.state
+    if (decision.action === 'replan') this.totals.adapter.replans++
+    if (k > 0) {
+      const r = partition(w.job, w.fleet, { network: w.network })
+      this.replanPlan = r.ok ? r.chosen.plan : (r.closest[0]?.plan ?? null)
+      this.totals.replan.replans++
+    }
+    return {
+      static: { parts: this.staticPlan ? [{ plan: this.staticPlan, weight: 1 }] : [], action: 'none' },
+      replan: { parts: this.replanPlan ? [{ plan: this.replanPlan, weight: 1 }] : [], action: k > 0 ? 're-planned' : 'planned' },
+      adapter: { parts: [...(this.adapterState.current?.parts ?? [])], action: decision.action },
+    }
+  }
+}
+
+export function simulateDynamics(initial: World, events: readonly DynamicEvent[], durationS: number, seed: number): DynamicsResult {
+  const { cuts, worldAt } = timeline(initial, events, durationS)
   const first = worldAt(0)
-  const start = partition(first.job, first.fleet, { network: first.network })
-  const staticPlan = start.ok ? start.chosen.plan : (start.closest[0]?.plan ?? null)
-  let replanPlan = staticPlan
   const totals = Object.fromEntries(POLICIES.map((p) => [p, { violationS: 0, lost: 0, resent: 0, energyJ: 0, replans: 0 }])) as DynamicsResult['totals']
+  const policies = new Policies(first, totals)
   const rows: SegmentRow[] = []
   let prevFleet = first.fleet
   // each policy's plans in the segment before (what was in flight when a device left)
@@ -118,52 +158,48 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
     const label = k === 0 ? 'start' : happened.map((e) => (e.kind === 'airtime' && e.atS !== fromS ? 'other traffic ends' : describe(e))).join('; ')
     const departed = [...prevFleet.devices.keys()].filter((id) => !w.fleet.devices.has(id))
     prevFleet = w.fleet
-
-    // each policy's plans for this segment
-    const decision = adapt(adapterState, w, fromS * 1000, label)
-    adapterState = decision.state
-    if (decision.action === 'replan') totals.adapter.replans++
-    if (k > 0) {
-      const r = partition(w.job, w.fleet, { network: w.network })
-      replanPlan = r.ok ? r.chosen.plan : (r.closest[0]?.plan ?? null)
-      totals.replan.replans++
-    }
-    const mixes: Record<Policy, { parts: Array<{ plan: Plan; weight: number }>; action: string }> = {
-      static: { parts: staticPlan ? [{ plan: staticPlan, weight: 1 }] : [], action: 'none' },
-      replan: { parts: replanPlan ? [{ plan: replanPlan, weight: 1 }] : [], action: k > 0 ? 're-planned' : 'planned' },
-      adapter: { parts: [...(adapterState.current?.parts ?? [])], action: decision.action },
-    }
-    const policies = {} as Record<Policy, SegmentRow['policies'][Policy]>
+    const mixes = policies.mixes(k, w, fromS, label)
+    const row = {} as Record<Policy, SegmentRow['policies'][Policy] & { energyJ: number }>
     for (const p of POLICIES) {
-      const { parts, action } = mixes[p]
-      // a plan that still routes requests to a departed device loses those (only the static
-      // policy keeps such a plan); the rest run on the replicas that remain
-      const { kept, lostShare } = withoutDeparted(parts, w)
-      const seg = runSegment(kept, { ...w, job: { ...w.job, rateRps: w.job.rateRps * (1 - lostShare) } }, toS - fromS, seed + k)
-      const offered = Math.round(w.job.rateRps * (toS - fromS))
-      const lost = Math.round(offered * lostShare)
-      const broken = lostShare > 0
-      // requests in flight on a device that left are re-sent by the hub (other policies)
-      const resent = p !== 'static' && departed.length ? Math.round(w.job.rateRps * inFlightS(previous[p], departed, initial.fleet, w.job)) : 0
-      const battery = parts.some((x) => x.plan.stages.some((s) => s.devices.some((id) => {
-        const d = w.fleet.devices.get(id)
-        return d?.battery ? d.battery.levelPct < d.battery.minPct : false
-      })))
-      const qoeMet = !broken && !battery && seg.qoeMet
-      policies[p] = {
-        plans: parts.map((x) => `${x.plan.stages.map((s) => s.devices.join('+')).join('>')}${parts.length > 1 ? ` x${x.weight.toFixed(2)}` : ''}`).join(' | ') || 'none',
-        action, latencyMs: seg.latencyMs, p95LatencyMs: seg.p95LatencyMs,
-        energyJPerRequest: seg.energyJPerRequest, requests: offered, lost, resent, qoeMet,
-      }
-      if (!qoeMet) totals[p].violationS += toS - fromS
-      totals[p].lost += lost
-      totals[p].resent += resent
-      totals[p].energyJ += Number.isFinite(seg.energyJ) ? seg.energyJ : 0
+      row[p] = segmentFigures(p, mixes[p], w, { fromS, toS, seed: seed + k }, departed.length ? inFlightS(previous[p], departed, initial.fleet, w.job) : 0)
+      if (!row[p].qoeMet) totals[p].violationS += toS - fromS
+      totals[p].lost += row[p].lost
+      totals[p].resent += row[p].resent
+      totals[p].energyJ += row[p].energyJ
     }
     for (const p of POLICIES) previous[p] = mixes[p].parts
-    rows.push({ fromS, toS, event: label, policies })
+    rows.push({ fromS, toS, event: label, policies: Object.fromEntries(POLICIES.map((p) => [p, withoutEnergy(row[p])])) as SegmentRow['policies'] })
   }
   return { emulated: true, rows, totals }
+}
+
+/** A policy's row for one segment (plus the segment's energy, for the totals). */
+function segmentFigures(p: Policy, mix: Mix, w: World, at: { fromS: number; toS: number; seed: number }, inFlight: number): SegmentRow['policies'][Policy] & { energyJ: number } {
+  const { parts, action } = mix
+  const lengthS = at.toS - at.fromS
+  // a plan that still routes requests to a departed device loses those (only the static
+  // policy keeps such a plan); the rest run on the replicas that remain
+  const { kept, lostShare } = withoutDeparted(parts, w)
+  const seg = runSegment(kept, { ...w, job: { ...w.job, rateRps: w.job.rateRps * (1 - lostShare) } }, lengthS, at.seed)
+  const offered = Math.round(w.job.rateRps * lengthS)
+  const lost = Math.round(offered * lostShare)
+  // requests in flight on a device that left are re-sent by the hub (other policies)
+  const resent = p !== 'static' && inFlight ? Math.round(w.job.rateRps * inFlight) : 0
+  const battery = parts.some((x) => x.plan.stages.some((s) => s.devices.some((id) => {
+    const d = w.fleet.devices.get(id)
+    return d?.battery ? d.battery.levelPct < d.battery.minPct : false
+  })))
+  return {
+    plans: parts.map((x) => `${x.plan.stages.map((s) => s.devices.join('+')).join('>')}${parts.length > 1 ? ` x${x.weight.toFixed(2)}` : ''}`).join(' | ') || 'none',
+    action, latencyMs: seg.latencyMs, p95LatencyMs: seg.p95LatencyMs,
+    energyJPerRequest: seg.energyJPerRequest, requests: offered, lost, resent, qoeMet: lostShare === 0 && !battery && seg.qoeMet,
+    energyJ: Number.isFinite(seg.energyJ) ? seg.energyJ : 0,
+  }
+}
+
+function withoutEnergy(r: SegmentRow['policies'][Policy] & { energyJ: number }): SegmentRow['policies'][Policy] {
+  const { energyJ: _, ...row } = r
+  return row
 }
 
 function withRate(job: Job, source: string | null, rateRps: number): Job {

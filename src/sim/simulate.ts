@@ -117,19 +117,24 @@ type Source = { readonly d: DeviceProfile | null; readonly share: number }
  * Poisson arrivals: one stream for all sources (the same requests whatever else differs), each
  * request's source drawn by share from a stream of its own; micro-batches form per source and
  * leave when full, or, with a schedule, every period the next micro-batch of the cycle leaves
- * its source if it has one waiting.
+ * its source if it has one waiting. With a schedule a device source is a frame clock phased to
+ * its turns, as in a run (runtime/turn-clock.ts): its frames fall due at its rate, and at each of
+ * its turns it captures the frames due (a micro-batch's worth), which leave at once; the Poisson
+ * draws that fall to it are not used.
  */
 function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Job, options: SimOptions, sources: readonly Source[], b: number, schedule: Schedule | undefined, tally: Tally, advance: (batch: Batch) => void): void {
   const rand = seededRandom(options.seed)
   const sourceRand = seededRandom(options.seed ^ 0x27d4eb2f)
   const pending: number[][] = sources.map(() => [])
+  const phased = (k: number) => !!schedule && sources[k]!.d !== null
+  const captured = sources.map(() => 0)
   const arrive = () => {
     const now = clock()
-    tally.arrived()
     let k = 0
     let u = sourceRand()
     while (k < sources.length - 1 && u >= sources[k]!.share) u -= sources[k++]!.share
-    pending[k]!.push(now)
+    if (!phased(k)) tally.arrived()
+    if (!phased(k)) pending[k]!.push(now)
     if (!schedule && pending[k]!.length === b) {
       const origin = sources[k]!.d
       advance({ arrivals: pending[k]!, stage: 0, at: origin, origin, source: k })
@@ -145,6 +150,15 @@ function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Jo
   const tick = () => {
     const m = n++ % schedule.microBatchesPerCycle
     const k = sources.findIndex((x) => (x.d?.id ?? null) === schedule.routes[m]!.source)
+    if (k >= 0 && phased(k) && clock() < options.durationS) {
+      // frames due so far at the source's rate (frame j at j / rate), less those captured
+      const due = Math.floor(clock() * job.rateRps * sources[k]!.share + 1e-9) + 1
+      if (due - captured[k]! >= b) {
+        captured[k]! += b
+        for (let i = 0; i < b; i++) tally.arrived()
+        pending[k]!.push(...Array.from({ length: b }, () => clock()))
+      }
+    }
     if (k >= 0 && pending[k]!.length >= b) {
       const origin = sources[k]!.d
       advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, source: k, slot: { m, release: clock() } })

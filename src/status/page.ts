@@ -10,6 +10,7 @@ import type { JobView } from '../views/hub-view.js'
 import { escapeXml as esc, ganttSvg } from './gantt.js'
 import { latencyChartSvg } from './latency-chart.js'
 import type { LatencyHistory } from './latency-history.js'
+import { gapsText } from '../planner/adapt/adapter.js'
 
 export interface StatusInputs {
   readonly hubId: string
@@ -48,7 +49,8 @@ function job(j: JobView, nowMs: number, history: LatencyHistory | undefined): st
     const cycle = p.schedule ? `<p>One cycle: ${p.schedule.cycleMs.toFixed(1)} ms, ${p.schedule.microBatchesPerCycle} micro-batch(es), air held ${(p.schedule.airShare * 100).toFixed(0)}%.</p>` : ''
     return `<div class="part"><h3>plan ${esc(p.plan.id)} (${(p.weight * 100).toFixed(0)}% of requests, micro-batch ${p.plan.microBatch})</h3><p class="stages">${stages}</p>${cycle}${chart}</div>`
   })
-  return `<section class="job">${head}${chart}<p>Epoch ${e.epoch}: ${esc(e.reason)}</p>${parts.join('')}</section>`
+  const closest = e.closest ? `<p class="warn"><b>No plan meets the QoE bounds</b>: running the closest plan (${esc(gapsText(e.closest) || 'the mix misses them')}).</p>` : ''
+  return `<section class="job">${head}${chart}${closest}<p>Epoch ${e.epoch}: ${esc(e.reason)}</p>${parts.join('')}</section>`
 }
 
 /** The page's live sections, as the JSON document each server-sent `status` event carries. */
@@ -70,7 +72,7 @@ export function statusPage(s: StatusInputs): string {
   const emulated = s.devices.some((d) => d.caps?.emulated)
   const sec = statusSections(s)
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Dora hub ${esc(s.hubId)}</title>`
-    + '<style>body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left}.online{color:#2a7a2a}.offline{color:#b22}.stage{white-space:nowrap}svg.gantt,svg.latency{border:1px solid #ccc;margin:6px 0}</style></head>'
+    + '<style>body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left}.online{color:#2a7a2a}.offline{color:#b22}.stage{white-space:nowrap}.warn{color:#b22}svg.gantt,svg.latency{border:1px solid #ccc;margin:6px 0}</style></head>'
     + `<body data-updates="0"><h1>Dora hub ${esc(s.hubId)}</h1>${emulated ? '<p><strong>EMULATION:</strong> some devices are emulated profiles; their load is the emulated hardware\'s, not this machine\'s.</p>' : ''}`
     + `<h2>Fleet</h2><div id="fleet">${sec.fleet}</div><div id="jobs">${sec.jobs}</div>`
     + `<p><small><span id="stamp">${sec.stamp}</span> (<span id="live">connecting</span>); metrics at <a href="/metrics">/metrics</a></small></p>`

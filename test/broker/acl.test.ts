@@ -41,6 +41,31 @@ describe('ACL (topics.md § Who may publish and subscribe)', () => {
     expect(acl.canPublish(cam1, topics.tensors('other-job', 'cam-2'))).toBe(false)
     expect(acl.canPublish(cam1, topics.job('detector', 'plan'))).toBe(false)
     expect(acl.canPublish({ role: 'device', deviceId: 'cam-2' }, topics.tensors('detector', 'cam-1'))).toBe(false)
+    // its stages' state to the hub, of its own jobs; never as the hub, to a device
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'checkpoint'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'restore'))).toBe(true)
+    expect(acl.canPublish(cam1, topics.trainingState('other-job', 'checkpoint'))).toBe(false)
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'checkpoint', 'cam-2'))).toBe(false)
+    expect(acl.canPublish(cam1, topics.trainingState('detector', 'restore', 'cam-1'))).toBe(false)
+  })
+
+  it('training state is delivered to the hub and its addressee only, whatever was subscribed', () => {
+    const to = topics.trainingState('detector', 'checkpoint', 'cam-1')
+    expect(acl.canReceive({ role: 'hub' }, topics.trainingState('detector', 'checkpoint'))).toBe(true)
+    expect(acl.canReceive(cam1, to)).toBe(true)
+    expect(acl.canReceive({ role: 'device', deviceId: 'cam-2' }, to)).toBe(false)
+    expect(acl.canReceive({ role: 'observer', username: 'ha' }, to)).toBe(false)
+    expect(acl.canReceive({ role: 'operator', username: 'ops' }, topics.trainingState('detector', 'restore'))).toBe(false)
+    expect(acl.canReceive({ role: 'observer', username: 'ha' }, topics.job('detector', 'steps'))).toBe(true)
+  })
+
+  it("a device reads the hub's training-state answers to itself only, and no device's checkpoints to the hub", () => {
+    expect(acl.canSubscribe(cam1, filters.checkpointsToDevice('cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, filters.restoresToDevice('cam-1'))).toBe(true)
+    expect(acl.canSubscribe(cam1, filters.checkpointsToDevice('cam-2'))).toBe(false)
+    expect(acl.canSubscribe(cam1, topics.trainingState('detector', 'checkpoint'))).toBe(false)
+    expect(acl.canSubscribe(cam1, filters.allJobCheckpoints)).toBe(false)
+    expect(acl.canSubscribe(cam1, 'dora/v1/jobs/detector/#')).toBe(false)
   })
 
   it("a device subscribes to every job's plan, but to the requests and its own inbound tensors of its jobs only", () => {

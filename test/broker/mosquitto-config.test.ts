@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
+import { connect as mqttConnect, type MqttClient } from 'mqtt'
 import { mosquittoFiles, mosquittoPasswordHash } from '../../src/broker/mosquitto-config.js'
 import { loadConfig } from '../../src/config/load.js'
 import { Hub } from '../../src/hub/hub.js'
@@ -46,6 +46,18 @@ describe("Mosquitto's password hash", () => {
     await expect(loadConfig(undefined, base).then((c) => mosquittoFiles(c, { dir: '/x', port: 1883, host: null }))).rejects.toThrow(/broker\.username and broker\.password/)
     const bad = await loadConfig(undefined, { ...base, broker: { username: 'hub', password: 'hub-secret-1' }, auth: { ...base.auth, observers: [{ username: 'my dash', password: 'dash-secret' }] } })
     expect(() => mosquittoFiles(bad, { dir: '/x', port: 1883, host: null })).toThrow(/my dash/)
+  })
+
+  it('dora mosquitto-config names the refusal with its own code (the config itself is valid)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dora-mosq-bad-'))
+    try {
+      writeFileSync(join(dir, 'hub.yaml'), 'auth:\n  devices: [{ id: dev-a, password: device-secret-1 }]\n  observers: []\n')
+      const r = await run(process.execPath, [bin, 'mosquitto-config', '--config', join(dir, 'hub.yaml'), '--out', join(dir, 'out')]).then(() => null, (err: { code: number; stderr: string }) => err)
+      expect(r?.code).toBe(1)
+      expect(r?.stderr).toMatch(/broker\.username and broker\.password.*\[DORA_MOSQUITTO_CONFIG\]/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
@@ -173,6 +185,37 @@ describe('Dora on Mosquitto with the generated files', () => {
     await new Promise((r) => setTimeout(r, 300))
     expect(seen).toEqual([])
     expect(hub.registry.get('dash')).toBeUndefined()
+  })
+
+  it('training state (parameters, optimizer state) reaches no reader of dora/v1/# but the hub', async () => {
+    const dash = await client({ username: 'dash', password: 'dash-secret', clientId: 'dash-7' })
+    const ops = await client({ username: 'ops', password: 'ops-secret-1', clientId: 'ops-7' })
+    const [byDash, byOps] = [await collect(dash, 'dora/v1/#'), await collect(ops, 'dora/v1/jobs/#')]
+    const seen = () => [...byDash, ...byOps]
+    const dev = await client({ username: 'dev-a', password: 'device-secret-a', clientId: 'dora-device-dev-a-7' })
+    for (const t of [topics.trainingState('j1', 'checkpoint'), topics.trainingState('j1', 'restore'), topics.job('j1', 'steps')]) await dev.publishAsync(t, Buffer.from([0xff]), { qos: 1 })
+    const both = () => seen().filter((m) => m.topic === topics.job('j1', 'steps')).length
+    await until(() => both() >= 2 || null, 5000, 'both readers to get the step message (their subscriptions work)')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(seen().filter((m) => m.topic.includes('/checkpoint') || m.topic.includes('/restore'))).toEqual([])
+  })
+
+  it('a device that falls behind keeps a burst of 3,000 queued tensors (Mosquitto drops beyond 1,000 unless told)', async () => {
+    const login = { username: 'dev-b', password: 'device-secret-b', clientId: 'dora-device-dev-b', clean: false }
+    const first = await client(login)
+    await first.subscribeAsync(filters.tensorsToDevice('dev-b'), { qos: 1 })
+    await first.endAsync()
+    const a = await client({ username: 'dev-a', password: 'device-secret-a', clientId: 'dora-device-dev-a-q' })
+    const N = 3000
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => a.publishAsync(topics.tensors('burst', 'dev-b'), Buffer.from(String(i + k)), { qos: 1 })))
+    }
+    const got = new Set<string>()
+    const back = mqttConnect(url, { ...login, reconnectPeriod: 0 })
+    clients.push(back)
+    back.on('message', (_t, p) => got.add(p.toString()))
+    await until(() => got.size >= N || null, 15_000, `all ${N} queued tensors (got ${got.size})`).catch(() => undefined)
+    expect(got.size).toBe(N)
   })
 
   it("an MQTT 5 client (as Home Assistant connects) reads the hub's state and the discovery configs", async () => {

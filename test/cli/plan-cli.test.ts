@@ -1,11 +1,15 @@
 /** `dora plan --scenario` as a user runs it, on the shipped scenarios (issue 4 § Command-line contract). */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+// every test here starts one to three `dora` processes (each compiles the sources through tsx):
+// 5-15 s each on a quiet 2-core machine, three times that under load; nothing here is a timing check
+vi.setConfig({ testTimeout: 120_000 })
 
 const run = promisify(execFile)
 const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
@@ -72,7 +76,7 @@ describe('dora plan', () => {
     writeFileSync(file, 'name: x\nnetwork: { standard: wifi9 }\ndevices: []\njob: { id: j, model: mlp, rateRps: -1, goal: fast }\n')
     const r = await dora('plan', '--scenario', file)
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/invalid scenario .*network\.standard.*devices.*job\.rateRps.*job\.goal/s)
+    expect(r.stderr).toMatch(/invalid scenario .*network\.standard.*devices.*job\.rateRps.*job\.goal.*\[DORA_SCENARIO_INVALID\]/s)
   })
 })
 

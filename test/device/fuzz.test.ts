@@ -79,6 +79,8 @@ const TOPICS = [
   topics.results('j1', 'hub'), topics.results('j1', 'dev-a'), topics.results('j1', 'dev-a', 'receipts'),
   topics.tensors('j1', 'dev-a'), topics.tensors('other', 'dev-a'), topics.job('zz', 'spec'),
   topics.modelChunk(SHA, 0), topics.upload(SHA, 0),
+  topics.trainingState('j1', 'checkpoint'), topics.trainingState('j1', 'restore'),
+  topics.trainingState('j1', 'checkpoint', 'dev-a'), topics.trainingState('j1', 'restore', 'dev-a'),
 ]
 
 const cbor = (v: unknown): Buffer => {

@@ -103,7 +103,7 @@ describe('training over MQTT', () => {
     const later = source.records.filter((r) => r.epoch > first.epoch)
     expect(source.planOf(later[0]!.epoch)!.parts[0]!.stages.flatMap((s) => s.devices)).not.toContain('dev-c')
     // any step that failed failed for the departure, not by silence
-    for (const r of source.records.filter((x) => !x.ok)) expect(r.epoch).toBe(first.epoch)
+    for (const r of source.records.filter((x) => !x.ok)) expect(r.epoch, `${JSON.stringify(source.records)} ${errors.slice(-6).join(" | ")}`).toBe(first.epoch)
     expect(errors.filter((e) => /did not finish within/.test(e))).toEqual([])
   }, 120_000)
 

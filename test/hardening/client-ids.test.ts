@@ -10,7 +10,10 @@ import mqtt from 'mqtt'
 import type { Hub } from '../../src/hub/hub.js'
 import { topics } from '../../src/protocol/topics.js'
 import { deviceClientId } from '../../src/broker/connection-policy.js'
-import { DEVICE_PASSWORD, caps, cbor, connect, deviceUrl, startHub, until } from '../helpers/hub.js'
+import { DEVICE_PASSWORD, caps, cbor, connect, deviceUrl, startHub, tempStateDir, until } from '../helpers/hub.js'
+import { startRedis } from '../helpers/redis.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { captureLog } from '../helpers/log-capture.js'
 
 const OPS = { username: 'ops', password: 'ops-secret-1' }
@@ -91,6 +94,48 @@ describe('client ids are bound to the account that may use them', () => {
     expect(queued).toBe(topics.job('j1', 'spec'))
     back.end(true)
     expect(connack.sessionPresent).toBe(true)
+  })
+
+  it('who owns a persistent session survives a hub restart (hub.stateDir); a clean connection of the owner frees the id', async () => {
+    const stateDir = tempStateDir()
+    hub = await startHub({ auth: { operators: [OPS] }, hub: { stateDir } })
+    const first = await connect(deviceUrl(hub), { ...DASH, clientId: 'dash-durable', clean: false })
+    await first.endAsync()
+    await hub.stop()
+    expect(JSON.parse(readFileSync(join(stateDir, 'session-owners.json'), 'utf8')).owners).toEqual({ 'dash-durable': 'observer:dash' })
+    hub = await startHub({ auth: { operators: [OPS] }, hub: { stateDir } })
+    const url = deviceUrl(hub)
+    await expect(connect(url, { ...OPS, clientId: 'dash-durable', clean: false })).rejects.toThrow(/Identifier rejected/i)
+    await expect(connect(url, { ...OPS, clientId: 'dash-durable', clean: true })).rejects.toThrow(/Identifier rejected/i)
+    // its owner may; a clean connection ends the session, and the id is free
+    await (await connect(url, { ...DASH, clientId: 'dash-durable', clean: false })).endAsync()
+    await (await connect(url, { ...DASH, clientId: 'dash-durable', clean: true })).endAsync()
+    await (await connect(url, { ...OPS, clientId: 'dash-durable', clean: true })).endAsync()
+  })
+
+  it('on two hubs sharing Redis, another account cannot resume a persistent session opened on the other hub (nor read its queue)', async () => {
+    const redis = await startRedis()
+    const hubs: Hub[] = []
+    try {
+      for (const id of ['hub-1', 'hub-2']) hubs.push(await startHub({ hub: { id }, auth: { operators: [OPS] }, broker: { embedded: { redis: redis.url } } }))
+      const [one, two] = hubs.map(deviceUrl) as [string, string]
+      const first = await connect(one, { ...DASH, clientId: 'dash-durable', clean: false })
+      await first.subscribeAsync(topics.job('j1', 'spec'), { qos: 1 })
+      await first.endAsync()
+      const ops = await connect(two, OPS)
+      await ops.publishAsync(topics.job('j1', 'spec'), '{}', { qos: 1, retain: false })
+      await ops.endAsync()
+      await expect(connect(two, { ...OPS, clientId: 'dash-durable', clean: false })).rejects.toThrow(/Identifier rejected/i)
+      await expect(connect(one, { ...OPS, clientId: 'dash-durable', clean: false })).rejects.toThrow(/Identifier rejected/i)
+      // the owner resumes it on the other hub, its queued message there
+      const back = mqtt.connect(two, { ...DASH, clientId: 'dash-durable', clean: false, reconnectPeriod: 0 })
+      const queued = await new Promise<string>((r) => back.on('message', (t) => r(t)))
+      expect(queued).toBe(topics.job('j1', 'spec'))
+      await back.endAsync()
+    } finally {
+      for (const h of hubs) await h.stop()
+      await redis.stop()
+    }
   })
 })
 

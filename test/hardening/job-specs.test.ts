@@ -132,6 +132,29 @@ describe('uploads and stale retained messages', () => {
     expect((await retained(url, `dora/v1/uploads/${bad}/+`)).size).toBe(0)
     await ops.endAsync()
   })
+
+  it('chunks of an upload no spec names are cleared after hub.uploads.orphanTtlMs, not before', async () => {
+    const TTL = 2000
+    hub = await startHub({ auth: { operators: [OPS] }, hub: { uploads: { orphanTtlMs: TTL } } })
+    const url = deviceUrl(hub)
+    const ops = await connect(url, OPS)
+    const orphan = '2'.repeat(64)
+    const t0 = Date.now()
+    for (let i = 0; i < 3; i++) await ops.publishAsync(topics.upload(orphan, i), encodeCbor({ v: 1, sha256: orphan, index: i, count: 3, totalBytes: 12, data: new Uint8Array(4) }), { qos: 1, retain: true })
+    // not at once: an operator's spec may still come
+    expect((await retained(url, `dora/v1/uploads/${orphan}/+`)).size).toBe(3)
+    let left = 3
+    while (left && Date.now() - t0 < 10_000) left = (await retained(url, `dora/v1/uploads/${orphan}/+`, 200)).size
+    const clearedAfter = Date.now() - t0
+    console.log(`orphan upload cleared ${clearedAfter} ms after its chunks were published (TTL ${TTL} ms)`)
+    expect(left).toBe(0)
+    expect(clearedAfter).toBeGreaterThanOrEqual(TTL)
+    // within the TTL plus one sweep (TTL / 4) and the clearing's scan, with room for a loaded machine
+    expect(clearedAfter).toBeLessThan(TTL * 2 + 2000)
+    expect(hub.uploads!.cleared).toBe(1)
+
+    await ops.endAsync()
+  })
 })
 
 describe('dora job: errors are clear messages', () => {

@@ -40,11 +40,12 @@ export async function waitForServer(proc: ChildProcess, port: number, name: stri
   }
 }
 
-export async function startMosquitto(fixedPort?: number): Promise<Mosquitto> {
+/** `extraConfig`: more mosquitto.conf lines (the transfer benchmark lifts the queue limit). */
+export async function startMosquitto(fixedPort?: number, extraConfig = ''): Promise<Mosquitto> {
   const port = fixedPort ?? (await freePort())
   const dir = mkdtempSync(join(tmpdir(), 'dora-mosquitto-'))
   const conf = join(dir, 'mosquitto.conf')
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 1048576\n`)
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_packet_size 1048576\n${extraConfig}`)
   const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   await waitForServer(proc, port, 'mosquitto')
   return {

@@ -23,7 +23,7 @@ afterEach(async () => {
 async function device(id: string, timeoutMs = 5000): Promise<{ c: MqttClient; air: AirGrants }> {
   const c = await connect(deviceUrl(hub!), { username: id, password: DEVICE_PASSWORD, clientId: id })
   clients.push(c)
-  const air = new AirGrants({ deviceId: id, clock: () => performance.now(), timeoutMs, publish: async (t, p, qos) => void (await c.publishAsync(t, p, { qos })) })
+  const air = new AirGrants({ deviceId: id, clock: () => performance.now(), timeoutMs, estimateMs: (bytes) => bytes / 10, publish: async (t, p, qos) => void (await c.publishAsync(t, p, { qos })) })
   c.on('message', (topic, payload) => topic === topics.device(id, 'grant') && air.onGrant(payload))
   await c.subscribeAsync(topics.device(id, 'grant'), { qos: 1 })
   return { c, air }
@@ -42,10 +42,10 @@ describe('hub-granted air', () => {
       await sleep(ms)
       log.push(`${who}-`)
     }
-    const first = a.air.withAir(1000, 60, hold('a', 60))
+    const first = a.air.withAir(1000, hold('a', 60))
     await sleep(5) // a asks first
-    const second = b.air.withAir(1000, 60, hold('b', 30))
-    const third = a.air.withAir(1000, 60, hold('a2', 10))
+    const second = b.air.withAir(1000, hold('b', 30))
+    const third = a.air.withAir(1000, hold('a2', 10))
     await Promise.all([first, second, third])
     expect(log).toEqual(['a+', 'a-', 'b+', 'b-', 'a2+', 'a2-'])
     expect(a.air.stats.granted + b.air.stats.granted).toBe(3)
@@ -58,6 +58,25 @@ describe('hub-granted air', () => {
     }
   })
 
+  it('grants the shortest ask first, and an ask that waited over a second before any other', async () => {
+    hub = await startHub()
+    const a = await device('dev-a')
+    const b = await device('dev-b')
+    const log: string[] = []
+    const hold = (who: string, ms: number) => async () => {
+      log.push(who)
+      await sleep(ms)
+    }
+    const first = a.air.withAir(1000, hold('a', 80))
+    await sleep(10)
+    const big = b.air.withAir(3000, hold('big', 5))
+    await sleep(10)
+    const small = a.air.withAir(50, hold('small', 5))
+    await Promise.all([first, big, small])
+    // the 50-byte transfer asked last and went before the 3,000-byte one
+    expect(log).toEqual(['a', 'small', 'big'])
+  })
+
   it('a grant that is never given back ends at its lease, and the next device gets the air', async () => {
     hub = await startHub()
     const a = await device('dev-a')
@@ -66,7 +85,7 @@ describe('hub-granted air', () => {
     const t0 = performance.now()
     await a.c.publishAsync(topics.device('dev-a', 'air'), encodeCbor({ v: 1, kind: 'ask', seq: 7, bytes: 100, airMs: 20 }), { qos: 1 })
     await sleep(10)
-    await b.air.withAir(100, 1, async () => undefined)
+    await b.air.withAir(100, async () => undefined)
     const waited = performance.now() - t0
     // dev-a's grant came after its ask, and dev-b's only once that lease ran out
     expect(waited).toBeGreaterThanOrEqual(89)
@@ -84,7 +103,7 @@ describe('hub-granted air', () => {
     for (let i = 0; i < 200; i++) a.c.publish(topics.device('dev-a', 'air'), encodeCbor({ v: 1, kind: 'ask', seq: 1000 + i, bytes: 10, airMs: 10 }), { qos: 0 })
     await sleep(100)
     const t0 = performance.now()
-    await b.air.withAir(100, 1, async () => undefined)
+    await b.air.withAir(100, async () => undefined)
     // at most 16 of dev-a's leases (70 ms each) stand before dev-b's: about 1.1 s, not 14 s
     expect(performance.now() - t0).toBeLessThan(3000)
     expect(b.air.stats.granted).toBe(1)
@@ -96,7 +115,7 @@ describe('hub-granted air', () => {
     await hub.stop()
     hub = null
     const t0 = performance.now()
-    const sent = await a.air.withAir(100, 1, async () => 'sent')
+    const sent = await a.air.withAir(100, async () => 'sent')
     expect(sent).toBe('sent')
     expect(a.air.stats.timedOut).toBe(1)
     expect(performance.now() - t0).toBeLessThan(2000)

@@ -9,7 +9,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import type { Hub } from '../../src/hub/hub.js'
-import { EPOCH_MARGIN } from '../../src/hub/job-store.js'
+import { EPOCH_MARGIN, JobStore } from '../../src/hub/job-store.js'
+import type { Config } from '../../src/config/schema.js'
+import { ErrorCodes } from '../../src/errors.js'
+import { silentLogger } from '../../src/log.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
 import { topics } from '../../src/protocol/topics.js'
 import { caps, cbor, collect, connect, deviceUrl, DEVICE_PASSWORD, heartbeat, startHub, tempStateDir, until } from '../helpers/hub.js'
@@ -26,6 +29,15 @@ afterEach(async () => {
 const spec = (id: string) => JSON.stringify({ id, model: 'mlp', rateRps: 1, goal: 'latency', qoe: { latencyMs: 5000 } })
 
 describe('hub state folder', () => {
+  it('a state folder that cannot be read stops the start with its own code', async () => {
+    const dir = tempStateDir()
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, 'a-file')
+    writeFileSync(file, 'not a folder')
+    const config = { hub: { id: 'h', stateDir: file } } as unknown as Config
+    await expect(JobStore.open(config, silentLogger)).rejects.toMatchObject({ code: ErrorCodes.STATE_DIR, message: expect.stringMatching(/cannot use hub\.stateDir .*a-file/) })
+  })
+
   it('restores stored specs checked anew, skips what is not a spec file, and continues after the stored epochs (with a margin)', async () => {
     const dir = tempStateDir()
     mkdirSync(join(dir, 'specs'))

@@ -82,7 +82,9 @@ describe('hub jobs (runtime adapter in the service shell)', () => {
     const fast = { compute: { cores: 8, flopsPerSec: { conv: 5e11, matmul: 5e11, elementwise: 1e11 }, accelerators: [] } }
     const a = await device('dev-a', fast)
     const b = await device('dev-b', fast)
-    const first = await until(() => a.epochs.at(-1), 8000, 'first epoch')
+    // the plan both devices' joins led to (dev-b's join may come after the first epoch)
+    await until(() => (hub!.jobs[0]?.lastDecision?.reason.includes('dev-b joined') ? true : undefined), 8000, "dev-b's join decided")
+    const first = await until(() => a.epochs.find((e) => e.epoch === hub!.jobs[0]?.epoch?.epoch), 8000, 'the epoch after both joins')
     const onA = first.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-a')))
     const slow = onA ? a : b
     const id = onA ? 'dev-a' : 'dev-b'

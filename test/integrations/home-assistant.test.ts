@@ -85,7 +85,7 @@ const doraHabits = (component: string, c: Record<string, unknown>): string[] => 
 describe('Home Assistant discovery payloads', () => {
   it('follow the documented schema: topics, unique ids, device blocks, availability, classes and units', () => {
     const msgs = [...deviceConfigs('homeassistant', { id: 'cam.1', kind: 'pi4-camera', emulated: true }), ...jobConfigs('homeassistant', { id: 'doorbell', model: 'yolo-style' })]
-    expect(msgs).toHaveLength(11)
+    expect(msgs).toHaveLength(12)
     const ids = new Set<string>()
     for (const m of msgs) {
       const [prefix, component, node, object, last] = m.topic.split('/')
@@ -111,7 +111,7 @@ describe('Home Assistant discovery payloads', () => {
     expect(msgs.map((m) => (JSON.parse(m.payload) as { default_entity_id: string }).default_entity_id)).toEqual([
       'sensor.dora_cam_1_load', 'sensor.dora_cam_1_battery', 'sensor.dora_cam_1_stage', 'sensor.dora_cam_1_energy_today', 'sensor.dora_cam_1_link_throughput',
       'sensor.dora_job_doorbell_latency', 'sensor.dora_job_doorbell_throughput', 'binary_sensor.dora_job_doorbell_qoe_met', 'sensor.dora_job_doorbell_energy_per_request',
-      'sensor.dora_job_doorbell_epoch', 'select.dora_job_doorbell_goal',
+      'sensor.dora_job_doorbell_plan', 'sensor.dora_job_doorbell_epoch', 'select.dora_job_doorbell_goal',
     ])
     // the old key would fail the schema
     expect(sensor.safeParse({ ...(JSON.parse(msgs[0]!.payload) as object), object_id: 'dora_cam_1_load' }).success).toBe(false)
@@ -143,7 +143,7 @@ describe('Home Assistant on Mosquitto over MQTT 5', () => {
     hass.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }))
     await hass.subscribeAsync(['homeassistant/#', 'dora/v1/ha/#'], { qos: 1 })
     await until(() => got.filter((m) => m.topic.includes('/dora_dev-a/') && m.payload).length === 5, 5000, 'five device configs')
-    await until(() => got.filter((m) => m.topic.includes('/dora_job_doorbell/') && m.payload).length === 6, 5000, 'six job configs')
+    await until(() => got.filter((m) => m.topic.includes('/dora_job_doorbell/') && m.payload).length === 7, 5000, 'seven job configs')
     // the stale Dora config was cleared; the foreign one is untouched
     expect(got.some((m) => m.topic === ghost && m.payload.length > 0)).toBe(false)
     expect(got.find((m) => m.topic === foreign)?.payload).toBe('{"name":"theirs"}')
@@ -151,7 +151,7 @@ describe('Home Assistant on Mosquitto over MQTT 5', () => {
     const state = await until(() => got.filter((m) => m.topic === ha.deviceState('dev-a')).map((m) => JSON.parse(m.payload) as Record<string, unknown>).find((s) => s.loadPct === 50), 5000, 'the device state')
     expect(state).toMatchObject({ loadPct: 50, linkMbps: 300, energyTodayWh: 0, emulated: true })
     const jobState = await until(() => got.filter((m) => m.topic === ha.jobState('doorbell')).map((m) => JSON.parse(m.payload) as Record<string, unknown>).find((s) => s.epoch !== null), 8000, 'the job state with an epoch')
-    expect(jobState).toMatchObject({ goal: 'latency', qoeMet: true, measured: false })
+    expect(jobState).toMatchObject({ goal: 'latency', qoeMet: true, measured: false, plan: 'meets the QoE bounds' })
 
     // a real subscriber sees the retained configs (Debian's mosquitto_sub, MQTT 5)
     const sub = await promisify(execFile)('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mosq.port), '-V', 'mqttv5', '-t', 'homeassistant/+/dora_dev-a/+/config', '-C', '5', '-W', '5', '-v'])
@@ -162,7 +162,7 @@ describe('Home Assistant on Mosquitto over MQTT 5', () => {
     // the birth message: everything again
     const before = got.filter((m) => m.topic.endsWith('/config') && !m.retain).length
     await hass.publishAsync('homeassistant/status', 'online', { qos: 1 })
-    await until(() => got.filter((m) => m.topic.endsWith('/config') && !m.retain).length >= before + 11 || null, 5000, 'configs re-published')
+    await until(() => got.filter((m) => m.topic.endsWith('/config') && !m.retain).length >= before + 12 || null, 5000, 'configs re-published')
 
     // the goal select: the job is planned for energy
     await hass.publishAsync(ha.jobGoalSet('doorbell'), 'energy', { qos: 1 })
@@ -175,6 +175,34 @@ describe('Home Assistant on Mosquitto over MQTT 5', () => {
     await dev.endAsync()
     await hass.endAsync()
   }, 60_000)
+
+  it('says when no plan meets the bounds: the job runs the closest plan, its state says so with the gap, QoE met is off', async () => {
+    // a latency bound no device can meet: the adapter runs the closest plan and says how far off
+    hub = await startHub({ homeassistant: { enabled: true, stateIntervalMs: 500 }, jobs: [{ id: 'porch', model: 'mobilenetv2', rateRps: 1, goal: 'latency', qoe: { latencyMs: 0.5 }, recostCron: '0 0 * * * *' }] })
+    const url = `mqtt://127.0.0.1:${hub.boundPorts!.port}`
+    const dash = await connect(url, { username: 'dash', password: 'dash-secret', clientId: 'dash' })
+    const states: Array<Record<string, unknown>> = []
+    const configsSeen: string[] = []
+    dash.on('message', (topic, payload) => {
+      if (topic === ha.jobState('porch') && payload.length) states.push(JSON.parse(payload.toString()) as Record<string, unknown>)
+      if (topic.includes('/dora_job_porch/plan/config') && payload.length) configsSeen.push(payload.toString())
+    })
+    await dash.subscribeAsync([ha.jobState('porch'), 'homeassistant/#'], { qos: 1 })
+    const dev = await connect(url, { username: 'dev-a', password: DEVICE_PASSWORD, clientId: 'dev-a' })
+    await dev.publishAsync(topics.device('dev-a', 'caps'), cbor(caps('dev-a')), { qos: 1, retain: true })
+    const state = await until(() => states.find((x) => x.epoch !== null), 8000, 'a job state with an epoch')
+    // the status: not met, the closest plan runs, and the bound it breaks with its gap
+    expect(state.qoeMet).toBe(false)
+    expect(state.plan).toMatch(/^no plan meets the QoE bounds; running the closest plan \(.*latencyMs \d+% off/)
+    // the epoch the hub runs says the same
+    const epoch = hub.jobs[0]!.epoch!
+    expect(epoch.closest!.some((g) => g.bound === 'latencyMs' && g.offPct! > 100)).toBe(true)
+    expect(epoch.reason).toMatch(/running the closest plan/)
+    // Home Assistant gets a sensor for it
+    expect(JSON.parse(configsSeen[0]!)).toMatchObject({ name: 'Plan', state_topic: ha.jobState('porch'), value_template: '{{ value_json.plan }}' })
+    await dev.endAsync()
+    await dash.endAsync()
+  }, 30_000)
 
   it('works on the embedded broker too: the hub may use the discovery prefix, an observer reads it', async () => {
     hub = await startHub({ homeassistant: { enabled: true, stateIntervalMs: 500 } })

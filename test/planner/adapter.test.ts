@@ -58,6 +58,12 @@ describe('runtime adapter', () => {
     const b = adapt(a.state, strict, 1_000, 'tight bound')
     expect(b.action).toBe('infeasible')
     expect(b.state.current!.epoch).toBe(1)
+    // the running epoch says it no longer meets the bounds, and by how much (the job's status and Home Assistant read it)
+    expect(b.state.current!.closest!.find((g) => g.bound === 'latencyMs')!.offPct).toBeGreaterThan(100)
+    expect(b.reason).toMatch(/latencyMs \d+% off/)
+    // back within the bounds: the note goes
+    const c = adapt(b.state, inputs(['fast', 'frugal', 'spare']), 2_000, 'bound relaxed')
+    expect(c.state.current!.closest).toBeUndefined()
   })
 })
 

@@ -87,7 +87,8 @@ describe('status page', () => {
       const box = await chart.boundingBox()
       expect(box!.width).toBeGreaterThan(800)
       // the screenshot: coloured (non-grey) pixels where the blocks are drawn
-      const png = PNG.sync.read(await chart.screenshot())
+      // of the page where the chart is: the live page may redraw the chart element meanwhile
+      const png = PNG.sync.read(await page.screenshot({ clip: box! }))
       let coloured = 0
       for (let i = 0; i < png.data.length; i += 4) {
         const [r, g, b] = [png.data[i]!, png.data[i + 1]!, png.data[i + 2]!]

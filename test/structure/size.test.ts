@@ -10,9 +10,6 @@ const DIRS = ['src', 'device-firmware-bridge', 'bench', 'bin']
 
 /** Over the limit when the check came (2026-11-30), lines then. To be split; never to grow. */
 const KNOWN: Readonly<Record<string, number>> = {
-  'device-firmware-bridge/agent.ts: file': 544,
-  'src/cli/device-command.ts: function registerDeviceCommand': 91,
-  'src/sim/dynamics.ts: function simulateDynamics': 94,
 }
 
 describe('source sizes', () => {

@@ -18,11 +18,11 @@
  *    least `leadMs` ahead (devices finish requests of the old epoch on the old plan).
  */
 import { boundGap, compliance, distanceToBounds, predict } from '../cost.js'
-import { jobForFleet, jobSources, type DeviceProfile, type Fleet, type Network, type Job, type Plan } from '../types.js'
+import { jobForFleet, jobSources, type Compliance, type DeviceProfile, type Fleet, type Network, type Job, type Plan } from '../types.js'
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import type { Schedule } from '../network/scheduler.js'
-import { chooseTransferMode, type ModeChoice, type ModePrediction } from './transfer-mode.js'
+import { chooseTransferMode, predictionOf, type ModeChoice, type ModePrediction } from './transfer-mode.js'
 
 export interface PlanEpoch {
   readonly epoch: number
@@ -37,6 +37,27 @@ export interface PlanEpoch {
   readonly assignments: Readonly<Record<string, ReadonlyArray<{ planId: string; stage: number; layers: readonly [number, number] }>>>
   readonly predicted: { readonly latencyMs: number; readonly p95LatencyMs: number; readonly energyJPerRequest: number }
   readonly reason: string
+  /**
+   * Present when no plan meets the QoE bounds and the epoch runs the closest one: every bound its
+   * plan breaks (as predicted) and how far off, per cent of the bound (null: unbounded).
+   */
+  readonly closest?: readonly QoeGap[]
+}
+
+export interface QoeGap {
+  readonly bound: string
+  readonly device: string | null
+  readonly offPct: number | null
+}
+
+/** The bounds a plan breaks and how far off (its compliance), for an epoch that runs the closest plan. */
+export function qoeGaps(c: Compliance): QoeGap[] {
+  return c.violations.map((v) => ({ bound: v.bound, device: v.device, offPct: Number.isFinite(v.predicted) ? Math.round(boundGap(v) * 100) : null }))
+}
+
+/** "latencyMs 23% off, utilisation on cam 4% off": the gaps as one line. */
+export function gapsText(gaps: readonly QoeGap[]): string {
+  return gaps.map((g) => `${g.bound}${g.device ? ` on ${g.device}` : ''} ${g.offPct === null ? 'unbounded' : `${g.offPct}% off`}`).join(', ')
 }
 
 export interface AdapterState {
@@ -128,20 +149,27 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
       return d !== undefined && (!d.battery || d.battery.levelPct >= d.battery.minPct)
     }
     const runnable = state.current?.parts.every((p) => p.plan.stages.every((s) => s.devices.every(online)))
-    if (state.current && runnable) return { action: 'infeasible', state: nextState(state.current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays (it runs on online devices)` }
+    if (state.current && runnable) {
+      // it stays, and says how far off it now is (its worst plan, re-costed)
+      const worst = recost(state.current.parts.map((p) => p.plan)).sort((a, b) => distanceToBounds(b.compliance) - distanceToBounds(a.compliance))[0]
+      const current = { ...state.current, closest: worst ? qoeGaps(worst.compliance) : [] }
+      return { action: 'infeasible', state: nextState(current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays (it runs on online devices${current.closest.length ? `; ${gapsText(current.closest)}` : ''})` }
+    }
     const closest = candidates.filter((c) => c.plan.stages.every((s) => s.devices.every(online))).sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance))[0]
     if (!closest) return { action: 'infeasible', state: nextState(null, null), epoch: null, reason: `${why}: no plan runs on the online devices; requests are not served` }
-    const gaps = closest.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''} ${Number.isFinite(v.predicted) ? `${(boundGap(v) * 100).toFixed(0)}% off` : 'unbounded'}`).join(', ')
+    const gaps = qoeGaps(closest.compliance)
     const only: Composition = { parts: [{ candidate: closest, weight: 1 }], latencyMs: closest.prediction.latencyMs, energyJPerRequest: closest.prediction.energyJPerRequest, objective: Infinity }
-    const epoch = toEpoch(only, (state.current?.epoch ?? 0) + 1, nowMs, `${why}: no plan meets the QoE bounds; running the closest plan on the online devices (${gaps})`, { job, fleet, network })
+    const epoch = { ...toEpoch(only, (state.current?.epoch ?? 0) + 1, nowMs, `${why}: no plan meets the QoE bounds; running the closest plan on the online devices (${gapsText(gaps)})`, { job, fleet, network }), closest: gaps }
     return { action: 'infeasible', state: nextState(epoch, null), epoch, reason: epoch.reason }
   }
   // is the running mix still good? (re-costed; its parts must still exist and comply on average)
   // (its parts came from the candidates, so they are still candidates exactly when they survive re-costing)
   const running = state.current ? recost(state.current.parts.map((p) => p.plan)) : []
   const current = state.current && running.length === state.current.parts.length ? compose(running, job) : null
-  if (current && mix.objective >= current.objective * (1 - hysteresis)) {
-    return { action: 'keep', state: nextState(state.current, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
+  if (state.current && current && mix.objective >= current.objective * (1 - hysteresis)) {
+    // it meets the bounds again (if it was running as the closest plan, it no longer is)
+    const { closest: _was, ...kept } = state.current
+    return { action: 'keep', state: nextState(kept, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
   }
   const activateAtMs = activation(state, nowMs, options.leadMs ?? 0)
   const epoch = toEpoch(mix, (state.current?.epoch ?? 0) + 1, activateAtMs, `${why}: ${replanned ? 're-planned' : 'recomposed'}`, { job, fleet, network })
@@ -178,7 +206,7 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
 
 /** The prediction of the mode a plan runs. */
 export function ran(m: ModeChoice): ModePrediction {
-  return m.mode === 'slots' && m.slots ? m.slots : m.atOnce
+  return predictionOf(m)
 }
 
 /** Profile of a device without its id, as the partitioner groups devices into types. */

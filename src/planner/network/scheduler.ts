@@ -72,7 +72,12 @@ export interface Schedule {
   readonly guardMs: number
   /** Mean release-to-result time of a micro-batch under the schedule, ms. */
   readonly latencyMs: number
-  /** Expected wait of a request for its micro-batch's turn (Poisson arrivals), ms. */
+  /** Release-to-result time of each micro-batch of the cycle, ms. */
+  readonly latenciesMs: readonly number[]
+  /**
+   * Expected wait of a request for its micro-batch's turn, ms: the hub's requests (Poisson
+   * arrivals) wait; a device source captures at its turn (runtime/turn-clock.ts) and waits none.
+   */
   readonly waitMs: number
   /** Share of the cycle the air is held (slots and guards). */
   readonly airShare: number
@@ -120,9 +125,11 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
   if (!Number.isFinite(lower) || lower <= 0) return { ok: false, reason: 'the plan moves nothing and computes nothing' }
 
   if (lower > maxPeriod) return { ok: false, reason: `the offered load needs a period under ${maxPeriod.toFixed(1)} ms, the plan needs at least ${lower.toFixed(1)} ms` }
-  // a request waits for its source's turn: turns come every g = N T / turns; with Poisson arrivals
-  // that is half a gap plus the M/D/1 wait of a server of service time g at load rho = rate g / b
+  // a request of the hub's (Poisson) waits for its source's turn: turns come every g = N T / turns;
+  // that is half a gap plus the M/D/1 wait of a server of service time g at load rho = rate g / b.
+  // A device source (a camera's frame clock) captures at its turn (runtime/turn-clock.ts): no wait.
   const releaseWait = (T: number) => sources.reduce((a, x, k) => {
+    if (x.d !== null) return a
     const g = (N * T) / turnsOf[k]!
     const rho = (job.rateRps * x.share * g) / 1000 / b
     return a + x.share * (g / 2 + (rho * g) / (2 * (1 - rho)))
@@ -234,7 +241,7 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
   const devices = new Map<string, CyclicTimeline>()
   const slots: Slot[] = []
   const compute: Array<{ device: string; microBatch: number; stage: number; offsetMs: number; durationMs: number }> = []
-  let latency = 0
+  const latencies: number[] = []
   for (let m = 0; m < N; m++) {
     const release = m * T
     let ready = release
@@ -263,12 +270,12 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
       chunkReady[a.chunk] = start + d
       transferEnd = Math.max(transferEnd, start + d)
     }
-    latency += transferEnd - release
+    latencies.push(transferEnd - release)
   }
   const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
   for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.to ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
   for (const list of Object.values(byDevice)) list.sort((x, y) => x.offsetMs - y.offsetMs)
-  return { periodMs: T, microBatchesPerCycle: N, cycleMs: C, epochStartMs, guardMs, latencyMs: latency / N, waitMs: 0, airShare: air.load / C, slots, byDevice, compute, routes }
+  return { periodMs: T, microBatchesPerCycle: N, cycleMs: C, epochStartMs, guardMs, latencyMs: latencies.reduce((a, x) => a + x, 0) / N, latenciesMs: latencies, waitMs: 0, airShare: air.load / C, slots, byDevice, compute, routes }
 }
 
 const mod = (x: number, c: number) => ((x % c) + c) % c
@@ -281,7 +288,7 @@ const mod = (x: number, c: number) => ((x % c) + c) % c
  * construction. Tensors go whole (no chunks) and back to back (no guard time).
  */
 function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, epochStartMs: number): ScheduleResult {
-  const { stepMs, trace } = traceOneStep(plan, job, fleet, { ...network, coordination: 'scheduled' })
+  const { stepMs, trace } = traceOneStep(plan, job, fleet, { ...network, coordination: 'scheduled', grants: false })
   if (!Number.isFinite(stepMs)) return { ok: false, reason: 'the step never completes' }
   const M = job.training!.microBatchesPerStep
   const slots: Slot[] = trace.air.map((x) => {
@@ -298,7 +305,7 @@ function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, 
   return {
     ok: true,
     schedule: {
-      periodMs: stepMs / M, microBatchesPerCycle: M, cycleMs: stepMs, epochStartMs, guardMs: 0, latencyMs: stepMs, waitMs: 0, airShare: held / stepMs,
+      periodMs: stepMs / M, microBatchesPerCycle: M, cycleMs: stepMs, epochStartMs, guardMs: 0, latencyMs: stepMs, latenciesMs: [stepMs], waitMs: 0, airShare: held / stepMs,
       slots, byDevice,
       compute: trace.compute.map((c) => ({ device: c.device, microBatch: c.microBatch, stage: c.stage, offsetMs: c.startS * 1000, durationMs: (c.endS - c.startS) * 1000 })),
       routes: [],

@@ -4,7 +4,8 @@
  * contend: each station sends its queued hops one after another (the access point sends every
  * hop towards a device).
  * - scheduled: one hop on the air at a time, first come first served, at its station's solo rate
- *   (a stand-in for the network scheduler's timed slots);
+ *   (the network scheduler's timed slots, or the hub's grants: with `network.grants` each hop a
+ *   device sends first holds the air through its grant's round trip, network/grants.ts);
  * - contended: every station with a queued hop sends at once and they share the air as the DCF
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
  *   medium is re-shared whenever a hop starts or ends.
@@ -17,6 +18,7 @@
 import type { EventHeap } from './event-heap.js'
 import { hopsBetween, transferS, type Hop } from '../cost.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS } from '../network/transport.js'
+import { grantHoldS } from '../network/grants.js'
 import { contendedThroughputsBps, soloEfficiency } from '../network/wifi.js'
 import type { Fleet, Network, DeviceProfile } from '../types.js'
 
@@ -27,6 +29,8 @@ interface Flow {
   rateBps: number
   /** Its slot: it may not start before this (scheduled transfers only). */
   notBefore: number
+  /** With grants: the ask-grant round trip it holds the air for before it sends, s. */
+  grantS: number
   /** For the trace: what it carries, and when it first got the air. */
   label?: string
   hop?: Hop
@@ -73,7 +77,7 @@ export class Medium {
     const perS = bg.airShare / burstS
     let n = 0
     const arrive = () => {
-      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, station: `background-${n++}`, onDone: () => {} })
+      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, grantS: 0, station: `background-${n++}`, onDone: () => {} })
       this.reshare()
       const next = this.clock() - Math.log(1 - rand()) / perS
       if (next < untilS) this.heap.push(next, arrive)
@@ -89,7 +93,7 @@ export class Medium {
   transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, slotOf?: (hop: number) => number, label = ''): void {
     const hops = hopsBetween(from, to, bytes)
     if (!hops.length) return then()
-    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0, label))
+    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0, label, !slotOf))
     // the broker relays the message once on its way (transport.ts)
     const relay = relayS(bytes, this.network.transport ?? DEFAULT_TRANSPORT)
     this.heap.push(this.clock() + relay, () => step(0))
@@ -103,13 +107,14 @@ export class Medium {
     this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * perByte(this.fleet.devices.get(id)!))
   }
 
-  private send(hop: Hop, then: () => void, notBefore: number, label = ''): void {
+  private send(hop: Hop, then: () => void, notBefore: number, label = '', granted = false): void {
     this.addRadio(hop.txDevice, (d) => d.txJPerByte, hop.bytes)
     this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
     // a wired hop takes its own link (not shared with the air): its time, then on
     if (!Number.isFinite(hop.rateBps)) return this.heap.push(this.clock() + transferS(hop, this.network), then)
     const station = hop.txDevice ?? 'access-point'
-    const flow: Flow = { own: true, bitsLeft: framedBytes(hop.bytes, this.network.transport ?? DEFAULT_TRANSPORT) * 8, rateBps: hop.rateBps, notBefore, station, onDone: then, label, hop }
+    const grantS = granted ? grantHoldS(hop, this.network) : 0
+    const flow: Flow = { own: true, bitsLeft: framedBytes(hop.bytes, this.network.transport ?? DEFAULT_TRANSPORT) * 8, rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -117,6 +122,29 @@ export class Medium {
       q.push(flow)
     }
     this.reshare()
+  }
+
+  /**
+   * Which of two eligible waiting flows goes first: the earlier slot; with grants (no slots), the
+   * shorter transfer (the hub grants the smallest ask first, so a result of a few kilobytes never
+   * waits behind a frame); else first come, first served.
+   */
+  private before(a: Flow, b: Flow): boolean {
+    if (a.notBefore !== b.notBefore) return a.notBefore < b.notBefore
+    return !!this.network.grants && a.bitsLeft < b.bitsLeft
+  }
+
+  /** A granted flow holds the air through its grant's round trip, then sends; others send at once. */
+  private granting: Flow | null = null
+  private start(f: Flow, now: number): void {
+    if (f.grantS <= 0) return void this.active.add(f)
+    this.granting = f
+    this.heap.push(now + f.grantS, () => {
+      this.granting = null
+      f.grantS = 0
+      this.active.add(f)
+      this.reshare()
+    })
   }
 
   private reshare(): void {
@@ -138,16 +166,16 @@ export class Medium {
     for (const f of this.arriving.splice(0)) this.active.add(f)
     const scheduled = this.network.coordination === 'scheduled'
     if (scheduled) {
-      if (this.waiting.length && ![...this.active].some((f) => f.own)) {
+      if (this.waiting.length && !this.granting && ![...this.active].some((f) => f.own)) {
         // the eligible flow with the earliest slot (first come, first served without slots)
         let pick = -1
         let wake = Infinity
         this.waiting.forEach((f, i) => {
           if (f.notBefore <= now + 1e-12) {
-            if (pick < 0 || f.notBefore < this.waiting[pick]!.notBefore) pick = i
+            if (pick < 0 || this.before(f, this.waiting[pick]!)) pick = i
           } else wake = Math.min(wake, f.notBefore)
         })
-        if (pick >= 0) this.active.add(this.waiting.splice(pick, 1)[0]!)
+        if (pick >= 0) this.start(this.waiting.splice(pick, 1)[0]!, now)
         else if (Number.isFinite(wake) && wake !== this.wakeAt) {
           this.wakeAt = wake
           this.heap.push(wake, () => this.reshare())

@@ -1,0 +1,183 @@
+/**
+ * A training stage's state follows the stage (topics.md § Training checkpoints; the hub side is
+ * src/hub/checkpoints.ts). This device:
+ * - knows, per trainer, the optimizer step its state is before (after step s: s + 1);
+ * - sends every parameter's state (values, Adam's moments and update count) to the hub every
+ *   `every` steps, and at the first step of a new plan epoch for every trainer that stepped in
+ *   the epochs before (the handover: a stage that moves away leaves its state behind);
+ * - before a trainer runs step s while its state is not step s's (a stage new to this device, or
+ *   back after a while), asks the hub and waits (at most `restoreTimeoutMs`) for the state, checks
+ *   every parameter against the stage's own (name, shape, size, finite values) and takes it.
+ * A fresh trainer at step 0 needs nothing: the stage model holds the starting parameters.
+ */
+import type { StageTrainer } from '../src/runtime/trainer.js'
+import { CheckpointIntake, type CheckpointState } from '../src/runtime/checkpoint-intake.js'
+import type { DeviceRuntime } from './runtime.js'
+import { checkpointReq, restoreAnswerSchema, type RestoreAnswer, type RestoreWant } from '../src/protocol/checkpoint.js'
+import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
+import { formatIssues } from '../src/protocol/payloads.js'
+import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
+
+export interface StageStateDeps {
+  /** This device: id, clock, counted publish and chunked sends, error reports. */
+  readonly runtime: DeviceRuntime
+  /** Longest a stage waits for its state from the hub before it goes on with what it has. */
+  readonly restoreTimeoutMs: number
+  /** False: no checkpoints, no restores; a stage new to this device starts from its model's parameters (comparison runs). */
+  readonly carry?: boolean
+}
+
+interface PendingRestore {
+  readonly jobId: string
+  readonly want: RestoreWant
+  readonly trainer: StageTrainer
+  readonly intake: CheckpointIntake
+  readonly got: Map<string, CheckpointState>
+  answer: RestoreAnswer | null
+  readonly done: () => void
+}
+
+export class StageStateKeeper {
+  /** The optimizer step each trainer's state is before (absent: never stepped nor restored). */
+  private readonly at = new WeakMap<StageTrainer, number>()
+  /** Per job: the newest epoch a step started in, and the trainers that stepped since the epoch before. */
+  private readonly jobs = new Map<string, { epoch: number; stepped: Set<StageTrainer> }>()
+  private readonly restoring = new WeakMap<StageTrainer, { step: number; done: Promise<void> }>()
+  private readonly pending = new Set<PendingRestore>()
+  readonly counts = { sent: 0, restored: 0, refused: 0, timedOut: 0 }
+  /** The last restores (at most 16): the step asked for, parameters taken, and the oldest step they came from (null: none came). */
+  readonly restores: Array<{ jobId: string; step: number; params: number; oldest: number | null }> = []
+
+  private readonly rt: DeviceRuntime
+
+  constructor(private readonly d: StageStateDeps) {
+    this.rt = d.runtime
+  }
+
+  /** Resolves once `trainer` holds the state before step `step` (restored from the hub if need be). */
+  ready(jobId: string, epoch: number, step: number, trainer: StageTrainer): Promise<void> {
+    const at = this.at.get(trainer)
+    if (at === step || this.d.carry === false) return Promise.resolve()
+    if (at === undefined && step === 0) {
+      this.at.set(trainer, 0)
+      return Promise.resolve()
+    }
+    let r = this.restoring.get(trainer)
+    if (!r || r.step !== step) this.restoring.set(trainer, (r = { step, done: this.restore(jobId, epoch, step, trainer) }))
+    return r.done
+  }
+
+  /** `trainer` applied step `step` in `epoch`; every `every` steps its state goes to the hub. */
+  stepped(jobId: string, epoch: number, step: number, trainer: StageTrainer, every: number): void {
+    this.at.set(trainer, step + 1)
+    this.job(jobId, epoch).stepped.add(trainer)
+    if (every > 0 && (step + 1) % every === 0) this.send(jobId, epoch, trainer)
+  }
+
+  /** A step starts: at the first step of a newer epoch, every trainer that stepped before hands its state over. */
+  onStart(jobId: string, epoch: number): void {
+    const j = this.job(jobId, epoch)
+    if (epoch <= j.epoch) return
+    j.epoch = epoch
+    for (const t of j.stepped) this.send(jobId, epoch, t)
+    j.stepped.clear()
+  }
+
+  private job(jobId: string, epoch: number): { epoch: number; stepped: Set<StageTrainer> } {
+    let j = this.jobs.get(jobId)
+    if (!j) this.jobs.set(jobId, (j = { epoch, stepped: new Set() }))
+    return j
+  }
+
+  /** Every parameter's state, as it is now, to the hub. */
+  private send(jobId: string, epoch: number, trainer: StageTrainer): void {
+    const step = this.at.get(trainer)
+    if (step === undefined || this.d.carry === false) return
+    const hop = { src: this.rt.id, plan: 'checkpoint', stage: 0, route: [this.rt.id], t0: Math.floor(this.rt.clock()) }
+    for (const name of trainer.paramNames) {
+      const s = trainer.state(name)
+      this.counts.sent++
+      this.rt.sendTensor(topics.trainingState(jobId, 'checkpoint'), { name, dtype: 'float32', shape: [3, ...s.dims], data: new Uint8Array(s.data.buffer) }, { req: checkpointReq(step, s.t), epoch, hop })
+        .catch((err: Error) => this.rt.onError(`job ${jobId}: checkpoint of ${name}: ${err.message}`))
+    }
+  }
+
+  private async restore(jobId: string, epoch: number, step: number, trainer: StageTrainer): Promise<void> {
+    const want: RestoreWant = { v: PROTOCOL_VERSION, kind: 'want', device: this.rt.id, epoch, step, params: trainer.paramNames }
+    let timer: NodeJS.Timeout | undefined
+    let p: PendingRestore | undefined
+    const finished = new Promise<boolean>((resolve) => {
+      p = {
+        jobId, want, trainer, got: new Map(), answer: null, done: () => resolve(true),
+        intake: new CheckpointIntake({ timeoutMs: this.d.restoreTimeoutMs, maxPendingBytes: 12 * trainer.size + 1024, onError: (m) => this.rt.onError(m) }),
+      }
+      this.pending.add(p)
+      timer = setTimeout(() => resolve(false), this.d.restoreTimeoutMs)
+    })
+    try {
+      await this.rt.publish(topics.trainingState(jobId, 'restore'), encodeCbor(want))
+      if (!(await finished)) {
+        this.counts.timedOut++
+        this.rt.onError(`job ${jobId}: no state from the hub for step ${step} within ${this.d.restoreTimeoutMs} ms; the stage goes on with the parameters it has`)
+      }
+    } finally {
+      clearTimeout(timer)
+      this.pending.delete(p!)
+    }
+    let taken = 0
+    let oldest: number | null = null
+    for (const s of p!.got.values()) {
+      try {
+        trainer.restore(s)
+        this.counts.restored++
+        taken++
+        oldest = Math.min(oldest ?? s.step, s.step)
+      } catch (err) {
+        this.counts.refused++
+        this.rt.onError(`job ${jobId}: ${(err as Error).message}`)
+      }
+    }
+    this.restores.push({ jobId, step, params: taken, oldest })
+    if (this.restores.length > 16) this.restores.shift()
+    this.at.set(trainer, step)
+  }
+
+  /** A checkpoint tensor from the hub (for a restore this device asked for). */
+  onCheckpoint(jobId: string, payload: Uint8Array): void {
+    const mine = [...this.pending].filter((p) => p.jobId === jobId)
+    if (!mine.length) return this.refuse(`job ${jobId}: a checkpoint no restore asked for`)
+    for (const p of mine) {
+      for (const r of p.intake.add(jobId, payload, this.rt.clock(), (name) => (p.want.params.includes(name) ? p.trainer.dimsOf(name) : undefined))) {
+        if (r.ok) p.got.set(r.state.name, r.state)
+        else if (mine.length === 1) this.refuse(`job ${jobId}: ${r.error}`)
+      }
+      this.check(p)
+    }
+  }
+
+  /** The hub's answer to a restore: which parameters it sends. */
+  onAnswer(jobId: string, payload: Uint8Array): void {
+    const d = decodeCbor(payload)
+    const a = d.ok ? restoreAnswerSchema.safeParse(d.value) : null
+    if (!a?.success) return this.refuse(`job ${jobId}: restore answer: ${d.ok ? formatIssues(a!.error!) : d.error}`)
+    const p = [...this.pending].find((x) => x.jobId === jobId && x.want.epoch === a.data.epoch && x.want.step === a.data.step && x.want.params[0] === a.data.params[0]?.name)
+    if (!p) return
+    p.answer = a.data
+    this.check(p)
+  }
+
+  private check(p: PendingRestore): void {
+    if (!p.answer) return
+    for (const x of p.answer.params) {
+      if (!x.from) continue
+      const s = p.got.get(x.name)
+      if (!s || s.step !== x.from.step || s.t !== x.from.t) return
+    }
+    p.done()
+  }
+
+  private refuse(why: string): void {
+    this.counts.refused++
+    this.rt.onError(why)
+  }
+}

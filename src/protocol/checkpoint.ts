@@ -1,0 +1,51 @@
+/**
+ * Training checkpoints on the wire (topics.md § Training checkpoints). A parameter's state travels
+ * as one tensor in the tensor-chunk format (CBOR, CRC-32 per chunk, bounded reassembly): name the
+ * parameter's, float32, shape [3, ...dims] (values, Adam's first moment, second moment), `epoch`
+ * the plan epoch it was taken in, `req` = `ckpt:{step}:{t}` (the state before optimizer step
+ * `step`, after `t` Adam updates). Restore requests and answers are small CBOR maps.
+ */
+import { z } from 'zod'
+import { PROTOCOL_VERSION } from './topics.js'
+
+const version = z.literal(PROTOCOL_VERSION)
+const count = z.number().int().nonnegative().max(2 ** 40)
+const paramName = z.string().min(1).max(256)
+
+/** Most parameters one stage may ask for (the stage assignment's own bound). */
+export const MAX_STAGE_PARAMS = 100_000
+
+export function checkpointReq(step: number, t: number): string {
+  return `ckpt:${step}:${t}`
+}
+
+/** The step and Adam count a checkpoint tensor's request id names, or null when it is not one. */
+export function parseCheckpointReq(req: string): { step: number; t: number } | null {
+  const m = /^ckpt:(\d{1,13}):(\d{1,13})$/.exec(req)
+  return m ? { step: Number(m[1]), t: Number(m[2]) } : null
+}
+
+/** A device asks the hub for the state of its stage's parameters before optimizer step `step` of `epoch` (on `.../restore`). */
+export const restoreWantSchema = z.object({
+  v: version,
+  kind: z.literal('want'),
+  device: z.string().min(1).max(128),
+  epoch: z.number().int().positive(),
+  step: count,
+  params: z.array(paramName).min(1).max(MAX_STAGE_PARAMS),
+})
+export type RestoreWant = z.infer<typeof restoreWantSchema>
+
+/**
+ * The hub's answer (on `.../restore/{device}`): per parameter asked for, the checkpoint it sends
+ * (its step and Adam count; the tensor follows on `.../checkpoint/{device}`), or null: the hub
+ * has none (the parameter keeps what the device has).
+ */
+export const restoreAnswerSchema = z.object({
+  v: version,
+  kind: z.literal('restore'),
+  epoch: z.number().int().positive(),
+  step: count,
+  params: z.array(z.object({ name: paramName, from: z.object({ step: count, t: count }).nullable() })).max(MAX_STAGE_PARAMS),
+})
+export type RestoreAnswer = z.infer<typeof restoreAnswerSchema>

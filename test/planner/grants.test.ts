@@ -1,0 +1,120 @@
+/**
+ * Hub grants in the model (network/grants.ts): every air hop a device sends pays its grant's
+ * round trip, the air held meanwhile; the cost model, the simulator's medium and the training
+ * replay count it alike; the hub grants the shortest waiting transfer first; and a plan runs the
+ * transfer mode predicted fastest of slots, grants and at once.
+ */
+import { describe, expect, it } from 'vitest'
+import { predict, hopsBetween } from '../../src/planner/cost.js'
+import { simulate } from '../../src/sim/simulate.js'
+import { grantHoldS, grantRoundTripS } from '../../src/planner/network/grants.js'
+import { Medium } from '../../src/planner/replay/medium.js'
+import { EventHeap, runEvents } from '../../src/planner/replay/event-heap.js'
+import { chooseTransferMode, predictionOf } from '../../src/planner/adapt/transfer-mode.js'
+import { randomCase, randomPlan } from '../helpers/random-fleets.js'
+import { busiest } from '../../bench/accuracy.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
+import type { Fleet, Job, ModelProfile, Network, Plan } from '../../src/planner/types.js'
+
+const granted: Network = { ...scheduledWifi5, grants: true }
+
+describe('hub grants in the model', () => {
+  it('a grant costs a round trip of two short frames and two relays on a Wi-Fi device, nothing on a wired one or without grants', () => {
+    const rtt = grantRoundTripS(400e6, granted)
+    expect(rtt).toBeGreaterThan(1e-3) // two broker relays of 0.5 ms and the hub's 0.2 ms at least
+    expect(rtt).toBeLessThan(3e-3)
+    // a slow station's short frames take longer
+    expect(grantRoundTripS(20e6, granted)).toBeGreaterThan(rtt)
+    expect(grantRoundTripS(Infinity, granted)).toBe(0)
+    const a = testDevice('a', 10)
+    const [up, down] = hopsBetween(a, testDevice('b', 10), 1e5)
+    expect(grantHoldS(up!, granted)).toBeCloseTo(rtt, 12)
+    // the access point's forwarding asks for nothing; without grants nothing is held
+    expect(grantHoldS(down!, granted)).toBe(0)
+    expect(grantHoldS(up!, scheduledWifi5)).toBe(0)
+    expect(grantHoldS(up!, { ...granted, coordination: 'contended' })).toBe(0)
+  })
+
+  it('cost model and simulator agree with grants on 100 random inference plans at a light load (within 2%)', () => {
+    const off: string[] = []
+    let paid = 0
+    for (let seed = 1; seed <= 100; seed++) {
+      const c = randomCase(seed)
+      const network = { ...c.network, grants: true }
+      const plan = { ...randomPlan(c, seed), microBatch: 1 }
+      const unit = predict(plan, { ...c.job, rateRps: 1 }, c.fleet, network)
+      const rateRps = 0.001 / busiest(unit).u
+      const job = { ...c.job, rateRps }
+      const p = predict(plan, job, c.fleet, network)
+      const free = predict(plan, job, c.fleet, c.network)
+      if (p.latencyMs > free.latencyMs + 0.5) paid++
+      const r = simulate(plan, job, c.fleet, network, { durationS: 1000 / rateRps, warmupS: 0, seed, computeJitter: 0 })
+      const simMs = (c.job.sources ?? [{ share: 1 }]).reduce((a, s, k) => a + s.share * r.latencyMsBySource[k]!, 0)
+      if (Math.abs(p.latencyMs / simMs - 1) > 0.02) off.push(`seed ${seed}: predicted ${p.latencyMs.toFixed(2)} ms, simulated ${simMs.toFixed(2)} ms`)
+    }
+    expect(off).toEqual([])
+    // most random plans send over Wi-Fi from a device, and pay for their grants
+    expect(paid).toBeGreaterThan(50)
+  })
+
+  it('training steps take grants in the replay, as the prediction does', () => {
+    let differ = 0
+    for (let seed = 1; seed <= 10; seed++) {
+      const c = randomCase(seed, { training: true })
+      const plan = randomPlan(c, seed)
+      const network = { ...c.network, grants: true }
+      const p = predict(plan, c.job, c.fleet, network)
+      const free = predict(plan, c.job, c.fleet, c.network)
+      // round trips cost, and the shortest-first order can reorder a step's transfers either way
+      if (Math.abs(p.latencyMs - free.latencyMs) > 0.1) differ++
+      const r = simulate(plan, c.job, c.fleet, network, { durationS: Math.max(30, (20 * p.latencyMs) / 1000), warmupS: 0, seed, computeJitter: 0 })
+      expect(Math.abs(p.latencyMs / r.latencyMs - 1)).toBeLessThan(0.02)
+    }
+    expect(differ).toBeGreaterThan(5)
+  })
+
+  it('the medium grants the shortest waiting transfer first (the hub desk\'s order)', () => {
+    const a = testDevice('a', 10)
+    const fleet: Fleet = { devices: new Map([['a', a], ['b', testDevice('b', 10)], ['c', testDevice('c', 10)]]) }
+    const order = (network: Network) => {
+      const heap = new EventHeap<() => void>()
+      let now = 0
+      const m = new Medium(heap, () => now, fleet, network)
+      const done: string[] = []
+      m.transfer(a, null, 4e6, () => done.push('first'))
+      heap.push(0.02, () => m.transfer(fleet.devices.get('b')!, null, 4e6, () => done.push('big')))
+      heap.push(0.04, () => m.transfer(fleet.devices.get('c')!, null, 4e3, () => done.push('small')))
+      runEvents(heap, 100, (t) => (now = t))
+      return done
+    }
+    expect(order(granted)).toEqual(['first', 'small', 'big'])
+    // without grants (the ideal medium) first come, first served
+    expect(order(scheduledWifi5)).toEqual(['first', 'big', 'small'])
+  })
+})
+
+describe('transfer mode of three', () => {
+  const model: ModelProfile = {
+    name: 'm', layers: [
+      { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
+      { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
+    ], boundaryBytes: [1.2e6, 8e5, 4e3],
+  }
+  const fleet: Fleet = { devices: new Map(['a', 'b'].map((id) => [id, testDevice(id, 20)])) }
+  const plan: Plan = { id: 'p', planner: 't', microBatch: 1, stages: [{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }] }
+
+  it('predicts each mode, runs the fastest, and predicts the one it runs', () => {
+    for (const rateRps of [1, 5, 10]) {
+      const job: Job = { id: 'j', model, rateRps, qoe: {}, goal: 'latency', sourceDevice: null }
+      const m = chooseTransferMode(plan, job, fleet, scheduledWifi5, predict(plan, job, fleet, scheduledWifi5), 0)
+      const g = predict(plan, job, fleet, granted)
+      expect(m.grants.latencyMs).toBeCloseTo(g.latencyMs, 9)
+      const all = [['at-once', m.atOnce.latencyMs], ['grants', m.grants.latencyMs], ['slots', m.slots?.latencyMs ?? Infinity]] as const
+      const fastest = Math.min(...all.map((x) => x[1]))
+      expect(predictionOf(m).latencyMs).toBe(fastest)
+      expect(all.find((x) => x[0] === m.mode)![1]).toBe(fastest)
+      // a grant costs a round trip per device hop: never free
+      expect(m.grants.latencyMs).toBeGreaterThan(m.atOnce.latencyMs)
+    }
+  })
+})
