@@ -43,9 +43,13 @@ export class StageStateKeeper {
   /** Per job: the newest epoch a step started in, and the trainers that stepped since the epoch before. */
   private readonly jobs = new Map<string, { epoch: number; stepped: Set<StageTrainer> }>()
   private readonly restoring = new WeakMap<StageTrainer, { step: number; done: Promise<void> }>()
+  /** The epoch each trainer last stepped or was brought up to date in. */
+  private readonly synced = new WeakMap<StageTrainer, number>()
+  /** Per job, every trainer this device used for it. */
+  private readonly used = new Map<string, Set<StageTrainer>>()
   private readonly pending = new Set<PendingRestore>()
   readonly counts = { sent: 0, restored: 0, refused: 0, timedOut: 0 }
-  /** The last restores (at most 16): the step asked for, parameters taken, and the oldest step they came from (null: none came). */
+  /** The last restores (at most 16): the step asked for, parameters taken (here or from the hub), and the oldest step of those from the hub (null: none came from it). */
   readonly restores: Array<{ jobId: string; step: number; params: number; oldest: number | null }> = []
 
   private readonly rt: DeviceRuntime
@@ -54,12 +58,19 @@ export class StageStateKeeper {
     this.rt = d.runtime
   }
 
-  /** Resolves once `trainer` holds the state before step `step` (restored from the hub if need be). */
+  /**
+   * Resolves once `trainer` holds the state before step `step`: at once when it is that step's,
+   * or fresh at step 0, or already brought up to date in this epoch (steps given up since changed
+   * nothing); else from this device's other trainers of the job that were in use in the epoch
+   * before, and the rest from the hub.
+   */
   ready(jobId: string, epoch: number, step: number, trainer: StageTrainer): Promise<void> {
     const at = this.at.get(trainer)
     if (at === step || this.d.carry === false) return Promise.resolve()
-    if (at === undefined && step === 0) {
-      this.at.set(trainer, 0)
+    this.trainersOf(jobId).add(trainer)
+    if ((at === undefined && step === 0) || this.synced.get(trainer) === epoch) {
+      this.at.set(trainer, step)
+      this.synced.set(trainer, epoch)
       return Promise.resolve()
     }
     let r = this.restoring.get(trainer)
@@ -70,6 +81,8 @@ export class StageStateKeeper {
   /** `trainer` applied step `step` in `epoch`; every `every` steps its state goes to the hub. */
   stepped(jobId: string, epoch: number, step: number, trainer: StageTrainer, every: number): void {
     this.at.set(trainer, step + 1)
+    this.synced.set(trainer, epoch)
+    this.trainersOf(jobId).add(trainer)
     this.job(jobId, epoch).stepped.add(trainer)
     if (every > 0 && (step + 1) % every === 0) this.send(jobId, epoch, trainer)
   }
@@ -83,6 +96,33 @@ export class StageStateKeeper {
     j.stepped.clear()
   }
 
+  private trainersOf(jobId: string): Set<StageTrainer> {
+    let s = this.used.get(jobId)
+    if (!s) this.used.set(jobId, (s = new Set()))
+    return s
+  }
+
+  /**
+   * The parameters of `trainer` that another trainer of this device held in the job's latest
+   * epoch before `epoch` (its stage re-cut, kept here): copied over; returns the rest.
+   */
+  private restoreLocally(jobId: string, epoch: number, step: number, trainer: StageTrainer): string[] {
+    const others = [...this.trainersOf(jobId)].filter((t) => t !== trainer && (this.synced.get(t) ?? 0) < epoch)
+    const latest = Math.max(0, ...others.map((t) => this.synced.get(t) ?? 0))
+    const rest: string[] = []
+    for (const name of trainer.paramNames) {
+      const dims = trainer.dimsOf(name)!
+      const from = others.find((t) => this.synced.get(t) === latest && t.dimsOf(name)?.join() === dims.join())
+      if (!from) {
+        rest.push(name)
+        continue
+      }
+      trainer.restore(from.state(name))
+      this.counts.restored++
+    }
+    return rest
+  }
+
   private job(jobId: string, epoch: number): { epoch: number; stepped: Set<StageTrainer> } {
     let j = this.jobs.get(jobId)
     if (!j) this.jobs.set(jobId, (j = { epoch, stepped: new Set() }))
@@ -94,7 +134,9 @@ export class StageStateKeeper {
     const step = this.at.get(trainer)
     if (step === undefined || this.d.carry === false) return
     const hop = { src: this.rt.id, plan: 'checkpoint', stage: 0, route: [this.rt.id], t0: Math.floor(this.rt.clock()) }
-    for (const name of trainer.paramNames) {
+    const size = (n: string) => trainer.dimsOf(n)!.reduce((a, b) => a * b, 1)
+    // smallest first: the hub learns at once that this device has handed over
+    for (const name of [...trainer.paramNames].sort((a, b) => size(a) - size(b))) {
       const s = trainer.state(name)
       this.counts.sent++
       this.rt.sendTensor(topics.trainingState(jobId, 'checkpoint'), { name, dtype: 'float32', shape: [3, ...s.dims], data: new Uint8Array(s.data.buffer) }, { req: checkpointReq(step, s.t), epoch, hop })
@@ -103,7 +145,11 @@ export class StageStateKeeper {
   }
 
   private async restore(jobId: string, epoch: number, step: number, trainer: StageTrainer): Promise<void> {
-    const want: RestoreWant = { v: PROTOCOL_VERSION, kind: 'want', device: this.rt.id, epoch, step, params: trainer.paramNames }
+    const have = this.at.get(trainer) ?? null
+    const rest = this.restoreLocally(jobId, epoch, step, trainer)
+    const local = trainer.paramNames.length - rest.length
+    if (!rest.length) return this.restored(jobId, epoch, step, trainer, local, null)
+    const want: RestoreWant = { v: PROTOCOL_VERSION, kind: 'want', device: this.rt.id, epoch, step, params: rest, have }
     let timer: NodeJS.Timeout | undefined
     let p: PendingRestore | undefined
     const finished = new Promise<boolean>((resolve) => {
@@ -124,7 +170,7 @@ export class StageStateKeeper {
       clearTimeout(timer)
       this.pending.delete(p!)
     }
-    let taken = 0
+    let taken = local
     let oldest: number | null = null
     for (const s of p!.got.values()) {
       try {
@@ -137,9 +183,14 @@ export class StageStateKeeper {
         this.rt.onError(`job ${jobId}: ${(err as Error).message}`)
       }
     }
-    this.restores.push({ jobId, step, params: taken, oldest })
+    this.restored(jobId, epoch, step, trainer, taken, oldest)
+  }
+
+  private restored(jobId: string, epoch: number, step: number, trainer: StageTrainer, params: number, oldest: number | null): void {
+    this.restores.push({ jobId, step, params, oldest })
     if (this.restores.length > 16) this.restores.shift()
     this.at.set(trainer, step)
+    this.synced.set(trainer, epoch)
   }
 
   /** A checkpoint tensor from the hub (for a restore this device asked for). */

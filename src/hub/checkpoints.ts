@@ -184,16 +184,21 @@ export class TrainingCheckpoints {
     this.counts.answered++
     const { jobId, want } = w
     const job = this.records.get(jobId)
+    // only state newer than what the device has (a device never goes back to an older checkpoint)
+    const newer = (name: string): CheckpointState | undefined => {
+      const s = job?.get(name)
+      return s && (want.have === undefined || want.have === null || s.step > want.have) ? s : undefined
+    }
     const fail = (err: Error) => this.d.onBad(jobId, `restore answer to ${want.device}: ${err.message}`)
     const answer: RestoreAnswer = {
       v: PROTOCOL_VERSION, kind: 'restore', epoch: want.epoch, step: want.step,
       params: want.params.map((name) => {
-        const s = job?.get(name)
+        const s = newer(name)
         return { name, from: s ? { step: s.step, t: s.t } : null }
       }),
     }
     for (const name of want.params) {
-      const s = job?.get(name)
+      const s = newer(name)
       if (!s) continue
       const hop = { src: HUB_SOURCE, plan: 'checkpoint', stage: 0, route: [want.device], t0: Math.floor(this.d.clock()) }
       sendTensor((topic, p) => this.d.publish(topic, joined(p)), topics.trainingState(jobId, 'checkpoint', want.device), { name, dtype: 'float32', shape: [3, ...s.dims], data: new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength) }, { req: checkpointReq(s.step, s.t), epoch: s.epoch, hop }, this.d.chunkBytes).catch(fail)

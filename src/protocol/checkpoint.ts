@@ -33,6 +33,8 @@ export const restoreWantSchema = z.object({
   epoch: z.number().int().positive(),
   step: count,
   params: z.array(paramName).min(1).max(MAX_STAGE_PARAMS),
+  /** The step the device's own state of these parameters is before (null or absent: it has none): the hub sends only newer state. */
+  have: count.nullable().optional(),
 })
 export type RestoreWant = z.infer<typeof restoreWantSchema>
 
