@@ -46,6 +46,10 @@ export const ErrorCodes = {
   STAGE_INPUT_MISSING: 'DORA_STAGE_INPUT_MISSING',
   /** Device side: a gradient all-reduce among a stage's replicas failed (a missing or wrong-sized segment). */
   ALLREDUCE: 'DORA_ALLREDUCE',
+  /** Device side: a training-state checkpoint that does not fit its stage (no such parameter, another shape or size, a value not finite); refused, nothing changed. */
+  CHECKPOINT_INVALID: 'DORA_CHECKPOINT_INVALID',
+  /** Device side: a training stage asked for a parameter it does not have (or with another number of values). */
+  PARAM_UNKNOWN: 'DORA_PARAM_UNKNOWN',
   /** A request (a ping, a query) got no answer in time. */
   NO_ANSWER: 'DORA_NO_ANSWER',
   USAGE: 'DORA_USAGE',

@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node'
 import type { StagePlan } from './split.js'
+import { DoraError, ErrorCodes } from '../errors.js'
 
 export interface StageSession {
   readonly plan: StagePlan
@@ -24,7 +25,7 @@ export async function runChain(stages: readonly StageSession[], feeds: Readonly<
     const stageFeeds: Record<string, ort.Tensor> = {}
     for (const name of plan.inputs) {
       const v = values[name]
-      if (!v) throw new Error(`stage ${plan.index} needs ${name}, which no earlier stage produced`)
+      if (!v) throw new DoraError(ErrorCodes.STAGE_INPUT_MISSING, `stage ${plan.index} needs ${name}, which no earlier stage produced`, { stage: plan.index, name })
       stageFeeds[name] = v
     }
     Object.assign(values, await session.run(stageFeeds))

@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node'
 import { decodeModel } from '../model/graph.js'
 import { DataType, onnx, toNumber, type TensorProto } from '../model/onnx.js'
 import { gradName, LOSS } from '../model/grad.js'
+import { DoraError, ErrorCodes } from '../errors.js'
 
 export interface AdamOptions {
   readonly lr: number
@@ -62,13 +63,13 @@ export class StageTrainer {
   ) {
     this.params = paramNames.map((name) => {
       const t = inits.get(name)
-      if (!t || t.dataType !== DataType.FLOAT) throw new Error(`forward stage model has no float initializer ${name}`)
+      if (!t || t.dataType !== DataType.FLOAT) throw new DoraError(ErrorCodes.STAGE_MODEL_LOAD, `forward stage model has no float initializer ${name}`, { name })
       const dims = (t.dims ?? []).map(toNumber)
       const n = dims.reduce((a, b) => a * b, 1)
       const value = new Float32Array(n)
       if (t.rawData && t.rawData.byteLength === n * 4) value.set(new Float32Array(Uint8Array.from(t.rawData).buffer))
       else if (t.floatData && t.floatData.length === n) value.set(t.floatData)
-      else throw new Error(`initializer ${name} holds no data for its ${n} elements`)
+      else throw new DoraError(ErrorCodes.STAGE_MODEL_LOAD, `initializer ${name} holds no data for its ${n} elements`, { name })
       return { name, dims, value, grad: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n), t: 0 }
     })
   }
@@ -101,7 +102,7 @@ export class StageTrainer {
     for (const n of this.fwd.inputNames) {
       if (feeds[n]) continue
       const t = inputs.get(n)
-      if (!t) throw new Error(`training stage wants input ${n}`)
+      if (!t) throw new DoraError(ErrorCodes.STAGE_INPUT_MISSING, `training stage wants input ${n}`, { name: n })
       feeds[n] = t
     }
     const out = await this.fwd.run(feeds)
@@ -109,7 +110,7 @@ export class StageTrainer {
     for (const n of this.bwd.inputNames) {
       if (n.startsWith('grad:') || this.params.some((p) => p.name === n)) continue
       const t = out[n] ?? inputs.get(n)
-      if (!t) throw new Error(`backward stage model reads ${n}, which the forward run did not give`)
+      if (!t) throw new DoraError(ErrorCodes.STAGE_INPUT_MISSING, `backward stage model reads ${n}, which the forward run did not give`, { name: n })
       saved.set(n, t)
     }
     const outputs = new Map<string, ort.Tensor>()
@@ -124,7 +125,7 @@ export class StageTrainer {
     for (const n of this.bwd.inputNames) {
       if (feeds[n]) continue
       const t = saved.get(n) ?? gradIn.get(n)
-      if (!t) throw new Error(`backward stage wants ${n}`)
+      if (!t) throw new DoraError(ErrorCodes.STAGE_INPUT_MISSING, `backward stage wants ${n}`, { name: n })
       feeds[n] = t
     }
     const out = await this.bwd.run(feeds)
@@ -160,7 +161,7 @@ export class StageTrainer {
    * flat sum comes from an all-reduce); clears the sums.
    */
   apply(samples: number, flat: Float32Array = this.flatGradients()): void {
-    if (flat.length !== this.size) throw new Error(`gradient of ${flat.length} values for ${this.size} parameters`)
+    if (flat.length !== this.size) throw new DoraError(ErrorCodes.ALLREDUCE, `gradient of ${flat.length} values for ${this.size} parameters`, { values: flat.length, parameters: this.size })
     const { lr, beta1, beta2, eps } = this.adam
     let at = 0
     for (const p of this.params) {
@@ -190,21 +191,21 @@ export class StageTrainer {
   /** A copy of one parameter's values (tests, checks). */
   param(name: string): Float32Array {
     const p = this.params.find((x) => x.name === name)
-    if (!p) throw new Error(`no parameter ${name}`)
+    if (!p) throw new DoraError(ErrorCodes.PARAM_UNKNOWN, `no parameter ${name}`, { name })
     return p.value.slice()
   }
 
   /** Sets one parameter (tests: finite differences). */
   setParam(name: string, values: Float32Array): void {
     const p = this.params.find((x) => x.name === name)
-    if (!p || p.value.length !== values.length) throw new Error(`no parameter ${name} of ${values.length} values`)
+    if (!p || p.value.length !== values.length) throw new DoraError(ErrorCodes.PARAM_UNKNOWN, `no parameter ${name} of ${values.length} values`, { name })
     p.value.set(values)
   }
 
   /** One parameter's optimizer state (a copy), for a checkpoint. */
   state(name: string): ParamState {
     const p = this.params.find((x) => x.name === name)
-    if (!p) throw new Error(`no parameter ${name}`)
+    if (!p) throw new DoraError(ErrorCodes.PARAM_UNKNOWN, `no parameter ${name}`, { name })
     const n = p.value.length
     const data = new Float32Array(3 * n)
     data.set(p.value, 0)
@@ -225,12 +226,12 @@ export class StageTrainer {
    */
   restore(s: ParamState): void {
     const p = this.params.find((x) => x.name === s.name)
-    if (!p) throw new Error(`checkpoint of ${s.name}: no such parameter in this stage`)
-    if (s.dims.length !== p.dims.length || s.dims.some((d, i) => d !== p.dims[i])) throw new Error(`checkpoint of ${s.name}: shape [${s.dims.join(', ')}], the stage's is [${p.dims.join(', ')}]`)
+    if (!p) throw new DoraError(ErrorCodes.CHECKPOINT_INVALID, `checkpoint of ${s.name}: no such parameter in this stage`, { name: s.name })
+    if (s.dims.length !== p.dims.length || s.dims.some((d, i) => d !== p.dims[i])) throw new DoraError(ErrorCodes.CHECKPOINT_INVALID, `checkpoint of ${s.name}: shape [${s.dims.join(', ')}], the stage's is [${p.dims.join(', ')}]`, { name: s.name })
     const n = p.value.length
-    if (s.data.length !== 3 * n) throw new Error(`checkpoint of ${s.name}: ${s.data.length} values, want ${3 * n}`)
-    if (!Number.isSafeInteger(s.t) || s.t < 0) throw new Error(`checkpoint of ${s.name}: Adam step count ${s.t} is not a whole number`)
-    for (let i = 0; i < s.data.length; i++) if (!Number.isFinite(s.data[i]!) || (i >= 2 * n && s.data[i]! < 0)) throw new Error(`checkpoint of ${s.name}: value ${i} is not finite (or a negative second moment)`)
+    if (s.data.length !== 3 * n) throw new DoraError(ErrorCodes.CHECKPOINT_INVALID, `checkpoint of ${s.name}: ${s.data.length} values, want ${3 * n}`, { name: s.name })
+    if (!Number.isSafeInteger(s.t) || s.t < 0) throw new DoraError(ErrorCodes.CHECKPOINT_INVALID, `checkpoint of ${s.name}: Adam step count ${s.t} is not a whole number`, { name: s.name })
+    for (let i = 0; i < s.data.length; i++) if (!Number.isFinite(s.data[i]!) || (i >= 2 * n && s.data[i]! < 0)) throw new DoraError(ErrorCodes.CHECKPOINT_INVALID, `checkpoint of ${s.name}: value ${i} is not finite (or a negative second moment)`, { name: s.name })
     p.value.set(s.data.subarray(0, n))
     p.m.set(s.data.subarray(n, 2 * n))
     p.v.set(s.data.subarray(2 * n))

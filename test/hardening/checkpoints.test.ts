@@ -14,6 +14,7 @@ import { crc32 } from '../../src/protocol/crc32.js'
 import { checkpointReq, restoreAnswerSchema } from '../../src/protocol/checkpoint.js'
 import { CheckpointIntake } from '../../src/runtime/checkpoint-intake.js'
 import { StageTrainer } from '../../src/runtime/trainer.js'
+import { DoraError, ErrorCodes } from '../../src/errors.js'
 import { onnx } from '../../src/model/onnx.js'
 import { profileModel } from '../../src/model/load.js'
 import { planStages } from '../../src/model/split.js'
@@ -141,6 +142,7 @@ describe('training checkpoints from hostile devices', () => {
     negative[2 * n] = -1
     for (const s of [{ ...state, data: nan }, { ...state, data: negative }, { ...state, data: state.data.subarray(1) }, { ...state, dims: [1, n] }, { ...state, name: 'nope' }, { ...state, t: -1 }]) {
       expect(() => trainer.restore(s)).toThrow(/checkpoint of/)
+      expect(codeOf(() => trainer.restore(s))).toBe(ErrorCodes.CHECKPOINT_INVALID)
       expect(trainer.param(name)).toEqual(before)
     }
     trainer.restore(state)
@@ -148,4 +150,33 @@ describe('training checkpoints from hostile devices', () => {
     expect(trainer.state(name).t).toBe(2)
     await trainer.release()
   })
+
+  it("a training stage's failures are typed errors, one code per kind", async () => {
+    const trainer = await mlpTrainer()
+    expect(codeOf(() => trainer.param('nope'))).toBe(ErrorCodes.PARAM_UNKNOWN)
+    expect(codeOf(() => trainer.state('nope'))).toBe(ErrorCodes.PARAM_UNKNOWN)
+    expect(codeOf(() => trainer.setParam(smallest(trainer)[0], new Float32Array(1e6)))).toBe(ErrorCodes.PARAM_UNKNOWN)
+    // a summed gradient of another size than the stage's parameters (an all-reduce gone wrong)
+    expect(codeOf(() => trainer.apply(1, new Float32Array(trainer.size + 1)))).toBe(ErrorCodes.ALLREDUCE)
+    const before = trainer.digest()
+    // a forward run without the stage's input, a backward run without its gradient
+    const fwd = await trainer.forward(new Map()).catch((e: unknown) => e)
+    expect(fwd).toBeInstanceOf(DoraError)
+    expect(fwd).toMatchObject({ code: ErrorCodes.STAGE_INPUT_MISSING })
+    const bwd = await trainer.backward(new Map(), new Map()).catch((e: unknown) => e)
+    expect(bwd).toMatchObject({ code: ErrorCodes.STAGE_INPUT_MISSING })
+    expect(trainer.digest()).toBe(before)
+    await trainer.release()
+  })
 })
+
+/** The code of the DoraError `f` throws (fails the test when it throws none, or another error). */
+function codeOf(f: () => unknown): string {
+  try {
+    f()
+  } catch (e) {
+    expect(e).toBeInstanceOf(DoraError)
+    return (e as DoraError).code
+  }
+  throw new Error('no error thrown')
+}

@@ -9,6 +9,7 @@ import { createStageSessions, releaseAll, runChain } from '../../src/model/chain
 import { randomInputs } from '../../src/model/inputs.js'
 import { GraphBuilder } from '../../src/model/zoo/builder.js'
 import { maxRelativeError } from '../helpers/compare.js'
+import { DoraError, ErrorCodes } from '../../src/errors.js'
 
 /** Largest |a - b| over the largest |a|: relative to the tensor's scale, so near-zero elements do not inflate it. */
 function relativeError(a: ort.Tensor, b: ort.Tensor): number {
@@ -46,6 +47,10 @@ describe.each(ZOO.map((z) => [z.name, z] as const))('split chain of %s equals th
     const expected = await whole.run(feeds)
     const got = await runChain(stages, feeds)
     for (const name of whole.outputNames) expect(relativeError(expected[name]!, got[name]!)).toBeLessThan(1e-5)
+    // a chain fed without an input the first stage reads: a typed error, not a bare one
+    const missing = await runChain(stages, {}).catch((e: unknown) => e)
+    expect(missing).toBeInstanceOf(DoraError)
+    expect(missing).toMatchObject({ code: ErrorCodes.STAGE_INPUT_MISSING, detail: { stage: 0 } })
     await releaseAll(stages)
     await whole.release()
   })
