@@ -222,7 +222,7 @@ export class JobService {
     const microBatches = runtimeMicroBatches(this.job)
     const decision = planner === 'dora'
       ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why, microBatches ? { microBatches } : {})
-      : fixedDecision(this.state, planner, this.job, fleet, network, this.deps.clock(), why)
+      : fixedDecision(this.state, planner, this.job, fleet, network, this.deps.clock(), why, microBatches)
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     // a hub that took over planning continues the epochs it saw published (devices ignore older ones)
     const epoch = decision.epoch && decision.epoch.epoch <= this.observedEpoch ? { ...decision.epoch, epoch: this.observedEpoch + 1 } : decision.epoch

@@ -35,6 +35,15 @@ describe('live inference plans run micro-batch 1', () => {
     expect(after.parts.length).toBeGreaterThan(0)
     for (const p of after.parts) expect(p.microBatch, `plan ${p.planId}`).toBe(1)
   }, 40_000)
+
+  it('so does a hub running the hybrid-dp baseline (which batches by 4 offline) for a throughput goal', async () => {
+    hub = await startHub({ jobs: [{ ...job, goal: 'throughput', qoe: {}, planner: 'hybrid-dp' }] })
+    const devices = await Promise.all(['dev-a', 'dev-b'].map((id) => jobDevice(hub!, id, 'vision')))
+    clients.push(...devices.map((d) => d.client))
+    const first = await until(() => devices[0]!.epochs.at(-1), 8000, 'first plan epoch')
+    expect(first.parts[0]!.planId).toMatch(/^hybrid-dp/)
+    for (const p of first.parts) expect(p.microBatch, `plan ${p.planId}`).toBe(1)
+  }, 40_000)
 })
 
 describe('what the runtime executes, said offline', () => {

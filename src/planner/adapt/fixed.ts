@@ -6,15 +6,17 @@
  * devices come or go.
  */
 import { BASELINES, type BaselineName } from '../baselines/index.js'
+import { hybridDp } from '../baselines/hybrid-dp.js'
 import { predict } from '../cost.js'
 import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
 import { chooseTransferMode } from './transfer-mode.js'
 import { ran, type AdaptDecision, type AdapterState, type PlanEpoch } from './adapter.js'
 
-export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string): PlanEpoch | null {
+/** `microBatches`: the sizes a baseline that batches (hybrid-dp) may choose (default: its own). */
+export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string, microBatches?: readonly number[]): PlanEpoch | null {
   const job = jobForFleet(jobIn, fleet.devices)
   if (!job) return null
-  const found = BASELINES[planner](job, fleet, network)
+  const found = planner === 'hybrid-dp' && microBatches ? hybridDp(job, fleet, network, microBatches) : BASELINES[planner](job, fleet, network)
   if (!found) return null
   const plan = { ...found.plan, id: `${planner}-${epoch}` }
   const p = predict(plan, job, fleet, network)
@@ -37,12 +39,12 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
  * The fixed-planner policy (pure): a baseline's plan as is, made anew only when devices come or
  * go (no QoE adaptation). The hub runs it for a job whose `planner:` is a baseline.
  */
-export function fixedDecision(state: AdapterState, planner: BaselineName, job: Job, fleet: Fleet, network: Network, nowMs: number, why: string): AdaptDecision {
+export function fixedDecision(state: AdapterState, planner: BaselineName, job: Job, fleet: Fleet, network: Network, nowMs: number, why: string, microBatches?: readonly number[]): AdaptDecision {
   const ids = [...fleet.devices.keys()].sort()
   if (state.current && JSON.stringify(ids) === JSON.stringify([...state.known].sort())) {
     return { action: 'keep', state, epoch: null, reason: `${why}: ${planner} re-plans only when devices come or go` }
   }
-  const epoch = fixedEpoch(planner, job, fleet, network, (state.current?.epoch ?? 0) + 1, nowMs, why)
+  const epoch = fixedEpoch(planner, job, fleet, network, (state.current?.epoch ?? 0) + 1, nowMs, why, microBatches)
   if (!epoch) return { action: 'infeasible', state: { ...state, known: ids }, epoch: null, reason: `${why}: ${planner} finds no plan on this fleet` }
   return { action: 'replan', state: { ...state, current: epoch, known: [...fleet.devices.keys()] }, epoch, reason: epoch.reason }
 }

@@ -30,10 +30,11 @@ import { StepBudget } from './budget.js'
 import { consumerOf } from '../routing.js'
 
 
-export function hybridDp(job: Job, fleet: Fleet, network: Network): PlanCandidate | null {
+/** `microBatches`: the sizes it may choose (the hub passes what its devices run). */
+export function hybridDp(job: Job, fleet: Fleet, network: Network, microBatches: readonly number[] = [1, 4]): PlanCandidate | null {
   let best: PlanCandidate | null = null
   const budget = new StepBudget('hybrid-dp')
-  for (const b of [1, 4]) {
+  for (const b of microBatches) {
     const c = hybridDpAt(job, fleet, network, b, budget)
     if (c && (!best || c.prediction.capacityRps > best.prediction.capacityRps)) best = c
   }
