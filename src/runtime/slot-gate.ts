@@ -1,8 +1,11 @@
 /**
  * When a device may send (pure): the hub gives each device sending slots for each receiver,
- * relative to its plan's cycle (cycle k starts at activateAtMs + k x cycleMs). A transfer waits
- * for the next slot toward its receiver that no earlier transfer took; a receiver with no slots
- * (or a plan without a schedule) is sent to at once.
+ * relative to its plan's cycle (cycle k starts at activateAtMs + k x cycleMs). A transfer takes
+ * the earliest slot toward its receiver that no earlier transfer took, work-conserving: a slot
+ * that began before the transfer was ready (within the last cycle) and went untaken is taken at
+ * once, as the simulator's medium lets data late for its slot go as soon as it is ready, rather
+ * than waiting up to a cycle for the next one. A receiver with no slots (or a plan without a
+ * schedule) is sent to at once.
  */
 export interface Slot {
   readonly offsetMs: number
@@ -16,7 +19,7 @@ export class SlotGate {
   /** The time the transfer may start (>= nowMs), and takes that slot. */
   take(key: string, nowMs: number, slots: readonly Slot[], cycleMs: number | null, activateAtMs: number): number {
     if (!slots.length || !cycleMs || cycleMs <= 0) return nowMs
-    const after = Math.max(nowMs, (this.taken.get(key) ?? -Infinity) + 1e-6)
+    const after = Math.max(nowMs - cycleMs, (this.taken.get(key) ?? -Infinity) + 1e-6)
     const offsets = [...new Set(slots.map((s) => s.offsetMs % cycleMs))].sort((a, b) => a - b)
     const k0 = Math.floor((after - activateAtMs) / cycleMs)
     for (let k = Math.max(0, k0); ; k++) {
@@ -24,7 +27,7 @@ export class SlotGate {
         const t = activateAtMs + k * cycleMs + o
         if (t >= after) {
           this.taken.set(key, t)
-          return t
+          return Math.max(t, nowMs)
         }
       }
     }
