@@ -6,14 +6,14 @@ import { planningInputs, readScenario, type PlanningInputs } from '../scenario/l
 import type { Scenario } from '../scenario/schema.js'
 import { partition } from '../planner/partition.js'
 import { simulate, type SimResult } from '../sim/simulate.js'
-import { BASELINES } from '../planner/baselines/index.js'
+import { BASELINES, type BaselineName } from '../planner/baselines/index.js'
 import { BudgetExceeded } from '../planner/baselines/budget.js'
 import type { Plan } from '../planner/types.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { parsePositiveInt } from './model-commands.js'
 import { table } from './format.js'
-import { POLICIES, simulateDynamics } from '../sim/dynamics.js'
+import { simulateDynamics } from '../sim/dynamics.js'
 import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
 import { liveBatchNote, trainingNote } from './plan-command.js'
 
@@ -50,7 +50,7 @@ export function registerSimulateCommand(program: Command, setExit: (code: number
     .option('--slots', "follow the network scheduler's timed slots (micro-batches leave every period); default: the hub grants the air one transfer at a time")
     .option('--duration <s>', 'simulated seconds of arrivals', parsePositiveInt(86_400), 120)
     .option('--seed <n>', 'random seed', parsePositiveInt(2 ** 31), 1)
-    .option('--dynamics', "play the scenario's scripted dynamics against a static plan, re-planning on every change, and Dora's adapter; print a timeline")
+    .option('--dynamics', "play the scenario's scripted dynamics against a static plan, re-planning on every change, and Dora's adapter (and, with --planner BASELINE, that baseline as the hub runs it); print a timeline")
     .option('--json', 'print one JSON object')
     .action((flags: SimulateFlags) => simulateAction(flags, setExit))
 }
@@ -91,19 +91,21 @@ async function simulateAction(flags: SimulateFlags, setExit: (code: number) => v
 /** `--dynamics`: the scenario's scripted dynamics against each policy, a timeline each. */
 function printDynamics(scenario: Scenario, inputs: PlanningInputs, flags: SimulateFlags): void {
   if (!scenario.dynamics) throw new DoraError(ErrorCodes.USAGE, `scenario ${flags.scenario} has no dynamics section`)
-  const d = simulateDynamics(inputs, scenario.dynamics.events, scenario.dynamics.durationS, flags.seed)
+  if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora, ${Object.keys(BASELINES).join(', ')}`)
+  const baseline = flags.planner === 'dora' ? undefined : (flags.planner as BaselineName)
+  const d = simulateDynamics(inputs, scenario.dynamics.events, scenario.dynamics.durationS, flags.seed, baseline)
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ emulated: true, scenario: scenario.name, seed: flags.seed, rows: d.rows.map((r) => ({ ...r, policies: Object.fromEntries(Object.entries(r.policies).map(([k, v]) => [k, { ...v, latencyMs: finite(v.latencyMs), p95LatencyMs: finite(v.p95LatencyMs), energyJPerRequest: finite(v.energyJPerRequest) }])) })), totals: d.totals })}\n`)
+    process.stdout.write(`${JSON.stringify({ emulated: true, scenario: scenario.name, seed: flags.seed, policies: d.policies, ...(baseline ? { baseline } : {}), rows: d.rows.map((r) => ({ ...r, policies: Object.fromEntries(Object.entries(r.policies).map(([k, v]) => [k, { ...v, latencyMs: finite(v.latencyMs), p95LatencyMs: finite(v.p95LatencyMs), energyJPerRequest: finite(v.energyJPerRequest) }])) })), totals: d.totals })}\n`)
     return
   }
   process.stdout.write(`scenario ${scenario.name} - EMULATION (device profiles, modelled Wi-Fi), seed ${flags.seed}, ${scenario.dynamics.durationS} s of scripted dynamics\n\n`)
-  for (const p of POLICIES) {
-    process.stdout.write(`${p}:\n${table(['from s', 'to s', 'event', 'plans', 'action', 'latency', 'p95', 'J/request', 'lost', 're-sent', 'QoE met'], d.rows.map((r) => {
-      const x = r.policies[p]
+  for (const p of d.policies) {
+    process.stdout.write(`${p === 'baseline' ? `baseline (${baseline}, as the hub runs it)` : p}:\n${table(['from s', 'to s', 'event', 'plans', 'action', 'latency', 'p95', 'J/request', 'lost', 're-sent', 'QoE met'], d.rows.map((r) => {
+      const x = r.policies[p]!
       return [r.fromS.toFixed(0), r.toS.toFixed(0), r.event, x.plans, x.action, Number.isFinite(x.latencyMs) ? `${x.latencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.p95LatencyMs) ? `${x.p95LatencyMs.toFixed(1)} ms` : '-', Number.isFinite(x.energyJPerRequest) ? x.energyJPerRequest.toFixed(2) : '-', String(x.lost), String(x.resent), x.qoeMet ? 'yes' : 'no']
     }))}\n\n`)
   }
-  process.stdout.write(`${table(['policy', 'QoE violated s', 'requests lost', 're-sent', 'energy J', 're-plans'], POLICIES.map((p) => [p, d.totals[p].violationS.toFixed(0), String(d.totals[p].lost), String(d.totals[p].resent), d.totals[p].energyJ.toFixed(0), String(d.totals[p].replans)]))}\n`)
+  process.stdout.write(`${table(['policy', 'QoE violated s', 'requests lost', 're-sent', 'energy J', 're-plans'], d.policies.map((p) => [p === 'baseline' ? `baseline (${baseline})` : p, d.totals[p]!.violationS.toFixed(0), String(d.totals[p]!.lost), String(d.totals[p]!.resent), d.totals[p]!.energyJ.toFixed(0), String(d.totals[p]!.replans)]))}\n`)
 }
 
 /** A plan from a JSON file: a plan, or a whole `dora plan --json` output (its chosen plan). */

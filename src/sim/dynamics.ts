@@ -4,7 +4,9 @@
  * rate) played against three policies on the same requests:
  * - static: the plan chosen at the start, for ever;
  * - replan: the partitioner from scratch on every event, switching to its chosen plan;
- * - adapter: Dora's runtime adapter (adapt.ts: re-cost, compose, re-plan only when needed).
+ * - adapter: Dora's runtime adapter (adapt.ts: re-cost, compose, re-plan only when needed);
+ * - baseline (when asked for): a baseline planner run as the hub runs one (planner/adapt/fixed.ts:
+ *   its plan as is, made anew only when devices come or go).
  * Between events the fleet is steady, so each policy's plans run in the discrete-event
  * simulator for that segment (a mix of plans shares the requests by weight) and the segment's
  * figures form one row of the timeline. A request whose plan uses a departed device is lost
@@ -17,6 +19,8 @@ import { meanAndP95 } from '../shared/stats.js'
 import { sum } from '../planner/replay/energy.js'
 import { partition } from '../planner/partition.js'
 import { adapt, INITIAL_STATE, type AdapterState } from '../planner/adapt/adapter.js'
+import { fixedDecision } from '../planner/adapt/fixed.js'
+import type { BaselineName } from '../planner/baselines/index.js'
 import { stageComputeMs } from '../planner/cost.js'
 import { planRouting, replicaLoad } from '../planner/routing.js'
 import { jobForFleet, jobSources, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../planner/types.js'
@@ -28,31 +32,40 @@ export type DynamicEvent =
   | { readonly atS: number; readonly kind: 'airtime'; readonly availableAirtime: number; readonly durationS: number }
   | { readonly atS: number; readonly kind: 'rate'; readonly source: string | null; readonly rateRps: number }
 
-export type Policy = 'static' | 'replan' | 'adapter'
-export const POLICIES: readonly Policy[] = ['static', 'replan', 'adapter']
+export type CorePolicy = 'static' | 'replan' | 'adapter'
+export type Policy = CorePolicy | 'baseline'
+/** The policies every run plays; `baseline` is played when a baseline planner is given. */
+export const POLICIES: readonly CorePolicy[] = ['static', 'replan', 'adapter']
+
+type PolicyRow = {
+  readonly plans: string
+  readonly action: string
+  readonly latencyMs: number
+  readonly p95LatencyMs: number
+  readonly energyJPerRequest: number
+  readonly requests: number
+  readonly lost: number
+  readonly resent: number
+  readonly qoeMet: boolean
+}
+type PolicyTotals = { violationS: number; lost: number; resent: number; energyJ: number; replans: number }
 
 export interface SegmentRow {
   readonly fromS: number
   readonly toS: number
   /** What changed at the segment's start. */
   readonly event: string
-  readonly policies: Readonly<Record<Policy, {
-    readonly plans: string
-    readonly action: string
-    readonly latencyMs: number
-    readonly p95LatencyMs: number
-    readonly energyJPerRequest: number
-    readonly requests: number
-    readonly lost: number
-    readonly resent: number
-    readonly qoeMet: boolean
-  }>>
+  readonly policies: Readonly<Record<CorePolicy, PolicyRow>> & { readonly baseline?: PolicyRow }
 }
 
 export interface DynamicsResult {
   readonly emulated: true
+  /** The policies played, in order (POLICIES, then `baseline` when one was given). */
+  readonly policies: readonly Policy[]
+  /** The baseline planner the `baseline` policy ran (absent: not played). */
+  readonly baseline?: BaselineName
   readonly rows: readonly SegmentRow[]
-  readonly totals: Readonly<Record<Policy, { violationS: number; lost: number; resent: number; energyJ: number; replans: number }>>
+  readonly totals: Readonly<Record<CorePolicy, PolicyTotals>> & { readonly baseline?: PolicyTotals }
 }
 
 interface World {
@@ -102,6 +115,7 @@ function timeline(initial: World, events: readonly DynamicEvent[], durationS: nu
 
 /** A plan mix and what the policy did at the segment's start. */
 type Mix = { parts: Array<{ plan: Plan; weight: number }>; action: string }
+type Totals = Record<Policy, PolicyTotals>
 
 /**
  * The three policies over the segments. Neither `static` nor `replan` is the fixed/baseline
@@ -113,17 +127,18 @@ type Mix = { parts: Array<{ plan: Plan; weight: number }>; action: string }
  */
 class Policies {
   private adapterState: AdapterState = INITIAL_STATE
+  private baselineState: AdapterState = INITIAL_STATE
   private readonly staticPlan: Plan | null
   private replanPlan: Plan | null
 
-  constructor(first: World, private readonly totals: DynamicsResult['totals']) {
+  constructor(first: World, private readonly totals: Totals, private readonly baseline?: BaselineName) {
     const start = partition(first.job, first.fleet, { network: first.network })
     this.staticPlan = start.ok ? start.chosen.plan : (start.closest[0]?.plan ?? null)
     this.replanPlan = this.staticPlan
   }
 
   /** Each policy's plans for segment k, which starts with `label` in world `w`. */
-  mixes(k: number, w: World, fromS: number, label: string): Record<Policy, Mix> {
+  mixes(k: number, w: World, fromS: number, label: string): Partial<Record<Policy, Mix>> & Record<CorePolicy, Mix> {
     const decision = adapt(this.adapterState, w, fromS * 1000, label)
     this.adapterState = decision.state
     if (decision.action === 'replan') this.totals.adapter.replans++
@@ -136,19 +151,30 @@ class Policies {
       static: { parts: this.staticPlan ? [{ plan: this.staticPlan, weight: 1 }] : [], action: 'none' },
       replan: { parts: this.replanPlan ? [{ plan: this.replanPlan, weight: 1 }] : [], action: k > 0 ? 're-planned' : 'planned' },
       adapter: { parts: [...(this.adapterState.current?.parts ?? [])], action: decision.action },
+      ...(this.baseline ? { baseline: this.baselineMix(w, fromS, label) } : {}),
     }
+  }
+
+  /** The hub's fixed-planner policy (planner/adapt/fixed.ts) for the baseline. */
+  private baselineMix(w: World, fromS: number, label: string): Mix {
+    const decision = fixedDecision(this.baselineState, this.baseline!, w.job, w.fleet, w.network, fromS * 1000, label)
+    this.baselineState = decision.state
+    if (decision.action === 'replan') this.totals.baseline.replans++
+    return { parts: [...(this.baselineState.current?.parts ?? [])], action: decision.action }
   }
 }
 
-export function simulateDynamics(initial: World, events: readonly DynamicEvent[], durationS: number, seed: number): DynamicsResult {
+/** `baseline`: also play that baseline planner as the hub runs it (fixed.ts). */
+export function simulateDynamics(initial: World, events: readonly DynamicEvent[], durationS: number, seed: number, baseline?: BaselineName): DynamicsResult {
   const { cuts, worldAt } = timeline(initial, events, durationS)
   const first = worldAt(0)
-  const totals = Object.fromEntries(POLICIES.map((p) => [p, { violationS: 0, lost: 0, resent: 0, energyJ: 0, replans: 0 }])) as DynamicsResult['totals']
-  const policies = new Policies(first, totals)
+  const played: Policy[] = [...POLICIES, ...(baseline ? ['baseline' as const] : [])]
+  const totals = Object.fromEntries(played.map((p) => [p, { violationS: 0, lost: 0, resent: 0, energyJ: 0, replans: 0 }])) as Totals
+  const policies = new Policies(first, totals, baseline)
   const rows: SegmentRow[] = []
   let prevFleet = first.fleet
   // each policy's plans in the segment before (what was in flight when a device left)
-  const previous: Record<Policy, ReadonlyArray<{ plan: Plan; weight: number }>> = { static: [], replan: [], adapter: [] }
+  const previous: Record<Policy, ReadonlyArray<{ plan: Plan; weight: number }>> = { static: [], replan: [], adapter: [], baseline: [] }
 
   for (let k = 0; k + 1 < cuts.length; k++) {
     const fromS = cuts[k]!
@@ -159,22 +185,22 @@ export function simulateDynamics(initial: World, events: readonly DynamicEvent[]
     const departed = [...prevFleet.devices.keys()].filter((id) => !w.fleet.devices.has(id))
     prevFleet = w.fleet
     const mixes = policies.mixes(k, w, fromS, label)
-    const row = {} as Record<Policy, SegmentRow['policies'][Policy] & { energyJ: number }>
-    for (const p of POLICIES) {
-      row[p] = segmentFigures(p, mixes[p], w, { fromS, toS, seed: seed + k }, departed.length ? inFlightS(previous[p], departed, initial.fleet, w.job) : 0)
+    const row = {} as Record<Policy, PolicyRow & { energyJ: number }>
+    for (const p of played) {
+      row[p] = segmentFigures(p, mixes[p]!, w, { fromS, toS, seed: seed + k }, departed.length ? inFlightS(previous[p], departed, initial.fleet, w.job) : 0)
       if (!row[p].qoeMet) totals[p].violationS += toS - fromS
       totals[p].lost += row[p].lost
       totals[p].resent += row[p].resent
       totals[p].energyJ += row[p].energyJ
     }
-    for (const p of POLICIES) previous[p] = mixes[p].parts
-    rows.push({ fromS, toS, event: label, policies: Object.fromEntries(POLICIES.map((p) => [p, withoutEnergy(row[p])])) as SegmentRow['policies'] })
+    for (const p of played) previous[p] = mixes[p]!.parts
+    rows.push({ fromS, toS, event: label, policies: Object.fromEntries(played.map((p) => [p, withoutEnergy(row[p])])) as SegmentRow['policies'] })
   }
-  return { emulated: true, rows, totals }
+  return { emulated: true, policies: played, ...(baseline ? { baseline } : {}), rows, totals }
 }
 
 /** A policy's row for one segment (plus the segment's energy, for the totals). */
-function segmentFigures(p: Policy, mix: Mix, w: World, at: { fromS: number; toS: number; seed: number }, inFlight: number): SegmentRow['policies'][Policy] & { energyJ: number } {
+function segmentFigures(p: Policy, mix: Mix, w: World, at: { fromS: number; toS: number; seed: number }, inFlight: number): PolicyRow & { energyJ: number } {
   const { parts, action } = mix
   const lengthS = at.toS - at.fromS
   // a plan that still routes requests to a departed device loses those (only the static
@@ -197,7 +223,7 @@ function segmentFigures(p: Policy, mix: Mix, w: World, at: { fromS: number; toS:
   }
 }
 
-function withoutEnergy(r: SegmentRow['policies'][Policy] & { energyJ: number }): SegmentRow['policies'][Policy] {
+function withoutEnergy(r: PolicyRow & { energyJ: number }): PolicyRow {
   const { energyJ: _, ...row } = r
   return row
 }
