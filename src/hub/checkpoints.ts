@@ -12,7 +12,8 @@
  *   passed; then it sends what it has.
  * What is lost: a graceful move (the old holder still connected) nothing; a crash, the updates
  * since the crashed device's last periodic checkpoint (at most checkpointEverySteps steps).
- * Held in memory: a hub restart forgets the checkpoints (devices hand over again at the next epoch).
+ * Kept in memory and, when a `files` store is given, in `hub.stateDir` (checkpoint-files.ts): a
+ * restarted hub reads a job's stored checkpoints back at the first message of that job.
  * Hubs sharing Redis each keep them (all see every checkpoint); the one planning the job answers.
  * A job that is gone takes its checkpoints with it.
  */
@@ -28,6 +29,7 @@ import { HUB_SOURCE, PROTOCOL_VERSION, filters, parseTopic, topics } from '../pr
 import { CheckpointIntake, type CheckpointState } from '../runtime/checkpoint-intake.js'
 import { sendTensor } from '../runtime/send-tensor.js'
 import { joined } from '../shared/split-payload.js'
+import type { CheckpointFiles } from './checkpoint-files.js'
 
 /** Restore requests waiting for a handover, at most (older ones are answered at once). */
 const MAX_WAITING = 256
@@ -51,6 +53,8 @@ export interface CheckpointDeps {
   readonly chunkBytes: number
   /** Longest a restore waits for a connected old holder's handover. */
   readonly waitMs: number
+  /** Where checkpoints outlive the hub (null: memory only). */
+  readonly files?: CheckpointFiles | null
 }
 
 interface Waiting {
@@ -66,6 +70,10 @@ export class TrainingCheckpoints {
   private readonly senders = new Map<string, Map<string, number>>()
   private readonly waiting: Waiting[] = []
   private readonly intake: CheckpointIntake
+  /** Jobs whose stored checkpoints are read (done) or being read (pending). */
+  private readonly loads = new Map<string, Promise<void> | 'done'>()
+  private readonly seen = new Set<string>()
+  private stopped = false
   /** Counts for tests and metrics. */
   readonly counts = { stored: 0, refused: 0, answered: 0 }
 
@@ -92,18 +100,59 @@ export class TrainingCheckpoints {
 
   /** Jobs came or went: the checkpoints of jobs no longer in `jobs` go. */
   keepJobs(jobs: ReadonlyMap<string, unknown>): void {
-    for (const id of [...this.records.keys()]) if (!jobs.has(id)) this.forget(id)
+    if (this.stopped) return
+    for (const id of jobs.keys()) this.seen.add(id)
+    for (const id of new Set([...this.records.keys(), ...this.seen])) if (!jobs.has(id)) this.forget(id)
   }
 
   /** A job is gone: its checkpoints and waiting restores too. */
   forget(jobId: string): void {
     this.records.delete(jobId)
     this.senders.delete(jobId)
+    this.seen.delete(jobId)
+    this.loads.delete(jobId)
+    void this.d.files?.remove(jobId)
     for (const w of this.waiting.filter((x) => x.jobId === jobId)) this.drop(w)
   }
 
-  stop(): void {
+  /** Stops answering; waits for the checkpoint writes under way. */
+  async stop(): Promise<void> {
+    this.stopped = true
     for (const w of [...this.waiting]) this.drop(w)
+    await this.d.files?.flush()
+  }
+
+  /** Runs `f` once the job's stored checkpoints are read back (at once when they are). */
+  private loaded(jobId: string, f: () => void): void {
+    const files = this.d.files
+    const l = this.loads.get(jobId)
+    if (!files || l === 'done') return f()
+    // (a job forgotten meanwhile is not brought back)
+    const then = (): void => void (this.loads.get(jobId) === 'done' && f())
+    if (l) return void l.then(then)
+    const p = files.load(jobId, (name) => this.d.paramDims(jobId, name)).then((states) => {
+      if (this.loads.get(jobId) !== p) return
+      this.loads.set(jobId, 'done')
+      for (const s of states) this.keep(jobId, s, false)
+    })
+    this.loads.set(jobId, p)
+    void p.then(then)
+  }
+
+  /** Holds `s` when it is the newest state of its parameter; true when held. */
+  private keep(jobId: string, s: CheckpointState, sent: boolean): boolean {
+    let job = this.records.get(jobId)
+    if (!job) this.records.set(jobId, (job = new Map()))
+    if (sent) {
+      let from = this.senders.get(jobId)
+      if (!from) this.senders.set(jobId, (from = new Map()))
+      from.set(s.from, Math.max(from.get(s.from) ?? 0, s.epoch))
+    }
+    const have = job.get(s.name)
+    // the newest state wins; at the same step, the later epoch's (a handover)
+    if (have && !(s.step > have.step || (s.step === have.step && s.epoch >= have.epoch))) return false
+    job.set(s.name, s)
+    return true
   }
 
   private refuse(jobId: string, error: string): void {
@@ -122,19 +171,13 @@ export class TrainingCheckpoints {
         this.refuse(jobId, `checkpoint of ${s.name} from ${s.from}, which takes no part in job ${jobId}`)
         continue
       }
-      let job = this.records.get(jobId)
-      if (!job) this.records.set(jobId, (job = new Map()))
-      let from = this.senders.get(jobId)
-      if (!from) this.senders.set(jobId, (from = new Map()))
-      from.set(s.from, Math.max(from.get(s.from) ?? 0, s.epoch))
-      const have = job.get(s.name)
-      // the newest state wins; at the same step, the later epoch's (a handover)
-      if (!have || s.step > have.step || (s.step === have.step && s.epoch >= have.epoch)) {
-        job.set(s.name, s)
+      this.loaded(jobId, () => {
+        if (this.stopped || !this.keep(jobId, s, true)) return
         this.counts.stored++
-      }
+        this.d.files?.save(jobId, () => this.records.get(jobId)?.values() ?? [])
+        this.settle()
+      })
     }
-    this.settle()
   }
 
   private onWant(jobId: string, payload: Uint8Array): void {
@@ -147,10 +190,13 @@ export class TrainingCheckpoints {
     if (unknown !== undefined) return this.refuse(jobId, `restore request from ${want.device} names ${unknown.slice(0, 256)}, not a parameter of job ${jobId}`)
     // every hub sharing Redis keeps the checkpoints; the one planning the job answers
     if (!this.d.answers(jobId)) return
-    if (this.waiting.length >= MAX_WAITING) this.answer(this.waiting[0]!)
-    const timer = setTimeout(() => this.settle(), this.d.waitMs + 1)
-    this.waiting.push({ jobId, want, deadlineMs: this.d.clock() + this.d.waitMs, timer })
-    this.settle()
+    this.loaded(jobId, () => {
+      if (this.stopped) return
+      if (this.waiting.length >= MAX_WAITING) this.answer(this.waiting[0]!)
+      const timer = setTimeout(() => this.settle(), this.d.waitMs + 1)
+      this.waiting.push({ jobId, want, deadlineMs: this.d.clock() + this.d.waitMs, timer })
+      this.settle()
+    })
   }
 
   /**
@@ -208,7 +254,7 @@ export class TrainingCheckpoints {
 }
 
 /** The hub's checkpoint keeper over its client, registry and jobs. */
-export function hubCheckpoints(client: DoraClient, o: { registry: Registry; jobs: ReadonlyMap<string, { service: JobService }>; clock: () => number; bad: BadMessages | null; chunkBytes: number }): TrainingCheckpoints {
+export function hubCheckpoints(client: DoraClient, o: { registry: Registry; jobs: ReadonlyMap<string, { service: JobService }>; clock: () => number; bad: BadMessages | null; chunkBytes: number; files: CheckpointFiles | null }): TrainingCheckpoints {
   return new TrainingCheckpoints({
     publish: (topic, payload) => client.publish(topic, payload, { qos: 1 }),
     isOnline: (id) => o.registry.online().some((d) => d.id === id),
@@ -220,5 +266,6 @@ export function hubCheckpoints(client: DoraClient, o: { registry: Registry; jobs
     onBad: (jobId, error) => o.bad?.report({ sender: jobId || 'checkpoint', kind: 'checkpoint', topic: jobId ? topics.trainingState(jobId, 'checkpoint') : 'checkpoint', code: ErrorCodes.PAYLOAD_INVALID, error }),
     chunkBytes: o.chunkBytes,
     waitMs: HANDOVER_WAIT_MS,
+    files: o.files,
   })
 }

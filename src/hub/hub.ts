@@ -9,6 +9,7 @@ import { HomeAssistant } from '../integrations/home-assistant.js'
 import { LiveStatus } from '../status/live-status.js'
 import { OrphanUploads } from './orphan-uploads.js'
 import { hubCheckpoints, type TrainingCheckpoints } from './checkpoints.js'
+import { CheckpointFiles } from './checkpoint-files.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
@@ -153,7 +154,7 @@ export class Hub {
       newJob: (entry) => this.newJob(entry), changed: () => { this.ha?.jobsChanged(); this.checkpoints?.keepJobs(this.jobServices) }, bad: this.bad, store: this.store, uploads: this.uploads,
     })
     await this.followFleet(client)
-    this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes })
+    this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes, files: new CheckpointFiles(this.store.dir, log.child({ component: 'checkpoints' })) })
     await this.checkpoints.follow(client)
     // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
     const redis = c.broker.url === null ? c.broker.embedded.redis : null
@@ -317,7 +318,7 @@ export class Hub {
     this.ha?.stop()
     this.ha = null
     this.registry.off('event', this.onRegistryEvent)
-    this.checkpoints?.stop()
+    await this.checkpoints?.stop()
     await this.specs?.stop()
     await this.uploads?.stop()
     await this.store?.flush()
