@@ -20,13 +20,12 @@ import { profileModel } from '../../src/model/load.js'
 import { planStages } from '../../src/model/split.js'
 import { buildTrainingStage } from '../../src/model/grad.js'
 import { mlp } from '../../src/model/zoo/transformer.js'
-import { DEVICE_PASSWORD, caps, collect, connect, deviceUrl, startHub, until } from '../helpers/hub.js'
+import { DEVICE_PASSWORD, caps, collect, connect, deviceUrl, startHub, until, stopHubAndClients } from '../helpers/hub.js'
 
 let hub: Hub | null = null
 const clients: MqttClient[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.endAsync(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

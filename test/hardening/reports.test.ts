@@ -11,14 +11,13 @@ import type { Hub } from '../../src/hub/hub.js'
 import { topics } from '../../src/protocol/topics.js'
 import type { Caps, PlanEpochPayload } from '../../src/protocol/payloads.js'
 import { jobDevice, type JobDevice } from '../helpers/job-device.js'
-import { cbor, heartbeat, startHub, until } from '../helpers/hub.js'
+import { cbor, heartbeat, startHub, until, stopHubAndClients } from '../helpers/hub.js'
 
 const JOB = { id: 'vision', model: 'resnet18', rateRps: 1, goal: 'latency', recostCron: '0 0 * * * *' }
 let hub: Hub | null = null
 const clients: MqttClient[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.end(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

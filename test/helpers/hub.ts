@@ -93,3 +93,9 @@ export async function collect(client: MqttClient, filter: string): Promise<Array
   if (granted.some((g) => g.qos === 128)) throw new Error(`subscription to ${filter} refused`)
   return got
 }
+
+/** A test's teardown: closes the clients it opened (and forgets them), then stops its hub. */
+export async function stopHubAndClients(hub: Hub | null, clients: MqttClient[]): Promise<void> {
+  for (const c of clients.splice(0)) await c.endAsync(true)
+  await hub?.stop()
+}

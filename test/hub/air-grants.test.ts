@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { connect, deviceUrl, DEVICE_PASSWORD, startHub } from '../helpers/hub.js'
+import { connect, deviceUrl, DEVICE_PASSWORD, startHub, stopHubAndClients } from '../helpers/hub.js'
 import type { Hub } from '../../src/hub/hub.js'
 import { AirGrants } from '../../src/runtime/air-grants.js'
 import { topics } from '../../src/protocol/topics.js'
@@ -15,8 +15,7 @@ import { encodeCbor } from '../../src/protocol/codec.js'
 let hub: Hub | null = null
 const clients: MqttClient[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.end(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

@@ -15,14 +15,13 @@ import { ErrorCodes } from '../../src/errors.js'
 import { silentLogger } from '../../src/log.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
 import { topics } from '../../src/protocol/topics.js'
-import { caps, cbor, collect, connect, deviceUrl, DEVICE_PASSWORD, heartbeat, startHub, tempStateDir, until } from '../helpers/hub.js'
+import { caps, cbor, collect, connect, deviceUrl, DEVICE_PASSWORD, heartbeat, startHub, tempStateDir, until, stopHubAndClients } from '../helpers/hub.js'
 
 let hub: Hub | null = null
 const clients: MqttClient[] = []
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.endAsync(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

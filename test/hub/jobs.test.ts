@@ -1,7 +1,7 @@
 /** The hub runs configured jobs: plans on the online devices, new epochs as devices come and go. */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { cbor, heartbeat, startHub, until } from '../helpers/hub.js'
+import { cbor, heartbeat, startHub, until, stopHubAndClients } from '../helpers/hub.js'
 import { jobDevice, type JobDevice } from '../helpers/job-device.js'
 import type { Hub } from '../../src/hub/hub.js'
 import { topics } from '../../src/protocol/topics.js'
@@ -11,8 +11,7 @@ let hub: Hub | null = null
 const clients: MqttClient[] = []
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.end(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
-import { startHub, until } from '../helpers/hub.js'
+import { startHub, until, stopHubAndClients } from '../helpers/hub.js'
 import { jobDevice } from '../helpers/job-device.js'
 import type { Hub } from '../../src/hub/hub.js'
 import { liveBatchNote } from '../../src/cli/plan-command.js'
@@ -18,8 +18,7 @@ let hub: Hub | null = null
 const clients: MqttClient[] = []
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.end(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

@@ -16,13 +16,12 @@ import { decodeCbor, encodeCbor } from '../../src/protocol/codec.js'
 import { encodeTensorChunks } from '../../src/protocol/chunks.js'
 import { checkpointReq, restoreAnswerSchema } from '../../src/protocol/checkpoint.js'
 import { mlp } from '../../src/model/zoo/transformer.js'
-import { DEVICE_PASSWORD, caps, connect, deviceUrl, startHub, tempStateDir, until } from '../helpers/hub.js'
+import { DEVICE_PASSWORD, caps, connect, deviceUrl, startHub, tempStateDir, until, stopHubAndClients } from '../helpers/hub.js'
 
 let hub: Hub | null = null
 const clients: MqttClient[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.endAsync(true)
-  await hub?.stop()
+  await stopHubAndClients(hub, clients)
   hub = null
 })
 

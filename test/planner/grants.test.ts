@@ -13,8 +13,8 @@ import { EventHeap, runEvents } from '../../src/planner/replay/event-heap.js'
 import { chooseTransferMode, predictionOf } from '../../src/planner/adapt/transfer-mode.js'
 import { randomCase, randomPlan } from '../helpers/random-fleets.js'
 import { busiest } from '../../bench/accuracy.js'
-import { scheduledWifi5, testDevice } from '../helpers/planner.js'
-import type { Fleet, Job, ModelProfile, Network, Plan } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice, twoStages } from '../helpers/planner.js'
+import type { Fleet, Job, Network } from '../../src/planner/types.js'
 
 const granted: Network = { ...scheduledWifi5, grants: true }
 
@@ -94,14 +94,7 @@ describe('hub grants in the model', () => {
 })
 
 describe('transfer mode of three', () => {
-  const model: ModelProfile = {
-    name: 'm', layers: [
-      { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
-      { flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 },
-    ], boundaryBytes: [1.2e6, 8e5, 4e3],
-  }
-  const fleet: Fleet = { devices: new Map(['a', 'b'].map((id) => [id, testDevice(id, 20)])) }
-  const plan: Plan = { id: 'p', planner: 't', microBatch: 1, stages: [{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }] }
+  const { model, fleet, plan } = twoStages
 
   it('predicts each mode, runs the fastest, and predicts the one it runs', () => {
     for (const rateRps of [1, 5, 10]) {
