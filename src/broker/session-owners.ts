@@ -6,9 +6,9 @@
  * restart and across hubs. Bounded: at most MAX_OWNERS entries (the oldest forgotten first);
  * a damaged file is set aside and starts empty.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile, rename } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
+import { writeFileAtomic } from '../shared/atomic-write.js'
 
 const MAX_OWNERS = 10_000
 const REDIS_KEY = 'dora:session-owners'
@@ -88,10 +88,7 @@ export class FileSessionOwners implements SessionOwnerStore {
   private save(): Promise<void> {
     const body = JSON.stringify({ v: 1, owners: Object.fromEntries(this.owners) })
     this.writing = this.writing.catch(() => undefined).then(async () => {
-      await mkdir(dirname(this.file), { recursive: true })
-      const part = `${this.file}.${process.pid}.part`
-      await writeFile(part, body)
-      await rename(part, this.file)
+      await writeFileAtomic(this.file, body)
     })
     return this.writing
   }

@@ -8,7 +8,7 @@
  * parameters (name known, dims equal, each name once), so the bytes read are bounded by the job's
  * parameter list; a damaged file is reported and ignored, never fatal.
  */
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises'
+import { open, rm } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
@@ -16,6 +16,7 @@ import type { Logger } from '../log.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
 import { isValidId } from '../protocol/topics.js'
 import type { CheckpointState } from '../runtime/checkpoint-intake.js'
+import { writeFileAtomic } from '../shared/atomic-write.js'
 
 const MAX_HEADER_BYTES = 4096
 const headerSchema = z.object({
@@ -84,11 +85,7 @@ export class CheckpointFiles {
       len.writeUInt32BE(head.byteLength)
       parts.push(len, head, Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength))
     }
-    const file = this.file(jobId)
-    await mkdir(join(this.dir, 'checkpoints'), { recursive: true, mode: 0o700 })
-    const tmp = `${file}.${process.pid}.tmp`
-    await writeFile(tmp, parts, { mode: 0o600 })
-    await rename(tmp, file)
+    await writeFileAtomic(this.file(jobId), parts, { private: true })
   }
 
   /** The stored states of a job, each checked against its parameters; a damaged file gives none. */

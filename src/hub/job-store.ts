@@ -9,9 +9,9 @@
  * JSON shapes after; what fails is skipped with a warning, never fatal. Writes go to a temporary
  * file renamed into place, so a crash leaves the old or the new file, never half of one.
  */
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { open, readdir, rm } from 'node:fs/promises'
 import { constants } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { isValidId, topics } from '../protocol/topics.js'
 import type { Logger } from '../log.js'
@@ -19,6 +19,7 @@ import type { Config } from '../config/schema.js'
 import type { DoraClient } from '../mqtt/client.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { userDir } from '../config/user-dirs.js'
+import { writeFileAtomic } from '../shared/atomic-write.js'
 
 /** Epochs skipped after a restart: more than can be published between two stored ones. */
 export const EPOCH_MARGIN = 16
@@ -165,9 +166,6 @@ function checked(jobId: string): string {
   return jobId
 }
 
-async function atomicWrite(file: string, bytes: Buffer): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-  const tmp = `${file}.${process.pid}.tmp`
-  await writeFile(tmp, bytes, { mode: 0o600 })
-  await rename(tmp, file)
+function atomicWrite(file: string, bytes: Buffer): Promise<void> {
+  return writeFileAtomic(file, bytes, { private: true })
 }

@@ -7,12 +7,13 @@
  * retained chunks are cleared from the broker (clearUpload).
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DoraClient } from '../mqtt/client.js'
 import { decodeCbor } from '../protocol/codec.js'
 import { formatIssues, modelChunkSchema } from '../protocol/payloads.js'
 import { filters } from '../protocol/topics.js'
+import { writeFileAtomic } from '../shared/atomic-write.js'
 
 export const UPLOAD_PREFIX = 'upload:'
 
@@ -69,10 +70,7 @@ export async function fetchUpload(client: DoraClient, sha256: string, dir: strin
   }).finally(() => {
     if (handler) client.unsubscribe(filter, handler).catch(() => undefined)
   })
-  await mkdir(dir, { recursive: true })
-  const part = `${file}.${process.pid}.part`
-  await writeFile(part, bytes)
-  await rename(part, file)
+  await writeFileAtomic(file, bytes)
   return file
 }
 
