@@ -6,9 +6,11 @@
  * moment). Writes are off the hot path: at most one in flight per job, the latest state wins, to a
  * temporary file (mode 0600) renamed into place. Reading checks every record against the job's own
  * parameters (name known, dims equal, each name once), so the bytes read are bounded by the job's
- * parameter list; a damaged file is reported and ignored, never fatal.
+ * parameter list; a damaged file is reported and ignored, never fatal. A file whose job the hub
+ * has not known for `orphanTtlMs` since it first looked (a job cancelled while the hub was down:
+ * its retained spec cleared on an external broker) is removed by `pruneOrphans`.
  */
-import { open, rm } from 'node:fs/promises'
+import { open, readdir, rm } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
@@ -32,7 +34,43 @@ export class CheckpointFiles {
   /** Per job: the write under way, and whether newer state came in meanwhile. */
   private readonly writes = new Map<string, { busy: Promise<void>; again: (() => Iterable<CheckpointState>) | null }>()
 
+  /** Files of jobs the hub does not know: since when (clock ms) they have been seen so. */
+  private readonly unknownSince = new Map<string, number>()
+  private pruning: Promise<number> | null = null
+
   constructor(readonly dir: string, private readonly log: Logger) {}
+
+  /**
+   * Removes the files of jobs `known` has not named for `ttlMs` of `now` since first seen unknown;
+   * resolves to how many went. One pass at a time (a call during a pass joins it).
+   */
+  pruneOrphans(known: (jobId: string) => boolean, now: number, ttlMs: number): Promise<number> {
+    this.pruning ??= this.prune(known, now, ttlMs).finally(() => (this.pruning = null))
+    return this.pruning
+  }
+
+  private async prune(known: (jobId: string) => boolean, now: number, ttlMs: number): Promise<number> {
+    let names: string[]
+    try {
+      names = await readdir(join(this.dir, 'checkpoints'))
+    } catch {
+      return 0
+    }
+    const ids = new Set(names.filter((n) => n.endsWith('.ckpt')).map((n) => n.slice(0, -5)).filter((id) => isValidId(id) && !known(id)))
+    for (const id of this.unknownSince.keys()) if (!ids.has(id)) this.unknownSince.delete(id)
+    let removed = 0
+    for (const id of ids) {
+      const since = this.unknownSince.get(id)
+      if (since === undefined) this.unknownSince.set(id, now)
+      else if (now - since >= ttlMs && !this.writes.has(id)) {
+        this.unknownSince.delete(id)
+        await this.remove(id)
+        this.log.info({ jobId: id }, 'checkpoints: removed the file of a job no longer known')
+        removed++
+      }
+    }
+    return removed
+  }
 
   private file(jobId: string): string {
     if (!isValidId(jobId)) throw new RangeError(`not a job id: ${JSON.stringify(jobId)}`)
@@ -72,8 +110,9 @@ export class CheckpointFiles {
     await rm(this.file(jobId), { force: true }).catch((err: Error) => this.log.warn({ jobId, err: err.message }, 'checkpoints: could not remove'))
   }
 
-  /** Waits for the writes under way. */
+  /** Waits for the writes (and any orphan pass) under way. */
   async flush(): Promise<void> {
+    await this.pruning
     while (this.writes.size > 0) await Promise.all([...this.writes.values()].map((w) => w.busy))
   }
 

@@ -59,6 +59,7 @@ export class Hub {
   private leases: PlanLeases | null = null
   /** Training jobs' checkpoints (parameters and optimizer state per parameter; checkpoints.ts). */
   checkpoints: TrainingCheckpoints | null = null
+  private checkpointFiles: CheckpointFiles | null = null
   /** Uploads no spec names, cleared after hub.uploads.orphanTtlMs (orphan-uploads.ts). */
   uploads: OrphanUploads | null = null
   private boundMetricsPort: number | null = null
@@ -154,7 +155,8 @@ export class Hub {
       newJob: (entry) => this.newJob(entry), changed: () => { this.ha?.jobsChanged(); this.checkpoints?.keepJobs(this.jobServices) }, bad: this.bad, store: this.store, uploads: this.uploads,
     })
     await this.followFleet(client)
-    this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes, files: new CheckpointFiles(this.store.dir, log.child({ component: 'checkpoints' })) })
+    this.checkpointFiles = new CheckpointFiles(this.store.dir, log.child({ component: 'checkpoints' }))
+    this.checkpoints = hubCheckpoints(client, { registry: this.registry, jobs: this.jobServices, clock: this.clock, bad: this.bad, chunkBytes: c.tensors.chunkBytes, files: this.checkpointFiles })
     await this.checkpoints.follow(client)
     // scale-out: each job is planned by the hub holding its lease; the others follow its epochs
     const redis = c.broker.url === null ? c.broker.embedded.redis : null
@@ -236,6 +238,7 @@ export class Hub {
     await client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
     this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
       this.registry.sweep(this.clock())
+      void this.checkpointFiles?.pruneOrphans((id) => this.jobServices.has(id), this.clock(), c.hub.uploads.orphanTtlMs)
     })
     this.energyTask = cron.schedule(c.hub.energyCron, () => {
       this.reports.publishEnergy().catch((err: Error) => this.log.warn({ err: err.message }, 'could not publish the energy summary'))

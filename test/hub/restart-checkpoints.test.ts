@@ -1,11 +1,12 @@
 /**
  * A hub restart keeps training checkpoints (issue 16 follow-up): the hub stores each job's newest
  * checkpoints in hub.stateDir, a new hub on the same folder answers a restore with the same bytes,
- * a damaged file is reported and ignored, a cancelled job's file goes. Real hubs on the embedded
+ * a damaged file is reported and ignored, a cancelled job's file goes, and so does the file of a
+ * job cancelled while the hub was down (after hub.uploads.orphanTtlMs). Real hubs on the embedded
  * Aedes (loopback), real mqtt.js clients.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { MqttClient } from 'mqtt'
@@ -119,4 +120,25 @@ describe('training checkpoints across a hub restart', () => {
     await op.publishAsync(topics.job('ft', 'spec'), Buffer.alloc(0), { qos: 1, retain: true })
     await until(() => !existsSync(file) || null, 10_000, 'the cancelled job loses its checkpoint file')
   }, 120_000)
+
+  it('removes the file of a job it has not known for hub.uploads.orphanTtlMs (cancelled while the hub was down), and keeps a known job\'s', async () => {
+    const dir = tempStateDir()
+    await hubWithJob(dir, true)
+    await hub!.stop()
+    for (const c of clients.splice(0)) await c.endAsync(true)
+    // what a hub that was down finds: the file of a job whose spec is gone, beside the known job's
+    const gone = join(dir, 'checkpoints', 'gone.ckpt')
+    const kept = join(dir, 'checkpoints', 'ft.ckpt')
+    mkdirSync(join(dir, 'checkpoints'), { recursive: true })
+    writeFileSync(gone, Buffer.from([0, 0, 0, 1, 0]))
+    writeFileSync(kept, Buffer.from([0, 0, 0, 1, 0]))
+    const lines: string[] = []
+    const sink = new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) })
+    const started = Date.now()
+    hub = await startHub({ hub: { stateDir: dir, sweepCron: '* * * * * *', uploads: { orphanTtlMs: 2000 } }, ...ops }, createLogger('info', sink))
+    await until(() => !existsSync(gone) || null, 15_000, 'the unknown job\'s checkpoint file removed')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000)
+    expect(existsSync(kept)).toBe(true)
+    expect(lines.some((l) => l.includes('removed the file of a job no longer known') && l.includes('"jobId":"gone"'))).toBe(true)
+  }, 60_000)
 })
