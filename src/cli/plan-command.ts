@@ -77,6 +77,7 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
           emulated: true,
           job: inputs.job.training ? 'training' : 'inference',
           plans,
+          notes: [liveBatchNote(inputs.job, (result.ok ? result.candidates : result.closest).map((c) => c.plan))].filter((n) => n !== null),
           chosen: result.ok ? result.chosen.plan.id : null,
           ...(result.ok ? {} : { reasons: result.reasons }),
           plannerMs: planMs,

@@ -21,7 +21,7 @@ const dora = (...args: string[]) =>
   )
 
 /** A shipped scenario with one text replacement, written to a temporary file. */
-function variant(name: string, from: string, to: string): string {
+function variant(name: string, from: string | RegExp, to: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'dora-scenario-')), `${name}.yaml`)
   writeFileSync(file, readFileSync(scenario(name), 'utf8').replace(from, to))
   return file
@@ -58,6 +58,16 @@ describe('dora plan', () => {
     const table = await dora('plan', '--scenario', scenario('smart-home'))
     expect(table.stdout).toMatch(/scenario smart-home \(emulated devices\)/)
     expect(table.stdout).toMatch(/\* chosen for the latency goal/)
+  })
+
+  it('--json carries the note that an offline batch is a what-if the live runtime does not run', async () => {
+    const busy = variant('traffic', /rateRps: 1\.5 \}/g, 'rateRps: 15 }')
+    writeFileSync(busy, readFileSync(busy, 'utf8').replace(/rateRps: 1 \}/g, 'rateRps: 10 }').replace('throughputRps: 5', 'throughputRps: 20'))
+    const out = JSON.parse((await dora('plan', '--scenario', busy, '--goal', 'throughput', '--json')).stdout)
+    expect(out.plans.some((p: { microBatch: number }) => p.microBatch > 1)).toBe(true)
+    expect(out.notes.join(' ')).toMatch(/batch \d+ is an offline what-if.*micro-batch 1/)
+    const plain = JSON.parse((await dora('plan', '--scenario', scenario('smart-home'), '--json')).stdout)
+    expect(plain.notes).toEqual([])
   })
 
   it('an impossible bound gives exit 3, reasons, and the closest plans', async () => {
