@@ -5,34 +5,19 @@
  * per layer boundary. Complete plans are then costed exactly by the cost model. Pure.
  */
 import { compliance, DEFAULT_UTILISATION_CAP, predict } from './cost.js'
-import { jobSources, outputBytesOf, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
+import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
 import { StageTable } from './stage-table.js'
-import { consumerOf } from './routing.js'
 import { soloAirtimeS } from './network/wifi.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
-import { allReduceHops } from './training.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
-import { beam, covered, insert, type Label as PlanLabel } from './partition-labels.js'
+import { beam, covered, insert } from './partition-labels.js'
+import { candidateGroups, groupMembers, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
 
 export interface DeviceType {
   readonly index: number
   readonly ids: readonly string[]
   readonly rep: DeviceProfile
 }
-
-/** Devices of one stage: r devices of each listed type (several types: heterogeneous replicas). */
-type Group = ReadonlyArray<{ readonly type: number; readonly replicas: number }>
-
-/** Who sent the previous stage's output, with the share of micro-batches each type sends. */
-type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly t: number; readonly share: number }>
-
-type Label = PlanLabel<{ layers: [number, number]; group: Group }>
-
-interface Entry { counts: number[]; code: number; senders: Senders; set: Label[] }
-
-type Member = { d: DeviceProfile; t: number; ms: number; share: number }
-
-const REPLICAS = [1, 2, 3, 4, 8, 16, 32, 64]
 
 export function deviceTypes(devices: readonly DeviceProfile[]): DeviceType[] {
   const groups = new Map<string, string[]>()
@@ -81,6 +66,8 @@ export interface SearchSpace {
   readonly memoryLimit: (d: DeviceProfile) => number
   /** Labels only grow along a plan and are lower bounds of the prediction: false = can never comply. */
   readonly withinBounds: (periodMs: number, latencyMs: number, energyJ: number) => boolean
+  /** Shared by the search's runs (partition-step.ts). */
+  readonly memo: SearchMemo
 }
 
 export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): SearchSpace {
@@ -118,6 +105,7 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
       (minRate === undefined || periodMs * minRate < 1000 * busyCap) &&
       (q.energyJPerRequest === undefined || energyJ <= q.energyJPerRequest) &&
       (training !== undefined || q.latencyMs === undefined || latencyMs <= q.latencyMs),
+    memo: newMemo(),
   }
 }
 
@@ -168,20 +156,25 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
     if (!m) memberCache[t]!.set(stageMs, (m = [{ d: types[t]!.rep, t, ms: stageMs, share: 1 }]))
     return m
   }
-  const run: Run = { space, S, b, table, airAt: (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune }
+  const run = newRun(space, S, b, table, (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune)
   // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
   const states: Array<Map<number | string, Entry>> = Array.from({ length: L + 1 }, () => new Map())
   // compute time of the stage being tried on each type that fits it, ms (one array, refilled)
   const ms = new Float64Array(types.length)
-  states[0]!.set(-1, { counts: types.map(() => 0), code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+  // the types that fit the stage being tried, and its candidate groups (arrays refilled)
+  const fits: DeviceType[] = []
+  const groups: Group[] = []
+  states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
   for (let i = 0; i < L; i++) {
     for (const entry of beam(states[i]!, space.beamWidth)) {
+      const counts = countsOf(entry)
       for (let j = i + 1; j <= L; j++) {
         const minBytes = table.memoryBytes(i, j, b, 1)
-        const fits = types.filter((t) => t.ids.length > entry.counts[t.index]! && minBytes <= space.memoryLimit(t.rep))
+        fits.length = 0
+        for (const t of types) if (t.ids.length > counts[t.index]! && minBytes <= space.memoryLimit(t.rep)) fits.push(t)
         if (!fits.length) continue
         for (const t of fits) ms[t.index] = table.computeMs(t.rep, i, j, b)
-        const groups = candidateGroups(fits, entry.counts, ms)
+        candidateGroups(run, fits, counts, ms, groups)
         // several sources that can all hold stage 0: each runs it on its own requests
         const local = i === 0 && space.localGroup && space.localGroup.every((g) => fits.some((t) => t.index === g.type)) ? space.localGroup : null
         if (local) groups.push(local)
@@ -197,95 +190,6 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
     }
   }
   return states
-}
-
-interface Run {
-  readonly space: SearchSpace
-  readonly S: number
-  readonly b: number
-  readonly table: StageTable
-  readonly airAt: (t: number, i: number) => number
-  readonly prune: boolean
-}
-
-/** What adding one stage costs a partial plan, per request (stageStep). */
-interface Step { airIn: number; airOut: number; stageMs: number; wireMs: number; radioJ: number; activeJ: number; idleJ: number; stagePeriodMs: number; groupLimit: number }
-
-function groupMembers(types: readonly DeviceType[], group: Group, ms: Float64Array): Member[] {
-  let rate = 0
-  for (const g of group) rate += (g.replicas * 1000) / ms[g.type]!
-  return group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: (g.replicas * 1000) / ms[g.type]! / rate }))
-}
-
-/** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy. */
-function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: Float64Array, members: readonly Member[], isLocal: boolean): Step {
-  const { space, b, table } = run
-  const { job, types, sources } = space
-  const training = job.training
-  // micro-batches per second of the group; each device's share is its own rate over that
-  let rate = 0
-  let replicaCount = 0
-  let groupLimit = Infinity
-  let idleW = 0
-  for (const g of group) {
-    rate += (g.replicas * 1000) / ms[g.type]!
-    replicaCount += g.replicas
-    const rep = types[g.type]!.rep
-    groupLimit = Math.min(groupLimit, space.memoryLimit(rep))
-    idleW += g.replicas * rep.idleW
-  }
-  // local routing: the busiest source sets the stage's rate
-  if (isLocal) rate = Math.min(...members.map((m) => 1000 / m.ms / m.share))
-  // training sends each boundary's gradient back as well (not the input's)
-  const passes = training && i > 0 ? 2 : 1
-  const bytesIn = job.model.boundaryBytes[i]! * b
-  let airIn = 0
-  let radioJ = 0
-  let wireMs = 0
-  for (const s of isLocal ? [] : entry.senders) {
-    for (const m of members) {
-      if (s.d?.id === m.d.id) continue
-      airIn += (passes * s.share * m.share * (run.airAt(s.t, i) + run.airAt(m.t, i))) / b
-      wireMs += passes * s.share * m.share * space.offAir(bytesIn, s.d, m.d)
-      const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
-      radioJ += (s.share * m.share * bytesIn * radio) / b
-    }
-  }
-  // gradient all-reduce among the replicas, once per step, spread over its samples
-  const paramBytes = training ? table.paramBytes(i, j) : 0
-  if (training && paramBytes > 0 && replicaCount > 1) {
-    const samplesPerStep = training.microBatchesPerStep * b
-    const replicas = group.flatMap((g) => types[g.type]!.ids.slice(entry.counts[g.type]!, entry.counts[g.type]! + g.replicas).map((id) => space.fleet.devices.get(id)!))
-    for (const h of allReduceHops(replicas, paramBytes)) {
-      const d = space.fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
-      airIn += space.air(h.bytes, d) / samplesPerStep
-      radioJ += (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
-    }
-  }
-  let airOut = 0
-  let stageMs = 0
-  let activeJ = 0
-  const bytesOut = !training ? outputBytesOf(job.model, [i, j]) * b : 0
-  for (const m of members) {
-    if (bytesOut > 0) {
-      // results go to each request's consumer (routing.ts consumerOf; in a local group the source is its own member)
-      for (const [k, src] of sources.entries()) {
-        const to = consumerOf(job, src.d, space.fleet)
-        if (m.d.id === to?.id) continue
-        const w = isLocal ? (members[k] === m ? 1 : 0) : m.share * src.share
-        if (w <= 0) continue
-        airOut += (w * (space.air(bytesOut, m.d) + space.air(bytesOut, to))) / b
-        wireMs += w * space.offAir(bytesOut, m.d, to)
-        radioJ += (w * bytesOut * (m.d.txJPerByte + (to?.rxJPerByte ?? 0))) / b
-      }
-    }
-    stageMs += m.share * m.ms
-    activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
-  }
-  // idle power of the stage's devices per request: over 1 / rate (inference); over the
-  // stage's own period per sample at least (training, whose step time is not known yet)
-  const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
-  return { airIn, airOut, stageMs, wireMs, radioJ, activeJ, idleJ, stagePeriodMs: 1000 / rate / b, groupLimit }
 }
 
 /** Adds stage [i, j) on `group` to every label of `entry` that may take it, into the states after j. */
@@ -311,57 +215,20 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
       // the devices used per type, as one mixed-radix number, and the group's shape
       nc = entry.code
       for (const g of group) nc += g.replicas * space.radix[g.type]!
+      // (a mixed group: a negative number while its id is small)
+      const mixed = run.memo.mixedKeys.get(group)
       key = group.length === 1 && space.numericKeys
         ? nc * 1024 + group[0]!.type * REPLICAS.length + REPLICAS.indexOf(group[0]!.replicas)
-        : `${space.numericKeys ? nc : entry.counts.map((c, t) => c + group.reduce((x, g) => x + (g.type === t ? g.replicas : 0), 0)).join(',')}|${group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
+        : mixed && mixed.id < 1024 && space.numericKeys
+          ? -(nc * 1024 + mixed.id + 1)
+          : `${space.numericKeys ? nc : countsOf(entry).map((c, t) => c + group.reduce((x, g) => x + (g.type === t ? g.replicas : 0), 0)).join(',')}|${mixed?.key ?? group.map((g) => `${g.type}x${g.replicas}`).join('+')}`
     }
     let target = next.get(key)
     // most new labels are dominated: test before allocating one
     if (target && covered(target.set, periodMs, latencyMs, energyJ, airMs)) continue
-    if (!target) {
-      const ncounts = entry.counts.slice()
-      for (const g of group) ncounts[g.type]! += g.replicas
-      next.set(key, (target = { counts: ncounts, code: nc, senders: members.map((m) => ({ d: m.d, t: m.t, share: m.share })), set: [] }))
-    }
+    // the members are immutable: they serve as the senders of the next stage
+    if (!target) next.set(key, (target = { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [] }))
     stage ??= { layers: [i, j], group }
     insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage, parent: label, depth: label.depth + 1 }, space.frontSize)
   }
-}
-
-/** The single-type groups of type t, one per replica degree, shared (groups are immutable). */
-const SINGLE_GROUPS: Group[][] = []
-function singleGroups(t: number): Group[] {
-  return (SINGLE_GROUPS[t] ??= REPLICAS.map((replicas) => [{ type: t, replicas }]))
-}
-
-/**
- * Replica groups for one stage: r devices of a single type (r from REPLICAS), and mixed groups of
- * the k fastest available devices across types (k = 2 .. 4), which a heterogeneous fleet needs
- * to spread a heavy stage.
- */
-function candidateGroups(fits: readonly DeviceType[], counts: readonly number[], ms: Float64Array): Group[] {
-  const groups: Group[] = []
-  for (const t of fits) {
-    const avail = t.ids.length - counts[t.index]!
-    const singles = singleGroups(t.index)
-    for (let k = 0; k < REPLICAS.length && REPLICAS[k]! <= avail; k++) groups.push(singles[k]!)
-  }
-  if (fits.length > 1) {
-    const bySpeed = [...fits].sort((a, b) => ms[a.index]! - ms[b.index]!)
-    // the k fastest devices (at most 4 of a type), taken one by one in speed order: after the
-    // k-th (k = 2 .. 4), the group of those k when they span two types or more
-    const picked: Array<{ type: number; replicas: number }> = []
-    let k = 0
-    for (const t of bySpeed) {
-      const n = Math.min(4, t.ids.length - counts[t.index]!)
-      for (let c = 0; c < n && k < 4; c++) {
-        k++
-        if (c === 0) picked.push({ type: t.index, replicas: 1 })
-        else picked[picked.length - 1]!.replicas++
-        if (k >= 2 && picked.length >= 2) groups.push(picked.map((g) => ({ type: g.type, replicas: g.replicas })))
-      }
-      if (k >= 4) break
-    }
-  }
-  return groups
 }

@@ -1,0 +1,263 @@
+/**
+ * One stage choice of the partitioner's search (partition-dp.ts): the replica groups tried for a
+ * stage, and what adding the stage costs a partial plan per request. Everything a search run can
+ * work out once (consumers, transfer times per boundary, all-reduce terms per group shape, the
+ * interned mixed groups) is kept on its Run, so the inner loop allocates next to nothing; the
+ * figures are the same floating-point operations in the same order as before. Pure.
+ */
+import { outputBytesOf, type DeviceProfile } from './types.js'
+import type { StageTable } from './stage-table.js'
+import { consumerOf } from './routing.js'
+import { allReduceHops } from './training.js'
+import type { Label as PlanLabel } from './partition-labels.js'
+import type { DeviceType, SearchSpace } from './partition-dp.js'
+
+/** Devices of one stage: r devices of each listed type (several types: heterogeneous replicas). */
+export type Group = ReadonlyArray<{ readonly type: number; readonly replicas: number }>
+
+/** Who sent the previous stage's output, with the share of micro-batches each type sends. */
+export type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly t: number; readonly share: number }>
+
+export type Label = PlanLabel<{ layers: [number, number]; group: Group }>
+
+/**
+ * A state: the devices used per type (counts, worked out from the state before it and the group
+ * of its last stage only when the state is expanded: most states never are), their mixed-radix
+ * code, who sent the last boundary, and its Pareto set of partial plans.
+ */
+export interface Entry { counts: number[] | null; base: readonly number[]; group: Group | null; code: number; senders: Senders; set: Label[] }
+
+/** The devices an entry uses per type. */
+export function countsOf(entry: Entry): number[] {
+  if (entry.counts) return entry.counts
+  const c = entry.base.slice()
+  for (const g of entry.group!) c[g.type]! += g.replicas
+  return (entry.counts = c)
+}
+
+export type Member = { d: DeviceProfile; t: number; ms: number; share: number }
+
+export const REPLICAS = [1, 2, 3, 4, 8, 16, 32, 64]
+
+/** What adding one stage costs a partial plan, per request (stageStep). */
+export interface Step { airIn: number; airOut: number; stageMs: number; wireMs: number; radioJ: number; activeJ: number; idleJ: number; stagePeriodMs: number; groupLimit: number }
+
+export interface Run {
+  readonly space: SearchSpace
+  readonly S: number
+  readonly b: number
+  readonly table: StageTable
+  readonly airAt: (t: number, i: number) => number
+  readonly prune: boolean
+  /** consumers[k]: where source k's results go (routing.ts consumerOf). */
+  readonly consumers: ReadonlyArray<DeviceProfile | null>
+  /** Bytes out of stage [i, j) at index i * (L + 1) + j (inference; outputBytesOf x b). */
+  readonly outBytes: Float64Array | null
+  /** All-reduce terms (air, radio per sample, hop by hop) per group and stage range (training; memo.syncTerms for this b). */
+  readonly syncTerms: Map<Group, Array<Float64Array | undefined>>
+  readonly memo: SearchMemo
+  /** The Step that stageStep fills (read before the next call). */
+  readonly step: Step
+}
+
+/** What the runs of one search share (SearchSpace.memo). */
+export interface SearchMemo {
+  /** Mixed groups interned by shape, and each one's part of a state key (string, and a number < 1024 while there are few). */
+  readonly mixed: Map<number | string, Group>
+  readonly mixedKeys: Map<Group, { readonly key: string; readonly id: number }>
+  /** Per micro-batch size: Run.syncTerms. */
+  readonly syncTerms: Map<number, Map<Group, Array<Float64Array | undefined>>>
+}
+
+export function newMemo(): SearchMemo {
+  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map() }
+}
+
+export function newRun(space: SearchSpace, S: number, b: number, table: StageTable, airAt: (t: number, i: number) => number, prune: boolean): Run {
+  const { job } = space
+  const L = job.model.layers.length
+  let outBytes: Float64Array | null = null
+  if (!job.training) {
+    outBytes = new Float64Array((L + 1) * (L + 1))
+    for (let i = 0; i < L; i++) for (let j = i + 1; j <= L; j++) outBytes[i * (L + 1) + j] = outputBytesOf(job.model, [i, j]) * b
+  }
+  return {
+    space, S, b, table, airAt, prune, outBytes,
+    consumers: space.sources.map((src) => consumerOf(job, src.d, space.fleet)),
+    syncTerms: space.memo.syncTerms.get(b) ?? space.memo.syncTerms.set(b, new Map()).get(b)!,
+    memo: space.memo,
+    step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0 },
+  }
+}
+
+export function groupMembers(types: readonly DeviceType[], group: Group, ms: Float64Array): Member[] {
+  let rate = 0
+  for (const g of group) rate += (g.replicas * 1000) / ms[g.type]!
+  return group.map((g) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: (g.replicas * 1000) / ms[g.type]! / rate }))
+}
+
+/**
+ * The all-reduce of stage [i, j) on `group` once per step, spread over its samples: per hop, its
+ * air time and radio energy. Devices of a type differ only in id, so the terms depend on the
+ * group's shape, not on which devices of each type the plan takes.
+ */
+function syncTerms(run: Run, entry: Entry, i: number, j: number, group: Group, paramBytes: number): Float64Array {
+  const { space, b } = run
+  const L = space.job.model.layers.length
+  let byRange = run.syncTerms.get(group)
+  if (!byRange) run.syncTerms.set(group, (byRange = []))
+  let terms = byRange[i * (L + 1) + j]
+  if (terms) return terms
+  const samplesPerStep = space.job.training!.microBatchesPerStep * b
+  const counts = countsOf(entry)
+  const replicas = group.flatMap((g) => space.types[g.type]!.ids.slice(counts[g.type]!, counts[g.type]! + g.replicas).map((id) => space.fleet.devices.get(id)!))
+  const hops = allReduceHops(replicas, paramBytes)
+  terms = new Float64Array(2 * hops.length)
+  hops.forEach((h, k) => {
+    const d = space.fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
+    terms![2 * k] = space.air(h.bytes, d) / samplesPerStep
+    terms![2 * k + 1] = (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
+  })
+  byRange[i * (L + 1) + j] = terms
+  return terms
+}
+
+/** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy (into run.step). */
+export function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: Float64Array, members: readonly Member[], isLocal: boolean): Step {
+  const { space, b, table } = run
+  const { job, types, sources } = space
+  const training = job.training
+  // micro-batches per second of the group; each device's share is its own rate over that
+  let rate = 0
+  let replicaCount = 0
+  let groupLimit = Infinity
+  let idleW = 0
+  for (const g of group) {
+    rate += (g.replicas * 1000) / ms[g.type]!
+    replicaCount += g.replicas
+    const rep = types[g.type]!.rep
+    groupLimit = Math.min(groupLimit, space.memoryLimit(rep))
+    idleW += g.replicas * rep.idleW
+  }
+  // local routing: the busiest source sets the stage's rate
+  if (isLocal) rate = Math.min(...members.map((m) => 1000 / m.ms / m.share))
+  // training sends each boundary's gradient back as well (not the input's)
+  const passes = training && i > 0 ? 2 : 1
+  const bytesIn = job.model.boundaryBytes[i]! * b
+  let airIn = 0
+  let radioJ = 0
+  let wireMs = 0
+  if (!isLocal) {
+    for (const s of entry.senders) {
+      for (const m of members) {
+        if (s.d?.id === m.d.id) continue
+        airIn += (passes * s.share * m.share * (run.airAt(s.t, i) + run.airAt(m.t, i))) / b
+        wireMs += passes * s.share * m.share * space.offAir(bytesIn, s.d, m.d)
+        const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
+        radioJ += (s.share * m.share * bytesIn * radio) / b
+      }
+    }
+  }
+  // gradient all-reduce among the replicas, once per step, spread over its samples
+  const paramBytes = training ? table.paramBytes(i, j) : 0
+  if (training && paramBytes > 0 && replicaCount > 1) {
+    const terms = syncTerms(run, entry, i, j, group, paramBytes)
+    for (let k = 0; k < terms.length; k += 2) {
+      airIn += terms[k]!
+      radioJ += terms[k + 1]!
+    }
+  }
+  let airOut = 0
+  let stageMs = 0
+  let activeJ = 0
+  const bytesOut = run.outBytes ? run.outBytes[i * (job.model.layers.length + 1) + j]! : 0
+  for (const m of members) {
+    if (bytesOut > 0) {
+      // results go to each request's consumer (routing.ts consumerOf; in a local group the source is its own member)
+      for (let k = 0; k < sources.length; k++) {
+        const to = run.consumers[k]!
+        if (m.d.id === to?.id) continue
+        const w = isLocal ? (members[k] === m ? 1 : 0) : m.share * sources[k]!.share
+        if (w <= 0) continue
+        airOut += (w * (space.air(bytesOut, m.d) + space.air(bytesOut, to))) / b
+        wireMs += w * space.offAir(bytesOut, m.d, to)
+        radioJ += (w * bytesOut * (m.d.txJPerByte + (to?.rxJPerByte ?? 0))) / b
+      }
+    }
+    stageMs += m.share * m.ms
+    activeJ += (m.share * (m.d.activeW - m.d.idleW) * m.ms) / 1000 / b
+  }
+  // idle power of the stage's devices per request: over 1 / rate (inference); over the
+  // stage's own period per sample at least (training, whose step time is not known yet)
+  const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
+  const step = run.step
+  step.airIn = airIn
+  step.airOut = airOut
+  step.stageMs = stageMs
+  step.wireMs = wireMs
+  step.radioJ = radioJ
+  step.activeJ = activeJ
+  step.idleJ = idleJ
+  step.stagePeriodMs = 1000 / rate / b
+  step.groupLimit = groupLimit
+  return step
+}
+
+/** The single-type groups of type t, one per replica degree, shared (groups are immutable). */
+const SINGLE_GROUPS: Group[][] = []
+function singleGroups(t: number): Group[] {
+  return (SINGLE_GROUPS[t] ??= REPLICAS.map((replicas) => [{ type: t, replicas }]))
+}
+
+/** A mixed group's shape: at most 4 parts of 1-4 replicas each, one number while that stays exact. */
+function shapeCode(parts: Group, types: number): number | string {
+  const radix = 5 * types + 5
+  if (radix ** 4 >= Number.MAX_SAFE_INTEGER) return parts.map((g) => `${g.type}x${g.replicas}`).join('+')
+  let code = 0
+  for (const g of parts) code = code * radix + g.type * 5 + g.replicas
+  return code
+}
+
+/**
+ * Replica groups for one stage, into `out` (cleared first): r devices of a single type (r from
+ * REPLICAS), and mixed groups of the k fastest available devices across types (k = 2 .. 4), which
+ * a heterogeneous fleet needs to spread a heavy stage. Mixed groups are interned per run.
+ */
+export function candidateGroups(run: Run, fits: readonly DeviceType[], counts: readonly number[], ms: Float64Array, out: Group[]): Group[] {
+  out.length = 0
+  for (const t of fits) {
+    const avail = t.ids.length - counts[t.index]!
+    const singles = singleGroups(t.index)
+    for (let k = 0; k < REPLICAS.length && REPLICAS[k]! <= avail; k++) out.push(singles[k]!)
+  }
+  if (fits.length > 1) {
+    const bySpeed = [...fits].sort((a, b) => ms[a.index]! - ms[b.index]!)
+    // the k fastest devices (at most 4 of a type), taken one by one in speed order: after the
+    // k-th (k = 2 .. 4), the group of those k when they span two types or more
+    const picked: Array<{ type: number; replicas: number }> = []
+    let k = 0
+    for (const t of bySpeed) {
+      const n = Math.min(4, t.ids.length - counts[t.index]!)
+      for (let c = 0; c < n && k < 4; c++) {
+        k++
+        if (c === 0) picked.push({ type: t.index, replicas: 1 })
+        else picked[picked.length - 1]!.replicas++
+        if (k >= 2 && picked.length >= 2) out.push(internMixed(run, picked))
+      }
+      if (k >= 4) break
+    }
+  }
+  return out
+}
+
+function internMixed(run: Run, picked: Group): Group {
+  const { mixed, mixedKeys } = run.memo
+  const code = shapeCode(picked, run.space.types.length)
+  let group = mixed.get(code)
+  if (!group) {
+    group = picked.map((g) => ({ type: g.type, replicas: g.replicas }))
+    mixed.set(code, group)
+    mixedKeys.set(group, { key: group.map((g) => `${g.type}x${g.replicas}`).join('+'), id: mixedKeys.size })
+  }
+  return group
+}
