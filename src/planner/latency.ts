@@ -16,7 +16,9 @@
  * - The air: one first-come-first-served server visited by every air hop (air-queue.ts): a
  *   micro-batch's first visit sees the time-average work (Brumelle), a later one the work that
  *   queued behind its previous hop; Kingman's factor where the arrivals are smoother than Poisson.
- * - A queue's wait is 0 with probability 1 - rho, else exponential with mean W / rho. The p95 of
+ * - A queue's wait is 0 with probability 1 - rho, else exponential with mean W / rho (the air's
+ *   summed waits: 0 with the probability that none of a micro-batch's visits waits, inference.ts
+ *   airWaitShape). The p95 of
  *   a request's latency (its route's compute, transfers and waits, its source's batching) is
  *   taken over a fixed Latin-hypercube set of points of these distributions: numerical
  *   integration of the model, deterministic, not a simulation of the system.
