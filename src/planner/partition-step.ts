@@ -8,7 +8,6 @@
 import { outputBytesOf, type DeviceProfile } from './types.js'
 import type { StageTable } from './stage-table.js'
 import { consumerOf } from './routing.js'
-import { allReduceHops } from './training.js'
 import type { Label as PlanLabel } from './partition-labels.js'
 import type { DeviceType, SearchSpace } from './partition-dp.js'
 
@@ -101,7 +100,7 @@ export function groupMembers(types: readonly DeviceType[], group: Group, ms: Flo
  * air time and radio energy. Devices of a type differ only in id, so the terms depend on the
  * group's shape, not on which devices of each type the plan takes.
  */
-function syncTerms(run: Run, entry: Entry, i: number, j: number, group: Group, paramBytes: number): Float64Array {
+function syncTerms(run: Run, i: number, j: number, group: Group, paramBytes: number): Float64Array {
   const { space, b } = run
   const L = space.job.model.layers.length
   let byRange = run.syncTerms.get(group)
@@ -109,15 +108,27 @@ function syncTerms(run: Run, entry: Entry, i: number, j: number, group: Group, p
   let terms = byRange[i * (L + 1) + j]
   if (terms) return terms
   const samplesPerStep = space.job.training!.microBatchesPerStep * b
-  const counts = countsOf(entry)
-  const replicas = group.flatMap((g) => space.types[g.type]!.ids.slice(counts[g.type]!, counts[g.type]! + g.replicas).map((id) => space.fleet.devices.get(id)!))
-  const hops = allReduceHops(replicas, paramBytes)
-  terms = new Float64Array(2 * hops.length)
-  hops.forEach((h, k) => {
-    const d = space.fleet.devices.get((h.txDevice ?? h.rxDevice)!)!
-    terms![2 * k] = space.air(h.bytes, d) / samplesPerStep
-    terms![2 * k + 1] = (h.bytes * (h.txDevice ? d.txJPerByte : d.rxJPerByte)) / samplesPerStep
-  })
+  // allReduceHops (training.ts) on the group's devices, from their types' profiles: a ring over
+  // the m replicas, each sending 2(m - 1)/m of the parameters to the next, a transmit hop on the
+  // sender and a receive hop on the receiver (never the same device)
+  let m = 0
+  for (const g of group) m += g.replicas
+  const share = (2 * (m - 1) * paramBytes) / m
+  const ring: DeviceProfile[] = []
+  const air: number[] = []
+  for (const g of group) {
+    const rep = space.types[g.type]!.rep
+    const a = space.air(share, rep) / samplesPerStep
+    for (let r = 0; r < g.replicas; r++) { ring.push(rep); air.push(a) }
+  }
+  terms = new Float64Array(4 * m)
+  for (let r = 0; r < m; r++) {
+    const n = (r + 1) % m
+    terms[4 * r] = air[r]!
+    terms[4 * r + 1] = (share * ring[r]!.txJPerByte) / samplesPerStep
+    terms[4 * r + 2] = air[n]!
+    terms[4 * r + 3] = (share * ring[n]!.rxJPerByte) / samplesPerStep
+  }
   byRange[i * (L + 1) + j] = terms
   return terms
 }
@@ -161,7 +172,7 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
   // gradient all-reduce among the replicas, once per step, spread over its samples
   const paramBytes = training ? table.paramBytes(i, j) : 0
   if (training && paramBytes > 0 && replicaCount > 1) {
-    const terms = syncTerms(run, entry, i, j, group, paramBytes)
+    const terms = syncTerms(run, i, j, group, paramBytes)
     for (let k = 0; k < terms.length; k += 2) {
       airIn += terms[k]!
       radioJ += terms[k + 1]!
