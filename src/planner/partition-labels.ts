@@ -31,13 +31,68 @@ export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number): 
   for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
   for (let i = set.length - 1; i >= 0; i--) if (dominates(label, set[i]!)) set.splice(i, 1)
   set.push(label)
-  if (set.length > size) {
-    const keep = new Set<Label<S>>()
-    for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(set.reduce((a, b) => (b[key] < a[key] ? b : a)))
-    const byLatency = [...set].sort((a, b) => a.latencyMs - b.latencyMs)
-    for (let k = 0; keep.size < size && k < byLatency.length; k++) keep.add(byLatency[Math.round((k * (byLatency.length - 1)) / Math.max(1, size - 1))]!)
-    set.splice(0, set.length, ...[...set].filter((x) => keep.has(x)))
+  if (set.length > size) thin(set, size)
+}
+
+/** Scratch for thin (a set holds a handful of labels): kept flags and indices in latency order. */
+let KEEP = new Uint8Array(16)
+let ORDER = new Int32Array(16)
+
+/**
+ * Keeps `size` labels of `set`, in place and in their order: the first best of each objective
+ * (period, latency, energy, air time), then labels evenly spread in (stable) latency order.
+ */
+function thin<S>(set: Array<Label<S>>, size: number): void {
+  const n = set.length
+  if (KEEP.length < n) {
+    KEEP = new Uint8Array(2 * n)
+    ORDER = new Int32Array(2 * n)
   }
+  KEEP.fill(0, 0, n)
+  let kept = 0
+  const mark = (k: number) => {
+    if (!KEEP[k]) {
+      KEEP[k] = 1
+      kept++
+    }
+  }
+  let p = 0
+  let l = 0
+  let e = 0
+  let a = 0
+  for (let k = 1; k < n; k++) {
+    const x = set[k]!
+    if (x.periodMs < set[p]!.periodMs) p = k
+    if (x.latencyMs < set[l]!.latencyMs) l = k
+    if (x.energyJ < set[e]!.energyJ) e = k
+    if (x.airMs < set[a]!.airMs) a = k
+  }
+  mark(p)
+  mark(l)
+  mark(e)
+  mark(a)
+  // stable insertion sort of the indices by latency
+  for (let k = 0; k < n; k++) {
+    let m = k
+    while (m > 0 && set[ORDER[m - 1]!]!.latencyMs > set[k]!.latencyMs) {
+      ORDER[m] = ORDER[m - 1]!
+      m--
+    }
+    ORDER[m] = k
+  }
+  // an index past the end counts once as kept, keeping nothing (as a Set holding undefined did)
+  let past = false
+  for (let k = 0; kept < size && k < n; k++) {
+    const at = Math.round((k * (n - 1)) / Math.max(1, size - 1))
+    if (at < n) mark(ORDER[at]!)
+    else if (!past) {
+      past = true
+      kept++
+    }
+  }
+  let w = 0
+  for (let k = 0; k < n; k++) if (KEEP[k]) set[w++] = set[k]!
+  set.length = w
 }
 
 /**
