@@ -168,7 +168,17 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   for (let i = 0; i < L; i++) {
     for (const entry of beam(states[i]!, space.beamWidth)) {
       const counts = countsOf(entry)
+      // which stages a label of the entry may still take: not past S stages; training: the last
+      // stage exactly as the S-th (extend)
+      let inner = false
+      let last = false
+      for (const label of entry.set) {
+        if (label.depth >= S) continue
+        if (!job.training || label.depth + 1 < S) inner = true
+        if (!job.training || label.depth + 1 === S) last = true
+      }
       for (let j = i + 1; j <= L; j++) {
+        if (!(j === L ? last : inner)) continue
         const minBytes = table.memoryBytes(i, j, b, 1)
         fits.length = 0
         for (const t of types) if (t.ids.length > counts[t.index]! && minBytes <= space.memoryLimit(t.rep)) fits.push(t)
@@ -188,6 +198,8 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
         }
       }
     }
+    // nothing reads the states before the next boundary again (their labels live on as parents)
+    states[i]!.clear()
   }
   return states
 }
