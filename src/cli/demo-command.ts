@@ -97,7 +97,7 @@ function table(s: DemoSummary): string {
     return [
       `Dora demo summary (EMULATED devices and Wi-Fi): ${s.scenario}, training job ${s.jobId} (${s.model}), planned by ${s.planner}`,
       ...clock,
-      `  steps         ${t.steps} optimizer steps done, ${t.failedSteps} failed (${t.microBatchesPerStep} micro-batches, ${t.samplesPerStep} samples each)`,
+      `  steps         ${t.steps} optimizer steps done, ${t.failedSteps} failed (${t.microBatchesPerStep} micro-batches, ${t.samplesPerStep} samples each) in ${t.trainedWallS} s wall; predicted ${t.predictedSteps} steps in that time`,
       `  step time     mean ${ms(t.stepMs.mean)}, p95 ${ms(t.stepMs.p95)} (predicted ${ms(t.predictedStepMs)})`,
       `  throughput    ${t.samplesPerS} samples/s (predicted ${t.predictedSamplesPerS})`,
       `  loss          ${t.lossFirst?.toPrecision(5) ?? '-'} at the first step, ${t.lossLast?.toPrecision(5) ?? '-'} at the last (mean square of the outputs: the emulated data has no labels)`,

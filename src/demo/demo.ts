@@ -16,6 +16,7 @@ import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { Hub } from '../hub/hub.js'
+import { writeFileAtomic } from '../shared/atomic-write.js'
 import type { HubSource } from '../hub/hub-source.js'
 import type { JobService } from '../hub/job-service.js'
 import type { PlanEpoch } from '../planner/adapt/adapter.js'
@@ -27,7 +28,7 @@ import { outstandingCap, type RequesterStats } from '../runtime/requester.js'
 import { EmulatedFleet, type TraceEvent } from './fleet.js'
 import { breakdown } from './breakdown.js'
 import { demoClock, type DemoClock } from './host-clock.js'
-import { predictionFor, slotLatencyMs, trainingSummary, transferMode } from './predictions.js'
+import { predictionFor, slotLatencyMs, trainingDurationS, trainingSummary, transferMode } from './predictions.js'
 import { clockLine, describeEpoch, progressLine } from './progress.js'
 import { demoSleep, waitReady } from './ready.js'
 import { requestResult, trainingResult } from './summary.js'
@@ -51,21 +52,48 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const hub = new Hub(setup.config, o.log)
   const parts: Parts = { proxy: null, fleet: null, hubSource: null }
   try {
+    // deployment is setup: the first plan's stage models go straight into the devices' model cache
+    const deployed = deployBeforeRun(hub, setup.cacheDir, o.progress)
     const brokerPort = await startHub(hub, o, setup.dashboard)
     const service = hub.jobs.find((j) => j.id === job.id)!
     const wired = await startFleet(o, setup, brokerPort, parts)
-    // stage models travel over the emulated Wi-Fi, as slow as its clock
     const timeoutS = o.readyTimeoutS ?? 180 * Math.max(1, setup.timeScale / 4)
     await waitReady(hub, service, { devices: scenario.devices.length, timeoutS, progress: o.progress, lines: wired.lines, signal: o.signal })
-    announce(o, setup, service.epoch!, wired.sourceRate)
-    const run = await runRequests(o, setup, hub, service, wired, parts)
-    return await collect(o, setup, hub, service, wired, parts, run)
+    deployed.end()
+    // a training run without --duration: two optimizer steps as predicted on the clock
+    const ran = setup.training && o.durationS === null ? { ...setup, durationS: trainingDurationS(service.epoch!.predicted.latencyMs, setup.timeScale) } : setup
+    announce(o, ran, service.epoch!, wired.sourceRate)
+    const run = await runRequests(o, ran, hub, service, wired, parts)
+    return await collect(o, ran, hub, service, wired, parts, run)
   } finally {
     await parts.fleet?.stop(o.signal?.aborted ? 2000 : 10_000)
     await parts.proxy?.close()
     await hub.stop()
     rmSync(setup.cacheDir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Until the run begins, the hub installs each epoch's stage models in the devices' shared model
+ * cache (the devices find them there and fetch nothing) and the demo says so: deploying a model is
+ * setup, not the job's data path, and on a stretched clock the emulated Wi-Fi would take many
+ * minutes to carry a large model (DistilBERT's first stage, 180 MB, at x163: 6.6 min at
+ * 600 Mbit/s / 163). Not paced by the emulated Wi-Fi. Once the run begins, a re-plan's models are
+ * fetched over the emulated Wi-Fi, as a real fleet would fetch them, sharing the air with the job.
+ */
+export function deployBeforeRun(hub: Pick<Hub, 'installModels'>, cacheDir: string, progress: (line: string) => void): { end: () => void; bytes: () => number } {
+  let bytes = 0
+  const done = new Set<string>()
+  hub.installModels = async (models) => {
+    const fresh = models.filter((m) => !done.has(m.sha256))
+    for (const m of fresh) {
+      await writeFileAtomic(join(cacheDir, `${m.sha256}.onnx`), m.bytes)
+      done.add(m.sha256)
+      bytes += m.bytes.length
+    }
+    if (fresh.length) progress(`deploying: ${fresh.length} stage model(s), ${(fresh.reduce((a, m) => a + m.bytes.length, 0) / 1e6).toFixed(1)} MB, installed in the emulated devices' model cache (setup: not carried over the emulated Wi-Fi; models of a re-plan during the run are)`)
+  }
+  return { end: () => void (hub.installModels = null), bytes: () => bytes }
 }
 
 /** What the demo starts and must stop, whatever happens. */
@@ -133,6 +161,8 @@ interface Wired {
   readonly steps: StepRecord[]
   readonly traces: TraceEvent[]
   tracing: boolean
+  /** When the last training step's record came (Date.now(); 0: none yet). */
+  lastStepAtMs: number
   /** Requests a second per source (null: the hub), wall-clock: on a stretched clock sources slow down alike. */
   readonly sourceRate: ReadonlyMap<string | null, number>
 }
@@ -146,7 +176,7 @@ async function startFleet(o: DemoOptions, setup: Setup, brokerPort: number, part
   const sourceRate = new Map<string | null, number>()
   if (job.sources?.length) for (const s of job.sources) sourceRate.set(s.device, s.rateRps / timeScale)
   else sourceRate.set(job.source ?? null, job.rateRps! / timeScale)
-  const w: Omit<Wired, 'fleet'> & { fleet: EmulatedFleet | null } = { fleet: null, lines: [], steps: [], traces: [], tracing: false, sourceRate }
+  const w: Omit<Wired, 'fleet'> & { fleet: EmulatedFleet | null } = { fleet: null, lines: [], steps: [], traces: [], tracing: false, lastStepAtMs: 0, sourceRate }
   const fleet = new EmulatedFleet({
     scenarioFile: o.scenarioFile, cacheDir: setup.cacheDir, coordination: o.coordination, heartbeatMs: heartbeatWallMs(timeScale),
     onLine: (id, line, stream) => {
@@ -162,6 +192,7 @@ async function startFleet(o: DemoOptions, setup: Setup, brokerPort: number, part
     },
     onStep: (_id, r) => {
       w.steps.push(r)
+      w.lastStepAtMs = Date.now()
       o.progress(`step ${r.step} (epoch ${r.epoch}) ${r.ok ? `done in ${(r.ms / timeScale).toFixed(0)} ms profile time (${(r.ms / 1000).toFixed(1)} s wall; predicted ${r.predictedMs.toFixed(0)} ms), loss ${r.loss?.toPrecision(5) ?? '-'}${r.replicasAgree ? '' : ', REPLICAS DISAGREE'}` : 'FAILED'}`)
     },
     timeScale,
@@ -301,7 +332,8 @@ async function collect(o: DemoOptions, setup: Setup, hub: Hub, service: JobServi
   if (training) {
     // energy of the devices the plan runs on (the prediction counts theirs, idle included)
     const plannedJ = run.energy.total(new Set(Object.keys(service.epoch!.assignments)))
-    return trainingResult(common, stepRecords, trainingSummary(stepRecords, job.training!.microBatchesPerStep, service.epoch!, timeScale, plannedJ))
+    const trainedWallS = ((w.lastStepAtMs || Date.now()) - run.start) / 1000
+    return trainingResult(common, stepRecords, trainingSummary(stepRecords, job.training!.microBatchesPerStep, service.epoch!, timeScale, plannedJ, trainedWallS))
   }
   // the hub consumes the results of device sources' requests (results: hub): their latency is measured there
   const atHub = job.results === 'hub' && !parts.hubSource ? hub.results.consumed(job.id)?.latenciesMs ?? null : null

@@ -29,7 +29,7 @@ export function slotLatencyMs(e: PlanEpoch): number | null {
 }
 
 /** Step figures in profile time (wall-clock divided by the emulation clock factor). */
-export function trainingSummary(records: readonly StepRecord[], microBatches: number, e: PlanEpoch, timeScale: number, plannedJ: number): TrainingSummary {
+export function trainingSummary(records: readonly StepRecord[], microBatches: number, e: PlanEpoch, timeScale: number, plannedJ: number, trainedWallS: number): TrainingSummary {
   const ok = records.filter((r) => r.ok)
   const ms = ok.map((r) => r.ms / timeScale)
   const stat = ms.length ? meanAndP95(ms) : null
@@ -42,6 +42,9 @@ export function trainingSummary(records: readonly StepRecord[], microBatches: nu
     samplesPerStep: ok[0]?.samples ?? 0,
     stepMs: { mean: stat ? round(stat.mean) : null, p95: stat ? round(stat.p95) : null },
     predictedStepMs: round(ok.length ? avg(ok.map((r) => r.predictedMs)) : e.predicted.latencyMs),
+    trainedWallS: round(trainedWallS),
+    // steps one after another at the predicted step time, stretched by the clock
+    predictedSteps: round((trainedWallS * 1000) / (timeScale * (ok.length ? avg(ok.map((r) => r.predictedMs)) : e.predicted.latencyMs))),
     samplesPerS: totalMs ? round((samples / totalMs) * 1000) : 0,
     // a step is M micro-batches of the plan's micro-batch size
     predictedSamplesPerS: round((microBatches * (e.parts[0]?.plan.microBatch ?? 1) * 1000) / e.predicted.latencyMs),
@@ -57,3 +60,13 @@ export function trainingSummary(records: readonly StepRecord[], microBatches: nu
 const avg = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 const round = (x: number) => Math.round(x * 10) / 10
 const round3 = (x: number) => Math.round(x * 1000) / 1000
+
+/**
+ * A training run's wall seconds when none were given: two optimizer steps, or one when two would
+ * take more than `capS` on the clock. The sources stop half a predicted step before, so that the
+ * step then in progress (which the demo lets finish) is the last; at least 30 s.
+ */
+export function trainingDurationS(predictedStepMs: number, timeScale: number, capS = 600): number {
+  const stepS = (predictedStepMs * timeScale) / 1000
+  return Math.max(30, Math.ceil((2 * stepS <= capS ? 1.5 : 0.5) * stepS))
+}

@@ -6,7 +6,7 @@ import type { StageBreakdown } from './breakdown.js'
 
 export interface DemoOptions {
   readonly scenarioFile: string
-  /** Seconds of requests (wall-clock); null: long enough for about 60 requests (30-300 s). */
+  /** Seconds of requests (wall-clock); null: long enough for about 60 requests (30-300 s), or for a training job two optimizer steps as predicted on the clock (one if two take over 10 min; at least 30 s). */
   readonly durationS: number | null
   /** Broker port (0: any free port). */
   readonly port: number
@@ -102,6 +102,9 @@ export interface TrainingSummary {
   samplesPerStep: number
   stepMs: { mean: number | null; p95: number | null }
   predictedStepMs: number
+  /** Wall seconds from the start of training to the end of its last step, and the steps the prediction fits in them (on the clock). */
+  trainedWallS: number
+  predictedSteps: number
   samplesPerS: number
   predictedSamplesPerS: number
   lossFirst: number | null

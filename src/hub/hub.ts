@@ -25,7 +25,7 @@ import { serveGrants, type GrantDesk } from './air-grants.js'
 import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
 import { planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { HubReports, redact } from './hub-reports.js'
-import { JobService } from './job-service.js'
+import { JobService, type JobServiceDeps } from './job-service.js'
 import { HubMetrics } from './metrics.js'
 import { BadMessages } from './bad-messages.js'
 import { DoraError, ErrorCodes } from '../errors.js'
@@ -63,6 +63,8 @@ export class Hub {
   /** Uploads no spec names, cleared after hub.uploads.orphanTtlMs (orphan-uploads.ts). */
   uploads: OrphanUploads | null = null
   private boundMetricsPort: number | null = null
+  /** Installs an epoch's stage models on the devices before their assignments (JobServiceDeps.installModels); null: they fetch them. */
+  installModels: JobServiceDeps['installModels'] | null = null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
   get jobs(): JobService[] {
@@ -96,14 +98,13 @@ export class Hub {
       clock: this.clock,
       baseDir: this.baseDir,
       chunkBytes: this.config.tensors.chunkBytes,
-      onImplausible: (deviceId, what) => {
-        this.bad?.report({ sender: deviceId, kind: 'report', topic: topics.device(deviceId, 'heartbeat'), code: ErrorCodes.REPORT_IMPLAUSIBLE, error: what })
-      },
+      onImplausible: (deviceId, what) => this.bad?.report({ sender: deviceId, kind: 'report', topic: topics.device(deviceId, 'heartbeat'), code: ErrorCodes.REPORT_IMPLAUSIBLE, error: what }),
       onAdapt: (jobId, action, seconds) => {
         this.metrics?.adaptations.inc({ job: jobId, action })
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
       },
       beforeEpoch: async (epoch) => this.store?.reserveEpoch(j.id, epoch),
+      installModels: async (models) => this.installModels?.(models),
     })
     // devices ignore epochs older than the newest they saw: after a restart the numbering continues
     service.resumeAfter(this.store?.epochOf(j.id) ?? 0)
@@ -371,9 +372,7 @@ export class Hub {
     if (!this.bad?.report({ sender: deviceId, kind, topic, code: outcome.code, error: outcome.error })) return
     const body: DeviceErrorPayload = { v: PROTOCOL_VERSION, code: outcome.code, message: outcome.error, topic, timeMs: this.clock() }
     // the bulk lane: answers to a bad sender never hold up plans and assignments
-    this.client?.publish(topics.device(deviceId, 'error'), JSON.stringify(body), { qos: 1, lane: 'bulk' }).catch((err: Error) => {
-      this.log.debug({ deviceId, err: err.message }, 'could not publish device error')
-    })
+    this.client?.publish(topics.device(deviceId, 'error'), JSON.stringify(body), { qos: 1, lane: 'bulk' }).catch((err: Error) => this.log.debug({ deviceId, err: err.message }, 'could not publish device error'))
   }
 
   /** A message handler threw: logged and counted (rate-limited per sender), the hub carries on. */

@@ -44,6 +44,12 @@ export interface JobServiceDeps {
   readonly beforeEpoch?: (epoch: number) => Promise<void>
   /** Told of a report the job refused or weighed down as implausible (hub/plausibility.ts). */
   readonly onImplausible?: (deviceId: string, what: string) => void
+  /**
+   * Awaited with an epoch's stage models before any assignment names them: a deployment that
+   * installs them on the devices by other means (the demo's setup writes them into its emulated
+   * devices' model cache, so they are not fetched over the emulated Wi-Fi; hub.ts installModels).
+   */
+  readonly installModels?: (models: ReadonlyArray<{ readonly sha256: string; readonly bytes: Uint8Array }>) => Promise<void>
 }
 
 export class JobService {
@@ -277,6 +283,8 @@ export class JobService {
         training.set(n.join('-'), { backward: await models.publishRef(t.backward, this.deps.publish), params: [...t.params] })
       } else refs.set(n.join('-'), await models.publish(n, this.deps.publish))
     }
+    const installing = [...refs.values(), ...[...training.values()].map((t) => t.backward)]
+    await this.deps.installModels?.(installing.map((r) => ({ sha256: r.sha256, bytes: models.bytesOf(r.sha256) })))
     const now = Object.keys(e.assignments)
     // open the new devices' topics before they learn of their stages
     const before = this.open.advance(now)

@@ -89,6 +89,13 @@ export class ModelStore {
     return { inputs, outputs: graph.outputs.map((o) => o.name ?? '') }
   }
 
+  /** The bytes of a model built here. */
+  bytesOf(sha256: string): Uint8Array {
+    const m = this.bySha.get(sha256)
+    if (!m) throw new RangeError(`no model ${sha256} was built here`)
+    return m.bytes
+  }
+
   /** Publishes a stage model's chunks unless it was published already. */
   async publish(nodes: readonly [number, number], send: (topic: string, payload: Buffer) => Promise<void>): Promise<StageModelRef> {
     return this.publishRef(this.stage(nodes).ref, send)
