@@ -11,7 +11,7 @@ import { soloAirtimeS } from './network/wifi.js'
 import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
-import { cachedStep, candidateGroups, groupMembers, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
+import { candidateGroups, groupMembers, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
 
 export interface DeviceType {
   readonly index: number
@@ -193,7 +193,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
           const members = group === local
             ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: sources[k]!.share }))
             : group.length === 1 ? singleMember(group[0]!.type, ms[group[0]!.type]!) : groupMembers(types, group, ms)
-          const step = cachedStep(run, entry, i, j, group, ms, members, group === local)
+          const step = stageStep(run, entry, i, j, group, ms, members, group === local)
           extend(run, states[j]!, entry, i, j, group, members, step)
         }
       }

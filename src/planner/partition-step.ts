@@ -55,8 +55,6 @@ export interface Run {
   /** All-reduce terms (air, radio per sample, hop by hop) per group and stage range (training; memo.syncTerms for this b). */
   readonly syncTerms: Map<Group, Array<Float64Array | undefined>>
   readonly memo: SearchMemo
-  /** Steps by stage range, group and a single sender type (memo.steps for this b). */
-  readonly steps: Map<number, Float64Array>
   /** The Step that stageStep fills (read before the next call). */
   readonly step: Step
 }
@@ -68,12 +66,10 @@ export interface SearchMemo {
   readonly mixedKeys: Map<Group, { readonly key: string; readonly id: number }>
   /** Per micro-batch size: Run.syncTerms. */
   readonly syncTerms: Map<number, Map<Group, Array<Float64Array | undefined>>>
-  /** Per micro-batch size: Run.steps (training runs the search once per stage count). */
-  readonly steps: Map<number, Map<number, Float64Array>>
 }
 
 export function newMemo(): SearchMemo {
-  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map(), steps: new Map() }
+  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map() }
 }
 
 export function newRun(space: SearchSpace, S: number, b: number, table: StageTable, airAt: (t: number, i: number) => number, prune: boolean): Run {
@@ -89,7 +85,6 @@ export function newRun(space: SearchSpace, S: number, b: number, table: StageTab
     consumers: space.sources.map((src) => consumerOf(job, src.d, space.fleet)),
     syncTerms: space.memo.syncTerms.get(b) ?? space.memo.syncTerms.set(b, new Map()).get(b)!,
     memo: space.memo,
-    steps: space.memo.steps.get(b) ?? space.memo.steps.set(b, new Map()).get(b)!,
     step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0 },
   }
 }
@@ -136,45 +131,6 @@ function syncTerms(run: Run, i: number, j: number, group: Group, paramBytes: num
   }
   byRange[i * (L + 1) + j] = terms
   return terms
-}
-
-/**
- * stageStep, kept per micro-batch size when the state's last stage ran on one type (its senders
- * are then that type, whole): the step depends only on that type, the stage range and the
- * group (everything else is the job's, the fleet's or the run's). Training only, whose search
- * runs once per stage count over the same steps (3 in 4 found kept; inference: 1 in 2, and no
- * faster measured).
- */
-export function cachedStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: Float64Array, members: readonly Member[], isLocal: boolean): Step {
-  const key = isLocal || !run.space.job.training ? -1 : stepKey(run, entry, i, j, group)
-  const hit = key >= 0 ? run.steps.get(key) : undefined
-  if (!hit) {
-    const step = stageStep(run, entry, i, j, group, ms, members, isLocal)
-    if (key >= 0) run.steps.set(key, Float64Array.of(step.airIn, step.airOut, step.stageMs, step.wireMs, step.radioJ, step.activeJ, step.idleJ, step.stagePeriodMs, step.groupLimit))
-    return step
-  }
-  const step = run.step
-  step.airIn = hit[0]!
-  step.airOut = hit[1]!
-  step.stageMs = hit[2]!
-  step.wireMs = hit[3]!
-  step.radioJ = hit[4]!
-  step.activeJ = hit[5]!
-  step.idleJ = hit[6]!
-  step.stagePeriodMs = hit[7]!
-  step.groupLimit = hit[8]!
-  return step
-}
-
-/** A step's cache key, or -1 (senders of several types, or a key past exact integers). */
-function stepKey(run: Run, entry: Entry, i: number, j: number, group: Group): number {
-  const { space } = run
-  if (entry.senders.length !== 1 || entry.senders[0]!.share !== 1) return -1
-  const gid = group.length === 1 ? group[0]!.type * REPLICAS.length + REPLICAS.indexOf(group[0]!.replicas) : space.types.length * REPLICAS.length + (space.memo.mixedKeys.get(group)?.id ?? -1)
-  const L1 = space.job.model.layers.length + 1
-  const sender = entry.senders[0]!.t + space.sources.length
-  const key = ((sender * L1 + i) * L1 + j) * 2 ** 20 + gid
-  return gid >= 0 && gid < 2 ** 20 && key < Number.MAX_SAFE_INTEGER ? key : -1
 }
 
 /** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy (into run.step). */
