@@ -11,6 +11,7 @@
  */
 import net from 'node:net'
 import { DoraClient } from '../src/mqtt/client.js'
+import { isLent } from '../src/mqtt/lent-payloads.js'
 import { Reassembler, topics } from '../src/protocol/index.js'
 import { decodeTensorMessage } from '../src/protocol/chunk-batch.js'
 import { sendTensor } from '../src/runtime/send-tensor.js'
@@ -59,7 +60,7 @@ async function client(role: string): Promise<DoraClient> {
 
 async function mqttRecv(): Promise<void> {
   const c = await client('recv')
-  const r = new Reassembler({ timeoutMs: 600_000, maxTensorBytes: 2 ** 31, maxPendingBytes: 2 ** 32 })
+  const r = new Reassembler({ timeoutMs: 600_000, maxTensorBytes: 2 ** 31, maxPendingBytes: 2 ** 32, transientInput: isLent })
   let done = 0
   await c.subscribe(TOPIC, (_t, payload) => {
     heard()
@@ -72,7 +73,7 @@ async function mqttRecv(): Promise<void> {
       r.release(res.tensor) // a device releases after running its stage
       if (++done === count) finish(c)
     }
-  })
+  }, { transient: true }) // as devices subscribe their tensors (device-firmware-bridge/agent.ts)
   ready()
 }
 

@@ -225,7 +225,8 @@ export class DeviceAgent {
     // everything addressed to this device, of any job, from the start: a source may send on a new
     // epoch the moment it activates, before this device has read its assignment
     // and the results (or receipts) addressed to it: as a job's consumer, or a source that asks for its results
-    await client.subscribe([topics.device(id, 'assignment'), topics.device(id, 'grant'), filters.tensorsToDevice(id), filters.resultsTo(id), filters.resultsTo(id, 'receipts'), filters.checkpointsToDevice(id), filters.restoresToDevice(id)], this.onMessage)
+    await client.subscribe([topics.device(id, 'assignment'), topics.device(id, 'grant'), filters.resultsTo(id), filters.resultsTo(id, 'receipts'), filters.checkpointsToDevice(id), filters.restoresToDevice(id)], this.onMessage)
+    await client.subscribe(filters.tensorsToDevice(id), this.onMessage, { transient: true }) // chunks copied into tensors before onMessage returns: src/mqtt/lent-payloads.ts
     for (const jobId of this.epochs.jobs()) await this.subscribeJob(jobId)
     await this.announce()
     this.timer = setInterval(() => this.heartbeat().catch((err: Error) => this.o.onError?.(`heartbeat: ${err.message}`)), this.o.heartbeatMs ?? 5000)

@@ -8,6 +8,7 @@
 import { decodeTensorMessage } from '../src/protocol/chunk-batch.js'
 import type { TensorChunk } from '../src/protocol/chunks.js'
 import { Reassembler, type Tensor } from '../src/protocol/reassembly.js'
+import { isLent } from '../src/mqtt/lent-payloads.js'
 
 export interface IntakeOptions {
   readonly id: string
@@ -24,7 +25,8 @@ export class TensorIntake {
   private readonly reassembler: Reassembler
 
   constructor(private readonly o: IntakeOptions) {
-    this.reassembler = new Reassembler({ timeoutMs: o.timeoutMs, maxTensorBytes: o.maxTensorBytes, maxPendingBytes: o.maxPendingBytes })
+    // the agent takes tensor messages in lent buffers (agent.ts): a single-chunk tensor is then copied
+    this.reassembler = new Reassembler({ timeoutMs: o.timeoutMs, maxTensorBytes: o.maxTensorBytes, maxPendingBytes: o.maxPendingBytes, transientInput: isLent })
   }
 
   /** Bytes held for incomplete tensors (of every job). */

@@ -11,6 +11,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Semaphore } from './semaphore.js'
 import { storeWithoutCopy, payloadFor } from './no-copy-publish.js'
+import { PayloadPool, lendingOptions } from './lent-payloads.js'
 import type { SplitPayload } from '../shared/split-payload.js'
 import { topicMatches } from '../shared/topic-filter.js'
 import { DoraError, ErrorCodes } from '../errors.js'
@@ -45,6 +46,15 @@ export interface DoraClientOptions {
   onOutage?: (message: string) => void
 }
 
+export interface SubscribeOptions {
+  /**
+   * The handler lets go of the payload when it returns (keeps no view of it, copies what it
+   * keeps): large payloads of topics whose every handler says so arrive in reused buffers
+   * (lent-payloads.ts).
+   */
+  transient?: boolean
+}
+
 export interface PublishOptions {
   qos?: 0 | 1 | 2
   retain?: boolean
@@ -59,6 +69,9 @@ const BULK_QUEUE = 64
 export class DoraClient {
   private client: MqttClient | null = null
   private readonly handlers = new Map<string, Set<MessageHandler>>()
+  /** Per filter, the handlers subscribed with `transient`. */
+  private readonly transient = new Map<string, Set<MessageHandler>>()
+  private readonly payloads = new PayloadPool((topic) => this.lendable(topic))
   private readonly inflight: Semaphore
   private readonly bulk = new Semaphore(BULK_INFLIGHT)
   /** Filters whose SUBACK is on its way. */
@@ -99,10 +112,13 @@ export class DoraClient {
     }
     if (o.ca) opts.ca = o.ca
     if (o.will) opts.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain }
-    const client = mqtt.connect(o.url, opts)
+    const client = mqtt.connect(o.url, lendingOptions(opts, this.payloads))
     storeWithoutCopy(client)
     this.client = client
-    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet.retain === true))
+    client.on('message', (topic, payload, packet) => {
+      this.dispatch(topic, payload, packet.retain === true)
+      this.payloads.giveBack(payload)
+    })
     client.on('connect', () => {
       // mqtt.js leaves Nagle on: small packets (PUBACKs) would wait for delayed ACKs (40 ms).
       const stream = client.stream as { setNoDelay?: (on: boolean) => void }
@@ -146,7 +162,7 @@ export class DoraClient {
    * resolves once the broker has granted them (a handler of a filter whose SUBACK is still on its
    * way waits for that same SUBACK).
    */
-  async subscribe(filter: string | readonly string[], handler: MessageHandler): Promise<void> {
+  async subscribe(filter: string | readonly string[], handler: MessageHandler, options: SubscribeOptions = {}): Promise<void> {
     const list = typeof filter === 'string' ? [filter] : [...filter]
     const fresh: string[] = []
     const waits: Array<Promise<void>> = []
@@ -157,6 +173,9 @@ export class DoraClient {
         fresh.push(f)
       }
       set.add(handler)
+      const transient = this.transient.get(f) ?? new Set()
+      if (options.transient) this.transient.set(f, transient.add(handler))
+      else transient.delete(handler)
       const pending = this.subscribing.get(f)
       if (pending) waits.push(pending)
     }
@@ -178,8 +197,10 @@ export class DoraClient {
   /** Removes a handler; the last one of a filter also unsubscribes it. */
   async unsubscribe(filter: string, handler: MessageHandler): Promise<void> {
     const set = this.handlers.get(filter)
+    this.transient.get(filter)?.delete(handler)
     if (!set?.delete(handler) || set.size) return
     this.handlers.delete(filter)
+    this.transient.delete(filter)
     if (this.client?.connected) await this.client.unsubscribeAsync(filter)
   }
 
@@ -229,6 +250,18 @@ export class DoraClient {
     this.client = null
     client?.stream?.destroy()
     client?.end(true)
+  }
+
+  /** Whether every handler of `topic` lets go of its payload on return (and there is one). */
+  private lendable(topic: string): boolean {
+    let any = false
+    for (const [filter, set] of this.handlers) {
+      if (!topicMatches(filter, topic)) continue
+      const transient = this.transient.get(filter)
+      for (const h of set) if (!transient?.has(h)) return false
+      any = true
+    }
+    return any
   }
 
   private dispatch(topic: string, payload: Buffer, retained: boolean): void {

@@ -37,6 +37,12 @@ export interface ReassemblerOptions {
   maxPendingTensors?: number
   /** Most completed tensors remembered for spotting late duplicates (default 16384; oldest forgotten first). */
   maxRemembered?: number
+  /**
+   * Whether a chunk's data is valid only during `add` (a received payload the MQTT client lent,
+   * src/mqtt/lent-payloads.ts `isLent`): a single-chunk tensor is then copied rather than
+   * returned as a view of it. Default: never.
+   */
+  transientInput?: (data: Uint8Array) => boolean
 }
 
 export type AddResult =
@@ -97,7 +103,8 @@ export class Reassembler {
         return reject(ErrorCodes.CHUNK_INVALID, `single-chunk tensor ${chunk.name} must carry all ${chunk.total} bytes at offset 0`)
       }
       this.remember(k, nowMs)
-      return { status: 'complete', tensor: toTensor(chunk, alignedCopyIfNeeded(chunk.data, chunk.dtype)) }
+      const data = this.options.transientInput?.(chunk.data) ? new Uint8Array(chunk.data) : alignedCopyIfNeeded(chunk.data, chunk.dtype)
+      return { status: 'complete', tensor: toTensor(chunk, data) }
     }
     let entry = this.pending.get(k)
     if (!entry) {
