@@ -239,7 +239,8 @@ async function runRequests(o: DemoOptions, setup: Setup, hub: Hub, service: JobS
   const hubRate = setup.training ? undefined : w.sourceRate.get(null)
   if (hubRate) {
     parts.hubSource = await hub.source(job.id, { maxOutstanding: outstandingCap(hubRate), timeScale })
-    parts.hubSource.drive(hubRate)
+    // the hub's requests arrive at random (Poisson), as the plan's prediction and the simulator have them
+    parts.hubSource.drive(hubRate, { arrivals: 'poisson', seed: 1 })
   }
   w.tracing = true
   w.fleet.startSources()

@@ -10,6 +10,7 @@ import { planEpochSchema } from '../protocol/payloads.js'
 import { HUB_SOURCE, topics } from '../protocol/topics.js'
 import { Requester, type InputsFn, type RequesterDeps } from '../runtime/requester.js'
 import { randomWireInputs } from '../runtime/inputs.js'
+import { seededRandom } from '../shared/random.js'
 
 export interface HubSourceOptions {
   readonly inputs?: InputsFn
@@ -76,15 +77,31 @@ export class HubSource {
     this.o.report!({ count: ms.length, meanMs: ms.reduce((a, x) => a + x, 0) / ms.length, p95Ms: ms[Math.min(ms.length - 1, Math.ceil(0.95 * ms.length) - 1)]! })
   }
 
-  /** Sends `rateRps` requests a second until stopped. */
-  drive(rateRps: number): void {
+  /**
+   * Sends `rateRps` requests a second until stopped: evenly spaced, or as Poisson arrivals
+   * (exponential gaps from a seeded stream), the arrivals the cost model and the simulator assume
+   * for the hub's requests (a doorbell's visitors, an automation's triggers).
+   */
+  drive(rateRps: number, o: { arrivals?: 'periodic' | 'poisson'; seed?: number } = {}): void {
     if (!(rateRps > 0)) throw new RangeError(`rate must be positive, got ${rateRps}`)
-    this.sendTimer = setInterval(() => this.requester.send().catch(() => undefined), 1000 / rateRps)
+    const send = () => void this.requester.send().catch(() => undefined)
+    if (o.arrivals !== 'poisson') {
+      this.sendTimer = setInterval(send, 1000 / rateRps)
+      return
+    }
+    const gapMs = poissonGapsMs(rateRps, o.seed ?? 1)
+    const next = () => {
+      this.sendTimer = setTimeout(() => {
+        send()
+        next()
+      }, gapMs())
+    }
+    next()
   }
 
   /** Stops sending; waits up to `drainMs` for outstanding requests. */
   async stop(drainMs = 10_000): Promise<void> {
-    if (this.sendTimer) clearInterval(this.sendTimer)
+    if (this.sendTimer) clearTimeout(this.sendTimer)
     this.sendTimer = null
     const until = Date.now() + drainMs
     while (this.requester.outstandingCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
@@ -93,4 +110,10 @@ export class HubSource {
     if (this.reportTimer) clearInterval(this.reportTimer)
     this.reportTimer = null
   }
+}
+
+/** Gaps between Poisson arrivals at `rateRps`, ms: exponential, from a seeded stream. */
+export function poissonGapsMs(rateRps: number, seed: number): () => number {
+  const rand = seededRandom(seed)
+  return () => (-Math.log(1 - rand()) / rateRps) * 1000
 }

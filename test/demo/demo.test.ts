@@ -27,8 +27,10 @@ describe('dora demo', () => {
     expect(stderr).toMatch(new RegExp(`EMULATION CLOCK x${s.timeScale}\\b`))
     expect(s.clock.why.length).toBeGreaterThan(20)
     expect(s.clock.hostFlopsPerSec.conv).toBeGreaterThan(0)
-    // about 2 requests a second of profile time (2 / timeScale of wall-clock) for 30 s, every one answered
-    expect(s.requests).toBeGreaterThanOrEqual(Math.max(1, Math.floor((0.7 * 30 * 2) / s.timeScale)))
+    // Poisson arrivals at 2 a second of profile time (2 / timeScale of wall-clock) for 30 s: at
+    // least the mean less three standard deviations, every one answered
+    const m = (30 * 2) / s.timeScale
+    expect(s.requests).toBeGreaterThanOrEqual(Math.max(1, Math.floor(m - 3 * Math.sqrt(m))))
     expect(s.completed).toBe(s.requests)
     expect(s.lost).toBe(0)
     expect(s.unfinished).toBe(0)
@@ -42,7 +44,7 @@ describe('dora demo', () => {
     expect(s.latencyMs.mean).toBeGreaterThan(0)
     expect(s.latencyMs.p95).toBeGreaterThanOrEqual(s.latencyMs.mean * 0.5)
     expect(s.energyJ).toBeGreaterThan(0)
-    expect(s.throughputRps).toBeGreaterThan(s.timeScale > 4 ? 0.5 : 1)
+    expect(s.throughputRps).toBeGreaterThan(0.5)
   }, 300_000)
 
   it('trains a small encoder on a stretched emulation clock and summarises its optimizer steps', async () => {
