@@ -23,10 +23,10 @@
  *   activation (double-buffered micro-batches).
  */
 import { jobSources, outputBytesOf, type Fleet, type Network, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
-import { contendedThroughputsBps, soloAirtimeS } from './network/wifi.js'
+import { contendedThroughputsBps, shortFrameAirS, soloAirtimeS, soloEfficiency } from './network/wifi.js'
 import { predictTraining } from './training.js'
 import { predictInference } from './inference.js'
-import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
+import { DEFAULT_TRANSPORT, PUBACK_WIRE_BYTES, chunkMessages, framedBytes, relayS, wiredHopS } from './network/transport.js'
 import { grantHoldS } from './network/grants.js'
 import type { Flops } from '../shared/compute-time.js'
 
@@ -55,18 +55,36 @@ export function hopAirSeconds(hops: ReadonlyArray<Hop>, network: Network): numbe
   const airborne = hops.map((h, i) => ({ h, i })).filter(({ h }) => Number.isFinite(h.rateBps))
   const t = network.transport ?? DEFAULT_TRANSPORT
   if (network.coordination === 'scheduled') {
-    for (const { h, i } of airborne) out[i] = soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) / network.availableAirtime + grantHoldS(h, network)
+    for (const { h, i } of airborne) out[i] = transferS(h, network) + grantHoldS(h, network)
   } else {
     const shares = contendedThroughputsBps(network.standard, airborne.map(({ h }) => h.rateBps))
-    airborne.forEach(({ h, i }, k) => (out[i] = (framedBytes(h.bytes, t) * 8) / shares[k]! / network.availableAirtime))
+    airborne.forEach(({ h, i }, k) => (out[i] = hopAirBits(h, network) / shares[k]! / network.availableAirtime))
   }
   return out
 }
 
-/** One hop's own transfer time, seconds: alone on the air, or on its wired link. */
+/**
+ * Bits an air hop puts on the air: its framed bytes, and its chunk messages' PUBACKs (QoS 1: one
+ * a chunk, back over the same station's link as one short frame; network/wifi.ts shortFrameAirS)
+ * counted as the payload bits that take the same air at the station's solo efficiency. The
+ * emulated Wi-Fi carries them alike (emulation/wifi-proxy.ts). 0 for a wired hop.
+ */
+export function hopAirBits(h: Hop, network: Network): number {
+  if (!Number.isFinite(h.rateBps) || h.bytes <= 0) return 0
+  return framedBytes(h.bytes, network.transport ?? DEFAULT_TRANSPORT) * 8 + acksAirS(h, network) * h.rateBps * soloEfficiency(network.standard, h.rateBps)
+}
+
+/** Air time of an air hop's PUBACKs alone on the air (hopAirBits), s. */
+function acksAirS(h: Hop, network: Network): number {
+  return chunkMessages(h.bytes, network.transport ?? DEFAULT_TRANSPORT) * shortFrameAirS(network.standard, PUBACK_WIRE_BYTES, h.rateBps)
+}
+
+/** One hop's own transfer time, seconds: alone on the air (its acknowledgements included), or on its wired link. */
 export function transferS(h: Hop, network: Network): number {
   const t = network.transport ?? DEFAULT_TRANSPORT
-  return Number.isFinite(h.rateBps) ? soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) / network.availableAirtime : wiredHopS(h.bytes, t)
+  if (!Number.isFinite(h.rateBps)) return wiredHopS(h.bytes, t)
+  if (h.bytes <= 0) return 0
+  return (soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) + acksAirS(h, network)) / network.availableAirtime
 }
 
 /** Time of one whole transfer besides its air hops' queueing: every hop alone (with its grant, if any), plus the broker's relay, s. */

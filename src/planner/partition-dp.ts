@@ -4,11 +4,10 @@
  * plans over period, latency, energy and air time per request; a beam bounds the states expanded
  * per layer boundary. Complete plans are then costed exactly by the cost model. Pure.
  */
-import { compliance, DEFAULT_UTILISATION_CAP, predict } from './cost.js'
+import { compliance, DEFAULT_UTILISATION_CAP, predict, transferS } from './cost.js'
 import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
 import { StageTable } from './stage-table.js'
-import { soloAirtimeS } from './network/wifi.js'
-import { DEFAULT_TRANSPORT, framedBytes, relayS, wiredHopS } from './network/transport.js'
+import { DEFAULT_TRANSPORT, relayS, wiredHopS } from './network/transport.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
 import { candidateGroups, groupMembers, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
@@ -97,7 +96,7 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
     frontSize: options.frontSize ?? (options.fast === false ? 8 : 4),
     beamWidth: options.beamWidth ?? (options.fast === false ? 24 : 12),
     microBatches: options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1]),
-    air: (bytes, d) => (d?.linkRateBps ? (soloAirtimeS(net.standard, framedBytes(bytes, transport), d.linkRateBps) * 1000) / net.availableAirtime : 0),
+    air: (bytes, d) => (d?.linkRateBps ? transferS({ bytes, rateBps: d.linkRateBps, txDevice: null, rxDevice: null }, net) * 1000 : 0),
     offAir: (bytes, a, z) =>
       bytes <= 0 || (!a && !z) ? 0 : (relayS(bytes, transport) + (a && !a.linkRateBps ? wiredHopS(bytes, transport) : 0) + (z && !z.linkRateBps ? wiredHopS(bytes, transport) : 0)) * 1000,
     memoryLimit: (d) => d.memoryBytes * (q.memoryFraction ?? 0.8),

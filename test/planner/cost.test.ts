@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { compliance, predict, stageComputeMs } from '../../src/planner/cost.js'
 import type { Fleet, Network, Job, ModelProfile, Plan } from '../../src/planner/types.js'
-import { WIFI5, soloAirtimeS } from '../../src/planner/network/wifi.js'
+import { WIFI5, shortFrameAirS, soloAirtimeS } from '../../src/planner/network/wifi.js'
 import { framedBytes, relayS } from '../../src/planner/network/transport.js'
 import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
@@ -18,6 +18,8 @@ const job = (patch: Partial<Job> = {}): Job => ({ id: 'j', model, rateRps: 2, qo
 const fleet: Fleet = { devices: new Map([['a', device('a', 10)], ['b', device('b', 20)], ['c', device('c', 20)]]) }
 const scheduled: Network = scheduledWifi5
 const plan = (stages: Plan['stages'], microBatch = 1): Plan => ({ id: 'p', stages, microBatch, planner: 'test' })
+/** One air hop at 400 Mb/s: the framed bytes, and one PUBACK (44 bytes on the link, a short frame) per 256 KiB chunk message, s. */
+const hopS = (bytes: number) => soloAirtimeS(WIFI5, framedBytes(bytes), 400e6) + Math.ceil(bytes / 262144) * shortFrameAirS(WIFI5, 44, 400e6)
 
 describe('cost model', () => {
   it('compute time is FLOPs over the device class rate plus overhead, times the micro-batch', () => {
@@ -26,8 +28,8 @@ describe('cost model', () => {
 
   it('a single-device plan: latency = input air hop + compute + output air hop (no queueing at a low rate)', () => {
     const p = predict(plan([{ layers: [0, 2], devices: ['a'] }]), job({ rateRps: 0.001 }), fleet, scheduled)
-    // framed bytes on the air (MQTT chunks over TCP/IP) and the broker's relay of each transfer
-    const air = (soloAirtimeS(WIFI5, framedBytes(6e5), 400e6) + soloAirtimeS(WIFI5, framedBytes(4e3), 400e6)) * 1000
+    // framed bytes on the air (MQTT chunks over TCP/IP) with their PUBACKs, and the broker's relay of each transfer
+    const air = (hopS(6e5) + hopS(4e3)) * 1000
     expect(p.latencyMs).toBeCloseTo(200 + air + (relayS(6e5) + relayS(4e3)) * 1000, 1)
     expect(p.transferMode).toBe('granted')
     expect(p.capacityRps).toBeCloseTo(5, 6)
@@ -37,8 +39,8 @@ describe('cost model', () => {
 
   it('a two-stage pipeline crosses the air twice between stages and its capacity is the slower stage', () => {
     const p = predict(plan([{ layers: [0, 1], devices: ['a'] }, { layers: [1, 2], devices: ['b'] }]), job({ rateRps: 0.001 }), fleet, scheduled)
-    const between = (2 * soloAirtimeS(WIFI5, framedBytes(4e5), 400e6) + relayS(4e5)) * 1000
-    const io = (soloAirtimeS(WIFI5, framedBytes(6e5), 400e6) + soloAirtimeS(WIFI5, framedBytes(4e3), 400e6) + relayS(6e5) + relayS(4e3)) * 1000
+    const between = (2 * hopS(4e5) + relayS(4e5)) * 1000
+    const io = (hopS(6e5) + hopS(4e3) + relayS(6e5) + relayS(4e3)) * 1000
     expect(p.latencyMs).toBeCloseTo(100 + 50 + between + io, 1)
     expect(p.capacityRps).toBeCloseTo(10, 6)
   })

@@ -10,14 +10,15 @@
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
  *   medium is re-shared whenever a hop starts or ends.
  * A wired hop takes its own link (transport.ts: framed bytes at the wired rate plus a latency per
- * message) and the broker's relay delays every transfer once; the air carries framed bytes.
+ * message) and the broker's relay delays every transfer once; the air carries framed bytes and
+ * each chunk message's PUBACK (cost.ts hopAirBits).
  * Other traffic leaves `availableAirtime` of the channel on average: steadily, or (with
  * `network.background`) as seeded random bursts from other stations. Radio energy is counted per
  * byte.
  */
 import type { EventHeap } from './event-heap.js'
-import { hopsBetween, transferS, type Hop } from '../cost.js'
-import { DEFAULT_TRANSPORT, framedBytes, relayS } from '../network/transport.js'
+import { hopAirBits, hopsBetween, transferS, type Hop } from '../cost.js'
+import { DEFAULT_TRANSPORT, relayS } from '../network/transport.js'
 import { grantHoldS } from '../network/grants.js'
 import { contendedThroughputsBps, soloEfficiency } from '../network/wifi.js'
 import type { Fleet, Network, DeviceProfile } from '../types.js'
@@ -114,7 +115,7 @@ export class Medium {
     if (!Number.isFinite(hop.rateBps)) return this.heap.push(this.clock() + transferS(hop, this.network), then)
     const station = hop.txDevice ?? 'access-point'
     const grantS = granted ? grantHoldS(hop, this.network) : 0
-    const flow: Flow = { own: true, bitsLeft: framedBytes(hop.bytes, this.network.transport ?? DEFAULT_TRANSPORT) * 8, rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop }
+    const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
