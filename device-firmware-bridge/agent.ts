@@ -394,7 +394,7 @@ export class DeviceAgent {
     this.executor.refresh()
     const c = this.client
     if (!c?.connected) return
-    const hb = this.heartbeats.next({ queueDepth: this.executor.queueDepth, epoch: this.epochs.newestReady(), requester: this.requester, trainingSource: this.trainingSource })
+    const hb = this.heartbeats.next({ queueDepth: this.executor.queueDepth, epoch: this.epochs.newestReady(), requester: this.requester, trainingSource: this.trainingSource, air: this.air })
     await c.publish(topics.device(this.o.id, 'heartbeat'), encodeCbor(hb), { qos: 0 })
   }
 }

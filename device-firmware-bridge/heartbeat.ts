@@ -1,12 +1,13 @@
 /**
  * A device's heartbeat: its load, memory, queue, newest ready epoch, stage timings and energy,
  * and, for a source, the latencies of its requests (or of its optimizer steps) since the last
- * heartbeat, all in profile time (host times divided by the emulation clock's timeScale).
+ * heartbeat, and the round trips of its air grants, all in profile time (host times divided by the emulation clock's timeScale).
  */
 import os from 'node:os'
 import { PROTOCOL_VERSION } from '../src/protocol/topics.js'
 import type { Heartbeat } from '../src/protocol/payloads.js'
 import type { Requester } from '../src/runtime/requester.js'
+import type { AirGrants } from '../src/runtime/air-grants.js'
 import { meanAndP95 } from '../src/shared/stats.js'
 import type { DeviceRuntime } from './runtime.js'
 import type { TrainingSource } from './training-source.js'
@@ -21,7 +22,7 @@ export class Heartbeats {
   constructor(private readonly rt: DeviceRuntime) {}
 
   /** The next heartbeat; takes the stage timings and latencies gathered since the last one. */
-  next(x: { queueDepth: number; epoch: number | null; requester: Requester | null; trainingSource: TrainingSource | null }): Heartbeat {
+  next(x: { queueDepth: number; epoch: number | null; requester: Requester | null; trainingSource: TrainingSource | null; air?: AirGrants | null }): Heartbeat {
     const now = this.rt.clock()
     const k = this.rt.timeScale
     const r = x.requester
@@ -31,6 +32,8 @@ export class Heartbeats {
     const ts = x.trainingSource
     const steps = ts ? ts.records.slice(this.stepMark).filter((s) => s.ok).map((s) => s.ms / k) : []
     if (ts) this.stepMark = ts.records.length
+    // the grants' round trips since the last heartbeat, in profile time (the hub plans with their plausible mean)
+    const rtts = (x.air?.takeRoundTrips() ?? []).map((ms) => ms / k)
     return {
       v: PROTOCOL_VERSION,
       seq: this.seq++,
@@ -45,6 +48,7 @@ export class Heartbeats {
       energyJ: this.rt.energy.joules(now),
       ...(r && latencies.length ? { requestLatencies: [{ jobId: r.jobId, ...latencyStats(latencies) }] } : {}),
       ...(ts && steps.length ? { requestLatencies: [{ jobId: ts.jobId, ...latencyStats(steps) }] } : {}),
+      ...(rtts.length ? { grants: { meanMs: Math.min(10_000, rtts.reduce((a, r) => a + r, 0) / rtts.length), count: rtts.length } } : {}),
     }
   }
 

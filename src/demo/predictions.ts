@@ -15,7 +15,9 @@ export function predictionFor(e: PlanEpoch, coordination: 'slots' | 'none'): { m
 
 export function transferMode(e: PlanEpoch, coordination: 'slots' | 'none'): string {
   if (coordination === 'none') return 'at once (--uncoordinated)'
-  return [...new Set(e.parts.map((p) => (!p.modes ? (p.schedule ? 'slots' : 'at once') : p.modes.mode === 'slots' && p.schedule ? 'slots' : p.modes.mode === 'grants' ? 'hub grants' : 'at once')))].join(' + ')
+  // a grant's price: the round trip the devices measured, when the hub planned with one
+  const grants = e.grantRoundTripMs === undefined ? 'hub grants' : `hub grants (${e.grantRoundTripMs.toFixed(1)} ms a round trip, measured)`
+  return [...new Set(e.parts.map((p) => (!p.modes ? (p.schedule ? 'slots' : 'at once') : p.modes.mode === 'slots' && p.schedule ? 'slots' : p.modes.mode === 'grants' ? grants : 'at once')))].join(' + ')
 }
 
 /** The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule). */

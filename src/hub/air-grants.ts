@@ -53,6 +53,8 @@ export class GrantDesk {
   private readonly queue: Ask[] = []
   private holder: (Ask & { cancel: () => void }) | null = null
   readonly counts: GrantDeskCounts = { granted: 0, expired: 0, refused: 0, waitedMs: 0 }
+  /** Grants given per device so far (a device's reported round trips count only up to these: hub/grant-round-trips.ts). */
+  private readonly given = new Map<string, number>()
 
   constructor(private readonly d: GrantDeskDeps) {}
 
@@ -84,6 +86,11 @@ export class GrantDesk {
     if (this.holder?.device === device) this.next(false)
   }
 
+  /** Grants given to `device` so far. */
+  grantedTo(device: string): number {
+    return this.given.get(device) ?? 0
+  }
+
   get waiting(): number {
     return this.queue.length
   }
@@ -110,6 +117,7 @@ export class GrantDesk {
     const timer = this.d.setTimer(() => this.holder?.seq === ask.seq && this.holder.device === ask.device && this.next(true), ask.leaseMs)
     this.holder = { ...ask, cancel: timer.cancel }
     this.counts.granted++
+    this.given.set(ask.device, (this.given.get(ask.device) ?? 0) + 1)
     const queuedMs = this.d.clock() - ask.askedAtMs
     this.counts.waitedMs += queuedMs
     this.d.send(ask.device, airGrantSchema.parse({ v: PROTOCOL_VERSION, seq: ask.seq, leaseMs: ask.leaseMs, queuedMs }))

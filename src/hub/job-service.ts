@@ -24,6 +24,7 @@ import { assignmentPayload, nodesOf, planEpochPayload } from './epoch-wire.js'
 import { EnergyLedger } from './energy-ledger.js'
 import { EpochDevices } from './epoch-devices.js'
 import { FleetMeasurements } from './measurements.js'
+import { GrantRoundTrips } from './grant-round-trips.js'
 
 export type JobConfigEntry = Config['jobs'][number]
 
@@ -50,6 +51,8 @@ export interface JobServiceDeps {
    * devices' model cache, so they are not fetched over the emulated Wi-Fi; hub.ts installModels).
    */
   readonly installModels?: (models: ReadonlyArray<{ readonly sha256: string; readonly bytes: Uint8Array }>) => Promise<void>
+  /** Grants the hub's desk has given a device so far (air-grants.ts); absent: grant round trips reported are refused. */
+  readonly grantsGiven?: (deviceId: string) => number
 }
 
 export class JobService {
@@ -75,7 +78,8 @@ export class JobService {
   constructor(private readonly config: JobConfigEntry, private readonly deps: JobServiceDeps) {
     this.measurements = new FleetMeasurements({
       jobId: config.id, batteryMinPct: config.batteryMinPct, driftThreshold: config.driftThreshold,
-      standard: WIFI_STANDARDS[config.network.standard], onImplausible: deps.onImplausible,
+      standard: WIFI_STANDARDS[config.network.standard], availableAirtime: config.network.availableAirtime, onImplausible: deps.onImplausible,
+      grants: new GrantRoundTrips({ driftThreshold: config.driftThreshold, grantsGiven: deps.grantsGiven ?? null, onImplausible: deps.onImplausible }),
     })
   }
 
@@ -216,7 +220,8 @@ export class JobService {
   private async run(why: string, eventMs: number): Promise<void> {
     if (this.stopped || !this.job || !this.leader) return
     const fleet = this.measurements.fleetToPlan(this.deps.online())
-    const network: Network = { standard: WIFI_STANDARDS[this.config.network.standard]!, coordination: 'scheduled', availableAirtime: this.config.network.availableAirtime }
+    const rtt = this.measurements.grantRoundTripToPlan()
+    const network: Network = { standard: WIFI_STANDARDS[this.config.network.standard]!, coordination: 'scheduled', availableAirtime: this.config.network.availableAirtime, ...(rtt !== undefined ? { grantRoundTripMs: rtt } : {}) }
     if (!fleet.devices.size) {
       this.deps.log.info({ jobId: this.id }, 'no device online; nothing to plan')
       return

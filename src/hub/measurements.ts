@@ -13,6 +13,8 @@ import type { WifiStandard } from '../planner/network/wifi.js'
 import type { DeviceProfile } from '../shared/device-profile.js'
 import { measuredLinkRate, profileFromRecord } from './profiles.js'
 import { boundSlowdown, isSourceOf, stageTimeRatio } from './plausibility.js'
+import { modelledGrantRoundTripS } from '../planner/network/grants.js'
+import type { GrantRoundTrips } from './grant-round-trips.js'
 
 export interface MeasurementOptions {
   readonly jobId: string
@@ -21,6 +23,10 @@ export interface MeasurementOptions {
   readonly standard: WifiStandard | undefined
   /** Told of a report refused or weighed down as implausible (hub/plausibility.ts). */
   readonly onImplausible?: ((deviceId: string, what: string) => void) | undefined
+  /** Share of the air the job's network leaves (for the model's grant round trip; default 1). */
+  readonly availableAirtime?: number
+  /** The grant round trips the devices measured (absent: reports of them are not read). */
+  readonly grants?: GrantRoundTrips
 }
 
 export class FleetMeasurements {
@@ -46,6 +52,11 @@ export class FleetMeasurements {
       if (p) devices.set(d.id, p)
     }
     return { devices }
+  }
+
+  /** The measured grant round trip to plan with, ms (undefined: the model's); marked as planned with. */
+  grantRoundTripToPlan(): number | undefined {
+    return this.o.grants?.toPlan()
   }
 
   /** A source's measured latency for the adapter (once), if one drifted since the last planning. */
@@ -121,6 +132,12 @@ export class FleetMeasurements {
         this.measuredLatencyMs = r.meanMs
         reasons.push(`${d.id} measured ${r.meanMs.toFixed(0)} ms per request (predicted ${epoch.predicted.latencyMs.toFixed(0)} ms${bound !== undefined ? `, bound ${bound} ms` : ''})`)
       }
+    }
+    // the grants' round trips, against the model's for the device's link (grant-round-trips.ts)
+    if (hb.grants && this.o.grants && this.o.standard) {
+      const network = { standard: this.o.standard, coordination: 'scheduled' as const, availableAirtime: this.o.availableAirtime ?? 1 }
+      const why = this.o.grants.report(d.id, hb.grants, modelledGrantRoundTripS(profile.linkRateBps ?? Infinity, network) * 1000, hb.seq)
+      if (why) reasons.push(why)
     }
     // the link: measured throughput against the rate the epoch was planned with
     const rate = measuredLinkRate(d, this.o.standard)

@@ -7,6 +7,8 @@
  *   (so a device that claims far more FLOP/s than it runs loses its stages once measured).
  * - The slowdown stays within [MIN_SLOWDOWN, MAX_SLOWDOWN] of the claimed caps.
  * - Request latencies of a job count only from the job's own source devices.
+ * - A grant's measured round trip counts only within REPORT_FACTOR of the model's for the
+ *   device's link, either way (hub/grant-round-trips.ts; beyond, it is refused).
  * Caps themselves are bounded by their schema (per op class, link rate per standard).
  */
 import { jobSources, type Job } from '../planner/types.js'
@@ -30,4 +32,10 @@ export function boundSlowdown(x: number): number {
 /** Whether `deviceId` is one of the job's sources (the only devices whose request latencies count). */
 export function isSourceOf(job: Job, deviceId: string): boolean {
   return jobSources(job).some((s) => s.device === deviceId)
+}
+
+/** Whether a device's measured grant round trip (ms) is one the hub plans with: within REPORT_FACTOR of the model's `modelledMs`. */
+export function grantRoundTripPlausible(measuredMs: number, modelledMs: number): boolean {
+  if (!(measuredMs > 0) || !Number.isFinite(measuredMs) || !(modelledMs > 0) || !Number.isFinite(modelledMs)) return false
+  return measuredMs <= modelledMs * REPORT_FACTOR && measuredMs >= modelledMs / REPORT_FACTOR
 }

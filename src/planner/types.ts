@@ -208,6 +208,13 @@ export interface Network {
    * one-at-a-time medium, which slots and the training replay's slots also assume).
    */
   readonly grants?: boolean
+  /**
+   * A grant's round trip as the devices measured it (ask to grant, less the hub's queueing),
+   * ms in profile time, the hub's fleet-wide figure (hub/grant-round-trips.ts). Given: every
+   * device hop with grants pays this instead of the modelled round trip (network/grants.ts), in
+   * the cost model and the simulator alike. Absent: the modelled figure.
+   */
+  readonly grantRoundTripMs?: number
 }
 
 export interface Fleet {

@@ -110,6 +110,15 @@ export const heartbeatSchema = z.object({
     p95Ms: nonNeg,
     count: z.number().int().nonnegative(),
   })).max(64).optional(),
+  /**
+   * Round trips of the air grants this device got since its last heartbeat (ask to grant, less
+   * the hub's queueing; topics.md § Air grants), in profile time. Optional: only devices that
+   * sent with grants report it.
+   */
+  grants: z.object({
+    meanMs: nonNeg.max(10_000),
+    count: z.number().int().positive().max(1_000_000),
+  }).optional(),
 })
 export type Heartbeat = z.infer<typeof heartbeatSchema>
 

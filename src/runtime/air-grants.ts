@@ -37,6 +37,8 @@ const KEEP = 1000
 export class AirGrants {
   private seq = 0
   private readonly pending = new Map<number, { askedAt: number; resolve: () => void; timer: NodeJS.Timeout }>()
+  /** Round trips since the last takeRoundTrips (for the heartbeat), ms, at most KEEP. */
+  private fresh: number[] = []
   readonly stats: GrantStats = { granted: 0, timedOut: 0, roundTripsMs: [], queuedMs: [] }
 
   constructor(private readonly d: AirGrantsDeps) {}
@@ -51,7 +53,9 @@ export class AirGrants {
     this.pending.delete(g.data.seq)
     clearTimeout(p.timer)
     this.stats.granted++
-    push(this.stats.roundTripsMs, Math.max(0, this.d.clock() - p.askedAt - g.data.queuedMs))
+    const rtt = Math.max(0, this.d.clock() - p.askedAt - g.data.queuedMs)
+    push(this.stats.roundTripsMs, rtt)
+    push(this.fresh, rtt)
     push(this.stats.queuedMs, g.data.queuedMs)
     p.resolve()
   }
@@ -82,6 +86,13 @@ export class AirGrants {
       const done: AirMessage = { v: PROTOCOL_VERSION, kind: 'done', seq }
       this.d.publish(topics.device(this.d.deviceId, 'air'), encodeCbor(done), 0).catch(() => undefined)
     }
+  }
+
+  /** The round trips measured since the last call (ms, wall clock; the most recent up to 1,000). */
+  takeRoundTrips(): number[] {
+    const out = this.fresh
+    this.fresh = []
+    return out
   }
 
   /** Ends every wait (the device is stopping): the waiting transfers go at once. */

@@ -36,6 +36,7 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     standard: WIFI_STANDARDS[scenario.network.standard]!, coordination,
     availableAirtime: scenario.network.availableAirtime * (1 - (bg?.airShare ?? 0)),
     ...(bg ? { background: bg } : {}),
+    ...(scenario.network.grantRoundTripMs !== undefined ? { grantRoundTripMs: scenario.network.grantRoundTripMs } : {}),
   }
   return { scenario, fleet: { devices }, job, network }
 }

@@ -87,6 +87,8 @@ export const scenarioSchema = z.object({
       burstBytes: positive.default(1.5e6),
       rateBps: positive.default(1e8),
     }).optional(),
+    /** A grant's round trip as measured (a hub's figure), ms: grants cost this instead of the modelled round trip. */
+    grantRoundTripMs: positive.max(10_000).optional(),
   }),
   devices: z.array(scenarioDeviceSchema).min(1).max(1024),
   /** Scripted runtime dynamics for `dora simulate --dynamics` (times in seconds from the start). */

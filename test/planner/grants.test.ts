@@ -96,6 +96,30 @@ describe('hub grants in the model', () => {
 describe('transfer mode of three', () => {
   const { model, fleet, plan } = twoStages
 
+  it('prices grants with the measured round trip when there is one; the simulator, given the same figure, agrees', () => {
+    const job: Job = { id: 'j', model, rateRps: 5, qoe: {}, goal: 'latency', sourceDevice: null }
+    const measured: Network = { ...scheduledWifi5, grantRoundTripMs: 8 }
+    expect(grantRoundTripS(400e6, { ...granted, grantRoundTripMs: 8 })).toBe(0.008)
+    expect(grantRoundTripS(Infinity, { ...granted, grantRoundTripMs: 8 })).toBe(0)
+    const modelled = chooseTransferMode(plan, job, fleet, scheduledWifi5, predict(plan, job, fleet, scheduledWifi5), 0)
+    const m = chooseTransferMode(plan, job, fleet, measured, predict(plan, job, fleet, measured), 0)
+    // a request's device hops (a's activation up to the access point, b's result up; the hub's input asks for nothing) each pay 8 ms, not the modelled ~2 ms
+    const deviceHops = 2
+    const modelledRtt = grantRoundTripS(fleet.devices.get(plan.stages[0]!.devices[0]!)!.linkRateBps!, granted) * 1000
+    expect(m.grants.latencyMs - modelled.grants.latencyMs).toBeGreaterThan(deviceHops * (8 - modelledRtt) * 0.95)
+    // at once and slots do not pay grants: unchanged
+    expect(m.atOnce.latencyMs).toBe(modelled.atOnce.latencyMs)
+    expect(m.slots?.latencyMs).toBe(modelled.slots?.latencyMs)
+    // the simulator's granted medium charges the same measured figure
+    const g = predict(plan, job, fleet, { ...measured, grants: true })
+    expect(m.grants.latencyMs).toBeCloseTo(g.latencyMs, 9)
+    const r = simulate(plan, { ...job, rateRps: 0.5 }, fleet, { ...measured, grants: true }, { durationS: 2000, warmupS: 0, seed: 3, computeJitter: 0 })
+    const light = predict(plan, { ...job, rateRps: 0.5 }, fleet, { ...measured, grants: true })
+    expect(Math.abs(light.latencyMs / r.latencyMs - 1)).toBeLessThan(0.02)
+    const modelledSim = simulate(plan, { ...job, rateRps: 0.5 }, fleet, granted, { durationS: 2000, warmupS: 0, seed: 3, computeJitter: 0 })
+    expect(r.latencyMs - modelledSim.latencyMs).toBeGreaterThan(deviceHops * (8 - modelledRtt) * 0.95)
+  })
+
   it('predicts each mode, runs the fastest, and predicts the one it runs', () => {
     for (const rateRps of [1, 5, 10]) {
       const job: Job = { id: 'j', model, rateRps, qoe: {}, goal: 'latency', sourceDevice: null }

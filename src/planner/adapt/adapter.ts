@@ -37,6 +37,8 @@ export interface PlanEpoch {
   readonly assignments: Readonly<Record<string, ReadonlyArray<{ planId: string; stage: number; layers: readonly [number, number] }>>>
   readonly predicted: { readonly latencyMs: number; readonly p95LatencyMs: number; readonly energyJPerRequest: number }
   readonly reason: string
+  /** The measured grant round trip the transfer modes were chosen with, ms (absent: the modelled one; Network.grantRoundTripMs). */
+  readonly grantRoundTripMs?: number
   /**
    * Present when no plan meets the QoE bounds and the epoch runs the closest one: every bound its
    * plan breaks (as predicted) and how far off, per cent of the bound (null: unbounded).
@@ -169,6 +171,7 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   if (state.current && current && mix.objective >= current.objective * (1 - hysteresis)) {
     // it meets the bounds again (if it was running as the closest plan, it no longer is)
     const { closest: _was, ...kept } = state.current
+    if (kept.grantRoundTripMs !== network.grantRoundTripMs) return rechooseModes(kept, current, inputs, nextState(kept, current.objective), why, activation(state, nowMs, options.leadMs ?? 0))
     return { action: 'keep', state: nextState(kept, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
   }
   const activateAtMs = activation(state, nowMs, options.leadMs ?? 0)
@@ -176,6 +179,23 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   // the new epoch's period boundaries: every cycle of its longest schedule
   const cycleMs = Math.max(0, ...epoch.parts.map((p) => p.schedule?.cycleMs ?? 0))
   return { action: replanned ? 'replan' : 'recompose', state: { ...nextState(epoch, mix.objective), cycleMs }, epoch, reason: epoch.reason }
+}
+
+/**
+ * The plans stay but the grant round trip changed (measured): each plan's transfer mode is chosen
+ * again with it. A mode that changes, or a plan running grants (whose prediction moved), makes a
+ * new epoch of the same plans; otherwise the epoch stays, its modes' predictions updated.
+ */
+function rechooseModes(kept: PlanEpoch, mix: Composition, inputs: AdaptInputs, state: AdapterState, why: string, activateAtMs: number): AdaptDecision {
+  const rtt = inputs.network.grantRoundTripMs
+  const reason = `${why}: transfer modes chosen again with a grant round trip of ${rtt === undefined ? 'the model\'s' : `${rtt.toFixed(2)} ms (measured)`}`
+  const epoch = toEpoch(mix, kept.epoch + 1, activateAtMs, reason, inputs)
+  const was = (id: string) => kept.parts.find((p) => p.plan.id === id)?.modes?.mode
+  const moved = epoch.parts.length !== kept.parts.length || epoch.parts.some((p) => p.modes?.mode !== was(p.plan.id) || p.modes?.mode === 'grants')
+  if (moved) return { action: 'recompose', state: { ...state, current: epoch, cycleMs: Math.max(0, ...epoch.parts.map((p) => p.schedule?.cycleMs ?? 0)) }, epoch, reason }
+  const { grantRoundTripMs: _old, ...rest } = kept
+  const current: PlanEpoch = { ...rest, ...(rtt !== undefined ? { grantRoundTripMs: rtt } : {}), parts: kept.parts.map((p) => ({ ...p, modes: epoch.parts.find((q) => q.plan.id === p.plan.id)?.modes ?? p.modes })) }
+  return { action: 'keep', state: { ...state, current }, epoch: null, reason: `${reason}: the modes stand` }
 }
 
 /** The first period boundary of the running epoch at least `leadMs` from now. */
@@ -201,6 +221,7 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
     assignments,
     predicted: { latencyMs: parts.reduce((a, p) => a + p.weight * ran(p.modes).latencyMs, 0), p95LatencyMs: Math.max(...parts.map((p) => ran(p.modes).p95LatencyMs)), energyJPerRequest: mix.energyJPerRequest },
     reason,
+    ...(inputs.network.grantRoundTripMs !== undefined ? { grantRoundTripMs: inputs.network.grantRoundTripMs } : {}),
   }
 }
 
