@@ -39,6 +39,7 @@ import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
 import type { DeviceProfile } from '../src/shared/device-profile.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 import { deviceAirGrants, type AirGrants } from '../src/runtime/air-grants.js'
+import { TransferGate } from './transfer-gate.js'
 import { PhasedCapture } from '../src/runtime/turn-clock.js'
 
 export { capsFromProfile } from './caps.js'
@@ -70,10 +71,7 @@ export interface AgentOptions {
   /** Bounds on tensors held for requests waiting for their inputs or epoch (executor.ts). */
   readonly maxHeld?: ExecutorDeps['maxHeld']
   readonly trace?: ExecutorDeps['trace']
-  /**
-   * Emulation clock for hosts slower than the profiles: every profile time (compute waits,
-   * slots) is stretched by this factor, and the times this device reports are divided by it.
-   */
+  /** Emulation clock for hosts slower than the profiles: profile times (compute, slots) are stretched by it, reported times divided by it. */
   readonly timeScale?: number
   /** Most publishes awaiting acknowledgement at once (default 64; src/mqtt/client.ts). */
   readonly maxInflight?: number
@@ -105,6 +103,8 @@ export class DeviceAgent {
 
   /** Hub-granted air (topics.md § Air grants), for plans whose transfers go by grants. */
   readonly air: AirGrants
+  /** How this device's transfers go, in each plan's transfer mode (transfer-gate.ts; one for inference and training, sharing slots). */
+  readonly transfers: TransferGate
 
   /** Every job message this device sends: small tensor chunks batch per topic under load. */
   private readonly tensorOut: ChunkBatcher
@@ -128,17 +128,16 @@ export class DeviceAgent {
     this.heartbeats = new Heartbeats(this.runtime)
     this.air = deviceAirGrants(o.id, o.profile.linkRateBps, this.runtime, async (topic, payload, qos) => void (await this.client?.publish(topic, payload, { qos })))
     const epochOf = { assignment: (jobId: string, epoch: number) => this.epochs.assignment(jobId, epoch), plan: (jobId: string, epoch: number) => this.epochs.plan(jobId, epoch) }
+    this.transfers = new TransferGate({ coordination: o.coordination ?? 'slots', air: this.air, clock: this.runtime.clock, timeScale: this.runtime.timeScale })
     this.executor = new StageExecutor({
-      runtime: this.runtime,
-      coordination: o.coordination ?? 'slots',
-      air: this.air,
+      runtime: this.runtime, coordination: o.coordination ?? 'slots', air: this.air, transfers: this.transfers,
       reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 30_000,
       ...(o.maxHeld ? { maxHeld: o.maxHeld } : {}),
       session: (model) => this.stages.session(model),
       ...epochOf,
       ...(o.trace ? { trace: o.trace } : {}),
     })
-    this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.stages.trainer(stage), carryState: o.carryTrainingState ?? true })
+    this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.stages.trainer(stage), carryState: o.carryTrainingState ?? true, transfers: this.transfers })
   }
 
   /** The latest assignment per job. */
@@ -172,6 +171,7 @@ export class DeviceAgent {
       publish: rt.publish,
       local: (t) => this.training.accept(jobId, t),
       onError: (m) => this.o.onError?.(m),
+      sendIn: (x, send) => this.transfers.send({ ...x, jobId, assignment: this.epochs.assignment(jobId, x.plan.epoch) }, send),
     })
     this.trainingSource = src
     this.epochs.follow(jobId)

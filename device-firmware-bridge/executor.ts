@@ -20,12 +20,12 @@ import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import type { AssignmentPayload, PlanEpochPayload, ReceiptPayload } from '../src/protocol/payloads.js'
 import { deliveries, resultsConsumer, stageInputs } from '../src/runtime/flow.js'
-import { SlotGate } from '../src/runtime/slot-gate.js'
 import type { AirGrants } from '../src/runtime/air-grants.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
 import type { WireTensor } from '../src/runtime/send-tensor.js'
 import type { DeviceRuntime } from './runtime.js'
 import { HoldLimit } from './hold-limit.js'
+import { TransferGate } from './transfer-gate.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
 
 /** Most tensors, and bytes, held for requests waiting for inputs or for their epoch (HoldLimit). */
@@ -40,6 +40,8 @@ export interface ExecutorDeps {
   readonly reassemblyTimeoutMs: number
   /** Hub-granted air (topics.md § Air grants): used for the plans whose transfers go by grants. */
   readonly air?: AirGrants
+  /** The device's transfer gate, shared with its other senders (default: one of its own from `coordination` and `air`). */
+  readonly transfers?: TransferGate
   /** Bounds on tensors held for requests waiting for inputs or their epoch (default 1024 tensors, 256 MiB). */
   readonly maxHeld?: { readonly tensors: number; readonly bytes: number }
   /** The open session of a stage model (loads it if needed). */
@@ -66,7 +68,8 @@ export class StageExecutor {
   private readonly warm = new WeakSet<ort.InferenceSession>()
   private readonly waiting = new Map<string, Waiting>()
   private compute: Promise<void> = Promise.resolve()
-  private readonly gate = new SlotGate()
+  /** How outputs go: in the plan's transfer mode (slots, grants or at once). */
+  readonly transfers: TransferGate
   /** Tensors held in `waiting`, bounded; held ones expire after reassemblyTimeoutMs (refresh). */
   readonly held: HoldLimit
   private lastSweepMs = 0
@@ -79,6 +82,7 @@ export class StageExecutor {
 
   constructor(private readonly d: ExecutorDeps) {
     this.rt = d.runtime
+    this.transfers = d.transfers ?? new TransferGate({ coordination: d.coordination, air: d.air, clock: this.rt.clock, timeScale: this.rt.timeScale })
     this.held = new HoldLimit(d.maxHeld?.tensors ?? MAX_HELD_TENSORS, d.maxHeld?.bytes ?? MAX_HELD_BYTES)
     this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024, onError: this.rt.onError })
   }
@@ -205,17 +209,9 @@ export class StageExecutor {
           continue
         }
         const receiver = to.stage === null ? consumer : w.hop.route[to.stage]!
-        if (this.d.coordination === 'slots' && assignment) {
-          const k = this.rt.timeScale
-          const slots = assignment.slots.filter((s) => s.planId === part.planId && s.to === receiver).map((s) => ({ ...s, offsetMs: s.offsetMs * k, durationMs: s.durationMs * k }))
-          const now = this.rt.clock()
-          const cycleMs = part.schedule ? part.schedule.cycleMs * k : null
-          const at = this.gate.take(`${w.jobId}/${w.epoch}/${part.planId}/${receiver}`, now, slots, cycleMs, plan.activateAtMs)
-          if (at > now) await new Promise((r) => setTimeout(r, at - now))
-        }
         const topic = to.stage === null ? topics.results(w.jobId, consumer) : topics.tensors(w.jobId, receiver)
         const send = () => this.rt.sendTensor(topic, t, { req: w.req, epoch: w.epoch, hop }, to.stage === null ? undefined : part.stages[w.hop.stage]?.codec)
-        await (this.d.air && this.d.coordination !== 'none' && part.transfers === 'grants' ? this.d.air.withAir(t.data.byteLength, send) : send())
+        await this.transfers.send({ jobId: w.jobId, plan, part, assignment, receiver, bytes: t.data.byteLength }, send)
         if (to.stage === null) results.push(t.name)
       }
     }

@@ -31,6 +31,8 @@ export interface TrainingSourceDeps {
   readonly onError: (message: string) => void
   /** A step without every `done` fails after max(this, 10x the predicted step); default 60 s. */
   readonly minStepTimeoutMs?: number
+  /** Sends a micro-batch's input in the plan's transfer mode (the device's transfer-gate.ts; default: at once). */
+  readonly sendIn?: (x: { plan: PlanEpochPayload; part: PlanEpochPayload['parts'][number]; receiver: string; bytes: number }, send: () => Promise<void>) => Promise<void>
 }
 
 export interface StepRecord {
@@ -150,7 +152,7 @@ export class TrainingSource {
     for (let i = 0; i < M; i++) {
       const route = routes[i]!
       const hop = { src: this.d.src, plan: part.planId, stage: 0, route, t0: Math.floor(this.d.clock()) }
-      for (const t of randomWireInputs(specs, step * M + i)) this.send(`${step}.${i}`, plan.epoch, hop, route[0]!, t)
+      for (const t of randomWireInputs(specs, step * M + i)) this.send(`${step}.${i}`, single, hop, route[0]!, t)
     }
     const predictedMs = plan.predicted.latencyMs
     const limitMs = Math.max(this.d.minStepTimeoutMs ?? 60_000, 10 * predictedMs * this.d.timeScale)
@@ -174,9 +176,11 @@ export class TrainingSource {
     this.onRecord?.(rec)
   }
 
-  private send(req: string, epoch: number, hop: { src: string; plan: string; stage: number; route: string[]; t0: number }, to: string, t: WireTensor): void {
+  private send(req: string, plan: PlanEpochPayload, hop: { src: string; plan: string; stage: number; route: string[]; t0: number }, to: string, t: WireTensor): void {
+    const epoch = plan.epoch
     if (to === this.d.src) return this.d.local({ req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch, hop, data: t.data })
-    sendTensor(this.d.publish, topics.tensors(this.d.jobId, to), t, { req, epoch, hop }, this.d.chunkBytes)
+    const send = () => sendTensor(this.d.publish, topics.tensors(this.d.jobId, to), t, { req, epoch, hop }, this.d.chunkBytes)
+    ;(this.d.sendIn ? this.d.sendIn({ plan, part: plan.parts[0]!, receiver: to, bytes: t.data.byteLength }, send) : send())
       .catch((err: Error) => this.d.onError(`training step input ${req} to ${to}: ${err.message}`))
   }
 }

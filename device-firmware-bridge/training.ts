@@ -34,6 +34,7 @@ import { DoraError, ErrorCodes } from '../src/errors.js'
 import { gradsWhole, newStageRun, newStepState, placeTensor, stepOf, type StageAssignment, type StageRun, type StepState } from './training-run.js'
 import { AllReduceMailbox, ringAllReduce } from './allreduce.js'
 import { StageStateKeeper } from './stage-state.js'
+import { TransferGate } from './transfer-gate.js'
 
 /** Steps between a stage's checkpoints to the hub when the plan names none. */
 const DEFAULT_CHECKPOINT_EVERY = 10
@@ -52,6 +53,8 @@ export interface TrainingDeps {
   readonly trainer: (stage: StageAssignment) => Promise<StageTrainer>
   /** False: a stage that moves here starts from its model's parameters (no checkpoints; comparison runs). */
   readonly carryState?: boolean
+  /** How activations and gradients go: in the plan's transfer mode (the device's gate; default: slots when assigned, else at once, no grants). */
+  readonly transfers?: TransferGate
 }
 
 export class TrainingExecutor {
@@ -69,9 +72,11 @@ export class TrainingExecutor {
   readonly state: StageStateKeeper
 
   private readonly rt: DeviceRuntime
+  readonly transfers: TransferGate
 
   constructor(private readonly d: TrainingDeps) {
     this.rt = d.runtime
+    this.transfers = d.transfers ?? new TransferGate({ coordination: 'slots', clock: this.rt.clock, timeScale: this.rt.timeScale })
     this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: this.rt.onError })
     this.mailbox = new AllReduceMailbox(d.reassemblyTimeoutMs)
     this.state = new StageStateKeeper({ runtime: this.rt, restoreTimeoutMs: d.reassemblyTimeoutMs, carry: d.carryState ?? true })
@@ -286,7 +291,9 @@ export class TrainingExecutor {
     const to = hop.route[stage]!
     const h = { ...hop, stage }
     if (to === this.rt.id) return this.accept(run.jobId, { req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: run.epoch, hop: h, data: t.data })
-    this.rt.sendTensor(topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h })
+    // in the plan's transfer mode (slots, grants or at once); not awaited: the next run does not wait for the air
+    const x = { jobId: run.jobId, plan: run.plan, part: run.part, assignment: this.d.assignment(run.jobId, run.epoch), receiver: to, bytes: t.data.byteLength }
+    this.transfers.send(x, () => this.rt.sendTensor(topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h }))
       .catch((err: Error) => this.rt.onError(`job ${run.jobId}: sending ${t.name} of ${req} to ${to}: ${err.message}`))
   }
 

@@ -96,6 +96,12 @@ export interface Job {
    * load (training runs as fast as the plan allows).
    */
   readonly training?: TrainingSpec
+  /**
+   * The transfer mode the job's plans run, forced (to measure one mode; the prediction is that
+   * mode's): `slots` when the plan has a schedule, else at once. Absent: the mode predicted
+   * fastest (adapt/transfer-mode.ts).
+   */
+  readonly transfers?: 'slots' | 'grants' | 'at-once'
 }
 
 export interface Stage {

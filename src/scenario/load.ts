@@ -77,5 +77,6 @@ export function plannerJob(j: JobConfig, model: ModelProfile): Job {
     resultsTo: j.results === 'source' ? 'source' : { device: j.results === 'hub' ? null : j.results.device },
     ...(srcs.length ? { sources: srcs.map((x) => ({ device: x.device, share: x.rateRps / rateRps })) } : {}),
     ...(j.training ? { training: j.training } : {}),
+    ...(j.transfers ? { transfers: j.transfers } : {}),
   }
 }

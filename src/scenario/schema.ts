@@ -60,6 +60,11 @@ export const jobSchema = z.object({
    * Absent: everything travels as float32.
    */
   compression: z.object({ maxOutputError: z.number().min(0).max(1) }).optional(),
+  /**
+   * Force the transfer mode of the job's plans (to measure one): `slots`, `grants` or `at-once`;
+   * the prediction shown is that mode's. Absent: each plan runs the mode predicted fastest.
+   */
+  transfers: z.enum(['slots', 'grants', 'at-once']).optional(),
   qoe: z.object({
     latencyMs: positive.optional(),
     p95LatencyMs: positive.optional(),

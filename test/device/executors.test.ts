@@ -56,12 +56,16 @@ async function bytesOf(ref: StageModelRef): Promise<Uint8Array> {
 }
 
 /** A runtime whose publishes are captured (topic, joined payload). */
-function device(id: string, over: { dilate?: boolean; timeScale?: number } = {}) {
+function device(id: string, over: { dilate?: boolean; timeScale?: number; air?: Promise<void> } = {}) {
   const sent: Array<{ topic: string; payload: Buffer }> = []
   const errors: string[] = []
   const runtime = new DeviceRuntime({
     id, profile: smallBoard(id, { stageOverheadMs: 3 }), dilate: over.dilate ?? false, timeScale: over.timeScale ?? 1, chunkBytes: 4096,
-    send: async (topic, payload: Buffer | SplitPayload) => void sent.push({ topic, payload: joined(payload) }),
+    // `air`: every publish waits for it (the air busy: the send does not complete until it resolves)
+    send: async (topic, payload: Buffer | SplitPayload) => {
+      await over.air
+      sent.push({ topic, payload: joined(payload) })
+    },
     onError: (m) => errors.push(m),
   })
   return { runtime, sent, errors }
@@ -143,6 +147,20 @@ describe('inference executor', () => {
     expect(timings[0]).toMatchObject({ jobId: 'j', stage: 0, count: 1 })
     expect(timings[0]!.meanMs).toBeGreaterThanOrEqual(profileMs - 0.5)
     expect(d.runtime.energy.busyTotalMs).toBeGreaterThanOrEqual(2 * profileMs - 1)
+  })
+
+  it('computes the next request while the last one\'s output is still on the air (the run does not wait for the send)', async () => {
+    let free!: () => void
+    const d = device('d1', { dilate: true, air: new Promise<void>((r) => (free = r)) })
+    const { ex, s0 } = setup(d, { plan: true })
+    const inputs = randomWireInputs(io.inputs, 4)
+    for (const req of ['cam.0.0', 'cam.1.0', 'cam.2.0']) for (const t of inputs) for (const c of chunks(req, hop(['d1', 'd2']), t)) ex.onChunk('j', c)
+    // all three ran (each its dilated profile time) while not one byte of the first output has left
+    await waitFor(() => ex.counts.runs >= 3)
+    expect(d.sent).toEqual([])
+    free()
+    await waitFor(() => received(d.sent, 'j', 'd2').length >= 3 * s0.outputs.length)
+    expect(d.errors).toEqual([])
   })
 
   it('holds a request whose epoch\'s plan has not come, and runs it when it comes', async () => {

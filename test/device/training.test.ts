@@ -8,16 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type * as ort from 'onnxruntime-node'
 import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
 import { DEVICE_PASSWORD, deviceUrl, startHub, until } from '../helpers/hub.js'
-import { randomWireInputs } from '../../src/runtime/inputs.js'
-import { toOrt } from '../../src/runtime/tensors.js'
-import { StageTrainer } from '../../src/runtime/trainer.js'
 import type { Hub } from '../../src/hub/hub.js'
 import type { PlanEpochPayload } from '../../src/protocol/payloads.js'
 import { smallBoard } from '../helpers/devices.js'
-import { chainStep } from '../helpers/training.js'
+import { referenceLosses } from '../helpers/training.js'
 
 let hub: Hub | null = null
 const agents: DeviceAgent[] = []
@@ -49,27 +45,7 @@ async function fleet(ids: string[], planner: string, errors: string[]): Promise<
 }
 
 /** The same steps in one process, from the same stage model files: each step's mean loss. */
-async function reference(a: DeviceAgent, plan: PlanEpochPayload, steps: number): Promise<number[]> {
-  const part = plan.parts[0]!
-  const holder = (k: number) => agents.find((x) => x.assignments.get('ft')!.stages.some((s) => s.stage === k))!
-  const chain: StageTrainer[] = []
-  for (let k = 0; k < part.stages.length; k++) {
-    const s = holder(k).assignments.get('ft')!.stages.find((x) => x.stage === k)!
-    chain.push(await StageTrainer.create(await a.models.get(s.model!), await a.models.get(s.backward!), s.params!))
-  }
-  const specs = (plan.inputs ?? []).map((s) => ({ ...s, shape: [s.shape[0]! * part.microBatch, ...s.shape.slice(1)] }))
-  const losses: number[] = []
-  for (let step = 0; step < steps; step++) {
-    let loss = 0
-    for (let i = 0; i < M; i++) {
-      loss += await chainStep(chain, new Map<string, ort.Tensor>(randomWireInputs(specs, step * M + i).map((t) => [t.name, toOrt(t)])))
-    }
-    for (const t of chain) t.apply(M)
-    losses.push(loss / M)
-  }
-  for (const t of chain) await t.release()
-  return losses
-}
+const reference = (a: DeviceAgent, plan: PlanEpochPayload, steps: number) => referenceLosses(agents, a, 'ft', plan, steps, M)
 
 describe('training over MQTT', () => {
   it('a pipeline of two devices trains step by step as one process would (1F1B, gradients back over MQTT)', async () => {

@@ -96,6 +96,16 @@ describe('hub grants in the model', () => {
 describe('transfer mode of three', () => {
   const { model, fleet, plan } = twoStages
 
+  it('a job that forces a mode runs it, and its prediction is that mode\'s', () => {
+    const job: Job = { id: 'j', model, rateRps: 5, qoe: {}, goal: 'latency', sourceDevice: null }
+    for (const transfers of ['slots', 'grants', 'at-once'] as const) {
+      const j = { ...job, transfers }
+      const m = chooseTransferMode(plan, j, fleet, scheduledWifi5, predict(plan, j, fleet, scheduledWifi5), 0)
+      expect(m.mode).toBe(transfers)
+      expect(predictionOf(m)).toEqual(transfers === 'slots' ? m.slots : transfers === 'grants' ? m.grants : m.atOnce)
+    }
+  })
+
   it('prices grants with the measured round trip when there is one; the simulator, given the same figure, agrees', () => {
     const job: Job = { id: 'j', model, rateRps: 5, qoe: {}, goal: 'latency', sourceDevice: null }
     const measured: Network = { ...scheduledWifi5, grantRoundTripMs: 8 }

@@ -62,6 +62,15 @@ describe('network scheduler', () => {
     for (const list of Object.values(s.byDevice)) for (let i = 1; i < list.length; i++) expect(list[i]!.offsetMs).toBeGreaterThanOrEqual(list[i - 1]!.offsetMs)
   })
 
+  it("a device's slots name the transfer's receiving device (topics.md: `to`), not the access point it sends to", () => {
+    const s = schedule()
+    // stage 0 on a sends to stage 1's replicas b and c; they send to d; d's results go to the hub
+    expect(new Set(s.byDevice['a']!.map((x) => x.to))).toEqual(new Set(['b', 'c']))
+    expect(new Set(s.byDevice['b']!.map((x) => x.to))).toEqual(new Set(['d']))
+    expect(new Set(s.byDevice['d']!.map((x) => x.to))).toEqual(new Set(['hub']))
+    expect(new Set(s.byDevice['hub']!.map((x) => x.to))).toEqual(new Set(['a', 'b', 'c', 'd']))
+  })
+
   it('a throughput goal gets the shortest period; a load the plan cannot carry is refused with a reason', () => {
     const fast = schedule(job({ goal: 'throughput' }))
     const slow = schedule(job({ goal: 'latency', rateRps: 1 }))
@@ -108,5 +117,10 @@ describe('training schedule', () => {
     const sorted = [...s.slots].sort((a, b) => a.offsetMs - b.offsetMs)
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.offsetMs).toBeGreaterThanOrEqual(sorted[i - 1]!.offsetMs + sorted[i - 1]!.durationMs - 1e-6)
     expect(s.cycleMs).toBeGreaterThan(0)
+    // activations go forward and gradients back, each slot toward the stage device that receives it
+    const to = (from: string, kind: string) => new Set(s.byDevice[from]!.filter((x) => x.tensor.startsWith(kind)).map((x) => x.to))
+    expect(to('a', 'act@1')).toEqual(new Set(['b', 'c']))
+    expect(to('d', 'grad@2')).toEqual(new Set(['b', 'c']))
+    expect(to('b', 'grad@1')).toEqual(new Set(['a']))
   })
 })

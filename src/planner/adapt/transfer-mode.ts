@@ -13,7 +13,8 @@
  *   fully contended mode, every hop of the pipeline on the air at once, is the worst case and
  *   not what a pipeline at partial load sees.
  * The epoch runs the mode predicted fastest (mean latency; ties go to the simpler mode: at once,
- * then grants, then slots), and its prediction is that mode's. A slot that a ready transfer must
+ * then grants, then slots), or the one the job forces (`job.transfers`), and its prediction is
+ * that mode's. A slot that a ready transfer must
  * wait for costs up to a cycle, and a grant costs a round trip per transfer: coordination wins
  * only where removing queueing and contention outweighs what it costs.
  */
@@ -51,6 +52,8 @@ export function chooseTransferMode(plan: Plan, job: Job, fleet: Fleet, network: 
   let best = atOnce.latencyMs
   if (grants.latencyMs < best) [mode, best] = ['grants', grants.latencyMs]
   if (slots && slots.latencyMs < best) mode = 'slots'
+  // a job may force one mode (to measure it): slots only where the plan has them
+  if (job.transfers) mode = job.transfers === 'slots' && !slots ? 'at-once' : job.transfers
   return { mode, schedule: s.ok ? s.schedule : null, slots, grants, atOnce }
 }
 

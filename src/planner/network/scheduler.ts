@@ -51,6 +51,8 @@ export interface ScheduleOptions {
 export interface Slot {
   readonly from: string | null
   readonly to: string | null
+  /** The transfer's receiving device (null: the hub): a device's slot toward the access point is its slot toward this receiver. */
+  readonly receiver: string | null
   /** Which tensor: "input", "act@K" (the activation entering layer K), "output", with chunk. */
   readonly tensor: string
   readonly microBatch: number
@@ -207,7 +209,7 @@ function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf
           const ms = transferS({ ...h, bytes: part }, network) * 1000
           if (ms <= 0) return
           airMs += ms + guardMs
-          chain.push({ kind: 'air', from: h.txDevice, to: h.rxDevice, tensor: chunks > 1 ? `${tensor}#${c}` : tensor, bytes: part, ms, chunk: c, hop: k })
+          chain.push({ kind: 'air', from: h.txDevice, to: h.rxDevice, receiver: to?.id ?? null, tensor: chunks > 1 ? `${tensor}#${c}` : tensor, bytes: part, ms, chunk: c, hop: k })
         })
       }
       at = to
@@ -232,7 +234,7 @@ function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf
 }
 
 type Activity =
-  | { kind: 'air'; from: string | null; to: string | null; tensor: string; bytes: number; ms: number; chunk: number; hop: number }
+  | { kind: 'air'; from: string | null; to: string | null; receiver: string | null; tensor: string; bytes: number; ms: number; chunk: number; hop: number }
   | { kind: 'compute'; device: string; stage: number; ms: number }
 
 function place(chains: readonly Activity[][], T: number, N: number, guardMs: number, epochStartMs: number, routes: Schedule['routes']): Schedule | null {
@@ -266,19 +268,34 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
       const start = air.earliest(after, d)
       if (start === null) return null
       air.hold(start, d)
-      slots.push({ from: a.from, to: a.to, tensor: a.tensor, microBatch: m, hop: a.hop, sinceReleaseMs: start - release, offsetMs: mod(start, C), durationMs: a.ms, bytes: a.bytes })
+      slots.push({ from: a.from, to: a.to, receiver: a.receiver, tensor: a.tensor, microBatch: m, hop: a.hop, sinceReleaseMs: start - release, offsetMs: mod(start, C), durationMs: a.ms, bytes: a.bytes })
       chunkReady[a.chunk] = start + d
       transferEnd = Math.max(transferEnd, start + d)
     }
     latencies.push(transferEnd - release)
   }
   const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
-  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.to ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
+  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.receiver ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
   for (const list of Object.values(byDevice)) list.sort((x, y) => x.offsetMs - y.offsetMs)
   return { periodMs: T, microBatchesPerCycle: N, cycleMs: C, epochStartMs, guardMs, latencyMs: latencies.reduce((a, x) => a + x, 0) / N, latenciesMs: latencies, waitMs: 0, airShare: air.load / C, slots, byDevice, compute, routes }
 }
 
 const mod = (x: number, c: number) => ((x % c) + c) % c
+
+/**
+ * Each traced hop's receiving device: a hop into the access point goes on to the device the
+ * same transfer's next hop (same label, from the access point, not before) reaches; none: the hub.
+ */
+function receiversOf(air: ReadonlyArray<{ hop: { txDevice: string | null; rxDevice: string | null }; label: string; startS: number; endS: number }>): Array<string | null> {
+  const used = new Set<number>()
+  return air.map((x) => {
+    if (x.hop.rxDevice !== null) return x.hop.rxDevice
+    const j = air.findIndex((y, k) => !used.has(k) && y.hop.txDevice === null && y.label === x.label && y.startS >= x.endS - 1e-12)
+    if (j < 0) return null
+    used.add(j)
+    return air[j]!.hop.rxDevice
+  })
+}
 
 /**
  * Training: one optimizer step is the cycle. Its 1F1B schedule - forward and backward tasks,
@@ -291,15 +308,16 @@ function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, 
   const { stepMs, trace } = traceOneStep(plan, job, fleet, { ...network, coordination: 'scheduled', grants: false })
   if (!Number.isFinite(stepMs)) return { ok: false, reason: 'the step never completes' }
   const M = job.training!.microBatchesPerStep
-  const slots: Slot[] = trace.air.map((x) => {
+  const receivers = receiversOf(trace.air)
+  const slots: Slot[] = trace.air.map((x, i) => {
     const mb = x.label.split('#')[1]
     return {
-      from: x.hop.txDevice, to: x.hop.rxDevice, tensor: x.label, microBatch: mb === undefined ? -1 : Number(mb),
+      from: x.hop.txDevice, to: x.hop.rxDevice, receiver: receivers[i]!, tensor: x.label, microBatch: mb === undefined ? -1 : Number(mb),
       hop: x.hop.txDevice ? 0 : 1, sinceReleaseMs: x.startS * 1000, offsetMs: x.startS * 1000, durationMs: (x.endS - x.startS) * 1000, bytes: x.hop.bytes,
     }
   })
   const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
-  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.to ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
+  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.receiver ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
   for (const list of Object.values(byDevice)) list.sort((a, b) => a.offsetMs - b.offsetMs)
   const held = slots.reduce((a, x) => a + x.durationMs, 0)
   return {

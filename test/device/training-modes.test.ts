@@ -1,0 +1,88 @@
+/**
+ * Training transfers go in the plan's transfer mode (issue 15, "Slots that pay": training
+ * transfers are scheduled too): with grants, every activation and gradient a device sends waits
+ * for the hub's grant (the desk sees asks from both training devices); with slots, each goes in
+ * the device's slots toward its receiver. The losses equal the same steps in one process. Real
+ * hub and Aedes broker on loopback, device agents running the stages in onnxruntime.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
+import { DEVICE_PASSWORD, deviceUrl, startHub, until } from '../helpers/hub.js'
+import type { Hub } from '../../src/hub/hub.js'
+import { smallBoard } from '../helpers/devices.js'
+import { referenceLosses } from '../helpers/training.js'
+
+let hub: Hub | null = null
+const agents: DeviceAgent[] = []
+
+afterEach(async () => {
+  for (const a of agents) await a.stopTraining()
+  for (const a of agents.splice(0)) await a.stop()
+  await hub?.stop()
+  hub = null
+})
+
+const M = 4
+
+async function pipeline(transfers: 'slots' | 'grants', errors: string[]): Promise<DeviceAgent[]> {
+  const ids = ['dev-a', 'dev-b']
+  hub = await startHub({
+    auth: { devices: ids.map((id) => ({ id, password: DEVICE_PASSWORD })) },
+    jobs: [{ id: 'ft', model: 'bert-tiny', rateRps: 10, goal: 'throughput', source: 'dev-a', planner: 'equal-split', transfers, training: { microBatchesPerStep: M, optimizerStateFactor: 2 }, qoe: { throughputRps: 0.1 }, recostCron: '0 0 * * * *' }],
+  })
+  for (const id of ids) {
+    const a = new DeviceAgent({ url: deviceUrl(hub), id, password: DEVICE_PASSWORD, profile: smallBoard(id, { memoryBytes: 2e9, flopsPerSec: { conv: 1e12, matmul: 1e12, elementwise: 1e12 } }), heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.push(`${id}: ${m}`) })
+    agents.push(a)
+    await a.start()
+  }
+  await until(() => agents.every((a) => a.assignments.get('ft')?.stages.length) || null, 20_000, 'assignments')
+  return agents
+}
+
+async function trainThree(a: DeviceAgent, errors: string[]): Promise<{ losses: number[]; want: number[]; transfers: string | undefined }> {
+  const source = await a.startTraining('ft')
+  await until(() => source.records.length >= 3 || null, 60_000, 'three steps')
+  await a.stopTraining()
+  expect(source.records.every((r) => r.ok), JSON.stringify(errors)).toBe(true)
+  const plan = source.planOf(source.records[0]!.epoch)!
+  expect(plan.parts[0]!.stages.map((s) => s.devices)).toEqual([['dev-a'], ['dev-b']])
+  const want = await referenceLosses(agents, a, 'ft', plan, 3, M)
+  return { losses: source.records.slice(0, 3).map((r) => r.loss!), want, transfers: plan.parts[0]!.transfers }
+}
+
+describe('training transfers in the plan\'s transfer mode', () => {
+  it('with grants: every activation (dev-a) and gradient (dev-b) waits for the hub\'s grant; the losses are unchanged', async () => {
+    const errors: string[] = []
+    const [a, b] = await pipeline('grants', errors)
+    const r = await trainThree(a!, errors)
+    expect(r.transfers).toBe('grants')
+    r.losses.forEach((l, i) => expect(Math.abs(l - r.want[i]!) / r.want[i]!).toBeLessThan(1e-5))
+    // dev-a sends activations forward, dev-b gradients back: one transfer per micro-batch each, all granted
+    for (const d of [a!, b!]) {
+      expect(d.transfers.counts.grants).toBeGreaterThanOrEqual(3 * M)
+      expect(d.transfers.counts['at-once']).toBe(0)
+      expect(d.air.stats.granted).toBe(d.transfers.counts.grants)
+      expect(d.air.stats.timedOut).toBe(0)
+    }
+    expect(errors).toEqual([])
+  }, 120_000)
+
+  it('with slots: activations and gradients go in each device\'s slots toward its receiver; the losses are unchanged', async () => {
+    const errors: string[] = []
+    const [a, b] = await pipeline('slots', errors)
+    // the assignments carry each device's slots toward the other stage's device
+    expect(a!.assignments.get('ft')!.slots.some((s) => s.to === 'dev-b')).toBe(true)
+    expect(b!.assignments.get('ft')!.slots.some((s) => s.to === 'dev-a')).toBe(true)
+    const r = await trainThree(a!, errors)
+    expect(r.transfers).toBe('slots')
+    r.losses.forEach((l, i) => expect(Math.abs(l - r.want[i]!) / r.want[i]!).toBeLessThan(1e-5))
+    for (const d of [a!, b!]) {
+      expect(d.transfers.counts.slots).toBeGreaterThanOrEqual(3 * M)
+      expect(d.transfers.counts['at-once'] + d.transfers.counts.grants).toBe(0)
+    }
+    expect(errors).toEqual([])
+  }, 120_000)
+})
