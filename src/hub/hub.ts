@@ -104,8 +104,7 @@ export class Hub {
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
       },
       beforeEpoch: async (epoch) => this.store?.reserveEpoch(j.id, epoch),
-      installModels: async (models) => this.installModels?.(models),
-      grantsGiven: (deviceId) => this.grants?.grantedTo(deviceId) ?? 0,
+      installModels: async (models) => this.installModels?.(models), grantsGiven: (deviceId) => this.grants?.grantedTo(deviceId) ?? 0,
     })
     // devices ignore epochs older than the newest they saw: after a restart the numbering continues
     service.resumeAfter(this.store?.epochOf(j.id) ?? 0)
