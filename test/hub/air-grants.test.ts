@@ -44,6 +44,7 @@ describe('hub-granted air', () => {
     const first = a.air.withAir(1000, hold('a', 60))
     await sleep(5) // a asks first
     const second = b.air.withAir(1000, hold('b', 30))
+    await sleep(5) // then b (its ask and a2's go on two connections: asked at once, either may reach the hub first)
     const third = a.air.withAir(1000, hold('a2', 10))
     await Promise.all([first, second, third])
     expect(log).toEqual(['a+', 'a-', 'b+', 'b-', 'a2+', 'a2-'])
