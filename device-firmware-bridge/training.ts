@@ -14,6 +14,10 @@
  *   the summed gradients (allreduce.ts), apply Adam with the mean over the step's micro-batches,
  *   and say `done` with the loss and a digest of the parameters.
  *
+ * Activations, gradients and all-reduce pieces go in the plan's transfer mode (slots, hub grants
+ * or at once: transfer-gate.ts, shared with the device's inference executor); a run never waits
+ * for the last one's outputs to be on the air.
+ *
  * Emulation: after each run the device waits until its profile's time (runtime.ts: forward: the
  * stage's FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
  */
@@ -340,7 +344,9 @@ export class TrainingExecutor {
     await ringAllReduce(flat, replicas.length, r, {
       send: (name, values) => {
         const hop: Hop = { src: this.rt.id, plan: run.planId, stage: run.stage, route, t0: Math.floor(this.rt.clock()) }
-        return this.rt.sendTensor(topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [values.length], data: new Uint8Array(values.buffer) }, { req, epoch: run.epoch, hop })
+        // in the plan's transfer mode, as the replay that predicts the step puts the all-reduce on the air
+        const x = { jobId: run.jobId, plan: run.plan, part: run.part, assignment: this.d.assignment(run.jobId, run.epoch), receiver: next, bytes: values.byteLength }
+        return this.transfers.send(x, () => this.rt.sendTensor(topics.tensors(run.jobId, next), { name, dtype: 'float32', shape: [values.length], data: new Uint8Array(values.buffer) }, { req, epoch: run.epoch, hop }))
       },
       receive: (name) => this.mailbox.receive(`${run.jobId}/${run.epoch}/${run.planId}/${run.stage}/${req}/${name}`),
     })

@@ -1,7 +1,8 @@
 /**
  * Training transfers go in the plan's transfer mode (issue 15, "Slots that pay": training
  * transfers are scheduled too): with grants, every activation and gradient a device sends waits
- * for the hub's grant (the desk sees asks from both training devices); with slots, each goes in
+ * for the hub's grant (the desk sees asks from both training devices), and so do a data-parallel
+ * job's micro-batches and all-reduce pieces; with slots, each goes in
  * the device's slots toward its receiver. The losses equal the same steps in one process. Real
  * hub and Aedes broker on loopback, device agents running the stages in onnxruntime.
  */
@@ -27,11 +28,10 @@ afterEach(async () => {
 
 const M = 4
 
-async function pipeline(transfers: 'slots' | 'grants', errors: string[]): Promise<DeviceAgent[]> {
-  const ids = ['dev-a', 'dev-b']
+async function pipeline(transfers: 'slots' | 'grants', errors: string[], ids = ['dev-a', 'dev-b'], planner = 'equal-split'): Promise<DeviceAgent[]> {
   hub = await startHub({
     auth: { devices: ids.map((id) => ({ id, password: DEVICE_PASSWORD })) },
-    jobs: [{ id: 'ft', model: 'bert-tiny', rateRps: 10, goal: 'throughput', source: 'dev-a', planner: 'equal-split', transfers, training: { microBatchesPerStep: M, optimizerStateFactor: 2 }, qoe: { throughputRps: 0.1 }, recostCron: '0 0 * * * *' }],
+    jobs: [{ id: 'ft', model: 'bert-tiny', rateRps: 10, goal: 'throughput', source: 'dev-a', planner, transfers, training: { microBatchesPerStep: M, optimizerStateFactor: 2 }, qoe: { throughputRps: 0.1 }, recostCron: '0 0 * * * *' }],
   })
   for (const id of ids) {
     const a = new DeviceAgent({ url: deviceUrl(hub), id, password: DEVICE_PASSWORD, profile: smallBoard(id, { memoryBytes: 2e9, flopsPerSec: { conv: 1e12, matmul: 1e12, elementwise: 1e12 } }), heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.push(`${id}: ${m}`) })
@@ -66,6 +66,28 @@ describe('training transfers in the plan\'s transfer mode', () => {
       expect(d.transfers.counts['at-once']).toBe(0)
       expect(d.air.stats.granted).toBe(d.transfers.counts.grants)
       expect(d.air.stats.timedOut).toBe(0)
+    }
+    expect(errors).toEqual([])
+  }, 120_000)
+
+  it('with grants, data-parallel: the source\'s micro-batches and the ring all-reduce\'s pieces wait for the hub\'s grant too', async () => {
+    const errors: string[] = []
+    const devices = await pipeline('grants', errors, ['dev-a', 'dev-b', 'dev-c'], 'data-parallel')
+    const a = devices[0]!
+    const source = await a.startTraining('ft')
+    await until(() => source.records.length >= 2 || null, 60_000, 'two steps')
+    await a.stopTraining()
+    expect(source.records.every((r) => r.ok && r.replicasAgree), JSON.stringify(errors)).toBe(true)
+    const plan = source.planOf(source.records[0]!.epoch)!
+    expect(plan.parts[0]!.transfers).toBe('grants')
+    expect(plan.parts[0]!.stages[0]!.devices).toHaveLength(3)
+    const want = await referenceLosses(agents, a, 'ft', plan, 2, M)
+    source.records.slice(0, 2).forEach((r, i) => expect(Math.abs(r.loss! - want[i]!) / want[i]!).toBeLessThan(1e-4))
+    // every replica sends its all-reduce pieces (2 x (replicas - 1) per step) by grant; dev-a also its micro-batches to the others
+    for (const d of devices) {
+      expect(d.transfers.counts.grants).toBeGreaterThanOrEqual(2 * 2 * 2)
+      expect(d.transfers.counts['at-once']).toBe(0)
+      expect(d.air.stats.granted).toBe(d.transfers.counts.grants)
     }
     expect(errors).toEqual([])
   }, 120_000)
