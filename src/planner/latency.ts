@@ -8,7 +8,8 @@
  *   with the arrivals' squared coefficient of variation ca^2 carried along the pipeline as in
  *   Whitt's Queueing Network Analyzer (Bell Labs Tech. J. 1983): micro-batches of b Poisson
  *   arrivals have ca^2 = 1/b; a round-robin split of weight w keeps w ca^2; a queue's departures
- *   have rho^2 cs^2 + (1 - rho^2) ca^2; merged streams mix by Whitt's superposition rule.
+ *   have rho^2 cs^2 + (1 - rho^2) ca^2; merged streams mix by Whitt's superposition rule (its
+ *   load weight measured for micro-batch streams, MERGE_LOAD_WEIGHT).
  *   A replicated stage's departures merge again at the next stage, which undoes the round
  *   robin's split: each replica passes on the unsplit stream's variability.
  *   A run of single-device stages waits, in all, about what its slowest stage alone would (a
@@ -49,7 +50,19 @@ export function departureScv(rho: number, ca2: number, cs2: number): number {
   return r * r * cs2 + (1 - r * r) * ca2
 }
 
-/** Superposition of streams of rates `rates` and SCVs `scvs` at a queue of utilisation rho (Whitt). */
+/**
+ * Weight of the queue's load in the superposition rule below. QNA (Whitt 1983) takes 4, fitted to
+ * Albin's superpositions; for the streams merged here (micro-batches of b Poisson requests from
+ * several sources, a replicated stage's departures) that weights the merge too much towards
+ * Poisson: measured against a reference queue (Lindley's recursion, fixed service with 5% jitter,
+ * 2-4 equal sources of b = 2 at 40-80% load, seeded), 4 over-predicts the wait by 8-58% and 1 is
+ * within -4% to +10% (test/planner/merged-streams.test.ts); on the seeded random plans it brings the
+ * predicted mean and p95 within 5% / 10% of the simulator on more plans, development and held-out
+ * alike (BENCHMARKS.md, "Merged micro-batch streams").
+ */
+export const MERGE_LOAD_WEIGHT = 1
+
+/** Superposition of streams of rates `rates` and SCVs `scvs` at a queue of utilisation rho (Whitt's hybrid rule). */
 export function mergedScv(rates: readonly number[], scvs: readonly number[], rho: number): number {
   const total = rates.reduce((a, x) => a + x, 0)
   if (total <= 0) return 1
@@ -60,7 +73,7 @@ export function mergedScv(rates: readonly number[], scvs: readonly number[], rho
     sq += (x / total) ** 2
   })
   const nu = 1 / sq
-  const w = 1 / (1 + 4 * (1 - Math.min(1, rho)) ** 2 * (nu - 1))
+  const w = 1 / (1 + MERGE_LOAD_WEIGHT * (1 - Math.min(1, rho)) ** 2 * (nu - 1))
   return w * mix + 1 - w
 }
 
