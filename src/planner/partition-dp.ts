@@ -67,6 +67,8 @@ export interface SearchSpace {
   readonly withinBounds: (periodMs: number, latencyMs: number, energyJ: number) => boolean
   /** Shared by the search's runs (partition-step.ts). */
   readonly memo: SearchMemo
+  /** Training: M - 1, the weight of the period in a step's estimate that the thinning also keeps (partition-labels.ts). */
+  readonly stepWeight: number | undefined
 }
 
 export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): SearchSpace {
@@ -105,6 +107,7 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
       (q.energyJPerRequest === undefined || energyJ <= q.energyJPerRequest) &&
       (training !== undefined || q.latencyMs === undefined || latencyMs <= q.latencyMs),
     memo: newMemo(),
+    stepWeight: training && options.fast !== false ? training.microBatchesPerStep - 1 : undefined,
   }
 }
 
@@ -120,7 +123,7 @@ export function explore(space: SearchSpace, prune: boolean, counter: { explored:
   for (const S of stageCounts) for (const b of space.microBatches) {
     const states = searchRun(space, S, b, prune, counter)
     // exact costing is dearer than the DP: cost only the best complete plans across all states
-    for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth)) for (const label of entry.set) complete.push({ label, microBatch: b })
+    for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth, space.stepWeight)) for (const label of entry.set) complete.push({ label, microBatch: b })
   }
   return complete.map(({ label, microBatch }, n) => {
     const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
@@ -165,7 +168,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   const groups: Group[] = []
   states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
   for (let i = 0; i < L; i++) {
-    for (const entry of beam(states[i]!, space.beamWidth)) {
+    for (const entry of beam(states[i]!, space.beamWidth, space.stepWeight)) {
       const counts = countsOf(entry)
       // which stages a label of the entry may still take: not past S stages; training: the last
       // stage exactly as the S-th (extend)
@@ -240,6 +243,6 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
     // the members are immutable: they serve as the senders of the next stage
     if (!target) next.set(key, (target = { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [] }))
     stage ??= { layers: [i, j], group }
-    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage, parent: label, depth: label.depth + 1 }, space.frontSize)
+    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage, parent: label, depth: label.depth + 1 }, space.frontSize, space.stepWeight)
   }
 }

@@ -27,11 +27,11 @@ export function covered<S>(set: ReadonlyArray<Label<S>>, periodMs: number, laten
 }
 
 /** Inserts into a Pareto set; thins to `size` keeping each objective's best and an even spread by latency. */
-export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number): void {
+export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number, stepWeight?: number): void {
   for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
   for (let i = set.length - 1; i >= 0; i--) if (dominates(label, set[i]!)) set.splice(i, 1)
   set.push(label)
-  if (set.length > size) thin(set, size)
+  if (set.length > size) thin(set, size, stepWeight)
 }
 
 /** Scratch for thin (a set holds a handful of labels): kept flags and indices in latency order. */
@@ -42,7 +42,7 @@ let ORDER = new Int32Array(16)
  * Keeps `size` labels of `set`, in place and in their order: the first best of each objective
  * (period, latency, energy, air time), then labels evenly spread in (stable) latency order.
  */
-function thin<S>(set: Array<Label<S>>, size: number): void {
+function thin<S>(set: Array<Label<S>>, size: number, stepWeight?: number): void {
   const n = set.length
   if (KEEP.length < n) {
     KEEP = new Uint8Array(2 * n)
@@ -71,6 +71,7 @@ function thin<S>(set: Array<Label<S>>, size: number): void {
   mark(l)
   mark(e)
   mark(a)
+  if (stepWeight !== undefined) mark(bestStep(set, stepWeight))
   // stable insertion sort of the indices by latency
   for (let k = 0; k < n; k++) {
     let m = k
@@ -96,10 +97,20 @@ function thin<S>(set: Array<Label<S>>, size: number): void {
 }
 
 /**
+ * The first label of least latency + w x period: a training step's estimate (one pass, then
+ * M - 1 more micro-batches at the slowest stage's pace; w = M - 1), which neither extreme holds.
+ */
+function bestStep<S>(set: ReadonlyArray<Label<S>>, w: number): number {
+  let best = 0
+  for (let k = 1; k < set.length; k++) if (set[k]!.latencyMs + w * set[k]!.periodMs < set[best]!.latencyMs + w * set[best]!.periodMs) best = k
+  return best
+}
+
+/**
  * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
  * ones kept (each objective's best first, then an even spread by latency), at most `width`.
  */
-export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number): E[] {
+export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number, stepWeight?: number): E[] {
   const pooled: Array<{ entry: E; label: Label<S> }> = []
   for (const entry of states.values()) for (const label of entry.set) pooled.push({ entry, label })
   if (pooled.length <= width) return [...states.values()]
@@ -110,6 +121,7 @@ export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<
   for (const p of pooled) if (!front.some((q) => dominates(q.label, p.label))) front.push(p)
   const keep = new Set<(typeof pooled)[number]>()
   for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(front.reduce((a, b) => (b.label[key] < a.label[key] ? b : a)))
+  if (stepWeight !== undefined) keep.add(front[bestStep(front.map((x) => x.label), stepWeight)]!)
   const rest = (front.length >= width ? front : pooled).slice().sort((a, b) => a.label.latencyMs - b.label.latencyMs)
   for (let k = 0; keep.size < width && k < width; k++) keep.add(rest[Math.round((k * (rest.length - 1)) / Math.max(1, width - 1))]!)
   for (let k = 0; keep.size < width && k < rest.length; k++) keep.add(rest[k]!)

@@ -32,7 +32,7 @@ export interface PartitionOptions {
   readonly beamWidth?: number
   /** Plans returned at most. */
   readonly maxPlans?: number
-  /** false: the search before issue 18 (beam 24, 8 points per state; now 12 and 4: BENCHMARKS.md). */
+  /** false: the search before issue 18 (beam 24, 8 points per state; now 12 and 4, and for training the partial plan of least estimated step time kept too: BENCHMARKS.md). */
   readonly fast?: boolean
 }
 
