@@ -68,6 +68,11 @@ export class GrantDesk {
     }
     if (m.data.kind === 'done') {
       if (this.holder && this.holder.device === device && this.holder.seq === m.data.seq) this.next(false)
+      else {
+        // a device that waited longer than its timeout sent without the grant: its ask goes, never granted after
+        const i = this.queue.findIndex((a) => a.device === device && a.seq === m.data.seq)
+        if (i >= 0) this.queue.splice(i, 1)
+      }
       return null
     }
     if (this.queue.filter((a) => a.device === device).length >= MAX_ASKS_PER_DEVICE) {

@@ -112,6 +112,23 @@ describe('hub-granted air', () => {
     expect(b.air.stats.granted).toBe(1)
   })
 
+  it('an ask the device gave up on (its grant came too late, it sent anyway) is never granted after: it would hold the air for its lease', async () => {
+    hub = await startHub()
+    const a = await device('dev-a')
+    const b = await device('dev-b', 50) // waits 50 ms for a grant, then sends anyway
+    const holding = a.air.withAir(1000, () => sleep(300)) // lease 250 ms (the desk's: twice 100 ms, plus 50)
+    await sleep(20)
+    // b's ask (4 s of air: a lease of 8 s) waits behind a's grant; b gives up, sends, and says done
+    await b.air.withAir(40_000, async () => undefined)
+    expect(b.air.stats.timedOut).toBe(1)
+    await holding
+    await sleep(20)
+    const t0 = performance.now()
+    await a.air.withAir(1000, async () => undefined)
+    expect(a.air.stats.timedOut).toBe(0)
+    expect(performance.now() - t0).toBeLessThan(1000) // not behind b's abandoned ask's 8 s lease
+  })
+
   it('sends anyway when no grant comes in time (no hub answering)', async () => {
     hub = await startHub()
     const a = await device('dev-a', 150)
