@@ -6,7 +6,8 @@
  * onnxruntime running the stage directly, after the profile's dilated time; a request held for
  * its epoch runs when the plan comes; a stage the device does not hold is refused. Training: one
  * optimizer step of two micro-batches on one device ends in a `done` whose loss and parameter
- * digest equal the same step run in this process.
+ * digest equal the same step run in this process. Both compute their next request or micro-batch while the last
+ * one's outputs are still being sent (the send does not hold the device's compute).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
@@ -234,6 +235,47 @@ describe('training executor', () => {
     expect(Math.abs(done.loss! - loss) / Math.abs(loss)).toBeLessThan(1e-5)
     expect(done.paramsSha256).toBe(ref.digest())
     await ref.release()
+    await (await trainer).release()
+  })
+})
+
+describe('training executor, overlap', () => {
+  it('runs the next micro-batch\'s forward while the last one\'s activations are still on the air', async () => {
+    let free!: () => void
+    const d = device('d1', { air: new Promise<void>((r) => (free = r)) })
+    const cut = bounds[Math.floor(bounds.length / 2)]!
+    const nodes: [number, number] = [bounds[0]!, cut]
+    const s0 = store.stage(nodes)
+    const t = store.trainingStage(nodes)
+    const [fwd, bwd] = [await bytesOf(t.forward), await bytesOf(t.backward)]
+    const plan: PlanEpochPayload = {
+      v: PROTOCOL_VERSION, jobId: 'ft', epoch: 1, activateAtMs: 0, reason: 'test', emulated: true, training: { microBatchesPerStep: 2 },
+      parts: [{ planId: 'p', weight: 1, microBatch: 1, schedule: null, stages: [
+        { layers: [0, 1], nodes, devices: ['d1'], inputs: [...s0.inputs], outputs: [...s0.outputs] },
+        { layers: [1, 2], nodes: [cut, bounds[bounds.length - 1]!], devices: ['d2'], inputs: [...s0.outputs], outputs: [] },
+      ] }],
+      predicted: { latencyMs: 10, energyJPerRequest: 1 }, inputs: io.inputs, outputs: io.outputs,
+    }
+    const assignment: AssignmentPayload = {
+      v: PROTOCOL_VERSION, jobId: 'ft', epoch: 1, activateAtMs: 0, slots: [],
+      stages: [{ planId: 'p', stage: 0, layers: [0, 1], nodes, weight: 1, model: t.forward, backward: t.backward, params: [...t.params], flops: { conv: 0, matmul: 1e6, elementwise: 0 } }],
+    }
+    const trainer = StageTrainer.create(fwd, bwd, t.params, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+    const ex = new TrainingExecutor({
+      runtime: d.runtime, reassemblyTimeoutMs: 10_000, trainer: () => trainer,
+      assignment: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? assignment : undefined),
+      plan: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? plan : undefined),
+    })
+    ex.onStep('ft', { v: PROTOCOL_VERSION, kind: 'start', epoch: 1, planId: 'p', step: 0, routes: [['d1', 'd2'], ['d1', 'd2']], startedAtMs: 0 })
+    ;[0, 1].forEach((i) => {
+      for (const x of randomWireInputs(io.inputs, i)) ex.accept('ft', { req: `0.${i}`, name: x.name, dtype: x.dtype, shape: [...x.shape], epoch: 1, hop: { src: 'd1', plan: 'p', stage: 0, route: ['d1', 'd2'], t0: 0 }, data: x.data })
+    })
+    // both forwards ran (1F1B lets stage 0 of 2 have two in flight) while the first's activations have not left
+    await waitFor(() => ex.counts.forwards >= 2)
+    expect(d.sent).toEqual([])
+    free()
+    await waitFor(() => received(d.sent, 'ft', 'd2').length >= 2 * s0.outputs.length)
+    expect(d.errors).toEqual([])
     await (await trainer).release()
   })
 })
