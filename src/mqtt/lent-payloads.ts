@@ -70,18 +70,26 @@ interface ParserInternals {
 
 let installed = false
 
-/** Puts the lending parse of PUBLISH in mqtt-packet's parser (once per process; inert for parsers without a pool). */
-function install(): void {
-  if (installed) return
-  installed = true
-  // the parser mqtt.js itself loads (resolved from mqtt's own directory)
-  const fromMqtt = createRequire(createRequire(import.meta.url).resolve('mqtt'))
-  const proto = (fromMqtt('mqtt-packet/parser') as { prototype?: ParserInternals & { _parsePublish(): void } }).prototype
+/**
+ * The mqtt-packet versions whose PUBLISH parse lendingParse repeats (9.x: checked against 9.0.2).
+ * Another version is left alone (its own parse runs, nothing is lent): the patch reads the
+ * parser's private fields, which a new major may change.
+ */
+const FITTING_MQTT_PACKET = /^9\./
+
+type ParserProto = ParserInternals & { _parsePublish(): void }
+
+/**
+ * Puts the lending parse of PUBLISH in `proto` (mqtt-packet's Parser.prototype) when `version`
+ * and the prototype are the ones it was written against; returns whether it did.
+ */
+export function patchParser(proto: Partial<ParserProto> | undefined, version: string | undefined): boolean {
   const original = proto?._parsePublish
-  if (!proto || typeof original !== 'function') return // another mqtt-packet: leave it be
+  if (!proto || typeof original !== 'function' || !FITTING_MQTT_PACKET.test(version ?? '')) return false
+  if (typeof proto._parseString !== 'function' || typeof proto._parseMessageId !== 'function' || typeof proto._emitError !== 'function') return false
   proto._parsePublish = function (this: ParserInternals) {
     const lender = this.settings?.[LENDER] as Lender | undefined
-    if (!lender || this.settings?.protocolVersion === 5) return original.call(this)
+    if (!lender || this.settings?.protocolVersion === 5 || typeof this._pos !== 'number' || typeof this._list?.copy !== 'function' || typeof this._list.slice !== 'function') return original.call(this)
     // as mqtt-packet's own, for MQTT 3.1.1 ([MQTT-3.3.2]): topic, packet id when QoS > 0, payload
     const packet = this.packet
     packet.topic = this._parseString()
@@ -97,6 +105,18 @@ function install(): void {
     this._list.copy(payload, 0, this._pos, packet.length)
     packet.payload = payload
   }
+  return true
+}
+
+/** Puts the lending parse of PUBLISH in mqtt-packet's parser (once per process; inert for parsers without a pool). */
+function install(): void {
+  if (installed) return
+  installed = true
+  // the parser mqtt.js itself loads (resolved from mqtt's own directory)
+  const fromMqtt = createRequire(createRequire(import.meta.url).resolve('mqtt'))
+  const proto = (fromMqtt('mqtt-packet/parser') as { prototype?: ParserProto }).prototype
+  const version = (fromMqtt('mqtt-packet/package.json') as { version?: string }).version
+  patchParser(proto, version) // another mqtt-packet: left be, nothing is lent
 }
 
 /** mqtt.js options with a pool for the client about to be made from them. */
