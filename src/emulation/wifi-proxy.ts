@@ -162,43 +162,14 @@ export class WifiProxy {
       return
     }
     if (this.airDebtS < 0) this.airDebtS = 0
-    const avail = this.o.availableAirtime ?? 1
-    // wall ms -> seconds of air in profile time
-    const airS = (ms: number) => (ms / 1000 / k) * avail
     // the air short frames took comes first
     const paid = Math.min(this.airDebtS * k * 1000, now - from)
     this.airDebtS -= paid / 1000 / k
-    let t = from + paid
     // wire bits still to send (the credit already earned is sent)
-    const left = new Map(flows.map((f) => [f, (f.queued - f.credit) * 8 * TCP_WIRE_FACTOR]))
-    const pending = flows.filter((f) => f.readySinceMs > t).sort((a, b) => a.readySinceMs - b.readySinceMs)
-    let active = flows.filter((f) => f.readySinceMs <= t)
-    while (t < now && (active.length || pending.length)) {
-      if (!active.length) {
-        t = Math.max(t, pending[0]!.readySinceMs)
-        active = active.concat(pending.splice(0, 1))
-        continue
-      }
-      const shares = active.length === 1
-        ? [active[0]!.rateBps * soloEfficiency(this.o.standard, active[0]!.rateBps)]
-        : contendedThroughputsBps(this.o.standard, active.map((f) => f.rateBps))
-      // the next event: a flow empties, another joins, or the tick ends
-      let until = Math.min(now, pending[0]?.readySinceMs ?? Infinity)
-      active.forEach((f, i) => {
-        const emptyAtMs = t + ((left.get(f)! / shares[i]!) / avail) * k * 1000
-        until = Math.min(until, emptyAtMs)
-      })
-      const dtAir = airS(until - t)
-      active.forEach((f, i) => {
-        const bits = Math.min(left.get(f)!, shares[i]! * dtAir)
-        left.set(f, left.get(f)! - bits)
-        f.credit += bits / 8 / TCP_WIRE_FACTOR
-      })
-      this.airUsedS += dtAir
-      t = until
-      active = active.filter((f) => left.get(f)! > 1e-6)
-      while (pending.length && pending[0]!.readySinceMs <= t) active.push(pending.shift()!)
-    }
+    const bits = flows.map((f) => Math.max(0, (f.queued - f.credit) * 8 * TCP_WIRE_FACTOR))
+    const r = replayAir(flows.map((f, i) => ({ rateBps: f.rateBps, readySinceMs: f.readySinceMs, bits: bits[i]! })), from + paid, now, { k, availableAirtime: this.o.availableAirtime ?? 1, standard: this.o.standard })
+    flows.forEach((f, i) => (f.credit += r.sentBits[i]! / 8 / TCP_WIRE_FACTOR))
+    this.airUsedS += r.airS
     for (const f of flows) this.spend(f)
   }
 
@@ -223,4 +194,48 @@ export class WifiProxy {
       this.carried.set(f.station, (this.carried.get(f.station) ?? 0) + n)
     }
   }
+}
+
+/**
+ * Replays [t, now) (wall ms) on the shared air (pure): flows join when their bytes arrived
+ * (`readySinceMs`), active flows send at their DCF shares, and a flow that empties leaves its share
+ * to the others at once. The bits each flow sent, and the seconds of air (profile time) used.
+ * Every step either ends the replay, lets a flow join, or empties a flow (one whose remaining time
+ * is below the clock's resolution included: at 400 s of performance.now() a few bits left once
+ * gave no step at all, and the loop never ended).
+ */
+export function replayAir(flows: ReadonlyArray<{ readonly rateBps: number; readonly readySinceMs: number; readonly bits: number }>, from: number, now: number, o: { readonly k: number; readonly availableAirtime: number; readonly standard: WifiStandard }): { sentBits: number[]; airS: number } {
+  const { k, availableAirtime: avail } = o
+  const left = flows.map((f) => Math.max(0, f.bits))
+  const sentBits = flows.map(() => 0)
+  let airS = 0
+  let t = from
+  const byArrival = flows.map((_, i) => i).sort((a, b) => flows[a]!.readySinceMs - flows[b]!.readySinceMs)
+  const pending = byArrival.filter((i) => flows[i]!.readySinceMs > t && left[i]! > 0)
+  let active = byArrival.filter((i) => flows[i]!.readySinceMs <= t && left[i]! > 0)
+  while (t < now && (active.length || pending.length)) {
+    if (!active.length) {
+      t = Math.max(t, flows[pending[0]!]!.readySinceMs)
+      active.push(pending.shift()!)
+      continue
+    }
+    const shares = active.length === 1
+      ? [flows[active[0]!]!.rateBps * soloEfficiency(o.standard, flows[active[0]!]!.rateBps)]
+      : contendedThroughputsBps(o.standard, active.map((i) => flows[i]!.rateBps))
+    // the next event: a flow empties, another joins, or the replay ends
+    const emptyAt = active.map((i, j) => t + ((left[i]! / shares[j]!) / avail) * k * 1000)
+    const until = Math.min(now, pending.length ? flows[pending[0]!]!.readySinceMs : Infinity, ...emptyAt)
+    const dtAir = ((until - t) / 1000 / k) * avail
+    active.forEach((i, j) => {
+      // a flow whose end is reached sends all it has left (rounding never leaves it a sliver)
+      const b = emptyAt[j]! <= until ? left[i]! : Math.min(left[i]!, shares[j]! * dtAir)
+      left[i]! -= b
+      sentBits[i]! += b
+    })
+    airS += dtAir
+    t = until
+    active = active.filter((i) => left[i]! > 1e-6)
+    while (pending.length && flows[pending[0]!]!.readySinceMs <= t) active.push(pending.shift()!)
+  }
+  return { sentBits, airS }
 }
