@@ -50,10 +50,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   o.progress(`EMULATION: ${scenario.devices.length} emulated devices of ${scenario.name} on an emulated ${scenario.network.standard} network; profiling ${job.model}...`)
   o.progress(clockLine(clock))
   const hub = new Hub(setup.config, o.log)
-  const parts: Parts = { proxy: null, fleet: null, hubSource: null }
+  const parts: Parts = { proxy: null, fleet: null, hubSource: null, installedModelBytes: () => 0 }
   try {
     // deployment is setup: the first plan's stage models go straight into the devices' model cache
     const deployed = deployBeforeRun(hub, setup.cacheDir, o.progress)
+    parts.installedModelBytes = deployed.bytes
     const brokerPort = await startHub(hub, o, setup.dashboard)
     const service = hub.jobs.find((j) => j.id === job.id)!
     const wired = await startFleet(o, setup, brokerPort, parts)
@@ -101,6 +102,8 @@ interface Parts {
   proxy: WifiProxy | null
   fleet: EmulatedFleet | null
   hubSource: HubSource | null
+  /** Bytes of stage models installed into the devices' cache before the run, not over the emulated Wi-Fi (deployBeforeRun). */
+  installedModelBytes: () => number
 }
 
 interface Setup {
@@ -327,7 +330,7 @@ async function collect(o: DemoOptions, setup: Setup, hub: Hub, service: JobServi
     breakdownMs: breakdown(w.traces),
     timeScale,
     wifiStalledS: round((parts.proxy?.stalledMs ?? 0) / 1000),
-    wifi: { carriedBytes: Object.fromEntries(parts.proxy?.carried ?? []), airUsedS: round(parts.proxy?.airUsedS ?? 0) },
+    wifi: { carriedBytes: Object.fromEntries(parts.proxy?.carried ?? []), airUsedS: round(parts.proxy?.airUsedS ?? 0), modelBytesInstalledOutsideWifi: parts.installedModelBytes() },
     clock: { source: setup.clock.source, why: setup.clock.why, hostFlopsPerSec: setup.clock.host?.slowest ?? null, probeProcesses: setup.clock.host?.processes ?? null },
   }
   if (training) {

@@ -60,8 +60,13 @@ export interface DemoSummary {
   latencyMeasuredAt?: 'consumer (hub)' | 'sources'
   /** Wall seconds of air the emulated Wi-Fi could not replay because the demo's process was starved of CPU (0 on an idle machine). */
   wifiStalledS?: number
-  /** What the emulated links carried over the whole demo (set-up included): bytes per station, both directions, and the Wi-Fi's air in use, seconds of profile time. */
-  wifi?: { carriedBytes: Record<string, number>; airUsedS: number }
+  /**
+   * What the emulated links carried over the whole demo (set-up included): bytes per station, both
+   * directions, and the Wi-Fi's air in use, seconds of profile time; and the bytes of the stage
+   * models installed straight into the devices' model cache before the run (setup, demo.ts
+   * deployBeforeRun: NOT carried over the emulated Wi-Fi, so not in carriedBytes nor airUsedS).
+   */
+  wifi?: { carriedBytes: Record<string, number>; airUsedS: number; modelBytesInstalledOutsideWifi: number }
   predictedLatencyMs: { mean: number | null; p95: number | null }
   throughputRps: number
   offeredRps: number

@@ -45,6 +45,9 @@ describe('dora demo', () => {
     expect(s.latencyMs.p95).toBeGreaterThanOrEqual(s.latencyMs.mean * 0.5)
     expect(s.energyJ).toBeGreaterThan(0)
     expect(s.throughputRps).toBeGreaterThan(0.5)
+    // the first plan's stage models went into the devices' cache, not over the emulated Wi-Fi: the summary says how much
+    expect(s.wifi.modelBytesInstalledOutsideWifi).toBeGreaterThan(0)
+    expect(stderr).toMatch(/deploying: \d+ stage model\(s\).*not carried over the emulated Wi-Fi/)
   }, 300_000)
 
   it('trains a small encoder on a stretched emulation clock and summarises its optimizer steps', async () => {
