@@ -10,7 +10,10 @@
  * wait at once (more are refused, so one device cannot fill the queue), a grant lasts at most
  * its lease (twice the device's own estimate plus a margin, never over MAX_GRANT_LEASE_MS) and
  * then passes on whether or not the device gave it back, and a device that leaves loses its
- * asks and its grant. Malformed messages are refused by schema (the caller reports them).
+ * asks and its grant. Among asks passed over, the device granted longest ago goes first (so a
+ * device with many old asks cannot keep the others waiting for all its leases), and each grant
+ * a device lets run out halves its next leases (back to full once it gives one back).
+ * Malformed messages are refused by schema (the caller reports them).
  */
 import { airGrantSchema, airMessageSchema, MAX_GRANT_LEASE_MS, type AirGrant } from '../protocol/payloads.js'
 import { PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
@@ -55,6 +58,9 @@ export class GrantDesk {
   readonly counts: GrantDeskCounts = { granted: 0, expired: 0, refused: 0, waitedMs: 0 }
   /** Grants given per device so far (a device's reported round trips count only up to these: hub/grant-round-trips.ts). */
   private readonly given = new Map<string, number>()
+  /** When each device last got the air, and how many of its grants in a row ran out. */
+  private readonly lastGrantMs = new Map<string, number>()
+  private readonly expiries = new Map<string, number>()
 
   constructor(private readonly d: GrantDeskDeps) {}
 
@@ -67,8 +73,10 @@ export class GrantDesk {
       return decoded.ok ? `air message does not match the schema: ${m?.error.issues[0]?.message ?? ''}` : decoded.error
     }
     if (m.data.kind === 'done') {
-      if (this.holder && this.holder.device === device && this.holder.seq === m.data.seq) this.next(false)
-      else {
+      if (this.holder && this.holder.device === device && this.holder.seq === m.data.seq) {
+        this.expiries.delete(device)
+        this.next(false)
+      } else {
         // a device that waited longer than its timeout sent without the grant: its ask goes, never granted after
         const i = this.queue.findIndex((a) => a.device === device && a.seq === m.data.seq)
         if (i >= 0) this.queue.splice(i, 1)
@@ -79,7 +87,8 @@ export class GrantDesk {
       this.counts.refused++
       return `more than ${MAX_ASKS_PER_DEVICE} asks for the air waiting`
     }
-    const leaseMs = Math.min(MAX_GRANT_LEASE_MS, 2 * m.data.airMs + LEASE_MARGIN_MS)
+    const full = Math.min(MAX_GRANT_LEASE_MS, 2 * m.data.airMs + LEASE_MARGIN_MS)
+    const leaseMs = Math.max(Math.min(full, LEASE_MARGIN_MS), full / 2 ** Math.min(30, this.expiries.get(device) ?? 0))
     this.queue.push({ device, seq: m.data.seq, airMs: m.data.airMs, leaseMs, askedAtMs: this.d.clock() })
     if (!this.holder) this.next(false)
     return null
@@ -87,6 +96,8 @@ export class GrantDesk {
 
   /** A device left: its asks go, and its grant ends. */
   forget(device: string): void {
+    this.lastGrantMs.delete(device)
+    this.expiries.delete(device)
     for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.device === device) this.queue.splice(i, 1)
     if (this.holder?.device === device) this.next(false)
   }
@@ -107,18 +118,15 @@ export class GrantDesk {
   }
 
   private next(expired: boolean): void {
-    if (expired) this.counts.expired++
+    if (expired && this.holder) {
+      this.counts.expired++
+      this.expiries.set(this.holder.device, (this.expiries.get(this.holder.device) ?? 0) + 1)
+    }
     this.holder?.cancel()
     this.holder = null
     if (!this.queue.length) return
-    const now = this.d.clock()
-    let k = 0
-    this.queue.forEach((a, i) => {
-      const b = this.queue[k]!
-      if (now - b.askedAtMs >= MAX_PASSED_OVER_MS) return // the oldest passed-over ask (the queue is in order of asking)
-      if (now - a.askedAtMs >= MAX_PASSED_OVER_MS || a.airMs < b.airMs) k = i
-    })
-    const ask = this.queue.splice(k, 1)[0]!
+    const ask = this.queue.splice(this.pick(this.d.clock()), 1)[0]!
+    this.lastGrantMs.set(ask.device, this.d.clock())
     const timer = this.d.setTimer(() => this.holder?.seq === ask.seq && this.holder.device === ask.device && this.next(true), ask.leaseMs)
     this.holder = { ...ask, cancel: timer.cancel }
     this.counts.granted++
@@ -126,6 +134,23 @@ export class GrantDesk {
     const queuedMs = this.d.clock() - ask.askedAtMs
     this.counts.waitedMs += queuedMs
     this.d.send(ask.device, airGrantSchema.parse({ v: PROTOCOL_VERSION, seq: ask.seq, leaseMs: ask.leaseMs, queuedMs }))
+  }
+
+  /**
+   * The ask to grant next: of the asks passed over (waiting MAX_PASSED_OVER_MS or more), the one
+   * whose device got the air longest ago (then the oldest ask); else the shortest (then the oldest).
+   */
+  private pick(now: number): number {
+    const passed = (a: Ask) => now - a.askedAtMs >= MAX_PASSED_OVER_MS
+    const last = (a: Ask) => this.lastGrantMs.get(a.device) ?? -Infinity
+    let k = 0
+    this.queue.forEach((a, i) => {
+      const b = this.queue[k]!
+      if (passed(a) !== passed(b)) {
+        if (passed(a)) k = i
+      } else if (passed(a) ? last(a) < last(b) : a.airMs < b.airMs) k = i
+    })
+    return k
   }
 }
 

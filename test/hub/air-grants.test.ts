@@ -112,6 +112,22 @@ describe('hub-granted air', () => {
     expect(b.air.stats.granted).toBe(1)
   })
 
+  it('a device with many old asks it never gives back cannot keep another device waiting for all their leases', async () => {
+    hub = await startHub()
+    const hostile = await device('dev-b')
+    const a = await device('dev-a', 15_000)
+    // 16 asks of 1 s of air (leases of 2,050 ms each), never given back: in order of asking they
+    // would all stand before dev-a's ask once passed over (33 s)
+    for (let i = 0; i < 16; i++) await hostile.c.publishAsync(topics.device('dev-b', 'air'), encodeCbor({ v: 1, kind: 'ask', seq: 500 + i, bytes: 10, airMs: 1000 }), { qos: 1 })
+    await sleep(1200)
+    const t0 = performance.now()
+    await a.air.withAir(100, async () => undefined)
+    // dev-a goes once the first lease and a halved second one ran out (about 1.9 s), not after all 16
+    expect(a.air.stats.timedOut).toBe(0)
+    expect(a.air.stats.granted).toBe(1)
+    expect(performance.now() - t0).toBeLessThan(5000)
+  }, 30_000)
+
   it('an ask the device gave up on (its grant came too late, it sent anyway) is never granted after: it would hold the air for its lease', async () => {
     hub = await startHub()
     const a = await device('dev-a')
