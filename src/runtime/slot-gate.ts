@@ -12,24 +12,38 @@ export interface Slot {
   readonly durationMs: number
 }
 
+/** Keys kept before the ones no take can need any more are dropped (re-plans make new keys). */
+const PRUNE_ABOVE = 256
+
 export class SlotGate {
-  /** Per (plan, receiver): the start of the last slot taken. */
-  private readonly taken = new Map<string, number>()
+  /** Per (plan, receiver): the start of the last slot taken, and its plan's cycle. */
+  private readonly taken = new Map<string, { t: number; cycleMs: number }>()
+
+  /** Keys held (tests). */
+  get size(): number {
+    return this.taken.size
+  }
 
   /** The time the transfer may start (>= nowMs), and takes that slot. */
   take(key: string, nowMs: number, slots: readonly Slot[], cycleMs: number | null, activateAtMs: number): number {
     if (!slots.length || !cycleMs || cycleMs <= 0) return nowMs
-    const after = Math.max(nowMs - cycleMs, (this.taken.get(key) ?? -Infinity) + 1e-6)
+    if (this.taken.size > PRUNE_ABOVE) this.prune(nowMs)
+    const after = Math.max(nowMs - cycleMs, (this.taken.get(key)?.t ?? -Infinity) + 1e-6)
     const offsets = [...new Set(slots.map((s) => s.offsetMs % cycleMs))].sort((a, b) => a - b)
     const k0 = Math.floor((after - activateAtMs) / cycleMs)
     for (let k = Math.max(0, k0); ; k++) {
       for (const o of offsets) {
         const t = activateAtMs + k * cycleMs + o
         if (t >= after) {
-          this.taken.set(key, t)
+          this.taken.set(key, { t, cycleMs })
           return Math.max(t, nowMs)
         }
       }
     }
+  }
+
+  /** Drops the keys whose last slot began over a cycle ago: a take never looks back further. */
+  private prune(nowMs: number): void {
+    for (const [key, v] of this.taken) if (v.t < nowMs - v.cycleMs) this.taken.delete(key)
   }
 }

@@ -25,4 +25,15 @@ describe('slot gate', () => {
     expect(g.take('q', 1005, slots, 100, 1000)).toBe(1010)
     expect(g.take('r', 1005, [], 100, 1000)).toBe(1005)
   })
+
+  it('forgets the keys of plans no longer sending (re-plans make new keys), never one still in its cycle', () => {
+    const g = new SlotGate()
+    const slots = [{ offsetMs: 10, durationMs: 5 }]
+    // a long run: a new plan (key) every cycle, each taking one slot
+    for (let k = 0; k < 5000; k++) g.take(`plan-${k}/d`, 1000 + k * 100, slots, 100, 1000)
+    expect(g.size).toBeLessThanOrEqual(300)
+    // the latest key still keeps its taken slot (it took the one of 500,810 at once, work-conserving):
+    // a second transfer gets the next one, not that one again
+    expect(g.take('plan-4999/d', 1000 + 4999 * 100, slots, 100, 1000)).toBe(1000 + 4999 * 100 + 10)
+  })
 })
