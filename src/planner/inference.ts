@@ -14,7 +14,7 @@
 import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, transferS, type Hop } from './cost.js'
 import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
 import { planRouting, replicaLoad, type Replica, type Routing } from './routing.js'
-import { departureScv, kingman, mergedScv, p95Ms, type RequestPaths, type Wait } from './latency.js'
+import { departureScv, kingman, mergedScv, p95Ms, splitScv, waitShape, type RequestPaths, type Wait } from './latency.js'
 import { airWaitS, type AirRoute, type AirTransfer } from './air-queue.js'
 import { DEFAULT_TRANSPORT, relayS } from './network/transport.js'
 
@@ -184,7 +184,7 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
       const load = rates.reduce((a, x) => a + x, 0)
       if (load <= 0) return waits.push({ p: 0, thetaMs: 0 }), deps.push(1)
       const rho = (batchesPerS * load * r.ms) / 1000
-      const ca2 = mergedScv(rates, rates.map((_, k) => weights[k]![j]![ri]! * scv[k]!), rho)
+      const ca2 = mergedScv(rates, rates.map((_, k) => splitScv(weights[k]![j]![ri]!, scv[k]!)), rho)
       let q = kingman(rho, r.ms, ca2, cs2)
       if (st.replicas.length === 1) {
         // a single device after a single device: its arrivals are the one before's departures,
@@ -194,7 +194,7 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
           const full = kingman(rho, r.ms, chain.ca2, cs2)
           const more = Math.max(0, full.meanMs - chain.meanMs)
           chain = { ca2: chain.ca2, meanMs: Math.max(chain.meanMs, full.meanMs) }
-          q = { meanMs: more, wait: more > 0 ? { p: full.wait.p, thetaMs: more / full.wait.p } : { p: 0, thetaMs: 0 } }
+          q = { meanMs: more, wait: waitShape(more, rho, r.ms, cs2) }
         } else chain = { ca2, meanMs: q.meanMs }
       }
       meanMs += load * q.meanMs
