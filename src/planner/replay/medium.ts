@@ -38,6 +38,8 @@ interface Flow {
   startedS?: number
   station: string
   onDone: () => void
+  /** Its current share of the air, bits per second (0 until the medium first shares it). */
+  rate: number
 }
 
 export class Medium {
@@ -48,7 +50,6 @@ export class Medium {
   private readonly waiting: Flow[] = []
   private readonly arriving: Flow[] = []
   private readonly queues = new Map<string, Flow[]>()
-  private readonly rateOf = new Map<Flow, number>()
   private lastUpdate = 0
   private wakeAt = -1
   private version = 0
@@ -78,7 +79,7 @@ export class Medium {
     const perS = bg.airShare / burstS
     let n = 0
     const arrive = () => {
-      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, grantS: 0, station: `background-${n++}`, onDone: () => {} })
+      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, grantS: 0, station: `background-${n++}`, onDone: () => {}, rate: 0 })
       this.reshare()
       const next = this.clock() - Math.log(1 - rand()) / perS
       if (next < untilS) this.heap.push(next, arrive)
@@ -103,19 +104,20 @@ export class Medium {
   /** Called with every own hop once it has left the air (for schedules built by replay). */
   trace: ((x: { hop: Hop; label: string; startS: number; endS: number }) => void) | null = null
 
-  private addRadio(id: string | null, perByte: (d: DeviceProfile) => number, bytes: number): void {
+  private addRadio(id: string | null, tx: boolean, bytes: number): void {
     if (!id) return
-    this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * perByte(this.fleet.devices.get(id)!))
+    const d = this.fleet.devices.get(id)!
+    this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * (tx ? d.txJPerByte : d.rxJPerByte))
   }
 
   private send(hop: Hop, then: () => void, notBefore: number, label = '', granted = false): void {
-    this.addRadio(hop.txDevice, (d) => d.txJPerByte, hop.bytes)
-    this.addRadio(hop.rxDevice, (d) => d.rxJPerByte, hop.bytes)
+    this.addRadio(hop.txDevice, true, hop.bytes)
+    this.addRadio(hop.rxDevice, false, hop.bytes)
     // a wired hop takes its own link (not shared with the air): its time, then on
     if (!Number.isFinite(hop.rateBps)) return this.heap.push(this.clock() + transferS(hop, this.network), then)
     const station = hop.txDevice ?? 'access-point'
     const grantS = granted ? grantHoldS(hop, this.network) : 0
-    const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop }
+    const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0 }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -148,34 +150,46 @@ export class Medium {
     })
   }
 
+  /** Whether one of our own flows is on the air. */
+  private ownActive(): boolean {
+    for (const f of this.active) if (f.own) return true
+    return false
+  }
+
   private reshare(): void {
     const now = this.clock()
     const dt = now - this.lastUpdate
     if (this.active.size) this.busyS += dt
-    for (const f of this.active) f.bitsLeft -= (this.rateOf.get(f) ?? 0) * dt
+    for (const f of this.active) f.bitsLeft -= f.rate * dt
     this.lastUpdate = now
-    for (const f of [...this.active]) {
+    // (deleting the flow being visited is safe in a Set's iteration, and no other is touched)
+    for (const f of this.active) {
       // done when less than a nanosecond of sending is left (time steps below that vanish in rounding)
-      if (f.bitsLeft <= (this.rateOf.get(f) ?? 0) * 1e-9 + 1e-6) {
+      if (f.bitsLeft <= f.rate * 1e-9 + 1e-6) {
         this.active.delete(f)
-        this.rateOf.delete(f)
+        f.rate = 0
         if (f.own && this.trace) this.trace({ hop: f.hop!, label: f.label ?? '', startS: f.startedS ?? now, endS: now })
         this.heap.push(now, f.onDone) // after this re-share, never inside it
       }
     }
     // other stations' bursts start at once (after the time before them was accounted)
-    for (const f of this.arriving.splice(0)) this.active.add(f)
+    if (this.arriving.length) {
+      for (const f of this.arriving) this.active.add(f)
+      this.arriving.length = 0
+    }
     const scheduled = this.network.coordination === 'scheduled'
     if (scheduled) {
-      if (this.waiting.length && !this.granting && ![...this.active].some((f) => f.own)) {
+      if (this.waiting.length && !this.granting && !this.ownActive()) {
         // the eligible flow with the earliest slot (first come, first served without slots)
         let pick = -1
         let wake = Infinity
-        this.waiting.forEach((f, i) => {
+        const waiting = this.waiting
+        for (let i = 0; i < waiting.length; i++) {
+          const f = waiting[i]!
           if (f.notBefore <= now + 1e-12) {
-            if (pick < 0 || this.before(f, this.waiting[pick]!)) pick = i
+            if (pick < 0 || this.before(f, waiting[pick]!)) pick = i
           } else wake = Math.min(wake, f.notBefore)
-        })
+        }
         if (pick >= 0) this.start(this.waiting.splice(pick, 1)[0]!, now)
         else if (Number.isFinite(wake) && wake !== this.wakeAt) {
           this.wakeAt = wake
@@ -186,16 +200,22 @@ export class Medium {
       const sending = new Set([...this.active].map((f) => f.station))
       for (const [station, q] of this.queues) if (q.length && !sending.has(station)) this.active.add(q.shift()!)
     }
-    const flows = [...this.active]
-    for (const f of flows) f.startedS ??= now
+    let alone = scheduled
+    for (const f of this.active) {
+      f.startedS ??= now
+      if (!f.own) alone = false
+    }
     const std = this.network.standard
     // background traffic contends with whatever is on the air, slots or not
-    const alone = scheduled && !flows.some((f) => !f.own)
-    const shares = alone ? flows.map((f) => f.rateBps * soloEfficiency(std, f.rateBps)) : contendedThroughputsBps(std, flows.map((f) => f.rateBps))
-    flows.forEach((f, i) => this.rateOf.set(f, shares[i]! * this.baseAirtime))
+    if (alone) for (const f of this.active) f.rate = f.rateBps * soloEfficiency(std, f.rateBps) * this.baseAirtime
+    else {
+      const flows = [...this.active]
+      const shares = contendedThroughputsBps(std, flows.map((f) => f.rateBps))
+      flows.forEach((f, i) => (f.rate = shares[i]! * this.baseAirtime))
+    }
     const v = ++this.version
     let next = Infinity
-    for (const f of flows) next = Math.min(next, f.bitsLeft / this.rateOf.get(f)!)
+    for (const f of this.active) next = Math.min(next, f.bitsLeft / f.rate)
     if (Number.isFinite(next)) this.heap.push(now + next, () => v === this.version && this.reshare())
   }
 }

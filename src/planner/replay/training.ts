@@ -62,7 +62,8 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const S = plan.stages.length
   const jitterRand = seededRandom(options.seed ^ 0x5bd1e995)
   const gauss = () => Math.sqrt(-2 * Math.log(1 - jitterRand())) * Math.cos(2 * Math.PI * jitterRand())
-  const jitter = () => Math.max(0.5, 1 + options.computeJitter * gauss())
+  // without jitter the factor is exactly 1 (the draws feed nothing else): skip them
+  const jitter = options.computeJitter === 0 ? () => 1 : () => Math.max(0.5, 1 + options.computeJitter * gauss())
   const heap = new EventHeap<() => void>()
   let now = 0
   const dev = (id: string) => fleet.devices.get(id)!
@@ -156,8 +157,8 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
   const dispatch = (id: string) => {
     const st = state.get(id)!
     if (st.busy) return
-    let i = st.ready.findIndex((t) => t.kind === 'B')
-    if (i < 0 && st.inFlight < st.limit) i = st.ready.findIndex((t) => t.kind === 'F')
+    let i = firstOf(st.ready, 'B')
+    if (i < 0 && st.inFlight < st.limit) i = firstOf(st.ready, 'F')
     if (i < 0) return
     const task = st.ready.splice(i, 1)[0]!
     const f = fwdMs[task.stage]!.get(id)!
@@ -217,6 +218,12 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
   }
 
   return { admit }
+}
+
+/** The first ready task of a kind, or -1. */
+function firstOf(ready: readonly Task[], kind: Task['kind']): number {
+  for (let i = 0; i < ready.length; i++) if (ready[i]!.kind === kind) return i
+  return -1
 }
 
 /** Micro-batch -> replica per stage, by smooth weighted round robin over replica speeds. */
