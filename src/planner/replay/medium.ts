@@ -40,6 +40,8 @@ interface Flow {
   onDone: () => void
   /** Its current share of the air, bits per second (0 until the medium first shares it). */
   rate: number
+  /** The MAC efficiency of its rate when alone on the air (soloEfficiency, looked up once). */
+  solo: number
 }
 
 export class Medium {
@@ -78,8 +80,9 @@ export class Medium {
     const burstS = (bg.burstBytes * 8) / (bg.rateBps * soloEfficiency(this.network.standard, bg.rateBps) * this.baseAirtime)
     const perS = bg.airShare / burstS
     let n = 0
+    const solo = soloEfficiency(this.network.standard, bg.rateBps)
     const arrive = () => {
-      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, grantS: 0, station: `background-${n++}`, onDone: () => {}, rate: 0 })
+      this.arriving.push({ own: false, bitsLeft: bg.burstBytes * 8, rateBps: bg.rateBps, notBefore: 0, grantS: 0, station: `background-${n++}`, onDone: () => {}, rate: 0, solo })
       this.reshare()
       const next = this.clock() - Math.log(1 - rand()) / perS
       if (next < untilS) this.heap.push(next, arrive)
@@ -117,7 +120,7 @@ export class Medium {
     if (!Number.isFinite(hop.rateBps)) return this.heap.push(this.clock() + transferS(hop, this.network), then)
     const station = hop.txDevice ?? 'access-point'
     const grantS = granted ? grantHoldS(hop, this.network) : 0
-    const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0 }
+    const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0, solo: soloEfficiency(this.network.standard, hop.rateBps) }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -190,7 +193,13 @@ export class Medium {
             if (pick < 0 || this.before(f, waiting[pick]!)) pick = i
           } else wake = Math.min(wake, f.notBefore)
         }
-        if (pick >= 0) this.start(this.waiting.splice(pick, 1)[0]!, now)
+        if (pick >= 0) {
+          const f = waiting[pick]!
+          // (splice without its array of the removed)
+          for (let j = pick + 1; j < waiting.length; j++) waiting[j - 1] = waiting[j]!
+          waiting.pop()
+          this.start(f, now)
+        }
         else if (Number.isFinite(wake) && wake !== this.wakeAt) {
           this.wakeAt = wake
           this.heap.push(wake, () => this.reshare())
@@ -207,7 +216,7 @@ export class Medium {
     }
     const std = this.network.standard
     // background traffic contends with whatever is on the air, slots or not
-    if (alone) for (const f of this.active) f.rate = f.rateBps * soloEfficiency(std, f.rateBps) * this.baseAirtime
+    if (alone) for (const f of this.active) f.rate = f.rateBps * f.solo * this.baseAirtime
     else {
       const flows = [...this.active]
       const shares = contendedThroughputsBps(std, flows.map((f) => f.rateBps))

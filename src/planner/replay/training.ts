@@ -160,7 +160,11 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
     let i = firstOf(st.ready, 'B')
     if (i < 0 && st.inFlight < st.limit) i = firstOf(st.ready, 'F')
     if (i < 0) return
-    const task = st.ready.splice(i, 1)[0]!
+    const ready = st.ready
+    const task = ready[i]!
+    // (splice without its array of the removed)
+    for (let j = i + 1; j < ready.length; j++) ready[j - 1] = ready[j]!
+    ready.pop()
     const f = fwdMs[task.stage]!.get(id)!
     const o = dev(id).stageOverheadMs
     const s = ((task.kind === 'F' ? f : 2 * (f - o) + o) / 1000) * jitter()
@@ -185,7 +189,7 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
       medium.transfer(source, dev(id), b * job.model.boundaryBytes[0]!, () => {
         st.ready.push({ kind: 'F', mb, stage: 0 })
         dispatch(id)
-      }, undefined, `input#${mb}`)
+      }, undefined, medium.trace ? `input#${mb}` : '')
     }
   }
 
@@ -198,7 +202,7 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
         medium.transfer(dev(id), dev(next), b * job.model.boundaryBytes[plan.stages[k + 1]!.layers[0]]!, () => {
           state.get(next)!.ready.push({ kind: 'F', mb: task.mb, stage: k + 1 })
           dispatch(next)
-        }, undefined, `act@${plan.stages[k + 1]!.layers[0]}#${task.mb}`)
+        }, undefined, medium.trace ? `act@${plan.stages[k + 1]!.layers[0]}#${task.mb}` : '')
       }
       return
     }
@@ -214,7 +218,7 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
     medium.transfer(dev(id), dev(prev), b * job.model.boundaryBytes[plan.stages[k]!.layers[0]]!, () => {
       state.get(prev)!.ready.push({ kind: 'B', mb: task.mb, stage: k - 1 })
       dispatch(prev)
-    }, undefined, `grad@${plan.stages[k]!.layers[0]}#${task.mb}`)
+    }, undefined, medium.trace ? `grad@${plan.stages[k]!.layers[0]}#${task.mb}` : '')
   }
 
   return { admit }
@@ -254,7 +258,7 @@ function allReduce(plan: Plan, job: Job, fleet: Fleet, medium: Medium, done: () 
     const round = (r: number) => {
       if (r === 2 * (m - 1)) return ringDone()
       let left = m
-      s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1), undefined, `allreduce@${s.layers[0]}:${r}`))
+      s.devices.forEach((id, i) => medium.transfer(dev(id), dev(s.devices[(i + 1) % m]!), chunk, () => --left === 0 && round(r + 1), undefined, medium.trace ? `allreduce@${s.layers[0]}:${r}` : ''))
     }
     round(0)
   }
