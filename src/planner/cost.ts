@@ -10,7 +10,9 @@
  *   by default, or the request's own source: routing.ts consumerOf). A transfer goes through the hub's broker (its relay: network/transport.ts): an air hop per
  *   wireless endpoint (sender to access point, access point to receiver), a wired hop on its own
  *   link per wired endpoint, none at all when both ends are one device. The air and the wires
- *   carry framed bytes (MQTT chunks over TCP/IP). Granted (the hub's default): each hop alone on
+ *   carry framed bytes (MQTT chunks over TCP/IP). Its chunks pipeline through the hops and the
+ *   relay (network/pipeline.ts): its latency is the slowest stage's whole time plus about one
+ *   chunk's time on the others, its air occupancy each air hop's whole time. Granted (the hub's default): each hop alone on
  *   the air at its station's rate and single-sender efficiency, first come first served.
  *   Contended (no coordination): all hops overlap and share the channel per the DCF model.
  * - The air is one shared resource: capacity 1 / (air time per request).
@@ -28,6 +30,7 @@ import { predictTraining } from './training.js'
 import { predictInference } from './inference.js'
 import { DEFAULT_TRANSPORT, PUBACK_WIRE_BYTES, chunkMessages, framedBytes, relayS, wiredHopS } from './network/transport.js'
 import { grantHoldS } from './network/grants.js'
+import { chunkSizes, runPipeline, splitAroundAir, type AirSplit, type PipeStage } from './network/pipeline.js'
 import type { Flops } from '../shared/compute-time.js'
 
 export interface Hop {
@@ -87,10 +90,42 @@ export function transferS(h: Hop, network: Network): number {
   return (soloAirtimeS(network.standard, framedBytes(h.bytes, t), h.rateBps) + acksAirS(h, network)) / network.availableAirtime
 }
 
-/** Time of one whole transfer besides its air hops' queueing: every hop alone (with its grant, if any), plus the broker's relay, s. */
+/**
+ * The stages a transfer's chunks pass (network/pipeline.ts): the sender's hop, the broker's
+ * relay, the receiver's hop. An air hop's chunk takes its share of the hop's whole air time (so
+ * the chunks' air adds up to the hop's); a wired hop and the relay take their time per chunk message.
+ */
+export function transferStages(hops: readonly Hop[], network: Network): PipeStage[] {
+  if (!hops.length) return []
+  const t = network.transport ?? DEFAULT_TRANSPORT
+  const stage = (h: Hop): PipeStage => {
+    const i = hops.indexOf(h)
+    if (!Number.isFinite(h.rateBps)) return { air: false, hop: i, chunkS: (b) => wiredHopS(b, t) }
+    const whole = transferS(h, network)
+    return { air: true, hop: i, chunkS: (b) => (whole * b) / h.bytes }
+  }
+  const relay: PipeStage = { air: false, hop: -1, chunkS: (b) => relayS(b, t) }
+  return [...hops.filter((h) => h.txDevice !== null).map(stage), relay, ...hops.filter((h) => h.txDevice === null).map(stage)]
+}
+
+/** A transfer's pipelined latency split around its air hops (network/pipeline.ts), grants apart. */
+export function pipelinedTransfer(hops: readonly Hop[], network: Network): AirSplit {
+  if (!hops.length) return { totalS: 0, airHops: [], gapsS: [], tailS: 0 }
+  const stages = transferStages(hops, network)
+  const run = runPipeline(stages, chunkSizes(hops[0]!.bytes, (network.transport ?? DEFAULT_TRANSPORT).chunkBytes))!
+  return splitAroundAir(stages, run, stages.filter((s) => s.air).map((s) => transferS(hops[s.hop]!, network)))
+}
+
+/**
+ * Time of one whole transfer besides its air hops' queueing, s: its chunks pipelined through the
+ * sender's hop, the broker's relay and the receiver's hop (network/pipeline.ts), each hop alone,
+ * plus the grant a device's air hop waits for (if any).
+ */
 export function transferLatencyS(hops: readonly Hop[], network: Network): number {
   if (!hops.length) return 0
-  return hops.reduce((a, h) => a + transferS(h, network) + grantHoldS(h, network), 0) + relayS(hops[0]!.bytes, network.transport ?? DEFAULT_TRANSPORT)
+  const stages = transferStages(hops, network)
+  const run = runPipeline(stages, chunkSizes(hops[0]!.bytes, (network.transport ?? DEFAULT_TRANSPORT).chunkBytes))!
+  return run.endS + hops.reduce((a, h) => a + grantHoldS(h, network), 0)
 }
 
 /**

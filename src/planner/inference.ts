@@ -7,16 +7,16 @@
  * next one, and every stage's model outputs from the replica that produced them to the job's
  * consumer (routing.ts consumerOf: the hub by default, or the request's own source when the job
  * says so). A transfer costs its hops (air: framed
- * bytes at the station's rate; wired: its link and per-message latency) and the broker's relay.
+ * bytes at the station's rate; wired: its link and per-message latency) and the broker's relay,
+ * its chunks pipelined through them (network/pipeline.ts).
  * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
  * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
  */
-import { hopAirSeconds, hopsBetween, planMemoryBytes, transferLatencyS, transferS, type Hop } from './cost.js'
+import { hopAirSeconds, hopsBetween, pipelinedTransfer, planMemoryBytes, transferLatencyS, type Hop } from './cost.js'
 import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
 import { planRouting, replicaLoad, type Replica, type Routing } from './routing.js'
 import { departureScv, kingman, mergedScv, p95Ms, splitScv, waitShape, type RequestPaths, type Wait } from './latency.js'
 import { airWaitS, type AirRoute, type AirTransfer } from './air-queue.js'
-import { DEFAULT_TRANSPORT, relayS } from './network/transport.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
 export const COMPUTE_CV = 0.05
@@ -113,18 +113,11 @@ type Spans = Array<Array<Array<{ into: Span[]; out: Span | null }>>>
 
 /** Each source's routes as the air sees them (air-queue.ts): air hops with the time off the air between them, and the stays at replicas. */
 function airRoutes(routing: Routing, hops: readonly Weighted[], each: readonly number[], spans: Spans, waits: readonly Wait[][], network: Network): AirRoute[] {
-  const t = network.transport ?? DEFAULT_TRANSPORT
   const transfer = (span: Span | null | undefined): AirTransfer => {
     if (!span || span.end === span.start) return { hops: [], tailS: 0 }
-    const out: Array<{ s: number; gapS: number }> = []
-    let pending = relayS(span.bytes, t)
-    for (let i = span.start; i < span.end; i++) {
-      if (each[i]! > 0) {
-        out.push({ s: each[i]!, gapS: pending })
-        pending = 0
-      } else pending += transferS(hops[i]!, network)
-    }
-    return { hops: out, tailS: pending }
+    // off the air before, between and after the air hops as the chunks pipeline (network/pipeline.ts)
+    const split = pipelinedTransfer(hops.slice(span.start, span.end), network)
+    return { hops: split.airHops.map((i, j) => ({ s: each[span.start + i]!, gapS: split.gapsS[j]! })), tailS: split.tailS }
   }
   return routing.sources.map((s, k) => ({
     share: s.share,

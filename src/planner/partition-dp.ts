@@ -4,10 +4,9 @@
  * plans over period, latency, energy and air time per request; a beam bounds the states expanded
  * per layer boundary. Complete plans are then costed exactly by the cost model. Pure.
  */
-import { compliance, DEFAULT_UTILISATION_CAP, predict, transferS } from './cost.js'
+import { compliance, DEFAULT_UTILISATION_CAP, hopsBetween, pipelinedTransfer, predict, transferS } from './cost.js'
 import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
 import { StageTable } from './stage-table.js'
-import { DEFAULT_TRANSPORT, relayS, wiredHopS } from './network/transport.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
 import { candidateGroups, groupMembers, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
@@ -60,7 +59,7 @@ export interface SearchSpace {
   readonly net: Network
   /** Air time of a transfer of `bytes` to or from d (none for a wired device or the hub), ms. */
   readonly air: (bytes: number, d: DeviceProfile | null) => number
-  /** Time off the air of one transfer between two endpoints: wired hops and the broker's relay, ms. */
+  /** Time off the air of one transfer between two endpoints: wired hops and the broker's relay as the chunks pipeline past the air, ms. */
   readonly offAir: (bytes: number, a: DeviceProfile | null, z: DeviceProfile | null) => number
   readonly memoryLimit: (d: DeviceProfile) => number
   /** Labels only grow along a plan and are lower bounds of the prediction: false = can never comply. */
@@ -86,7 +85,8 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
   // numeric state keys while they stay exact integers (always, short of hundreds of kinds)
   const numericKeys = types.length < 120 && (radix[types.length - 1] ?? 1) * ((types[types.length - 1]?.ids.length ?? 0) + 1) * 1024 < Number.MAX_SAFE_INTEGER
   const net = options.network
-  const transport = net.transport ?? DEFAULT_TRANSPORT
+  const offAirMs = new Map<string, number>()
+  const airMs = (bytes: number, d: DeviceProfile | null) => (d?.linkRateBps ? transferS({ bytes, rateBps: d.linkRateBps, txDevice: null, rxDevice: null }, net) * 1000 : 0)
   const training = job.training
   const q = job.qoe
   const minRate = training ? q.throughputRps : Math.max(job.rateRps, q.throughputRps ?? 0)
@@ -98,9 +98,18 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
     frontSize: options.frontSize ?? (options.fast === false ? 8 : 4),
     beamWidth: options.beamWidth ?? (options.fast === false ? 24 : 12),
     microBatches: options.microBatches ?? (job.goal === 'throughput' ? [1, 4] : [1]),
-    air: (bytes, d) => (d?.linkRateBps ? transferS({ bytes, rateBps: d.linkRateBps, txDevice: null, rxDevice: null }, net) * 1000 : 0),
-    offAir: (bytes, a, z) =>
-      bytes <= 0 || (!a && !z) ? 0 : (relayS(bytes, transport) + (a && !a.linkRateBps ? wiredHopS(bytes, transport) : 0) + (z && !z.linkRateBps ? wiredHopS(bytes, transport) : 0)) * 1000,
+    air: (bytes, d) => airMs(bytes, d),
+    offAir: (bytes, a, z) => {
+      if (bytes <= 0 || (!a && !z) || a?.id === z?.id) return 0
+      const key = `${bytes}|${a?.id ?? ''}|${z?.id ?? ''}`
+      let ms = offAirMs.get(key)
+      if (ms === undefined) {
+        // the chunks pipeline (network/pipeline.ts): the transfer's whole latency less its air hops' time
+        const split = pipelinedTransfer(hopsBetween(a, z, bytes), net)
+        offAirMs.set(key, (ms = Math.max(0, split.totalS * 1000 - airMs(bytes, a) - airMs(bytes, z))))
+      }
+      return ms
+    },
     memoryLimit: (d) => d.memoryBytes * (q.memoryFraction ?? 0.8),
     withinBounds: (periodMs, latencyMs, energyJ) =>
       (minRate === undefined || periodMs * minRate < 1000 * busyCap) &&

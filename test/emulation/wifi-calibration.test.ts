@@ -4,7 +4,10 @@
  * take the time the air model gives for the bytes that really cross the air: the tensor's data,
  * MQTT and chunk headers and TCP/IP headers as bulk at the DCF efficiency, plus one short frame
  * per acknowledgement. One station alone, three at once, and a slow station among fast ones,
- * each within 5%.
+ * each within 5%. And a whole transfer from a Wi-Fi station through the broker to a wired
+ * subscriber takes what the cost model says (its 256 KiB chunks pipeline through the broker:
+ * the air plus about one chunk's relay and wired hop), within 5%, where charging each hop the
+ * whole tensor in turn (store and forward) is more than 5% slow.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import net from 'node:net'
@@ -13,6 +16,9 @@ import mqtt from 'mqtt'
 import { WifiProxy } from '../../src/emulation/wifi-proxy.js'
 import { WIFI5, contendedThroughputsBps, shortFrameAirS, soloEfficiency } from '../../src/planner/network/wifi.js'
 import { encodeTensorChunks } from '../../src/protocol/chunks.js'
+import { hopsBetween, transferLatencyS, transferS } from '../../src/planner/cost.js'
+import { relayS } from '../../src/planner/network/transport.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const CHUNK_BYTES = 256 * 1024
 const TENSOR_BYTES = 6 * CHUNK_BYTES
@@ -126,5 +132,49 @@ describe('emulated Wi-Fi calibrated against the air model (EMULATION)', () => {
     const modelS = (K * got.wire!.wireBytes * 8) / 100e6
     expect(got.wire!.seconds / modelS).toBeGreaterThan(0.95)
     expect(got.wire!.seconds / modelS).toBeLessThan(1.05)
+  }, 30_000)
+
+  it('a frame from a Wi-Fi station to a wired subscriber takes the pipelined transfer of the cost model, within 5%', async () => {
+    const bytes = 640 * 640 * 3 // a camera frame, uint8: five chunk messages
+    proxy = new WifiProxy({ brokerHost: '127.0.0.1', brokerPort: await startBroker(), standard: WIFI5, timeScale: K })
+    const cam = testDevice('cam', 10, { linkRateBps: 400e6 })
+    const box = testDevice('box', 10, { linkRateBps: null })
+    const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${await proxy.addStation('box', 1e9, { wired: true })}`, { clientId: 'box', reconnectPeriod: 0 })
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${await proxy.addStation('cam', 400e6)}`, { clientId: 'cam', reconnectPeriod: 0 })
+    try {
+      const topic = 'dora/v1/jobs/cal/tensors/box'
+      await sub.subscribeAsync(topic, { qos: 1 })
+      const msgs = [...encodeTensorChunks({ req: 'r', name: 'x', dtype: 'uint8', shape: [bytes], epoch: 1, hop: { plan: 'p', route: ['cam', 'box'], stage: 0, src: 'cam', t0: 0 } }, new Uint8Array(bytes).fill(5), CHUNK_BYTES)]
+      expect(msgs.length).toBe(5)
+      const once = async (): Promise<number> => {
+        await new Promise((r) => setTimeout(r, 200)) // the air and the links idle
+        let got = 0
+        const arrived = new Promise<void>((resolve) => {
+          const on = () => {
+            if (++got === msgs.length) {
+              sub.removeListener('message', on)
+              resolve()
+            }
+          }
+          sub.on('message', on)
+        })
+        const t0 = performance.now()
+        await Promise.all([...msgs.map((m) => pub.publishAsync(topic, m, { qos: 1 })), arrived])
+        return (performance.now() - t0) / 1000 / K
+      }
+      const runs = [await once(), await once(), await once()].sort((a, b) => a - b)
+      const measured = runs[1]!
+      const hops = hopsBetween(cam, box, bytes)
+      // the model counts the chunks' PUBACKs on the air (cost.ts hopAirBits)
+      const model = transferLatencyS(hops, scheduledWifi5)
+      expect(measured / model).toBeGreaterThan(0.95)
+      expect(measured / model).toBeLessThan(1.05)
+      // each hop the whole frame in turn (the old accounting) is far slower than what happens
+      const storeAndForward = hops.reduce((a, h) => a + transferS(h, scheduledWifi5), 0) + relayS(bytes)
+      expect(measured / storeAndForward).toBeLessThan(0.9)
+    } finally {
+      await pub.endAsync()
+      await sub.endAsync()
+    }
   }, 30_000)
 })

@@ -80,12 +80,15 @@ describe('hub grants in the model', () => {
       const heap = new EventHeap<() => void>()
       let now = 0
       const m = new Medium(heap, () => now, fleet, network)
-      const done: string[] = []
-      m.transfer(a, null, 4e6, () => done.push('first'))
-      heap.push(0.02, () => m.transfer(fleet.devices.get('b')!, null, 4e6, () => done.push('big')))
-      heap.push(0.04, () => m.transfer(fleet.devices.get('c')!, null, 4e3, () => done.push('small')))
+      // the order in which the transfers get the air (the broker's relay of their last chunks
+      // follows the air, so a short transfer may finish before a long one that had the air first)
+      const aired: string[] = []
+      m.trace = (x) => aired.push(x.label)
+      m.transfer(a, null, 4e6, () => {}, undefined, 'first')
+      heap.push(0.02, () => m.transfer(fleet.devices.get('b')!, null, 4e6, () => {}, undefined, 'big'))
+      heap.push(0.04, () => m.transfer(fleet.devices.get('c')!, null, 4e3, () => {}, undefined, 'small'))
       runEvents(heap, 100, (t) => (now = t))
-      return done
+      return aired
     }
     expect(order(granted)).toEqual(['first', 'small', 'big'])
     // without grants (the ideal medium) first come, first served

@@ -9,13 +9,13 @@
  * results back) gets a slot: an offset and a duration, so that
  *   - no two slots overlap on the air (one shared medium) and each slot adds a guard time for
  *     clock error and jitter;
- *   - a hop starts only when its data exists: after the producer's compute (or the previous hop
- *     of the same chunk through the access point), and the consumer computes only after the last
- *     chunk arrived;
+ *   - a hop starts only when its data exists: after the producer's compute (or, for a chunk the
+ *     access point forwards, after the broker relayed it), and the consumer computes only after
+ *     the last chunk arrived; wired hops and the broker's relay take no slot, the chunks pipeline
+ *     through them as the cost model says (pipeline.ts);
  *   - a device computes one micro-batch at a time;
- *   - tensors larger than `chunkBytes` go as chunks, each its own slot, so the access point
- *     forwards chunk c while the sender sends chunk c + 1 and short transfers fit between long
- *     ones; a stage computes micro-batch k + 1 while micro-batch k is on the air because slots
+ *   - tensors larger than `chunkBytes` go as chunks, each its own slot, so the broker relays
+ *     chunk c while the sender sends chunk c + 1 and short transfers fit between long ones; a stage computes micro-batch k + 1 while micro-batch k is on the air because slots
  *     recur every period.
  *
  * Algorithm: modulo list scheduling. For a candidate period T, micro-batch m of the cycle is
@@ -30,7 +30,8 @@
  * (release to result) wins. Complexity: O(P x A^2) for P candidate periods and A activities
  * per cycle (A = N x (hops x chunks + stages)), since each placement probes O(A) held intervals.
  */
-import { hopsBetween, stageComputeMs, transferS } from '../cost.js'
+import { hopsBetween, stageComputeMs, transferStages, type Hop } from '../cost.js'
+import { chunkSizes, runPipeline, type PipeStage, type PlaceAir } from './pipeline.js'
 import { consumerOf } from '../routing.js'
 import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
@@ -56,7 +57,7 @@ export interface Slot {
   /** Which tensor: "input", "act@K" (the activation entering layer K), "output", with chunk. */
   readonly tensor: string
   readonly microBatch: number
-  /** Which air hop of the transfer (0: sender to access point, 1: access point onwards). */
+  /** Which hop of the transfer (cost.ts hopsBetween: 0 the sender's, 1 the receiver's; a wired hop takes no slot). */
   readonly hop: number
   /** Start relative to the micro-batch's release (may reach past the cycle). */
   readonly sinceReleaseMs: number
@@ -202,17 +203,13 @@ function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf
     let at: DeviceProfile | null = sourceOf[m]!
     const move = (to: DeviceProfile | null, bytes: number, tensor: string) => {
       const hops = hopsBetween(at, to, bytes)
-      const chunks = Math.max(1, Math.ceil(bytes / chunkBytes))
-      for (let c = 0; c < chunks; c++) {
-        const part = Math.min(chunkBytes, bytes - c * chunkBytes)
-        hops.forEach((h, k) => {
-          const ms = transferS({ ...h, bytes: part }, network) * 1000
-          if (ms <= 0) return
-          airMs += ms + guardMs
-          chain.push({ kind: 'air', from: h.txDevice, to: h.rxDevice, receiver: to?.id ?? null, tensor: chunks > 1 ? `${tensor}#${c}` : tensor, bytes: part, ms, chunk: c, hop: k })
-        })
-      }
       at = to
+      if (!hops.length) return
+      // chunks pipeline through the hops and the broker's relay (pipeline.ts); only air hops take slots
+      const stages = transferStages(hops, network)
+      const chunks = chunkSizes(bytes, chunkBytes)
+      for (const st of stages) if (st.air) airMs += chunks.reduce((x, c) => x + st.chunkS(c) * 1000, 0) + guardMs
+      chain.push({ kind: 'transfer', tensor, stages, chunks, hops, receiver: to?.id ?? null })
     }
     plan.stages.forEach((st, k) => {
       const r = replicaOf(k, m)
@@ -234,7 +231,7 @@ function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf
 }
 
 type Activity =
-  | { kind: 'air'; from: string | null; to: string | null; receiver: string | null; tensor: string; bytes: number; ms: number; chunk: number; hop: number }
+  | { kind: 'transfer'; tensor: string; stages: PipeStage[]; chunks: number[]; hops: Hop[]; receiver: string | null }
   | { kind: 'compute'; device: string; stage: number; ms: number }
 
 function place(chains: readonly Activity[][], T: number, N: number, guardMs: number, epochStartMs: number, routes: Schedule['routes']): Schedule | null {
@@ -247,8 +244,6 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
   for (let m = 0; m < N; m++) {
     const release = m * T
     let ready = release
-    // chunks of one transfer: hop k of chunk c waits for hop k - 1 of chunk c
-    let chunkReady: number[] = []
     let transferEnd = release
     for (const a of chains[m]!) {
       if (a.kind === 'compute') {
@@ -260,17 +255,25 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
         compute.push({ device: a.device, microBatch: m, stage: a.stage, offsetMs: mod(start, C), durationMs: a.ms })
         ready = start + a.ms
         transferEnd = ready
-        chunkReady = []
         continue
       }
-      const after = a.hop === 0 ? Math.max(ready, chunkReady[a.chunk] ?? ready) : (chunkReady[a.chunk] ?? ready)
-      const d = a.ms + guardMs
-      const start = air.earliest(after, d)
-      if (start === null) return null
-      air.hold(start, d)
-      slots.push({ from: a.from, to: a.to, receiver: a.receiver, tensor: a.tensor, microBatch: m, hop: a.hop, sinceReleaseMs: start - release, offsetMs: mod(start, C), durationMs: a.ms, bytes: a.bytes })
-      chunkReady[a.chunk] = start + d
-      transferEnd = Math.max(transferEnd, start + d)
+      // each air chunk takes the earliest free slot after its data is ready; a device sends a
+      // transfer's chunks back to back from its first slot (runtime/slot-gate.ts), so one guard
+      // follows a hop's last chunk, not each chunk
+      const placeAir: PlaceAir = (k, c, readyS, s) => {
+        const ms = s * 1000
+        const d = ms + (c === a.chunks.length - 1 ? guardMs : 0)
+        const start = air.earliest(readyS * 1000, d)
+        if (start === null) return null
+        air.hold(start, d)
+        const h = a.hops[a.stages[k]!.hop]!
+        const tensor = a.chunks.length > 1 ? `${a.tensor}#${c}` : a.tensor
+        slots.push({ from: h.txDevice, to: h.rxDevice, receiver: a.receiver, tensor, microBatch: m, hop: a.stages[k]!.hop, sinceReleaseMs: start - release, offsetMs: mod(start, C), durationMs: ms, bytes: a.chunks[c]! })
+        return (start + d) / 1000
+      }
+      const run = runPipeline(a.stages, a.chunks, ready / 1000, placeAir)
+      if (!run) return null
+      transferEnd = Math.max(transferEnd, run.endS * 1000)
     }
     latencies.push(transferEnd - release)
   }

@@ -10,16 +10,19 @@
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
  *   medium is re-shared whenever a hop starts or ends.
  * A wired hop takes its own link (transport.ts: framed bytes at the wired rate plus a latency per
- * message) and the broker's relay delays every transfer once; the air carries framed bytes and
- * each chunk message's PUBACK (cost.ts hopAirBits).
+ * message) and the broker relays every chunk; a transfer's chunks pipeline through its hops and
+ * the relay as in the cost model (network/pipeline.ts, cost.ts pipelinedTransfer): the time off
+ * the air before, between and after its air hops is waited, each air hop goes whole on the
+ * medium (its air occupancy); the air carries framed bytes and each chunk message's PUBACK
+ * (cost.ts hopAirBits).
  * Other traffic leaves `availableAirtime` of the channel on average: steadily, or (with
  * `network.background`) as seeded random bursts from other stations. Radio energy is counted per
  * byte.
  */
 import type { EventHeap } from './event-heap.js'
-import { hopAirBits, hopsBetween, transferS, type Hop } from '../cost.js'
-import { DEFAULT_TRANSPORT, relayS } from '../network/transport.js'
+import { hopAirBits, hopsBetween, pipelinedTransfer, type Hop } from '../cost.js'
 import { grantHoldS } from '../network/grants.js'
+import type { AirSplit } from '../network/pipeline.js'
 import { contendedThroughputsBps, soloEfficiency } from '../network/wifi.js'
 import type { Fleet, Network, DeviceProfile } from '../types.js'
 
@@ -98,11 +101,23 @@ export class Medium {
   transfer(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, slotOf?: (hop: number) => number, label = ''): void {
     const hops = hopsBetween(from, to, bytes)
     if (!hops.length) return then()
-    const step = (i: number): void => (i === hops.length ? then() : this.send(hops[i]!, () => step(i + 1), slotOf?.(i) ?? 0, label, !slotOf))
-    // the broker relays the message once on its way (transport.ts)
-    const relay = relayS(bytes, this.network.transport ?? DEFAULT_TRANSPORT)
-    this.heap.push(this.clock() + relay, () => step(0))
+    for (const h of hops) this.countRadio(h)
+    // the chunks pipeline through the hops and the broker's relay (network/pipeline.ts): off the
+    // air before, between and after the air hops, each air hop whole on the medium
+    const key = `${from?.id ?? ''}|${to?.id ?? ''}|${bytes}`
+    let split = this.splits.get(key)
+    if (!split) this.splits.set(key, (split = pipelinedTransfer(hops, this.network)))
+    const later = (s: number, f: () => void) => (s > 0 ? this.heap.push(this.clock() + s, f) : f())
+    const step = (j: number): void => {
+      if (j === split.airHops.length) return later(split.tailS, then)
+      const i = split.airHops[j]!
+      later(split.gapsS[j]!, () => this.send(hops[i]!, () => step(j + 1), slotOf?.(i) ?? 0, label, !slotOf))
+    }
+    step(0)
   }
+
+  /** Pipelined splits of the transfers seen (a run repeats the same few). */
+  private readonly splits = new Map<string, AirSplit>()
 
   /** Called with every own hop once it has left the air (for schedules built by replay). */
   trace: ((x: { hop: Hop; label: string; startS: number; endS: number }) => void) | null = null
@@ -113,11 +128,13 @@ export class Medium {
     this.radioJ.set(id, (this.radioJ.get(id) ?? 0) + bytes * (tx ? d.txJPerByte : d.rxJPerByte))
   }
 
-  private send(hop: Hop, then: () => void, notBefore: number, label = '', granted = false): void {
+  private countRadio(hop: Hop): void {
     this.addRadio(hop.txDevice, true, hop.bytes)
     this.addRadio(hop.rxDevice, false, hop.bytes)
-    // a wired hop takes its own link (not shared with the air): its time, then on
-    if (!Number.isFinite(hop.rateBps)) return this.heap.push(this.clock() + transferS(hop, this.network), then)
+  }
+
+  /** Puts an air hop on the medium (whole: its air occupancy), then calls `then`. */
+  private send(hop: Hop, then: () => void, notBefore: number, label = '', granted = false): void {
     const station = hop.txDevice ?? 'access-point'
     const grantS = granted ? grantHoldS(hop, this.network) : 0
     const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0, solo: soloEfficiency(this.network.standard, hop.rateBps) }
