@@ -5,7 +5,9 @@
  * per layer boundary. Complete plans are then costed exactly by the cost model. Pure.
  */
 import { compliance, DEFAULT_UTILISATION_CAP, hopsBetween, pipelinedTransfer, predict, transferS } from './cost.js'
-import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Stage } from './types.js'
+import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Prediction, type Stage } from './types.js'
+import { predictTraining } from './training.js'
+import { stepLowerBoundMs } from './replay/training.js'
 import { StageTable } from './stage-table.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
@@ -134,22 +136,62 @@ export function explore(space: SearchSpace, prune: boolean, counter: { explored:
     // exact costing is dearer than the DP: cost only the best complete plans across all states
     for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth, space.stepWeight)) for (const label of entry.set) complete.push({ label, microBatch: b })
   }
-  return complete.map(({ label, microBatch }, n) => {
-    const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
-    for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
-    const taken = space.types.map(() => 0)
-    const stages: Stage[] = stagesRev.reverse().map((s) => ({
-      layers: s.layers,
-      devices: s.group.flatMap((g) => {
-        const ids = space.types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
-        taken[g.type]! += g.replicas
-        return ids
-      }),
-    }))
-    const plan: Plan = { id: `dora-${n}`, stages, microBatch, planner: 'dora' }
-    const prediction = predict(plan, space.job, space.fleet, space.net)
-    return { plan, prediction, compliance: compliance(space.job, space.fleet, prediction) }
-  })
+  const plans = complete.map(({ label, microBatch }, n) => planOf(space, label, microBatch, n))
+  if (space.job.training && [...space.fleet.devices.values()].every((d) => d.idleW >= 0)) return costTraining(space, plans)
+  return plans.map((plan) => costed(space, plan))
+}
+
+function costed(space: SearchSpace, plan: Plan): PlanCandidate {
+  const prediction = predict(plan, space.job, space.fleet, space.net)
+  return { plan, prediction, compliance: compliance(space.job, space.fleet, prediction) }
+}
+
+/**
+ * Training: costs the plans in order of a lower bound on their step time (stepLowerBoundMs) and
+ * skips the replay of a plan whose figures at that bound (every one at least as good as its own:
+ * predictTraining) a costed compliant plan already dominates. Such a plan is dominated, so never
+ * on the front (partition.ts paretoFront), nor is a plan only it dominates (dominance is
+ * transitive), and a compliant plan stays: the front and the chosen plan are the same, the
+ * search is spared most of its replays. (Needs idle power >= 0: energy then grows with the step.)
+ */
+function costTraining(space: SearchSpace, plans: readonly Plan[]): PlanCandidate[] {
+  const { job, fleet, net } = space
+  const bounds = plans.map((p) => stepLowerBoundMs(p, job, fleet))
+  const order = plans.map((_, i) => i).sort((a, b) => bounds[a]! - bounds[b]! || a - b)
+  const out: Array<PlanCandidate | undefined> = plans.map(() => undefined)
+  const beaten: Prediction[] = []
+  for (const i of order) {
+    if (beaten.length) {
+      const best = predictTraining(plans[i]!, job, fleet, net, bounds[i]!)
+      if (beaten.some((o) => dominates(o, best))) continue
+    }
+    const c = costed(space, plans[i]!)
+    out[i] = c
+    if (c.compliance.compliant) beaten.push(c.prediction)
+  }
+  return out.filter((c): c is PlanCandidate => c !== undefined)
+}
+
+/** At least as fast, frugal and capable, and faster or more frugal (partition.ts dominatesPlan with or without capacity). */
+function dominates(o: Prediction, b: Prediction): boolean {
+  return o.latencyMs <= b.latencyMs && o.energyJPerRequest <= b.energyJPerRequest && o.capacityRps >= b.capacityRps &&
+    (o.latencyMs < b.latencyMs || o.energyJPerRequest < b.energyJPerRequest)
+}
+
+/** The plan of a complete label: each stage's devices taken per type in order. */
+function planOf(space: SearchSpace, label: Label, microBatch: number, n: number): Plan {
+  const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
+  for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
+  const taken = space.types.map(() => 0)
+  const stages: Stage[] = stagesRev.reverse().map((s) => ({
+    layers: s.layers,
+    devices: s.group.flatMap((g) => {
+      const ids = space.types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
+      taken[g.type]! += g.replicas
+      return ids
+    }),
+  }))
+  return { id: `dora-${n}`, stages, microBatch, planner: 'dora' }
 }
 
 /** One stage count S and micro-batch b: the states after each layer boundary. */

@@ -50,7 +50,12 @@ export function allReduceHops(replicas: readonly DeviceProfile[], paramBytes: nu
 
 type Weighted = Hop & { weight: number }
 
-export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+/**
+ * `stepMs`: the step time to assume instead of the replay's (with a lower bound on it, every
+ * figure comes out at least as good as the plan's: latency and energy grow with the step time,
+ * capacity falls).
+ */
+export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, stepMsGiven?: number): Prediction {
   const spec = job.training!
   const M = spec.microBatchesPerStep
   const b = plan.microBatch
@@ -89,7 +94,7 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
   // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
   // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
   // time in the pass and again in the period) and only names the bottleneck
-  const stepMs = oneStepMs(plan, job, fleet, network)
+  const stepMs = stepMsGiven ?? oneStepMs(plan, job, fleet, network)
   if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
   const samples = M * b
 

@@ -42,6 +42,27 @@ export function oneStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network):
   return simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1 }).latencyMs
 }
 
+/**
+ * A lower bound on oneStepMs: the most compute any one device does in a step (a device runs one
+ * task at a time, and the step ends after its last), by the replay's own micro-batch assignment
+ * and task times, lowered by a part in a million so that rounding never lifts it over the
+ * replay's figure.
+ */
+export function stepLowerBoundMs(plan: Plan, job: Job, fleet: Fleet): number {
+  const M = job.training!.microBatchesPerStep
+  const fwdMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, fleet.devices.get(id)!, s.layers, plan.microBatch)])))
+  const assignment = replicaAssignment(plan, fwdMs, M)
+  const busy = new Map<string, number>()
+  assignment.forEach((ids, k) => {
+    for (const id of ids) {
+      const f = fwdMs[k]!.get(id)!
+      const o = fleet.devices.get(id)!.stageOverheadMs
+      busy.set(id, (busy.get(id) ?? 0) + f + (2 * (f - o) + o))
+    }
+  })
+  return Math.max(0, ...busy.values()) * (1 - 1e-6)
+}
+
 /** What a replay saw: every air hop and every compute task, in seconds from the step's start. */
 export interface StepTrace {
   air: Array<{ hop: Hop; label: string; startS: number; endS: number }>
