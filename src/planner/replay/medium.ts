@@ -47,6 +47,9 @@ interface Flow {
   solo: number
 }
 
+/** Pipelined splits per network (pure in the network and the key), shared by the runs on it, bounded. */
+const splitsByNetwork = new WeakMap<Network, Map<string, AirSplit>>()
+
 export class Medium {
   readonly radioJ = new Map<string, number>()
   /** Seconds during which something was on the air. */
@@ -65,6 +68,9 @@ export class Medium {
     private readonly fleet: Fleet,
     private readonly network: Network,
   ) {
+    let splits = splitsByNetwork.get(network)
+    if (!splits || splits.size > 4096) splitsByNetwork.set(network, (splits = new Map()))
+    this.splits = splits
     const bg = network.background
     this.baseAirtime = bg ? Math.min(1, network.availableAirtime / (1 - bg.airShare)) : network.availableAirtime
   }
@@ -104,7 +110,8 @@ export class Medium {
     for (const h of hops) this.countRadio(h)
     // the chunks pipeline through the hops and the broker's relay (network/pipeline.ts): off the
     // air before, between and after the air hops, each air hop whole on the medium
-    const key = `${from?.id ?? ''}|${to?.id ?? ''}|${bytes}`
+    // (a split depends on the hops' bytes, rates and directions and on the network only)
+    const key = `${from ? (from.linkRateBps ?? 'wired') : '-'}|${to ? (to.linkRateBps ?? 'wired') : '-'}|${bytes}`
     let split = this.splits.get(key)
     if (!split) this.splits.set(key, (split = pipelinedTransfer(hops, this.network)))
     const later = (s: number, f: () => void) => (s > 0 ? this.heap.push(this.clock() + s, f) : f())
@@ -116,8 +123,8 @@ export class Medium {
     step(0)
   }
 
-  /** Pipelined splits of the transfers seen (a run repeats the same few). */
-  private readonly splits = new Map<string, AirSplit>()
+  /** Pipelined splits of the transfers seen (a run repeats the same few; so do the runs on one network). */
+  private readonly splits: Map<string, AirSplit>
 
   /** Called with every own hop once it has left the air (for schedules built by replay). */
   trace: ((x: { hop: Hop; label: string; startS: number; endS: number }) => void) | null = null
