@@ -23,15 +23,14 @@ import { DEVICE_PASSWORD, deviceUrl, startHub, until } from '../helpers/hub.js'
 import type { Hub } from '../../src/hub/hub.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
 import { smallBoard } from '../helpers/devices.js'
+import { stopTrainingFleet } from '../helpers/training.js'
 
 let hub: Hub | null = null
 const agents: DeviceAgent[] = []
 const dirs: string[] = []
 
 afterEach(async () => {
-  for (const a of agents) await a.stopTraining()
-  for (const a of agents.splice(0)) await a.stop()
-  await hub?.stop()
+  await stopTrainingFleet(agents, hub)
   hub = null
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })

@@ -14,15 +14,13 @@ import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
 import { DEVICE_PASSWORD, deviceUrl, startHub, until } from '../helpers/hub.js'
 import type { Hub } from '../../src/hub/hub.js'
 import { smallBoard } from '../helpers/devices.js'
-import { referenceLosses } from '../helpers/training.js'
+import { referenceLosses, stopTrainingFleet } from '../helpers/training.js'
 
 let hub: Hub | null = null
 const agents: DeviceAgent[] = []
 
 afterEach(async () => {
-  for (const a of agents) await a.stopTraining()
-  for (const a of agents.splice(0)) await a.stop()
-  await hub?.stop()
+  await stopTrainingFleet(agents, hub)
   hub = null
 })
 

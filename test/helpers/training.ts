@@ -49,3 +49,10 @@ export async function referenceLosses(agents: readonly DeviceAgent[], a: DeviceA
   for (const t of chain) await t.release()
   return losses
 }
+
+/** Test teardown: every agent's training stopped, then the agents (emptied from `agents`), then the hub. */
+export async function stopTrainingFleet(agents: DeviceAgent[], hub: { stop(): Promise<void> } | null): Promise<void> {
+  for (const a of agents) await a.stopTraining()
+  for (const a of agents.splice(0)) await a.stop()
+  await hub?.stop()
+}

@@ -5,9 +5,6 @@
  * from lent payloads (single-chunk ones included) keep their bytes after the buffers are reused.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { EmbeddedBroker } from '../../src/broker/embedded.js'
-import { Acl } from '../../src/broker/acl.js'
-import { silentLogger } from '../../src/log.js'
 import { DoraClient } from '../../src/mqtt/client.js'
 import { LEND_MIN_BYTES, isLent } from '../../src/mqtt/lent-payloads.js'
 import { Reassembler, topics, type Tensor } from '../../src/protocol/index.js'
@@ -15,21 +12,14 @@ import { decodeTensorMessage } from '../../src/protocol/chunk-batch.js'
 import { sendTensor } from '../../src/runtime/send-tensor.js'
 import { startMosquitto } from '../helpers/mosquitto.js'
 import { until } from '../helpers/hub.js'
+import { startBareBroker } from '../helpers/bare-broker.js'
 
 const stops: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const s of stops.splice(0).reverse()) await s().catch(() => {})
 })
 
-async function embedded(): Promise<string> {
-  const broker = new EmbeddedBroker({
-    host: '127.0.0.1', port: 0, wsPort: null, tls: null, maxPacketBytes: 1024 * 1024, drainTimeoutMs: 5000, log: silentLogger,
-    acl: new Acl({ hub: { username: 'h', password: 'unused-password' }, devices: [], observers: [], allowAnonymous: true, anonymousLoopbackOnly: true, jobsOf: () => [] }),
-  })
-  const { port } = await broker.start()
-  stops.push(() => broker.stop())
-  return `mqtt://127.0.0.1:${port}`
-}
+const embedded = () => startBareBroker(stops)
 
 async function mosquitto(): Promise<string> {
   const m = await startMosquitto()

@@ -4,9 +4,6 @@
  * the publish waited offline; an MQTT 5 client sends them joined.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { EmbeddedBroker } from '../../src/broker/embedded.js'
-import { Acl } from '../../src/broker/acl.js'
-import { silentLogger } from '../../src/log.js'
 import { DoraClient } from '../../src/mqtt/client.js'
 import { SplitPayload } from '../../src/shared/split-payload.js'
 import { Reassembler, topics } from '../../src/protocol/index.js'
@@ -16,21 +13,14 @@ import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
 import mqtt from 'mqtt'
 import { canSendSplit, storeWithoutCopy } from '../../src/mqtt/no-copy-publish.js'
 import { until } from '../helpers/hub.js'
+import { startBareBroker } from '../helpers/bare-broker.js'
 
 const stops: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const s of stops.splice(0).reverse()) await s().catch(() => {})
 })
 
-async function embedded(): Promise<string> {
-  const broker = new EmbeddedBroker({
-    host: '127.0.0.1', port: 0, wsPort: null, tls: null, maxPacketBytes: 1024 * 1024, drainTimeoutMs: 5000, log: silentLogger,
-    acl: new Acl({ hub: { username: 'h', password: 'unused-password' }, devices: [], observers: [], allowAnonymous: true, anonymousLoopbackOnly: true, jobsOf: () => [] }),
-  })
-  const { port } = await broker.start()
-  stops.push(() => broker.stop())
-  return `mqtt://127.0.0.1:${port}`
-}
+const embedded = () => startBareBroker(stops)
 
 async function mosquitto(port?: number): Promise<Mosquitto> {
   const m = await startMosquitto(port)
