@@ -86,6 +86,22 @@ function chunks(req: string, hop: Hop, t: { name: string; dtype: Tensor['dtype']
   return [...encodeTensorChunks({ req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: 1, hop }, t.data, 1024)]
 }
 
+
+/** A training executor of job 'ft', epoch 1, holding stage 0 (`nodes`, trainer files `t`) of `plan`. */
+function stageZeroExecutor(runtime: ConstructorParameters<typeof TrainingExecutor>[0]['runtime'], plan: PlanEpochPayload, nodes: [number, number], t: { forward: StageModelRef; backward: StageModelRef; params: readonly string[] }, fwd: Uint8Array, bwd: Uint8Array) {
+  const assignment: AssignmentPayload = {
+    v: PROTOCOL_VERSION, jobId: 'ft', epoch: 1, activateAtMs: 0, slots: [],
+    stages: [{ planId: 'p', stage: 0, layers: [0, 1], nodes, weight: 1, model: t.forward, backward: t.backward, params: [...t.params], flops: { conv: 0, matmul: 1e6, elementwise: 0 } }],
+  }
+  const trainer = StageTrainer.create(fwd, bwd, t.params, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  const ex = new TrainingExecutor({
+    runtime, reassemblyTimeoutMs: 10_000, trainer: () => trainer,
+    assignment: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? assignment : undefined),
+    plan: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? plan : undefined),
+  })
+  return { trainer, ex }
+}
+
 describe('inference executor', () => {
   // two stages of the MLP: stage 0 on d1 (the executor under test), stage 1 on d2
   const setup = (d: ReturnType<typeof device>, known: { plan: boolean }) => {
@@ -203,16 +219,7 @@ describe('training executor', () => {
       parts: [{ planId: 'p', weight: 1, microBatch: 1, schedule: null, stages: [{ layers: [0, 1], nodes, devices: ['d1'], inputs: io.inputs.map((i) => i.name), outputs: [] }] }],
       predicted: { latencyMs: 10, energyJPerRequest: 1 }, inputs: io.inputs, outputs: io.outputs,
     }
-    const assignment: AssignmentPayload = {
-      v: PROTOCOL_VERSION, jobId: 'ft', epoch: 1, activateAtMs: 0, slots: [],
-      stages: [{ planId: 'p', stage: 0, layers: [0, 1], nodes, weight: 1, model: t.forward, backward: t.backward, params: [...t.params], flops: { conv: 0, matmul: 1e6, elementwise: 0 } }],
-    }
-    const trainer = StageTrainer.create(fwd, bwd, t.params, { intraOpNumThreads: 1, interOpNumThreads: 1 })
-    const ex = new TrainingExecutor({
-      runtime: d.runtime, reassemblyTimeoutMs: 10_000, trainer: () => trainer,
-      assignment: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? assignment : undefined),
-      plan: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? plan : undefined),
-    })
+    const { trainer, ex } = stageZeroExecutor(d.runtime, plan, nodes, t, fwd, bwd)
     ex.onStep('ft', { v: PROTOCOL_VERSION, kind: 'start', epoch: 1, planId: 'p', step: 0, routes: [['d1'], ['d1']], startedAtMs: 0 })
     const batches = [0, 1].map((i) => randomWireInputs(io.inputs, i))
     batches.forEach((inputs, i) => {
@@ -256,16 +263,7 @@ describe('training executor, overlap', () => {
       ] }],
       predicted: { latencyMs: 10, energyJPerRequest: 1 }, inputs: io.inputs, outputs: io.outputs,
     }
-    const assignment: AssignmentPayload = {
-      v: PROTOCOL_VERSION, jobId: 'ft', epoch: 1, activateAtMs: 0, slots: [],
-      stages: [{ planId: 'p', stage: 0, layers: [0, 1], nodes, weight: 1, model: t.forward, backward: t.backward, params: [...t.params], flops: { conv: 0, matmul: 1e6, elementwise: 0 } }],
-    }
-    const trainer = StageTrainer.create(fwd, bwd, t.params, { intraOpNumThreads: 1, interOpNumThreads: 1 })
-    const ex = new TrainingExecutor({
-      runtime: d.runtime, reassemblyTimeoutMs: 10_000, trainer: () => trainer,
-      assignment: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? assignment : undefined),
-      plan: (jobId, epoch) => (jobId === 'ft' && epoch === 1 ? plan : undefined),
-    })
+    const { trainer, ex } = stageZeroExecutor(d.runtime, plan, nodes, t, fwd, bwd)
     ex.onStep('ft', { v: PROTOCOL_VERSION, kind: 'start', epoch: 1, planId: 'p', step: 0, routes: [['d1', 'd2'], ['d1', 'd2']], startedAtMs: 0 })
     ;[0, 1].forEach((i) => {
       for (const x of randomWireInputs(io.inputs, i)) ex.accept('ft', { req: `0.${i}`, name: x.name, dtype: x.dtype, shape: [...x.shape], epoch: 1, hop: { src: 'd1', plan: 'p', stage: 0, route: ['d1', 'd2'], t0: 0 }, data: x.data })
