@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CHUNK_BYTES } from '../src/protocol/chunks.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
+import { DATA_PLANE_LINES } from '../src/broker/mosquitto-config.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -113,8 +114,9 @@ export async function transferBench(log: (s: string) => void, rounds = 2, chunk 
   const embedded = startPeer(brokerScript, [String(MiB)]) // the hub's default broker.embedded.maxPacketBytes
   const embeddedPort = (JSON.parse(await embedded.waitFor((l) => l.startsWith('{"port"'))) as { port: number }).port
   // Mosquitto drops QoS 1 messages beyond 1,000 queued for a subscriber that falls behind (its
-  // max_queued_messages): a loaded machine's receiver did, and the bare receiver waited for ever
-  const mosq = await startMosquitto(undefined, 'max_queued_messages 0\n')
+  // max_queued_messages): a loaded machine's receiver did, and the bare receiver waited for ever.
+  // The data-plane lines of the mosquitto.conf Dora writes (`dora mosquitto-config`): Nagle off
+  const mosq = await startMosquitto(undefined, ['max_queued_messages 0', ...DATA_PLANE_LINES, ''].join('\n'))
   const relay = await startRelay()
   const brokers = [
     { name: 'embedded (Aedes)', port: embeddedPort, pid: embedded.proc.pid! },

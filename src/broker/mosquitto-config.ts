@@ -92,6 +92,20 @@ function rules(a: Account, haPrefix: string | null): string[] {
   }
 }
 
+/**
+ * The lines of Dora's mosquitto.conf that the data plane's speed depends on (the transfer
+ * benchmark runs Mosquitto with them too). Mosquitto leaves Nagle's algorithm on by default: a
+ * PUBACK then waits for the TCP acknowledgement of the one before it, which a sender that has
+ * nothing more to send delays by up to 40 ms (delayed ACK). Every tensor a device sends ends so
+ * (it waits for its last chunks' PUBACKs): 96 of 100 1 MiB tensors sent one at a time stalled
+ * about 40 ms, 2 of 100 with this line (BENCHMARKS.md, issue 18, fourth pass).
+ */
+export const DATA_PLANE_LINES: readonly string[] = [
+  '# PUBACKs go out at once (Nagle would hold each until the sender acknowledges the one before:',
+  '# up to 40 ms at the end of every tensor a device sends)',
+  'set_tcp_nodelay true',
+]
+
 export function mosquittoFiles(c: Readonly<Config>, o: MosquittoOptions, salt: () => Buffer = () => randomBytes(SALT_BYTES)): MosquittoFiles {
   const all = accounts(c)
   const haPrefix = c.homeassistant.enabled ? c.homeassistant.discoveryPrefix : null
@@ -114,6 +128,7 @@ export function mosquittoFiles(c: Readonly<Config>, o: MosquittoOptions, salt: (
     '# a tensor whose chunk is dropped beyond that is re-sent after the reassembly timeout',
     'max_queued_messages 10000',
     'max_queued_bytes 268435456',
+    ...DATA_PLANE_LINES,
     '# retained caps, plans, specs and stage models survive a restart of Mosquitto',
     'persistence true',
     `persistence_location ${path('')}`,

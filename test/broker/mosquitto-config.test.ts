@@ -118,6 +118,11 @@ describe('Dora on Mosquitto with the generated files', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
+  it('turns Nagle off for the PUBACKs (set_tcp_nodelay; the Mosquitto these tests run has started with it)', () => {
+    const conf = readFileSync(join(dir, 'mosquitto', 'mosquitto.conf'), 'utf8').split('\n')
+    expect(conf).toContain('set_tcp_nodelay true')
+  })
+
   it('writes a password file only its owner reads, holding no plain password', () => {
     const passwd = readFileSync(join(dir, 'mosquitto', 'passwd'), 'utf8')
     expect(passwd.trim().split('\n').map((l) => l.split(':')[0])).toEqual(['dora-hub', 'dev-a', 'dev-b', 'dash', 'ops'])
