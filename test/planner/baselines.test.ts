@@ -3,7 +3,7 @@ import { BASELINES } from '../../src/planner/baselines/index.js'
 import { bestSingleDevice, dataParallelOnly, equalSplit, exoFewest, exoRing } from '../../src/planner/baselines/simple.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { exhaustivePlans } from '../../src/planner/baselines/exhaustive.js'
-import { stageComputeMs } from '../../src/planner/cost.js'
+import { predict, stageComputeMs } from '../../src/planner/cost.js'
 import { partition } from '../../src/planner/partition.js'
 import { WIFI5 } from '../../src/planner/network/wifi.js'
 import type { Fleet, Network, DeviceProfile, Job, ModelProfile } from '../../src/planner/types.js'
@@ -96,6 +96,26 @@ describe('EdgeShard and CoEdge baselines', () => {
     // the laptop alone: 30 ms of compute but 800 ms to receive a frame; the box: 150 ms, wired
     expect(edgeShard(j, f, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['box'] }])
     expect(pipeEdge(j, f, net)!.plan.stages[0]!.devices).toEqual(['box'])
+  })
+
+  it("EdgeShard and PipeEdge charge the results to the job's consumer (the hub by default), not to the camera that sent the frame", async () => {
+    const { edgeShard } = await import('../../src/planner/baselines/stage-dp.js')
+    // small frames in, 5 MB of results out; the camera computes fast but sits behind a slow link
+    const heavy: ModelProfile = { ...model, boundaryBytes: [1e3, ...model.boundaryBytes.slice(1, 6), 5e6] }
+    const cam = { ...dev('cam', 100, 8e9), linkRateBps: 50e6 }
+    const box = { ...dev('box', 20, 8e9), linkRateBps: null }
+    const f: Fleet = { devices: new Map<string, DeviceProfile>([['cam', cam], ['box', box]]) }
+    const toHub: Job = { ...job, model: heavy, sourceDevice: 'cam', resultsTo: { device: null } }
+    // results to the hub: the camera alone would send 5 MB over 50 Mbit/s (800 ms); the wired box sends them at 1 Gbit/s
+    expect(edgeShard(toHub, f, net)!.plan.stages.at(-1)!.devices).toEqual(['box'])
+    expect(pipeEdge(toHub, f, net)!.plan.stages.at(-1)!.devices).toEqual(['box'])
+    // Dora's cost model agrees that the box is faster here
+    const onCam = predict({ id: 'c', planner: 't', microBatch: 1, stages: [{ layers: [0, 6], devices: ['cam'] }] }, toHub, f, net)
+    const onBox = predict({ id: 'b', planner: 't', microBatch: 1, stages: [{ layers: [0, 6], devices: ['box'] }] }, toHub, f, net)
+    expect(onBox.latencyMs).toBeLessThan(onCam.latencyMs)
+    // a camera that asks for its own results keeps them: the camera alone pays no result transfer
+    const toSource: Job = { ...toHub, resultsTo: 'source' }
+    expect(edgeShard(toSource, f, net)!.plan.stages).toEqual([{ layers: [0, 6], devices: ['cam'] }])
   })
 
   it("hybrid-dp (PipeDream / Asteroid) pays for the sources' requests and the results with the cost model's transfer accounting", async () => {

@@ -17,13 +17,15 @@
  * instead of the bottleneck; transfers again cost bytes over the smaller bandwidth, no contention.
  *
  * Both are given the problem Dora is given: the requests start at the job's sources and the
- * results return to them, so the DPs charge the source-to-first-stage transfer (PipeEdge's
- * schedule.cpp has the input on its first device; EdgeShard's formulation starts at the source
- * device) and the results' way back, by the same rule (bytes over the smaller bandwidth, a
- * source's share of the requests each). Plans are then costed by Dora's cost model like every other.
+ * results go to the job's consumer (the hub, a device, or each source: routing.ts consumerOf), so
+ * the DPs charge the source-to-first-stage transfer (PipeEdge's schedule.cpp has the input on its
+ * first device; EdgeShard's formulation starts at the source device) and the results' way to
+ * their consumer, by the same rule (bytes over the smaller bandwidth, a source's share of the
+ * requests each). Plans are then costed by Dora's cost model like every other.
  */
 import { compliance, predict, stageComputeMs } from '../cost.js'
-import { jobSources, type Fleet, type Network, type Job, type Plan, type Stage } from '../types.js'
+import { jobSources, type DeviceProfile, type Fleet, type Network, type Job, type Plan, type Stage } from '../types.js'
+import { consumerOf } from '../routing.js'
 import { deviceTypes, type PlanCandidate } from '../partition.js'
 import { StepBudget } from './budget.js'
 
@@ -48,7 +50,12 @@ function singleDeviceStagesDp(
   const budget = new StepBudget(name)
   // a transfer between a source (null: the hub, wired) and a device of type t, ms, over the sources' shares
   const sources = jobSources(job).map((x) => ({ d: x.device ? fleet.devices.get(x.device) ?? null : null, share: x.share }))
-  const sourceComm = (bytes: number, t: number) => sources.reduce((a, s) => a + (s.d && types[t]!.ids.includes(s.d.id) && types[t]!.ids.length === 1 ? 0 : (s.share * bytes * 8 * 1000) / Math.min(s.d?.linkRateBps ?? WIRED_BPS, bw(t))), 0)
+  // (or its results' consumer, routing.ts consumerOf: the hub, a device or the source itself)
+  const between = (bytes: number, t: number, ends: ReadonlyArray<{ d: DeviceProfile | null; share: number }>) =>
+    ends.reduce((a, s) => a + (s.d && types[t]!.ids.includes(s.d.id) && types[t]!.ids.length === 1 ? 0 : (s.share * bytes * 8 * 1000) / Math.min(s.d?.linkRateBps ?? WIRED_BPS, bw(t))), 0)
+  const sourceComm = (bytes: number, t: number) => between(bytes, t, sources)
+  const consumers = sources.map((s) => ({ d: consumerOf(job, s.d, fleet), share: s.share }))
+  const resultComm = (bytes: number, t: number) => between(bytes, t, consumers)
   for (let i = 0; i < L; i++) {
     for (const [key, e] of states[i]!) {
       for (const t of types) {
@@ -62,8 +69,8 @@ function singleDeviceStagesDp(
           if (params + 2 * peak > memoryLimit(t.index)) break
           budget.spend()
           let cost = combine(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
-          // the results' way back to the sources
-          if (j === L) cost = combine(cost, sourceComm(job.model.boundaryBytes[L]!, t.index), 0)
+          // the results' way to the job's consumer
+          if (j === L) cost = combine(cost, resultComm(job.model.boundaryBytes[L]!, t.index), 0)
           const counts = e.counts.slice()
           counts[t.index]! += 1
           const k = `${counts.join(',')}|${t.index}`
