@@ -1,6 +1,8 @@
 /**
  * When a device may send (pure): the hub gives each device sending slots for each receiver,
- * relative to its plan's cycle (cycle k starts at activateAtMs + k x cycleMs). A transfer takes
+ * relative to its plan's cycle (cycle k starts at activateAtMs + k x cycleMs; a slot's offset
+ * may exceed the cycle: a micro-batch whose transfers run on into the next cycle, so its first
+ * time is activateAtMs + offset, never a cycle before; one slot per transfer). A transfer takes
  * the earliest slot toward its receiver that no earlier transfer took, work-conserving: a slot
  * that began before the transfer was ready (within the last cycle) and went untaken is taken at
  * once, as the simulator's medium lets data late for its slot go as soon as it is ready, rather
@@ -29,17 +31,17 @@ export class SlotGate {
     if (!slots.length || !cycleMs || cycleMs <= 0) return nowMs
     if (this.taken.size > PRUNE_ABOVE) this.prune(nowMs)
     const after = Math.max(nowMs - cycleMs, (this.taken.get(key)?.t ?? -Infinity) + 1e-6)
-    const offsets = [...new Set(slots.map((s) => s.offsetMs % cycleMs))].sort((a, b) => a - b)
-    const k0 = Math.floor((after - activateAtMs) / cycleMs)
-    for (let k = Math.max(0, k0); ; k++) {
-      for (const o of offsets) {
-        const t = activateAtMs + k * cycleMs + o
-        if (t >= after) {
-          this.taken.set(key, { t, cycleMs })
-          return Math.max(t, nowMs)
-        }
-      }
+    // slot o recurs at activateAtMs + o + k cycles, k >= 0: the earliest of them at or after `after`
+    let t = Infinity
+    for (const s of slots) {
+      const k = Math.max(0, Math.ceil((after - activateAtMs - s.offsetMs) / cycleMs))
+      let at = activateAtMs + s.offsetMs + k * cycleMs
+      // (rounding: never a start before `after`)
+      if (at < after) at += cycleMs
+      if (at < t) t = at
     }
+    this.taken.set(key, { t, cycleMs })
+    return Math.max(t, nowMs)
   }
 
   /** Drops the keys whose last slot began over a cycle ago: a take never looks back further. */

@@ -56,13 +56,23 @@ describe('network scheduler', () => {
     }
   })
 
-  it('splits large tensors into chunks of at most chunkBytes, each its own slot, listed per sender', () => {
+  it('splits large tensors into chunks of at most chunkBytes, back to back; a sender gets one slot per transfer', () => {
     const s = schedule(job(), plan, 100_000)
     const input = s.slots.filter((x) => x.microBatch === 0 && x.tensor.startsWith('input#'))
     expect(input.length).toBe(Math.ceil(1.2e6 / 100_000))
     expect(Math.max(...s.slots.map((x) => x.bytes))).toBeLessThanOrEqual(100_000)
     expect(Object.keys(s.byDevice).sort()).toEqual(['a', 'b', 'c', 'd', 'hub'])
     for (const list of Object.values(s.byDevice)) for (let i = 1; i < list.length; i++) expect(list[i]!.offsetMs).toBeGreaterThanOrEqual(list[i - 1]!.offsetMs)
+    // a's activation for micro-batch 0 (to b): 8 chunks, each starting where the one before ended (a device sends them so)
+    const act = s.slots.filter((x) => x.microBatch === 0 && x.from === 'a' && x.tensor.startsWith('act@1#')).sort((x, y) => x.sinceReleaseMs - y.sinceReleaseMs)
+    expect(act).toHaveLength(8)
+    for (let i = 1; i < act.length; i++) expect(act[i]!.sinceReleaseMs).toBeCloseTo(act[i - 1]!.sinceReleaseMs + act[i - 1]!.durationMs, 9)
+    // ... published as one slot: the first chunk's start, every chunk's air time and bytes
+    const mine = s.byDevice['a']!.filter((x) => x.to === 'b')
+    expect(mine).toHaveLength(1)
+    expect(mine[0]).toMatchObject({ tensor: 'act@1', bytes: 8e5 })
+    expect(mine[0]!.offsetMs).toBeCloseTo(act[0]!.sinceReleaseMs, 9)
+    expect(mine[0]!.durationMs).toBeCloseTo(act.reduce((a, x) => a + x.durationMs, 0), 9)
   })
 
   it("a device's slots name the transfer's receiving device (topics.md: `to`), not the access point it sends to", () => {

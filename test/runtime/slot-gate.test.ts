@@ -1,6 +1,9 @@
 /** A device's sending slots (runtime/slot-gate.ts): the earliest untaken slot of its kind, work-conserving. */
 import { describe, expect, it } from 'vitest'
 import { SlotGate } from '../../src/runtime/slot-gate.js'
+import { scheduleTransfers } from '../../src/planner/network/scheduler.js'
+import type { Job } from '../../src/planner/types.js'
+import { scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const slots = [{ offsetMs: 10, durationMs: 5 }, { offsetMs: 60, durationMs: 5 }]
 
@@ -35,5 +38,47 @@ describe('slot gate', () => {
     // the latest key still keeps its taken slot (it took the one of 500,810 at once, work-conserving):
     // a second transfer gets the next one, not that one again
     expect(g.take('plan-4999/d', 1000 + 4999 * 100, slots, 100, 1000)).toBe(1000 + 4999 * 100 + 10)
+  })
+})
+
+describe("the slot gate on the scheduler's own slots", () => {
+  // three stages (stage 1 replicated on b and c), 1.2 MB in, 800 and 600 kB between stages: every
+  // activation goes in several 256 KiB chunks, micro-batches alternate between b and c
+  const model = {
+    name: 'm', layers: [0, 1, 2].map(() => ({ flops: { conv: 4e8, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e6 })),
+    boundaryBytes: [1.2e6, 8e5, 6e5, 4e3],
+  }
+  const fleet = { devices: new Map(['a', 'b', 'c', 'd'].map((id) => [id, testDevice(id, 20)])) }
+  const job: Job = { id: 'j', model, rateRps: 5, qoe: {}, goal: 'latency', sourceDevice: null }
+  const plan = { id: 'p', planner: 't', microBatch: 1, stages: [{ layers: [0, 1] as [number, number], devices: ['a'] }, { layers: [1, 2] as [number, number], devices: ['b', 'c'] }, { layers: [2, 3] as [number, number], devices: ['d'] }] }
+
+  it('a multi-chunk transfer ready a little early waits for its own planned start, cycle after cycle (one slot per transfer, not per chunk)', () => {
+    const r = scheduleTransfers(plan, job, fleet, scheduledWifi5, { guardMs: 0.5 })
+    if (!r.ok) throw new Error(r.reason)
+    const s = r.schedule
+    const C = s.cycleMs
+    const T = s.periodMs
+    const activateAtMs = 10_000
+    // each device transfer's planned start: its first chunk's, from the micro-batch's release
+    const planned = new Map<string, { from: string; to: string; sinceReleaseMs: number; m: number; chunks: number }>()
+    for (const x of s.slots) {
+      if (x.from === null) continue
+      const key = `${x.microBatch}|${x.tensor.split('#')[0]}|${x.from}`
+      const p = planned.get(key)
+      if (!p) planned.set(key, { from: x.from, to: x.receiver ?? 'hub', sinceReleaseMs: x.sinceReleaseMs, m: x.microBatch, chunks: 1 })
+      else planned.set(key, { ...p, sinceReleaseMs: Math.min(p.sinceReleaseMs, x.sinceReleaseMs), chunks: p.chunks + 1 })
+    }
+    expect(Math.max(...[...planned.values()].map((p) => p.chunks))).toBeGreaterThanOrEqual(3)
+    // four cycles of transfers, each ready 1 ms before its planned start (its producer was quick), in time order
+    const sends = [0, 1, 2, 3].flatMap((k) => [...planned.values()].map((p) => ({ ...p, at: activateAtMs + k * C + p.m * T + p.sinceReleaseMs })))
+    sends.sort((x, y) => x.at - y.at)
+    const gates = new Map<string, SlotGate>()
+    for (const x of sends) {
+      // as device-firmware-bridge/transfer-gate.ts: the device's published slots toward the receiver
+      const mine = (s.byDevice[x.from] ?? []).filter((y) => y.to === x.to)
+      const gate = gates.get(x.from) ?? gates.set(x.from, new SlotGate()).get(x.from)!
+      const start = gate.take(`p/${x.to}`, x.at - 1, mine, C, activateAtMs)
+      expect(start, `${x.from} -> ${x.to}, micro-batch ${x.m}, planned at ${x.at.toFixed(2)}`).toBeCloseTo(x.at, 6)
+    }
   })
 })

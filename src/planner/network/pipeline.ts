@@ -18,7 +18,7 @@
  * (the sender's chunks first, the access point's forwarding after): the receiver's hop starts
  * when the sender's is done, or when its first chunk is relayed if that is later. The air
  * overlaps the wired hops and the relay. A caller that books the air itself (the network
- * scheduler's slots) places each air chunk with `placeAir`.
+ * scheduler's slots) places each air stage's chunks as one block with `placeAir`.
  *
  * Only latency comes from here: a hop's air occupancy (utilisation, queueing) is its whole
  * tensor's air time, as before.
@@ -40,8 +40,14 @@ export function chunkSizes(bytes: number, chunkBytes: number): number[] {
   return Array.from({ length: n }, (_, c) => Math.min(chunkBytes, bytes - c * chunkBytes))
 }
 
-/** Books one air chunk: ready at `readyS`, `s` long; returns when the next stage may take it (or null: no room). */
-export type PlaceAir = (stage: number, chunk: number, readyS: number, s: number) => number | null
+/**
+ * Books an air stage's chunks as one block, back to back (a sender publishes a tensor's chunks
+ * without pausing between them: runtime/send-tensor.ts): `chunkS[c]` seconds each, the block
+ * starting no earlier than `readyS` (the earliest start at which every chunk is ready when its
+ * turn in the block comes). Returns the block's start and when the next stage may take its last
+ * chunk (the block's end, or later: a guard), or null: no room.
+ */
+export type PlaceAir = (stage: number, readyS: number, chunkS: readonly number[]) => { startS: number; endS: number } | null
 
 export interface PipeRun {
   /** When the last chunk leaves the last stage, s (from the transfer's start at 0, or `startS`). */
@@ -65,16 +71,32 @@ export function runPipeline(stages: readonly PipeStage[], chunks: readonly numbe
     const st = stages[k]!
     const done: number[] = []
     let free = startS
+    if (st.air && placeAir && chunks.length) {
+      // one block: chunk c starts at the block's start plus the chunks before it, so the block
+      // may start once every chunk is ready by then
+      const s = chunks.map((x) => st.chunkS(x))
+      let before = 0
+      let ready = startS
+      for (let c = 0; c < chunks.length; c++) {
+        ready = Math.max(ready, prev[c]! - before)
+        before += s[c]!
+      }
+      const at = placeAir(k, ready, s)
+      if (at === null) return null
+      let end = at.startS
+      for (const x of s) done.push((end += x))
+      done[done.length - 1] = Math.max(end, at.endS)
+      firstStartS.push(at.startS)
+      lastEndS.push(done[done.length - 1]!)
+      prev = done
+      continue
+    }
     for (let c = 0; c < chunks.length; c++) {
       const ready = Math.max(prev[c]!, free)
       const s = st.chunkS(chunks[c]!)
       let end: number
       if (!st.air) end = ready + s
-      else if (placeAir) {
-        const at = placeAir(k, c, ready, s)
-        if (at === null) return null
-        end = at
-      } else {
+      else {
         end = Math.max(ready, airFree) + s
         airFree = end
       }

@@ -14,9 +14,10 @@
  *     the last chunk arrived; wired hops and the broker's relay take no slot, the chunks pipeline
  *     through them as the cost model says (pipeline.ts);
  *   - a device computes one micro-batch at a time;
- *   - tensors larger than `chunkBytes` go as chunks, each its own slot, so the broker relays
- *     chunk c while the sender sends chunk c + 1 and short transfers fit between long ones; a stage computes micro-batch k + 1 while micro-batch k is on the air because slots
- *     recur every period.
+ *   - tensors larger than `chunkBytes` go as chunks, back to back in one slot per hop (as a
+ *     device sends them), so the broker relays chunk c while the sender sends chunk c + 1; a
+ *     stage computes micro-batch k + 1 while micro-batch k is on the air because slots recur
+ *     every period.
  *
  * Algorithm: modulo list scheduling. For a candidate period T, micro-batch m of the cycle is
  * released at m T; its activities (hops as chunks, computes) are placed in chain order, each at
@@ -35,12 +36,13 @@ import { chunkSizes, runPipeline, type PipeStage, type PlaceAir } from './pipeli
 import { consumerOf } from '../routing.js'
 import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
+import { DEFAULT_TRANSPORT } from './transport.js'
 import { traceOneStep } from '../replay/training.js'
 
 export interface ScheduleOptions {
   /** Guard added to every slot for clock error and jitter, ms. */
   readonly guardMs?: number
-  /** Tensors above this go in chunks of this size, bytes. */
+  /** Tensors above this go in chunks of this size, bytes (default: the network's transport, as the cost model). */
   readonly chunkBytes?: number
   /** The epoch's first period starts here (ms since the Unix epoch; the caller's clock). */
   readonly epochStartMs?: number
@@ -48,13 +50,13 @@ export interface ScheduleOptions {
   readonly maxCycle?: number
 }
 
-/** One slot on the air, relative to the cycle start. `from`/`to` null: the hub (access point side). */
+/** One chunk's time on the air, relative to the cycle start (a hop's chunks are back to back). `from`/`to` null: the hub (access point side). */
 export interface Slot {
   readonly from: string | null
   readonly to: string | null
   /** The transfer's receiving device (null: the hub): a device's slot toward the access point is its slot toward this receiver. */
   readonly receiver: string | null
-  /** Which tensor: "input", "act@K" (the activation entering layer K), "output", with chunk. */
+  /** Which tensor: "input", "act@K" (the activation entering layer K), "output", with `#chunk` when it has several. */
   readonly tensor: string
   readonly microBatch: number
   /** Which hop of the transfer (cost.ts hopsBetween: 0 the sender's, 1 the receiver's; a wired hop takes no slot). */
@@ -85,7 +87,13 @@ export interface Schedule {
   /** Share of the cycle the air is held (slots and guards). */
   readonly airShare: number
   readonly slots: readonly Slot[]
-  /** Per sending station (device id, or "hub" for the access point's forwarding): its slots. */
+  /**
+   * Per sending station (device id, or "hub" for the access point's forwarding): its slots, one
+   * per transfer (a tensor's chunks back to back: the first chunk's start, all chunks' air time,
+   * all bytes), as devices get them (topics.md § Assignment `slots`): a device's slot gate takes
+   * one slot per transfer (runtime/slot-gate.ts). An offset may exceed cycleMs (a micro-batch's
+   * transfer that runs on into the next cycle): its first time is the epoch start plus the offset.
+   */
   readonly byDevice: Readonly<Record<string, ReadonlyArray<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>>>
   /** Compute windows per device, relative to the cycle start (for the Gantt chart). */
   readonly compute: ReadonlyArray<{ device: string; microBatch: number; stage: number; offsetMs: number; durationMs: number }>
@@ -109,7 +117,7 @@ function turns<T>(sources: ReadonlyArray<{ d: T; share: number }>, n: number): T
 export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: Network, options: ScheduleOptions = {}): ScheduleResult {
   if (job.training) return trainingSchedule(plan, job, fleet, network, options.epochStartMs ?? 0)
   const guardMs = options.guardMs ?? 0.5
-  const chunkBytes = options.chunkBytes ?? 256 * 1024
+  const chunkBytes = options.chunkBytes ?? (network.transport ?? DEFAULT_TRANSPORT).chunkBytes
   const dev = (id: string): DeviceProfile => {
     const d = fleet.devices.get(id)
     if (!d) throw new RangeError(`plan ${plan.id} uses unknown device ${id}`)
@@ -239,6 +247,8 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
   const air = new CyclicTimeline(C)
   const devices = new Map<string, CyclicTimeline>()
   const slots: Slot[] = []
+  /** Per sending station, one slot per transfer (its chunks back to back): what devices get. */
+  const sends: Array<{ from: string; to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }> = []
   const compute: Array<{ device: string; microBatch: number; stage: number; offsetMs: number; durationMs: number }> = []
   const latencies: number[] = []
   for (let m = 0; m < N; m++) {
@@ -257,19 +267,25 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
         transferEnd = ready
         continue
       }
-      // each air chunk takes the earliest free slot after its data is ready; a device sends a
-      // transfer's chunks back to back from its first slot (runtime/slot-gate.ts), so one guard
-      // follows a hop's last chunk, not each chunk
-      const placeAir: PlaceAir = (k, c, readyS, s) => {
-        const ms = s * 1000
-        const d = ms + (c === a.chunks.length - 1 ? guardMs : 0)
-        const start = air.earliest(readyS * 1000, d)
+      // a hop's chunks take the earliest free air after their data is ready, as one block: a
+      // device sends a transfer's chunks back to back from its slot (one slot gate take per
+      // transfer: runtime/slot-gate.ts), so they may not leave room for another slot between
+      // them, and one guard follows the hop's last chunk, not each chunk
+      const placeAir: PlaceAir = (k, readyS, chunkS) => {
+        const air0 = chunkS.reduce((x, y) => x + y, 0) * 1000
+        const start = air.earliest(readyS * 1000, air0 + guardMs)
         if (start === null) return null
-        air.hold(start, d)
+        air.hold(start, air0 + guardMs)
         const h = a.hops[a.stages[k]!.hop]!
-        const tensor = a.chunks.length > 1 ? `${a.tensor}#${c}` : a.tensor
-        slots.push({ from: h.txDevice, to: h.rxDevice, receiver: a.receiver, tensor, microBatch: m, hop: a.stages[k]!.hop, sinceReleaseMs: start - release, offsetMs: mod(start, C), durationMs: ms, bytes: a.chunks[c]! })
-        return (start + d) / 1000
+        let at = start
+        chunkS.forEach((sc, c) => {
+          const tensor = a.chunks.length > 1 ? `${a.tensor}#${c}` : a.tensor
+          slots.push({ from: h.txDevice, to: h.rxDevice, receiver: a.receiver, tensor, microBatch: m, hop: a.stages[k]!.hop, sinceReleaseMs: at - release, offsetMs: mod(at, C), durationMs: sc * 1000, bytes: a.chunks[c]! })
+          at += sc * 1000
+        })
+        // (not wrapped: a slot past the cycle's end first comes in the epoch's first cycle, not before it)
+        sends.push({ from: h.txDevice ?? 'hub', to: a.receiver ?? 'hub', tensor: a.tensor, offsetMs: start, durationMs: air0, bytes: a.chunks.reduce((x, y) => x + y, 0) })
+        return { startS: start / 1000, endS: (start + air0 + guardMs) / 1000 }
       }
       const run = runPipeline(a.stages, a.chunks, ready / 1000, placeAir)
       if (!run) return null
@@ -278,7 +294,7 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
     latencies.push(transferEnd - release)
   }
   const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
-  for (const s of slots) (byDevice[s.from ?? 'hub'] ??= []).push({ to: s.receiver ?? 'hub', tensor: s.tensor, offsetMs: s.offsetMs, durationMs: s.durationMs, bytes: s.bytes })
+  for (const { from, ...x } of sends) (byDevice[from] ??= []).push(x)
   for (const list of Object.values(byDevice)) list.sort((x, y) => x.offsetMs - y.offsetMs)
   return { periodMs: T, microBatchesPerCycle: N, cycleMs: C, epochStartMs, guardMs, latencyMs: latencies.reduce((a, x) => a + x, 0) / N, latenciesMs: latencies, waitMs: 0, airShare: air.load / C, slots, byDevice, compute, routes }
 }
