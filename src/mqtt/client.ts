@@ -12,6 +12,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Semaphore } from './semaphore.js'
 import { storeWithoutCopy, payloadFor } from './no-copy-publish.js'
 import { PayloadPool, lendingOptions } from './lent-payloads.js'
+import { framedReads } from './pooled-reads.js'
 import type { SplitPayload } from '../shared/split-payload.js'
 import { topicMatches } from '../shared/topic-filter.js'
 import { DoraError, ErrorCodes } from '../errors.js'
@@ -112,7 +113,9 @@ export class DoraClient {
     }
     if (o.ca) opts.ca = o.ca
     if (o.will) opts.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain }
-    const client = mqtt.connect(o.url, lendingOptions(opts, this.payloads))
+    const client = mqtt.connect(o.url, { ...lendingOptions(opts, this.payloads), manualConnect: true })
+    framedReads(client, o.url, { lender: this.payloads, v311: opts.protocolVersion === 4 })
+    client.connect()
     storeWithoutCopy(client)
     this.client = client
     client.on('message', (topic, payload, packet) => {

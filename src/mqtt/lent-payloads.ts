@@ -62,7 +62,7 @@ interface ParserInternals {
   settings?: Record<PropertyKey, unknown> & { protocolVersion?: number }
   packet: { topic?: string | null; qos?: number; length: number; payload?: Buffer }
   _pos: number
-  _list: { copy(dst: Buffer, dstStart: number, srcStart: number, srcEnd: number): Buffer; slice(start: number, end: number): Buffer }
+  _list: { copy(dst: Buffer, dstStart: number, srcStart: number, srcEnd: number): Buffer; slice(start: number, end: number): Buffer; _bufs?: Buffer[] }
   _parseString(): string | null
   _parseMessageId(): number | undefined
   _emitError(err: Error): void
@@ -96,9 +96,17 @@ export function patchParser(proto: Partial<ParserProto> | undefined, version: st
     if (packet.topic === null) return this._emitError(new Error('Cannot parse topic'))
     if ((packet.qos ?? 0) > 0 && !this._parseMessageId()) return
     const bytes = packet.length - this._pos
+    // a packet the framer (pooled-reads.ts) put whole in a lent buffer
+    const bufs = this._list._bufs
+    const inLent = bufs?.length === 1 && lent.has(bufs[0]!.buffer)
     // a QoS 2 message is kept (mqtt.js's incoming store) until its PUBREL: never lent
     if (bytes < LEND_MIN_BYTES || (packet.qos ?? 0) > 1 || !lender.wants(packet.topic)) {
-      packet.payload = this._list.slice(this._pos, packet.length)
+      // (a lent buffer goes back to the pool after the handlers: a payload kept must be a copy)
+      packet.payload = inLent ? Buffer.from(bufs[0]!.subarray(this._pos, packet.length)) : this._list.slice(this._pos, packet.length)
+      return
+    }
+    if (inLent) {
+      packet.payload = bufs[0]!.subarray(this._pos, packet.length)
       return
     }
     const payload = lender.take(bytes)
