@@ -62,6 +62,15 @@ function hybridDpAt(job: Job, fleet: Fleet, network: Network, b: number, budget:
         if (avail <= 0) continue
         // activations forward (and gradients back in training): PipeDream's 2 C_i
         const boundary = e.last < 0 ? 0 : (job.training ? 2 : 1) * move(types[e.last]!.rep, t.rep, b * job.model.boundaryBytes[i]!)
+        // per replica count r: the devices, the state it leads to and the way in, whatever the stage's last layer
+        const ways = Array.from({ length: avail }, (_, k) => {
+          const r = k + 1
+          const ids = t.ids.slice(e.counts[t.index]!, e.counts[t.index]! + r)
+          const counts = e.counts.slice()
+          counts[t.index]! += r
+          const comm = e.last < 0 ? fromSources(ids, t.rep, b * job.model.boundaryBytes[0]!) : boundary
+          return { ids, counts, key: `${counts.join(',')}|${t.index}`, comm }
+        })
         for (let j = i + 1; j <= L; j++) {
           if (stageMemoryBytes(job, [i, j], b, 1) > memoryLimit(t.index)) break
           const compute = computeMs(job, t.rep, [i, j], b)
@@ -71,13 +80,9 @@ function hybridDpAt(job: Job, fleet: Fleet, network: Network, b: number, budget:
           for (let r = 1; r <= avail; r++) {
             const syncMs = ((4 * (r - 1) * w * 8) / (r * bw(t.index)) / M) * 1000
             const stageMs = Math.max(compute, syncMs) / r
-            const ids = t.ids.slice(e.counts[t.index]!, e.counts[t.index]! + r)
-            const comm = e.last < 0 ? fromSources(ids, t.rep, b * job.model.boundaryBytes[0]!) : boundary
+            const { ids, counts, key: k, comm } = ways[r - 1]!
             const results = resultBytes > 0 ? toConsumers(ids, t.rep, resultBytes) : 0
             const cost = Math.max(e.cost, comm, stageMs, results)
-            const counts = e.counts.slice()
-            counts[t.index]! += r
-            const k = `${counts.join(',')}|${t.index}`
             const have = states[j]!.get(k)
             if (!have || cost < have.cost) states[j]!.set(k, { cost, prev: key, stage: { layers: [i, j], devices: ids }, counts, last: t.index })
           }

@@ -61,6 +61,11 @@ function singleDeviceStagesDp(
       for (const t of types) {
         if (e.counts[t.index]! >= t.ids.length) continue
         const comm = e.last < 0 ? sourceComm(job.model.boundaryBytes[0]!, t.index) : (job.model.boundaryBytes[i]! * 8 * 1000) / Math.min(bw(e.last), bw(t.index))
+        // the state this stage leads to, whatever its last layer (built once: O(types) each)
+        const counts = e.counts.slice()
+        counts[t.index]! += 1
+        const k = `${counts.join(',')}|${t.index}`
+        const stageDevices = [t.ids[e.counts[t.index]!]!]
         let params = 0
         let peak = 0
         for (let j = i + 1; j <= L; j++) {
@@ -71,12 +76,9 @@ function singleDeviceStagesDp(
           let cost = combine(e.cost, comm, stageComputeMs(job, t.rep, [i, j], 1))
           // the results' way to the job's consumer
           if (j === L) cost = combine(cost, resultComm(job.model.boundaryBytes[L]!, t.index), 0)
-          const counts = e.counts.slice()
-          counts[t.index]! += 1
-          const k = `${counts.join(',')}|${t.index}`
           const have = states[j]!.get(k)
           if (!have || cost < have.cost) {
-            states[j]!.set(k, { cost, prev: key, stage: { layers: [i, j], devices: [t.ids[e.counts[t.index]!]!] }, counts, last: t.index })
+            states[j]!.set(k, { cost, prev: key, stage: { layers: [i, j], devices: stageDevices }, counts, last: t.index })
           }
         }
       }
