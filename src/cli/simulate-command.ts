@@ -79,7 +79,14 @@ async function simulateAction(flags: SimulateFlags, setExit: (code: number) => v
     checkPlan(plan, inputs.job.model.layers.length, new Set(inputs.fleet.devices.keys()))
   } else {
     if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora, ${Object.keys(BASELINES).join(', ')}`)
-    const p = planWith(flags.planner, inputs)
+    let p: Plan | null
+    try {
+      p = planWith(flags.planner, inputs)
+    } catch (err) {
+      // a baseline whose search outgrows its step budget says so, as in --compare's row
+      if (err instanceof BudgetExceeded) throw new DoraError(ErrorCodes.USAGE, err.message)
+      throw err
+    }
     if (!p) throw new DoraError(ErrorCodes.USAGE, `planner ${flags.planner} found no plan that fits this fleet`)
     plan = p
   }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { BASELINES } from '../../src/planner/baselines/index.js'
 import { bestSingleDevice, dataParallelOnly, equalSplit, exoFewest, exoRing } from '../../src/planner/baselines/simple.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
@@ -184,5 +184,22 @@ describe('baseline budgets', () => {
     b.spend(10)
     expect(() => b.spend()).toThrow(BudgetExceeded)
     expect(() => b.spend()).toThrow(/pipeedge stopped after 12 DP steps/)
+  })
+
+  it('a baseline run as the hub runs it (fixedDecision) that outgrows its budget finds no plan and says why, instead of throwing', async () => {
+    const { StepBudget, BudgetExceeded } = await import('../../src/planner/baselines/budget.js')
+    const { fixedDecision } = await import('../../src/planner/adapt/fixed.js')
+    const { INITIAL_STATE } = await import('../../src/planner/adapt/adapter.js')
+    // the fleet is small; the budget is spent at once (a 48-device fleet of distinct profiles takes seconds to spend it)
+    const spend = vi.spyOn(StepBudget.prototype, 'spend').mockImplementation(() => { throw new BudgetExceeded('pipeedge', 3_000_001) })
+    try {
+      const d = fixedDecision(INITIAL_STATE, 'pipeedge', job, fleet, net, 0, 'start')
+      expect(d.action).toBe('infeasible')
+      expect(d.epoch).toBeNull()
+      expect(d.reason).toMatch(/pipeedge stopped after 3,000,001 DP steps/)
+    } finally {
+      spend.mockRestore()
+    }
+    expect(fixedDecision(INITIAL_STATE, 'pipeedge', job, fleet, net, 0, 'start').action).toBe('replan')
   })
 })

@@ -6,6 +6,7 @@
  * devices come or go.
  */
 import { BASELINES, type BaselineName } from '../baselines/index.js'
+import { BudgetExceeded } from '../baselines/budget.js'
 import { hybridDp } from '../baselines/hybrid-dp.js'
 import { predict } from '../cost.js'
 import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
@@ -44,7 +45,14 @@ export function fixedDecision(state: AdapterState, planner: BaselineName, job: J
   if (state.current && JSON.stringify(ids) === JSON.stringify([...state.known].sort())) {
     return { action: 'keep', state, epoch: null, reason: `${why}: ${planner} re-plans only when devices come or go` }
   }
-  const epoch = fixedEpoch(planner, job, fleet, network, (state.current?.epoch ?? 0) + 1, nowMs, why, microBatches)
+  let epoch: PlanEpoch | null
+  try {
+    epoch = fixedEpoch(planner, job, fleet, network, (state.current?.epoch ?? 0) + 1, nowMs, why, microBatches)
+  } catch (err) {
+    // a baseline whose search outgrows its step budget finds no plan, and says why
+    if (!(err instanceof BudgetExceeded)) throw err
+    return { action: 'infeasible', state: { ...state, known: ids }, epoch: null, reason: `${why}: ${err.message}` }
+  }
   if (!epoch) return { action: 'infeasible', state: { ...state, known: ids }, epoch: null, reason: `${why}: ${planner} finds no plan on this fleet` }
   return { action: 'replan', state: { ...state, current: epoch, known: [...fleet.devices.keys()] }, epoch, reason: epoch.reason }
 }
