@@ -165,8 +165,9 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
   let scv = sources.map(() => 1 / b)
   const all: Wait[][] = []
   const departScv: number[][] = []
-  // the run of single-device stages the micro-batches are in: its first stage's arrival variability and its largest wait
-  let chain: { ca2: number; meanMs: number } | null = null
+  // the run of single-device stages the micro-batches are in: the sources' streams entering its
+  // first stage (merged at each stage's own load, as Whitt's rule asks) and its largest wait
+  let chain: { scvs: number[]; meanMs: number } | null = null
   stages.forEach((st, j) => {
     if (st.replicas.length !== 1) chain = null
     const waits: Wait[] = []
@@ -184,24 +185,26 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
         // never closer than that device's (nearly fixed) service; waits along such a chain add
         // up to the slowest one's alone, as in a tandem of fixed-time servers (Friedman 1965)
         if (chain) {
-          const full = kingman(rho, r.ms, chain.ca2, cs2)
+          const full = kingman(rho, r.ms, mergedScv(rates, chain.scvs, rho), cs2)
           const more = Math.max(0, full.meanMs - chain.meanMs)
-          chain = { ca2: chain.ca2, meanMs: Math.max(chain.meanMs, full.meanMs) }
+          chain = { scvs: chain.scvs, meanMs: Math.max(chain.meanMs, full.meanMs) }
           q = { meanMs: more, wait: waitShape(more, rho, r.ms, cs2) }
-        } else chain = { ca2, meanMs: q.meanMs }
+        } else chain = { scvs: scv, meanMs: q.meanMs }
       }
       meanMs += load * q.meanMs
       waits.push(q.wait)
       const d2 = departureScv(rho, ca2, cs2)
       deps.push(d2)
       // the next stage sees the replicas' departures merged again, which undoes the round robin's
-      // split (a stream cut in turns and re-joined is the stream, shifted): each replica passes
-      // on the unsplit stream's variability, smoothed by its own load (QNA's linking equation);
-      // source k's share of it is a random sub-stream
-      const through = departureScv(rho, mergedScv(rates, scv, rho), cs2)
+      // split (a stream cut in turns and re-joined is the stream, shifted). Source k's stream
+      // leaves as QNA's linking equation says, per stream: a lightly loaded replica passes it on
+      // as it came (its own variability, not the merge with the other sources' streams: that
+      // merge is judged at each queue's own load, mergedScv), a busy one as its share of the
+      // server's nearly fixed rhythm (a random sub-stream of share f of it)
+      const r2 = Math.min(1, rho) ** 2
       rates.forEach((x, k) => {
         const f = x / load
-        next[k]! += weights[k]![j]![ri]! * (f * through + 1 - f)
+        next[k]! += weights[k]![j]![ri]! * (r2 * (f * cs2 + 1 - f) + (1 - r2) * scv[k]!)
       })
     })
     all.push(waits)

@@ -4,7 +4,8 @@
  * Every replica of every stage is a queue of its own (the run routes each micro-batch to one
  * replica by weighted round robin, routing.ts); the air is one more, visited once per air hop.
  * - Replica queues: Kingman's G/G/1 approximation, W = rho / (1 - rho) x (ca^2 + cs^2) / 2 x S
- *   (with Kraemer and Langenbach-Belz's correction where ca^2 < 1),
+ *   (exact for Poisson arrivals); where ca^2 < 1 the exact wait of renewal arrivals of that
+ *   variability (Erlang mixtures, smooth-queue.ts),
  *   with the arrivals' squared coefficient of variation ca^2 carried along the pipeline as in
  *   Whitt's Queueing Network Analyzer (Bell Labs Tech. J. 1983): micro-batches of b Poisson
  *   arrivals have ca^2 = 1/b; a round-robin split of weight w keeps w ca^2 (plus its pattern's
@@ -33,6 +34,7 @@
  *   taken over a fixed Latin-hypercube set of points of these distributions: numerical
  *   integration of the model, deterministic, not a simulation of the system.
  */
+import { smoothWait } from './smooth-queue.js'
 
 /**
  * A queue as one request meets it: 0 with probability 1 - p, else of mean thetaMs: a uniform part
@@ -47,14 +49,20 @@ export interface Wait {
 
 export const NO_WAIT: Wait = { p: 0, thetaMs: 0 }
 
-/** Mean wait of a G/G/1 queue (Kingman) and its distribution as a Wait. */
+/**
+ * Mean wait of a G/G/1 queue and its distribution as a Wait: Kingman's (Pollaczek-Khinchine for
+ * Poisson arrivals) where ca2 >= 1; where the arrivals are smoother, the exact wait of Erlang-mixture
+ * arrivals of that SCV (smooth-queue.ts), since Kingman with Kraemer and Langenbach-Belz's
+ * correction was 40-96% low for them at light and moderate load.
+ */
 export function kingman(rho: number, serviceMs: number, ca2: number, cs2: number): { meanMs: number; wait: Wait } {
   if (rho <= 0) return { meanMs: 0, wait: NO_WAIT }
   if (rho >= 1) return { meanMs: Infinity, wait: { p: 1, thetaMs: Infinity } }
-  // Kraemer and Langenbach-Belz's correction for arrivals smoother than Poisson (Kingman's
-  // heavy-traffic figure overstates their wait at moderate loads)
-  const klb = ca2 < 1 ? Math.exp((-2 * (1 - rho) * (1 - ca2) ** 2) / (3 * rho * (ca2 + cs2))) : 1
-  const meanMs = (rho / (1 - rho)) * ((ca2 + cs2) / 2) * serviceMs * klb
+  if (ca2 < 1) {
+    const meanMs = smoothWait(rho, ca2, cs2).meanOverS * serviceMs
+    return { meanMs, wait: waitShape(meanMs, rho, serviceMs, cs2) }
+  }
+  const meanMs = (rho / (1 - rho)) * ((ca2 + cs2) / 2) * serviceMs
   return { meanMs, wait: waitShape(meanMs, rho, serviceMs, cs2) }
 }
 
@@ -94,16 +102,20 @@ export function departureScv(rho: number, ca2: number, cs2: number): number {
 }
 
 /**
- * Weight of the queue's load in the superposition rule below. QNA (Whitt 1983) takes 4, fitted to
- * Albin's superpositions; for the streams merged here (micro-batches of b Poisson requests from
- * several sources, a replicated stage's departures) that weights the merge too much towards
- * Poisson: measured against a reference queue (Lindley's recursion, fixed service with 5% jitter,
- * 2-4 equal sources of b = 2 at 40-80% load, seeded), 4 over-predicts the wait by 8-58% and 1 is
- * within -4% to +10% (test/planner/merged-streams.test.ts); on the seeded random plans it brings the
- * predicted mean and p95 within 5% / 10% of the simulator on more plans, development and held-out
- * alike (BENCHMARKS.md, "Merged micro-batch streams").
+ * Weight and power of the queue's load in the superposition rule below, w = 1 / (1 + weight
+ * (1 - rho)^power (nu - 1)). QNA (Whitt 1983) takes 4 and 2, fitted to Albin's superpositions;
+ * for the streams merged here (micro-batches of b Poisson requests from several sources, a
+ * replicated stage's departures) that weights the merge too much towards Poisson. Measured
+ * against a reference queue (Lindley's recursion, fixed service with 5% jitter, 2-4 equal or
+ * unequal sources of b = 1-4 at 30-80% load, seeded; 144 cases), with the queue's exact wait
+ * for the merged SCV (smooth-queue.ts): 0.5 and 1 put 116 of the 144 within 10% (all those of
+ * b = 2); 1 and 2 (taken while the queue's wait was Kingman's with Kraemer and Langenbach-Belz's
+ * correction) 88; 4 and 2, 36. Left: merged streams of b >= 3 at 30-50% load still wait 10-40%
+ * more than the rule says (test/planner/merged-streams.test.ts; BENCHMARKS.md, "Merged
+ * micro-batch streams" and "Smooth arrivals").
  */
-export const MERGE_LOAD_WEIGHT = 1
+export const MERGE_LOAD_WEIGHT = 0.5
+export const MERGE_LOAD_POWER = 1
 
 /** Superposition of streams of rates `rates` and SCVs `scvs` at a queue of utilisation rho (Whitt's hybrid rule). */
 export function mergedScv(rates: readonly number[], scvs: readonly number[], rho: number): number {
@@ -116,7 +128,7 @@ export function mergedScv(rates: readonly number[], scvs: readonly number[], rho
     sq += (x / total) ** 2
   })
   const nu = 1 / sq
-  const w = 1 / (1 + MERGE_LOAD_WEIGHT * (1 - Math.min(1, rho)) ** 2 * (nu - 1))
+  const w = 1 / (1 + MERGE_LOAD_WEIGHT * (1 - Math.min(1, rho)) ** MERGE_LOAD_POWER * (nu - 1))
   return w * mix + 1 - w
 }
 

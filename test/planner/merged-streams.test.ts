@@ -2,8 +2,10 @@
  * The superposition rule (latency.ts mergedScv) against a reference queue: several sources each
  * sending micro-batches of 2 Poisson requests to one device (fixed service with 5% jitter, as the
  * simulator's), the mean wait computed by Lindley's recursion over 200,000 seeded micro-batches,
- * against Kingman's wait with the merged stream's variability. QNA's weight (4) over-predicted
- * these by 9-57%; the rule now keeps them within 12%.
+ * against the queue's wait with the merged stream's variability (latency.ts kingman: the exact
+ * wait of smooth renewal arrivals, smooth-queue.ts). QNA's weight (4) over-predicted these by
+ * 9-57%; the rule keeps them within 12% (with the exact queue, weight 0.5 and power 1: +2% to
+ * +10%; weight 1 and power 2, fitted to Kingman with KLB, gave up to +14% with the exact queue).
  */
 import { describe, expect, it } from 'vitest'
 import { kingman, mergedScv } from '../../src/planner/latency.js'
