@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one.
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one;
+ * `slots-emulated=traffic,camera-wall@2` runs that bench on some of its scenarios (camera-wall at twice its sources' rates).
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -11,7 +12,8 @@ import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { adapterReaction, plannerTargets } from './planner-targets.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
-import { emulatedCoordination, emulatedTable } from './slots-emulated.js'
+import { emulatedCoordination } from './slots-emulated.js'
+import { drawTable, emulatedTable, runLine } from './slots-emulated-table.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
 import { executionBench, label } from './execution.js'
@@ -20,7 +22,13 @@ import { floodBench } from './flood.js'
 import { compressionBench, compressionTable } from './compression.js'
 
 const which = process.argv.slice(3)
-const want = (name: string) => which.length === 0 || which.includes(name)
+const want = (name: string) => which.length === 0 || which.some((w) => w === name || w.startsWith(`${name}=`))
+/** `NAME=a,b@2`: the bench's cases (b at twice its load), else `dflt`. */
+const casesOf = (name: string, dflt: string): Array<{ name: string; load?: number }> =>
+  (which.find((w) => w.startsWith(`${name}=`))?.slice(name.length + 1) ?? dflt).split(',').map((c) => {
+    const [n, load] = c.split('@')
+    return load ? { name: n!, load: Number(load) } : { name: n! }
+  })
 const progress = (s: string) => process.stderr.write(`${s}\n`)
 
 /** Prints one Markdown table with its heading (and an optional note under it). */
@@ -127,11 +135,18 @@ if (want('coordination')) {
 }
 
 if (want('slots-emulated')) {
-  progress('slots-emulated: coordinated vs uncoordinated on the emulated Wi-Fi, A/B/A/B (emulation) ...')
-  const rows = await emulatedCoordination({ scenarios: ['traffic', 'camera-wall', 'smart-home'], rounds: 2, profileS: 15, timeScale: 5, log: progress })
+  // phase draws per scenario (blocks of one hyperperiod: traffic 2 s, camera-wall 0.5 s, at twice its load 0.25 s; the smart
+  // home's Poisson requests 2 s); `slots-emulated=traffic,camera-wall@2` runs some of them
+  const draws: Record<string, number> = { traffic: 40, 'camera-wall': 60, 'smart-home': 12 }
+  const scenarios = casesOf('slots-emulated', 'traffic,camera-wall,camera-wall@2,smart-home').map((c) => ({ ...c, draws: draws[c.name] ?? 40 }))
+  const K = 5
+  progress(`slots-emulated: coordinated vs uncoordinated on the emulated Wi-Fi over phase draws, A/B per round (emulation), load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} ...`)
+  const rows = await emulatedCoordination({ scenarios, rounds: 2, timeScale: K, seed: 7, log: progress, onRun: (r) => progress(`${runLine(r)} (load ${os.loadavg()[0]!.toFixed(2)})`) })
   const t = emulatedTable(rows)
-  printTable('Coordinated vs uncoordinated on the emulated Wi-Fi (EMULATION: real broker, emulated Wi-Fi proxy, stages as profile-time waits; clock x5, 15 s of frames a run, A/B/A/B)', t.header, t.rows,
-    'Latency in profile ms (wall / 5), the first tenth of each run\'s frames left out as warm-up; ratios below 1 mean coordination was faster, from the runs of the same round.')
+  printTable(`Coordinated vs uncoordinated on the emulated Wi-Fi over phase draws (EMULATION: real broker, emulated Wi-Fi proxy, stages as profile-time waits; clock x${K}; load at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`, t.header, t.rows,
+    `Latency in profile ms (wall / ${K}). Each run is a warm-up block and then one block per phase draw (the sources' hyperperiod of frames at the draw's phases, then 300 ms quiet); coordinated and uncoordinated take the same draws, A/B per round; **all** pools every draw of the scenario. Ratios below 1 mean coordination was faster.`)
+  const d = drawTable(rows)
+  printTable('The phase draws, coordinated beside uncoordinated (mean / p95 of each draw\'s frames, profile ms)', d.header, d.rows)
 }
 
 if (want('adapter')) {
