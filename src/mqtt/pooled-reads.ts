@@ -188,7 +188,8 @@ function fixedHeader(b: Uint8Array, at: number): FixedHeader | null | 'malformed
  */
 export function framedConnection(host: string, port: number, o: FramerOptions): net.Socket {
   let socket: net.Socket | null = null
-  const framer = new PacketFramer(o, (packet) => socket!.emit('data', packet))
+  // (a handler may close the connection midway through a read: the rest of the read is dropped, as Node would)
+  const framer = new PacketFramer(o, (packet) => void (socket!.destroyed || socket!.emit('data', packet)))
   const buffer = Buffer.allocUnsafeSlow(READ_BYTES)
   const callback = (n: number): boolean => {
     framer.push(buffer.subarray(0, n))
