@@ -34,6 +34,13 @@ export class EventHeap<T> {
     vs[i] = v
   }
 
+  /** Drops every event. */
+  clear(): void {
+    this.ts.length = 0
+    this.seqs.length = 0
+    this.vs.length = 0
+  }
+
   pop(): { t: number; v: T } | undefined {
     if (!this.ts.length) return undefined
     const v = this.popValue() as T

@@ -135,7 +135,10 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
 
   let steps = 0
   const startStep = () => {
-    if (now >= options.durationS || steps++ >= (options.maxSteps ?? Infinity)) return
+    if (now >= options.durationS) return
+    // after the last step asked for nothing is left to measure: stop (other networks' bursts would
+    // otherwise run on to durationS, 1e9 s for oneStepMs)
+    if (steps++ >= (options.maxSteps ?? Infinity)) return heap.clear()
     stepStart = now
     doneInStep = 0
     if (now >= options.warmupS) samplesStarted += M * b
