@@ -6,8 +6,9 @@
  */
 import { compliance, DEFAULT_UTILISATION_CAP, hopsBetween, pipelinedTransfer, predict, transferS } from './cost.js'
 import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Prediction, type Stage } from './types.js'
-import { predictTraining } from './training.js'
-import { stepLowerBoundMs } from './replay/training.js'
+import { trainingFigures } from './training.js'
+import { oneStepMs } from './replay/training.js'
+import { stepLowerBoundMs } from './replay/step-bound.js'
 import { StageTable } from './stage-table.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
@@ -129,6 +130,13 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
  * keeps plans of exactly S stages; inference: one run, up to maxStages stages.
  */
 export function explore(space: SearchSpace, prune: boolean, counter: { explored: number }): PlanCandidate[] {
+  const plans = completePlans(space, prune, counter)
+  if (space.job.training && [...space.fleet.devices.values()].every((d) => d.idleW >= 0)) return costTraining(space, plans)
+  return plans.map((plan) => costed(space, plan))
+}
+
+/** The complete plans the search keeps (explore), not yet costed. */
+export function completePlans(space: SearchSpace, prune: boolean, counter: { explored: number }): Plan[] {
   const stageCounts = space.job.training ? Array.from({ length: space.maxStages }, (_, k) => k + 1) : [space.maxStages]
   const complete: Array<{ label: Label; microBatch: number }> = []
   for (const S of stageCounts) for (const b of space.microBatches) {
@@ -136,9 +144,7 @@ export function explore(space: SearchSpace, prune: boolean, counter: { explored:
     // exact costing is dearer than the DP: cost only the best complete plans across all states
     for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth, space.stepWeight)) for (const label of entry.set) complete.push({ label, microBatch: b })
   }
-  const plans = complete.map(({ label, microBatch }, n) => planOf(space, label, microBatch, n))
-  if (space.job.training && [...space.fleet.devices.values()].every((d) => d.idleW >= 0)) return costTraining(space, plans)
-  return plans.map((plan) => costed(space, plan))
+  return complete.map(({ label, microBatch }, n) => planOf(space, label, microBatch, n))
 }
 
 function costed(space: SearchSpace, plan: Plan): PlanCandidate {
@@ -156,26 +162,32 @@ function costed(space: SearchSpace, plan: Plan): PlanCandidate {
  */
 function costTraining(space: SearchSpace, plans: readonly Plan[]): PlanCandidate[] {
   const { job, fleet, net } = space
-  const bounds = plans.map((p) => stepLowerBoundMs(p, job, fleet))
+  const bounds = plans.map((p) => stepLowerBoundMs(p, job, fleet, net))
   const order = plans.map((_, i) => i).sort((a, b) => bounds[a]! - bounds[b]! || a - b)
   const out: Array<PlanCandidate | undefined> = plans.map(() => undefined)
   const beaten: Prediction[] = []
   for (const i of order) {
+    const plan = plans[i]!
+    // predictTraining's figures, at the bound first
+    const figures = trainingFigures(plan, job, fleet, net)
     if (beaten.length) {
-      const best = predictTraining(plans[i]!, job, fleet, net, bounds[i]!)
-      if (beaten.some((o) => dominates(o, best))) continue
+      const bound = bounds[i]!
+      const energy = figures.joules(bound) / figures.samples
+      const capacity = (figures.samples * 1000) / bound
+      if (beaten.some((o) => dominates(o, bound, energy, capacity))) continue
     }
-    const c = costed(space, plans[i]!)
+    const prediction = figures.at(oneStepMs(plan, job, fleet, net))
+    const c = { plan, prediction, compliance: compliance(job, fleet, prediction) }
     out[i] = c
     if (c.compliance.compliant) beaten.push(c.prediction)
   }
   return out.filter((c): c is PlanCandidate => c !== undefined)
 }
 
-/** At least as fast, frugal and capable, and faster or more frugal (partition.ts dominatesPlan with or without capacity). */
-function dominates(o: Prediction, b: Prediction): boolean {
-  return o.latencyMs <= b.latencyMs && o.energyJPerRequest <= b.energyJPerRequest && o.capacityRps >= b.capacityRps &&
-    (o.latencyMs < b.latencyMs || o.energyJPerRequest < b.energyJPerRequest)
+/** At least as fast, frugal and capable, and faster or more frugal (partition.ts dominatesPlan with or without capacity) than these figures. */
+function dominates(o: Prediction, latencyMs: number, energyJPerRequest: number, capacityRps: number): boolean {
+  return o.latencyMs <= latencyMs && o.energyJPerRequest <= energyJPerRequest && o.capacityRps >= capacityRps &&
+    (o.latencyMs < latencyMs || o.energyJPerRequest < energyJPerRequest)
 }
 
 /** The plan of a complete label: each stage's devices taken per type in order. */

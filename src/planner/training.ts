@@ -56,6 +56,24 @@ type Weighted = Hop & { weight: number }
  * capacity falls).
  */
 export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, stepMsGiven?: number): Prediction {
+  const figures = trainingFigures(plan, job, fleet, network)
+  // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
+  // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
+  // time in the pass and again in the period) and only names the bottleneck
+  return figures.at(stepMsGiven ?? oneStepMs(plan, job, fleet, network))
+}
+
+/** A training plan's figures but for its step time (predictTraining), to be had at any step time. */
+export interface TrainingFigures {
+  /** Samples per step (M x b). */
+  readonly samples: number
+  /** Energy of one step of `stepMs`, J (the prediction's energyJPerRequest is this / samples). */
+  joules(stepMs: number): number
+  /** The prediction at a step time: predictTraining's, the same operations. */
+  at(stepMs: number): Prediction
+}
+
+export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Network): TrainingFigures {
   const spec = job.training!
   const M = spec.microBatchesPerStep
   const b = plan.microBatch
@@ -86,34 +104,35 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
   })
   const syncHops: Weighted[] = stages.flatMap((s) => allReduceHops(s.reps.map((r) => r.d), stageParamBytes(job, s.st.layers)).map((h) => ({ ...h, weight: 1 })))
 
-  const airMs = airSeconds(hops, network) * 1000
-  const syncMs = airSeconds(syncHops, network) * 1000
-  const period = trainingPeriod(plan, job, network, source, stages, airMs)
-  const periodMs = period.periodMs
-  let bottleneck = period.bottleneck
-  // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
-  // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
-  // time in the pass and again in the period) and only names the bottleneck
-  const stepMs = stepMsGiven ?? oneStepMs(plan, job, fleet, network)
-  if (syncMs > (M - 1) * periodMs) bottleneck = 'gradient sync'
   const samples = M * b
-
-  const joules = stepJoules(plan, dev, stages, hops, syncHops, M, stepMs)
-  const capacity = (samples * 1000) / stepMs
+  const joules = stepJoules(plan, dev, stages, hops, syncHops, M)
   return {
-    latencyMs: stepMs,
-    p95LatencyMs: stepMs,
-    capacityRps: capacity,
-    throughputRps: capacity,
-    energyJPerRequest: joules / samples,
-    bottleneckMs: periodMs,
-    bottleneck,
-    memoryBytes: planMemoryBytes(plan, job),
-    airtimeMsPerRequest: (M * airMs + syncMs) / samples,
-    transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
-    utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
-    // a step is a deterministic schedule (the replay); only compute jitter moves it
-    p95UncertaintyMs: 0.05 * stepMs,
+    samples,
+    joules,
+    at: (stepMs) => {
+      // (worked out here: a plan the partitioner skips only needs its energy)
+      const airMs = airSeconds(hops, network) * 1000
+      const syncMs = airSeconds(syncHops, network) * 1000
+      const period = trainingPeriod(plan, job, network, source, stages, airMs)
+      const periodMs = period.periodMs
+      const bottleneck = syncMs > (M - 1) * periodMs ? 'gradient sync' : period.bottleneck
+      const capacity = (samples * 1000) / stepMs
+      return {
+        latencyMs: stepMs,
+        p95LatencyMs: stepMs,
+        capacityRps: capacity,
+        throughputRps: capacity,
+        energyJPerRequest: joules(stepMs) / samples,
+        bottleneckMs: periodMs,
+        bottleneck,
+        memoryBytes: planMemoryBytes(plan, job),
+        airtimeMsPerRequest: (M * airMs + syncMs) / samples,
+        transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
+        utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
+        // a step is a deterministic schedule (the replay); only compute jitter moves it
+        p95UncertaintyMs: 0.05 * stepMs,
+      }
+    },
   }
 }
 
@@ -159,16 +178,25 @@ function trainingPeriod(plan: Plan, job: Job, network: Network, source: DevicePr
   return { periodMs, bottleneck }
 }
 
-/** Energy of one step: idle power of the plan's devices, active power over busy time, radio energy per byte. */
-function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: TrainingStages, hops: readonly Weighted[], syncHops: readonly Weighted[], M: number, stepMs: number): number {
-  let joules = 0
-  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += (dev(id).idleW * stepMs) / 1000
-  for (const s of stages) for (const r of s.reps) joules += (M * r.share * (r.d.activeW - r.d.idleW) * r.ms) / 1000
+/**
+ * Energy of one step as a function of its time: idle power of the plan's devices over the step,
+ * active power over busy time, radio energy per byte (the terms but idle worked out once and
+ * added in the same order).
+ */
+function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: TrainingStages, hops: readonly Weighted[], syncHops: readonly Weighted[], M: number): (stepMs: number) => number {
+  const idleW = [...new Set(plan.stages.flatMap((s) => s.devices))].map((id) => dev(id).idleW)
+  const terms: number[] = []
+  for (const s of stages) for (const r of s.reps) terms.push((M * r.share * (r.d.activeW - r.d.idleW) * r.ms) / 1000)
   const radio = (h: Hop, times: number) =>
     times * h.bytes * ((h.txDevice ? dev(h.txDevice).txJPerByte : 0) + (h.rxDevice ? dev(h.rxDevice).rxJPerByte : 0))
-  for (const h of hops) joules += radio(h, M * h.weight)
-  for (const h of syncHops) joules += radio(h, 1)
-  return joules
+  for (const h of hops) terms.push(radio(h, M * h.weight))
+  for (const h of syncHops) terms.push(radio(h, 1))
+  return (stepMs) => {
+    let joules = 0
+    for (const w of idleW) joules += (w * stepMs) / 1000
+    for (const t of terms) joules += t
+    return joules
+  }
 }
 
 /** Busy fraction of each device and of the air over one step. */

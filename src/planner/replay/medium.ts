@@ -50,6 +50,25 @@ interface Flow {
 /** Pipelined splits per network (pure in the network and the key), shared by the runs on it, bounded. */
 const splitsByNetwork = new WeakMap<Network, Map<string, AirSplit>>()
 
+function splitsOf(network: Network): Map<string, AirSplit> {
+  let splits = splitsByNetwork.get(network)
+  if (!splits || splits.size > 4096) splitsByNetwork.set(network, (splits = new Map()))
+  return splits
+}
+
+/** The pipelined split of a transfer's hops (cost.ts pipelinedTransfer): it depends on the hops' bytes, rates and directions and on the network only. */
+function cachedSplit(splits: Map<string, AirSplit>, from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, hops: readonly Hop[], network: Network): AirSplit {
+  const key = `${from ? (from.linkRateBps ?? 'wired') : '-'}|${to ? (to.linkRateBps ?? 'wired') : '-'}|${bytes}`
+  let split = splits.get(key)
+  if (!split) splits.set(key, (split = pipelinedTransfer(hops, network)))
+  return split
+}
+
+/** transfer's split of `hops` (hopsBetween(from, to, bytes)), from the cache the runs on `network` share. */
+export function transferSplit(from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, hops: readonly Hop[], network: Network): AirSplit {
+  return cachedSplit(splitsOf(network), from, to, bytes, hops, network)
+}
+
 export class Medium {
   readonly radioJ = new Map<string, number>()
   /** Seconds during which something was on the air. */
@@ -68,9 +87,7 @@ export class Medium {
     private readonly fleet: Fleet,
     private readonly network: Network,
   ) {
-    let splits = splitsByNetwork.get(network)
-    if (!splits || splits.size > 4096) splitsByNetwork.set(network, (splits = new Map()))
-    this.splits = splits
+    this.splits = splitsOf(network)
     const bg = network.background
     this.baseAirtime = bg ? Math.min(1, network.availableAirtime / (1 - bg.airShare)) : network.availableAirtime
   }
@@ -110,10 +127,7 @@ export class Medium {
     for (const h of hops) this.countRadio(h)
     // the chunks pipeline through the hops and the broker's relay (network/pipeline.ts): off the
     // air before, between and after the air hops, each air hop whole on the medium
-    // (a split depends on the hops' bytes, rates and directions and on the network only)
-    const key = `${from ? (from.linkRateBps ?? 'wired') : '-'}|${to ? (to.linkRateBps ?? 'wired') : '-'}|${bytes}`
-    let split = this.splits.get(key)
-    if (!split) this.splits.set(key, (split = pipelinedTransfer(hops, this.network)))
+    const split = cachedSplit(this.splits, from, to, bytes, hops, this.network)
     const later = (s: number, f: () => void) => (s > 0 ? this.heap.push(this.clock() + s, f) : f())
     const step = (j: number): void => {
       if (j === split.airHops.length) return later(split.tailS, then)

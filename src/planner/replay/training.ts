@@ -42,37 +42,6 @@ export function oneStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network):
   return simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1 }).latencyMs
 }
 
-/**
- * A lower bound on oneStepMs: the most a device of one stage only is held up in a step (a device
- * runs one task at a time, and the step ends after its last): its own compute, after the
- * forwards of its first micro-batch on the stages before it and before the backwards of its
- * last one there (each at its fastest replica; transfers and the all-reduce count 0), by the
- * replay's own micro-batch assignment and task times, lowered by a part in a million so that
- * rounding never lifts it over the replay's figure.
- */
-export function stepLowerBoundMs(plan: Plan, job: Job, fleet: Fleet): number {
-  const M = job.training!.microBatchesPerStep
-  const fwdMs = plan.stages.map((s) => new Map(s.devices.map((id) => [id, stageComputeMs(job, fleet.devices.get(id)!, s.layers, plan.microBatch)])))
-  const assignment = replicaAssignment(plan, fwdMs, M)
-  // a forward's and a backward's time, as the replay takes them
-  const fMs = (k: number, id: string) => fwdMs[k]!.get(id)!
-  const bMs = (k: number, id: string) => 2 * (fMs(k, id) - fleet.devices.get(id)!.stageOverheadMs) + fleet.devices.get(id)!.stageOverheadMs
-  const busy = new Map<string, number>()
-  const stages = new Map<string, number>()
-  assignment.forEach((ids, k) => {
-    for (const id of ids) {
-      busy.set(id, (busy.get(id) ?? 0) + fMs(k, id) + bMs(k, id))
-      stages.set(id, stages.has(id) && stages.get(id) !== k ? -1 : k)
-    }
-  })
-  // before stage k: the fastest forward and the fastest backward of every earlier stage
-  const before = [0]
-  plan.stages.forEach((s, k) => before.push(before[k]! + Math.min(...s.devices.map((id) => fMs(k, id))) + Math.min(...s.devices.map((id) => bMs(k, id)))))
-  let bound = 0
-  for (const [id, ms] of busy) bound = Math.max(bound, ms + (stages.get(id)! >= 0 ? before[stages.get(id)!]! : 0))
-  return bound * (1 - 1e-6)
-}
-
 /** What a replay saw: every air hop and every compute task, in seconds from the step's start. */
 export interface StepTrace {
   air: Array<{ hop: Hop; label: string; startS: number; endS: number }>
@@ -265,7 +234,7 @@ function firstOf(ready: readonly Task[], kind: Task['kind']): number {
 }
 
 /** Micro-batch -> replica per stage, by smooth weighted round robin over replica speeds. */
-function replicaAssignment(plan: Plan, fwdMs: ReadonlyArray<ReadonlyMap<string, number>>, M: number): string[][] {
+export function replicaAssignment(plan: Plan, fwdMs: ReadonlyArray<ReadonlyMap<string, number>>, M: number): string[][] {
   return plan.stages.map((s, k) => {
     const w = s.devices.map((id) => 1 / fwdMs[k]!.get(id)!)
     const total = w.reduce((a, x) => a + x, 0)
