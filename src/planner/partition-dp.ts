@@ -214,12 +214,19 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   // air time of boundary i's bytes to or from a device of type t (the source: its own type)
   const airTable = types.map((t) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, t.rep)))
   const sourceAirs = sources.map((x) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, x.d)))
-  // one replica type takes all of the stage's micro-batches: its member record, cached per (type, time)
-  const memberCache = types.map(() => new Map<number, Member[]>())
-  const singleMember = (t: number, stageMs: number) => {
-    let m = memberCache[t]!.get(stageMs)
-    if (!m) memberCache[t]!.set(stageMs, (m = [{ d: types[t]!.rep, t, ms: stageMs, share: 1 }]))
-    return m
+  // a stage's member records per range (i x (L + 1) + j): one replica type takes all of its
+  // micro-batches (one record per type), a mixed group shares them by speed (per group)
+  const singles: Array<Member[] | undefined> = []
+  const mixedMembers = new Map<Group, Array<Member[] | undefined>>()
+  const membersOf = (group: Group, i: number, j: number): Member[] => {
+    const at = i * (L + 1) + j
+    if (group.length === 1) {
+      const t = group[0]!.type
+      return (singles[t * (L + 1) * (L + 1) + at] ??= [{ d: types[t]!.rep, t, ms: ms[t]!, share: 1 }])
+    }
+    let byRange = mixedMembers.get(group)
+    if (!byRange) mixedMembers.set(group, (byRange = []))
+    return (byRange[at] ??= groupMembers(types, group, ms))
   }
   const run = newRun(space, S, b, table, (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune)
   // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
@@ -257,7 +264,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
           counter.explored++
           const members = group === local
             ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: sources[k]!.share }))
-            : group.length === 1 ? singleMember(group[0]!.type, ms[group[0]!.type]!) : groupMembers(types, group, ms)
+            : membersOf(group, i, j)
           const step = stageStep(run, entry, i, j, group, ms, members, group === local)
           extend(run, states[j]!, entry, i, j, group, members, step)
         }
@@ -276,8 +283,6 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
   const L = space.job.model.layers.length
   let key: number | string | null = null
   let nc = 0
-  // the stage, shared by the labels it extends (read only)
-  let stage: { layers: [number, number]; group: Group } | null = null
   for (const label of entry.set) {
     if (label.depth >= S) continue
     if (training && (j === L) !== (label.depth + 1 === S)) continue
@@ -305,7 +310,14 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
     if (target && covered(target.set, periodMs, latencyMs, energyJ, airMs)) continue
     // the members are immutable: they serve as the senders of the next stage
     if (!target) next.set(key, (target = { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [] }))
-    stage ??= { layers: [i, j], group }
-    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage, parent: label, depth: label.depth + 1 }, space.frontSize, space.stepWeight)
+    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage: stageOf(run, i, j, group), parent: label, depth: label.depth + 1 }, space.frontSize, space.stepWeight)
   }
+}
+
+/** The stage [i, j) on `group`, one record per run shared by every label that takes it (read only). */
+function stageOf(run: Run, i: number, j: number, group: Group): { layers: [number, number]; group: Group } {
+  const L = run.space.job.model.layers.length
+  let byRange = run.stages.get(group)
+  if (!byRange) run.stages.set(group, (byRange = []))
+  return (byRange[i * (L + 1) + j] ??= { layers: [i, j], group })
 }

@@ -106,26 +106,109 @@ function bestStep<S>(set: ReadonlyArray<Label<S>>, w: number): number {
   return best
 }
 
+/** Scratch for beam: each pooled label's figures, by its index in pooling order. */
+let LAT = new Float64Array(1024)
+let PER = new Float64Array(1024)
+let EN = new Float64Array(1024)
+let AIR = new Float64Array(1024)
+
+let ORDER_A = new Int32Array(1024)
+let ORDER_B = new Int32Array(1024)
+
+/** Whether pooled label a sorts before b: by latency, period, energy, air time, then pooling order (a total order). */
+function before(a: number, b: number): boolean {
+  if (LAT[a] !== LAT[b]) return LAT[a]! < LAT[b]!
+  if (PER[a] !== PER[b]) return PER[a]! < PER[b]!
+  if (EN[a] !== EN[b]) return EN[a]! < EN[b]!
+  if (AIR[a] !== AIR[b]) return AIR[a]! < AIR[b]!
+  return a < b
+}
+
+/**
+ * The indices 0 .. n - 1 of the pooled labels in `before` order (a merge sort without a
+ * comparator call per step: the same order as a stable sort by the four figures). Figures that
+ * are not all finite (where differences need not order) go through Array.prototype.sort as before.
+ */
+function sortedIndices(n: number): number[] {
+  for (let k = 0; k < n; k++) {
+    if (!(Number.isFinite(LAT[k]!) && Number.isFinite(PER[k]!) && Number.isFinite(EN[k]!) && Number.isFinite(AIR[k]!))) {
+      return Array.from({ length: n }, (_, q) => q).sort((a, b) => LAT[a]! - LAT[b]! || PER[a]! - PER[b]! || EN[a]! - EN[b]! || AIR[a]! - AIR[b]!)
+    }
+  }
+  if (ORDER_A.length < n) {
+    ORDER_A = new Int32Array(2 * n)
+    ORDER_B = new Int32Array(2 * n)
+  }
+  let from = ORDER_A
+  let to = ORDER_B
+  for (let k = 0; k < n; k++) from[k] = k
+  for (let width = 1; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n)
+      const hi = Math.min(lo + 2 * width, n)
+      let x = lo
+      let y = mid
+      let k = lo
+      while (x < mid && y < hi) to[k++] = before(from[y]!, from[x]!) ? from[y++]! : from[x++]!
+      while (x < mid) to[k++] = from[x++]!
+      while (y < hi) to[k++] = from[y++]!
+    }
+    const t = from
+    from = to
+    to = t
+  }
+  return Array.from(from.subarray(0, n))
+}
+
 /**
  * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
  * ones kept (each objective's best first, then an even spread by latency), at most `width`.
  */
 export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number, stepWeight?: number): E[] {
-  const pooled: Array<{ entry: E; label: Label<S> }> = []
-  for (const entry of states.values()) for (const label of entry.set) pooled.push({ entry, label })
-  if (pooled.length <= width) return [...states.values()]
+  const entries: E[] = []
+  const labels: Array<Label<S>> = []
+  for (const entry of states.values()) for (const label of entry.set) {
+    entries.push(entry)
+    labels.push(label)
+  }
+  const n = labels.length
+  if (n <= width) return [...states.values()]
+  if (LAT.length < n) {
+    LAT = new Float64Array(2 * n)
+    PER = new Float64Array(2 * n)
+    EN = new Float64Array(2 * n)
+    AIR = new Float64Array(2 * n)
+  }
+  for (let k = 0; k < n; k++) {
+    const l = labels[k]!
+    LAT[k] = l.latencyMs
+    PER[k] = l.periodMs
+    EN[k] = l.energyJ
+    AIR[k] = l.airMs
+  }
+  // by latency, period, energy, air time; ties in pooling order (a stable sort)
+  const sorted = sortedIndices(n)
   // skyline: in latency order a label can only be dominated by one before it, and then by one of
   // the front already found (domination is transitive), so each is tested against the front only
-  pooled.sort((a, b) => a.label.latencyMs - b.label.latencyMs || a.label.periodMs - b.label.periodMs || a.label.energyJ - b.label.energyJ || a.label.airMs - b.label.airMs)
-  const front: typeof pooled = []
-  for (const p of pooled) if (!front.some((q) => dominates(q.label, p.label))) front.push(p)
-  const keep = new Set<(typeof pooled)[number]>()
-  for (const key of ['periodMs', 'latencyMs', 'energyJ', 'airMs'] as const) keep.add(front.reduce((a, b) => (b.label[key] < a.label[key] ? b : a)))
-  if (stepWeight !== undefined) keep.add(front[bestStep(front.map((x) => x.label), stepWeight)]!)
-  const rest = (front.length >= width ? front : pooled).slice().sort((a, b) => a.label.latencyMs - b.label.latencyMs)
+  const front: number[] = []
+  for (const p of sorted) if (!front.some((q) => dominates(labels[q]!, labels[p]!))) front.push(p)
+  // each objective's first best in the front, the best step estimate (training), then an even
+  // spread by latency (the front, or all when it is narrower than the beam)
+  const keep = new Set<number>()
+  for (const key of [PER, LAT, EN, AIR]) {
+    let best = front[0]!
+    for (const q of front) if (key[q]! < key[best]!) best = q
+    keep.add(best)
+  }
+  if (stepWeight !== undefined) keep.add(front[bestStep(front.map((q) => labels[q]!), stepWeight)]!)
+  const rest = front.length >= width ? front : sorted
   for (let k = 0; keep.size < width && k < width; k++) keep.add(rest[Math.round((k * (rest.length - 1)) / Math.max(1, width - 1))]!)
   for (let k = 0; keep.size < width && k < rest.length; k++) keep.add(rest[k]!)
   const byEntry = new Map<E, Array<Label<S>>>()
-  for (const p of keep) byEntry.set(p.entry, [...(byEntry.get(p.entry) ?? []), p.label])
-  return [...byEntry].map(([entry, labels]) => ({ ...entry, set: labels }))
+  for (const q of keep) {
+    const set = byEntry.get(entries[q]!)
+    if (set) set.push(labels[q]!)
+    else byEntry.set(entries[q]!, [labels[q]!])
+  }
+  return [...byEntry].map(([entry, set]) => ({ ...entry, set }))
 }

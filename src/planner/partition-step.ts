@@ -52,9 +52,19 @@ export interface Run {
   readonly consumers: ReadonlyArray<DeviceProfile | null>
   /** Bytes out of stage [i, j) at index i * (L + 1) + j (inference; outputBytesOf x b). */
   readonly outBytes: Float64Array | null
+  /**
+   * Time off the air of the input transfer at boundary i from a sender of type t (a source k
+   * apart from the types: T + k) to a member of type u, at index (i x (T + sources) + t) x T + u,
+   * NaN until first asked (space.offAir; a sender's and a member's device follow from their types).
+   */
+  readonly wireIn: Float64Array
   /** All-reduce terms (air, radio per sample, hop by hop) per group and stage range (training; memo.syncTerms for this b). */
   readonly syncTerms: Map<Group, Array<Float64Array | undefined>>
   readonly memo: SearchMemo
+  /** Stage records per group and range (i x (L + 1) + j), shared by the labels that take them (partition-dp.ts). */
+  readonly stages: Map<Group, Array<{ layers: [number, number]; group: Group } | undefined>>
+  /** The base of mixed groups' shape codes (candidateGroups), 0 when a number would not be exact. */
+  readonly shapeRadix: number
   /** The Step that stageStep fills (read before the next call). */
   readonly step: Step
 }
@@ -80,11 +90,15 @@ export function newRun(space: SearchSpace, S: number, b: number, table: StageTab
     outBytes = new Float64Array((L + 1) * (L + 1))
     for (let i = 0; i < L; i++) for (let j = i + 1; j <= L; j++) outBytes[i * (L + 1) + j] = outputBytesOf(job.model, [i, j]) * b
   }
+  const T = space.types.length
   return {
     space, S, b, table, airAt, prune, outBytes,
+    wireIn: new Float64Array((L + 1) * (T + space.sources.length) * T).fill(NaN),
     consumers: space.sources.map((src) => consumerOf(job, src.d, space.fleet)),
     syncTerms: space.memo.syncTerms.get(b) ?? space.memo.syncTerms.set(b, new Map()).get(b)!,
     memo: space.memo,
+    stages: new Map(),
+    shapeRadix: shapeRadix(space.types.length),
     step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0 },
   }
 }
@@ -133,6 +147,32 @@ function syncTerms(run: Run, i: number, j: number, group: Group, paramBytes: num
   return terms
 }
 
+/** The transfers of a stage's input from the senders of `entry` to its members: air, time off the air and radio energy per request (into step.airIn, wireMs, radioJ). */
+function inputTerms(run: Run, entry: Entry, i: number, members: readonly Member[], passes: number, step: Step): void {
+  const { space, b } = run
+  const T = space.types.length
+  const bytesIn = space.job.model.boundaryBytes[i]! * b
+  const wireIn = run.wireIn
+  let airIn = 0
+  let radioJ = 0
+  let wireMs = 0
+  for (const s of entry.senders) {
+    const row = (i * (T + space.sources.length) + (s.t >= 0 ? s.t : T - s.t - 1)) * T
+    for (const m of members) {
+      if (s.d?.id === m.d.id) continue
+      airIn += (passes * s.share * m.share * (run.airAt(s.t, i) + run.airAt(m.t, i))) / b
+      let off = wireIn[row + m.t]!
+      if (off !== off) wireIn[row + m.t] = off = space.offAir(bytesIn, s.d, m.d)
+      wireMs += passes * s.share * m.share * off
+      const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
+      radioJ += (s.share * m.share * bytesIn * radio) / b
+    }
+  }
+  step.airIn = airIn
+  step.radioJ = radioJ
+  step.wireMs = wireMs
+}
+
 /** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy (into run.step). */
 export function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: Float64Array, members: readonly Member[], isLocal: boolean): Step {
   const { space, b, table } = run
@@ -154,21 +194,12 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
   if (isLocal) rate = Math.min(...members.map((m) => 1000 / m.ms / m.share))
   // training sends each boundary's gradient back as well (not the input's)
   const passes = training && i > 0 ? 2 : 1
-  const bytesIn = job.model.boundaryBytes[i]! * b
-  let airIn = 0
-  let radioJ = 0
-  let wireMs = 0
-  if (!isLocal) {
-    for (const s of entry.senders) {
-      for (const m of members) {
-        if (s.d?.id === m.d.id) continue
-        airIn += (passes * s.share * m.share * (run.airAt(s.t, i) + run.airAt(m.t, i))) / b
-        wireMs += passes * s.share * m.share * space.offAir(bytesIn, s.d, m.d)
-        const radio = (s.d?.txJPerByte ?? 0) + m.d.rxJPerByte + (passes - 1) * (m.d.txJPerByte + (s.d?.rxJPerByte ?? 0))
-        radioJ += (s.share * m.share * bytesIn * radio) / b
-      }
-    }
-  }
+  const step = run.step
+  if (isLocal) step.airIn = step.wireMs = step.radioJ = 0
+  else inputTerms(run, entry, i, members, passes, step)
+  let airIn = step.airIn
+  let radioJ = step.radioJ
+  let wireMs = step.wireMs
   // gradient all-reduce among the replicas, once per step, spread over its samples
   const paramBytes = training ? table.paramBytes(i, j) : 0
   if (training && paramBytes > 0 && replicaCount > 1) {
@@ -201,7 +232,6 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
   // idle power of the stage's devices per request: over 1 / rate (inference); over the
   // stage's own period per sample at least (training, whose step time is not known yet)
   const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
-  const step = run.step
   step.airIn = airIn
   step.airOut = airOut
   step.stageMs = stageMs
@@ -220,14 +250,13 @@ function singleGroups(t: number): Group[] {
   return (SINGLE_GROUPS[t] ??= REPLICAS.map((replicas) => [{ type: t, replicas }]))
 }
 
-/** A mixed group's shape: at most 4 parts of 1-4 replicas each, one number while that stays exact. */
-function shapeCode(parts: Group, types: number): number | string {
+/** A mixed group's shape as a number: its parts' digits type x 5 + replicas in base `radix` (Run.shapeRadix; 0: not exact, a string instead). */
+function shapeRadix(types: number): number {
   const radix = 5 * types + 5
-  if (radix ** 4 >= Number.MAX_SAFE_INTEGER) return parts.map((g) => `${g.type}x${g.replicas}`).join('+')
-  let code = 0
-  for (const g of parts) code = code * radix + g.type * 5 + g.replicas
-  return code
+  return radix ** 4 >= Number.MAX_SAFE_INTEGER ? 0 : radix
 }
+
+const BY_SPEED: DeviceType[] = []
 
 /**
  * Replica groups for one stage, into `out` (cleared first): r devices of a single type (r from
@@ -242,18 +271,36 @@ export function candidateGroups(run: Run, fits: readonly DeviceType[], counts: r
     for (let k = 0; k < REPLICAS.length && REPLICAS[k]! <= avail; k++) out.push(singles[k]!)
   }
   if (fits.length > 1) {
-    const bySpeed = [...fits].sort((a, b) => ms[a.index]! - ms[b.index]!)
+    // fastest first, ties in the order of fits (a stable insertion sort into scratch)
+    const bySpeed = BY_SPEED
+    bySpeed.length = 0
+    for (const t of fits) {
+      let k = bySpeed.length
+      bySpeed.push(t)
+      for (; k > 0 && ms[bySpeed[k - 1]!.index]! > ms[t.index]!; k--) bySpeed[k] = bySpeed[k - 1]!
+      bySpeed[k] = t
+    }
     // the k fastest devices (at most 4 of a type), taken one by one in speed order: after the
     // k-th (k = 2 .. 4), the group of those k when they span two types or more
-    const picked: Array<{ type: number; replicas: number }> = []
+    // (the parts picked so far in PICKED[0, parts), their shape's code built alongside)
+    const radix = run.shapeRadix
+    let parts = 0
+    let code = 0
     let k = 0
     for (const t of bySpeed) {
       const n = Math.min(4, t.ids.length - counts[t.index]!)
       for (let c = 0; c < n && k < 4; c++) {
         k++
-        if (c === 0) picked.push({ type: t.index, replicas: 1 })
-        else picked[picked.length - 1]!.replicas++
-        if (k >= 2 && picked.length >= 2) out.push(internMixed(run, picked))
+        if (c === 0) {
+          const p = PICKED[parts++]!
+          p.type = t.index
+          p.replicas = 1
+          code = code * radix + t.index * 5 + 1
+        } else {
+          PICKED[parts - 1]!.replicas++
+          code++
+        }
+        if (k >= 2 && parts >= 2) out.push(internMixed(run, parts, radix ? code : PICKED.slice(0, parts).map((g) => `${g.type}x${g.replicas}`).join('+')))
       }
       if (k >= 4) break
     }
@@ -261,12 +308,15 @@ export function candidateGroups(run: Run, fits: readonly DeviceType[], counts: r
   return out
 }
 
-function internMixed(run: Run, picked: Group): Group {
+/** Scratch for candidateGroups: the parts of the mixed group being built. */
+const PICKED = Array.from({ length: 4 }, () => ({ type: 0, replicas: 0 }))
+
+/** The mixed group of PICKED[0, parts) of shape `code`, interned per search. */
+function internMixed(run: Run, parts: number, code: number | string): Group {
   const { mixed, mixedKeys } = run.memo
-  const code = shapeCode(picked, run.space.types.length)
   let group = mixed.get(code)
   if (!group) {
-    group = picked.map((g) => ({ type: g.type, replicas: g.replicas }))
+    group = PICKED.slice(0, parts).map((g) => ({ type: g.type, replicas: g.replicas }))
     mixed.set(code, group)
     mixedKeys.set(group, { key: group.map((g) => `${g.type}x${g.replicas}`).join('+'), id: mixedKeys.size })
   }

@@ -50,6 +50,17 @@ export function allReduceHops(replicas: readonly DeviceProfile[], paramBytes: nu
 
 type Weighted = Hop & { weight: number }
 
+/** A transfer of a step (its hops: hopsBetween) and how many times a micro-batch makes it on average. */
+interface Transfer { from: DeviceProfile | null; to: DeviceProfile | null; bytes: number; weight: number }
+
+/** allReduceHops' transfers (each of weight 1). */
+function allReduceTransfers(replicas: readonly DeviceProfile[], paramBytes: number): Transfer[] {
+  const m = replicas.length
+  if (m < 2 || paramBytes <= 0) return []
+  const share = (2 * (m - 1) * paramBytes) / m
+  return replicas.map((d, r) => ({ from: d, to: replicas[(r + 1) % m]!, bytes: share, weight: 1 }))
+}
+
 /**
  * `stepMs`: the step time to assume instead of the replay's (with a lower bound on it, every
  * figure comes out at least as good as the plan's: latency and energy grow with the step time,
@@ -91,9 +102,9 @@ export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Net
   })
 
   // Activations forward and gradients back, per micro-batch, expected over replica choices.
-  const hops: Weighted[] = []
+  const transfers: Transfer[] = []
   const add = (from: Array<{ d: DeviceProfile | null; share: number }>, to: Array<{ d: DeviceProfile | null; share: number }>, bytes: number) => {
-    for (const f of from) for (const t of to) for (const h of hopsBetween(f.d, t.d, bytes)) hops.push({ ...h, weight: f.share * t.share })
+    for (const f of from) for (const t of to) transfers.push({ from: f.d, to: t.d, bytes, weight: f.share * t.share })
   }
   stages.forEach((s, k) => {
     const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
@@ -102,15 +113,18 @@ export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Net
     add(prev, s.reps, bytes)
     add(s.reps, prev, bytes)
   })
-  const syncHops: Weighted[] = stages.flatMap((s) => allReduceHops(s.reps.map((r) => r.d), stageParamBytes(job, s.st.layers)).map((h) => ({ ...h, weight: 1 })))
+  // the all-reduce's (allReduceHops), once per step
+  const sync: Transfer[] = stages.flatMap((s) => allReduceTransfers(s.reps.map((r) => r.d), stageParamBytes(job, s.st.layers)))
 
   const samples = M * b
-  const joules = stepJoules(plan, dev, stages, hops, syncHops, M)
+  const joules = stepJoules(plan, dev, stages, transfers, sync, M)
   return {
     samples,
     joules,
     at: (stepMs) => {
       // (worked out here: a plan the partitioner skips only needs its energy)
+      const hops: Weighted[] = transfers.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: x.weight })))
+      const syncHops: Weighted[] = sync.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: 1 })))
       const airMs = airSeconds(hops, network) * 1000
       const syncMs = airSeconds(syncHops, network) * 1000
       const period = trainingPeriod(plan, job, network, source, stages, airMs)
@@ -183,14 +197,19 @@ function trainingPeriod(plan: Plan, job: Job, network: Network, source: DevicePr
  * active power over busy time, radio energy per byte (the terms but idle worked out once and
  * added in the same order).
  */
-function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: TrainingStages, hops: readonly Weighted[], syncHops: readonly Weighted[], M: number): (stepMs: number) => number {
+function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: TrainingStages, transfers: readonly Transfer[], sync: readonly Transfer[], M: number): (stepMs: number) => number {
   const idleW = [...new Set(plan.stages.flatMap((s) => s.devices))].map((id) => dev(id).idleW)
   const terms: number[] = []
   for (const s of stages) for (const r of s.reps) terms.push((M * r.share * (r.d.activeW - r.d.idleW) * r.ms) / 1000)
-  const radio = (h: Hop, times: number) =>
-    times * h.bytes * ((h.txDevice ? dev(h.txDevice).txJPerByte : 0) + (h.rxDevice ? dev(h.rxDevice).rxJPerByte : 0))
-  for (const h of hops) terms.push(radio(h, M * h.weight))
-  for (const h of syncHops) terms.push(radio(h, 1))
+  // per hop of a transfer (hopsBetween: the sender's, then the receiver's), times x its bytes x
+  // the energy per byte of its device on the air
+  const radio = (x: Transfer, times: number) => {
+    if (x.bytes <= 0 || (x.from && x.to && x.from.id === x.to.id) || (!x.from && !x.to)) return
+    if (x.from) terms.push(times * x.bytes * ((x.from.id ? dev(x.from.id).txJPerByte : 0) + 0))
+    if (x.to) terms.push(times * x.bytes * (0 + (x.to.id ? dev(x.to.id).rxJPerByte : 0)))
+  }
+  for (const x of transfers) radio(x, M * x.weight)
+  for (const x of sync) radio(x, 1)
   return (stepMs) => {
     let joules = 0
     for (const w of idleW) joules += (w * stepMs) / 1000
