@@ -179,7 +179,7 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
       const load = rates.reduce((a, x) => a + x, 0)
       if (load <= 0) return waits.push({ p: 0, thetaMs: 0 }), deps.push(1)
       const rho = (batchesPerS * load * r.ms) / 1000
-      const ca2 = mergedScv(rates, rates.map((_, k) => splitScv(weights[k]![j]![ri]!, scv[k]!)), rho)
+      const ca2 = mergedScv(rates, rates.map((_, k) => splitScv(weights[k]![j]![ri]!, scv[k]!, rho)), rho)
       let q = kingman(rho, r.ms, ca2, cs2)
       if (st.replicas.length === 1) {
         // a single device after a single device: its arrivals are the one before's departures,
