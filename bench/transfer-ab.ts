@@ -1,0 +1,113 @@
+/**
+ * A/B of the transfer benchmark's peers (bench/transfer-peer.ts) from two or more source trees
+ * (checkouts of different commits), interleaved case by case in one run against the same brokers,
+ * so that a change is measured under the same machine load as what it replaces. Prints each
+ * case's rate and CPU ms per MB of sender / receiver / broker (or relay).
+ *   node bin/run-ts.mjs bench/transfer-ab.ts ROUNDS MIB,... MODES BROKERS TREE [TREE...]
+ *   MODES: mqtt,bare,raw; BROKERS: aedes (the embedded broker of BROKER_TREE, default the first
+ *   tree), mosq (Mosquitto's defaults), mosqnd (set_tcp_nodelay true).
+ * Environment: CHUNK (bytes, default 256 KiB), MUL (tensors x MUL), PROF (a folder: --cpu-prof
+ * of every peer and the embedded broker, one subfolder per case).
+ */
+import net from 'node:net'
+import os from 'node:os'
+import { readFileSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { startMosquitto } from '../test/helpers/mosquitto.js'
+
+const [roundsS, sizesS, modesS, brokersS, ...trees] = process.argv.slice(3)
+const rounds = Number(roundsS)
+const sizes = sizesS!.split(',').map((s) => Math.round(Number(s) * 1024 * 1024))
+const modes = modesS!.split(',')
+const chunk = Number(process.env.CHUNK ?? 256 * 1024)
+const prof = process.env.PROF
+const profArgs = (tag: string) => (prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}/${tag}`] : [])
+
+interface Peer { proc: ChildProcess; waitFor: (pred: (l: string) => boolean) => Promise<string> }
+function startPeer(tree: string, script: string, args: string[], tag = ''): Peer {
+  const proc = spawn(process.execPath, [...(tag ? profArgs(tag) : []), `${tree}/bin/run-ts.mjs`, `${tree}/bench/${script}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'], cwd: tree, env: { ...process.env } })
+  const lines: string[] = []
+  const waiters: Array<{ pred: (l: string) => boolean; resolve: (l: string) => void }> = []
+  let buf = ''
+  proc.stdout!.on('data', (b: Buffer) => {
+    buf += b.toString()
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      lines.push(line)
+      for (const w of [...waiters]) if (w.pred(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line) }
+    }
+  })
+  const waitFor = (pred: (l: string) => boolean) => new Promise<string>((resolve, reject) => {
+    const hit = lines.find(pred)
+    if (hit) return resolve(hit)
+    waiters.push({ pred, resolve })
+    proc.once('exit', (c) => setTimeout(() => reject(new Error(`${script} ${args.join(' ')} exited ${c}`)), 100))
+  })
+  return { proc, waitFor }
+}
+function procCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+function startRelay(): Promise<{ port: number; close: () => void }> {
+  const server = net.createServer()
+  let receiver: net.Socket | null = null
+  server.on('connection', (s) => {
+    s.once('data', (b) => {
+      if (b[0] === 0x52) receiver = s
+      else { if (b.length > 1) receiver!.write(b.subarray(1)); s.pipe(receiver!) }
+    })
+  })
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() })))
+}
+async function runCase(tree: string, mode: string, port: number, brokerPid: number, size: number, count: number, tag: string) {
+  const args = [mode, String(port), String(size), String(count), String(chunk)]
+  const recv = startPeer(tree, 'transfer-peer.ts', ['recv', ...args], `recv-${tag}`)
+  await recv.waitFor((l) => l === 'ready')
+  const b0 = procCpuMs(brokerPid)
+  const send = startPeer(tree, 'transfer-peer.ts', ['send', ...args], `send-${tag}`)
+  const end = JSON.parse(await recv.waitFor((l) => l.startsWith('{"endMs"')))
+  const start = JSON.parse(await send.waitFor((l) => l.startsWith('{"startMs"')))
+  const b1 = procCpuMs(brokerPid)
+  await Promise.all([recv, send].map((p) => (p.proc.exitCode !== null ? null : new Promise((r) => p.proc.once('exit', r)))))
+  const MB = (size * count) / 1e6
+  return { MBps: MB / ((end.endMs - start.startMs) / 1000), cpu: [start.cpuMs / MB, end.cpuMs / MB, (b1 - b0) / MB] }
+}
+
+const brokerTree = process.env.BROKER_TREE ?? trees[0]!
+const brokers: Array<{ name: string; port: number; pid: number; stop: () => Promise<void> }> = []
+for (const b of brokersS!.split(',')) {
+  if (b === 'aedes') {
+    const e = startPeer(brokerTree, 'transfer-broker.ts', [String(1024 * 1024)], prof ? 'aedes' : '')
+    const port = JSON.parse(await e.waitFor((l) => l.startsWith('{"port"'))).port
+    brokers.push({ name: 'aedes', port, pid: e.proc.pid!, stop: async () => { e.proc.stdin!.end(); await new Promise((r) => e.proc.once('exit', r)) } })
+  } else {
+    const m = await startMosquitto(undefined, `max_queued_messages 0\n${b === 'mosqnd' ? 'set_tcp_nodelay true\n' : ''}`)
+    brokers.push({ name: b, port: m.port, pid: m.pid, stop: m.stop })
+  }
+}
+const relay = await startRelay()
+console.log(`# ${new Date().toISOString()} load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} chunk ${chunk}`)
+try {
+  for (let r = 0; r < rounds; r++) {
+    for (const size of sizes) {
+      const count = (size <= 1024 ? 20_000 : Math.max(4, Math.ceil((128 * 1024 * 1024) / size))) * Number(process.env.MUL ?? 1)
+      for (const mode of modes) {
+        const bs = mode === 'raw' ? [{ name: 'relay', port: relay.port, pid: process.pid }] : brokers
+        for (const b of bs) {
+          for (const tree of mode === 'raw' ? [trees[0]!] : trees) {
+            const tag = `${tree.split('/').pop()}-${b.name}-${mode}-${size}`
+            const res = await runCase(tree, mode, b.port, b.pid, size, count, tag)
+            console.log(`r${r} ${(size / 1048576).toFixed(3)}MiB ${b.name.padEnd(6)} ${mode.padEnd(4)} ${tree.padEnd(24)} ${res.MBps.toFixed(1).padStart(7)} MB/s  cpu ${res.cpu.map((x) => x.toFixed(2)).join(' / ')}  load ${os.loadavg()[0]!.toFixed(1)}`)
+          }
+        }
+      }
+    }
+  }
+} finally {
+  relay.close()
+  for (const b of brokers) await b.stop()
+}
