@@ -8,15 +8,23 @@
  * sends its output soon after its input came off the air, so such a visit finds the work that
  * queued up behind its previous hop. Hence, for an air utilisation rho:
  * - a visit with no air hop of its own before it (a request's first transfer) arrives at random
- *   and sees the time-average work: R + rho x W (Brumelle's H = lambda G for a work-conserving
- *   server: the mean residual of the hop on the air, R = lambda E[s^2] / 2, plus the work of the
- *   hops waiting, rho times the mean wait W over all visits);
+ *   and sees the time-average work V = R + lambda E[s w] (Brumelle's H = lambda G for a
+ *   work-conserving server: the mean residual of the hop on the air, R = lambda E[s^2] / 2, plus
+ *   the work of the hops waiting, each visit's air time times its wait, summed over a
+ *   micro-batch's visits at the micro-batches' rate lambda; a big hop that waits little adds
+ *   little);
  * - a visit whose micro-batch left the air `gap` seconds before, after waiting w and sending s,
- *   finds the work that arrived meanwhile less what the air served in the gap:
- *   rho (w + s) - (1 - rho) gap, and never less than a random arrival would.
- * W is the mean of all visits' waits, so the figures are solved together (a contraction: a few
+ *   finds what became of the work that queued behind its previous hop, x0 = rho (w + s): that
+ *   work relaxes towards the time average V, V + (x0 - V) exp(-gap / tau), with tau = 1.5 V / rho
+ *   (AIR_RELAXATION); it cannot drain faster than the air serves, x0 - (1 - rho) gap. Right after its own hop (the relay's second hop) a visit finds
+ *   x0 itself, less than a random arrival where the previous hop waited little, more where it
+ *   waited long; a visit after a compute lies in between, nearer V the longer the compute.
+ *   (Before 2026-12-01 every later visit was floored at V: per visit against the simulator,
+ *   that over-predicted the visits after a compute on the plans whose air is busy.)
+ * V depends on every visit's wait, so the figures are solved together (a contraction: a few
  * iterations). Under the simulator's runs this follows the measured waits per visit within a few
- * per cent where independent M/G/1 visits (each waiting R / (1 - rho)) miss by 30-60%.
+ * per cent where independent M/G/1 visits (each waiting R / (1 - rho)) miss by 30-60%
+ * (BENCHMARKS.md, "The air's visits after a compute and after a hop").
  */
 
 /** One air hop of a transfer: its air time, and the time off the air just before it (relay, wired hop), s. */
@@ -55,6 +63,16 @@ interface Since {
 }
 
 /**
+ * The air's relaxation time in units of V / rho: the time the arrivals (work at rate rho) would
+ * take to bring the time-average work V back to an emptied air. Right after a hop the air is often
+ * still busy with what queued behind it, so the work comes back slower than that: at least 1. The
+ * factor is chosen on the development plans of bench/accuracy.ts (seeds 1-500; 1.5 the best of
+ * 0.5, 0.75, 1, 1.5, 2 and 3), not fitted per plan (BENCHMARKS.md, "The air's visits after a
+ * compute and after a hop").
+ */
+export const AIR_RELAXATION = 1.5
+
+/**
  * Mean air wait per micro-batch (s) over the routes, for `batchesPerS` micro-batches a second,
  * air utilisation `rho` and mean residual R of the hop on the air (s).
  */
@@ -64,26 +82,41 @@ export function airWaitS(routes: readonly AirRoute[], rho: number, residualS: nu
   let fresh = residualS / (1 - rho)
   let total = 0
   for (let it = 0; it < 60; it++) {
-    const { waitS, visits } = walk(routes, rho, fresh)
-    total = waitS
-    const next = residualS + (rho * waitS) / Math.max(visits, 1e-12)
+    const x = walk(routes, rho, fresh)
+    total = x.waitS
+    if (!(x.airS > 0)) break
+    const next = residualS + (rho / x.airS) * x.workS
     if (Math.abs(next - fresh) <= 1e-9 + 1e-6 * fresh) break
     fresh = next
   }
   return total
 }
 
-/** The waits of every visit along the routes, given the wait of a random arrival. */
-function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS: number; visits: number } {
+/**
+ * The waits of every visit along the routes, given the wait of a random arrival (the time-average
+ * work), s: their sum per micro-batch, the visits, the air time and the air time x wait.
+ */
+function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS: number; visits: number; airS: number; workS: number } {
+  // how long the work behind a hop takes to relax to the time average (see AIR_RELAXATION)
+  const tauS = (AIR_RELAXATION * fresh) / rho
   let waitS = 0
   let visits = 0
+  let airS = 0
+  let workS = 0
   const send = (t: AirTransfer, from: Since, weight: number): Since => {
     let at = { ...from }
     for (const h of t.hops) {
       const gap = at.gap + h.gapS
-      const w = Math.max(fresh, rho * at.end - (1 - rho) * gap)
+      let w = fresh
+      if (at.end > 0) {
+        const x0 = rho * at.end
+        const relaxed = fresh + (x0 - fresh) * Math.exp(-gap / tauS)
+        w = Math.max(0, x0 - (1 - rho) * gap, relaxed)
+      }
       waitS += weight * w
       visits += weight
+      airS += weight * h.s
+      workS += weight * h.s * w
       at = { end: w + h.s, gap: 0 }
     }
     at.gap += t.tailS
@@ -109,5 +142,5 @@ function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS:
       beforeWeights = step.weights
     }
   }
-  return { waitS, visits }
+  return { waitS, visits, airS, workS }
 }
