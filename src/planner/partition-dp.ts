@@ -12,7 +12,7 @@ import { stepLowerBoundMs } from './replay/step-bound.js'
 import { StageTable } from './stage-table.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
-import { candidateGroups, groupMembers, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
+import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
 
 export interface DeviceType {
   readonly index: number
@@ -214,19 +214,14 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   // air time of boundary i's bytes to or from a device of type t (the source: its own type)
   const airTable = types.map((t) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, t.rep)))
   const sourceAirs = sources.map((x) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, x.d)))
-  // a stage's member records per range (i x (L + 1) + j): one replica type takes all of its
-  // micro-batches (one record per type), a mixed group shares them by speed (per group)
-  const singles: Array<Member[] | undefined> = []
-  const mixedMembers = new Map<Group, Array<Member[] | undefined>>()
+  // a stage's member records per group and range (i x (L + 1) + j), shared by the runs of this b
+  // (a mixed group shares its micro-batches by speed; one replica type takes them all, whatever
+  // the number of replicas: one record per type, kept under its single replica's group)
   const membersOf = (group: Group, i: number, j: number): Member[] => {
-    const at = i * (L + 1) + j
-    if (group.length === 1) {
-      const t = group[0]!.type
-      return (singles[t * (L + 1) * (L + 1) + at] ??= [{ d: types[t]!.rep, t, ms: ms[t]!, share: 1 }])
-    }
-    let byRange = mixedMembers.get(group)
-    if (!byRange) mixedMembers.set(group, (byRange = []))
-    return (byRange[at] ??= groupMembers(types, group, ms))
+    const key = group.length === 1 ? singleGroups(group[0]!.type)[0]! : group
+    let byRange = run.members.get(key)
+    if (!byRange) run.members.set(key, (byRange = []))
+    return (byRange[i * (L + 1) + j] ??= group.length === 1 ? [{ d: types[group[0]!.type]!.rep, t: group[0]!.type, ms: ms[group[0]!.type]!, share: 1 }] : groupMembers(types, group, ms))
   }
   const run = newRun(space, S, b, table, (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune)
   // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)

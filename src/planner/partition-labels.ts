@@ -112,6 +112,12 @@ let PER = new Float64Array(1024)
 let EN = new Float64Array(1024)
 let AIR = new Float64Array(1024)
 
+/** dominates() of pooled labels a and b, from their figures in the scratch arrays. */
+function dominatesAt(a: number, b: number): boolean {
+  return PER[a]! <= PER[b]! && LAT[a]! <= LAT[b]! && EN[a]! <= EN[b]! && AIR[a]! <= AIR[b]! &&
+    (PER[a]! < PER[b]! || LAT[a]! < LAT[b]! || EN[a]! < EN[b]! || AIR[a]! < AIR[b]!)
+}
+
 let ORDER_A = new Int32Array(1024)
 let ORDER_B = new Int32Array(1024)
 
@@ -191,7 +197,11 @@ export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<
   // skyline: in latency order a label can only be dominated by one before it, and then by one of
   // the front already found (domination is transitive), so each is tested against the front only
   const front: number[] = []
-  for (const p of sorted) if (!front.some((q) => dominates(labels[q]!, labels[p]!))) front.push(p)
+  for (const p of sorted) {
+    let dominated = false
+    for (let f = 0; f < front.length && !dominated; f++) dominated = dominatesAt(front[f]!, p)
+    if (!dominated) front.push(p)
+  }
   // each objective's first best in the front, the best step estimate (training), then an even
   // spread by latency (the front, or all when it is narrower than the beam)
   const keep = new Set<number>()

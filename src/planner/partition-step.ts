@@ -61,8 +61,10 @@ export interface Run {
   /** All-reduce terms (air, radio per sample, hop by hop) per group and stage range (training; memo.syncTerms for this b). */
   readonly syncTerms: Map<Group, Array<Float64Array | undefined>>
   readonly memo: SearchMemo
-  /** Stage records per group and range (i x (L + 1) + j), shared by the labels that take them (partition-dp.ts). */
+  /** memo.stages. */
   readonly stages: Map<Group, Array<{ layers: [number, number]; group: Group } | undefined>>
+  /** Member records per group and range for this b (memo.members; partition-dp.ts). */
+  readonly members: Map<Group, Array<Member[] | undefined>>
   /** The base of mixed groups' shape codes (candidateGroups), 0 when a number would not be exact. */
   readonly shapeRadix: number
   /** The Step that stageStep fills (read before the next call). */
@@ -76,10 +78,14 @@ export interface SearchMemo {
   readonly mixedKeys: Map<Group, { readonly key: string; readonly id: number }>
   /** Per micro-batch size: Run.syncTerms. */
   readonly syncTerms: Map<number, Map<Group, Array<Float64Array | undefined>>>
+  /** Stage records per group and range (i x (L + 1) + j), shared by the labels that take them (partition-dp.ts). */
+  readonly stages: Map<Group, Array<{ layers: [number, number]; group: Group } | undefined>>
+  /** Per micro-batch size: Run.members. */
+  readonly members: Map<number, Map<Group, Array<Member[] | undefined>>>
 }
 
 export function newMemo(): SearchMemo {
-  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map() }
+  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map(), stages: new Map(), members: new Map() }
 }
 
 export function newRun(space: SearchSpace, S: number, b: number, table: StageTable, airAt: (t: number, i: number) => number, prune: boolean): Run {
@@ -97,7 +103,8 @@ export function newRun(space: SearchSpace, S: number, b: number, table: StageTab
     consumers: space.sources.map((src) => consumerOf(job, src.d, space.fleet)),
     syncTerms: space.memo.syncTerms.get(b) ?? space.memo.syncTerms.set(b, new Map()).get(b)!,
     memo: space.memo,
-    stages: new Map(),
+    stages: space.memo.stages,
+    members: space.memo.members.get(b) ?? space.memo.members.set(b, new Map()).get(b)!,
     shapeRadix: shapeRadix(space.types.length),
     step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0 },
   }
@@ -246,7 +253,7 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
 
 /** The single-type groups of type t, one per replica degree, shared (groups are immutable). */
 const SINGLE_GROUPS: Group[][] = []
-function singleGroups(t: number): Group[] {
+export function singleGroups(t: number): Group[] {
   return (SINGLE_GROUPS[t] ??= REPLICAS.map((replicas) => [{ type: t, replicas }]))
 }
 
