@@ -103,10 +103,13 @@ function service(x: C, c: number, cs2: number): { b: C; dlog: C } {
     const m = Math.exp(-x[0] * c)
     return { b: [m * Math.cos(-x[1] * c), m * Math.sin(-x[1] * c)], dlog: [-c, 0] }
   }
-  const zr = 1 + x[0] * c * cs2
+  const ar = x[0] * c * cs2
+  const zr = 1 + ar
   const zi = x[1] * c * cs2
   const e = -1 / cs2
-  const mag = Math.exp(e * Math.log(Math.hypot(zr, zi)))
+  // log |z| as log1p: for small cs2 (or light load) z is near 1 and log(hypot(zr, zi)) would
+  // lose the digits that -1 / cs2 then multiplies up
+  const mag = Math.exp(e * 0.5 * Math.log1p(ar * (2 + ar) + zi * zi))
   const th = e * Math.atan2(zi, zr)
   const n2 = zr * zr + zi * zi
   // d/dx log B = -c / (1 + x c cs2)

@@ -69,6 +69,23 @@ describe('smooth arrivals: exact wait against the reference queue', () => {
     }
   })
 
+  it('nearly fixed service (SCV 1e-6, 1e-9) waits as fixed service, at light load too: no digits lost in the gamma transform', () => {
+    // log |1 + x c cs2| times -1 / cs2 lost its digits for small cs2 (or small rho): at cs2 1e-9,
+    // rho 1e-6, E5 arrivals waited 0.007 S (Poisson's would be 5e-7 S)
+    for (const cs2 of [1e-6, 1e-9]) {
+      for (const rho of [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 0.5, 0.9]) {
+        for (const ca2 of [0.01, 0.05, 0.2, 0.26, 0.34, 0.51, 0.9]) {
+          const fixed = smoothWait(rho, ca2, 0).meanOverS
+          const near = smoothWait(rho, ca2, cs2).meanOverS
+          const poisson = (rho / (1 - rho)) * ((1 + cs2) / 2)
+          // (the service's own variance adds at most Pollaczek-Khinchine's share of it)
+          expect(Math.abs(near - fixed)).toBeLessThan(1e-6 * Math.max(1, fixed) + (rho / (1 - rho)) * cs2)
+          expect(near).toBeLessThanOrEqual(poisson * (1 + 1e-6) + 1e-9)
+        }
+      }
+    }
+  })
+
   it('a micro-batch stream of 4 (E4) at 40% busy: the replica queue now waits as the reference (Kingman with KLB had 39% of it)', () => {
     const truth = reference(4, 0, 0.4, 99)
     const model = kingman(0.4, 1, 0.25, 0.05 ** 2).meanMs
