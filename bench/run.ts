@@ -6,6 +6,7 @@
 import os from 'node:os'
 import { codecBench } from './codec.js'
 import { transferBench, fmtBytes } from './transfer.js'
+import { DEVICE_MAX_INFLIGHT } from '../device-firmware-bridge/connection.js'
 import { DEFAULT_CHUNK_BYTES, chunkBytesFor } from '../src/protocol/chunks.js'
 import { modelBench } from './models.js'
 import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
@@ -175,7 +176,7 @@ for (const [name, chunk] of [['transfer', DEFAULT_CHUNK_BYTES], ['transfer-1m', 
     ['broker', 'tensor', 'chunk', 'tensors sent', 'Dora MB/s', 'Dora tensors/s', 'bare MQTT MB/s', 'raw relay MB/s', 'Dora / raw', 'bare / raw', 'Dora / bare', 'CPU ms/MB Dora: send / recv / broker', 'bare', 'raw (relay)'],
     rows.map((r) => [r.broker, fmtBytes(r.tensorBytes), fmtBytes(r.chunkBytes), String(r.tensors), r.dora.MBps.toFixed(1), ((r.dora.MBps * 1e6) / r.tensorBytes).toFixed(0), r.bare.MBps.toFixed(1), r.raw.MBps.toFixed(1),
       (r.dora.MBps / r.raw.MBps).toFixed(2), (r.bare.MBps / r.raw.MBps).toFixed(2), (r.dora.MBps / r.bare.MBps).toFixed(2), cpu(r.dora), cpu(r.bare), cpu(r.raw)]),
-    `${chunk === DEFAULT_CHUNK_BYTES ? 'Default settings (256 KiB chunks' : `tensors.chunkBytes ${chunk} (the largest a 1 MiB broker packet limit allows; not the default`}, client.maxInflight 16; Mosquitto with the data-plane lines of the conf dora mosquitto-config writes: set_tcp_nodelay true). Dora = as devices send: sendTensor through the chunk batcher (small tensors batched under load), CBOR chunks with CRC, QoS 1, decoded, checked and reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads, one per message; best of 2 interleaved rounds. CPU = each process's CPU time per MB moved.`)
+    `${chunk === DEFAULT_CHUNK_BYTES ? 'Default settings (256 KiB chunks' : `tensors.chunkBytes ${chunk} (the largest a 1 MiB broker packet limit allows; not the default`}, the device agent's window of ${DEVICE_MAX_INFLIGHT} publishes in flight; Mosquitto with the data-plane lines of the conf dora mosquitto-config writes: set_tcp_nodelay true). Dora = as devices send: sendTensor through the chunk batcher (small tensors batched under load), CBOR chunks with CRC, QoS 1, decoded, checked and reassembled; bare MQTT = the same chunk bytes as plain QoS 1 payloads, one per message; best of 2 interleaved rounds. CPU = each process's CPU time per MB moved.`)
 }
 
 if (want('execution')) {

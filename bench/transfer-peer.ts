@@ -16,6 +16,7 @@ import { Reassembler, topics } from '../src/protocol/index.js'
 import { decodeTensorMessage } from '../src/protocol/chunk-batch.js'
 import { sendTensor } from '../src/runtime/send-tensor.js'
 import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
+import { DEVICE_MAX_INFLIGHT } from '../device-firmware-bridge/connection.js'
 
 const [role, mode, portS, sizeS, countS, chunkS] = process.argv.slice(3)
 const port = Number(portS)
@@ -52,8 +53,8 @@ const finish = (c: DoraClient | null) => {
 }
 
 async function client(role: string): Promise<DoraClient> {
-  // the shipped defaults (config/default.yaml: client.maxInflight 16)
-  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `${role}-${process.pid}`, maxInflight: 16, publishTimeoutMs: 60_000 })
+  // as a device sends and receives tensors: the device agent's default window (the hub's is config client.maxInflight)
+  const c = new DoraClient({ url: `mqtt://127.0.0.1:${port}`, clientId: `${role}-${process.pid}`, maxInflight: DEVICE_MAX_INFLIGHT, publishTimeoutMs: 60_000 })
   await c.start()
   return c
 }

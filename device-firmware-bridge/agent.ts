@@ -27,7 +27,7 @@ import { JobEpochs } from './job-epochs.js'
 import { StageModels, type StageReady } from './stage-models.js'
 import { Heartbeats } from './heartbeat.js'
 import { capsFromProfile } from './caps.js'
-import { withTimeout } from './connection.js'
+import { DEVICE_MAX_INFLIGHT, withTimeout } from './connection.js'
 import { Requester, outstandingCap, type InputsFn } from '../src/runtime/requester.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
 import { ResultSink } from '../src/runtime/result-sink.js'
@@ -197,7 +197,7 @@ export class DeviceAgent {
       password: this.o.password,
       ca: this.o.ca,
       label: `device ${id}`,
-      maxInflight: this.o.maxInflight ?? 64,
+      maxInflight: this.o.maxInflight ?? DEVICE_MAX_INFLIGHT,
       publishTimeoutMs: this.o.publishTimeoutMs ?? 60_000 * k,
       // on a stretched emulation clock a link moves a big stage model slowly, and the broker's
       // PINGRESP waits behind it: the keep-alive stretches with the clock

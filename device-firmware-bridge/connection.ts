@@ -5,6 +5,9 @@
  */
 import { DoraError, ErrorCodes } from '../src/errors.js'
 
+/** Publishes a device keeps awaiting acknowledgement at once, by default (tensor chunks: a window wide enough to keep a link busy). */
+export const DEVICE_MAX_INFLIGHT = 64
+
 /** Settles like `p`, or rejects after `ms`. */
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
