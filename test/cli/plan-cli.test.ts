@@ -70,6 +70,19 @@ describe('dora plan', () => {
     expect(plain.notes).toEqual([])
   })
 
+  it('shows which cuts travel compressed (job compression): the codec on the arrow, inputCodec in --json', async () => {
+    const file = variant('camera-wall', /^ {2}goal: latency$/m, '  goal: latency\n  compression: { maxOutputError: 0.01 }')
+    const table = await dora('plan', '--scenario', file)
+    expect(table.stdout).toMatch(/@\S+ -\((int8|fp16)\)-> \[\d+,/)
+    const out = JSON.parse((await dora('plan', '--scenario', file, '--json')).stdout)
+    const cuts = out.plans.flatMap((p: { stages: Array<{ inputCodec?: string }> }) => p.stages.slice(1).map((s) => s.inputCodec))
+    expect(cuts.length).toBeGreaterThan(0)
+    expect(cuts.every((c: string | undefined) => c === 'int8' || c === 'fp16')).toBe(true)
+    // without the bound everything travels as float32, and says nothing
+    const plain = JSON.parse((await dora('plan', '--scenario', scenario('camera-wall'), '--json')).stdout)
+    expect(plain.plans.flatMap((p: { stages: Array<{ inputCodec?: string }> }) => p.stages.filter((s) => s.inputCodec))).toEqual([])
+  })
+
   it('an impossible bound gives exit 3, reasons, and the closest plans', async () => {
     const file = variant('smart-home', 'latencyMs: 400', 'latencyMs: 5')
     const r = await dora('plan', '--scenario', file, '--json')
