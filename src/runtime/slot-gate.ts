@@ -30,14 +30,18 @@ export class SlotGate {
   take(key: string, nowMs: number, slots: readonly Slot[], cycleMs: number | null, activateAtMs: number): number {
     if (!slots.length || !cycleMs || cycleMs <= 0) return nowMs
     if (this.taken.size > PRUNE_ABOVE) this.prune(nowMs)
-    const after = Math.max(nowMs - cycleMs, (this.taken.get(key)?.t ?? -Infinity) + 1e-6)
+    // strictly after the last slot taken: by 1e-6 ms, or by more where that is below the spacing
+    // of doubles (clock readings are ms since the Unix epoch, ~1.8e12, doubles 2.4e-4 ms apart)
+    const last = this.taken.get(key)?.t
+    const after = Math.max(nowMs - cycleMs, last === undefined ? -Infinity : last + Math.max(1e-6, 2 * Number.EPSILON * Math.abs(last)))
     // slot o recurs at activateAtMs + o + k cycles, k >= 0: the earliest of them at or after `after`
     let t = Infinity
     for (const s of slots) {
-      const k = Math.max(0, Math.ceil((after - activateAtMs - s.offsetMs) / cycleMs))
+      const k = Math.max(0, Math.floor((after - activateAtMs - s.offsetMs) / cycleMs))
       let at = activateAtMs + s.offsetMs + k * cycleMs
-      // (rounding: never a start before `after`)
-      if (at < after) at += cycleMs
+      // (rounding puts k at most one short: never a start before `after`)
+      for (let i = 0; at < after && i < 3; i++) at += cycleMs
+      if (at < after) at = after // (a cycle below the doubles' spacing)
       if (at < t) t = at
     }
     this.taken.set(key, { t, cycleMs })

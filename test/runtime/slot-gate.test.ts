@@ -29,6 +29,23 @@ describe('slot gate', () => {
     expect(g.take('r', 1005, [], 100, 1000)).toBe(1005)
   })
 
+  it('never gives one slot to two transfers at real clock readings (epoch milliseconds, where 1e-6 ms is below a double\'s spacing)', () => {
+    // devices read the time as ms since the Unix epoch (~1.8e12: doubles 2.4e-4 ms apart); the
+    // gate's "after the last slot taken" once added 1e-6 ms there, so a second transfer ready as
+    // early could take the same slot again
+    for (let i = 0; i < 200; i++) {
+      const activateAtMs = 1_764_560_000_000 + i * 137.77
+      const cycleMs = 33.3 + (i % 7) * 1.37
+      const slots = [{ offsetMs: 5.5 + (i % 13) * 0.77, durationMs: 2 }, { offsetMs: cycleMs + 9.1, durationMs: 2 }]
+      const g = new SlotGate()
+      const now = activateAtMs + 1
+      const times = [0, 1, 2, 3].map(() => g.take('r', now, slots, cycleMs, activateAtMs))
+      // the four earliest slot times, each once
+      const want = slots.flatMap((s) => [0, 1, 2, 3].map((k) => s.offsetMs + k * cycleMs)).sort((a, b) => a - b).slice(0, 4)
+      times.forEach((t, k) => expect(t - activateAtMs).toBeCloseTo(want[k]!, 2))
+    }
+  })
+
   it('forgets the keys of plans no longer sending (re-plans make new keys), never one still in its cycle', () => {
     const g = new SlotGate()
     const slots = [{ offsetMs: 10, durationMs: 5 }]
