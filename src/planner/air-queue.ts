@@ -144,3 +144,37 @@ function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS:
   }
   return { waitS, visits, airS, workS }
 }
+
+/**
+ * Squared coefficient of variation of a micro-batch's whole air time over the routes (its
+ * source by share, each step's replica by weight): the air's customer as the arrivals see it,
+ * since a micro-batch's visits come and go together. 0 where every micro-batch takes the same way.
+ */
+export function batchAirScv(routes: readonly AirRoute[]): number {
+  const air = (t: AirTransfer) => t.hops.reduce((a, h) => a + h.s, 0)
+  let m1 = 0
+  let m2 = 0
+  for (const route of routes) {
+    // per replica of the step before: probability, and its share of E[A] and E[A^2] so far
+    let at = [{ p: 1, a1: 0, a2: 0 }]
+    for (const step of route.steps) {
+      at = step.weights.map((w, r) => {
+        const next = { p: 0, a1: 0, a2: 0 }
+        if (w <= 0) return next
+        at.forEach((x, q) => {
+          if (x.p <= 0) return
+          const a = air(step.into[r]![q]!) + air(step.out[r]!)
+          next.p += w * x.p
+          next.a1 += w * (x.a1 + a * x.p)
+          next.a2 += w * (x.a2 + 2 * a * x.a1 + a * a * x.p)
+        })
+        return next
+      })
+    }
+    for (const x of at) {
+      m1 += route.share * x.a1
+      m2 += route.share * x.a2
+    }
+  }
+  return m1 > 0 ? Math.max(0, m2 / (m1 * m1) - 1) : 0
+}

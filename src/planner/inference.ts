@@ -16,7 +16,7 @@ import { hopAirSeconds, hopsBetween, pipelinedTransfer, planMemoryBytes, transfe
 import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
 import { planRouting, replicaLoad, type Replica, type Routing } from './routing.js'
 import { departureScv, kingman, mergedScv, p95Ms, splitScv, waitShape, type RequestPaths, type Wait } from './latency.js'
-import { airWaitS, type AirRoute, type AirTransfer } from './air-queue.js'
+import { airWaitS, batchAirScv, type AirRoute, type AirTransfer } from './air-queue.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
 export const COMPUTE_CV = 0.05
@@ -263,9 +263,11 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
   })
   if (visits <= 0 || rho <= 0) return { meanMs: 0, rho: 0, visits: 0 }
   if (rho >= 1) return { meanMs: Infinity, rho: 1, visits }
-  // hop times' squared coefficient of variation; arrivals smoother than Poisson wait less (Kingman's factor)
-  const meanHop = airPerBatchS / visits
-  const cs2 = Math.max(0, second / visits / meanHop ** 2 - 1)
+  // arrivals smoother than Poisson wait less (Kingman's factor), with the variability of the air's
+  // customer as they see it: a micro-batch's whole air time (its visits come and go together), not
+  // a single hop's (which mixed a micro-batch's big and small hops as if they were different
+  // customers and left the factor near 1 for micro-batches of 2 and more)
+  const cs2 = batchAirScv(routes)
   const a2 = Math.min(1, ca2)
   const klb = a2 < 1 ? Math.exp((-2 * (1 - rho) * (1 - a2) ** 2) / (3 * rho * (a2 + cs2))) : 1
   const smooth = ((a2 + cs2) / (1 + cs2)) * klb
