@@ -4,7 +4,11 @@
  * - knows, per trainer, the optimizer step its state is before (after step s: s + 1);
  * - sends every parameter's state (values, Adam's moments and update count) to the hub every
  *   `every` steps, and at the first step of a new plan epoch for every trainer that stepped in
- *   the epochs before (the handover: a stage that moves away leaves its state behind);
+ *   the epochs before (the handover: a stage that moves away leaves its state behind); each
+ *   checkpoint as one transfer through the device's transfer gate, in the epoch's transfer mode
+ *   (one hub grant for all of it; slots name no receiver `hub`, so with slots or at once it goes
+ *   as soon as made), as the cost model puts it on the air (planner/replay/training.ts: the next
+ *   step's transfers wait behind it);
  * - before a trainer runs step s while its state is not step s's (a stage new to this device, or
  *   back after a while), asks the hub and waits (at most `restoreTimeoutMs`) for the state, checks
  *   every parameter against the stage's own (name, shape, size, finite values) and takes it.
@@ -25,6 +29,17 @@ export interface StageStateDeps {
   readonly restoreTimeoutMs: number
   /** False: no checkpoints, no restores; a stage new to this device starts from its model's parameters (comparison runs). */
   readonly carry?: boolean
+  /**
+   * How one checkpoint (its tensors, `bytes` in all) goes on the air: the device's transfer gate
+   * in the epoch's transfer mode (training.ts; default: at once). Resolves when the next may go.
+   */
+  readonly upload?: (jobId: string, epoch: number, bytes: number, send: () => Promise<void>) => Promise<void>
+}
+
+/** A trainer's checkpoint waiting to go (its states dropped once it goes, or when superseded before). */
+interface Upload {
+  states: Array<ReturnType<StageTrainer['state']>> | null
+  started: boolean
 }
 
 interface PendingRestore {
@@ -48,7 +63,8 @@ export class StageStateKeeper {
   /** Per job, every trainer this device used for it. */
   private readonly used = new Map<string, Set<StageTrainer>>()
   private readonly pending = new Set<PendingRestore>()
-  readonly counts = { sent: 0, restored: 0, refused: 0, timedOut: 0 }
+  /** `sent`: checkpoint tensors; `checkpoints`: whole checkpoints sent (one transfer each). */
+  readonly counts = { sent: 0, checkpoints: 0, restored: 0, refused: 0, timedOut: 0 }
   /** The last restores (at most 16): the step asked for, parameters taken (here or from the hub), and the oldest step of those from the hub (null: none came from it). */
   readonly restores: Array<{ jobId: string; step: number; params: number; oldest: number | null }> = []
 
@@ -129,19 +145,45 @@ export class StageStateKeeper {
     return j
   }
 
-  /** Every parameter's state, as it is now, to the hub. */
+  /** Per trainer, its newest checkpoint not yet sent whole. */
+  private readonly uploads = new WeakMap<StageTrainer, Upload>()
+  /** This device's checkpoints, one after another (one transfer on the air at a time, as the cost model counts them). */
+  private queue: Promise<void> = Promise.resolve()
+
+  /**
+   * Every parameter's state, as it is now, to the hub: one transfer in the epoch's transfer mode
+   * (with grants, one grant for the whole checkpoint: it holds the air as the cost model's
+   * checkpoint does), its tensors smallest first (the hub learns at once that this device has
+   * handed over). A newer checkpoint of the same trainer supersedes an older one that has not
+   * begun to go (the hub keeps the newest state of each parameter); one that has begun goes whole
+   * first, so the hub holds a whole checkpoint even while the air carries them slower than the
+   * steps make them.
+   */
   private send(jobId: string, epoch: number, trainer: StageTrainer): void {
     const step = this.at.get(trainer)
     if (step === undefined || this.d.carry === false) return
     const hop = { src: this.rt.id, plan: 'checkpoint', stage: 0, route: [this.rt.id], t0: Math.floor(this.rt.clock()) }
     const size = (n: string) => trainer.dimsOf(n)!.reduce((a, b) => a * b, 1)
-    // smallest first: the hub learns at once that this device has handed over
-    for (const name of [...trainer.paramNames].sort((a, b) => size(a) - size(b))) {
-      const s = trainer.state(name)
-      this.counts.sent++
-      this.rt.sendTensor(topics.trainingState(jobId, 'checkpoint'), { name, dtype: 'float32', shape: [3, ...s.dims], data: new Uint8Array(s.data.buffer) }, { req: checkpointReq(step, s.t), epoch, hop })
-        .catch((err: Error) => this.rt.onError(`job ${jobId}: checkpoint of ${name}: ${err.message}`))
-    }
+    const before = this.uploads.get(trainer)
+    if (before && !before.started) before.states = null
+    const states = [...trainer.paramNames].sort((a, b) => size(a) - size(b)).map((name) => trainer.state(name))
+    const u: Upload = { states, started: false }
+    this.uploads.set(trainer, u)
+    const upload = this.d.upload ?? ((_j, _e, _b, go) => go())
+    this.queue = this.queue.then(async () => {
+      const all = u.states
+      if (!all) return
+      u.started = true
+      u.states = null
+      this.counts.checkpoints++
+      const bytes = all.reduce((a, x) => a + x.data.byteLength, 0)
+      const sendAll = () => Promise.all(all.map((x) => {
+        this.counts.sent++
+        return this.rt.sendTensor(topics.trainingState(jobId, 'checkpoint'), { name: x.name, dtype: 'float32', shape: [3, ...x.dims], data: new Uint8Array(x.data.buffer) }, { req: checkpointReq(step, x.t), epoch, hop })
+          .catch((err: Error) => this.rt.onError(`job ${jobId}: checkpoint of ${x.name}: ${err.message}`))
+      })).then(() => undefined)
+      await upload(jobId, epoch, bytes, sendAll).catch((err: Error) => this.rt.onError(`job ${jobId}: checkpoint: ${err.message}`))
+    })
   }
 
   private async restore(jobId: string, epoch: number, step: number, trainer: StageTrainer): Promise<void> {

@@ -14,9 +14,9 @@
  *   the summed gradients (allreduce.ts), apply Adam with the mean over the step's micro-batches,
  *   and say `done` with the loss and a digest of the parameters.
  *
- * Activations, gradients and all-reduce pieces go in the plan's transfer mode (slots, hub grants
- * or at once: transfer-gate.ts, shared with the device's inference executor); a run never waits
- * for the last one's outputs to be on the air.
+ * Activations, gradients, all-reduce pieces and checkpoints (stage-state.ts) go in the plan's
+ * transfer mode (slots, hub grants or at once: transfer-gate.ts, shared with the device's
+ * inference executor); a run never waits for the last one's outputs to be on the air.
  *
  * Emulation: after each run the device waits until its profile's time (runtime.ts: forward: the
  * stage's FLOPs for the micro-batch; backward: twice that, as the cost model counts), times `timeScale`.
@@ -83,7 +83,7 @@ export class TrainingExecutor {
     this.transfers = d.transfers ?? new TransferGate({ coordination: 'slots', clock: this.rt.clock, timeScale: this.rt.timeScale })
     this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: this.rt.onError })
     this.mailbox = new AllReduceMailbox(d.reassemblyTimeoutMs)
-    this.state = new StageStateKeeper({ runtime: this.rt, restoreTimeoutMs: d.reassemblyTimeoutMs, carry: d.carryState ?? true })
+    this.state = new StageStateKeeper({ runtime: this.rt, restoreTimeoutMs: d.reassemblyTimeoutMs, carry: d.carryState ?? true, upload: (jobId, epoch, bytes, send) => this.upload(jobId, epoch, bytes, send) })
   }
 
   onChunk(jobId: string, payload: Uint8Array): void {
@@ -332,6 +332,24 @@ export class TrainingExecutor {
       microBatches: s.backwards, loss: s.lossCount ? s.lossSum : null, paramsSha256: trainer.digest(),
     }
     await this.rt.publish(topics.job(run.jobId, 'steps'), encodeCbor(done))
+  }
+
+  /**
+   * A checkpoint to the hub in the epoch's transfer mode (the plan's part this device trains in;
+   * at once without a plan). Resolves when the next may go: with grants once it is sent (it holds
+   * its grant meanwhile, as the cost model's checkpoint holds the air), otherwise at once (the
+   * client sends what is queued in order).
+   */
+  private upload(jobId: string, epoch: number, bytes: number, send: () => Promise<void>): Promise<void> {
+    const plan = this.d.plan(jobId, epoch)
+    const assignment = this.d.assignment(jobId, epoch)
+    const part = plan?.parts.find((p) => assignment?.stages.some((s) => s.planId === p.planId)) ?? plan?.parts[0]
+    if (!plan || !part) return send()
+    const x = { jobId, plan, part, assignment, receiver: 'hub', bytes }
+    const sent = this.transfers.send(x, send)
+    if (this.transfers.modeOf(x) === 'grants') return sent
+    sent.catch((err: Error) => this.rt.onError(`job ${jobId}: checkpoint: ${err.message}`))
+    return Promise.resolve()
   }
 
   /** Ring all-reduce (sum) of `flat` among `replicas`, in place. */

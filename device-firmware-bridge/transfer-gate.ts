@@ -3,8 +3,9 @@
  * inside its slots toward the receiver (the assignment's slots, stretched by the emulation clock;
  * work-conserving: runtime/slot-gate.ts), as the hub grants the air (runtime/air-grants.ts), or at
  * once. An uncoordinated device (`none`) sends at once whatever the plan says. Both executors send
- * through one gate per device, so inference outputs and results, training activations, gradients
- * and a training source's micro-batches share the device's slots toward each receiver.
+ * through one gate per device, so inference outputs and results, training activations, gradients,
+ * a training source's micro-batches and checkpoints (to the hub: stage-state.ts) share the device's
+ * slots toward each receiver, or its grants.
  *
  * Only the send waits: a stage's next run does not wait for its last outputs to be on the air
  * (the executors do not await what they hand to the gate before they compute again).
@@ -60,7 +61,8 @@ export class TransferGate {
     return send()
   }
 
-  private modeOf(x: Transfer): SentIn {
+  /** The mode `x` goes in (uncounted). */
+  modeOf(x: Transfer): SentIn {
     if (this.d.coordination === 'none') return 'at-once'
     if (x.part.transfers === 'grants') return this.d.air ? 'grants' : 'at-once'
     // the assignment carries slots only for plans that run in slots (hub/epoch-wire.ts)

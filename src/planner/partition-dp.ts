@@ -7,7 +7,6 @@
 import { compliance, DEFAULT_UTILISATION_CAP, hopsBetween, pipelinedTransfer, predict, transferS } from './cost.js'
 import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Prediction, type Stage } from './types.js'
 import { trainingFigures } from './training.js'
-import { oneStepMs } from './replay/training.js'
 import { stepLowerBoundMs } from './replay/step-bound.js'
 import { StageTable } from './stage-table.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
@@ -176,7 +175,7 @@ function costTraining(space: SearchSpace, plans: readonly Plan[]): PlanCandidate
       const capacity = (figures.samples * 1000) / bound
       if (beaten.some((o) => dominates(o, bound, energy, capacity))) continue
     }
-    const prediction = figures.at(oneStepMs(plan, job, fleet, net))
+    const prediction = figures.replayed()
     const c = { plan, prediction, compliance: compliance(job, fleet, prediction) }
     out[i] = c
     if (c.compliance.compliant) beaten.push(c.prediction)

@@ -19,6 +19,10 @@
  *   parameters: each replica sends 2 (m - 1) / m x W to its successor, through the broker (an air
  *   hop to the access point and one from it), 4 (m - 1) W bytes of air per step in all: the same
  *   volume as PipeDream's 4 (m - 1) W / m per replica. All stages synchronise after the flush.
+ * - Checkpoints: every `checkpointEverySteps` steps (default 10) each stage's devices send its
+ *   state (3 x W) to the hub; the step that starts meanwhile is replayed with them on the air
+ *   first (checkpointStepMs). The step time is the mean over that many steps (one of them the
+ *   checkpoint's), its p95 the checkpoint's step while those are over 5% of the steps.
  * - Memory: see stageMemoryBytes (cost.ts); stage k of S stashes min(S - k, M) micro-batches.
  * - Energy per sample: idle power of the plan's devices over the step, active power over each
  *   device's busy time, radio energy per byte; divided by M x b samples.
@@ -26,7 +30,7 @@
  */
 import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Hop } from './cost.js'
 import type { Fleet, Network, DeviceProfile, Job, Plan, Prediction } from './types.js'
-import { oneStepMs } from './replay/training.js'
+import { checkpointBytes, checkpointEvery, checkpointStepMs, oneStepMs } from './replay/training.js'
 
 /** Forward + backward time of one micro-batch of a stage on a device, ms. */
 export function trainingStageMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
@@ -71,7 +75,7 @@ export function predictTraining(plan: Plan, job: Job, fleet: Fleet, network: Net
   // the deterministic replay of one step is what the plan does; the closed form (M - 1) x period
   // + pass + sync is not a bound either way (with the slowest stage first it counts that stage's
   // time in the pass and again in the period) and only names the bottleneck
-  return figures.at(stepMsGiven ?? oneStepMs(plan, job, fleet, network))
+  return stepMsGiven === undefined ? figures.replayed() : figures.at(stepMsGiven)
 }
 
 /** A training plan's figures but for its step time (predictTraining), to be had at any step time. */
@@ -80,8 +84,13 @@ export interface TrainingFigures {
   readonly samples: number
   /** Energy of one step of `stepMs`, J (the prediction's energyJPerRequest is this / samples). */
   joules(stepMs: number): number
-  /** The prediction at a step time: predictTraining's, the same operations. */
-  at(stepMs: number): Prediction
+  /**
+   * The prediction at a step time (and the time of the step after a checkpoint: default the
+   * same, which keeps a lower bound on the step a bound): predictTraining's, the same operations.
+   */
+  at(stepMs: number, checkpointStepMs?: number): Prediction
+  /** The prediction at the replayed step times (an ordinary step's and a checkpoint's). */
+  replayed(): Prediction
 }
 
 export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Network): TrainingFigures {
@@ -116,37 +125,47 @@ export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Net
   // the all-reduce's (allReduceHops), once per step
   const sync: Transfer[] = stages.flatMap((s) => allReduceTransfers(s.reps.map((r) => r.d), stageParamBytes(job, s.st.layers)))
 
+  // every `every` steps each device's state of each of its stages to the hub (a share of them a step)
+  const every = checkpointEvery(job)
+  const ckpt: Transfer[] = every > 0 ? plan.stages.flatMap((st) => st.devices.map((id) => ({ from: dev(id), to: null, bytes: checkpointBytes(job, st.layers), weight: 1 / every }))) : []
+
   const samples = M * b
-  const joules = stepJoules(plan, dev, stages, transfers, sync, M)
+  const joules = stepJoules(plan, dev, stages, transfers, [...sync, ...ckpt], M)
+  const at = (stepMs: number, ckptStepMs = stepMs): Prediction => {
+    // (worked out here: a plan the partitioner skips only needs its energy)
+    const hops: Weighted[] = transfers.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: x.weight })))
+    const syncHops: Weighted[] = sync.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: 1 })))
+    const ckptHops: Weighted[] = ckpt.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: x.weight })))
+    const airMs = airSeconds(hops, network) * 1000
+    const syncMs = airSeconds(syncHops, network) * 1000
+    const ckptAirMs = airSeconds(ckptHops, network) * 1000
+    const period = trainingPeriod(plan, job, network, source, stages, airMs)
+    const periodMs = period.periodMs
+    const bottleneck = syncMs > (M - 1) * periodMs ? 'gradient sync' : period.bottleneck
+    // the mean over a checkpoint period: one step of it after the checkpoints
+    const meanMs = every > 0 ? stepMs + (ckptStepMs - stepMs) / every : stepMs
+    const capacity = (samples * 1000) / meanMs
+    return {
+      latencyMs: meanMs,
+      p95LatencyMs: every > 0 && every < 20 ? ckptStepMs : stepMs,
+      capacityRps: capacity,
+      throughputRps: capacity,
+      energyJPerRequest: joules(meanMs) / samples,
+      bottleneckMs: periodMs,
+      bottleneck,
+      memoryBytes: planMemoryBytes(plan, job),
+      airtimeMsPerRequest: (M * airMs + syncMs + ckptAirMs) / samples,
+      transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
+      utilisation: trainingUtilisation(stages, M, airMs, syncMs + ckptAirMs, meanMs),
+      // a step is a deterministic schedule (the replay); only compute jitter moves it
+      p95UncertaintyMs: 0.05 * stepMs,
+    }
+  }
   return {
     samples,
     joules,
-    at: (stepMs) => {
-      // (worked out here: a plan the partitioner skips only needs its energy)
-      const hops: Weighted[] = transfers.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: x.weight })))
-      const syncHops: Weighted[] = sync.flatMap((x) => hopsBetween(x.from, x.to, x.bytes).map((h) => ({ ...h, weight: 1 })))
-      const airMs = airSeconds(hops, network) * 1000
-      const syncMs = airSeconds(syncHops, network) * 1000
-      const period = trainingPeriod(plan, job, network, source, stages, airMs)
-      const periodMs = period.periodMs
-      const bottleneck = syncMs > (M - 1) * periodMs ? 'gradient sync' : period.bottleneck
-      const capacity = (samples * 1000) / stepMs
-      return {
-        latencyMs: stepMs,
-        p95LatencyMs: stepMs,
-        capacityRps: capacity,
-        throughputRps: capacity,
-        energyJPerRequest: joules(stepMs) / samples,
-        bottleneckMs: periodMs,
-        bottleneck,
-        memoryBytes: planMemoryBytes(plan, job),
-        airtimeMsPerRequest: (M * airMs + syncMs) / samples,
-        transferMode: network.coordination === 'scheduled' ? 'granted' : 'contended',
-        utilisation: trainingUtilisation(stages, M, airMs, syncMs, stepMs),
-        // a step is a deterministic schedule (the replay); only compute jitter moves it
-        p95UncertaintyMs: 0.05 * stepMs,
-      }
-    },
+    at,
+    replayed: () => at(oneStepMs(plan, job, fleet, network), every > 0 ? checkpointStepMs(plan, job, fleet, network) : undefined),
   }
 }
 
@@ -195,7 +214,8 @@ function trainingPeriod(plan: Plan, job: Job, network: Network, source: DevicePr
 /**
  * Energy of one step as a function of its time: idle power of the plan's devices over the step,
  * active power over busy time, radio energy per byte (the terms but idle worked out once and
- * added in the same order).
+ * added in the same order); `sync` once a step times its weight (the all-reduce 1, a
+ * checkpoint 1 / every).
  */
 function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: TrainingStages, transfers: readonly Transfer[], sync: readonly Transfer[], M: number): (stepMs: number) => number {
   const idleW = [...new Set(plan.stages.flatMap((s) => s.devices))].map((id) => dev(id).idleW)
@@ -209,7 +229,7 @@ function stepJoules(plan: Plan, dev: (id: string) => DeviceProfile, stages: Trai
     if (x.to) terms.push(times * x.bytes * (0 + (x.to.id ? dev(x.to.id).rxJPerByte : 0)))
   }
   for (const x of transfers) radio(x, M * x.weight)
-  for (const x of sync) radio(x, 1)
+  for (const x of sync) radio(x, x.weight)
   return (stepMs) => {
     let joules = 0
     for (const w of idleW) joules += (w * stepMs) / 1000

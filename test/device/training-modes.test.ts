@@ -2,7 +2,7 @@
  * Training transfers go in the plan's transfer mode (issue 15, "Slots that pay": training
  * transfers are scheduled too): with grants, every activation and gradient a device sends waits
  * for the hub's grant (the desk sees asks from both training devices), and so do a data-parallel
- * job's micro-batches and all-reduce pieces; with slots, each goes in
+ * job's micro-batches and all-reduce pieces, and the stages' checkpoints; with slots, each goes in
  * the device's slots toward its receiver. The losses equal the same steps in one process. Real
  * hub and Aedes broker on loopback, device agents running the stages in onnxruntime.
  */
@@ -26,10 +26,10 @@ afterEach(async () => {
 
 const M = 4
 
-async function pipeline(transfers: 'slots' | 'grants', errors: string[], ids = ['dev-a', 'dev-b'], planner = 'equal-split'): Promise<DeviceAgent[]> {
+async function pipeline(transfers: 'slots' | 'grants', errors: string[], ids = ['dev-a', 'dev-b'], planner = 'equal-split', checkpointEverySteps = 10): Promise<DeviceAgent[]> {
   hub = await startHub({
     auth: { devices: ids.map((id) => ({ id, password: DEVICE_PASSWORD })) },
-    jobs: [{ id: 'ft', model: 'bert-tiny', rateRps: 10, goal: 'throughput', source: 'dev-a', planner, transfers, training: { microBatchesPerStep: M, optimizerStateFactor: 2 }, qoe: { throughputRps: 0.1 }, recostCron: '0 0 * * * *' }],
+    jobs: [{ id: 'ft', model: 'bert-tiny', rateRps: 10, goal: 'throughput', source: 'dev-a', planner, transfers, training: { microBatchesPerStep: M, optimizerStateFactor: 2, checkpointEverySteps }, qoe: { throughputRps: 0.1 }, recostCron: '0 0 * * * *' }],
   })
   for (const id of ids) {
     const a = new DeviceAgent({ url: deviceUrl(hub), id, password: DEVICE_PASSWORD, profile: smallBoard(id, { memoryBytes: 2e9, flopsPerSec: { conv: 1e12, matmul: 1e12, elementwise: 1e12 } }), heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.push(`${id}: ${m}`) })
@@ -65,6 +65,32 @@ describe('training transfers in the plan\'s transfer mode', () => {
       expect(d.air.stats.granted).toBe(d.transfers.counts.grants)
       expect(d.air.stats.timedOut).toBe(0)
     }
+    expect(errors).toEqual([])
+  }, 120_000)
+
+  it('with grants, checkpoints too: each device\'s stage state goes to the hub as one transfer under one grant (it holds the air, as the planner counts it)', async () => {
+    const errors: string[] = []
+    const [a, b] = await pipeline('grants', errors, ['dev-a', 'dev-b'], 'equal-split', 1)
+    const r = await trainThree(a!, errors)
+    expect(r.transfers).toBe('grants')
+    r.losses.forEach((l, i) => expect(Math.abs(l - r.want[i]!) / r.want[i]!).toBeLessThan(1e-5))
+    // a checkpoint after every step (a newer one supersedes one not yet begun)
+    await until(() => [a!, b!].every((d) => d.training.state.counts.checkpoints >= 1) || null, 30_000, 'a checkpoint each')
+    // (the last one may still wait for its grant)
+    await until(() => [a!, b!].every((d) => d.air.stats.granted === d.transfers.counts.grants) || null, 30_000, 'every ask granted')
+    for (const d of [a!, b!]) {
+      const params = d.assignments.get('ft')!.stages[0]!.params!.length
+      const c = d.training.state.counts
+      // every checkpoint whole: all the stage's parameters, one grant for them all
+      expect(params).toBeGreaterThan(1)
+      expect(c.sent).toBe(c.checkpoints * params)
+      expect(d.transfers.counts.grants).toBeGreaterThanOrEqual(3 * M + c.checkpoints)
+      expect(d.transfers.counts['at-once']).toBe(0)
+      expect(d.air.stats.timedOut).toBe(0)
+    }
+    const sent = a!.training.state.counts.sent + b!.training.state.counts.sent
+    await until(() => (hub!.checkpoints!.counts.stored >= sent) || null, 30_000, `the hub stores all ${sent} checkpoint tensors`)
+    expect(hub!.checkpoints!.counts.refused).toBe(0)
     expect(errors).toEqual([])
   }, 120_000)
 

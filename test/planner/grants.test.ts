@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { predict, hopsBetween } from '../../src/planner/cost.js'
 import { simulate } from '../../src/sim/simulate.js'
+import { checkpointEvery, simulateTraining } from '../../src/planner/replay/training.js'
 import { grantHoldS, grantRoundTripS } from '../../src/planner/network/grants.js'
 import { Medium } from '../../src/planner/replay/medium.js'
 import { EventHeap, runEvents } from '../../src/planner/replay/event-heap.js'
@@ -67,7 +68,8 @@ describe('hub grants in the model', () => {
       const free = predict(plan, c.job, c.fleet, c.network)
       // round trips cost, and the shortest-first order can reorder a step's transfers either way
       if (Math.abs(p.latencyMs - free.latencyMs) > 0.1) differ++
-      const r = simulate(plan, c.job, c.fleet, network, { durationS: Math.max(30, (20 * p.latencyMs) / 1000), warmupS: 0, seed, computeJitter: 0 })
+      // ten whole checkpoint periods (steps 1 to 10 x every: each period's checkpoint step in; the predicted step is their mean)
+      const r = simulateTraining(plan, c.job, c.fleet, network, { durationS: 1e9, warmupS: 1e-9, seed, computeJitter: 0, maxSteps: 1 + 10 * Math.max(1, checkpointEvery(c.job)) })
       expect(Math.abs(p.latencyMs / r.latencyMs - 1)).toBeLessThan(0.02)
     }
     expect(differ).toBeGreaterThan(5)

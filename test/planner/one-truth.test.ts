@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import { predict } from '../../src/planner/cost.js'
 import { simulate } from '../../src/sim/simulate.js'
+import { checkpointEvery, simulateTraining } from '../../src/planner/replay/training.js'
 import { randomCase, randomPlan } from '../helpers/random-fleets.js'
 import { freeWiresWifi5 } from '../helpers/planner.js'
 import { busiest } from '../../bench/accuracy.js'
@@ -42,14 +43,16 @@ describe('cost model and simulator agree without queueing', () => {
     for (const n of Object.values(kinds)) expect(n).toBeGreaterThan(20)
   })
 
-  it('on 40 random training plans: step time within 2%', () => {
+  it('on 40 random training plans: step time (mean and p95, checkpoints counted) within 2%', () => {
     const off: string[] = []
     for (let seed = 1; seed <= 40; seed++) {
       const c = randomCase(seed, { training: true })
       const plan = randomPlan(c, seed)
       const p = predict(plan, c.job, c.fleet, c.network)
-      const r = simulate(plan, c.job, c.fleet, c.network, { durationS: Math.max(30, (20 * p.latencyMs) / 1000), warmupS: 0, seed, computeJitter: 0 })
+      // ten whole checkpoint periods (steps 1 to 10 x every: each period's checkpoint step in; the predicted step is their mean)
+      const r = simulateTraining(plan, c.job, c.fleet, c.network, { durationS: 1e9, warmupS: 1e-9, seed, computeJitter: 0, maxSteps: 1 + 10 * Math.max(1, checkpointEvery(c.job)) })
       if (Math.abs(p.latencyMs / r.latencyMs - 1) > 0.02) off.push(`seed ${seed}: predicted ${p.latencyMs.toFixed(1)} ms, simulated ${r.latencyMs.toFixed(1)} ms`)
+      if (Math.abs(p.p95LatencyMs / r.p95LatencyMs - 1) > 0.02) off.push(`seed ${seed}: predicted p95 ${p.p95LatencyMs.toFixed(1)} ms, simulated ${r.p95LatencyMs.toFixed(1)} ms`)
     }
     expect(off).toEqual([])
   })

@@ -7,6 +7,7 @@ import { partition } from '../../src/planner/partition.js'
 import { hybridDp } from '../../src/planner/baselines/hybrid-dp.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { simulate } from '../../src/sim/simulate.js'
+import { simulateTraining } from '../../src/planner/replay/training.js'
 import { freeWiresWifi5, scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const layer = { flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5, activationBytes: 3e5 }
@@ -83,6 +84,35 @@ describe('training simulator', () => {
     expect(r.latencyMs / predicted.latencyMs).toBeLessThan(1.1)
     expect(r.energyJPerRequest / predicted.energyJPerRequest).toBeGreaterThan(0.85)
     expect(r.energyJPerRequest / predicted.energyJPerRequest).toBeLessThan(1.15)
+  })
+})
+
+describe('training checkpoints (every stage device sends 3 x its parameters to the hub every k steps)', () => {
+  const f = fleetOf(testDevice('a', 10), testDevice('b', 20))
+  const p = plan([{ layers: [0, 2], devices: ['a'] }, { layers: [2, 4], devices: ['b'] }], 2)
+  const withEvery = (every: number) => job(model(4, 5e6, 4e5), { training: { microBatchesPerStep: 8, optimizerStateFactor: 2, checkpointEverySteps: every } })
+
+  it('the cost model counts them: its mean and p95 step agree with the simulator over many checkpoint periods', () => {
+    const off = predict(p, withEvery(0), f, scheduledWifi5)
+    for (const every of [5, 10]) {
+      const j = withEvery(every)
+      const predicted = predict(p, j, f, scheduledWifi5)
+      // 30 MB of state on a's and b's links: the step after a checkpoint waits for it on the air
+      expect(predicted.p95LatencyMs).toBeGreaterThan(off.latencyMs + 400)
+      expect(predicted.latencyMs).toBeCloseTo(off.latencyMs + (predicted.p95LatencyMs - off.latencyMs) / every, 6)
+      expect(predicted.airtimeMsPerRequest).toBeGreaterThan(off.airtimeMsPerRequest)
+      // ten whole checkpoint periods (steps 1 to 10 x every, each period's checkpoint step in)
+      const r = simulateTraining(p, j, f, scheduledWifi5, { durationS: 1e9, warmupS: 1e-9, seed: 3, computeJitter: 0, maxSteps: 1 + 10 * every })
+      expect(r.latencyMs / predicted.latencyMs).toBeCloseTo(1, 3)
+      expect(r.p95LatencyMs / predicted.p95LatencyMs).toBeCloseTo(1, 3)
+      // and the simulator's own run of many steps (its window cuts periods: within 2%)
+      const long = simulate(p, j, f, scheduledWifi5, { ...sim, durationS: (60 * every * predicted.latencyMs) / 1000 })
+      expect(Math.abs(long.latencyMs / predicted.latencyMs - 1)).toBeLessThan(0.02)
+    }
+    // none (0: only at re-plans): the step as replayed, which the simulator measures too
+    const r = simulate(p, withEvery(0), f, scheduledWifi5, sim)
+    expect(r.latencyMs / off.latencyMs).toBeCloseTo(1, 3)
+    expect(off.p95LatencyMs).toBe(off.latencyMs)
   })
 })
 

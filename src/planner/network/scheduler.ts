@@ -37,7 +37,7 @@ import { consumerOf } from '../routing.js'
 import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan } from '../types.js'
 import { CyclicTimeline } from './slots.js'
 import { DEFAULT_TRANSPORT } from './transport.js'
-import { traceOneStep } from '../replay/training.js'
+import { checkpointEvery, checkpointStepMs, traceOneStep } from '../replay/training.js'
 
 export interface ScheduleOptions {
   /** Guard added to every slot for clock error and jitter, ms. */
@@ -324,8 +324,16 @@ function receiversOf(air: ReadonlyArray<{ hop: { txDevice: string | null; rxDevi
  * construction. Tensors go whole (no chunks) and back to back (no guard time).
  */
 function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, epochStartMs: number): ScheduleResult {
-  const { stepMs, trace } = traceOneStep(plan, job, fleet, { ...network, coordination: 'scheduled', grants: false })
+  const net: Network = { ...network, coordination: 'scheduled', grants: false }
+  const { stepMs, trace } = traceOneStep(plan, job, fleet, net)
   if (!Number.isFinite(stepMs)) return { ok: false, reason: 'the step never completes' }
+  // a step's time in the mean counts the checkpoints (training.ts): they have no slot, a device
+  // sends them to the hub as soon as the step that makes them is done
+  const every = checkpointEvery(job)
+  const ckptMs = every > 0 ? checkpointStepMs(plan, job, fleet, net) : stepMs
+  const meanMs = every > 0 ? stepMs + (ckptMs - stepMs) / every : stepMs
+  // the steps of a checkpoint period (its p95 the checkpoint's step when that is over 5% of them)
+  const steps = every > 0 && every < 20 ? [...Array.from({ length: every - 1 }, () => stepMs), ckptMs] : [meanMs]
   const M = job.training!.microBatchesPerStep
   const receivers = receiversOf(trace.air)
   const slots: Slot[] = trace.air.map((x, i) => {
@@ -342,7 +350,7 @@ function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, 
   return {
     ok: true,
     schedule: {
-      periodMs: stepMs / M, microBatchesPerCycle: M, cycleMs: stepMs, epochStartMs, guardMs: 0, latencyMs: stepMs, latenciesMs: [stepMs], waitMs: 0, airShare: held / stepMs,
+      periodMs: stepMs / M, microBatchesPerCycle: M, cycleMs: stepMs, epochStartMs, guardMs: 0, latencyMs: meanMs, latenciesMs: steps, waitMs: 0, airShare: held / stepMs,
       slots, byDevice,
       compute: trace.compute.map((c) => ({ device: c.device, microBatch: c.microBatch, stage: c.stage, offsetMs: c.startS * 1000, durationMs: (c.endS - c.startS) * 1000 })),
       routes: [],

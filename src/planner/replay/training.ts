@@ -14,6 +14,10 @@
  * - After the last backward of a step, every replicated stage runs a ring all-reduce: 2 (m - 1)
  *   rounds in which each replica sends W / m bytes to its successor; the next step starts when
  *   all are done.
+ * - Checkpoints (device-firmware-bridge/stage-state.ts): after every `checkpointEverySteps`-th
+ *   step, every device of every stage sends the stage's state (values and Adam's two moments,
+ *   3 x its parameter bytes: checkpointBytes) to the hub; the next step does not wait for them,
+ *   its transfers queue behind them on the air (or contend with them, uncoordinated).
  * Reported: latency = step time, throughput = samples per second, energy per sample.
  */
 import { EventHeap, runEvents } from './event-heap.js'
@@ -42,6 +46,27 @@ export function oneStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network):
   return simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1 }).latencyMs
 }
 
+/** Steps between checkpoints when the job names none (as devices do: device-firmware-bridge/training.ts). */
+export const DEFAULT_CHECKPOINT_EVERY_STEPS = 10
+
+/** Steps between a training job's checkpoints (0: none but at re-plans, which no replay counts). */
+export function checkpointEvery(job: Job): number {
+  return job.training?.checkpointEverySteps ?? DEFAULT_CHECKPOINT_EVERY_STEPS
+}
+
+/** What one device sends the hub for one stage in a checkpoint: each parameter's values and Adam's two moments, float32. */
+export function checkpointBytes(job: Job, layers: readonly [number, number]): number {
+  return 3 * stageParamBytes(job, layers)
+}
+
+/**
+ * The time of the step that starts while the last step's checkpoints go to the hub (jitter-free,
+ * as oneStepMs): the checkpoints have the air first.
+ */
+export function checkpointStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network): number {
+  return simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1, checkpointFirst: true }).latencyMs
+}
+
 /** What a replay saw: every air hop and every compute task, in seconds from the step's start. */
 export interface StepTrace {
   air: Array<{ hop: Hop; label: string; startS: number; endS: number }>
@@ -55,7 +80,8 @@ export function traceOneStep(plan: Plan, job: Job, fleet: Fleet, network: Networ
   return { stepMs: r.latencyMs, trace }
 }
 
-export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions & { maxSteps?: number; trace?: StepTrace }): SimResult {
+/** `checkpointFirst`: the checkpoints of a step before the first go to the hub as it starts. */
+export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Network, options: SimOptions & { maxSteps?: number; trace?: StepTrace; checkpointFirst?: boolean }): SimResult {
   const spec = job.training!
   const M = spec.microBatchesPerStep
   const b = plan.microBatch
@@ -94,15 +120,23 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
     stepDone: () => ++doneInStep === M && flush(),
   })
 
+  const every = checkpointEvery(job)
+  // each device's state of each of its stages to the hub; nothing waits for it
+  const checkpoint = () => plan.stages.forEach((st, k) => {
+    for (const id of st.devices) medium.transfer(dev(id), null, checkpointBytes(job, st.layers), () => {}, undefined, medium.trace ? `checkpoint@${k}` : '')
+  })
   const flush = () => allReduce(plan, job, fleet, medium, () => {
     if (stepStart >= options.warmupS && now <= options.durationS) {
       stepTimes.push((now - stepStart) * 1000)
       samplesInWindow += M * b
     }
+    // (after the last step of a bounded replay they would change nothing it measures)
+    if (every > 0 && steps % every === 0 && steps < (options.maxSteps ?? Infinity)) checkpoint()
     startStep()
   })
 
   let steps = 0
+  if (options.checkpointFirst) heap.push(0, checkpoint)
   const startStep = () => {
     if (now >= options.durationS) return
     // after the last step asked for nothing is left to measure: stop (other networks' bursts would
