@@ -236,6 +236,10 @@ export function compliance(job: Job, fleet: Fleet, p: Prediction): Compliance {
   }
   const cap = q.utilisationCap ?? DEFAULT_UTILISATION_CAP
   let busiest = 0
+  // training: a plan whose steps and checkpoints need more air than a step lasts cannot keep its
+  // checkpoint cadence (each would queue behind the last for ever; devices drop the ones not begun)
+  const air = p.utilisation.air ?? 0
+  if (job.training && air > 1) v.push({ bound: 'utilisation', device: 'air', limit: 1, predicted: air })
   if (!job.training) {
     for (const [id, u] of Object.entries(p.utilisation)) {
       busiest = Math.max(busiest, u)

@@ -1,6 +1,6 @@
 /** Training jobs: the 1F1B cost model, the training simulator, the partitioner and the hybrid DP baseline. */
 import { describe, expect, it } from 'vitest'
-import { predict, stageComputeMs } from '../../src/planner/cost.js'
+import { compliance, predict, stageComputeMs } from '../../src/planner/cost.js'
 import type { Fleet, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { allReduceHops, trainingStageMs } from '../../src/planner/training.js'
 import { partition } from '../../src/planner/partition.js'
@@ -109,6 +109,13 @@ describe('training checkpoints (every stage device sends 3 x its parameters to t
       const long = simulate(p, j, f, scheduledWifi5, { ...sim, durationS: (60 * every * predicted.latencyMs) / 1000 })
       expect(Math.abs(long.latencyMs / predicted.latencyMs - 1)).toBeLessThan(0.02)
     }
+    // a plan whose checkpoints need more air than its steps last (nothing of a step waits for them: the data is on its device) cannot keep their cadence: not compliant
+    const one = plan([{ layers: [0, 4], devices: ['a'] }], 2)
+    const heavy = job(model(4, 200e6, 4e5), { sourceDevice: 'a', training: { microBatchesPerStep: 8, optimizerStateFactor: 2, checkpointEverySteps: 1 } })
+    const q = predict(one, heavy, f, scheduledWifi5)
+    expect(q.utilisation.air).toBeGreaterThan(1)
+    expect(compliance(heavy, f, q).violations).toContainEqual(expect.objectContaining({ bound: 'utilisation', device: 'air' }))
+    expect(compliance(withEvery(0), f, predict(one, withEvery(0), f, scheduledWifi5)).compliant).toBe(true)
     // none (0: only at re-plans): the step as replayed, which the simulator measures too
     const r = simulate(p, withEvery(0), f, scheduledWifi5, sim)
     expect(r.latencyMs / off.latencyMs).toBeCloseTo(1, 3)
