@@ -67,6 +67,26 @@ describe('runtime adapter', () => {
   })
 })
 
+describe('no compliant plan', () => {
+  it('leaves a running epoch that is further from the bounds than the closest plan (a rate surge overloads it), and says so', () => {
+    const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')
+    const running = a.epoch!.parts.map((p) => p.plan.stages.map((s) => s.devices.join('+')).join('>')).join(', ')
+    // 12 req/s and a bound nothing meets: the frugal plan that ran is overloaded, faster plans are not
+    const surge = { ...inputs(['fast', 'frugal', 'spare']), job: { ...job, rateRps: 12, qoe: { latencyMs: 10 } } }
+    const b = adapt(a.state, surge, 1_000, 'rate surge')
+    expect(b.action).toBe('infeasible')
+    expect(b.epoch, `kept ${running}: ${b.reason}`).not.toBeNull()
+    expect(b.epoch!.epoch).toBe(2)
+    expect(b.epoch!.closest!.some((g) => g.bound === 'latencyMs')).toBe(true)
+    expect(b.epoch!.closest!.some((g) => g.bound === 'overload')).toBe(false)
+    expect(b.reason).toMatch(/running the closest plan/)
+    // the same again: the closest plan stays (no flapping)
+    const c = adapt(b.state, surge, 2_000, 'periodic re-costing')
+    expect(c.epoch).toBeNull()
+    expect(c.state.current!.epoch).toBe(2)
+  })
+})
+
 describe('measured latency', () => {
   it('calibrates the candidates: a running epoch measured too slow for its bound moves to a faster mix', () => {
     const a = adapt(INITIAL_STATE, inputs(['fast', 'frugal', 'spare']), 0, 'start')

@@ -13,7 +13,9 @@
  * 3. if no mix complies, or a device joined that no candidate uses, run the partitioner again and
  *    compose its plans;
  * 4. hysteresis: a still-compliant current mix is kept unless the new one is better by more than
- *    `hysteresis` (default 10%), so that plans do not flap on measurement noise;
+ *    `hysteresis` (default 10%), so that plans do not flap on measurement noise; with no
+ *    compliant mix, the running epoch (on online devices) is kept unless the closest plan is
+ *    nearer the bounds by more than that (distanceToBounds), else the closest plan runs;
  * 5. a change becomes a new epoch, activated at the first period boundary of the old epoch at
  *    least `leadMs` ahead (devices finish requests of the old epoch on the old plan).
  */
@@ -151,13 +153,14 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
       return d !== undefined && (!d.battery || d.battery.levelPct >= d.battery.minPct)
     }
     const runnable = state.current?.parts.every((p) => p.plan.stages.every((s) => s.devices.every(online)))
-    if (state.current && runnable) {
-      // it stays, and says how far off it now is (its worst plan, re-costed)
-      const worst = recost(state.current.parts.map((p) => p.plan)).sort((a, b) => distanceToBounds(b.compliance) - distanceToBounds(a.compliance))[0]
+    const closest = candidates.filter((c) => c.plan.stages.every((s) => s.devices.every(online))).sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance))[0]
+    // the running epoch's worst plan, re-costed: how far off it now is
+    const worst = state.current && runnable ? recost(state.current.parts.map((p) => p.plan)).sort((a, b) => distanceToBounds(b.compliance) - distanceToBounds(a.compliance))[0] : undefined
+    // it stays unless the closest plan is clearly nearer the bounds (a rate surge can overload it)
+    if (state.current && runnable && !(closest && worst && clearlyNearer(closest.compliance, worst.compliance, hysteresis))) {
       const current = { ...state.current, closest: worst ? qoeGaps(worst.compliance) : [] }
       return { action: 'infeasible', state: nextState(current, state.objective), epoch: null, reason: `${why}: no plan or mix meets the QoE bounds; the current epoch stays (it runs on online devices${current.closest.length ? `; ${gapsText(current.closest)}` : ''})` }
     }
-    const closest = candidates.filter((c) => c.plan.stages.every((s) => s.devices.every(online))).sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance))[0]
     if (!closest) return { action: 'infeasible', state: nextState(null, null), epoch: null, reason: `${why}: no plan runs on the online devices; requests are not served` }
     const gaps = qoeGaps(closest.compliance)
     const only: Composition = { parts: [{ candidate: closest, weight: 1 }], latencyMs: closest.prediction.latencyMs, energyJPerRequest: closest.prediction.energyJPerRequest, objective: Infinity }
@@ -234,6 +237,18 @@ export function ran(m: ModeChoice): ModePrediction {
 function profileKey(d: DeviceProfile): string {
   const { id: _id, ...rest } = d
   return JSON.stringify(rest)
+}
+
+/**
+ * Whether `a` is nearer its bounds than `b` by more than the hysteresis: fewer unbounded gaps (an
+ * overloaded plan's latency), then the summed finite gaps (distanceToBounds without the 1e6s;
+ * an overload's own gap, rate over capacity, says how overloaded).
+ */
+function clearlyNearer(a: Compliance, b: Compliance, hysteresis: number): boolean {
+  const split = (c: Compliance) => c.violations.map(boundGap).reduce((acc, g) => (g >= 1e6 ? { ...acc, unbounded: acc.unbounded + 1 } : { ...acc, finite: acc.finite + g }), { unbounded: 0, finite: 0 })
+  const x = split(a)
+  const y = split(b)
+  return x.unbounded !== y.unbounded ? x.unbounded < y.unbounded : x.finite < y.finite * (1 - hysteresis)
 }
 
 /** Whether a joined device has a twin that the last search could already use and did not. */
