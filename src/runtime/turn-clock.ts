@@ -32,7 +32,10 @@ export class TurnClock {
    */
   take(nowMs: number): number {
     if (this.lastTaken > nowMs + this.p.cycleMs) this.lastTaken = -Infinity
-    const after = Math.max(nowMs, this.lastTaken + 1e-6)
+    // strictly after the last turn taken: by 1e-6 ms, or by more where that is below the spacing
+    // of doubles (clock readings are ms since the Unix epoch, ~1.8e12, doubles 2.4e-4 ms apart)
+    const last = this.lastTaken
+    const after = last === -Infinity ? nowMs : Math.max(nowMs, last + Math.max(1e-6, 2 * Number.EPSILON * Math.abs(last)))
     const offsets = [...this.p.turns].map((m) => m * this.p.periodMs).sort((a, b) => a - b)
     for (let k = Math.max(0, Math.floor((after - this.p.activateAtMs) / this.p.cycleMs)); ; k++) {
       for (const o of offsets) {

@@ -19,6 +19,16 @@ describe('turn clock', () => {
     expect(c.take(1650)).toBe(1800)
   })
 
+  it('never gives one turn to two frames at real clock readings (epoch milliseconds, where 1e-6 ms is below a double\'s spacing)', () => {
+    for (let i = 0; i < 100; i++) {
+      const activateAtMs = 1_764_560_000_000 + i * 137.77
+      const c = new TurnClock({ activateAtMs, cycleMs: 400, periodMs: 100, turns: [0, 2] })
+      // frames due before their turns: each takes the next turn no earlier frame took (within a cycle)
+      const at = [1, 2, 3].map(() => c.take(activateAtMs - 50) - activateAtMs)
+      at.forEach((t, k) => expect(t).toBeCloseTo([0, 200, 400][k]!, 2))
+    }
+  })
+
   it('keeps the frame rate: a frame clock no faster than the turns drifts no further than a turn gap', () => {
     // turns every 200 ms on average, frames every 250 ms
     const c = new TurnClock({ activateAtMs: 0, cycleMs: 400, periodMs: 100, turns: [0, 3] })
