@@ -5,6 +5,7 @@ import { partition, type PlanCandidate } from '../planner/partition.js'
 import { table } from './format.js'
 import { gantt } from './gantt.js'
 import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
+import { chooseTransferMode } from '../planner/adapt/transfer-mode.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import type { Job, ModelProfile, Plan } from '../planner/types.js'
 
@@ -110,9 +111,12 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
       out(table(['plan', 'stages (layers@devices)', 'batch', 'latency', 'p95', 'p95 margin', 'busiest', 'capacity/s', 'J/request', 'QoE met'], rows))
       const batchNote = liveBatchNote(inputs.job, (result.ok ? result.candidates : result.closest).map((c) => c.plan))
       if (batchNote) out(batchNote)
-      out(`(predicted for ${inputs.network.coordination === 'scheduled' ? 'granted transfers: the hub grants the air one transfer at a time' : 'uncoordinated transfers'}; p95 margin: bound - p95 - its uncertainty)`)
+      out(`(predicted ${inputs.network.coordination === 'scheduled' ? 'with transfers in turn on the air at no cost of coordination (the at-once prediction)' : 'for uncoordinated transfers'}; p95 margin: bound - p95 - its uncertainty)`)
       if (result.ok) {
         out(`\n* chosen for the ${scenario.job.goal} goal; bottleneck ${result.chosen.prediction.bottleneck}`)
+        const m = chooseTransferMode(result.chosen.plan, inputs.job, inputs.fleet, inputs.network, result.chosen.prediction, 0)
+        const mode = (x: { latencyMs: number; p95LatencyMs: number } | null) => (x ? `${fmtMs(x.latencyMs)} / ${fmtMs(x.p95LatencyMs)}` : 'none')
+        out(`transfer modes of ${result.chosen.plan.id} (mean / p95): slots ${mode(m.slots)}, hub grants ${mode(m.grants)} (dora simulate's default), at once ${mode(m.atOnce)}; a run uses ${m.mode === 'at-once' ? 'at once' : m.mode}`)
         const sch = scheduleTransfers(result.chosen.plan, inputs.job, inputs.fleet, inputs.network)
         if (!sch.ok) out(`\ntransfer slots: none (${sch.reason})`)
         else {

@@ -58,6 +58,12 @@ describe('dora plan', () => {
     const table = await dora('plan', '--scenario', scenario('smart-home'))
     expect(table.stdout).toMatch(/scenario smart-home \(emulated devices\)/)
     expect(table.stdout).toMatch(/\* chosen for the latency goal/)
+    // the table's figures are the at-once prediction, and it says so; each mode's prediction and the mode a run uses follow
+    expect(table.stdout).toMatch(/predicted with transfers in turn on the air at no cost of coordination \(the at-once prediction\)/)
+    const modes = table.stdout.match(/transfer modes of dora-\d+ \(mean \/ p95\): slots (?:[\d.]+ ms \/ [\d.]+ ms|none), hub grants ([\d.]+) ms \/ [\d.]+ ms \(dora simulate's default\), at once ([\d.]+) ms \/ [\d.]+ ms; a run uses (slots|grants|at once)/)
+    expect(modes, table.stdout).not.toBeNull()
+    // a grant's round trip is paid on the Wi-Fi hops: the grants prediction is the slower one here
+    expect(Number(modes![1])).toBeGreaterThan(Number(modes![2]))
   })
 
   it('--json carries the note that an offline batch is a what-if the live runtime does not run', async () => {
