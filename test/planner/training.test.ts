@@ -8,6 +8,7 @@ import { hybridDp } from '../../src/planner/baselines/hybrid-dp.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { simulate } from '../../src/sim/simulate.js'
 import { simulateTraining } from '../../src/planner/replay/training.js'
+import { chooseTransferMode } from '../../src/planner/adapt/transfer-mode.js'
 import { freeWiresWifi5, scheduledWifi5, testDevice } from '../helpers/planner.js'
 
 const layer = { flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5, activationBytes: 3e5 }
@@ -108,6 +109,15 @@ describe('training checkpoints (every stage device sends 3 x its parameters to t
       // and the simulator's own run of many steps (its window cuts periods: within 2%)
       const long = simulate(p, j, f, scheduledWifi5, { ...sim, durationS: (60 * every * predicted.latencyMs) / 1000 })
       expect(Math.abs(long.latencyMs / predicted.latencyMs - 1)).toBeLessThan(0.02)
+    }
+    // the slots' prediction (the training schedule) counts them as the cost model does
+    for (const every of [10, 50]) {
+      const j = withEvery(every)
+      const m = chooseTransferMode(p, j, f, scheduledWifi5, predict(p, j, f, scheduledWifi5), 0)
+      expect(m.slots!.latencyMs).toBeCloseTo(m.atOnce.latencyMs, 6)
+      // p95: the checkpoint's step while they are over 5% of the steps, else an ordinary one's (plus the compute jitter's share)
+      expect(m.slots!.p95LatencyMs / m.atOnce.p95LatencyMs).toBeGreaterThanOrEqual(1)
+      expect(m.slots!.p95LatencyMs / m.atOnce.p95LatencyMs).toBeLessThan(1.05)
     }
     // a plan whose checkpoints need more air than its steps last (nothing of a step waits for them: the data is on its device) cannot keep their cadence: not compliant
     const one = plan([{ layers: [0, 4], devices: ['a'] }], 2)

@@ -332,8 +332,8 @@ function trainingSchedule(plan: Plan, job: Job, fleet: Fleet, network: Network, 
   const every = checkpointEvery(job)
   const ckptMs = every > 0 ? checkpointStepMs(plan, job, fleet, net) : stepMs
   const meanMs = every > 0 ? stepMs + (ckptMs - stepMs) / every : stepMs
-  // the steps of a checkpoint period (its p95 the checkpoint's step when that is over 5% of them)
-  const steps = every > 0 && every < 20 ? [...Array.from({ length: every - 1 }, () => stepMs), ckptMs] : [meanMs]
+  // the steps of a checkpoint period (its p95 the checkpoint's step while those are over 5% of them, else an ordinary step's)
+  const steps = every > 0 && every < 20 ? [...Array.from({ length: every - 1 }, () => stepMs), ckptMs] : [stepMs]
   const M = job.training!.microBatchesPerStep
   const receivers = receiversOf(trace.air)
   const slots: Slot[] = trace.air.map((x, i) => {
