@@ -54,6 +54,37 @@ export async function compressionErrors(p: Profile, cutNodes: readonly number[],
   return out
 }
 
+/**
+ * The output error of a whole path: the model split at every one of `cutNodes` (ascending), the
+ * float32 tensors entering the part after cut k crossing as `codecs[k]` (null: float32), all at
+ * once. The planner bounds the sum of the single-cut errors (planner/compression.ts); this is
+ * what a request really gets, to check the sum against.
+ */
+export async function pathCompressionError(p: Profile, cutNodes: readonly number[], codecs: ReadonlyArray<ActivationCodec | null>, seed = 1): Promise<number> {
+  const { feeds } = randomInputs(p.graph.inputs, { batch: 1 }, seed)
+  const parts = planStages(p.graph, cutNodes)
+  const sessions = await Promise.all(parts.map((s) => ort.InferenceSession.create(onnx.ModelProto.encode(buildStageModel(p.graph, p.shapes.values, s)).finish(), OPTS)))
+  try {
+    const exact: Record<string, ort.Tensor> = { ...feeds }
+    const varied: Record<string, ort.Tensor> = { ...feeds }
+    for (const [k, part] of parts.entries()) {
+      Object.assign(exact, await sessions[k]!.run(pick(exact, part.inputs)))
+      const codec = k > 0 ? codecs[k - 1] ?? null : null
+      const inputs = pick(varied, part.inputs)
+      for (const n of part.inputs) {
+        const t = varied[n]!
+        if (codec === null || n in feeds || t.type !== 'float32') continue
+        const c = compress(t.data as Float32Array, codec)
+        inputs[n] = new ort.Tensor('float32', restore(c.dtype, c.data, c.scale), t.dims)
+      }
+      Object.assign(varied, await sessions[k]!.run(inputs))
+    }
+    return relativeL2(pickOutputs(exact, p), pickOutputs(varied, p))
+  } finally {
+    await Promise.all(sessions.map((s) => s.release()))
+  }
+}
+
 function pick(values: Readonly<Record<string, ort.Tensor>>, names: readonly string[]): Record<string, ort.Tensor> {
   return Object.fromEntries(names.map((n) => [n, values[n]!]))
 }

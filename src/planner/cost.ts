@@ -24,6 +24,7 @@
  * - Memory per device: for each stage it holds, parameters + 2 x b x the stage's largest
  *   activation (double-buffered micro-batches).
  */
+import { planOutputError } from './compression.js'
 import { jobSources, outputBytesOf, type Fleet, type Network, type Compliance, type DeviceProfile, type Job, type Plan, type Prediction, type Violation } from './types.js'
 import { contendedThroughputsBps, shortFrameAirS, soloAirtimeS, soloEfficiency } from './network/wifi.js'
 import { predictTraining } from './training.js'
@@ -197,7 +198,8 @@ export function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null
 }
 
 export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
-  return job.training ? predictTraining(plan, job, fleet, network) : predictInference(plan, job, fleet, network)
+  const p = job.training ? predictTraining(plan, job, fleet, network) : predictInference(plan, job, fleet, network)
+  return job.model.boundaryErrors ? { ...p, outputError: planOutputError(job.model, plan) } : p
 }
 
 /** Memory per device of a plan (training: stage k of S stashes min(S - k, M) micro-batches). */
@@ -228,6 +230,9 @@ export function compliance(job: Job, fleet: Fleet, p: Prediction): Compliance {
   if (q.p95LatencyMs !== undefined && !(p95WithMargin <= q.p95LatencyMs)) v.push({ bound: 'p95LatencyMs', device: null, limit: q.p95LatencyMs, predicted: p95WithMargin })
   if (q.throughputRps !== undefined && p.throughputRps < q.throughputRps) v.push({ bound: 'throughputRps', device: null, limit: q.throughputRps, predicted: p.throughputRps })
   if (q.energyJPerRequest !== undefined && p.energyJPerRequest > q.energyJPerRequest) v.push({ bound: 'energyJPerRequest', device: null, limit: q.energyJPerRequest, predicted: p.energyJPerRequest })
+  const maxError = job.model.maxOutputError
+  // compression errors add over cuts: the bound is on the whole path's sum
+  if (maxError !== undefined && p.outputError !== undefined && p.outputError > maxError) v.push({ bound: 'outputError', device: null, limit: maxError, predicted: p.outputError })
   const fraction = q.memoryFraction ?? 0.8
   for (const [id, bytes] of Object.entries(p.memoryBytes)) {
     const d = fleet.devices.get(id)!

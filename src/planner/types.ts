@@ -39,6 +39,13 @@ export interface ModelProfile {
    * codec within the job's error bound; null: float32); boundaryBytes already counts it.
    */
   readonly boundaryCodecs?: ReadonlyArray<ActivationCodec | null>
+  /** The measured output error of each boundary's codec (0: float32), relative L2, one cut alone. */
+  readonly boundaryErrors?: readonly number[]
+  /**
+   * The job's bound on the output error a request gets from compression (relative L2): a plan is
+   * compliant only if the sum of boundaryErrors over its cuts is within it (planOutputError).
+   */
+  readonly maxOutputError?: number
 }
 
 export interface QoE {
@@ -147,10 +154,12 @@ export interface Prediction {
    * error of the waits). A plan is compliant only if p95 + this is within the bound.
    */
   readonly p95UncertaintyMs: number
+  /** Output error from activation compression along the path (planner/compression.ts planOutputError); absent: none. */
+  readonly outputError?: number
 }
 
 export interface Violation {
-  readonly bound: 'latencyMs' | 'p95LatencyMs' | 'throughputRps' | 'energyJPerRequest' | 'memory' | 'battery' | 'overload' | 'utilisation'
+  readonly bound: 'latencyMs' | 'p95LatencyMs' | 'throughputRps' | 'energyJPerRequest' | 'memory' | 'battery' | 'overload' | 'utilisation' | 'outputError'
   /** Device the violation concerns, if any. */
   readonly device: string | null
   readonly limit: number
