@@ -9,6 +9,7 @@ import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, typ
 import { trainingFigures } from './training.js'
 import { stepLowerBoundMs } from './replay/step-bound.js'
 import { StageTable } from './stage-table.js'
+import { DEFAULT_GROUP_TOLERANCE, mergeNearTypes } from './device-groups.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
 import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
@@ -34,9 +35,13 @@ export function deviceTypes(devices: readonly DeviceProfile[]): DeviceType[] {
   return [...groups.keys()].map((k, index) => ({ index, ids: groups.get(k)!, rep: reps.get(k)! }))
 }
 
-/** Device types (deviceTypes) with each source device split off as a type of its own. */
-export function sourceFirstTypes(devices: readonly DeviceProfile[], sources: ReadonlyArray<string | null>): DeviceType[] {
-  const types = deviceTypes(devices.filter((d) => !sources.includes(d.id)))
+/**
+ * Device types (deviceTypes) with each source device split off as a type of its own; `tolerance`
+ * > 0: near-identical non-source devices share a type with a conservative representative
+ * (device-groups.ts; for the search only: its complete plans are costed per device).
+ */
+export function sourceFirstTypes(devices: readonly DeviceProfile[], sources: ReadonlyArray<string | null>, tolerance = 0): DeviceType[] {
+  const types = mergeNearTypes(deviceTypes(devices.filter((d) => !sources.includes(d.id))), tolerance, (index, ids, rep) => ({ index, ids, rep }))
   for (const d of devices) if (sources.includes(d.id)) types.push({ index: types.length, ids: [d.id], rep: d })
   return types
 }
@@ -76,7 +81,7 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
   const usable = [...fleet.devices.values()].filter((d) => !d.battery || d.battery.levelPct >= d.battery.minPct)
   // each source device is a type of its own: a stage on it receives its input without the air
   const sources = jobSources(job).map((x) => ({ d: x.device ? fleet.devices.get(x.device) ?? null : null, share: x.share }))
-  const types = sourceFirstTypes(usable, sources.map((x) => x.d?.id ?? null))
+  const types = sourceFirstTypes(usable, sources.map((x) => x.d?.id ?? null), options.groupTolerance ?? DEFAULT_GROUP_TOLERANCE)
   const sourceTypes = sources.map((x, k) => {
     const t = types.findIndex((ty) => ty.ids.length === 1 && ty.ids[0] === x.d?.id)
     return t >= 0 ? t : -(k + 1)

@@ -32,6 +32,12 @@ export interface PartitionOptions {
   readonly beamWidth?: number
   /** Plans returned at most. */
   readonly maxPlans?: number
+  /**
+   * Devices whose every figure is within this fraction of each other's share one type in the
+   * search, with the worst of their figures (device-groups.ts); the plans found are costed per
+   * device. 0: only identical profiles (the search before). Default DEFAULT_GROUP_TOLERANCE.
+   */
+  readonly groupTolerance?: number
   /** false: the search before issue 18 (beam 24, 8 points per state; now 12 and 4, and for training the partial plan of least estimated step time kept too: BENCHMARKS.md). */
   readonly fast?: boolean
 }
