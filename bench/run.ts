@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
  * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one;
- * `slots-emulated=traffic,camera-wall@2` runs that bench on some of its scenarios (camera-wall at twice its sources' rates).
+ * `slots-emulated=traffic:24,camera-wall@2 clock=10` runs that bench on some of its scenarios (traffic with 24 phase draws, camera-wall at
+ * twice its sources' rates) on a x10 clock.
  */
 import os from 'node:os'
 import { codecBench } from './codec.js'
@@ -24,12 +25,15 @@ import { compressionBench, compressionTable } from './compression.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.some((w) => w === name || w.startsWith(`${name}=`))
-/** `NAME=a,b@2`: the bench's cases (b at twice its load), else `dflt`. */
-const casesOf = (name: string, dflt: string): Array<{ name: string; load?: number }> =>
+/** `NAME=a,b@2,c:20`: the bench's cases (b at twice its load, c with 20 draws), else `dflt`. */
+const casesOf = (name: string, dflt: string): Array<{ name: string; load?: number; draws?: number }> =>
   (which.find((w) => w.startsWith(`${name}=`))?.slice(name.length + 1) ?? dflt).split(',').map((c) => {
-    const [n, load] = c.split('@')
-    return load ? { name: n!, load: Number(load) } : { name: n! }
+    const [nl, draws] = c.split(':')
+    const [n, load] = nl!.split('@')
+    return { name: n!, ...(load ? { load: Number(load) } : {}), ...(draws ? { draws: Number(draws) } : {}) }
   })
+/** `clock=K`: an emulation clock for the emulated benches (a busy host: a slower clock shrinks its stalls in profile time). */
+const clockArg = Number(which.find((w) => w.startsWith('clock='))?.slice(6) ?? NaN)
 const progress = (s: string) => process.stderr.write(`${s}\n`)
 
 /** Prints one Markdown table with its heading (and an optional note under it). */
@@ -139,8 +143,8 @@ if (want('slots-emulated')) {
   // phase draws per scenario (blocks of one hyperperiod: traffic 2 s, camera-wall 0.5 s, at twice its load 0.25 s; the smart
   // home's Poisson requests 2 s); `slots-emulated=traffic,camera-wall@2` runs some of them
   const draws: Record<string, number> = { traffic: 40, 'camera-wall': 60, 'smart-home': 12 }
-  const scenarios = casesOf('slots-emulated', 'traffic,camera-wall,camera-wall@2,smart-home').map((c) => ({ ...c, draws: draws[c.name] ?? 40 }))
-  const K = 5
+  const scenarios = casesOf('slots-emulated', 'traffic,camera-wall,camera-wall@2,smart-home').map((c) => ({ ...c, draws: c.draws ?? draws[c.name] ?? 40 }))
+  const K = clockArg > 0 ? clockArg : 5
   progress(`slots-emulated: coordinated vs uncoordinated on the emulated Wi-Fi over phase draws, A/B per round (emulation), load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} ...`)
   const rows = await emulatedCoordination({ scenarios, rounds: 2, timeScale: K, seed: 7, log: progress, onRun: (r) => progress(`${runLine(r)} (load ${os.loadavg()[0]!.toFixed(2)})`) })
   const t = emulatedTable(rows)
