@@ -4,7 +4,8 @@
  * (a result of a few kilobytes never waits behind a frame; ties and any ask passed over for
  * MAX_PASSED_OVER_MS go in order of asking). This is the run's form of the simulator's granted
  * medium (planner/replay/medium.ts, `network.grants`): one own transfer on the air at a time,
- * shortest first, each paying the ask-grant round trip.
+ * each paying the ask-grant round trip, picked in the same order (protocol/air-order.ts, which
+ * both use).
  *
  * Bounded against hostile or broken devices: at most MAX_ASKS_PER_DEVICE asks of one device
  * wait at once (more are refused, so one device cannot fill the queue), a grant lasts at most
@@ -18,14 +19,14 @@
 import { airGrantSchema, airMessageSchema, MAX_GRANT_LEASE_MS, type AirGrant } from '../protocol/payloads.js'
 import { PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
+import { MAX_PASSED_OVER_MS, nextAsk } from '../protocol/air-order.js'
 import type { DoraClient } from '../mqtt/client.js'
 
 /** Asks one device may have waiting at once. */
 export const MAX_ASKS_PER_DEVICE = 16
 /** Added to twice a device's estimate in a lease, ms (clock error, scheduling on a loaded host). */
 export const LEASE_MARGIN_MS = 50
-/** An ask that has waited this long goes before shorter ones (no transfer starves), ms. */
-export const MAX_PASSED_OVER_MS = 1000
+export { MAX_PASSED_OVER_MS }
 
 interface Ask {
   readonly device: string
@@ -136,21 +137,9 @@ export class GrantDesk {
     this.d.send(ask.device, airGrantSchema.parse({ v: PROTOCOL_VERSION, seq: ask.seq, leaseMs: ask.leaseMs, queuedMs }))
   }
 
-  /**
-   * The ask to grant next: of the asks passed over (waiting MAX_PASSED_OVER_MS or more), the one
-   * whose device got the air longest ago (then the oldest ask); else the shortest (then the oldest).
-   */
+  /** The ask to grant next, in the desk's order (protocol/air-order.ts, shared with the simulator). */
   private pick(now: number): number {
-    const passed = (a: Ask) => now - a.askedAtMs >= MAX_PASSED_OVER_MS
-    const last = (a: Ask) => this.lastGrantMs.get(a.device) ?? -Infinity
-    let k = 0
-    this.queue.forEach((a, i) => {
-      const b = this.queue[k]!
-      if (passed(a) !== passed(b)) {
-        if (passed(a)) k = i
-      } else if (passed(a) ? last(a) < last(b) : a.airMs < b.airMs) k = i
-    })
-    return k
+    return nextAsk(this.queue, now, (device) => this.lastGrantMs.get(device) ?? -Infinity)
   }
 }
 

@@ -15,7 +15,7 @@ import { chooseTransferMode, predictionOf } from '../../src/planner/adapt/transf
 import { randomCase, randomPlan } from '../helpers/random-fleets.js'
 import { busiest } from '../../bench/accuracy.js'
 import { scheduledWifi5, testDevice, twoStages } from '../helpers/planner.js'
-import type { Fleet, Job, Network } from '../../src/planner/types.js'
+import type { DeviceProfile, Fleet, Job, Network } from '../../src/planner/types.js'
 
 const granted: Network = { ...scheduledWifi5, grants: true }
 
@@ -95,6 +95,31 @@ describe('hub grants in the model', () => {
     expect(order(granted)).toEqual(['first', 'small', 'big'])
     // without grants (the ideal medium) first come, first served
     expect(order(scheduledWifi5)).toEqual(['first', 'big', 'small'])
+  })
+
+  it('the medium serves the air in the grant desk\'s order: air time estimates, asks passed over, the access point unheld', () => {
+    const dev = (id: string, linkRateBps: number) => testDevice(id, 10, { linkRateBps })
+    const fleet: Fleet = { devices: new Map([['a', dev('a', 20e6)], ['b', dev('b', 20e6)], ['c', dev('c', 400e6)]]) }
+    const d = (id: string) => fleet.devices.get(id)!
+    const order = (sends: ReadonlyArray<readonly [number, DeviceProfile | null, DeviceProfile | null, number, string]>) => {
+      const heap = new EventHeap<() => void>()
+      let now = 0
+      const m = new Medium(heap, () => now, fleet, granted)
+      const aired: string[] = []
+      m.trace = (x) => aired.push(x.label)
+      for (const [t, from, to, bytes, label] of sends) heap.push(t, () => m.transfer(from, to, bytes, () => {}, undefined, label))
+      runEvents(heap, 100, (t) => (now = t))
+      return aired
+    }
+    // the desk ranks asks by the device's air time estimate, not by bytes: 1 MB at 400 Mbit/s
+    // (20 ms) before 100 kB at 20 Mbit/s (40 ms)
+    expect(order([[0, d('a'), null, 1e6, 'first'], [0.01, d('b'), null, 1e5, 'slow 100 kB'], [0.02, d('c'), null, 1e6, 'fast 1 MB']])).toEqual(['first', 'fast 1 MB', 'slow 100 kB'])
+    // asks passed over for a second go first, the device granted longest ago first (b never was,
+    // a held the air 1.6 s), before a shorter ask that came later
+    expect(order([[0, d('a'), null, 4e6, 'first'], [0.01, d('a'), null, 1e5, 'a again'], [0.02, d('b'), null, 1e6, 'b big'], [1.2, d('c'), null, 4e3, 'c small']]))
+      .toEqual(['first', 'b big', 'a again', 'c small'])
+    // the access point's forwarding asks for nothing: the desk holds it behind no ask
+    expect(order([[0, d('a'), null, 1e6, 'first'], [0.01, d('b'), null, 4e3, 'b small'], [0.02, null, d('c'), 1e6, 'to c']])).toEqual(['first', 'to c', 'b small'])
   })
 })
 

@@ -5,7 +5,11 @@
  * hop towards a device).
  * - scheduled: one hop on the air at a time, first come first served, at its station's solo rate
  *   (the network scheduler's timed slots, or the hub's grants: with `network.grants` each hop a
- *   device sends first holds the air through its grant's round trip, network/grants.ts);
+ *   device sends first holds the air through its grant's round trip, network/grants.ts, and the
+ *   devices' hops are served in the hub's grant desk's order, protocol/air-order.ts: shortest
+ *   ask first, asks passed over for a second by the device granted longest ago; the access
+ *   point's forwarding asks for nothing, so the desk holds it back for no ask: it takes the air
+ *   as soon as it is free, first come, first served);
  * - contended: every station with a queued hop sends at once and they share the air as the DCF
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
  *   medium is re-shared whenever a hop starts or ends.
@@ -22,6 +26,7 @@
 import type { EventHeap } from './event-heap.js'
 import { hopAirBits, hopsBetween, pipelinedTransfer, type Hop } from '../cost.js'
 import { grantHoldS } from '../network/grants.js'
+import { nextAsk, type AirAskOrder } from '../../protocol/air-order.js'
 import type { AirSplit } from '../network/pipeline.js'
 import { contendedThroughputsBps, soloEfficiency } from '../network/wifi.js'
 import type { Fleet, Network, DeviceProfile } from '../types.js'
@@ -35,6 +40,8 @@ interface Flow {
   notBefore: number
   /** With grants: the ask-grant round trip it holds the air for before it sends, s. */
   grantS: number
+  /** With grants, a device's hop: its ask as the desk orders it (air time estimate, time of asking, ms). */
+  ask?: AirAskOrder
   /** For the trace: what it carries, and when it first got the air. */
   label?: string
   hop?: Hop
@@ -159,6 +166,8 @@ export class Medium {
     const station = hop.txDevice ?? 'access-point'
     const grantS = granted ? grantHoldS(hop, this.network) : 0
     const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0, solo: soloEfficiency(this.network.standard, hop.rateBps) }
+    // the device's estimate of its air time (runtime/air-grants.ts linkAirMs, up to its constant factor, which the order ignores)
+    if (granted && hop.txDevice !== null && this.network.grants) flow.ask = { device: hop.txDevice, airMs: ((hop.bytes * 8) / hop.rateBps) * 1000, askedAtMs: this.clock() * 1000 }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -168,19 +177,37 @@ export class Medium {
     this.reshare()
   }
 
+  /** When each device was last granted the air, ms (the desk's order among asks passed over). */
+  private readonly lastGrantMs = new Map<string, number>()
+
   /**
-   * Which of two eligible waiting flows goes first: the earlier slot; with grants (no slots), the
-   * shorter transfer (the hub grants the smallest ask first, so a result of a few kilobytes never
-   * waits behind a frame); else first come, first served.
+   * The waiting flow to start now (-1: none eligible) and the earliest slot still ahead. Without
+   * grants: the earliest slot, then first come, first served. With grants: the access point's
+   * hops first (no ask holds them back), first come; then the devices' asks in the desk's order
+   * (protocol/air-order.ts).
    */
-  private before(a: Flow, b: Flow): boolean {
-    if (a.notBefore !== b.notBefore) return a.notBefore < b.notBefore
-    return !!this.network.grants && a.bitsLeft < b.bitsLeft
+  private pickWaiting(now: number): { pick: number; wake: number } {
+    const waiting = this.waiting
+    let pick = -1
+    let wake = Infinity
+    const asks: AirAskOrder[] = []
+    const askAt: number[] = []
+    for (let i = 0; i < waiting.length; i++) {
+      const f = waiting[i]!
+      if (f.notBefore > now + 1e-12) wake = Math.min(wake, f.notBefore)
+      else if (f.ask) {
+        asks.push(f.ask)
+        askAt.push(i)
+      } else if (pick < 0 || f.notBefore < waiting[pick]!.notBefore) pick = i
+    }
+    if (pick < 0 && asks.length) pick = askAt[nextAsk(asks, now * 1000, (d) => this.lastGrantMs.get(d) ?? -Infinity)]!
+    return { pick, wake }
   }
 
   /** A granted flow holds the air through its grant's round trip, then sends; others send at once. */
   private granting: Flow | null = null
   private start(f: Flow, now: number): void {
+    if (f.ask) this.lastGrantMs.set(f.ask.device, now * 1000)
     if (f.grantS <= 0) return void this.active.add(f)
     this.granting = f
     this.heap.push(now + f.grantS, () => {
@@ -221,16 +248,8 @@ export class Medium {
     const scheduled = this.network.coordination === 'scheduled'
     if (scheduled) {
       if (this.waiting.length && !this.granting && !this.ownActive()) {
-        // the eligible flow with the earliest slot (first come, first served without slots)
-        let pick = -1
-        let wake = Infinity
+        const { pick, wake } = this.pickWaiting(now)
         const waiting = this.waiting
-        for (let i = 0; i < waiting.length; i++) {
-          const f = waiting[i]!
-          if (f.notBefore <= now + 1e-12) {
-            if (pick < 0 || this.before(f, waiting[pick]!)) pick = i
-          } else wake = Math.min(wake, f.notBefore)
-        }
         if (pick >= 0) {
           const f = waiting[pick]!
           // (splice without its array of the removed)
