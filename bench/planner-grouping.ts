@@ -53,13 +53,13 @@ function row(name: string, job: Job, fleet: Fleet, network: Network, repeats: nu
     const worse = ((v - base) / Math.abs(base)) * 100
     const compliant = r!.ok ? 'yes' : 'no'
     const types = sourceFirstTypes([...fleet.devices.values()], jobSources(job).map((x) => x.device), tol).length
-    console.log(`| ${name} | ${job.goal} | ${tol} | ${types} | ${times[0]!.toFixed(0)} / ${times[Math.floor(times.length / 2)]!.toFixed(0)} | ${objective(job, r!)} | ${tol === 0 ? '-' : `${worse >= 0 ? '+' : ''}${worse.toFixed(2)}%`} | ${compliant} |`)
+    console.log(`| ${name} | ${job.goal} | ${tol} | ${types} | ${r!.explored} | ${times[0]!.toFixed(0)} / ${times[Math.floor(times.length / 2)]!.toFixed(0)} | ${objective(job, r!)} | ${tol === 0 ? '-' : `${worse >= 0 ? '+' : ''}${worse.toFixed(2)}%`} | ${compliant} |`)
   }
 }
 
 const repeats = Number(process.env.REPEATS ?? 3)
-console.log('| fleet | goal | tolerance | types | planner ms (min / median) | chosen objective | vs tolerance 0 | compliant |')
-console.log('|---|---|---|---|---|---|---|---|')
+console.log('| fleet | goal | tolerance | types | stage options explored | planner ms (min / median) | chosen objective | vs tolerance 0 | compliant |')
+console.log('|---|---|---|---|---|---|---|---|---|')
 // warm-up (JIT), not reported
 for (let k = 0; k < 3; k++) partition(job48(), fleet48(), { network: network48 })
 const file = process.argv[3]
