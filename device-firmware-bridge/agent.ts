@@ -6,10 +6,9 @@
  * cache) and opens it ahead of the epoch (stage-models.ts), and reports in its heartbeat the
  * newest epoch it is ready for. Requests run in executor.ts, training steps in training.ts, both
  * on one device runtime (runtime.ts); a device that is a job's source (a camera) also sends
- * requests (src/runtime/requester.ts) and reports their latency in its heartbeats.
- *
- * It talks MQTT through Dora's shared client (src/mqtt/client.ts): bounded publishes in flight,
- * a timeout on every publish, subscriptions restored after every reconnection.
+ * requests (src/runtime/requester.ts) and reports their latency in its heartbeats (an empty plan:
+ * the job stopped, its requests lost). It talks MQTT through Dora's shared client (src/mqtt/client.ts):
+ * bounded publishes in flight, a timeout on every publish, subscriptions restored after reconnecting.
  *
  * Its caps come either from a profile (an emulated device: a scenario file's device, labelled
  * emulated in its caps) or from this machine (the onnxruntime micro-benchmark, memory, the power
@@ -369,6 +368,7 @@ export class DeviceAgent {
   }
 
   private onPlan(jobId: string, payload: Buffer): void {
+    if (payload.length === 0) return this.requester?.jobId === jobId ? this.requester.halt() : undefined
     const d = decodeCbor(payload)
     if (!d.ok) return this.o.onError?.(`plan of ${jobId}: ${d.error}`)
     const parsed = planEpochSchema.safeParse(d.value)

@@ -58,6 +58,8 @@ export class HubSource {
 
   async start(): Promise<void> {
     await this.client.subscribe(topics.job(this.jobId, 'plan'), (_t, payload) => {
+      // an empty retained plan: the job stopped (no plan runs on the devices online)
+      if (payload.length === 0) return this.requester.halt()
       const d = decodeCbor(payload)
       const p = d.ok ? planEpochSchema.safeParse(d.value) : null
       if (p?.success) this.requester.setPlan(p.data)

@@ -70,6 +70,11 @@ export class JobService {
   private stopped = false
   /** What the adapter last did and why (for reports). */
   lastDecision: { action: string; reason: string } | null = null
+  /**
+   * Why the job is not running, when it is not: the last epoch named a device that left and no
+   * plan runs on the devices online, so its retained plan was cleared (null: running, or not yet planned).
+   */
+  notRunning: string | null = null
   /** The last event-to-publication time, ms (for reports). */
   lastReactionMs: number | null = null
   private readonly energy = new EnergyLedger()
@@ -224,6 +229,7 @@ export class JobService {
     const network: Network = { standard: WIFI_STANDARDS[this.config.network.standard]!, coordination: 'scheduled', availableAirtime: this.config.network.availableAirtime, ...(rtt !== undefined ? { grantRoundTripMs: rtt } : {}) }
     if (!fleet.devices.size) {
       this.deps.log.info({ jobId: this.id }, 'no device online; nothing to plan')
+      if (this.state.current) await this.halt(`${why}: no device online`)
       return
     }
     const measured = this.measurements.takeMeasuredLatency()
@@ -242,11 +248,33 @@ export class JobService {
     this.state = epoch ? { ...decision.state, current: epoch } : decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
-    if (!epoch) return
+    if (!epoch) {
+      // nothing new to run: an epoch that names a device that left must not stay (retained or running)
+      const kept = this.state.current
+      const gone = kept ? epochDeviceIds(kept).filter((id) => !fleet.devices.has(id)) : []
+      if (outgoing && (!kept || gone.length)) await this.halt(decision.reason, outgoing)
+      return
+    }
+    this.notRunning = null
     this.energy.epochBegun(outgoing)
     await this.deps.beforeEpoch?.(epoch.epoch)
     await this.publishEpoch(epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
+  }
+
+  /**
+   * No plan runs on the devices online and the running epoch names a device that left: the job
+   * stops. Its retained plan epoch is cleared (an empty retained message, as a cancelled job's:
+   * sources stop sending and fail what they hold as lost, a device that connects later finds no
+   * epoch naming the departed device), the predicted energy stops, and the status says why.
+   */
+  private async halt(reason: string, running: PlanEpoch | null = this.state.current): Promise<void> {
+    if (running) this.energy.count(this.deps.clock(), running, this.job?.rateRps ?? 0)
+    this.state = { ...this.state, current: null, objective: null }
+    this.notRunning = reason
+    this.lastDecision = { action: 'halt', reason: `not running: ${reason}` }
+    this.deps.log.warn({ jobId: this.id, reason }, 'job not running: no plan runs on the devices online; its plan epoch is cleared')
+    await this.deps.publish(topics.job(this.id, 'plan'), Buffer.alloc(0))
   }
 
   /**
@@ -299,4 +327,9 @@ export class JobService {
       await this.deps.publish(topics.device(id, 'assignment'), encodeCbor(body))
     }
   }
+}
+
+/** Every device an epoch names: its stages' and its assignments'. */
+function epochDeviceIds(e: PlanEpoch): string[] {
+  return [...new Set([...e.parts.flatMap((p) => p.plan.stages.flatMap((s) => s.devices)), ...Object.keys(e.assignments)])]
 }

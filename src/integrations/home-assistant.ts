@@ -193,7 +193,7 @@ export class HomeAssistant {
       goal: job?.goal ?? 'latency',
       measured: m !== null,
       // Home Assistant keeps at most 255 characters of a state
-      plan: (!e ? 'no plan yet' : e.closest ? `no plan meets the QoE bounds; running the closest plan (${gapsText(e.closest) || 'the mix misses them'})` : 'meets the QoE bounds').slice(0, 250),
+      plan: (j.notRunning ? `not running: ${j.notRunning}` : !e ? 'no plan yet' : e.closest ? `no plan meets the QoE bounds; running the closest plan (${gapsText(e.closest) || 'the mix misses them'})` : 'meets the QoE bounds').slice(0, 250),
     }
   }
 

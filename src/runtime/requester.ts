@@ -85,6 +85,8 @@ export class Requester {
   private readonly done = new Set<string>()
   private readonly results: Reassembler
   private n = 0
+  /** Why the job is not running, after the hub cleared its plan (null: running, or no plan yet). */
+  private halted: string | null = null
   readonly stats: RequesterStats = { sent: 0, skipped: 0, completed: 0, failed: 0, resent: 0, duplicates: 0, outstanding: 0, latenciesMs: [], failures: [] }
 
   constructor(private readonly d: RequesterDeps) {
@@ -96,6 +98,27 @@ export class Requester {
   setPlan(plan: PlanEpochPayload): void {
     if (plan.jobId !== this.d.jobId || this.plans.some((p) => p.epoch >= plan.epoch)) return
     this.plans = [...this.plans, plan].slice(-4)
+    this.halted = null
+  }
+
+  /**
+   * The job stopped: the hub cleared its retained plan (an empty message on the plan topic; no
+   * plan runs on the devices online). Outstanding requests fail as lost, and so does every
+   * request offered until a new epoch comes (not served, counted in `failed`).
+   */
+  halt(reason = 'the job is not running (its plan epoch was cleared)'): void {
+    this.plans = []
+    this.halted = reason
+    for (const o of this.outstanding.values()) this.fail(o, `lost: ${reason}`)
+    this.outstanding.clear()
+    this.stats.outstanding = 0
+  }
+
+  private fail(o: { id: string }, reason: string): void {
+    this.done.add(o.id)
+    this.stats.failed++
+    // the list is a report, bounded; the count is the total
+    if (this.stats.failures.length < 1000) this.stats.failures.push({ id: o.id, reason })
   }
 
   /** The epoch requests are sent on now: the newest one whose activation time has come. */
@@ -112,7 +135,11 @@ export class Requester {
   /** Sends one new request; returns its id, or null when there is no plan to send it on or too many are outstanding. */
   async send(): Promise<string | null> {
     const plan = this.current()
-    if (!plan) return null
+    if (!plan) {
+      // a stopped job: the request is offered and not served, so it is lost
+      if (this.halted) this.fail({ id: `${this.d.src}.${this.n++}` }, `not served: ${this.halted}`)
+      return null
+    }
     if (this.outstanding.size >= (this.d.maxOutstanding ?? Infinity)) {
       this.stats.skipped++
       return null

@@ -41,7 +41,7 @@ function job(j: JobView, nowMs: number, history: LatencyHistory | undefined): st
     + `<p>QoE bounds: ${esc(bounds)}. Predicted: ${fmt(e?.predicted.latencyMs, 0, ' ms')} (p95 ${fmt(e?.predicted.p95LatencyMs, 0, ' ms')}), ${fmt(e?.predicted.energyJPerRequest, 2, ' J')} a request.`
     + ` Measured by the sources (30 s): ${m ? `${fmt(m.latencyMs, 0, ' ms')} (p95 ${fmt(m.p95Ms, 0, ' ms')}), ${fmt(m.throughputRps, 2, '/s')}` : 'nothing reported yet'}.</p>`
   const chart = history ? `<h3>Request latency</h3>${latencyChartSvg(history.of(j.id))}` : ''
-  if (!e) return `<section class="job">${head}${chart}<p>No plan yet.</p></section>`
+  if (!e) return `<section class="job">${head}${chart}${j.notRunning ? `<p class="warn"><b>Not running</b>: ${esc(j.notRunning)}.</p>` : '<p>No plan yet.</p>'}</section>`
   const parts = e.parts.map((p) => {
     const stages = p.plan.stages.map((s, k) => `<span class="stage">stage ${k}: layers ${s.layers[0]}-${s.layers[1]} on <b>${s.devices.map(esc).join(' + ')}</b></span>`).join(' &rarr; ')
     const devices = [...new Set(p.plan.stages.flatMap((s) => s.devices))]

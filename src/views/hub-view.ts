@@ -22,6 +22,8 @@ export interface JobView {
   readonly epoch: PlanEpoch | null
   /** The job as planned (its goal, rate and bounds), once started. */
   readonly plannerJob: Job | null
+  /** Why the job is not running (no plan runs on the devices online; its plan epoch was cleared), or null. */
+  readonly notRunning?: string | null
   /** What the sources measured over the last `windowMs` (null: nothing reported). */
   measuredFigures(nowMs: number, windowMs?: number): MeasuredFigures | null
 }
