@@ -270,6 +270,8 @@ export class JobService {
    */
   private async halt(reason: string, running: PlanEpoch | null = this.state.current): Promise<void> {
     if (running) this.energy.count(this.deps.clock(), running, this.job?.rateRps ?? 0)
+    // the next epoch is numbered after this one (devices ignore epochs older than the newest they saw)
+    if (running && running.epoch > this.observedEpoch) this.observedEpoch = running.epoch
     this.state = { ...this.state, current: null, objective: null }
     this.notRunning = reason
     this.lastDecision = { action: 'halt', reason: `not running: ${reason}` }

@@ -3,7 +3,8 @@
  * when the device a running epoch names leaves and no plan runs on the devices still online, the
  * hub keeps no epoch that names it: its retained plan epoch is cleared (a device that connects
  * later finds none), the job's status (and Home Assistant's Plan sensor) says it is not running
- * and why, and the hub's own source fails what it held, and every request offered after, as lost.
+ * and why, and the hub's own source fails what it held, and every request offered after, as lost;
+ * when the device returns the job runs again on an epoch numbered after the last.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
@@ -67,6 +68,16 @@ describe('a job whose device left and that no plan can run on the devices online
     expect(await source.requester.send()).toBeNull()
     expect(source.requester.stats.failed).toBe(2)
     expect(source.requester.stats.failures[1]!.reason).toMatch(/^not served: /)
+    // dev-a comes back: the job runs again, on an epoch numbered after the one it stopped (devices
+    // ignore older ones), and the source follows it
+    const stopped = a.epochs.at(-1)!.epoch
+    const back = await jobDevice(hub, 'dev-a', 'j')
+    clients.push(back.client)
+    const next = await until(() => back.epochs.find((e) => e.epoch > stopped), 20_000, 'a new epoch')
+    expect(next.parts.some((p) => p.stages.some((s) => s.devices.includes('dev-a')))).toBe(true)
+    await until(() => job.notRunning === null, 5000, 'the job running again')
+    await until(() => source.requester.current()?.epoch === next.epoch, 5000, 'the source on the new epoch')
+    expect(await source.requester.send()).not.toBeNull()
     await source.stop(0)
   }, 60_000)
 })
