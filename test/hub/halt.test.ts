@@ -12,10 +12,18 @@ import { collect, connect, startHub, stopHubAndClients, until } from '../helpers
 import { jobDevice } from '../helpers/job-device.js'
 import { ha, topics } from '../../src/protocol/topics.js'
 import type { Hub } from '../../src/hub/hub.js'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DeviceAgent } from '../../device-firmware-bridge/agent.js'
+import { DEVICE_PASSWORD, deviceUrl } from '../helpers/hub.js'
+import { smallBoard } from '../helpers/devices.js'
 
 let hub: Hub | null = null
 const clients: MqttClient[] = []
+const agents: DeviceAgent[] = []
 afterEach(async () => {
+  for (const a of agents.splice(0)) await a.stop()
   await stopHubAndClients(hub, clients)
   hub = null
 })
@@ -79,5 +87,28 @@ describe('a job whose device left and that no plan can run on the devices online
     await until(() => source.requester.current()?.epoch === next.epoch, 5000, 'the source on the new epoch')
     expect(await source.requester.send()).not.toBeNull()
     await source.stop(0)
+  }, 60_000)
+
+  it('a device agent that is a source fails its requests of the stopped job as lost', async () => {
+    hub = await startHub({ jobs: [{ id: 'j', model: 'mlp', rateRps: 1, source: 'dev-b', goal: 'latency', qoe: { latencyMs: 5000 }, recostCron: '0 0 * * * *' }] })
+    const a = await jobDevice(hub, 'dev-a', 'j')
+    clients.push(a.client)
+    // dev-b, a real agent that holds no stage (1 kB of memory), sends the job's requests
+    const errors: string[] = []
+    const b = new DeviceAgent({ url: deviceUrl(hub), id: 'dev-b', password: DEVICE_PASSWORD, profile: smallBoard('dev-b', { memoryBytes: 1000 }), heartbeatMs: 200, cacheDir: mkdtempSync(join(tmpdir(), 'dora-models-')), onError: (m) => errors.push(m) })
+    agents.push(b)
+    await b.start()
+    const r = await b.startSource('j', 5)
+    await until(() => r.stats.sent >= 2, 20_000, 'requests sent on the epoch on dev-a')
+    a.client.stream.destroy()
+    await until(() => hub!.jobs[0]!.notRunning, 20_000, 'the job to stop')
+    await until(() => r.stats.failures.some((f) => f.reason.startsWith('not served: ')), 5000, 'a request not served')
+    await b.stopSource(0)
+    expect(r.outstandingCount).toBe(0)
+    expect(r.stats.failures.some((f) => f.reason.startsWith('lost: '))).toBe(true)
+    expect(r.stats.completed).toBe(0)
+    // every request it held or was offered is lost, none unaccounted
+    expect(r.stats.failed).toBeGreaterThanOrEqual(r.stats.sent)
+    expect(errors.filter((m) => m.startsWith('plan of'))).toEqual([])
   }, 60_000)
 })
