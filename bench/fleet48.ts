@@ -4,6 +4,7 @@
  * (BERT-base-like: hidden 768, sequence 128, about 11 GFLOPs a request, 85 M parameters).
  */
 import { WIFI5 } from '../src/planner/network/wifi.js'
+import { seededRandom } from '../src/shared/random.js'
 import type { DeviceProfile, Fleet, Job, ModelProfile, Network } from '../src/planner/types.js'
 
 const KINDS = [
@@ -37,3 +38,13 @@ export function job48(): Job {
 }
 
 export const network48: Network = { standard: WIFI5, coordination: 'scheduled', availableAirtime: 1 }
+
+/** fleet48 with each device's speeds drawn 0.8-1.2x its kind's (seeded), as measured caps are: no two alike. */
+export function jitteredFleet48(seed: number): Fleet {
+  const r = seededRandom(seed)
+  const devices = [...fleet48().devices.values()].map((d) => {
+    const x = 0.8 + 0.4 * r()
+    return { ...d, flopsPerSec: { conv: d.flopsPerSec.conv * x, matmul: d.flopsPerSec.matmul * x, elementwise: d.flopsPerSec.elementwise * x } }
+  })
+  return { devices: new Map(devices.map((d) => [d.id, d])) }
+}

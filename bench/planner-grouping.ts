@@ -9,21 +9,12 @@
  */
 import { partition, sourceFirstTypes, type PartitionResult } from '../src/planner/partition.js'
 import { jobSources } from '../src/planner/types.js'
-import { seededRandom } from '../src/shared/random.js'
 import { readScenario, planningInputs } from '../src/scenario/load.js'
-import { fleet48, job48, network48 } from './fleet48.js'
+import { fleet48, jitteredFleet48, job48, network48 } from './fleet48.js'
 import type { Fleet, Job, Network } from '../src/planner/types.js'
 
 const TOLERANCES = [0, 0.05, 0.1, 0.2]
 
-function jittered(seed: number): Fleet {
-  const r = seededRandom(seed)
-  const devices = [...fleet48().devices.values()].map((d) => {
-    const x = 0.8 + 0.4 * r()
-    return { ...d, flopsPerSec: { conv: d.flopsPerSec.conv * x, matmul: d.flopsPerSec.matmul * x, elementwise: d.flopsPerSec.elementwise * x } }
-  })
-  return { devices: new Map(devices.map((d) => [d.id, d])) }
-}
 
 function objective(job: Job, r: PartitionResult): string {
   if (!r.ok) return 'none'
@@ -68,4 +59,4 @@ if (file) {
   row(file.split('/').pop()!, inputs.job, inputs.fleet, inputs.network, repeats)
 }
 row('fleet48 (identical kinds)', job48(), fleet48(), network48, repeats)
-for (const seed of [1, 2, 3, 4, 5]) for (const goal of ['energy', 'latency'] as const) row(`fleet48 jittered seed ${seed}`, { ...job48(), goal }, jittered(seed), network48, repeats)
+for (const seed of [1, 2, 3, 4, 5]) for (const goal of ['energy', 'latency'] as const) row(`fleet48 jittered seed ${seed}`, { ...job48(), goal }, jitteredFleet48(seed), network48, repeats)

@@ -11,9 +11,8 @@
  */
 import net from 'node:net'
 import os from 'node:os'
-import { readFileSync } from 'node:fs'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
+import { procCpuMs, startPeer as startPeerIn, type Peer } from './transfer.js'
 
 const [roundsS, sizesS, modesS, brokersS, ...trees] = process.argv.slice(3)
 const rounds = Number(roundsS)
@@ -23,34 +22,8 @@ const chunk = Number(process.env.CHUNK ?? 256 * 1024)
 const prof = process.env.PROF
 const profArgs = (tag: string) => (prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}/${tag}`] : [])
 
-interface Peer { proc: ChildProcess; waitFor: (pred: (l: string) => boolean) => Promise<string> }
 function startPeer(tree: string, script: string, args: string[], tag = ''): Peer {
-  const proc = spawn(process.execPath, [...(tag ? profArgs(tag) : []), `${tree}/bin/run-ts.mjs`, `${tree}/bench/${script}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'], cwd: tree, env: { ...process.env } })
-  const lines: string[] = []
-  const waiters: Array<{ pred: (l: string) => boolean; resolve: (l: string) => void }> = []
-  let buf = ''
-  proc.stdout!.on('data', (b: Buffer) => {
-    buf += b.toString()
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      lines.push(line)
-      for (const w of [...waiters]) if (w.pred(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line) }
-    }
-  })
-  const waitFor = (pred: (l: string) => boolean) => new Promise<string>((resolve, reject) => {
-    const hit = lines.find(pred)
-    if (hit) return resolve(hit)
-    waiters.push({ pred, resolve })
-    proc.once('exit', (c) => setTimeout(() => reject(new Error(`${script} ${args.join(' ')} exited ${c}`)), 100))
-  })
-  return { proc, waitFor }
-}
-function procCpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
+  return startPeerIn(`${tree}/bench/${script}`, args, { via: `${tree}/bin/run-ts.mjs`, nodeArgs: tag ? profArgs(tag) : [], cwd: tree })
 }
 function startRelay(): Promise<{ port: number; close: () => void }> {
   const server = net.createServer()

@@ -22,10 +22,14 @@ const brokerScript = fileURLToPath(new URL('./transfer-broker.ts', import.meta.u
 
 type Mode = 'mqtt' | 'bare' | 'raw'
 
-interface Peer { proc: ChildProcess; waitFor: (pred: (l: string) => boolean) => Promise<string> }
+export interface Peer { proc: ChildProcess; waitFor: (pred: (l: string) => boolean) => Promise<string> }
 
-function startPeer(script: string, args: string[]): Peer {
-  const proc = spawn(process.execPath, [runTs, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+/**
+ * A bench process (`script` run by `via`, this tree's bin/run-ts.mjs by default) whose stdout
+ * lines can be awaited; `nodeArgs` go to node first (a --cpu-prof), `cwd` is its folder.
+ */
+export function startPeer(script: string, args: string[], o: { via?: string; nodeArgs?: string[]; cwd?: string } = {}): Peer {
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.via ?? runTs, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'], ...(o.cwd ? { cwd: o.cwd } : {}) })
   const lines: string[] = []
   const waiters: Array<{ pred: (l: string) => boolean; resolve: (l: string) => void }> = []
   let buf = ''
@@ -58,7 +62,7 @@ function startPeer(script: string, args: string[]): Peer {
 const exited = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null
 
 /** CPU ms a process has used (Linux /proc: utime + stime in ticks of 10 ms). */
-function procCpuMs(pid: number): number {
+export function procCpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10

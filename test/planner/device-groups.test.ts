@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { mergeNearTypes, nearProfiles } from '../../src/planner/device-groups.js'
 import { deviceTypes, partition, sourceFirstTypes } from '../../src/planner/partition.js'
 import { predict } from '../../src/planner/cost.js'
-import { seededRandom } from '../../src/shared/random.js'
-import { fleet48, job48, network48 } from '../../bench/fleet48.js'
+import { fleet48, jitteredFleet48, job48, network48 } from '../../bench/fleet48.js'
 import type { DeviceProfile, Fleet } from '../../src/planner/types.js'
 
 const base = (): DeviceProfile => fleet48().devices.get('pi5-0')!
@@ -13,15 +12,6 @@ const scaled = (id: string, x: number, over: Partial<DeviceProfile> = {}): Devic
 }
 const make = (index: number, ids: string[], rep: DeviceProfile) => ({ index, ids, rep })
 
-/** fleet48 with each device's speeds drawn 0.8-1.2x its kind's (seeded), as measured caps are. */
-function jittered(seed: number): Fleet {
-  const r = seededRandom(seed)
-  const devices = [...fleet48().devices.values()].map((d) => {
-    const x = 0.8 + 0.4 * r()
-    return { ...d, flopsPerSec: { conv: d.flopsPerSec.conv * x, matmul: d.flopsPerSec.matmul * x, elementwise: d.flopsPerSec.elementwise * x } }
-  })
-  return { devices: new Map(devices.map((d) => [d.id, d])) }
-}
 
 describe('near-identical devices as one search type', () => {
   it('merges profiles within the tolerance only, never across link kinds or with a battery', () => {
@@ -57,7 +47,7 @@ describe('near-identical devices as one search type', () => {
 
   it('costs the plans it returns with each device profile, and on jittered 48-device fleets finds plans as good (within 1%)', () => {
     for (const seed of [1, 2, 3]) {
-      const fleet = jittered(seed)
+      const fleet = jitteredFleet48(seed)
       for (const goal of ['energy', 'latency'] as const) {
         const job = { ...job48(), goal }
         const grouped = partition(job, fleet, { network: network48 })
