@@ -29,11 +29,20 @@ export function busiest(p: Prediction): { name: string; u: number } {
   return best
 }
 
-export function accuracyCase(seed: number, minDurationS: number, minRequests = 20_000): AccuracyRow {
-  const c = randomCase(seed)
+export interface CaseOptions {
+  /** The busiest resource's utilisation to offer (default: 10-90% by the seed's golden-ratio fraction). */
+  readonly targetU?: number
+  /** Hub grants (`dora simulate`'s default transfers) instead of at once, in prediction and run alike. */
+  readonly grants?: boolean
+}
+
+/** One seeded plan at an offered load, predicted and simulated (bench/load-sweep.ts fixes the load). */
+export function accuracyCase(seed: number, minDurationS: number, minRequests = 20_000, opts: CaseOptions = {}): AccuracyRow {
+  const base = randomCase(seed)
+  const c = opts.grants ? { ...base, network: { ...base.network, grants: true } } : base
   const plan = randomPlan(c, seed)
   const unit = predict(plan, { ...c.job, rateRps: 1 }, c.fleet, c.network)
-  const target = 0.1 + 0.8 * ((seed * 0.6180339887) % 1)
+  const target = opts.targetU ?? 0.1 + 0.8 * ((seed * 0.6180339887) % 1)
   const rateRps = target / Math.max(1e-9, busiest(unit).u)
   const job = { ...c.job, rateRps }
   const predicted = predict(plan, job, c.fleet, c.network)
