@@ -9,6 +9,8 @@
  * than waiting up to a cycle for the next one. A receiver with no slots (or a plan without a
  * schedule) is sent to at once.
  */
+import { justAfter } from '../shared/just-after.js'
+
 export interface Slot {
   readonly offsetMs: number
   readonly durationMs: number
@@ -30,10 +32,8 @@ export class SlotGate {
   take(key: string, nowMs: number, slots: readonly Slot[], cycleMs: number | null, activateAtMs: number): number {
     if (!slots.length || !cycleMs || cycleMs <= 0) return nowMs
     if (this.taken.size > PRUNE_ABOVE) this.prune(nowMs)
-    // strictly after the last slot taken: by 1e-6 ms, or by more where that is below the spacing
-    // of doubles (clock readings are ms since the Unix epoch, ~1.8e12, doubles 2.4e-4 ms apart)
-    const last = this.taken.get(key)?.t
-    const after = Math.max(nowMs - cycleMs, last === undefined ? -Infinity : last + Math.max(1e-6, 2 * Number.EPSILON * Math.abs(last)))
+    // strictly after the last slot taken (shared/just-after.ts)
+    const after = Math.max(nowMs - cycleMs, justAfter(this.taken.get(key)?.t ?? -Infinity))
     // slot o recurs at activateAtMs + o + k cycles, k >= 0: the earliest of them at or after `after`
     let t = Infinity
     for (const s of slots) {

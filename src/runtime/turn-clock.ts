@@ -8,6 +8,7 @@
  * the camera keeps its rate; the capture moves by less than a turn gap.
  */
 import type { PlanEpochPayload } from '../protocol/payloads.js'
+import { justAfter } from '../shared/just-after.js'
 
 export interface TurnPlan {
   readonly activateAtMs: number
@@ -32,10 +33,8 @@ export class TurnClock {
    */
   take(nowMs: number): number {
     if (this.lastTaken > nowMs + this.p.cycleMs) this.lastTaken = -Infinity
-    // strictly after the last turn taken: by 1e-6 ms, or by more where that is below the spacing
-    // of doubles (clock readings are ms since the Unix epoch, ~1.8e12, doubles 2.4e-4 ms apart)
-    const last = this.lastTaken
-    const after = last === -Infinity ? nowMs : Math.max(nowMs, last + Math.max(1e-6, 2 * Number.EPSILON * Math.abs(last)))
+    // strictly after the last turn taken (shared/just-after.ts)
+    const after = Math.max(nowMs, justAfter(this.lastTaken))
     const offsets = [...this.p.turns].map((m) => m * this.p.periodMs).sort((a, b) => a - b)
     for (let k = Math.max(0, Math.floor((after - this.p.activateAtMs) / this.p.cycleMs)); ; k++) {
       for (const o of offsets) {
