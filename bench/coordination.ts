@@ -40,7 +40,8 @@ export async function coordinationBench(log: (s: string) => void): Promise<Coord
         slots: s.ok && !job.training ? simulate(plan, job, inputs.fleet, inputs.network, { ...o, schedule: s.schedule }) : null,
         slotsNote: !s.ok ? s.reason : job.training ? 'training: slots = the step replayed one transfer at a time (as grants)' : `${s.schedule.periodMs.toFixed(1)} ms period`,
         granted: simulate(plan, job, inputs.fleet, { ...inputs.network, grants: true }, o),
-        uncoordinated: simulate(plan, job, inputs.fleet, { ...inputs.network, coordination: 'contended' }, o),
+        // at once, device sources run free on their own frame clocks (the device agent's startSource)
+        uncoordinated: simulate(plan, { ...job, frameClocks: true }, inputs.fleet, { ...inputs.network, coordination: 'contended' }, o),
       })
     }
   }

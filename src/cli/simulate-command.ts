@@ -69,7 +69,9 @@ async function simulateAction(flags: SimulateFlags, setExit: (code: number) => v
     }
     // the hub's grants cost their round trip, as in a run (topics.md § Air grants)
     const network = coordination === 'granted' ? { ...inputs.network, grants: true } : inputs.network
-    return simulate(plan, inputs.job, inputs.fleet, network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
+    // at once, the devices' sources run free on their own frame clocks (the device agent's startSource)
+    const job = flags.uncoordinated ? { ...inputs.job, frameClocks: true } : inputs.job
+    return simulate(plan, job, inputs.fleet, network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
   }
   if (flags.dynamics) return printDynamics(scenario, inputs, flags)
   if (flags.compare) return printCompare(inputs, { scenario: scenario.name, coordination, seed: flags.seed, durationS: flags.duration, json: flags.json === true }, run)

@@ -109,6 +109,14 @@ export interface Job {
    * fastest (adapt/transfer-mode.ts).
    */
   readonly transfers?: 'slots' | 'grants' | 'at-once'
+  /**
+   * Device sources capture on frame clocks of their own, each at its rate from a random phase, as
+   * the device agent does when it sends at once (device-firmware-bridge/agent.ts startSource:
+   * free-running, not phased to turns); the hub's source stays Poisson (the demo drives it so).
+   * Set for the at-once prediction (adapt/transfer-mode.ts) and the at-once run (`dora simulate
+   * --uncoordinated`, the simulator's contended medium). Absent: every source Poisson.
+   */
+  readonly frameClocks?: boolean
 }
 
 export interface Stage {

@@ -1,5 +1,6 @@
 /**
- * A discrete-event simulator that runs any plan on a fleet: Poisson request arrivals, FIFO
+ * A discrete-event simulator that runs any plan on a fleet: Poisson request arrivals (frame clocks
+ * for device sources where the job says so: Job.frameClocks), FIFO
  * compute per device with seeded speed jitter, transfers on one shared Wi-Fi medium, energy
  * accounting. Pure and deterministic for a seed (no clock, no I/O).
  *
@@ -120,21 +121,28 @@ type Source = { readonly d: DeviceProfile | null; readonly share: number }
  * its source if it has one waiting. With a schedule a device source is a frame clock phased to
  * its turns, as in a run (runtime/turn-clock.ts): its frames fall due at its rate, and at each of
  * its turns it captures the frames due (a micro-batch's worth), which leave at once; the Poisson
- * draws that fall to it are not used.
+ * draws that fall to it are not used. Without a schedule, a job with frame clocks (Job.frameClocks:
+ * the at-once run) has each device source capture on a frame clock of its own at its rate from a
+ * random phase (startFrameClock), micro-batches leaving when full; the Poisson draws that fall to
+ * it are not used either.
  */
 function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Job, options: SimOptions, sources: readonly Source[], b: number, schedule: Schedule | undefined, tally: Tally, advance: (batch: Batch) => void): void {
   const rand = seededRandom(options.seed)
   const sourceRand = seededRandom(options.seed ^ 0x27d4eb2f)
   const pending: number[][] = sources.map(() => [])
   const phased = (k: number) => !!schedule && sources[k]!.d !== null
+  // without a schedule, device sources of a job with frame clocks send on their own clocks
+  const clocked = (k: number) => !schedule && !!job.frameClocks && sources[k]!.d !== null
   const captured = sources.map(() => 0)
   const arrive = () => {
     const now = clock()
     let k = 0
     let u = sourceRand()
     while (k < sources.length - 1 && u >= sources[k]!.share) u -= sources[k++]!.share
-    if (!phased(k)) tally.arrived()
-    if (!phased(k)) pending[k]!.push(now)
+    if (!phased(k) && !clocked(k)) {
+      tally.arrived()
+      pending[k]!.push(now)
+    }
     if (!schedule && pending[k]!.length === b) {
       const origin = sources[k]!.d
       advance({ arrivals: pending[k]!, stage: 0, at: origin, origin, source: k })
@@ -144,6 +152,17 @@ function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Jo
     if (next < options.durationS) heap.push(next, arrive)
   }
   heap.push(-Math.log(1 - rand()) / job.rateRps, arrive)
+  sources.forEach((x, k) => {
+    if (!clocked(k) || !(x.share > 0)) return
+    startFrameClock(heap, clock, 1 / (job.rateRps * x.share), options, seededRandom(options.seed ^ (0x68e31da4 + 0x9e3779b9 * (k + 1))), () => {
+      tally.arrived()
+      pending[k]!.push(clock())
+      if (pending[k]!.length === b) {
+        advance({ arrivals: pending[k]!, stage: 0, at: x.d, origin: x.d, source: k })
+        pending[k] = []
+      }
+    })
+  })
   if (!schedule) return
   let n = 0
   const periodS = schedule.periodMs / 1000
@@ -166,6 +185,36 @@ function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Jo
     if (clock() < options.durationS || pending.some((p) => p.length >= b)) heap.push(n * periodS, tick)
   }
   heap.push(0, tick)
+}
+
+/**
+ * Seconds of frames a phase draw lasts (rounded up to whole periods): a frame clock keeps its
+ * phase this long, then takes a new one at random. Independent cameras' clocks drift against each
+ * other (tens of ppm), so over a long time a fleet sees every relative phase, while one phase held
+ * for a whole run would give that run's one draw (BENCHMARKS.md, "Coordination over phase draws":
+ * a 15 s run's p95 swung 0.74x-1.00x between draws). 60 draws in a 600 s run.
+ */
+export const PHASE_DRAW_S = 10
+
+/**
+ * A frame clock of period `periodS`: frame n at n x periodS + the phase of its draw (uniform on
+ * one period, a new one every PHASE_DRAW_S): the rate is exact, the gaps are the period but at
+ * a new draw (one gap in PHASE_DRAW_S / periodS, uniform on (0, 2 periods)).
+ */
+function startFrameClock(heap: EventHeap<() => void>, clock: () => number, periodS: number, options: SimOptions, rand: () => number, frame: () => void): void {
+  const perDraw = Math.max(1, Math.ceil(PHASE_DRAW_S / periodS - 1e-9))
+  let n = 0
+  let phase = 0
+  const next = () => {
+    if (n % perDraw === 0) phase = rand() * periodS
+    const at = n++ * periodS + phase
+    if (at < options.durationS) heap.push(Math.max(at, clock()), tick)
+  }
+  const tick = () => {
+    frame()
+    next()
+  }
+  next()
 }
 
 /** The measured window's counts: arrivals, completions, latencies (overall and per source), and the backlog at mid-window. */

@@ -2,7 +2,8 @@
  * Slots that pay: a device source (a camera's frame clock) captures at its turns in the
  * scheduler's cycle, so its frames never wait for their micro-batch's turn; the hub's requests
  * (Poisson) still do. The planner then predicts slots from the schedule alone, the simulator
- * runs the sources so and agrees, and on the camera scenarios slots beat uncoordinated sending.
+ * runs the sources so and agrees, and on the camera scenarios slots beat or match uncoordinated
+ * sending (cameras free-running on their own frame clocks, Job.frameClocks).
  */
 import { describe, expect, it } from 'vitest'
 import { fileURLToPath } from 'node:url'
@@ -24,14 +25,18 @@ async function scenario(name: string) {
 const o = { durationS: 300, warmupS: 10, seed: 1, computeJitter: 0.05 }
 
 describe('slots with phased device sources', () => {
-  for (const [name, ratio] of [['traffic', 0.8], ['camera-wall', 0.9]] as const) {
+  // camera-wall at its own rate holds the air 12% of the time: cameras on free-running frame
+  // clocks at random phases seldom overlap there, so slots only match them (0.97x p95 in this
+  // run; 0.9x was asserted against Poisson cameras, which collide more than any camera does)
+  for (const [name, ratio] of [['traffic', 0.8], ['camera-wall', 1.0]] as const) {
     it(`${name}: cameras capture at their turns; slots are predicted fastest, the simulator agrees, and p95 is at most ${ratio}x of uncoordinated sending`, async () => {
       const { job, fleet, network, plan } = await scenario(name)
       const m = chooseTransferMode(plan, job, fleet, network, predict(plan, job, fleet, network), 0)
       expect(m.schedule!.waitMs).toBe(0)
       expect(m.mode).toBe('slots')
       const slots = simulate(plan, job, fleet, network, { ...o, schedule: m.schedule! })
-      const free = simulate(plan, job, fleet, { ...network, coordination: 'contended' }, o)
+      // at once, the cameras run free on their own frame clocks (the device agent's startSource)
+      const free = simulate(plan, { ...job, frameClocks: true }, fleet, { ...network, coordination: 'contended' }, o)
       expect(slots.completed).toBeGreaterThanOrEqual(slots.requests * 0.99)
       expect(Math.abs(slots.latencyMs / m.slots!.latencyMs - 1)).toBeLessThan(0.05)
       expect(Math.abs(slots.p95LatencyMs / m.slots!.p95LatencyMs - 1)).toBeLessThan(0.1)
