@@ -28,6 +28,7 @@ import { HubReports, redact } from './hub-reports.js'
 import { JobService, type JobServiceDeps } from './job-service.js'
 import { HubMetrics } from './metrics.js'
 import { BadMessages } from './bad-messages.js'
+import { FleetIntake } from './fleet-intake.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import type { Logger } from '../log.js'
 
@@ -38,6 +39,8 @@ export class Hub {
   private broker: EmbeddedBroker | null = null
   private client: DoraClient | null = null
   private sweepTask: ScheduledTask | null = null
+  /** Caps, availability and heartbeats into the registry; last wills judged (fleet-intake.ts). */
+  private fleet: FleetIntake | null = null
   /** Hub-granted air (air-grants.ts). */
   private grants: GrantDesk | null = null
   /** The hub as the consumer of jobs' results (hub-results.ts: `consumed(jobId)`). */
@@ -140,6 +143,7 @@ export class Hub {
       publishTimeoutMs: c.client.publishTimeoutMs,
       will: { topic: topics.hubAvailability, payload: AVAILABILITY.offline, qos: 1, retain: true },
       onHandlerError: (topic, err) => this.handlerFailed(topic, err),
+      onReconnect: () => this.rejoined(),
     })
     this.client = client
     try {
@@ -232,13 +236,13 @@ export class Hub {
   private async followFleet(client: DoraClient): Promise<void> {
     const c = this.config
     this.registry.on('event', this.onRegistryEvent)
-    const route = (topic: string, payload: Buffer) => this.onDeviceMessage(topic, payload)
-    for (const kind of ['caps', 'availability', 'heartbeat'] as const) await client.subscribe(topics.allDevices(kind), route)
+    this.fleet = new FleetIntake({ registry: this.registry, client, clock: this.clock, log: this.log.child({ component: 'fleet' }), refused: (id, topic, outcome) => this.rejectPayload(id, topic, outcome) })
+    await this.fleet.start()
     await this.results.start(client)
     this.grants = await serveGrants(client, this.clock, (sender, topic, error) => this.bad?.report({ sender, kind: 'air', topic, code: ErrorCodes.PAYLOAD_INVALID, error }))
     await client.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true })
     this.sweepTask = cron.schedule(c.hub.sweepCron, () => {
-      this.registry.sweep(this.clock())
+      this.fleet?.sweep()
       void this.checkpointFiles?.pruneOrphans((id) => this.jobServices.has(id), this.clock(), c.hub.uploads.orphanTtlMs)
     })
     this.energyTask = cron.schedule(c.hub.energyCron, () => {
@@ -322,6 +326,7 @@ export class Hub {
     this.ha?.stop()
     this.ha = null
     this.registry.off('event', this.onRegistryEvent)
+    this.fleet?.stop()
     await this.checkpoints?.stop()
     await this.specs?.stop()
     await this.uploads?.stop()
@@ -345,25 +350,12 @@ export class Hub {
     this.log.info('hub stopped')
   }
 
-  private onDeviceMessage(topic: string, payload: Buffer): void {
-    const parsed = parseTopic(topic)
-    if (!parsed || parsed.scope !== 'device') return
-    const now = this.clock()
-    let outcome: Outcome
-    switch (parsed.kind) {
-      case 'caps':
-        outcome = this.registry.handleCaps(parsed.deviceId, payload, now)
-        break
-      case 'heartbeat':
-        outcome = this.registry.handleHeartbeat(parsed.deviceId, payload, now)
-        break
-      case 'availability':
-        outcome = this.registry.handleAvailability(parsed.deviceId, payload, now)
-        break
-      default:
-        return
-    }
-    if (!outcome.ok) this.rejectPayload(parsed.deviceId, topic, outcome)
+  /** The broker connection is back: the hub's `online` again (a restarted broker lost it, or holds the hub's will), its state, the fleet's liveness. */
+  private rejoined(): void {
+    if (this.stopping) return
+    this.fleet?.reconnected()
+    this.client?.publish(topics.hubAvailability, AVAILABILITY.online, { qos: 1, retain: true }).catch((err: Error) => this.log.warn({ err: err.message }, 'could not announce the hub online again'))
+    this.reports.scheduleState(true)
   }
 
   private rejectPayload(deviceId: string, topic: string, outcome: Extract<Outcome, { ok: false }>): void {

@@ -77,6 +77,7 @@ export class DoraClient {
   private readonly bulk = new Semaphore(BULK_INFLIGHT)
   /** Filters whose SUBACK is on its way. */
   private readonly subscribing = new Map<string, Promise<void>>()
+  private ended = 0
 
   constructor(private readonly options: DoraClientOptions) {
     this.inflight = new Semaphore(options.maxInflight)
@@ -84,6 +85,15 @@ export class DoraClient {
 
   get connected(): boolean {
     return this.client?.connected ?? false
+  }
+
+  /**
+   * Which connection this is: connections ended so far. A message and an acknowledgement read
+   * under the same number came on one connection (mqtt.js re-sends unacknowledged publishes on
+   * the next, and may settle them before it emits `connect`).
+   */
+  get connection(): number {
+    return this.ended
   }
 
   /** Publishes sent and awaiting acknowledgement (at most maxInflight). */
@@ -122,6 +132,8 @@ export class DoraClient {
       this.dispatch(topic, payload, packet.retain === true)
       this.payloads.giveBack(payload)
     })
+    // a connection that ends is over for good (a reconnection is another one), before any packet of the next arrives
+    client.on('close', () => this.ended++)
     client.on('connect', () => {
       // mqtt.js leaves Nagle on: small packets (PUBACKs) would wait for delayed ACKs (40 ms).
       const stream = client.stream as { setNoDelay?: (on: boolean) => void }

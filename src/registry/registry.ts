@@ -154,11 +154,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return { ok: true }
   }
 
-  /** Marks devices silent for longer than the heartbeat timeout as offline. */
-  sweep(nowMs: number): RegistryEvent[] {
+  /**
+   * Marks devices silent for longer than the heartbeat timeout as offline. `listeningSinceMs`:
+   * since when the hub could hear them (its broker connection's last (re)connection): a device is
+   * not timed out for the silence of an outage.
+   */
+  sweep(nowMs: number, listeningSinceMs = -Infinity): RegistryEvent[] {
     const events: RegistryEvent[] = []
     for (const device of this.devices.values()) {
-      if (device.status === 'online' && nowMs - device.lastSeenMs > this.options.heartbeatTimeoutMs) {
+      if (device.status === 'online' && nowMs - Math.max(device.lastSeenMs, listeningSinceMs) > this.options.heartbeatTimeoutMs) {
         const record = { ...device, status: 'offline' as const }
         this.devices.set(device.id, record)
         const event: RegistryEvent = { type: 'left', device: record, reason: 'heartbeat-timeout' }

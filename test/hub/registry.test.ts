@@ -114,3 +114,16 @@ describe('registry over a real broker (topics.md § Devices)', () => {
     await d.endAsync()
   })
 })
+
+describe('registry sweep across the hub\'s own outage', () => {
+  it('times a device\'s silence only from when the hub could listen again', async () => {
+    const { Registry } = await import('../../src/registry/registry.js')
+    const r = new Registry({ heartbeatTimeoutMs: 1000 })
+    expect(r.handleCaps('dev-a', cbor(caps('dev-a')), 0)).toEqual({ ok: true })
+    // the hub was disconnected from 500 to 5000 ms: silent since 0, but heard from only since 5000
+    expect(r.sweep(5500, 5000)).toEqual([])
+    expect(r.get('dev-a')?.status).toBe('online')
+    // still silent a timeout after the reconnection: offline
+    expect(r.sweep(6001, 5000).map((e) => e.type === 'left' && e.reason)).toEqual(['heartbeat-timeout'])
+  })
+})
