@@ -46,7 +46,6 @@ export class FleetIntake {
   /** The hub's connection is back (the client restores the subscriptions). */
   reconnected(): void {
     this.listeningSinceMs = this.d.clock()
-    this.wills.reconnected(this.d.registry.online().map((r) => r.id))
   }
 
   /** Marks silent devices offline; not while the hub cannot hear them. */

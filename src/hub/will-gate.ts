@@ -9,9 +9,9 @@
  * one QoS 1 publish through the broker (a probe: its own retained `online`) and trusts the wills
  * that arrived before it once the broker acknowledges it on the same connection the wills came on.
  * A broker that is going down never acknowledges it (Mosquitto sends the wills after its loop has
- * stopped reading), so those wills are doubted. A retained `offline` read again after a
- * reconnection, of a device the hub had online across the outage, is a will published while the
- * hub could not listen: doubted too. A doubted will changes nothing: the device stays listed and
+ * stopped reading), so those wills are doubted. A retained `offline` read on any connection after
+ * the hub's first (of a device it has online) is a will published while it could not listen:
+ * doubted too (on the first connection it is the device's last known state, and counts). A doubted will changes nothing: the device stays listed and
  * its heartbeats decide (the registry's heartbeat timeout, counted from the hub's reconnection).
  *
  * Bounded: at most one entry per device the registry has online, one probe in flight.
@@ -31,8 +31,6 @@ export interface WillGateDeps {
 export class WillGate {
   /** Device -> the connection its will arrived on, awaiting a probe. */
   private readonly pending = new Map<string, number>()
-  /** Devices online when the hub reconnected: a retained `offline` of theirs is a will it missed. */
-  private heldAcross = new Set<string>()
   private probing = false
   private stopped = false
   /** Wills trusted and doubted so far. */
@@ -43,11 +41,8 @@ export class WillGate {
   /** An `offline` availability of a device the registry has online. */
   offline(deviceId: string, retained: boolean): void {
     if (this.stopped) return
-    if (retained) {
-      // otherwise a retained `offline` is the device's last known state (read at the hub's start)
-      if (this.heldAcross.delete(deviceId)) return this.doubt(deviceId, 'published while the hub was disconnected')
-      return this.trusted(deviceId)
-    }
+    // (mqtt.js may deliver the restored subscriptions' retained messages before it tells of the reconnection)
+    if (retained) return this.d.link().connection > 0 ? this.doubt(deviceId, 'published while the hub was disconnected') : this.trusted(deviceId)
     if (!this.pending.has(deviceId)) this.pending.set(deviceId, this.d.link().connection)
     void this.probeNext()
   }
@@ -55,18 +50,11 @@ export class WillGate {
   /** The device spoke (caps, `online`, a heartbeat): a will of it not yet judged is out of date. */
   alive(deviceId: string): void {
     this.pending.delete(deviceId)
-    this.heldAcross.delete(deviceId)
-  }
-
-  /** The hub's connection is back; `online`: the devices the registry kept online across the outage. */
-  reconnected(online: Iterable<string>): void {
-    this.heldAcross = new Set(online)
   }
 
   stop(): void {
     this.stopped = true
     this.pending.clear()
-    this.heldAcross.clear()
   }
 
   /** One probe at a time; the wills that arrived before it was sent are judged by it. */

@@ -3,7 +3,7 @@
  * connection drops (Mosquitto's SIGTERM: every will, then every socket closed), though the devices
  * are fine and rejoin as soon as the broker is back (the race behind the broker-restart test's
  * rare failures). The order is forced here: a real Mosquitto, the hub and two real device agents
- * each behind a relay (test/helpers/cut-proxy.ts); the devices' connections are cut (Mosquitto
+ * (ResNet-18 does not fit one of them, so both hold stages) each behind a relay (test/helpers/cut-proxy.ts); the devices' connections are cut (Mosquitto
  * sends their wills), the wills reach the hub and then its connection ends. The hub must not
  * believe them (will-gate.ts): no device leaves, the job never halts, its source loses nothing,
  * and the hub announces itself `online` again. Then a device that really goes while the hub is
@@ -46,7 +46,7 @@ describe('last wills delivered just before the hub loses its broker', () => {
     const deviceLink = await startCutProxy(mosq.port)
     proxies.push(hubLink, deviceLink)
     const captured = captureLog('info')
-    hub = await startHub({ broker: { url: hubLink.url }, hub: { heartbeatTimeoutMs: 60_000 }, jobs: [{ id: 'cls', model: 'mlp', rateRps: 2, goal: 'latency', qoe: { latencyMs: 5000 }, recostCron: '0 0 * * * *' }] }, captured.log)
+    hub = await startHub({ broker: { url: hubLink.url }, hub: { heartbeatTimeoutMs: 60_000 }, jobs: [{ id: 'cls', model: 'resnet18', rateRps: 1, goal: 'latency', qoe: { latencyMs: 5000 }, recostCron: '0 0 * * * *' }] }, captured.log)
     const left: string[] = []
     hub.registry.on('event', (e: RegistryEvent) => void (e.type === 'left' && left.push(`${e.device.id} (${e.reason})`)))
     for (const id of ['dev-a', 'dev-b']) {
@@ -57,7 +57,7 @@ describe('last wills delivered just before the hub loses its broker', () => {
     await until(() => agents.every((a) => (a.assignments.get('cls')?.stages.length ?? 0) > 0 && a.sessions.size > 0), 20_000, 'both devices ready')
     source = await hub.source('cls', { timeoutMs: 2000 })
     await until(() => source!.requester.current(), 5000, 'the plan at the source')
-    source.drive(2)
+    source.drive(1)
     await until(() => source!.requester.stats.completed >= 3 || null, 20_000, 'first results')
 
     // the devices' links die: Mosquitto publishes both wills; they reach the hub, then its link ends
@@ -66,7 +66,7 @@ describe('last wills delivered just before the hub loses its broker', () => {
     await cut
     // everyone reconnects by themselves (1 s), the devices re-announce; requests flow again
     const before = source.requester.stats.completed
-    await until(() => source!.requester.stats.completed >= before + 6 || null, 30_000, 'results after the reconnection')
+    await until(() => source!.requester.stats.completed >= before + 4 || null, 30_000, 'results after the reconnection')
     await source.stop(20_000)
     const s = source.requester.stats
     expect(s.failures).toEqual([])
