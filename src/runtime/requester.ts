@@ -87,6 +87,9 @@ export class Requester {
   private n = 0
   /** Why the job is not running, after the hub cleared its plan (null: running, or no plan yet). */
   private halted: string | null = null
+  /** The re-sending pass in flight (tick), and whether another was asked for meanwhile. */
+  private ticking: Promise<void> | null = null
+  private tickAgain = false
   readonly stats: RequesterStats = { sent: 0, skipped: 0, completed: 0, failed: 0, resent: 0, duplicates: 0, outstanding: 0, latenciesMs: [], failures: [] }
 
   constructor(private readonly d: RequesterDeps) {
@@ -230,18 +233,42 @@ export class Requester {
 
   /**
    * Re-sends what is overdue or routed through a device the current epoch dropped; call it
-   * periodically (a few times a second) and after each new plan.
+   * periodically (a few times a second) and after each new plan. One pass runs at a time: a call
+   * while one is in flight (its sends can outlast the period: a slow link, a broker that is away)
+   * does not start a second pass over the same requests, it asks for one more pass after this one,
+   * and resolves with it.
    */
-  async tick(): Promise<void> {
-    const plan = this.current()
-    if (!plan) return
-    const now = this.d.clock()
-    const present = new Set(plan.parts.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+  tick(): Promise<void> {
+    if (this.ticking) {
+      this.tickAgain = true
+      return this.ticking
+    }
+    this.ticking = (async () => {
+      try {
+        do {
+          this.tickAgain = false
+          await this.resendDue()
+        } while (this.tickAgain)
+      } finally {
+        this.ticking = null
+      }
+    })()
+    return this.ticking
+  }
+
+  private async resendDue(): Promise<void> {
     // devices that left the fleet since a request's epoch (a hub that does not say: any device the current plan dropped)
     const departedSince = (epoch: number) => new Set(this.plans.filter((p) => p.epoch > epoch).flatMap((p) => p.departed ?? []))
-    const knowsDepartures = this.plans.every((p) => p.departed !== undefined)
-    const timeoutMs = this.d.timeoutMs ?? Math.max(10_000, 10 * plan.predicted.latencyMs) * (this.d.timeScale ?? 1)
     for (const o of [...this.outstanding.values()]) {
+      // answered, failed or halted while an earlier request was being sent: nothing to re-send
+      if (!this.outstanding.has(o.id)) continue
+      // the plan now, not the one of the pass's start: a new epoch may have come during a send
+      const plan = this.current()
+      if (!plan) return
+      const now = this.d.clock()
+      const present = new Set(plan.parts.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+      const knowsDepartures = this.plans.every((p) => p.departed !== undefined)
+      const timeoutMs = this.d.timeoutMs ?? Math.max(10_000, 10 * plan.predicted.latencyMs) * (this.d.timeScale ?? 1)
       const left = knowsDepartures ? departedSince(o.epoch) : null
       const gone = o.epoch < plan.epoch ? o.route.filter((x) => x !== this.d.src && (left ? left.has(x) : !present.has(x))) : []
       // each attempt waits twice as long as the one before: an overloaded plan is not flooded
@@ -250,9 +277,7 @@ export class Requester {
       const reason = gone.length ? `${gone.join(', ')} left the plan` : `no result in ${timeoutMs} ms`
       if (o.attempt + 1 >= (this.d.maxAttempts ?? 4)) {
         this.outstanding.delete(o.id)
-        this.done.add(o.id)
-        this.stats.failed++
-        this.stats.failures.push({ id: o.id, reason: `${o.attempt + 1} attempts; last: ${reason}` })
+        this.fail(o, `${o.attempt + 1} attempts; last: ${reason}`)
         this.d.onError?.(`request ${o.id} failed after ${o.attempt + 1} attempts: ${reason}`)
         continue
       }
