@@ -2,15 +2,20 @@
  * The demo's predictions and step figures (pure): the prediction for the transfer mode that ran,
  * the scheduler's slot prediction, and a training run's summary in profile time.
  */
-import type { PlanEpoch } from '../planner/adapt/adapter.js'
+import { ran, type PlanEpoch } from '../planner/adapt/adapter.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
-import { meanAndP95 } from '../shared/stats.js'
+import { meanAndP95, mixtureP95 } from '../shared/stats.js'
 import type { TrainingSummary } from './types.js'
 
 /** The prediction for the transfer mode that runs: the planner's choice, or at once when the devices ignore slots. */
 export function predictionFor(e: PlanEpoch, coordination: 'slots' | 'none'): { mean: number; p95: number } {
-  if (coordination === 'slots' || e.parts.some((p) => !p.modes)) return { mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs }
-  return { mean: e.parts.reduce((a, p) => a + p.weight * p.modes!.atOnce.latencyMs, 0), p95: Math.max(...e.parts.map((p) => p.modes!.atOnce.p95LatencyMs)) }
+  if (e.parts.some((p) => !p.modes)) return { mean: e.predicted.latencyMs, p95: e.predicted.p95LatencyMs }
+  // the parts' requests pooled, as the run measures them (the planner's own p95 is the worst part's)
+  const parts = e.parts.map((p) => {
+    const m = coordination === 'slots' ? ran(p.modes!) : p.modes!.atOnce
+    return { weight: p.weight, mean: m.latencyMs, p95: m.p95LatencyMs }
+  })
+  return { mean: parts.reduce((a, p) => a + p.weight * p.mean, 0), p95: mixtureP95(parts) }
 }
 
 export function transferMode(e: PlanEpoch, coordination: 'slots' | 'none'): string {

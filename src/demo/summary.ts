@@ -2,7 +2,7 @@
  * The demo's summary (pure): a run's request statistics or training steps turned into the
  * figures it reports, in profile time (wall-clock divided by the emulation clock; EMULATION).
  */
-import { meanAndP95 } from '../shared/stats.js'
+import { meanAndP95, mixtureP95 } from '../shared/stats.js'
 import type { RequesterStats } from '../runtime/requester.js'
 import type { StepRecord } from '../../device-firmware-bridge/training-source.js'
 import type { DemoSummary, TrainingSummary } from './types.js'
@@ -33,7 +33,8 @@ export function requestResult(common: CommonSummary, stats: readonly RequesterSt
   const latencies = (atConsumer ?? stats.flatMap((s) => s.latenciesMs)).map((x) => x / timeScale)
   const lat = latencies.length ? meanAndP95(latencies) : null
   const p = run.predictedSamples
-  const pred = p.length ? { mean: avg(p.map((x) => x.mean)), p95: avg(p.map((x) => x.p95)) } : null
+  // one sample a second of the running epoch's prediction: pooled over the run as the measured requests are
+  const pred = p.length ? { mean: avg(p.map((x) => x.mean)), p95: mixtureP95(p.map((x) => ({ weight: 1, mean: x.mean, p95: x.p95 }))) } : null
   const sum = (k: 'sent' | 'skipped' | 'completed' | 'failed' | 'resent' | 'duplicates') => stats.reduce((a, s) => a + s[k], 0)
   return {
     ...common,

@@ -29,7 +29,11 @@ export async function measureHost(processes: number, timeoutMs = 60_000): Promis
   if (!Number.isInteger(processes) || processes < 1 || processes > 64) throw new RangeError(`processes must be an integer in 1..64, not ${processes}`)
   const t0 = performance.now()
   const children: ChildProcess[] = []
-  const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), timeoutMs)
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    children.forEach((c) => c.kill('SIGKILL'))
+  }, timeoutMs)
   try {
     const results = Array.from({ length: processes }, () => {
       const child = spawn(process.execPath, [RUN_TS, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -42,7 +46,10 @@ export async function measureHost(processes: number, timeoutMs = 60_000): Promis
           if (line === 'ready') ready()
           else if (line.startsWith('{')) got = parse(line)
         })
-        child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`the host probe exited (${code ?? 'killed'}) without figures`))))
+        const why = (code: number | null) => timedOut
+          ? `the host probe did not finish in ${Math.round(timeoutMs / 1000)} s (is the host busy? --time-scale sets the emulation clock without measuring)`
+          : `the host probe exited (${code ?? 'killed'}) without figures`
+        child.on('exit', (code) => (got ? resolve(got) : reject(new Error(why(code)))))
         child.on('error', reject)
       })
       return { child, isReady, figures }
