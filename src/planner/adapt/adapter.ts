@@ -11,7 +11,11 @@
  * 2. compose them (compose.ts: the least-energy, or least-latency, time-sharing mix whose mean
  *    QoE holds);
  * 3. if no mix complies, or a device joined that no candidate uses, run the partitioner again and
- *    compose its plans;
+ *    compose its plans; with `quick` (warm start, incremental.ts), a join or a leave of a planned
+ *    device first edits the kept plans instead (the newcomer as a replica or in place of a
+ *    device; the departed device dropped, replaced or its stage merged), and the decision says
+ *    `needsFull`: the next call runs the full search (state.searchPending), whose plans then
+ *    replace the quick ones only through the same hysteresis;
  * 4. hysteresis: a still-compliant current mix is kept unless the new one is better by more than
  *    `hysteresis` (default 10%), so that plans do not flap on measurement noise; with no
  *    compliant mix, the running epoch (on online devices) is kept unless the closest plan is
@@ -25,6 +29,7 @@ import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import type { Schedule } from '../network/scheduler.js'
 import { chooseTransferMode, predictionOf, type ModeChoice, type ModePrediction } from './transfer-mode.js'
+import { costPlan, warmStart, type WarmStartInputs } from './incremental.js'
 
 export interface PlanEpoch {
   readonly epoch: number
@@ -75,6 +80,8 @@ export interface AdapterState {
   readonly known: readonly string[]
   /** Measured over predicted latency of the running epoch (1 until measured). */
   readonly latencyScale?: number
+  /** A quick decision stood in for a search: the next call runs the full search. */
+  readonly searchPending?: boolean
 }
 
 export interface AdapterOptions {
@@ -84,9 +91,16 @@ export interface AdapterOptions {
   readonly fastSearch?: boolean
   /** Micro-batch sizes the partitioner may choose (default: its own, partition.ts); the hub passes what its devices run. */
   readonly microBatches?: readonly number[]
+  /**
+   * Warm start: a join or a leave of a planned device edits the kept plans (a quick decision,
+   * milliseconds) in place of the search, and the decision says `needsFull`; the caller publishes
+   * it and calls again for the full search.
+   */
+  readonly quick?: boolean
 }
 
-export type AdaptAction = 'keep' | 'recompose' | 'replan' | 'infeasible'
+/** `quick`: the plans changed by a warm start's quick decision (incremental.ts). */
+export type AdaptAction = 'keep' | 'recompose' | 'replan' | 'quick' | 'infeasible'
 
 export interface AdaptDecision {
   readonly action: AdaptAction
@@ -94,6 +108,8 @@ export interface AdaptDecision {
   /** The new epoch, when the action changed the plans. */
   readonly epoch: PlanEpoch | null
   readonly reason: string
+  /** A quick decision stood in for the full search: call again (state.searchPending) to run it. */
+  readonly needsFull?: boolean
 }
 
 export const INITIAL_STATE: AdapterState = { candidates: [], current: null, objective: null, cycleMs: 0, known: [] }
@@ -110,6 +126,12 @@ export interface AdaptInputs {
 }
 
 export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, why: string, options: AdapterOptions = {}): AdaptDecision {
+  const d = decide(state, inputs, nowMs, why, options)
+  // a search left pending by this call (not one pending from before: that call searched, or found nothing to serve)
+  return d.state.searchPending && !state.searchPending ? { ...d, needsFull: true } : d
+}
+
+function decide(state: AdapterState, inputs: AdaptInputs, nowMs: number, why: string, options: AdapterOptions): AdaptDecision {
   const hysteresis = options.hysteresis ?? 0.1
   const { fleet, network } = inputs
   const job = jobForFleet(inputs.job, fleet.devices)
@@ -119,31 +141,12 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
   if (inputs.measuredLatencyMs !== undefined && state.current && state.current.predicted.latencyMs > 0) {
     scale = Math.min(50, Math.max(0.02, inputs.measuredLatencyMs / (state.current.predicted.latencyMs / scale)))
   }
-  const recost = (plans: readonly Plan[]): PlanCandidate[] =>
-    plans.filter((p) => p.stages.every((s) => s.devices.every((id) => fleet.devices.has(id)))).map((plan) => {
-      const raw = predict(plan, job, fleet, network)
-      const prediction = scale === 1 ? raw : { ...raw, latencyMs: raw.latencyMs * scale, p95LatencyMs: raw.p95LatencyMs * scale }
-      return { plan, prediction, compliance: compliance(job, fleet, prediction) }
-    })
-
-  let candidates = recost(state.candidates)
-  let mix = compose(candidates, job)
-  let replanned = false
-  const newcomers = state.known.length > 0 ? [...fleet.devices.keys()].filter((id) => !state.known.includes(id)) : []
-  // incremental: a newcomer with an idle twin (same profile, known at the last search, in no
-  // candidate) adds no device kind or count the last search lacked: its plans stand (no re-plan)
-  const joined = newcomers.some((id) => !hasIdleTwin(id, state, fleet, job))
-  if (!mix || joined || !state.candidates.length) {
-    const res = partition(job, fleet, { network, ...(options.fastSearch !== undefined ? { fast: options.fastSearch } : {}), ...(options.microBatches ? { microBatches: options.microBatches } : {}) })
-    const fresh = res.ok ? res.candidates : res.closest
-    // keep the old candidates that still run, next to the new ones (more plans to mix)
-    const ids = new Set(fresh.map((c) => JSON.stringify(c.plan.stages)))
-    // the new plans judged as the old ones are: with the calibration
-    candidates = [...recost(fresh.map((c, k) => ({ ...c.plan, id: `p${nowMs.toFixed(0)}-${k}` }))), ...candidates.filter((c) => !ids.has(JSON.stringify(c.plan.stages)))]
-    mix = compose(candidates, job)
-    replanned = true
-  }
-  const nextState = (current: PlanEpoch | null, objective: number | null): AdapterState => ({ candidates: candidates.map((c) => c.plan), current, objective, cycleMs: state.cycleMs, known: [...fleet.devices.keys()], latencyScale: scale })
+  const warm = { job, fleet, network, latencyScale: scale }
+  const recost = (plans: readonly Plan[]): PlanCandidate[] => plans.filter((p) => p.stages.every((s) => s.devices.every((id) => fleet.devices.has(id)))).map((plan) => costPlan(plan, warm))
+  const { candidates, mix, how } = widen(state, recost, warm, nowMs, options)
+  const replanned = how === 'search'
+  const needsFull = how === 'quick'
+  const nextState = (current: PlanEpoch | null, objective: number | null): AdapterState => ({ candidates: candidates.map((c) => c.plan), current, objective, cycleMs: state.cycleMs, known: [...fleet.devices.keys()], latencyScale: scale, ...(needsFull ? { searchPending: true } : {}) })
 
   if (!mix) {
     // never keep or publish an epoch that names a device that is gone: run the closest plan on
@@ -178,10 +181,41 @@ export function adapt(state: AdapterState, inputs: AdaptInputs, nowMs: number, w
     return { action: 'keep', state: nextState(kept, current.objective), epoch: null, reason: `${why}: the current plans still meet the bounds (within ${(hysteresis * 100).toFixed(0)}% of the best mix)` }
   }
   const activateAtMs = activation(state, nowMs, options.leadMs ?? 0)
-  const epoch = toEpoch(mix, (state.current?.epoch ?? 0) + 1, activateAtMs, `${why}: ${replanned ? 're-planned' : 'recomposed'}`, { job, fleet, network })
+  const done = replanned ? 're-planned' : needsFull ? 'quick decision (the kept plans edited for the devices that came or went; the full search follows)' : 'recomposed'
+  const epoch = toEpoch(mix, (state.current?.epoch ?? 0) + 1, activateAtMs, `${why}: ${done}`, { job, fleet, network })
   // the new epoch's period boundaries: every cycle of its longest schedule
   const cycleMs = Math.max(0, ...epoch.parts.map((p) => p.schedule?.cycleMs ?? 0))
-  return { action: replanned ? 'replan' : 'recompose', state: { ...nextState(epoch, mix.objective), cycleMs }, epoch, reason: epoch.reason }
+  return { action: replanned ? 'replan' : needsFull ? 'quick' : 'recompose', state: { ...nextState(epoch, mix.objective), cycleMs }, epoch, reason: epoch.reason }
+}
+
+/**
+ * The candidates to compose: the kept ones re-costed, and when a device joined that the last
+ * search could not use, no mix complies, or nothing was searched yet, the partitioner's plans
+ * with them ('search'); with `options.quick`, a join or a leave of a planned device edits the
+ * kept plans instead ('quick', incremental.ts) and the search waits for the next call.
+ */
+function widen(state: AdapterState, recost: (plans: readonly Plan[]) => PlanCandidate[], w: WarmStartInputs, nowMs: number, options: AdapterOptions): { candidates: PlanCandidate[]; mix: Composition | null; how: 'kept' | 'quick' | 'search' } {
+  const { job, fleet, network } = w
+  const kept = recost(state.candidates)
+  const mix = compose(kept, job)
+  const newcomers = state.known.length > 0 ? [...fleet.devices.keys()].filter((id) => !state.known.includes(id)) : []
+  // incremental: a newcomer with an idle twin (same profile, known at the last search, in no
+  // candidate) adds no device kind or count the last search lacked: its plans stand (no re-plan)
+  const joined = newcomers.filter((id) => !hasIdleTwin(id, state, fleet, job))
+  const planned = new Set(state.candidates.flatMap((p) => p.stages.flatMap((s) => s.devices)))
+  const lost = state.known.some((id) => !fleet.devices.has(id) && planned.has(id))
+  if (options.quick && state.candidates.length > 0 && !state.searchPending && (joined.length > 0 || lost)) {
+    const candidates = [...warmStart(state.candidates, joined, w, `q${nowMs.toFixed(0)}`), ...kept]
+    return { candidates, mix: compose(candidates, job), how: 'quick' }
+  }
+  if (mix && !joined.length && state.candidates.length && !state.searchPending) return { candidates: kept, mix, how: 'kept' }
+  const res = partition(job, fleet, { network, ...(options.fastSearch !== undefined ? { fast: options.fastSearch } : {}), ...(options.microBatches ? { microBatches: options.microBatches } : {}) })
+  const fresh = res.ok ? res.candidates : res.closest
+  // keep the old candidates that still run, next to the new ones (more plans to mix)
+  const ids = new Set(fresh.map((c) => JSON.stringify(c.plan.stages)))
+  // the new plans judged as the old ones are: with the calibration
+  const candidates = [...recost(fresh.map((c, k) => ({ ...c.plan, id: `p${nowMs.toFixed(0)}-${k}` }))), ...kept.filter((c) => !ids.has(JSON.stringify(c.plan.stages)))]
+  return { candidates, mix: compose(candidates, job), how: 'search' }
 }
 
 /**
