@@ -26,6 +26,8 @@ import type { DoraClient } from '../mqtt/client.js'
 export const MAX_ASKS_PER_DEVICE = 16
 /** Added to twice a device's estimate in a lease, ms (clock error, scheduling on a loaded host). */
 export const LEASE_MARGIN_MS = 50
+/** A device's most recent grants whose hold the desk keeps (hub/grant-round-trips.ts clamps its reports to their mean). */
+export const HOLDS_KEPT = 32
 export { MAX_PASSED_OVER_MS }
 
 interface Ask {
@@ -34,6 +36,17 @@ interface Ask {
   readonly airMs: number
   readonly leaseMs: number
   readonly askedAtMs: number
+}
+
+/** What the desk itself saw of a device's grants: how many it gave, and the mean hold of the latest that ended. */
+export interface GrantsObserved {
+  readonly granted: number
+  /**
+   * Mean time from sending a grant to the device's `done` (or to the lease's end) over its latest
+   * HOLDS_KEPT grants that ended, ms of the hub's clock (undefined: none ended yet). It holds the
+   * grant's way to the device and the `done`'s way back, so it bounds the round trip from above.
+   */
+  readonly meanHoldMs: number | undefined
 }
 
 export interface GrantDeskCounts {
@@ -55,13 +68,15 @@ export interface GrantDeskDeps {
 
 export class GrantDesk {
   private readonly queue: Ask[] = []
-  private holder: (Ask & { cancel: () => void }) | null = null
+  private holder: (Ask & { cancel: () => void; grantedAtMs: number }) | null = null
   readonly counts: GrantDeskCounts = { granted: 0, expired: 0, refused: 0, waitedMs: 0 }
   /** Grants given per device so far (a device's reported round trips count only up to these: hub/grant-round-trips.ts). */
   private readonly given = new Map<string, number>()
   /** When each device last got the air, and how many of its grants in a row ran out. */
   private readonly lastGrantMs = new Map<string, number>()
   private readonly expiries = new Map<string, number>()
+  /** Per device: how long its latest grants were held, grant sent to `done` or lease end, ms (at most HOLDS_KEPT). */
+  private readonly holds = new Map<string, number[]>()
 
   constructor(private readonly d: GrantDeskDeps) {}
 
@@ -101,11 +116,18 @@ export class GrantDesk {
     this.expiries.delete(device)
     for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.device === device) this.queue.splice(i, 1)
     if (this.holder?.device === device) this.next(false)
+    this.holds.delete(device)
   }
 
   /** Grants given to `device` so far. */
   grantedTo(device: string): number {
     return this.given.get(device) ?? 0
+  }
+
+  /** What the desk saw of `device`'s grants (hub/grant-round-trips.ts checks its reports against it). */
+  observed(device: string): GrantsObserved {
+    const h = this.holds.get(device)
+    return { granted: this.grantedTo(device), meanHoldMs: h?.length ? h.reduce((a, x) => a + x, 0) / h.length : undefined }
   }
 
   get waiting(): number {
@@ -123,18 +145,26 @@ export class GrantDesk {
       this.counts.expired++
       this.expiries.set(this.holder.device, (this.expiries.get(this.holder.device) ?? 0) + 1)
     }
+    if (this.holder) this.held(this.holder.device, this.d.clock() - this.holder.grantedAtMs)
     this.holder?.cancel()
     this.holder = null
     if (!this.queue.length) return
     const ask = this.queue.splice(this.pick(this.d.clock()), 1)[0]!
     this.lastGrantMs.set(ask.device, this.d.clock())
     const timer = this.d.setTimer(() => this.holder?.seq === ask.seq && this.holder.device === ask.device && this.next(true), ask.leaseMs)
-    this.holder = { ...ask, cancel: timer.cancel }
+    this.holder = { ...ask, cancel: timer.cancel, grantedAtMs: this.d.clock() }
     this.counts.granted++
     this.given.set(ask.device, (this.given.get(ask.device) ?? 0) + 1)
     const queuedMs = this.d.clock() - ask.askedAtMs
     this.counts.waitedMs += queuedMs
     this.d.send(ask.device, airGrantSchema.parse({ v: PROTOCOL_VERSION, seq: ask.seq, leaseMs: ask.leaseMs, queuedMs }))
+  }
+
+  private held(device: string, ms: number): void {
+    const h = this.holds.get(device) ?? []
+    h.push(Math.max(0, ms))
+    if (h.length > HOLDS_KEPT) h.shift()
+    this.holds.set(device, h)
   }
 
   /** The ask to grant next, in the desk's order (protocol/air-order.ts, shared with the simulator). */

@@ -107,7 +107,7 @@ export class Hub {
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
       },
       beforeEpoch: async (epoch) => this.store?.reserveEpoch(j.id, epoch),
-      installModels: async (models) => this.installModels?.(models), grantsGiven: (deviceId) => this.grants?.grantedTo(deviceId) ?? 0,
+      installModels: async (models) => this.installModels?.(models), grantsObserved: (deviceId) => this.grants?.observed(deviceId) ?? { granted: 0, meanHoldMs: undefined },
     })
     // devices ignore epochs older than the newest they saw: after a restart the numbering continues
     service.resumeAfter(this.store?.epochOf(j.id) ?? 0)

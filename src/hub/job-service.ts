@@ -25,6 +25,7 @@ import { EnergyLedger } from './energy-ledger.js'
 import { EpochDevices } from './epoch-devices.js'
 import { FleetMeasurements } from './measurements.js'
 import { GrantRoundTrips } from './grant-round-trips.js'
+import type { GrantsObserved } from './air-grants.js'
 
 export type JobConfigEntry = Config['jobs'][number]
 
@@ -51,8 +52,8 @@ export interface JobServiceDeps {
    * devices' model cache, so they are not fetched over the emulated Wi-Fi; hub.ts installModels).
    */
   readonly installModels?: (models: ReadonlyArray<{ readonly sha256: string; readonly bytes: Uint8Array }>) => Promise<void>
-  /** Grants the hub's desk has given a device so far (air-grants.ts); absent: grant round trips reported are refused. */
-  readonly grantsGiven?: (deviceId: string) => number
+  /** What the hub's desk saw of a device's grants (air-grants.ts); absent: grant round trips reported are refused. */
+  readonly grantsObserved?: (deviceId: string) => GrantsObserved
 }
 
 export class JobService {
@@ -84,7 +85,7 @@ export class JobService {
     this.measurements = new FleetMeasurements({
       jobId: config.id, batteryMinPct: config.batteryMinPct, driftThreshold: config.driftThreshold,
       standard: WIFI_STANDARDS[config.network.standard], availableAirtime: config.network.availableAirtime, onImplausible: deps.onImplausible,
-      grants: new GrantRoundTrips({ driftThreshold: config.driftThreshold, grantsGiven: deps.grantsGiven ?? null, onImplausible: deps.onImplausible }),
+      grants: new GrantRoundTrips({ driftThreshold: config.driftThreshold, observed: deps.grantsObserved ?? null, onImplausible: deps.onImplausible }),
     })
   }
 
@@ -170,6 +171,11 @@ export class JobService {
     this.state = { ...INITIAL_STATE, current: this.state.current }
     this.fleetChanged(`goal set to ${goal}`)
     return null
+  }
+
+  /** The grant round trip the devices measured, as the hub would plan with it now (ms; undefined: the model's). */
+  get measuredGrantRoundTripMs(): number | undefined {
+    return this.measurements.grantRoundTripMs()
   }
 
   /**

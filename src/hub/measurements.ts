@@ -59,6 +59,11 @@ export class FleetMeasurements {
     return this.o.grants?.toPlan()
   }
 
+  /** The fleet's measured grant round trip now, ms (undefined: the model's); unlike grantRoundTripToPlan, marks nothing. */
+  grantRoundTripMs(): number | undefined {
+    return this.o.grants?.figureMs()
+  }
+
   /** A source's measured latency for the adapter (once), if one drifted since the last planning. */
   takeMeasuredLatency(): number | undefined {
     const m = this.measuredLatencyMs
