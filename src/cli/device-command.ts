@@ -87,8 +87,9 @@ function checkFlags(flags: Flags): { source: { jobId: string; rateRps: number } 
 }
 
 /** The agent the flags describe, its progress written to stdout and its errors to stderr. */
-async function agentFor(flags: Flags, profile: DeviceProfile, timeScale: number): Promise<DeviceAgent> {
+async function agentFor(flags: Flags, profile: DeviceProfile, timeScale: number, chunkBytes: number | undefined): Promise<DeviceAgent> {
   return new DeviceAgent({
+    ...(chunkBytes !== undefined ? { chunkBytes } : {}),
     url: flags.broker,
     id: flags.id,
     password: flags.password ?? process.env.DORA_DEVICE_PASSWORD,
@@ -110,8 +111,9 @@ async function runDevice(flags: Flags): Promise<void> {
   const { source, timeScale } = checkFlags(flags)
   // from here on SIGTERM, SIGINT or a parent gone (dora demo's devices) stops the device within 4 s
   const shutdown = watchForStop('dora device')
-  const profile = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : await measured(flags)
-  const agent = await agentFor(flags, profile, timeScale)
+  // an emulated device sends its tensors in its scenario's chunks, as the hub plans them (scenario network.chunkBytes)
+  const { profile, chunkBytes } = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : { profile: await measured(flags), chunkBytes: undefined }
+  const agent = await agentFor(flags, profile, timeScale, chunkBytes)
   // a broker that does not answer must not hold the device: a stop ends the first connection attempt too
   const starting = agent.start()
   starting.catch(() => undefined)
@@ -174,11 +176,12 @@ function parseSource(v: string): { jobId: string; rateRps: number } {
   return { jobId: m[1]!, rateRps: positive('--source rate', m[2]!) }
 }
 
-async function fromScenario(file: string, profileId: string, id: string): Promise<DeviceProfile> {
+/** A scenario's device as this device's profile, and the scenario's tensor chunk size (undefined: the default). */
+async function fromScenario(file: string, profileId: string, id: string): Promise<{ profile: DeviceProfile; chunkBytes: number | undefined }> {
   const s = await readScenario(file)
   const d = s.devices.find((x) => x.id === profileId)
   if (!d) throw new DoraError(ErrorCodes.USAGE, `scenario ${file} has no device ${profileId} (it has ${s.devices.map((x) => x.id).join(', ')})`)
-  return { ...d, id, emulated: true }
+  return { profile: { ...d, id, emulated: true }, chunkBytes: s.network.chunkBytes }
 }
 
 async function measured(flags: Flags): Promise<DeviceProfile> {

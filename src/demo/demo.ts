@@ -137,6 +137,7 @@ async function prepare(o: DemoOptions): Promise<Setup> {
     broker: { embedded: { host: '127.0.0.1', port: o.port, wsPort: 0 } },
     auth: { devices: scenario.devices.map((d) => ({ id: d.id, password: passwords.get(d.id)! })), observers: [dashboard] },
     homeassistant: { enabled: true, stateIntervalMs: 2000 },
+    ...(scenario.network.chunkBytes !== undefined ? { tensors: { chunkBytes: scenario.network.chunkBytes } } : {}),
     jobs: [{ ...job, planner: o.planner ?? 'dora', network: { standard: scenario.network.standard, availableAirtime: scenario.network.availableAirtime } }],
   }).catch((err: unknown) => {
     rmSync(cacheDir, { recursive: true, force: true })

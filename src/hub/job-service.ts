@@ -13,6 +13,7 @@ import type { DeviceRecord } from '../registry/registry.js'
 import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
 import { fixedDecision } from '../planner/adapt/fixed.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
+import { transportWithChunks } from '../planner/network/transport.js'
 import { runtimeMicroBatches } from '../planner/cost.js'
 import { jobSources, type Fleet, type Network, type Job } from '../planner/types.js'
 import { loadJobModel, plannerJob } from '../scenario/load.js'
@@ -232,7 +233,7 @@ export class JobService {
     if (this.stopped || !this.job || !this.leader) return
     const fleet = this.measurements.fleetToPlan(this.deps.online())
     const rtt = this.measurements.grantRoundTripToPlan()
-    const network: Network = { standard: WIFI_STANDARDS[this.config.network.standard]!, coordination: 'scheduled', availableAirtime: this.config.network.availableAirtime, ...(rtt !== undefined ? { grantRoundTripMs: rtt } : {}) }
+    const network = jobNetwork(this.config, this.deps.chunkBytes, rtt)
     if (!fleet.devices.size) {
       this.deps.log.info({ jobId: this.id }, 'no device online; nothing to plan')
       if (this.state.current) await this.halt(`${why}: no device online`)
@@ -340,4 +341,18 @@ export class JobService {
 /** Every device an epoch names: its stages' and its assignments'. */
 function epochDeviceIds(e: PlanEpoch): string[] {
   return [...new Set([...e.parts.flatMap((p) => p.plan.stages.flatMap((s) => s.devices)), ...Object.keys(e.assignments)])]
+}
+
+/**
+ * The network a job is planned on: its Wi-Fi, the air it gets, the hub's tensor chunk size
+ * (`tensors.chunkBytes`: each chunk is one message, relayed and acknowledged, so the size sets
+ * what framing and relaying cost; undefined: the default 256 KiB) and the grants' measured round
+ * trip (undefined: the model's).
+ */
+export function jobNetwork(config: JobConfigEntry, chunkBytes: number | undefined, grantRoundTripMs: number | undefined): Network {
+  return {
+    standard: WIFI_STANDARDS[config.network.standard]!, coordination: 'scheduled', availableAirtime: config.network.availableAirtime,
+    transport: transportWithChunks(chunkBytes),
+    ...(grantRoundTripMs !== undefined ? { grantRoundTripMs } : {}),
+  }
 }

@@ -10,6 +10,7 @@ import { toModelProfile } from '../planner/model-profile.js'
 import { compressBoundaries } from '../planner/compression.js'
 import { compressionErrors } from '../model/compression-error.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
+import { transportWithChunks } from '../planner/network/transport.js'
 import type { Fleet, Network, DeviceProfile, Job, ModelProfile } from '../planner/types.js'
 
 export async function readScenario(file: string): Promise<Scenario> {
@@ -37,6 +38,7 @@ export async function planningInputs(file: string, scenario: Scenario, coordinat
     availableAirtime: scenario.network.availableAirtime * (1 - (bg?.airShare ?? 0)),
     ...(bg ? { background: bg } : {}),
     ...(scenario.network.grantRoundTripMs !== undefined ? { grantRoundTripMs: scenario.network.grantRoundTripMs } : {}),
+    ...(scenario.network.chunkBytes !== undefined ? { transport: transportWithChunks(scenario.network.chunkBytes) } : {}),
   }
   return { scenario, fleet: { devices }, job, network }
 }

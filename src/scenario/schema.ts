@@ -95,6 +95,8 @@ export const scenarioSchema = z.object({
     }).optional(),
     /** A grant's round trip as measured (a hub's figure), ms: grants cost this instead of the modelled round trip. */
     grantRoundTripMs: positive.max(10_000).optional(),
+    /** Tensor bytes per chunk message, as the hub's `tensors.chunkBytes` (default 256 KiB). */
+    chunkBytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
   }),
   devices: z.array(scenarioDeviceSchema).min(1).max(1024),
   /** Scripted runtime dynamics for `dora simulate --dynamics` (times in seconds from the start). */

@@ -35,6 +35,11 @@ export const DEFAULT_TRANSPORT: Transport = {
   brokerBps: 2.4e9,
 }
 
+/** The transport of a system whose tensors go in chunks of `chunkBytes` (the hub's `tensors.chunkBytes`, a scenario's `network.chunkBytes`), the rest as DEFAULT_TRANSPORT. */
+export function transportWithChunks(chunkBytes: number | undefined): Transport {
+  return chunkBytes === undefined ? DEFAULT_TRANSPORT : { ...DEFAULT_TRANSPORT, chunkBytes }
+}
+
 const TCP_SEGMENT_BYTES = 1460
 const TCP_IP_HEADER_BYTES = 40
 
