@@ -120,6 +120,19 @@ describe('warm-start re-planning (quick decisions)', () => {
     expect(quick).toBeGreaterThan(SEEDS.length / 4)
   })
 
+  it('never repairs onto a device that cannot hold a stage (memory): with nothing else online, nothing runs', () => {
+    const fits = device('fits', seededRandom(1))
+    const tiny = { ...device('tiny', seededRandom(2)), memoryBytes: 1000 }
+    const layers = Array.from({ length: 4 }, () => ({ flops: { conv: 1e9, matmul: 0, elementwise: 0 }, paramBytes: 1e6, peakActivationBytes: 1e5 }))
+    const job: Job = { id: 'j', model: { name: 'm', layers, boundaryBytes: [1e5, 1e5, 1e5, 1e5, 1e3] }, rateRps: 1, qoe: { latencyMs: 5000 }, goal: 'latency', sourceDevice: null }
+    const start = adapt(INITIAL_STATE, { job, fleet: { devices: new Map([['fits', fits], ['tiny', tiny]]) }, network: scheduledWifi5 }, 0, 'start')
+    expect(Object.keys(start.epoch!.assignments)).toEqual(['fits'])
+    const q = adapt(start.state, { job, fleet: { devices: new Map([['tiny', tiny]]) }, network: scheduledWifi5 }, 1_000, 'fits left', { quick: true })
+    expect(q.epoch).toBeNull()
+    expect(q.state.current).toBeNull()
+    expect(q.reason).toMatch(/no plan runs on the online devices/)
+  })
+
   it('without `quick`, a join still runs the full search at once (the adapter as before)', () => {
     const c = randomCase(2, scheduledWifi5)
     const d = adapt(c.start.state, { job: c.job, fleet: c.after, network: scheduledWifi5 }, 1_000, c.event)

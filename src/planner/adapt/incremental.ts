@@ -37,6 +37,15 @@ export function costPlan(plan: Plan, w: WarmStartInputs): PlanCandidate {
   return { plan, prediction, compliance: compliance(w.job, w.fleet, prediction) }
 }
 
+/**
+ * Whether a plan breaks a bound the partitioner never relaxes (a stage beyond a device's memory,
+ * a device under its battery cap): such a variant is dropped, as the search never offers it,
+ * even as the closest plan when nothing complies.
+ */
+function outOfBounds(c: PlanCandidate): boolean {
+  return c.compliance.violations.some((v) => v.bound === 'memory' || v.bound === 'battery')
+}
+
 /** The goal's figure (lower is better). */
 function goalValue(job: Job, c: PlanCandidate): number {
   return job.goal === 'throughput' ? -c.prediction.capacityRps : job.goal === 'energy' ? c.prediction.energyJPerRequest : c.prediction.latencyMs
@@ -156,7 +165,7 @@ export function improve(start: PlanCandidate, w: WarmStartInputs): PlanCandidate
     let next = best
     for (const plan of moves(best, w)) {
       const cand = costPlan(plan, w)
-      if (better(w.job, cand, next)) next = cand
+      if (!outOfBounds(cand) && better(w.job, cand, next)) next = cand
     }
     if (next === best) break
     best = next
@@ -215,7 +224,7 @@ export function warmStart(kept: readonly Plan[], newcomers: readonly string[], w
   }
   const runnable = kept.filter((p) => p.stages.every((s) => s.devices.every((id) => w.fleet.devices.has(id))))
   const edits = [...joinEdits(runnable, newcomers.filter((id) => w.fleet.devices.has(id))), ...leaveEdits(kept, w.fleet)]
-  const all = edits.filter((p) => p.stages.every((s) => s.devices.length > 0) && !seen.has(key(p))).map(cost)
+  const all = edits.filter((p) => p.stages.every((s) => s.devices.length > 0) && !seen.has(key(p))).map(cost).filter((c) => !outOfBounds(c))
   const ranked = [...new Map(all.map((c) => [key(c.plan), c])).values()].sort((a, b) => (better(w.job, a, b) ? -1 : better(w.job, b, a) ? 1 : 0))
   const polished = ranked.slice(0, POLISHED).map((c) => improve(c, w))
   const pool = [...new Map([...polished, ...ranked].filter((c) => !seen.has(key(c.plan))).map((c) => [key(c.plan), c])).values()]
