@@ -1,7 +1,8 @@
 /**
  * One configured job in the hub: the service shell around the pure runtime adapter. It runs the
  * adapter (or a baseline's fixed policy) on fleet changes (debounced) and on a node-cron schedule
- * (periodic re-costing), and publishes each new epoch: its stage models, the plan on
+ * (periodic re-costing), and publishes each new epoch (a join or a leave: the adapter's quick
+ * decision first, then its full search in a second run, published only if better): its stage models, the plan on
  * `dora/v1/jobs/{job}/plan` and each device's part on `dora/v1/devices/{id}/assignment` (both
  * retained CBOR; the mapping is epoch-wire.ts). Its parts: measurements.ts (the fleet as
  * measured, drift), energy-ledger.ts, epoch-devices.ts (whom the data plane is open to).
@@ -245,7 +246,7 @@ export class JobService {
     // plans for what the devices run: an inference job's requests one sample at a time (no batching)
     const microBatches = runtimeMicroBatches(this.job)
     const decision = planner === 'dora'
-      ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why, microBatches ? { microBatches } : {})
+      ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why, { quick: true, ...(microBatches ? { microBatches } : {}) })
       : fixedDecision(this.state, planner, this.job, fleet, network, this.deps.clock(), why, microBatches)
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     // a hub that took over planning continues the epochs it saw published (devices ignore older ones)
@@ -255,6 +256,8 @@ export class JobService {
     this.state = epoch ? { ...decision.state, current: epoch } : decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
+    // a quick decision (the kept plans edited for a join or a leave) goes out first; the full search runs next
+    if (decision.needsFull) this.fleetChanged('the full search after a quick decision')
     if (!epoch) {
       // nothing new to run: an epoch that names a device that left must not stay (retained or running)
       const kept = this.state.current
