@@ -50,6 +50,16 @@ export const configSchema = z.object({
     sweepCron: z.string().min(1),
     /** Minimum gap between two publishes of the hub state (it is published on every change). */
     stateMinIntervalMs: z.number().int().min(0),
+    /**
+     * Where the jobs' adapter searches run: `worker`, a worker thread (the embedded broker, which
+     * shares the hub's thread, keeps serving devices while a job re-plans); `hub`, the hub's own
+     * thread (it blocks for the whole search). A search in the worker running past `budgetMs` is
+     * stopped and the job keeps its current epoch.
+     */
+    planning: z.object({
+      thread: z.enum(['worker', 'hub']).default('worker'),
+      budgetMs: z.number().int().min(100).max(3_600_000).default(30_000),
+    }).default({ thread: 'worker', budgetMs: 30_000 }),
     /** node-cron expression (with seconds) of the energy summary of the jobs (default: daily at midnight). */
     energyCron: z.string().min(1).default('0 0 0 * * *'),
     /**

@@ -26,6 +26,7 @@ import { AVAILABILITY, PROTOCOL_VERSION, filters, parseTopic, topics } from '../
 import { planEpochSchema, type DeviceErrorPayload } from '../protocol/payloads.js'
 import { HubReports, redact } from './hub-reports.js'
 import { JobService, type JobServiceDeps } from './job-service.js'
+import { AdaptWorker } from './adapt-worker.js'
 import { HubMetrics } from './metrics.js'
 import { BadMessages } from './bad-messages.js'
 import { FleetIntake } from './fleet-intake.js'
@@ -68,6 +69,8 @@ export class Hub {
   private boundMetricsPort: number | null = null
   /** Installs an epoch's stage models on the devices before their assignments (JobServiceDeps.installModels); null: they fetch them. */
   installModels: JobServiceDeps['installModels'] | null = null
+  /** The jobs' adapter searches, off the broker's event loop (null: in the hub's thread; hub.planning). */
+  private readonly searches: AdaptWorker | null
 
   /** The jobs the hub runs: configured ones and those submitted on dora/v1/jobs/{job}/spec. */
   get jobs(): JobService[] {
@@ -83,6 +86,7 @@ export class Hub {
   ) {
     this.registry = new Registry({ heartbeatTimeoutMs: config.hub.heartbeatTimeoutMs })
     this.baseDir = baseDir
+    this.searches = config.hub.planning.thread === 'worker' ? new AdaptWorker({ budgetMs: config.hub.planning.budgetMs, log: log.child({ component: 'adapt-worker' }) }) : null
     for (const j of config.jobs) this.jobServices.set(j.id, { service: this.newJob(j), source: 'config' })
     this.reports = new HubReports({
       hubId: config.hub.id, stateMinIntervalMs: config.hub.stateMinIntervalMs, client: () => this.client, devices: () => this.registry.snapshot(),
@@ -107,7 +111,7 @@ export class Hub {
         this.metrics?.adaptSeconds.observe({ job: jobId }, seconds)
       },
       beforeEpoch: async (epoch) => this.store?.reserveEpoch(j.id, epoch),
-      installModels: async (models) => this.installModels?.(models), grantsObserved: (deviceId) => this.grants?.observed(deviceId) ?? { granted: 0, meanHoldMs: undefined },
+      installModels: async (models) => this.installModels?.(models), grantsObserved: (deviceId) => this.grants?.observed(deviceId) ?? { granted: 0, meanHoldMs: undefined }, ...(this.searches ? { search: this.searches.run } : {}),
     })
     // devices ignore epochs older than the newest they saw: after a restart the numbering continues
     service.resumeAfter(this.store?.epochOf(j.id) ?? 0)
@@ -263,6 +267,7 @@ export class Hub {
         if (job && plan?.success) job.observe(plan.data)
       })
     }
+    if (this.jobs.length) this.searches?.start() // it loads while the jobs load their models
     try {
       for (const job of this.jobs) {
         await job.start()
@@ -332,6 +337,7 @@ export class Hub {
     await this.uploads?.stop()
     await this.store?.flush()
     for (const job of this.jobs) await job.stop()
+    await this.searches?.stop()
     this.status?.stop()
     this.status = null
     await this.metrics?.close()

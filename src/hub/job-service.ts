@@ -11,8 +11,8 @@ import cron, { type ScheduledTask } from 'node-cron'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { DeviceRecord } from '../registry/registry.js'
-import { adapt, INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
-import { fixedDecision } from '../planner/adapt/fixed.js'
+import { INITIAL_STATE, type AdapterState, type PlanEpoch } from '../planner/adapt/adapter.js'
+import type { AdaptRequest } from '../planner/adapt/decide.js'
 import { WIFI_STANDARDS } from '../planner/network/wifi.js'
 import { transportWithChunks } from '../planner/network/transport.js'
 import { runtimeMicroBatches } from '../planner/cost.js'
@@ -28,6 +28,8 @@ import { EpochDevices } from './epoch-devices.js'
 import { FleetMeasurements } from './measurements.js'
 import { GrantRoundTrips } from './grant-round-trips.js'
 import type { GrantsObserved } from './air-grants.js'
+import { inHubThread, type Search } from './adapt-worker.js'
+import { ReplanGate } from './replan-gate.js'
 
 export type JobConfigEntry = Config['jobs'][number]
 
@@ -40,7 +42,12 @@ export interface JobServiceDeps {
   readonly baseDir: string
   /** Fleet changes within this window are planned together. */
   readonly debounceMs?: number
-  /** Told of every adapter run: what it did and how long it took, s. */
+  /**
+   * Runs the adapter's search (adapt-worker.ts: in a worker thread, off the broker's event loop);
+   * absent: in the hub's thread.
+   */
+  readonly search?: Search
+  /** Told of every adapter run: what it did (or `timeout`) and how long it took, s. */
   readonly onAdapt?: (jobId: string, action: string, seconds: number) => void
   /** Stage models go in chunks of this many bytes. */
   readonly chunkBytes?: number
@@ -62,10 +69,13 @@ export class JobService {
   private job: Job | null = null
   private models: ModelStore | null = null
   private state: AdapterState = INITIAL_STATE
-  private timer: NodeJS.Timeout | null = null
   private task: ScheduledTask | null = null
-  private pending: string[] = []
-  private running: Promise<void> = Promise.resolve()
+  /** Fleet changes merged into runs of the adapter, one at a time (replan-gate.ts). */
+  private readonly gate: ReplanGate
+  /** Gives up a search in flight when the job stops. */
+  private readonly abort = new AbortController()
+  /** Bumped when the state is reset (goal, leadership) while a search runs: its decision is then stale. */
+  private generation = 0
   private readonly open = new EpochDevices()
   private leader = true
   /** The newest epoch of this job seen published (by this hub or another). */
@@ -88,6 +98,10 @@ export class JobService {
       jobId: config.id, batteryMinPct: config.batteryMinPct, driftThreshold: config.driftThreshold,
       standard: WIFI_STANDARDS[config.network.standard], availableAirtime: config.network.availableAirtime, onImplausible: deps.onImplausible,
       grants: new GrantRoundTrips({ driftThreshold: config.driftThreshold, observed: deps.grantsObserved ?? null, onImplausible: deps.onImplausible }),
+    })
+    this.gate = new ReplanGate({
+      run: (why, eventMs) => this.run(why, eventMs), debounceMs: deps.debounceMs ?? 100, clock: deps.clock,
+      failed: (err) => deps.log.error({ jobId: config.id, err: err.message }, 'adapting the job failed; the current epoch stays'),
     })
   }
 
@@ -127,6 +141,7 @@ export class JobService {
     this.leader = held
     if (held && !was) {
       this.state = INITIAL_STATE
+      this.generation++
       this.fleetChanged('this hub took over the job\'s planning')
     }
   }
@@ -171,6 +186,7 @@ export class JobService {
     if (this.job.goal === goal) return null
     this.job = { ...this.job, goal }
     this.state = { ...INITIAL_STATE, current: this.state.current }
+    this.generation++
     this.fleetChanged(`goal set to ${goal}`)
     return null
   }
@@ -208,26 +224,20 @@ export class JobService {
 
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = null
+    // a search in flight is given up (its worker stopped), not waited for
+    this.abort.abort()
     await this.task?.destroy()
     this.task = null
-    await this.running
+    await this.gate.stop()
   }
 
-  /** A registry event or a tick: plan again shortly (changes close together are merged). */
+  /**
+   * A registry event or a tick: plan again shortly (changes close together are merged, and those
+   * during a search go into one run after it, on the newest state).
+   */
   fleetChanged(why: string): void {
     if (this.stopped || !this.job) return
-    this.pending.push(why)
-    if (this.timer) return
-    const at = this.deps.clock()
-    this.timer = setTimeout(() => {
-      this.timer = null
-      const reasons = this.pending.splice(0)
-      this.running = this.running.then(() => this.run(reasons.join('; '), at)).catch((err: Error) => {
-        this.deps.log.error({ jobId: this.id, err: err.message }, 'adapting the job failed; the current epoch stays')
-      })
-    }, this.deps.debounceMs ?? 100)
+    this.gate.changed(why)
   }
 
   private async run(why: string, eventMs: number): Promise<void> {
@@ -242,17 +252,25 @@ export class JobService {
     }
     const measured = this.measurements.takeMeasuredLatency()
     const t0 = performance.now()
-    const planner = this.config.planner
+    const job = this.job
+    const generation = this.generation
     // plans for what the devices run: an inference job's requests one sample at a time (no batching)
-    const microBatches = runtimeMicroBatches(this.job)
-    const decision = planner === 'dora'
-      ? adapt(this.state, { job: this.job, fleet, network, ...(measured !== undefined ? { measuredLatencyMs: measured } : {}) }, this.deps.clock(), why, { quick: true, ...(microBatches ? { microBatches } : {}) })
-      : fixedDecision(this.state, planner, this.job, fleet, network, this.deps.clock(), why, microBatches)
+    const microBatches = runtimeMicroBatches(job)
+    const request: AdaptRequest = {
+      planner: this.config.planner, state: this.state, job, fleet, network, nowMs: this.deps.clock(), why, quick: true,
+      ...(measured !== undefined ? { measuredLatencyMs: measured } : {}), ...(microBatches ? { microBatches } : {}),
+    }
+    const outcome = await (this.deps.search ?? inHubThread)(request, this.abort.signal)
+    if (outcome.kind === 'aborted') return
+    if (outcome.kind === 'timeout') return this.timedOut(why, outcome.budgetMs, (performance.now() - t0) / 1000)
+    // the goal or the leadership changed during the search: a run on the new state follows
+    if (this.stopped || !this.leader || generation !== this.generation) return
+    const decision = outcome.decision
     this.deps.onAdapt?.(this.id, decision.action, (performance.now() - t0) / 1000)
     // a hub that took over planning continues the epochs it saw published (devices ignore older ones)
     const epoch = decision.epoch && decision.epoch.epoch <= this.observedEpoch ? { ...decision.epoch, epoch: this.observedEpoch + 1 } : decision.epoch
     const outgoing = this.state.current
-    if (epoch) this.energy.count(this.deps.clock(), outgoing, this.job.rateRps)
+    if (epoch) this.energy.count(this.deps.clock(), outgoing, job.rateRps)
     this.state = epoch ? { ...decision.state, current: epoch } : decision.state
     this.lastDecision = { action: decision.action, reason: decision.reason }
     this.deps.log.info({ jobId: this.id, action: decision.action, reason: decision.reason }, 'job adapted')
@@ -270,6 +288,14 @@ export class JobService {
     await this.deps.beforeEpoch?.(epoch.epoch)
     await this.publishEpoch(epoch, fleet)
     this.lastReactionMs = this.deps.clock() - eventMs
+  }
+
+  /** The search ran past its budget and was stopped: the job keeps its epoch, and says so. */
+  private timedOut(why: string, budgetMs: number, seconds: number): void {
+    this.deps.onAdapt?.(this.id, 'timeout', seconds)
+    const kept = this.state.current ? `the current epoch (${this.state.current.epoch}) stays` : 'the job has no epoch yet'
+    this.lastDecision = { action: 'timeout', reason: `${why}: the adapter's search ran past its time budget of ${budgetMs} ms and was stopped; ${kept}` }
+    this.deps.log.warn({ jobId: this.id, budgetMs, epoch: this.state.current?.epoch ?? null }, `adapter search stopped at its time budget; ${kept}`)
   }
 
   /**
