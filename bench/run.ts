@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, transfer, transfer-1m, execution, load, flood, compression) runs one;
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
  * `slots-emulated=traffic:24,camera-wall@2 clock=10` runs that bench on some of its scenarios (traffic with 24 phase draws, camera-wall at
  * twice its sources' rates) on a x10 clock.
  */
@@ -22,6 +22,7 @@ import { executionBench, label } from './execution.js'
 import { loadBench } from './load.js'
 import { floodBench } from './flood.js'
 import { compressionBench, compressionTable } from './compression.js'
+import { loopStallBench, loopStallTable } from './loop-stall.js'
 
 const which = process.argv.slice(3)
 const want = (name: string) => which.length === 0 || which.some((w) => w === name || w.startsWith(`${name}=`))
@@ -169,6 +170,15 @@ if (want('adapter')) {
     ['rounds', 'min ms', 'median ms', 'max ms'],
     [[String(t.length), t[0]!.toFixed(1), t[Math.floor(t.length / 2)]!.toFixed(1), t[t.length - 1]!.toFixed(1)]],
     'Includes the hub\'s 100 ms debounce of fleet changes, the adapter (re-plan of a ResNet-18 job) and the retained publish.')
+}
+
+if (want('loop-stall')) {
+  progress('loop-stall: the embedded broker\'s event loop while a 48-device job re-plans, search in the hub\'s thread vs the worker thread ...')
+  const runs = await loopStallBench(3, progress)
+  printTable(`The embedded broker's event loop during a 48-device re-plan: the adapter's search in the hub's thread (before) and in its worker thread (after), same run (EMULATION: synthetic device profiles; load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`,
+    ['search runs in', 'adapter\'s action', 'rounds', 'search ms', 'longest 1 ms timer gap ms (median)', '(worst)', 'pings in the search', 'ping round trip median ms', 'p99 ms', 'max ms', 'unanswered'],
+    loopStallTable(runs),
+    'The hub\'s process: the embedded broker (Aedes) and a device joining a running 48-device fleet (bench/fleet48.ts, 12-layer encoder): the partitioner searches the whole fleet again (\'keep\': the running mix stays within the hysteresis); the modes alternate with a quiet reference, 3 rounds each (medians of the rounds; round trips pooled). Pings: a real mqtt.js client in another process publishing to itself through the broker every 5 ms; those sent from the search\'s start to its end count.')
 }
 
 for (const [name, chunk] of [['transfer', DEFAULT_CHUNK_BYTES], ['transfer-1m', chunkBytesFor(1024 * 1024)]] as const) {
