@@ -5,7 +5,10 @@
  * Numbers may be infinite (an overloaded plan's latency), as the in-thread call returns them.
  */
 import { z } from 'zod'
-import type { AdaptDecision } from '../planner/adapt/adapter.js'
+import type { AdaptAction, AdaptDecision } from '../planner/adapt/adapter.js'
+
+/** Every action a decision may name (a new one fails the type check here until it is added). */
+const ACTIONS: Record<AdaptAction, true> = { keep: true, recompose: true, replan: true, quick: true, infeasible: true }
 
 const num = z.custom<number>((x) => typeof x === 'number', 'a number')
 const layers = z.tuple([num, num])
@@ -31,7 +34,7 @@ const state = z.looseObject({
   known: z.array(z.string()),
 })
 const decision = z.looseObject({
-  action: z.enum(['keep', 'recompose', 'replan', 'infeasible']),
+  action: z.enum(Object.keys(ACTIONS) as [AdaptAction, ...AdaptAction[]]),
   state,
   epoch: epoch.nullable(),
   reason: z.string(),
