@@ -5,9 +5,12 @@
  * case's rate and CPU ms per MB of sender / receiver / broker (or relay).
  *   node bin/run-ts.mjs bench/transfer-ab.ts ROUNDS MIB,... MODES BROKERS TREE [TREE...]
  *   MODES: mqtt,bare,raw; BROKERS: aedes (the embedded broker of BROKER_TREE, default the first
- *   tree), mosq (Mosquitto's defaults), mosqnd (set_tcp_nodelay true).
+ *   tree), aedes@TREE (the embedded broker of that tree: several of them A/B the broker itself,
+ *   with the same peers), mosq (Mosquitto's defaults), mosqnd (set_tcp_nodelay true).
  * Environment: CHUNK (bytes, default 256 KiB), MUL (tensors x MUL), PROF (a folder: --cpu-prof
- * of every peer and the embedded broker, one subfolder per case).
+ * of every peer and the embedded broker, one subfolder per case), BROKER_NODE_ARGS (node flags
+ * for the embedded brokers, space-separated, e.g. --trace-gc), WARM=1 (one unreported 16 MiB x 16
+ * case through each broker first: a fresh broker spends its first 0.5-1 s of CPU compiling).
  */
 import net from 'node:net'
 import os from 'node:os'
@@ -22,8 +25,8 @@ const chunk = Number(process.env.CHUNK ?? 256 * 1024)
 const prof = process.env.PROF
 const profArgs = (tag: string) => (prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}/${tag}`] : [])
 
-function startPeer(tree: string, script: string, args: string[], tag = ''): Peer {
-  return startPeerIn(`${tree}/bench/${script}`, args, { via: `${tree}/bin/run-ts.mjs`, nodeArgs: tag ? profArgs(tag) : [], cwd: tree })
+function startPeer(tree: string, script: string, args: string[], tag = '', nodeArgs: string[] = []): Peer {
+  return startPeerIn(`${tree}/bench/${script}`, args, { via: `${tree}/bin/run-ts.mjs`, nodeArgs: [...nodeArgs, ...(tag ? profArgs(tag) : [])], cwd: tree })
 }
 function startRelay(): Promise<{ port: number; close: () => void }> {
   const server = net.createServer()
@@ -53,10 +56,13 @@ async function runCase(tree: string, mode: string, port: number, brokerPid: numb
 const brokerTree = process.env.BROKER_TREE ?? trees[0]!
 const brokers: Array<{ name: string; port: number; pid: number; stop: () => Promise<void> }> = []
 for (const b of brokersS!.split(',')) {
-  if (b === 'aedes') {
-    const e = startPeer(brokerTree, 'transfer-broker.ts', [String(1024 * 1024)], prof ? 'aedes' : '')
+  if (b === 'aedes' || b.startsWith('aedes@')) {
+    const tree = b === 'aedes' ? brokerTree : b.slice('aedes@'.length)
+    const name = b === 'aedes' ? 'aedes' : `aedes@${tree.split('/').pop()}`
+    const nodeArgs = (process.env.BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    const e = startPeer(tree, 'transfer-broker.ts', [String(1024 * 1024)], prof ? name : '', nodeArgs)
     const port = JSON.parse(await e.waitFor((l) => l.startsWith('{"port"'))).port
-    brokers.push({ name: 'aedes', port, pid: e.proc.pid!, stop: async () => { e.proc.stdin!.end(); await new Promise((r) => e.proc.once('exit', r)) } })
+    brokers.push({ name, port, pid: e.proc.pid!, stop: async () => { e.proc.stdin!.end(); await new Promise((r) => e.proc.once('exit', r)) } })
   } else {
     const m = await startMosquitto(undefined, `max_queued_messages 0\n${b === 'mosqnd' ? 'set_tcp_nodelay true\n' : ''}`)
     brokers.push({ name: b, port: m.port, pid: m.pid, stop: m.stop })
@@ -65,6 +71,7 @@ for (const b of brokersS!.split(',')) {
 const relay = await startRelay()
 console.log(`# ${new Date().toISOString()} load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} chunk ${chunk}`)
 try {
+  if (process.env.WARM === '1') for (const b of brokers) await runCase(trees[0]!, 'mqtt', b.port, b.pid, 16 * 1024 * 1024, 16, `warm-${b.name}`)
   for (let r = 0; r < rounds; r++) {
     for (const size of sizes) {
       const count = (size <= 1024 ? 20_000 : Math.max(4, Math.ceil((128 * 1024 * 1024) / size))) * Number(process.env.MUL ?? 1)
@@ -74,7 +81,7 @@ try {
           for (const tree of mode === 'raw' ? [trees[0]!] : trees) {
             const tag = `${tree.split('/').pop()}-${b.name}-${mode}-${size}`
             const res = await runCase(tree, mode, b.port, b.pid, size, count, tag)
-            console.log(`r${r} ${(size / 1048576).toFixed(3)}MiB ${b.name.padEnd(6)} ${mode.padEnd(4)} ${tree.padEnd(24)} ${res.MBps.toFixed(1).padStart(7)} MB/s  cpu ${res.cpu.map((x) => x.toFixed(2)).join(' / ')}  load ${os.loadavg()[0]!.toFixed(1)}`)
+            console.log(`r${r} ${(size / 1048576).toFixed(3)}MiB ${b.name.padEnd(10)} ${mode.padEnd(4)} ${tree.padEnd(24)} ${res.MBps.toFixed(1).padStart(7)} MB/s  cpu ${res.cpu.map((x) => x.toFixed(2)).join(' / ')}  load ${os.loadavg()[0]!.toFixed(1)}`)
           }
         }
       }
