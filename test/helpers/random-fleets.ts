@@ -57,8 +57,12 @@ export function randomCase(seed: number, opts: { training?: boolean } = {}): Ran
   return { fleet: { devices: new Map(devices.map((d) => [d.id, d])) }, job, network: grantedWifi5 }
 }
 
-/** A random plan on the case's devices: 1-4 stages, replicas, sometimes a local first stage. */
-export function randomPlan(c: RandomCase, seed: number): Plan {
+/**
+ * A random plan on the case's devices: 1-4 stages, replicas, sometimes a local first stage.
+ * Micro-batches of 1 (85%) or 2; with `maxMicroBatch`, 1..maxMicroBatch evenly, drawn from a
+ * stream of their own (the stages are the same plan's either way).
+ */
+export function randomPlan(c: RandomCase, seed: number, opts: { maxMicroBatch?: number } = {}): Plan {
   const rand = seededRandom(seed ^ 0x3c6ef372)
   const L = c.job.model.layers.length
   const ids = [...c.fleet.devices.keys()].sort(() => rand() - 0.5)
@@ -80,5 +84,7 @@ export function randomPlan(c: RandomCase, seed: number): Plan {
     pool = pool.filter((d) => !devices.includes(d))
     return { layers: [start, bounds[k + 1]!] as [number, number], devices }
   })
-  return { id: `p${seed}`, planner: 'random', microBatch: rand() < 0.15 ? 2 : 1, stages }
+  let microBatch = rand() < 0.15 ? 2 : 1
+  if (opts.maxMicroBatch) microBatch = 1 + Math.floor(seededRandom(seed ^ 0x5bd1e995)() * opts.maxMicroBatch)
+  return { id: `p${seed}`, planner: 'random', microBatch, stages }
 }
