@@ -8,17 +8,21 @@ import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.j
 import { chooseTransferMode } from '../planner/adapt/transfer-mode.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import type { Job, ModelProfile, Plan } from '../planner/types.js'
+import { cutCodec } from '../planner/compression.js'
 
 const out = (s: string) => process.stdout.write(`${s}\n`)
 /** JSON has no Infinity: an unbounded figure (overload) is null. */
 const finite = (x: number) => (Number.isFinite(x) ? x : null)
 
 /** A plan's stages as text; a compressed cut shows its codec on the arrow: `-(int8)->`. */
-function stagesText(plan: Plan, codecs: ModelProfile['boundaryCodecs']): string {
-  return plan.stages.map((s, k) => `${k === 0 ? '' : codecs?.[s.layers[0]] ? ` -(${codecs[s.layers[0]]})-> ` : ' -> '}[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`).join('')
+function stagesText(plan: Plan, model: ModelProfile): string {
+  return plan.stages.map((s, k) => {
+    const c = k === 0 ? null : cutCodec(model, plan, s.layers[0])
+    return `${k === 0 ? '' : c ? ` -(${c})-> ` : ' -> '}[${s.layers[0]},${s.layers[1]})@${s.devices.join('+')}`
+  }).join('')
 }
 
-function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined, codecs: ModelProfile['boundaryCodecs']) {
+function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined, model: ModelProfile) {
   return {
     id: c.plan.id,
     microBatch: c.plan.microBatch,
@@ -27,7 +31,7 @@ function planJson(c: PlanCandidate, nodeBounds: readonly number[] | undefined, c
       devices: [...s.devices],
       ...(nodeBounds ? { nodes: [nodeBounds[s.layers[0]], nodeBounds[s.layers[1]]] } : {}),
       // how the float32 activations reach this stage (job.compression): float16 or int8; absent: float32
-      ...(k > 0 && codecs?.[s.layers[0]] ? { inputCodec: codecs[s.layers[0]] } : {}),
+      ...(k > 0 && cutCodec(model, c.plan, s.layers[0]) ? { inputCodec: cutCodec(model, c.plan, s.layers[0]) } : {}),
     })),
     predicted: {
       latencyMs: finite(c.prediction.latencyMs),
@@ -78,7 +82,7 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
       if (flags.json) {
         const plans = (result.ok ? result.candidates : result.closest).map((c) => {
           const sch = scheduleTransfers(c.plan, inputs.job, inputs.fleet, inputs.network)
-          return { ...planJson(c, bounds, inputs.job.model.boundaryCodecs), slots: sch.ok ? slotsJson(sch.schedule) : { none: sch.reason } }
+          return { ...planJson(c, bounds, inputs.job.model), slots: sch.ok ? slotsJson(sch.schedule) : { none: sch.reason } }
         })
         out(JSON.stringify({
           scenario: scenario.name,
@@ -98,7 +102,7 @@ export function registerPlanCommand(program: Command, setExit: (code: number) =>
       out(`planned in ${planMs.toFixed(0)} ms (${result.explored} stage options explored)\n`)
       const rows = (result.ok ? result.candidates : result.closest).map((c) => [
         c.plan.id + (result.ok && c === result.chosen ? ' *' : ''),
-        stagesText(c.plan, inputs.job.model.boundaryCodecs),
+        stagesText(c.plan, inputs.job.model),
         String(c.plan.microBatch),
         fmtMs(c.prediction.latencyMs),
         fmtMs(c.prediction.p95LatencyMs),

@@ -15,6 +15,7 @@ import { parsePositiveInt } from './model-commands.js'
 import { table } from './format.js'
 import { simulateDynamics } from '../sim/dynamics.js'
 import { scheduleTransfers, type Schedule } from '../planner/network/scheduler.js'
+import { withinErrorBound } from '../planner/compression.js'
 import { liveBatchNote, trainingNote } from './plan-command.js'
 
 const planFileSchema = z.object({
@@ -79,6 +80,8 @@ async function simulateAction(flags: SimulateFlags, setExit: (code: number) => v
   if (flags.plan) {
     plan = await readPlanFile(flags.plan)
     checkPlan(plan, inputs.job.model.layers.length, new Set(inputs.fleet.devices.keys()))
+    // its cuts compressed as the planner would send them (lighter where their errors add above the bound)
+    plan = withinErrorBound(inputs.job.model, plan)
   } else {
     if (flags.planner !== 'dora' && !(flags.planner in BASELINES)) throw new DoraError(ErrorCodes.USAGE, `unknown planner ${flags.planner}; available: dora, ${Object.keys(BASELINES).join(', ')}`)
     let p: Plan | null

@@ -6,7 +6,8 @@
  */
 import type { PlanEpoch } from '../planner/adapt/adapter.js'
 import { stageComputeMs, stageFlops } from '../planner/cost.js'
-import { jobSources, type Fleet, type Job, type ModelProfile } from '../planner/types.js'
+import { jobSources, type Fleet, type Job, type ModelProfile, type Plan } from '../planner/types.js'
+import { cutCodec } from '../planner/compression.js'
 import type { ActivationCodec } from '../protocol/activation-codec.js'
 import { HUB_SOURCE, PROTOCOL_VERSION } from '../protocol/topics.js'
 import { assignmentSchema, planEpochSchema, type AssignmentPayload, type PlanEpochPayload, type TensorSpec } from '../protocol/payloads.js'
@@ -47,7 +48,7 @@ export function planEpochPayload(x: PlanWireInput): PlanEpochPayload {
     activateAtMs: e.activateAtMs,
     parts: e.parts.map((p) => ({
       planId: p.plan.id, weight: p.weight, microBatch: p.plan.microBatch,
-      stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodesOf(job, s.layers), ...io(nodesOf(job, s.layers)), ...codecAt(job.model, s.layers[1]), devices: [...s.devices], shares: speedShares(job, fleet, s.layers, s.devices) })),
+      stages: p.plan.stages.map((s) => ({ layers: [...s.layers], nodes: nodesOf(job, s.layers), ...io(nodesOf(job, s.layers)), ...codecAt(job.model, p.plan, s.layers[1]), devices: [...s.devices], shares: speedShares(job, fleet, s.layers, s.devices) })),
       schedule: p.schedule ? { periodMs: p.schedule.periodMs, cycleMs: p.schedule.cycleMs, microBatchesPerCycle: p.schedule.microBatchesPerCycle, guardMs: p.schedule.guardMs, ...(p.schedule.routes.length ? { turns: p.schedule.routes.map((r) => r.source ?? HUB_SOURCE) } : {}) } : null,
       ...(p.modes ? { transfers: p.modes.mode } : {}),
     })),
@@ -101,7 +102,7 @@ export function speedShares(job: Job, fleet: Fleet, layers: readonly [number, nu
 }
 
 /** How a stage's outputs travel when it ends at `boundary` (the planner's choice for that cut). */
-function codecAt(model: ModelProfile, boundary: number): { codec?: ActivationCodec } {
-  const c = model.boundaryCodecs?.[boundary]
+function codecAt(model: ModelProfile, plan: Plan, boundary: number): { codec?: ActivationCodec } {
+  const c = boundary < model.layers.length ? cutCodec(model, plan, boundary) : null
   return c ? { codec: c } : {}
 }

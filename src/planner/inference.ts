@@ -17,6 +17,7 @@ import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, 
 import { planRouting, replicaLoad, type Replica, type Routing } from './routing.js'
 import { departureScv, kingman, mergedScv, p95Ms, splitScv, waitShape, type RequestPaths, type Wait } from './latency.js'
 import { airWaitS, batchAirScv, type AirRoute, type AirTransfer } from './air-queue.js'
+import { cutBytes } from './compression.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
 export const COMPUTE_CV = 0.05
@@ -94,7 +95,7 @@ function planTransfers(plan: Plan, job: Job, routing: Routing, network: Network)
     moveMs[k]![j]![r]! += given * transferLatencyS(hs, network) * 1000
   }
   stages.forEach((st, j) => {
-    const bytes = b * job.model.boundaryBytes[plan.stages[j]!.layers[0]]!
+    const bytes = b * cutBytes(job.model, plan, plan.stages[j]!.layers[0])
     const outBytes = b * outputBytesOf(job.model, plan.stages[j]!.layers)
     sources.forEach((s, k) => {
       st.replicas.forEach((r, ri) => {

@@ -4,6 +4,7 @@
  * plans over period, latency, energy and air time per request; a beam bounds the states expanded
  * per layer boundary. Complete plans are then costed exactly by the cost model. Pure.
  */
+import { withinErrorBound } from './compression.js'
 import { compliance, DEFAULT_UTILISATION_CAP, hopsBetween, pipelinedTransfer, predict, transferS } from './cost.js'
 import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Prediction, type Stage } from './types.js'
 import { trainingFigures } from './training.js'
@@ -148,7 +149,8 @@ export function completePlans(space: SearchSpace, prune: boolean, counter: { exp
     // exact costing is dearer than the DP: cost only the best complete plans across all states
     for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth, space.stepWeight)) for (const label of entry.set) complete.push({ label, microBatch: b })
   }
-  return complete.map(({ label, microBatch }, n) => planOf(space, label, microBatch, n))
+  // a plan whose cuts' compression errors add above the job's bound sends lighter on some of them
+  return complete.map(({ label, microBatch }, n) => withinErrorBound(space.job.model, planOf(space, label, microBatch, n)))
 }
 
 function costed(space: SearchSpace, plan: Plan): PlanCandidate {

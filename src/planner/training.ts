@@ -31,6 +31,7 @@
 import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Hop } from './cost.js'
 import type { Fleet, Network, DeviceProfile, Job, Plan, Prediction } from './types.js'
 import { checkpointBytes, checkpointEvery, checkpointStepMs, oneStepMs } from './replay/training.js'
+import { cutBytes } from './compression.js'
 
 /** Forward + backward time of one micro-batch of a stage on a device, ms. */
 export function trainingStageMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
@@ -116,7 +117,7 @@ export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Net
     for (const f of from) for (const t of to) transfers.push({ from: f.d, to: t.d, bytes, weight: f.share * t.share })
   }
   stages.forEach((s, k) => {
-    const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
+    const bytes = b * cutBytes(job.model, plan, s.st.layers[0])
     if (k === 0) return add([{ d: source, share: 1 }], s.reps, bytes)
     const prev = stages[k - 1]!.reps
     add(prev, s.reps, bytes)
@@ -192,7 +193,7 @@ function trainingPeriod(plan: Plan, job: Job, network: Network, source: DevicePr
   })
   const stageMs = stages.map((s) => s.reps.reduce((t, r) => t + r.share * r.ms, 0))
   const boundaryMs = stages.map((s, k) => {
-    const bytes = b * job.model.boundaryBytes[s.st.layers[0]]!
+    const bytes = b * cutBytes(job.model, plan, s.st.layers[0])
     const from = k === 0 ? [{ d: source, share: 1 }] : stages[k - 1]!.reps
     let ms = 0
     for (const f of from) for (const t of s.reps) for (const h of hopsBetween(f.d, t.d, bytes)) ms += f.share * t.share * transferS(h, network) * 1000

@@ -42,8 +42,15 @@ export interface ModelProfile {
   /** The measured output error of each boundary's codec (0: float32), relative L2, one cut alone. */
   readonly boundaryErrors?: readonly number[]
   /**
+   * Per boundary, what a plan may fall back to when its cuts' errors add above the bound
+   * (planner/compression.ts withinErrorBound): the float32 bytes per sample crossing it and each
+   * codec's measured error (null: not compressible). Set with boundaryCodecs.
+   */
+  readonly boundaryOptions?: ReadonlyArray<{ readonly floatBytes: number; readonly error: Readonly<Record<ActivationCodec, number>> } | null>
+  /**
    * The job's bound on the output error a request gets from compression (relative L2): a plan is
-   * compliant only if the sum of boundaryErrors over its cuts is within it (planOutputError).
+   * compliant only if the sum of its cuts' errors is within it (planOutputError); the search
+   * sends a plan's cuts lighter until it is (withinErrorBound).
    */
   readonly maxOutputError?: number
 }
@@ -133,6 +140,12 @@ export interface Plan {
   readonly microBatch: number
   /** Which planner made it (for reports). */
   readonly planner: string
+  /**
+   * Boundaries where this plan sends lighter than the model's codec (boundaryCodecs), to keep its
+   * summed compression error within the bound (planner/compression.ts withinErrorBound): fp16
+   * instead of int8, or null (float32). Absent: the model's codecs at every cut.
+   */
+  readonly codecs?: Readonly<Record<number, ActivationCodec | null>>
 }
 
 export interface Prediction {

@@ -57,7 +57,8 @@ export const jobSchema = z.object({
   /**
    * Activation compression: the planner sends a cut's float32 tensors as float16 or int8 where the
    * model's output error, measured at that cut, stays within `maxOutputError` (relative L2); a
-   * plan is refused when the errors of its compressed cuts sum above it (they add over cuts).
+   * plan whose compressed cuts' errors sum above it (they add over cuts) sends some of them
+   * lighter until the sum holds (planner/compression.ts withinErrorBound).
    * Absent: everything travels as float32.
    */
   compression: z.object({ maxOutputError: z.number().min(0).max(1) }).optional(),

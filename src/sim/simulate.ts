@@ -23,6 +23,7 @@ import { WeightedTurns } from '../runtime/route.js'
 
 import type { SimOptions, SimResult } from '../planner/replay/run.js'
 import type { Schedule } from '../planner/network/scheduler.js'
+import { cutBytes } from '../planner/compression.js'
 
 export type { SimOptions, SimResult }
 
@@ -84,7 +85,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     const target = batch.slot
       ? dev(schedule!.routes[batch.slot.m]!.replicas[batch.stage]!)
       : dev(st.devices[turns.pick(`${batch.source}/${batch.stage}`, routing.weights[batch.source]![batch.stage]!)]!)
-    transfer(batch.at, target, b * job.model.boundaryBytes[st.layers[0]]!, () => {
+    transfer(batch.at, target, b * cutBytes(job.model, plan, st.layers[0]), () => {
       const s = (serviceMs[batch.stage]!.get(target.id)! / 1000) * Math.max(0.5, 1 + options.computeJitter * gauss())
       const start = Math.max(now, freeAt.get(target.id) ?? 0)
       freeAt.set(target.id, start + s)

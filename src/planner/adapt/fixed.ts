@@ -9,6 +9,7 @@ import { BASELINES, type BaselineName } from '../baselines/index.js'
 import { BudgetExceeded } from '../baselines/budget.js'
 import { hybridDp } from '../baselines/hybrid-dp.js'
 import { predict } from '../cost.js'
+import { withinErrorBound } from '../compression.js'
 import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
 import { chooseTransferMode } from './transfer-mode.js'
 import { ran, type AdaptDecision, type AdapterState, type PlanEpoch } from './adapter.js'
@@ -19,7 +20,8 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
   if (!job) return null
   const found = planner === 'hybrid-dp' && microBatches ? hybridDp(job, fleet, network, microBatches) : BASELINES[planner](job, fleet, network)
   if (!found) return null
-  const plan = { ...found.plan, id: `${planner}-${epoch}` }
+  // a baseline's cuts send lighter where their compression errors add above the job's bound, as Dora's do
+  const plan = withinErrorBound(job.model, { ...found.plan, id: `${planner}-${epoch}` })
   const p = predict(plan, job, fleet, network)
   const modes = chooseTransferMode(plan, job, fleet, network, p, nowMs)
   const assignments: Record<string, Array<{ planId: string; stage: number; layers: readonly [number, number] }>> = {}

@@ -38,6 +38,7 @@ import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile
 import { CyclicTimeline } from './slots.js'
 import { DEFAULT_TRANSPORT } from './transport.js'
 import { checkpointEvery, checkpointStepMs, traceOneStep } from '../replay/training.js'
+import { cutBytes } from '../compression.js'
 
 export interface ScheduleOptions {
   /** Guard added to every slot for clock error and jitter, ms. */
@@ -221,7 +222,7 @@ function buildChains(plan: Plan, job: Job, network: Network, N: number, sourceOf
     }
     plan.stages.forEach((st, k) => {
       const r = replicaOf(k, m)
-      move(r, b * job.model.boundaryBytes[st.layers[0]]!, k === 0 ? 'input' : `act@${st.layers[0]}`)
+      move(r, b * cutBytes(job.model, plan, st.layers[0]), k === 0 ? 'input' : `act@${st.layers[0]}`)
       const ms = stageComputeMs(job, r, st.layers, b)
       computeMs.set(r.id, (computeMs.get(r.id) ?? 0) + ms)
       chain.push({ kind: 'compute', device: r.id, stage: k, ms })

@@ -22,6 +22,7 @@ import { stageParamBytes } from '../training.js'
 import type { DeviceProfile, Fleet, Job, Network, Plan } from '../types.js'
 import { transferSplit } from './medium.js'
 import { replicaAssignment } from './training.js'
+import { cutBytes } from '../compression.js'
 
 /** A transfer's least duration and least air time, ms. */
 interface Least { ms: number; airMs: number }
@@ -63,7 +64,7 @@ export function stepLowerBoundMs(plan: Plan, job: Job, fleet: Fleet, network: Ne
   // a forward's and a backward's time, as the replay takes them
   const fMs = (k: number, id: string) => fwdMs[k]!.get(id)!
   const bMs = (k: number, id: string) => 2 * (fMs(k, id) - dev(id).stageOverheadMs) + dev(id).stageOverheadMs
-  const bytesIn = (k: number) => b * job.model.boundaryBytes[plan.stages[k]!.layers[0]]!
+  const bytesIn = (k: number) => b * cutBytes(job.model, plan, plan.stages[k]!.layers[0])
   const busy = new Map<string, number>()
   const stageOf = new Map<string, number>()
   assignment.forEach((ids, k) => {

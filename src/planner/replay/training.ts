@@ -28,6 +28,7 @@ import { stageComputeMs, type Hop } from '../cost.js'
 import type { Fleet, Network, DeviceProfile, Job, Plan } from '../types.js'
 import { stageParamBytes } from '../training.js'
 import { seededRandom } from '../../shared/random.js'
+import { cutBytes } from '../compression.js'
 
 interface Task {
   kind: 'F' | 'B'
@@ -223,7 +224,7 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
     while (queue.length && st.admitted < st.limit) {
       const mb = queue.shift()!
       st.admitted++
-      medium.transfer(source, dev(id), b * job.model.boundaryBytes[0]!, () => {
+      medium.transfer(source, dev(id), b * cutBytes(job.model, plan, 0), () => {
         st.ready.push({ kind: 'F', mb, stage: 0 })
         dispatch(id)
       }, undefined, medium.trace ? `input#${mb}` : '')
@@ -236,7 +237,7 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
       if (k === S - 1) state.get(id)!.ready.push({ kind: 'B', mb: task.mb, stage: k })
       else {
         const next = assignment[k + 1]![task.mb]!
-        medium.transfer(dev(id), dev(next), b * job.model.boundaryBytes[plan.stages[k + 1]!.layers[0]]!, () => {
+        medium.transfer(dev(id), dev(next), b * cutBytes(job.model, plan, plan.stages[k + 1]!.layers[0]), () => {
           state.get(next)!.ready.push({ kind: 'F', mb: task.mb, stage: k + 1 })
           dispatch(next)
         }, undefined, medium.trace ? `act@${plan.stages[k + 1]!.layers[0]}#${task.mb}` : '')
@@ -252,7 +253,7 @@ function pipelineTasks(c: PipelineContext): { admit: (id: string) => void } {
       return
     }
     const prev = assignment[k - 1]![task.mb]!
-    medium.transfer(dev(id), dev(prev), b * job.model.boundaryBytes[plan.stages[k]!.layers[0]]!, () => {
+    medium.transfer(dev(id), dev(prev), b * cutBytes(job.model, plan, plan.stages[k]!.layers[0]), () => {
       state.get(prev)!.ready.push({ kind: 'B', mb: task.mb, stage: k - 1 })
       dispatch(prev)
     }, undefined, medium.trace ? `grad@${plan.stages[k]!.layers[0]}#${task.mb}` : '')
