@@ -5,7 +5,11 @@
  *   report counts at most `REPORT_FACTOR` times slower or faster: a single absurd figure moves the
  *   device's slowdown little, consistent measurements move it all the way over a few heartbeats
  *   (so a device that claims far more FLOP/s than it runs loses its stages once measured).
- * - The slowdown stays within [MIN_SLOWDOWN, MAX_SLOWDOWN] of the claimed caps.
+ * - The slowdown stays within [MIN_SLOWDOWN, MAX_SLOWDOWN] of the claimed caps. MIN_SLOWDOWN is 1:
+ *   measurements may slow a device down against its caps, never speed it up past them, so a
+ *   device reporting stage times faster than its caps predict (a flood of them drew a job onto
+ *   the device at 1/283 of its caps' stage time, test/hardening/speed-claims.test.ts) is
+ *   planned at most as fast as it claims, a claim the caps schema bounds.
  * - Request latencies of a job count only from the job's own source devices.
  * - A grant's measured round trip counts only within REPORT_FACTOR of the model's for the
  *   device's link, either way (hub/grant-round-trips.ts; beyond, it is refused).
@@ -14,7 +18,7 @@
 import { jobSources, type Job } from '../planner/types.js'
 
 export const REPORT_FACTOR = 10
-export const MIN_SLOWDOWN = 1e-3
+export const MIN_SLOWDOWN = 1
 export const MAX_SLOWDOWN = 1e9
 
 /** Measured over predicted stage time as the hub weighs it, or null for a report it refuses. */
