@@ -11,6 +11,8 @@
  * its chunks pipelined through them (network/pipeline.ts).
  * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
  * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
+ * At once (Network.dcf), overlapping micro-batches share the air (dcfShare), and device sources on
+ * frame clocks (Job.frameClocks) are periodic streams at random phases (sourceStreams).
  */
 import { hopAirSeconds, hopsBetween, pipelinedTransfer, planMemoryBytes, transferLatencyS, type Hop } from './cost.js'
 import { outputBytesOf, type Fleet, type Network, type DeviceProfile, type Job, type Plan, type Prediction } from './types.js'
@@ -34,9 +36,12 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const lambda = job.rateRps
   const { capacity, bottleneck, utilisation } = capacityOf(plan, routing, lambda / b, airS)
   const overloaded = lambda >= capacity
-  const queues = replicaQueues(routing, lambda / b, b)
+  const streams = sourceStreams(routing, job, b)
+  const queues = replicaQueues(routing, lambda / b, streams)
   const routes = airRoutes(routing, hops, airEach, spans, queues.waits, network)
-  const air = airWait(hops, airEach, lambda / b, airS, routes, airArrivalScv(routing, routes, queues.departScv, b, lambda / b, airS))
+  const dcf = network.dcf === true && network.coordination === 'scheduled' && !network.grants
+  const self = selfShare(routes.map((x) => x.share), routes.map((x) => x.share * routeAirS(x)), streams.clocked)
+  const air = airWait(hops, airEach, lambda / b, airS, routes, airArrivalScv(routing, routes, queues.departScv, streams.scv, lambda / b, airS), dcf, self)
   const waitMs = queues.meanMs + air.meanMs
 
   // Latency: batching, compute, transfers and waits along each source's routes.
@@ -48,12 +53,12 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
     sources: sources.map((s, k) => ({
       share: s.share,
       baseMs: 0,
-      batchWait: { others: b - 1, rateRps: lambda * s.share },
+      batchWait: { others: b - 1, rateRps: lambda * s.share, ...(streams.clocked[k] ? { periodic: true } : {}) },
       steps: stages.map((st, j) => st.replicas.map((r, ri) => ({ weight: weights[k]![j]![ri]!, ms: r.ms + moveMs[k]![j]![ri]!, wait: queues.waits[j]![ri]! }))),
     })),
     // the other micro-batches whose flights overlap this one's (Poisson: 2 x arrivals x the
     // flight time off the queues, from its source's send to its results; see airWaitShape)
-    shared: [airWaitShape(air.meanMs, air.rho, air.visits, (2 * (lambda / b) * (meanBase - meanBatchingMs)) / 1000)],
+    shared: [airWaitShape(air.meanMs, (1 - self) * air.rho, air.visits, ((1 - self) * 2 * (lambda / b) * (meanBase - meanBatchingMs)) / 1000, air.shared)],
   }
   const p95LatencyMs = overloaded ? Infinity : p95Ms(paths)
   const throughput = Math.min(lambda, capacity)
@@ -158,13 +163,43 @@ function capacityOf(plan: Plan, routing: Routing, batchesPerS: number, airS: num
   return { capacity, bottleneck, utilisation }
 }
 
+/**
+ * Each source's micro-batch stream as it starts: its squared coefficient of variation, and
+ * whether it runs on a frame clock. b Poisson arrivals: 1 / b. A device source on a frame clock of
+ * its own (Job.frameClocks: the at-once run, as the device agent captures) at a random phase: its
+ * micro-batches leave at fixed gaps, so one never waits behind the source's own last one (its
+ * period is far longer than a flight), but to every other stream it is a random phase, and a
+ * frame of another stream finds it on the air (or on a replica) as often as it would a Poisson
+ * stream of its load: the superposition of independent periodic streams is not a smooth renewal
+ * stream (Whitt's merged SCV and the smooth queue put its waits at a tenth of the simulator's on
+ * traffic). So it counts as Poisson (SCV 1) to the others and is taken out of its own queue
+ * (selfShare): a camera's own first stage never queues behind its frames.
+ */
+function sourceStreams(routing: Routing, job: Job, b: number): { scv: number[]; clocked: boolean[] } {
+  const clocked = routing.sources.map((s) => !!job.frameClocks && s.d !== null)
+  return { scv: clocked.map((c) => (c ? 1 : 1 / b)), clocked }
+}
+
+/**
+ * The part of a queue's wait that clocked streams would meet behind their own earlier frames:
+ * sum over clocked streams of (their share of the arrivals) x (their share of the load). A frame
+ * of a clocked stream meets only the others' work, on average the wait times one minus its own
+ * share of the load.
+ */
+function selfShare(arrivals: readonly number[], load: readonly number[], clocked: readonly boolean[]): number {
+  const a = arrivals.reduce((x, y) => x + y, 0)
+  const l = load.reduce((x, y) => x + y, 0)
+  if (!(a > 0) || !(l > 0)) return 0
+  return clocked.reduce((x, c, k) => (c ? x + (arrivals[k]! / a) * (load[k]! / l) : x), 0)
+}
+
 /** Each replica's queue (Kingman, arrival variability carried along the stages): mean wait per micro-batch and each replica's Wait. */
-function replicaQueues(routing: Routing, batchesPerS: number, b: number): { meanMs: number; waits: Wait[][]; departScv: number[][] } {
+function replicaQueues(routing: Routing, batchesPerS: number, streams: { scv: readonly number[]; clocked: readonly boolean[] }): { meanMs: number; waits: Wait[][]; departScv: number[][] } {
   const { sources, stages, weights } = routing
   const cs2 = COMPUTE_CV ** 2
   let meanMs = 0
   // scv[k]: squared coefficient of variation of source k's micro-batch stream entering the stage
-  let scv = sources.map(() => 1 / b)
+  let scv = [...streams.scv]
   const all: Wait[][] = []
   const departScv: number[][] = []
   // the run of single-device stages the micro-batches are in: the sources' streams entering its
@@ -193,6 +228,9 @@ function replicaQueues(routing: Routing, batchesPerS: number, b: number): { mean
           q = { meanMs: more, wait: waitShape(more, rho, r.ms, cs2) }
         } else chain = { scvs: scv, meanMs: q.meanMs }
       }
+      // clocked streams do not wait behind their own frames (sourceStreams)
+      const own = selfShare(rates, rates, streams.clocked)
+      if (own > 0) q = { meanMs: (1 - own) * q.meanMs, wait: waitShape((1 - own) * q.meanMs, (1 - own) * rho, r.ms, cs2) }
       meanMs += load * q.meanMs
       waits.push(q.wait)
       const d2 = departureScv(rho, ca2, cs2)
@@ -232,15 +270,15 @@ function energyPerRequest(plan: Plan, routing: Routing, hops: readonly Weighted[
 
 /**
  * Variability of the micro-batch streams as they first reach the air (squared coefficient of
- * variation): a source's own stream (micro-batches of b Poisson arrivals: 1 / b) where its input
- * goes on the air, else the departures of the stage-0 replica that keeps its requests (QNA),
- * merged over the sources (Whitt's superposition).
+ * variation): a source's own stream (sourceScvs: micro-batches of b Poisson arrivals, 1 / b, or a
+ * frame clock's, 0) where its input goes on the air, else the departures of the stage-0 replica
+ * that keeps its requests (QNA), merged over the sources (Whitt's superposition).
  */
-function airArrivalScv(routing: Routing, routes: readonly AirRoute[], departScv: readonly number[][], b: number, batchesPerS: number, airS: number): number {
+function airArrivalScv(routing: Routing, routes: readonly AirRoute[], departScv: readonly number[][], starts: readonly number[], batchesPerS: number, airS: number): number {
   const scvs = routes.map((route, k) => {
     const st = route.steps[0]
-    if (!st) return 1 / b
-    return st.weights.reduce((a, w, r) => a + w * (st.into[r]![0]!.hops.length > 0 ? 1 / b : departScv[0]![r]!), 0)
+    if (!st) return starts[k]!
+    return st.weights.reduce((a, w, r) => a + w * (st.into[r]![0]!.hops.length > 0 ? starts[k]! : departScv[0]![r]!), 0)
   })
   return mergedScv(routing.sources.map((s) => s.share), scvs, batchesPerS * airS)
 }
@@ -252,7 +290,7 @@ function airArrivalScv(routing: Routing, routes: readonly AirRoute[], departScv:
  * Langenbach-Belz's correction as at the replicas. The p95 takes the micro-batch's air waits as one
  * wait (they rise and fall together), shaped by airWaitShape.
  */
-function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number, routes: readonly AirRoute[], ca2: number): { meanMs: number; rho: number; visits: number } {
+function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number, routes: readonly AirRoute[], ca2: number, dcf: boolean, self: number): { meanMs: number; rho: number; visits: number; shared: boolean } {
   const rho = batchesPerS * airPerBatchS
   let visits = 0
   let second = 0
@@ -262,8 +300,8 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
       second += h.weight * each[i]! ** 2
     }
   })
-  if (visits <= 0 || rho <= 0) return { meanMs: 0, rho: 0, visits: 0 }
-  if (rho >= 1) return { meanMs: Infinity, rho: 1, visits }
+  if (visits <= 0 || rho <= 0) return { meanMs: 0, rho: 0, visits: 0, shared: false }
+  if (rho >= 1) return { meanMs: Infinity, rho: 1, visits, shared: false }
   // arrivals smoother than Poisson wait less (Kingman's factor), with the variability of the air's
   // customer as they see it: a micro-batch's whole air time (its visits come and go together), not
   // a single hop's (which mixed a micro-batch's big and small hops as if they were different
@@ -272,8 +310,47 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
   const a2 = Math.min(1, ca2)
   const klb = a2 < 1 ? Math.exp((-2 * (1 - rho) * (1 - a2) ** 2) / (3 * rho * (a2 + cs2))) : 1
   const smooth = ((a2 + cs2) / (1 + cs2)) * klb
-  const meanMs = smooth * airWaitS(routes, rho, (batchesPerS * second) / 2) * 1000
-  return { meanMs, rho, visits }
+  const queued = airWaitS(routes, rho, (batchesPerS * second) / 2)
+  // shared air (dcfShare): the larger of processor sharing's delay and the queued air's wait
+  const shared = dcf ? dcfShare(airPerBatchS, rho, queued) : null
+  const meanMs = smooth * (shared ? shared.delayS : queued) * 1000
+  // clocked sources' frames meet only the other streams' work (sourceStreams)
+  return { meanMs: (1 - self) * meanMs, rho, visits, shared: shared?.sharing === true }
+}
+
+/**
+ * At once (Network.dcf), stations whose hops overlap share the air (DCF) where the queued air
+ * serves one hop whole and then the next: a micro-batch that meets another is slowed by it
+ * whether it came first or second. Two bounds, the larger taken:
+ * - processor sharing, a micro-batch's whole air time A the customer: delayed on average E[A] rho
+ *   / (1 - rho) (M/G/1-PS), about twice the queued air's wait where the micro-batches' air times
+ *   are alike (two overlapping frames both finish late; traffic's cameras);
+ * - the queued air's wait (air-queue.ts): DCF gives stations equal frame rates, not equal air, so
+ *   a fast station's hop beside a slow one's waits about the slow one's whole air (the
+ *   performance anomaly), as a queued hop would; and a micro-batch's later hops follow its own
+ *   (the walk's correlated visits), which sharing among micro-batches does not double.
+ * `sharing`: processor sharing is the larger; then a visit is delayed where another is on the air
+ * as it starts or starts while it is on it (airWaitShape). Against the simulator's contended
+ * medium (BENCHMARKS.md, "At once: periodic cameras and the shared air").
+ */
+function dcfShare(airPerBatchS: number, rho: number, queuedS: number): { delayS: number; sharing: boolean } {
+  const ps = (airPerBatchS * rho) / (1 - rho)
+  return ps > queuedS ? { delayS: ps, sharing: true } : { delayS: queuedS, sharing: false }
+}
+
+/** Mean air time of a micro-batch along a route (its replicas by weight), s. */
+function routeAirS(route: AirRoute): number {
+  const air = (t: AirTransfer) => t.hops.reduce((a, h) => a + h.s, 0)
+  let before = [1]
+  let total = 0
+  for (const step of route.steps) {
+    step.weights.forEach((w, r) => {
+      total += w * air(step.out[r]!)
+      before.forEach((pw, q) => (total += w * pw * air(step.into[r]![q]!)))
+    })
+    before = [...step.weights]
+  }
+  return total
 }
 
 /**
@@ -298,9 +375,12 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
  * at 50-80% with Little's mean; with the overlaps off 0.036, 0.023 and 0.026 under (mean absolute
  * error over the 57: 0.103 -> 0.054). (BENCHMARKS.md, "Smooth arrivals", second part.)
  */
-export function airWaitShape(meanMs: number, rho: number, visits: number, others: number): Wait {
+export function airWaitShape(meanMs: number, rho: number, visits: number, others: number, dcf = false): Wait {
   if (!(meanMs > 0) || rho <= 0) return { p: 0, thetaMs: 0 }
   if (rho >= 1 || !Number.isFinite(meanMs)) return { p: 1, thetaMs: Infinity }
+  // shared air (DCF, dcfShare): a visit is delayed where another hop is on the air as it starts
+  // (rho) or starts while it is on the air (about rho again): 1 - (1 - rho)^2 where one would wait
+  if (dcf) rho = 1 - (1 - rho) ** 2
   const v = Math.max(1, visits)
   let p = 1 - (1 - rho) ** v
   if (others > 0 && Number.isFinite(others)) {

@@ -179,8 +179,8 @@ export interface RequestPaths {
     readonly share: number
     /** Fixed time of the source's requests besides the steps (transfers, results), ms. */
     readonly baseMs: number
-    /** Batching: a request waits for up to this many later arrivals at this rate (per s). */
-    readonly batchWait: { readonly others: number; readonly rateRps: number }
+    /** Batching: a request waits for up to this many later arrivals at this rate (per s): Poisson gaps, or fixed ones (a frame clock). */
+    readonly batchWait: { readonly others: number; readonly rateRps: number; readonly periodic?: boolean }
     readonly steps: ReadonlyArray<ReadonlyArray<{ readonly weight: number; readonly ms: number; readonly wait: Wait }>>
   }>
   readonly shared: readonly Wait[]
@@ -205,7 +205,7 @@ export function p95Ms(paths: RequestPaths): number {
     let t = src.baseMs
     // the request waits for the later arrivals of its micro-batch: a sum of exponential gaps
     const later = Math.floor(uBatch[n]! * (src.batchWait.others + 1))
-    for (let g = 0; g < later; g++) t += (-Math.log(1 - batchDims[g]![n]!) / src.batchWait.rateRps) * 1000
+    for (let g = 0; g < later; g++) t += ((src.batchWait.periodic ? 1 : -Math.log(1 - batchDims[g]![n]!)) / src.batchWait.rateRps) * 1000
     for (let j = 0; j < src.steps.length; j++) {
       const options = src.steps[j]!
       let v = pickDims[j]![n]!
