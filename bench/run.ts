@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, planner-training, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
  * `slots-emulated=traffic:24,camera-wall@2 clock=10` runs that bench on some of its scenarios (traffic with 24 phase draws, camera-wall at
  * twice its sources' rates) on a x10 clock.
  */
@@ -12,6 +12,7 @@ import { DEFAULT_CHUNK_BYTES, chunkBytesFor } from '../src/protocol/chunks.js'
 import { modelBench } from './models.js'
 import { plannerModelSizes, plannerQuality, plannerTimes } from './planner.js'
 import { adapterReaction, plannerTargets } from './planner-targets.js'
+import { plannerTraining, trainingSummary } from './planner-training.js'
 import { SCENARIOS, compareScenario, optimumDistance } from './comparison.js'
 import { coordinationBench } from './coordination.js'
 import { emulatedCoordination } from './slots-emulated.js'
@@ -107,6 +108,16 @@ if (want('planner') || want('planner-targets')) {
   printTable('Adapter reaction to a device leaving or joining a running 48-device fleet (12-layer encoder, latency goal; EMULATION)',
     ['devices', 'event', 'action', 'current search ms', 'fast search ms'],
     a.map((r) => [String(r.devices), r.event, r.action, r.currentMs.toFixed(0), r.fastMs.toFixed(0)]))
+}
+
+if (want('planner') || want('planner-training')) {
+  progress('planner training: the fast search against the wide one on 40 seeded random training fleets x 2 goals ...')
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')
+  const s = trainingSummary(plannerTraining(progress))
+  printTable(`The fast search against the wide one on 40 seeded random training fleets (EMULATION: synthetic devices and models; load ${load})`,
+    ['goal', 'instances', 'fast / wide plan: worst', 'median', 'p90', 'worse than 1.001', 'over 1.01', 'better than 0.999', 'wide search CPU ms (all)', 'fast search CPU ms (all)', 'fast / wide CPU', 'fast search CPU ms (slowest)'],
+    s.map((r) => [r.goal, String(r.n), r.worst.toFixed(4), r.median.toFixed(4), r.p90.toFixed(4), String(r.worse), String(r.over1pct), String(r.better), r.wideCpuMs.toFixed(0), r.fastCpuMs.toFixed(0), (r.fastCpuMs / r.wideCpuMs).toFixed(2), r.fastMaxCpuMs.toFixed(0)]),
+    'randomCase(seed, { training: true }), seeds 1-40, throughput bound at the best single device\'s capacity. Plan ratio on the goal metric (1 / capacity, J per sample): above 1 = the fast plan is worse. CPU: this process, user + system, one run of each search.')
 }
 
 if (want('comparison')) {

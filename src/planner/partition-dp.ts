@@ -13,7 +13,7 @@ import { StageTable } from './stage-table.js'
 import { DEFAULT_GROUP_TOLERANCE, mergeNearTypes } from './device-groups.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
-import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
+import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, stepEstimate, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
 
 export interface DeviceType {
   readonly index: number
@@ -74,8 +74,8 @@ export interface SearchSpace {
   readonly withinBounds: (periodMs: number, latencyMs: number, energyJ: number) => boolean
   /** Shared by the search's runs (partition-step.ts). */
   readonly memo: SearchMemo
-  /** Training: M - 1, the weight of the period in a step's estimate that the thinning also keeps (partition-labels.ts). */
-  readonly stepWeight: number | undefined
+  /** Training, fast search: the thinning also keeps the partial plans of least estimated step time and energy (partition-labels.ts StepEstimate). */
+  readonly fastTraining: boolean
 }
 
 export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): SearchSpace {
@@ -124,7 +124,7 @@ export function searchSpace(job: Job, fleet: Fleet, options: PartitionOptions): 
       (q.energyJPerRequest === undefined || energyJ <= q.energyJPerRequest) &&
       (training !== undefined || q.latencyMs === undefined || latencyMs <= q.latencyMs),
     memo: newMemo(),
-    stepWeight: training && options.fast !== false ? training.microBatchesPerStep - 1 : undefined,
+    fastTraining: training !== undefined && options.fast !== false,
   }
 }
 
@@ -147,7 +147,8 @@ export function completePlans(space: SearchSpace, prune: boolean, counter: { exp
   for (const S of stageCounts) for (const b of space.microBatches) {
     const states = searchRun(space, S, b, prune, counter)
     // exact costing is dearer than the DP: cost only the best complete plans across all states
-    for (const entry of beam(states[space.job.model.layers.length]!, 4 * space.beamWidth, space.stepWeight)) for (const label of entry.set) complete.push({ label, microBatch: b })
+    // (training, fast: a beam's width of them in the goal estimate's rank, whose replays are dear)
+    for (const entry of beam(states[space.job.model.layers.length]!, (space.fastTraining ? 1 : 4) * space.beamWidth, stepEstimate(space, b))) for (const label of entry.set) complete.push({ label, microBatch: b })
   }
   // a plan whose cuts' compression errors add above the job's bound sends lighter on some of them
   return complete.map(({ label, microBatch }, n) => withinErrorBound(space.job.model, planOf(space, label, microBatch, n)))
@@ -237,9 +238,9 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   // the types that fit the stage being tried, and its candidate groups (arrays refilled)
   const fits: DeviceType[] = []
   const groups: Group[] = []
-  states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, stage: null, parent: null, depth: 0 }] })
+  states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, ckptMs: 0, busyJ: 0, idleW: 0, stage: null, parent: null, depth: 0 }] })
   for (let i = 0; i < L; i++) {
-    for (const entry of beam(states[i]!, space.beamWidth, space.stepWeight)) {
+    for (const entry of beam(states[i]!, space.beamWidth, run.estimate)) {
       const counts = countsOf(entry)
       // which stages a label of the entry may still take: not past S stages; training: the last
       // stage exactly as the S-th (extend)
@@ -311,7 +312,9 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
     if (target && covered(target.set, periodMs, latencyMs, energyJ, airMs)) continue
     // the members are immutable: they serve as the senders of the next stage
     if (!target) next.set(key, (target = { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [] }))
-    insert(target.set, { periodMs, latencyMs, energyJ, airMs, stage: stageOf(run, i, j, group), parent: label, depth: label.depth + 1 }, space.frontSize, space.stepWeight)
+    const ckptMs = label.ckptMs + step.ckptMs
+    const busyJ = label.busyJ + step.activeJ + step.radioJ + step.ckptJ
+    insert(target.set, { periodMs, latencyMs, energyJ, airMs, ckptMs, busyJ, idleW: label.idleW + step.idleW, stage: stageOf(run, i, j, group), parent: label, depth: label.depth + 1 }, space.frontSize, run.estimate)
   }
 }
 

@@ -4,15 +4,61 @@
  * Pure.
  */
 
-/** A partial plan: its figures so far and its last stage, linked to the partial plan before it. */
+/**
+ * A partial plan: its figures so far and its last stage, linked to the partial plan before it.
+ * Training also carries what its step estimates need (StepEstimate; 0 for inference): the
+ * checkpoints' mean air time per step, the energy per sample but the idle power's, and the idle
+ * power of its devices.
+ */
 export interface Label<S> {
   periodMs: number
   latencyMs: number
   energyJ: number
   airMs: number
+  /** Training: the checkpoints' air time per step, spread over the steps between them (ms). */
+  ckptMs: number
+  /** Training: energy per sample of compute over idle, transfers, all-reduce and checkpoints (J). */
+  busyJ: number
+  /** Training: idle power of the plan's devices so far (W). */
+  idleW: number
   stage: S | null
   parent: Label<S> | null
   depth: number
+}
+
+/**
+ * Training's fast thinning (partition-dp.ts): what turns a label into estimates of a whole step
+ * of M micro-batches of b samples, on the job's goal, which neither objective's extreme nor the
+ * latency spread holds. w = (M - 1) x b: the period is per sample, the latency per micro-batch.
+ */
+export interface StepEstimate {
+  readonly w: number
+  /** Samples per step, M x b. */
+  readonly samples: number
+  /** The longest step that meets the job's throughput bound (samples x 1000 / bound; Infinity: none), ms. */
+  readonly maxStepMs: number
+  /** The job's goal is energy (else a step's time: throughput or latency). */
+  readonly energyGoal: boolean
+}
+
+/**
+ * A step's estimate, ms: one pass (the latency), then M - 1 more micro-batches at the slowest
+ * pace (w x period), and the checkpoints' air that a step waits behind, spread over the steps.
+ */
+export function stepMsOf<S>(l: Label<S>, e: StepEstimate): number {
+  return l.latencyMs + e.w * l.periodMs + l.ckptMs
+}
+
+/**
+ * A label's rank on the job's goal, least first: its estimated step time (throughput, latency);
+ * for an energy goal its estimated energy per sample (the idle power over the estimated step,
+ * the rest as counted) while its estimated step meets the throughput bound (a plan that does
+ * not is never chosen), else Infinity, those then by their step time.
+ */
+export function goalKeyOf<S>(l: Label<S>, e: StepEstimate): number {
+  const ms = stepMsOf(l, e)
+  if (!e.energyGoal) return ms
+  return ms <= e.maxStepMs ? l.busyJ + (l.idleW * ms) / 1000 / e.samples : Infinity
 }
 
 export function dominates<S>(a: Label<S>, b: Label<S>): boolean {
@@ -27,11 +73,11 @@ export function covered<S>(set: ReadonlyArray<Label<S>>, periodMs: number, laten
 }
 
 /** Inserts into a Pareto set; thins to `size` keeping each objective's best and an even spread by latency. */
-export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number, stepWeight?: number): void {
+export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number, estimate?: StepEstimate): void {
   for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
   for (let i = set.length - 1; i >= 0; i--) if (dominates(label, set[i]!)) set.splice(i, 1)
   set.push(label)
-  if (set.length > size) thin(set, size, stepWeight)
+  if (set.length > size) thin(set, size, estimate)
 }
 
 /** Scratch for thin (a set holds a handful of labels): kept flags and indices in latency order. */
@@ -42,7 +88,7 @@ let ORDER = new Int32Array(16)
  * Keeps `size` labels of `set`, in place and in their order: the first best of each objective
  * (period, latency, energy, air time), then labels evenly spread in (stable) latency order.
  */
-function thin<S>(set: Array<Label<S>>, size: number, stepWeight?: number): void {
+function thin<S>(set: Array<Label<S>>, size: number, estimate?: StepEstimate): void {
   const n = set.length
   if (KEEP.length < n) {
     KEEP = new Uint8Array(2 * n)
@@ -71,7 +117,7 @@ function thin<S>(set: Array<Label<S>>, size: number, stepWeight?: number): void 
   mark(l)
   mark(e)
   mark(a)
-  if (stepWeight !== undefined) mark(bestStep(set, stepWeight))
+  if (estimate) mark(firstRanked(set, estimate))
   // stable insertion sort of the indices by latency
   for (let k = 0; k < n; k++) {
     let m = k
@@ -96,14 +142,31 @@ function thin<S>(set: Array<Label<S>>, size: number, stepWeight?: number): void 
   set.length = w
 }
 
-/**
- * The first label of least latency + w x period: a training step's estimate (one pass, then
- * M - 1 more micro-batches at the slowest stage's pace; w = M - 1), which neither extreme holds.
- */
-function bestStep<S>(set: ReadonlyArray<Label<S>>, w: number): number {
-  let best = 0
-  for (let k = 1; k < set.length; k++) if (set[k]!.latencyMs + w * set[k]!.periodMs < set[best]!.latencyMs + w * set[best]!.periodMs) best = k
-  return best
+/** The index of the first label that ranks first on the goal (goalKeyOf, then the step time). */
+function firstRanked<S>(set: ReadonlyArray<Label<S>>, e: StepEstimate): number {
+  let k0 = 0
+  let key0 = goalKeyOf(set[0]!, e)
+  let ms0 = stepMsOf(set[0]!, e)
+  for (let k = 1; k < set.length; k++) {
+    const key = goalKeyOf(set[k]!, e)
+    if (key > key0) continue
+    const ms = stepMsOf(set[k]!, e)
+    if (key < key0 || ms < ms0) {
+      k0 = k
+      key0 = key
+      ms0 = ms
+    }
+  }
+  return k0
+}
+
+/** Training: fills the beam to `width` with the pooled labels that rank first on the goal (ranksBefore; ties in pooling order). */
+function fillByRank<S>(keep: Set<number>, width: number, labels: ReadonlyArray<Label<S>>, e: StepEstimate): void {
+  const n = labels.length
+  const key = labels.map((l) => goalKeyOf(l, e))
+  const ms = labels.map((l) => stepMsOf(l, e))
+  const order = Array.from({ length: n }, (_, k) => k).sort((a, b) => (key[a] === key[b] ? 0 : key[a]! < key[b]! ? -1 : 1) || ms[a]! - ms[b]! || a - b)
+  for (let k = 0; keep.size < width && k < n; k++) keep.add(order[k]!)
 }
 
 /** Scratch for beam: each pooled label's figures, by its index in pooling order. */
@@ -170,7 +233,7 @@ function sortedIndices(n: number): number[] {
  * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
  * ones kept (each objective's best first, then an even spread by latency), at most `width`.
  */
-export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number, stepWeight?: number): E[] {
+export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number, estimate?: StepEstimate): E[] {
   const entries: E[] = []
   const labels: Array<Label<S>> = []
   for (const entry of states.values()) for (const label of entry.set) {
@@ -202,15 +265,19 @@ export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<
     for (let f = 0; f < front.length && !dominated; f++) dominated = dominatesAt(front[f]!, p)
     if (!dominated) front.push(p)
   }
-  // each objective's first best in the front, the best step estimate (training), then an even
-  // spread by latency (the front, or all when it is narrower than the beam)
+  // each objective's first best in the front, then (training, fast) the front's first on the
+  // goal's estimate and the pooled labels in that rank; else an even spread by latency (the
+  // front, or all when it is narrower than the beam)
   const keep = new Set<number>()
   for (const key of [PER, LAT, EN, AIR]) {
     let best = front[0]!
     for (const q of front) if (key[q]! < key[best]!) best = q
     keep.add(best)
   }
-  if (stepWeight !== undefined) keep.add(front[bestStep(front.map((q) => labels[q]!), stepWeight)]!)
+  if (estimate) {
+    keep.add(front[firstRanked(front.map((q) => labels[q]!), estimate)]!)
+    fillByRank(keep, width, labels, estimate)
+  }
   const rest = front.length >= width ? front : sorted
   for (let k = 0; keep.size < width && k < width; k++) keep.add(rest[Math.round((k * (rest.length - 1)) / Math.max(1, width - 1))]!)
   for (let k = 0; keep.size < width && k < rest.length; k++) keep.add(rest[k]!)

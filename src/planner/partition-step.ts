@@ -8,7 +8,8 @@
 import { outputBytesOf, type DeviceProfile } from './types.js'
 import type { StageTable } from './stage-table.js'
 import { consumerOf } from './routing.js'
-import type { Label as PlanLabel } from './partition-labels.js'
+import type { Label as PlanLabel, StepEstimate } from './partition-labels.js'
+import { checkpointEvery } from './replay/training.js'
 import type { DeviceType, SearchSpace } from './partition-dp.js'
 
 /** Devices of one stage: r devices of each listed type (several types: heterogeneous replicas). */
@@ -38,8 +39,12 @@ export type Member = { d: DeviceProfile; t: number; ms: number; share: number }
 
 export const REPLICAS = [1, 2, 3, 4, 8, 16, 32, 64]
 
-/** What adding one stage costs a partial plan, per request (stageStep). */
-export interface Step { airIn: number; airOut: number; stageMs: number; wireMs: number; radioJ: number; activeJ: number; idleJ: number; stagePeriodMs: number; groupLimit: number }
+/**
+ * What adding one stage costs a partial plan, per request (stageStep); training also: its
+ * devices' checkpoints (air per step spread over the steps between them, ms; radio per sample,
+ * J) and their idle power (W).
+ */
+export interface Step { airIn: number; airOut: number; stageMs: number; wireMs: number; radioJ: number; activeJ: number; idleJ: number; stagePeriodMs: number; groupLimit: number; ckptMs: number; ckptJ: number; idleW: number }
 
 export interface Run {
   readonly space: SearchSpace
@@ -69,6 +74,10 @@ export interface Run {
   readonly shapeRadix: number
   /** The Step that stageStep fills (read before the next call). */
   readonly step: Step
+  /** Training's fast thinning: a step's estimates for this micro-batch size (partition-labels.ts); undefined: none. */
+  readonly estimate: StepEstimate | undefined
+  /** Training: steps between checkpoints (0: none). */
+  readonly ckptEvery: number
 }
 
 /** What the runs of one search share (SearchSpace.memo). */
@@ -106,8 +115,19 @@ export function newRun(space: SearchSpace, S: number, b: number, table: StageTab
     stages: space.memo.stages,
     members: space.memo.members.get(b) ?? space.memo.members.set(b, new Map()).get(b)!,
     shapeRadix: shapeRadix(space.types.length),
-    step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0 },
+    step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0, ckptMs: 0, ckptJ: 0, idleW: 0 },
+    estimate: stepEstimate(space, b),
+    ckptEvery: job.training ? checkpointEvery(job) : 0,
   }
+}
+
+/** Training's fast thinning at micro-batch size b (Run.estimate): undefined for inference and the wide search. */
+export function stepEstimate(space: SearchSpace, b: number): StepEstimate | undefined {
+  const training = space.job.training
+  if (!training || !space.fastTraining) return undefined
+  const samples = training.microBatchesPerStep * b
+  const bound = space.job.qoe.throughputRps
+  return { w: (training.microBatchesPerStep - 1) * b, samples, maxStepMs: bound ? (samples * 1000) / bound : Infinity, energyGoal: space.job.goal === 'energy' }
 }
 
 export function groupMembers(types: readonly DeviceType[], group: Group, ms: Float64Array): Member[] {
@@ -180,6 +200,29 @@ function inputTerms(run: Run, entry: Entry, i: number, members: readonly Member[
   step.wireMs = wireMs
 }
 
+/**
+ * Training: every ckptEvery steps each device of the stage sends the hub its state
+ * (checkpointBytes: 3 x the parameters) on its own air hop, and the next step waits behind them
+ * (training.ts): their air per step spread over the steps between them, and their radio energy
+ * per sample (into step.ckptMs, ckptJ).
+ */
+function checkpointTerms(run: Run, group: Group, paramBytes: number, step: Step): void {
+  const { space, b } = run
+  const training = space.job.training
+  let ckptMs = 0
+  let ckptJ = 0
+  if (training && run.ckptEvery > 0 && paramBytes > 0) {
+    const samplesPerStep = training.microBatchesPerStep * b
+    for (const g of group) {
+      const rep = space.types[g.type]!.rep
+      ckptMs += (g.replicas * space.air(3 * paramBytes, rep)) / run.ckptEvery
+      ckptJ += (g.replicas * 3 * paramBytes * rep.txJPerByte) / run.ckptEvery / samplesPerStep
+    }
+  }
+  step.ckptMs = ckptMs
+  step.ckptJ = ckptJ
+}
+
 /** The cost of stage [i, j) on `group` after the state `entry`: its transfers in and out, compute, energy (into run.step). */
 export function stageStep(run: Run, entry: Entry, i: number, j: number, group: Group, ms: Float64Array, members: readonly Member[], isLocal: boolean): Step {
   const { space, b, table } = run
@@ -239,6 +282,8 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
   // idle power of the stage's devices per request: over 1 / rate (inference); over the
   // stage's own period per sample at least (training, whose step time is not known yet)
   const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
+  checkpointTerms(run, group, paramBytes, step)
+  step.idleW = idleW
   step.airIn = airIn
   step.airOut = airOut
   step.stageMs = stageMs
