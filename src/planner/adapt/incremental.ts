@@ -85,8 +85,8 @@ export function joinEdits(plans: readonly Plan[], newcomers: readonly string[]):
 
 /**
  * The kept plans that name a departed device, repaired: the device dropped from its stages (a
- * stage that keeps other replicas runs on them, or on one device the plan does not use in its
- * place); a stage left empty is filled by one device the plan does not use (each in turn), or
+ * stage that keeps other replicas runs on them, or on a spare device in its place); a stage left
+ * empty is filled by one spare device (each in turn), or
  * merged into the stage before or after it. Further empty stages (several devices of one plan
  * gone at once) are merged into a neighbour.
  */
@@ -104,10 +104,9 @@ export function leaveEdits(plans: readonly Plan[], fleet: Fleet): Plan[] {
   return out
 }
 
-/** Departed replicas of stages that keep other devices, each replaced by one device the plan does not use. */
+/** Departed replicas of stages that keep other devices, each replaced by one device the plan does not use (spareDevices). */
 function replacements(plan: Plan, fleet: Fleet): Plan[] {
-  const used = new Set(plan.stages.flatMap((s) => s.devices))
-  const idle = [...fleet.devices.keys()].filter((id) => !used.has(id))
+  const idle = spareDevices(plan, fleet)
   const out: Plan[] = []
   plan.stages.forEach((s, k) => {
     const gone = s.devices.filter((id) => !fleet.devices.has(id))
@@ -122,12 +121,11 @@ function dropGone(plan: Plan, fleet: Fleet): Plan {
   return { ...plan, stages: plan.stages.map((s) => ({ ...s, devices: s.devices.filter((id) => fleet.devices.has(id)) })) }
 }
 
-/** The first empty stage filled by each device the plan does not use, or merged into a neighbour. */
+/** The first empty stage filled by each of the plan's spare devices (spareDevices), or merged into a neighbour. */
 function fillFirstEmpty(plan: Plan, fleet: Fleet): Plan[] {
   const k = plan.stages.findIndex((s) => s.devices.length === 0)
   const s = plan.stages[k]!
-  const used = new Set(plan.stages.flatMap((x) => x.devices))
-  const out: Plan[] = [...fleet.devices.keys()].filter((id) => !used.has(id)).map((id) => withStage(plan, k, { ...s, devices: [id] }))
+  const out: Plan[] = spareDevices(plan, fleet).map((id) => withStage(plan, k, { ...s, devices: [id] }))
   if (k > 0) out.push(mergeInto(plan, k, k - 1))
   if (k < plan.stages.length - 1) out.push(mergeInto(plan, k, k + 1))
   return out
@@ -157,7 +155,7 @@ function withStage(plan: Plan, k: number, stage: Stage): Plan {
  * better (cost.ts judges every move): a cut moved by one layer; and while the plan breaks a bound
  * a mix cannot average away, also a device the plan does not use added as a replica of a stage,
  * or taking the second half of a stage (a split). Those devices are the few fastest and most
- * efficient of the fleet's idle ones (GROW_DEVICES each), so a round costs tens of predictions.
+ * efficient of the fleet's idle ones (spareDevices), so a round costs tens of predictions.
  */
 export function improve(start: PlanCandidate, w: WarmStartInputs): PlanCandidate {
   let best = start
@@ -185,7 +183,7 @@ function moves(c: PlanCandidate, w: WarmStartInputs): Plan[] {
     }
   })
   if (composable(c)) return out
-  const spare = growDevices(plan, w.fleet)
+  const spare = spareDevices(plan, w.fleet)
   plan.stages.forEach((s, k) => {
     for (const id of spare) {
       out.push(withStage(plan, k, { ...s, devices: [...s.devices, id] }))
@@ -196,16 +194,20 @@ function moves(c: PlanCandidate, w: WarmStartInputs): Plan[] {
   return out
 }
 
-/** Idle devices a plan may grow onto. */
-const GROW_DEVICES = 3
+/** Spare devices a plan may be repaired or grown onto, per criterion. */
+const SPARE_DEVICES = 3
 
-/** The plan's idle devices: the GROW_DEVICES fastest and the GROW_DEVICES of most FLOPs per active watt (ties by id). */
-function growDevices(plan: Plan, fleet: Fleet): string[] {
+/**
+ * The plan's idle devices worth trying (a few, so that a repair costs tens of predictions on any
+ * fleet): the SPARE_DEVICES fastest, those of most FLOPs per active watt, and those of most
+ * memory (ties by id).
+ */
+function spareDevices(plan: Plan, fleet: Fleet): string[] {
   const used = new Set(plan.stages.flatMap((s) => s.devices))
   const idle = [...fleet.devices.values()].filter((d) => !used.has(d.id))
   const speed = (d: (typeof idle)[number]) => d.flopsPerSec.conv + d.flopsPerSec.matmul + d.flopsPerSec.elementwise
-  const top = (f: (d: (typeof idle)[number]) => number) => [...idle].sort((a, b) => f(b) - f(a) || (a.id < b.id ? -1 : 1)).slice(0, GROW_DEVICES).map((d) => d.id)
-  return [...new Set([...top(speed), ...top((d) => speed(d) / Math.max(d.activeW, 1e-9))])]
+  const top = (f: (d: (typeof idle)[number]) => number) => [...idle].sort((a, b) => f(b) - f(a) || (a.id < b.id ? -1 : 1)).slice(0, SPARE_DEVICES).map((d) => d.id)
+  return [...new Set([...top(speed), ...top((d) => speed(d) / Math.max(d.activeW, 1e-9)), ...top((d) => d.memoryBytes)])]
 }
 
 /**
@@ -226,7 +228,8 @@ export function warmStart(kept: readonly Plan[], newcomers: readonly string[], w
   const edits = [...joinEdits(runnable, newcomers.filter((id) => w.fleet.devices.has(id))), ...leaveEdits(kept, w.fleet)]
   const all = edits.filter((p) => p.stages.every((s) => s.devices.length > 0) && !seen.has(key(p))).map(cost).filter((c) => !outOfBounds(c))
   const ranked = [...new Map(all.map((c) => [key(c.plan), c])).values()].sort((a, b) => (better(w.job, a, b) ? -1 : better(w.job, b, a) ? 1 : 0))
-  const polished = ranked.slice(0, POLISHED).map((c) => improve(c, w))
+  // the best few improved: the compliant ones' cuts, or (none complies) the closest ones grown too
+  const polished = (ranked.some(composable) ? ranked.filter(composable) : ranked).slice(0, POLISHED).map((c) => improve(c, w))
   const pool = [...new Map([...polished, ...ranked].filter((c) => !seen.has(key(c.plan))).map((c) => [key(c.plan), c])).values()]
   const ok = pool.filter(composable)
   const withCapacity = w.job.goal === 'throughput'
