@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, planner-training, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, planner-training, incremental, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
  * `slots-emulated=traffic:24,camera-wall@2 clock=10` runs that bench on some of its scenarios (traffic with 24 phase draws, camera-wall at
  * twice its sources' rates) on a x10 clock.
  */
@@ -19,6 +19,7 @@ import { emulatedCoordination } from './slots-emulated.js'
 import { drawTable, emulatedTable, runLine } from './slots-emulated-table.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
+import { incrementalBench, median, quantile } from './incremental.js'
 import { executionBench, label } from './execution.js'
 import { loadBench } from './load.js'
 import { floodBench } from './flood.js'
@@ -118,6 +119,17 @@ if (want('planner') || want('planner-training')) {
     ['goal', 'instances', 'fast / wide plan: worst', 'median', 'p90', 'worse than 1.001', 'over 1.01', 'better than 0.999', 'wide search CPU ms (all)', 'fast search CPU ms (all)', 'fast / wide CPU', 'fast search CPU ms (slowest)'],
     s.map((r) => [r.goal, String(r.n), r.worst.toFixed(4), r.median.toFixed(4), r.p90.toFixed(4), String(r.worse), String(r.over1pct), String(r.better), r.wideCpuMs.toFixed(0), r.fastCpuMs.toFixed(0), (r.fastCpuMs / r.wideCpuMs).toFixed(2), r.fastMaxCpuMs.toFixed(0)]),
     'randomCase(seed, { training: true }), seeds 1-40, throughput bound at the best single device\'s capacity. Plan ratio on the goal metric (1 / capacity, J per sample): above 1 = the fast plan is worse. CPU: this process, user + system, one run of each search.')
+}
+
+if (want('planner') || want('incremental')) {
+  progress('incremental: warm-start quick decisions against the full search, 48 devices, 50 seeded joins and every planned device leaving ...')
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')
+  const rows = incrementalBench(progress)
+  const ms = (xs: number[]) => `${median(xs).toFixed(0)} / ${Math.max(...xs).toFixed(0)}`
+  printTable(`Warm-start re-planning: the adapter's reaction to one device joining or leaving a running 48-device fleet (12-layer encoder, 20 req/s; EMULATION; load ${load})`,
+    ['fleet', 'goal', 'event', 'events', 'quick decision ms (median / max)', 'full search after it ms', 'adapter before (full search at once) ms', 'quick / before objective: min, median, p90, max', 'quick not compliant', 'quick published (10% hysteresis)', 'then replaced by the full search'],
+    rows.map((r) => [r.fleet, r.goal, r.event, String(r.events), ms(r.quickMs), ms(r.fullMs), ms(r.beforeMs), `${quantile(r.ratios, 0).toFixed(4)}, ${quantile(r.ratios, 0.5).toFixed(4)}, ${quantile(r.ratios, 0.9).toFixed(4)}, ${quantile(r.ratios, 1).toFixed(4)}`, String(r.notCompliant), String(r.published), String(r.replaced)]),
+    'Wall times (shared host). Objective: the running mix\'s J per request (energy goal) or mean latency (latency goal) after the decision, both at hysteresis 0 (each runs the best mix of its plans); above 1: the quick decision is worse than the adapter before. Joins: a device of one of the six kinds, drawn at random, its speeds drawn 0.8-1.2x (seed 2026); leaves: every device of the first search\'s plans, one at a time.')
 }
 
 if (want('comparison')) {
