@@ -3,7 +3,8 @@
  * src/hub/checkpoints.ts). This device:
  * - knows, per trainer, the optimizer step its state is before (after step s: s + 1);
  * - sends every parameter's state (values, Adam's moments and update count) to the hub every
- *   `every` steps, and at the first step of a new plan epoch for every trainer that stepped in
+ *   `every` steps when it is the stage's checkpoint sender (protocol/checkpoint.ts: one replica
+ *   of a replicated stage), and at the first step of a new plan epoch for every trainer that stepped in
  *   the epochs before (the handover: a stage that moves away leaves its state behind); each
  *   checkpoint as one transfer through the device's transfer gate, in the epoch's transfer mode
  *   (one hub grant for all of it; slots name no receiver `hub`, so with slots or at once it goes
@@ -94,13 +95,16 @@ export class StageStateKeeper {
     return r.done
   }
 
-  /** `trainer` applied step `step` in `epoch`; every `every` steps its state goes to the hub. */
-  stepped(jobId: string, epoch: number, step: number, trainer: StageTrainer, every: number): void {
+  /**
+   * `trainer` applied step `step` in `epoch`; every `every` steps its state goes to the hub when
+   * this device is its stage's checkpoint sender (`sends`: one replica of a replicated stage).
+   */
+  stepped(jobId: string, epoch: number, step: number, trainer: StageTrainer, every: number, sends = true): void {
     this.at.set(trainer, step + 1)
     this.synced.set(trainer, epoch)
     this.trainersOf(jobId).add(trainer)
     this.job(jobId, epoch).stepped.add(trainer)
-    if (every > 0 && (step + 1) % every === 0) this.send(jobId, epoch, trainer)
+    if (sends && every > 0 && (step + 1) % every === 0) this.send(jobId, epoch, trainer)
   }
 
   /** A step starts: at the first step of a newer epoch, every trainer that stepped before hands its state over. */

@@ -28,6 +28,7 @@ import { TensorIntake } from './intake.js'
 import { HoldLimit } from './hold-limit.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
+import { checkpointSender } from '../src/protocol/checkpoint.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
 import { deliveries } from '../src/runtime/flow.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
@@ -326,7 +327,8 @@ export class TrainingExecutor {
     if (replicas.length > 1) await this.allReduce(run, step, flat, replicas)
     const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
     trainer.apply(m?.routes.length ?? s.backwards, flat)
-    this.state.stepped(run.jobId, run.epoch, step, trainer, run.plan.training?.checkpointEverySteps ?? DEFAULT_CHECKPOINT_EVERY)
+    // one replica sends a replicated stage's checkpoints: the replicas hold the same state after the all-reduce
+    this.state.stepped(run.jobId, run.epoch, step, trainer, run.plan.training?.checkpointEverySteps ?? DEFAULT_CHECKPOINT_EVERY, checkpointSender(replicas) === this.rt.id)
     const done: TrainingStep = {
       v: PROTOCOL_VERSION, kind: 'done', epoch: run.epoch, planId: run.planId, step, stage: run.stage, device: this.rt.id,
       microBatches: s.backwards, loss: s.lossCount ? s.lossSum : null, paramsSha256: trainer.digest(),

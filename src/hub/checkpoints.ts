@@ -9,7 +9,9 @@
  *   answers once, for every parameter asked, it holds that step's state or one sent in that epoch
  *   (the old holder's handover), or every connected device of the epoch before has handed over
  *   (a crashed one cannot: its last periodic checkpoint is the best there is), or `waitMs` has
- *   passed; then it sends what it has.
+ *   passed; then it sends what it has. A device has handed over when a verified state (chunks'
+ *   CRCs, shape, size, finite values) of every parameter its stages held in the epoch before
+ *   came from it in the new epoch: its whole checkpoint, not its first tensor.
  * What is lost: a graceful move (the old holder still connected) nothing; a crash, the updates
  * since the crashed device's last periodic checkpoint (at most checkpointEverySteps steps).
  * Kept in memory and, when a `files` store is given, in `hub.stateDir` (checkpoint-files.ts): a
@@ -35,6 +37,8 @@ import type { CheckpointFiles } from './checkpoint-files.js'
 const MAX_WAITING = 256
 /** Longest a restore waits for a connected old holder's handover. */
 export const HANDOVER_WAIT_MS = 10_000
+/** Steps whose checkpoint senders are kept per job (takenAt). */
+const STEPS_KEPT = 64
 
 export interface CheckpointDeps {
   readonly publish: (topic: string, payload: Buffer) => Promise<void>
@@ -45,6 +49,11 @@ export interface CheckpointDeps {
   readonly member: (jobId: string, deviceId: string) => boolean
   /** The devices that held a job's stages in the epoch before the current one: they hand over. */
   readonly handingOver: (jobId: string) => Iterable<string>
+  /**
+   * The parameters a device's stages held in that epoch before: its handover is complete when a
+   * state of every one has come from it (undefined: not known; then any one of them counts).
+   */
+  readonly heldBefore: (jobId: string, deviceId: string) => ReadonlySet<string> | undefined
   /** Whether this hub answers a job's restores (hubs sharing Redis: the one planning the job). */
   readonly answers: (jobId: string) => boolean
   readonly clock: () => number
@@ -66,16 +75,18 @@ interface Waiting {
 
 export class TrainingCheckpoints {
   private readonly records = new Map<string, Map<string, CheckpointState>>()
-  /** Per job and sender, the newest epoch its checkpoints were taken in. */
-  private readonly senders = new Map<string, Map<string, number>>()
+  /** Per job, sender and parameter, the newest epoch a verified state of it came from that sender in. */
+  private readonly senders = new Map<string, Map<string, Map<string, number>>>()
+  /** Per job, the senders of each recent step's checkpoint tensors and how many each sent (the last STEPS_KEPT steps). */
+  private readonly steps = new Map<string, Map<number, Map<string, number>>>()
   private readonly waiting: Waiting[] = []
   private readonly intake: CheckpointIntake
   /** Jobs whose stored checkpoints are read (done) or being read (pending). */
   private readonly loads = new Map<string, Promise<void> | 'done'>()
   private readonly seen = new Set<string>()
   private stopped = false
-  /** Counts for tests and metrics. */
-  readonly counts = { stored: 0, refused: 0, answered: 0 }
+  /** Counts for tests and metrics (`handovers`: devices whose handover to an epoch came whole). */
+  readonly counts = { stored: 0, refused: 0, answered: 0, handovers: 0 }
 
   constructor(private readonly d: CheckpointDeps) {
     this.intake = new CheckpointIntake({ timeoutMs: 60_000, maxPendingBytes: 1024 * 1024 * 1024, onError: (m) => this.refuse('', m) })
@@ -98,6 +109,11 @@ export class TrainingCheckpoints {
     return this.records.get(jobId)?.get(name)
   }
 
+  /** Per sender, how many checkpoint tensors of a job's step (the state before `step`) came from it, verified (tests, status). */
+  takenAt(jobId: string, step: number): ReadonlyMap<string, number> {
+    return this.steps.get(jobId)?.get(step) ?? new Map()
+  }
+
   /** Jobs came or went: the checkpoints of jobs no longer in `jobs` go. */
   keepJobs(jobs: ReadonlyMap<string, unknown>): void {
     if (this.stopped) return
@@ -109,6 +125,7 @@ export class TrainingCheckpoints {
   forget(jobId: string): void {
     this.records.delete(jobId)
     this.senders.delete(jobId)
+    this.steps.delete(jobId)
     this.seen.delete(jobId)
     this.loads.delete(jobId)
     void this.d.files?.remove(jobId)
@@ -143,15 +160,41 @@ export class TrainingCheckpoints {
   private keep(jobId: string, s: CheckpointState, sent: boolean): boolean {
     let job = this.records.get(jobId)
     if (!job) this.records.set(jobId, (job = new Map()))
-    if (sent) {
-      let from = this.senders.get(jobId)
-      if (!from) this.senders.set(jobId, (from = new Map()))
-      from.set(s.from, Math.max(from.get(s.from) ?? 0, s.epoch))
-    }
+    if (sent) this.taken(jobId, s)
     const have = job.get(s.name)
     // the newest state wins; at the same step, the later epoch's (a handover)
     if (have && !(s.step > have.step || (s.step === have.step && s.epoch >= have.epoch))) return false
     job.set(s.name, s)
+    return true
+  }
+
+  /** A verified state came from its sender: noted per parameter (handovers) and per step. */
+  private taken(jobId: string, s: CheckpointState): void {
+    let job = this.senders.get(jobId)
+    if (!job) this.senders.set(jobId, (job = new Map()))
+    let from = job.get(s.from)
+    if (!from) job.set(s.from, (from = new Map()))
+    const whole = this.handedOver(jobId, s.from, s.epoch)
+    from.set(s.name, Math.max(from.get(s.name) ?? 0, s.epoch))
+    if (!whole && this.handedOver(jobId, s.from, s.epoch)) this.counts.handovers++
+    let steps = this.steps.get(jobId)
+    if (!steps) this.steps.set(jobId, (steps = new Map()))
+    const at = steps.get(s.step) ?? new Map<string, number>()
+    steps.set(s.step, at.set(s.from, (at.get(s.from) ?? 0) + 1))
+    for (const old of steps.keys()) if (steps.size > STEPS_KEPT) steps.delete(old)
+  }
+
+  /**
+   * Whether `id` has handed its state over to `epoch`: a verified state taken in `epoch` or later
+   * of every parameter its stages held in the epoch before (all its checkpoint's tensors, not the
+   * first to come); of any one when the hub does not know which it held.
+   */
+  private handedOver(jobId: string, id: string, epoch: number): boolean {
+    const from = this.senders.get(jobId)?.get(id)
+    if (!from) return false
+    const held = this.d.heldBefore(jobId, id)
+    if (!held) return [...from.values()].some((e) => e >= epoch)
+    for (const name of held) if ((from.get(name) ?? 0) < epoch) return false
     return true
   }
 
@@ -169,6 +212,11 @@ export class TrainingCheckpoints {
       const s = r.state
       if (!this.d.member(jobId, s.from)) {
         this.refuse(jobId, `checkpoint of ${s.name} from ${s.from}, which takes no part in job ${jobId}`)
+        continue
+      }
+      // (devices refuse such a state at a restore: it neither counts nor replaces a good one)
+      if (!s.data.every(Number.isFinite)) {
+        this.refuse(jobId, `checkpoint of ${s.name} from ${s.from}: values not finite`)
         continue
       }
       this.loaded(jobId, () => {
@@ -207,8 +255,7 @@ export class TrainingCheckpoints {
   private ready(jobId: string, want: RestoreWant, name: string): boolean {
     const have = this.records.get(jobId)?.get(name)
     if (have && (have.step >= want.step || have.epoch >= want.epoch)) return true
-    const sent = this.senders.get(jobId)
-    for (const id of this.d.handingOver(jobId)) if (this.d.isOnline(id) && (sent?.get(id) ?? 0) < want.epoch) return false
+    for (const id of this.d.handingOver(jobId)) if (this.d.isOnline(id) && !this.handedOver(jobId, id, want.epoch)) return false
     return true
   }
 
@@ -261,6 +308,7 @@ export function hubCheckpoints(client: DoraClient, o: { registry: Registry; jobs
     paramDims: (jobId, name) => o.jobs.get(jobId)?.service.paramDims(name),
     member: (jobId, id) => o.jobs.get(jobId)?.service.devices().has(id) ?? false,
     handingOver: (jobId) => o.jobs.get(jobId)?.service.previousDevices() ?? [],
+    heldBefore: (jobId, id) => o.jobs.get(jobId)?.service.previousParams(id),
     answers: (jobId) => o.jobs.get(jobId)?.service.isLeader ?? false,
     clock: o.clock,
     onBad: (jobId, error) => o.bad?.report({ sender: jobId || 'checkpoint', kind: 'checkpoint', topic: jobId ? topics.trainingState(jobId, 'checkpoint') : 'checkpoint', code: ErrorCodes.PAYLOAD_INVALID, error }),

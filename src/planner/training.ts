@@ -19,8 +19,9 @@
  *   parameters: each replica sends 2 (m - 1) / m x W to its successor, through the broker (an air
  *   hop to the access point and one from it), 4 (m - 1) W bytes of air per step in all: the same
  *   volume as PipeDream's 4 (m - 1) W / m per replica. All stages synchronise after the flush.
- * - Checkpoints: every `checkpointEverySteps` steps (default 10) each stage's devices send its
- *   state (3 x W) to the hub; the step that starts meanwhile is replayed with them on the air
+ * - Checkpoints: every `checkpointEverySteps` steps (default 10) each stage sends its state
+ *   (3 x W) to the hub, from one replica (protocol/checkpoint.ts checkpointSender: replicas hold
+ *   the same state after the all-reduce); the step that starts meanwhile is replayed with them on the air
  *   first (checkpointStepMs). The step time is the mean over that many steps (one of them the
  *   checkpoint's), its p95 the checkpoint's step while those are over 5% of the steps.
  * - Memory: see stageMemoryBytes (cost.ts); stage k of S stashes min(S - k, M) micro-batches.
@@ -32,6 +33,7 @@ import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, ty
 import type { Fleet, Network, DeviceProfile, Job, Plan, Prediction } from './types.js'
 import { checkpointBytes, checkpointEvery, checkpointStepMs, oneStepMs } from './replay/training.js'
 import { cutBytes } from './compression.js'
+import { checkpointSender } from '../protocol/checkpoint.js'
 
 /** Forward + backward time of one micro-batch of a stage on a device, ms. */
 export function trainingStageMs(job: Job, device: DeviceProfile, layers: readonly [number, number], microBatch: number): number {
@@ -126,9 +128,9 @@ export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Net
   // the all-reduce's (allReduceHops), once per step
   const sync: Transfer[] = stages.flatMap((s) => allReduceTransfers(s.reps.map((r) => r.d), stageParamBytes(job, s.st.layers)))
 
-  // every `every` steps each device's state of each of its stages to the hub (a share of them a step)
+  // every `every` steps each stage's state to the hub, from one of its replicas (a share of them a step)
   const every = checkpointEvery(job)
-  const ckpt: Transfer[] = every > 0 ? plan.stages.flatMap((st) => st.devices.map((id) => ({ from: dev(id), to: null, bytes: checkpointBytes(job, st.layers), weight: 1 / every }))) : []
+  const ckpt: Transfer[] = every > 0 ? plan.stages.map((st) => ({ from: dev(checkpointSender(st.devices)!), to: null, bytes: checkpointBytes(job, st.layers), weight: 1 / every })) : []
 
   const samples = M * b
   const joules = stepJoules(plan, dev, stages, transfers, [...sync, ...ckpt], M)

@@ -15,6 +15,15 @@ const paramName = z.string().min(1).max(256)
 /** Most parameters one stage may ask for (the stage assignment's own bound). */
 export const MAX_STAGE_PARAMS = 100_000
 
+/**
+ * The one device of a stage that sends its periodic checkpoints: the stage's first replica. The
+ * replicas of a stage hold the same state after every step (they all-reduce their gradients), so
+ * one copy is enough; the planner's cost model, the simulator and the devices all use this.
+ */
+export function checkpointSender(replicas: readonly string[]): string | undefined {
+  return replicas[0]
+}
+
 export function checkpointReq(step: number, t: number): string {
   return `ckpt:${step}:${t}`
 }

@@ -116,6 +116,32 @@ describe('training transfers in the plan\'s transfer mode', () => {
     expect(errors).toEqual([])
   }, 120_000)
 
+  it('data-parallel, checkpoints: one replica sends the replicated stage\'s checkpoint, one copy per step (the cost model and the simulator count one)', async () => {
+    const errors: string[] = []
+    const devices = await pipeline('grants', errors, ['dev-a', 'dev-b', 'dev-c'], 'data-parallel', 1)
+    const a = devices[0]!
+    const source = await a.startTraining('ft')
+    await until(() => source.records.length >= 2 || null, 120_000, 'two steps')
+    await a.stopTraining()
+    expect(source.records.every((r) => r.ok && r.replicasAgree), JSON.stringify(errors)).toBe(true)
+    const replicas = source.planOf(source.records[0]!.epoch)!.parts[0]!.stages[0]!.devices
+    expect(replicas).toHaveLength(3)
+    const ids = ['dev-a', 'dev-b', 'dev-c']
+    const sender = devices[ids.indexOf(replicas[0]!)]!
+    const params = sender.assignments.get('ft')!.stages[0]!.params!.length
+    // the hub holds a whole checkpoint of a step (a newer one supersedes one not yet begun)
+    const whole = () => [1, 2].some((step) => hub!.checkpoints!.takenAt('ft', step).get(replicas[0]!) === params)
+    await until(() => whole() || null, 60_000, 'a whole checkpoint at the hub')
+    // the stage's first replica sent it, and only it: one copy per step, every parameter once
+    devices.forEach((d, i) => expect(d.training.state.counts.checkpoints > 0, ids[i]).toBe(ids[i] === replicas[0]))
+    for (const step of [1, 2]) {
+      const taken = [...hub!.checkpoints!.takenAt('ft', step)]
+      if (taken.length) expect(taken).toEqual([[replicas[0], params]])
+    }
+    expect(hub!.checkpoints!.counts.refused).toBe(0)
+    expect(errors).toEqual([])
+  }, 240_000)
+
   it('with slots: activations and gradients go in each device\'s slots toward its receiver; the losses are unchanged', async () => {
     const errors: string[] = []
     const [a, b] = await pipeline('slots', errors)

@@ -1,13 +1,13 @@
 /** Training jobs: the 1F1B cost model, the training simulator, the partitioner and the hybrid DP baseline. */
 import { describe, expect, it } from 'vitest'
-import { compliance, predict, stageComputeMs } from '../../src/planner/cost.js'
+import { airSeconds, compliance, hopsBetween, predict, stageComputeMs } from '../../src/planner/cost.js'
 import type { Fleet, Job, ModelProfile, Plan } from '../../src/planner/types.js'
 import { allReduceHops, trainingStageMs } from '../../src/planner/training.js'
 import { partition } from '../../src/planner/partition.js'
 import { hybridDp } from '../../src/planner/baselines/hybrid-dp.js'
 import { pipeEdge } from '../../src/planner/baselines/stage-dp.js'
 import { simulate } from '../../src/sim/simulate.js'
-import { simulateTraining } from '../../src/planner/replay/training.js'
+import { checkpointBytes, simulateTraining } from '../../src/planner/replay/training.js'
 import { chooseTransferMode } from '../../src/planner/adapt/transfer-mode.js'
 import { freeWiresWifi5, scheduledWifi5, testDevice } from '../helpers/planner.js'
 
@@ -88,7 +88,7 @@ describe('training simulator', () => {
   })
 })
 
-describe('training checkpoints (every stage device sends 3 x its parameters to the hub every k steps)', () => {
+describe('training checkpoints (every stage sends 3 x its parameters to the hub every k steps, from one replica)', () => {
   const f = fleetOf(testDevice('a', 10), testDevice('b', 20))
   const p = plan([{ layers: [0, 2], devices: ['a'] }, { layers: [2, 4], devices: ['b'] }], 2)
   const withEvery = (every: number) => job(model(4, 5e6, 4e5), { training: { microBatchesPerStep: 8, optimizerStateFactor: 2, checkpointEverySteps: every } })
@@ -130,6 +130,25 @@ describe('training checkpoints (every stage device sends 3 x its parameters to t
     const r = simulate(p, withEvery(0), f, scheduledWifi5, sim)
     expect(r.latencyMs / off.latencyMs).toBeCloseTo(1, 3)
     expect(off.p95LatencyMs).toBe(off.latencyMs)
+  })
+  it('a replicated stage checkpoints one copy (its first replica): the cost model and the simulator count the same one', () => {
+    const f3 = fleetOf(testDevice('a', 10), testDevice('b', 20), testDevice('c', 20))
+    const rp = plan([{ layers: [0, 2], devices: ['a'] }, { layers: [2, 4], devices: ['b', 'c'] }], 2)
+    const every = 5
+    const j = withEvery(every)
+    const r = simulateTraining(rp, j, f3, scheduledWifi5, { durationS: 1e9, warmupS: 1e-9, seed: 3, computeJitter: 0, maxSteps: 1 + 10 * every })
+    // 30 MB of state per stage (3 x its 10 MB of parameters), once per stage every 5 steps
+    expect(checkpointBytes(j, [0, 2])).toBe(30e6)
+    // 51 steps: 10 checkpoints (after steps 5 .. 50) of two copies, one per stage
+    expect(r.checkpointBytesPerStep! * (1 + 10 * every)).toBeCloseTo(10 * 2 * 30e6, 0)
+    const predicted = predict(rp, j, f3, scheduledWifi5)
+    expect(r.latencyMs / predicted.latencyMs).toBeCloseTo(1, 3)
+    expect(r.p95LatencyMs / predicted.p95LatencyMs).toBeCloseTo(1, 3)
+    // the air the checkpoints take per sample: a's copy and b's, not c's
+    const off = predict(rp, withEvery(0), f3, scheduledWifi5)
+    const hops = [...hopsBetween(f3.devices.get('a')!, null, 30e6), ...hopsBetween(f3.devices.get('b')!, null, 30e6)].map((h) => ({ ...h, weight: 1 / every }))
+    const samples = 8 * 2
+    expect(predicted.airtimeMsPerRequest - off.airtimeMsPerRequest).toBeCloseTo((airSeconds(hops, scheduledWifi5) * 1000) / samples, 6)
   })
 })
 

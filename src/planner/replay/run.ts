@@ -32,4 +32,6 @@ export interface SimResult {
   readonly latencyMsBySource: readonly number[]
   /** Every measured request's latency, ms (inference; empty for training). */
   readonly samplesMs: readonly number[]
+  /** Training: checkpoint bytes the devices send the hub per step, mean over the run's steps. */
+  readonly checkpointBytesPerStep?: number
 }

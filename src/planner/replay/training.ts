@@ -15,7 +15,7 @@
  *   rounds in which each replica sends W / m bytes to its successor; the next step starts when
  *   all are done.
  * - Checkpoints (device-firmware-bridge/stage-state.ts): after every `checkpointEverySteps`-th
- *   step, every device of every stage sends the stage's state (values and Adam's two moments,
+ *   step, one replica of every stage (protocol/checkpoint.ts checkpointSender) sends the stage's state (values and Adam's two moments,
  *   3 x its parameter bytes: checkpointBytes) to the hub; the next step does not wait for them,
  *   its transfers queue behind them on the air (or contend with them, uncoordinated).
  * Reported: latency = step time, throughput = samples per second, energy per sample.
@@ -28,6 +28,7 @@ import { stageComputeMs, type Hop } from '../cost.js'
 import type { Fleet, Network, DeviceProfile, Job, Plan } from '../types.js'
 import { stageParamBytes } from '../training.js'
 import { seededRandom } from '../../shared/random.js'
+import { checkpointSender } from '../../protocol/checkpoint.js'
 import { cutBytes } from '../compression.js'
 
 interface Task {
@@ -122,11 +123,10 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   })
 
   const every = checkpointEvery(job)
-  // each device's state of each of its stages to the hub; nothing waits for it
-  const checkpoint = () => plan.stages.forEach((st, k) => {
-    for (const id of st.devices) medium.transfer(dev(id), null, checkpointBytes(job, st.layers), () => {}, undefined, medium.trace ? `checkpoint@${k}` : '')
-  })
+  const { checkpoint, sent } = checkpointing(plan, job, medium, dev)
+  let flushes = 0
   const flush = () => allReduce(plan, job, fleet, medium, () => {
+    flushes++
     if (stepStart >= options.warmupS && now <= options.durationS) {
       stepTimes.push((now - stepStart) * 1000)
       samplesInWindow += M * b
@@ -155,10 +155,21 @@ export function simulateTraining(plan: Plan, job: Job, fleet: Fleet, network: Ne
   runEvents(heap, options.durationS * 3 + 10, (t) => (now = t))
 
   const window = options.durationS - options.warmupS
-  return runResult(plan, job, fleet, busyS, medium, window, now, {
+  const result = runResult(plan, job, fleet, busyS, medium, window, now, {
     requests: samplesStarted, completed: samplesInWindow, latenciesMs: stepTimes, throughputRps: samplesInWindow / window,
     energyShares: samplesInWindow, enough: stepTimes.length > 0, samplesMs: [], latencyMsBySource: [],
   })
+  return { ...result, checkpointBytesPerStep: flushes ? sent() / flushes : 0 }
+}
+
+/** Each stage's state to the hub from one of its replicas (checkpointSender); nothing waits for it. `sent`: bytes so far. */
+function checkpointing(plan: Plan, job: Job, medium: Medium, dev: (id: string) => DeviceProfile): { checkpoint: () => void; sent: () => number } {
+  let bytes = 0
+  const checkpoint = () => plan.stages.forEach((st, k) => {
+    bytes += checkpointBytes(job, st.layers)
+    medium.transfer(dev(checkpointSender(st.devices)!), null, checkpointBytes(job, st.layers), () => {}, undefined, medium.trace ? `checkpoint@${k}` : '')
+  })
+  return { checkpoint, sent: () => bytes }
 }
 
 interface DeviceState { busy: boolean; inFlight: number; ready: Task[]; admitted: number; limit: number }
