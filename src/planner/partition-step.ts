@@ -201,7 +201,7 @@ function inputTerms(run: Run, entry: Entry, i: number, members: readonly Member[
 }
 
 /**
- * Training: every ckptEvery steps each device of the stage sends the hub its state
+ * Training: every ckptEvery steps one device of the stage sends the hub its state
  * (checkpointBytes: 3 x the parameters) on its own air hop, and the next step waits behind them
  * (training.ts): their air per step spread over the steps between them, and their radio energy
  * per sample (into step.ckptMs, ckptJ).
@@ -213,11 +213,10 @@ function checkpointTerms(run: Run, group: Group, paramBytes: number, step: Step)
   let ckptJ = 0
   if (training && run.ckptEvery > 0 && paramBytes > 0) {
     const samplesPerStep = training.microBatchesPerStep * b
-    for (const g of group) {
-      const rep = space.types[g.type]!.rep
-      ckptMs += (g.replicas * space.air(3 * paramBytes, rep)) / run.ckptEvery
-      ckptJ += (g.replicas * 3 * paramBytes * rep.txJPerByte) / run.ckptEvery / samplesPerStep
-    }
+    // one replica sends (protocol/checkpoint.ts checkpointSender: the stage's first device, of its first part's type)
+    const rep = space.types[group[0]!.type]!.rep
+    ckptMs = space.air(3 * paramBytes, rep) / run.ckptEvery
+    ckptJ = (3 * paramBytes * rep.txJPerByte) / run.ckptEvery / samplesPerStep
   }
   step.ckptMs = ckptMs
   step.ckptJ = ckptJ
