@@ -33,8 +33,8 @@ export class WillGate {
   private readonly pending = new Map<string, number>()
   private probing = false
   private stopped = false
-  /** Wills trusted and doubted so far. */
-  readonly counts = { trusted: 0, doubted: 0 }
+  /** Wills trusted, doubted, and made out of date by the device speaking before they were judged. */
+  readonly counts = { trusted: 0, doubted: 0, superseded: 0 }
 
   constructor(private readonly d: WillGateDeps) {}
 
@@ -49,7 +49,9 @@ export class WillGate {
 
   /** The device spoke (caps, `online`, a heartbeat): a will of it not yet judged is out of date. */
   alive(deviceId: string): void {
-    this.pending.delete(deviceId)
+    if (!this.pending.delete(deviceId)) return
+    this.counts.superseded++
+    this.d.log.info({ deviceId }, 'last will out of date: the device spoke after it, so it stays listed')
   }
 
   stop(): void {
