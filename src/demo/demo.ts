@@ -67,6 +67,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const run = await runRequests(o, ran, hub, service, wired, parts)
     return await collect(o, ran, hub, service, wired, parts, run)
   } finally {
+    // the run is over: the jobs stop planning first, so the devices leaving is not a fleet to re-plan
+    // (it would clear the epoch and log a warning that the job stopped running)
+    for (const j of hub.jobs) await j.stop()
     await parts.fleet?.stop(o.signal?.aborted ? 2000 : 10_000)
     await parts.proxy?.close()
     await hub.stop()
