@@ -13,6 +13,7 @@ import { measureFlops } from '../../device-firmware-bridge/benchmark.js'
 import { readScenario } from '../scenario/load.js'
 import { DoraError, ErrorCodes } from '../errors.js'
 import { isValidId } from '../protocol/topics.js'
+import { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from '../protocol/chunks.js'
 import type { DeviceProfile } from '../shared/device-profile.js'
 import { DEFAULT_RX_J_PER_BYTE, DEFAULT_STAGE_OVERHEAD_MS, DEFAULT_TX_J_PER_BYTE } from '../shared/device-profile.js'
 import { watchForStop } from './shutdown.js'
@@ -25,6 +26,7 @@ interface Flags {
   scenario?: string
   profile?: string
   measure?: boolean
+  chunkBytes?: string
   idleW: string
   activeW: string
   linkRate?: string
@@ -60,6 +62,7 @@ export function registerDeviceCommand(program: Command): void {
     .option('--idle-w <watts>', 'with --measure: idle power', '5')
     .option('--active-w <watts>', 'with --measure: power under load', '15')
     .option('--link-rate <bps>', 'with --measure: Wi-Fi link rate in bit/s (omit for a wired device)')
+    .option('--chunk-bytes <n>', 'tensor chunk size in bytes, as the hub plans them (its config tensors.chunkBytes; default 262144); with --scenario the scenario\'s network.chunkBytes')
     .option('--heartbeat-ms <ms>', 'heartbeat interval', '5000')
     .option('--cache-dir <dir>', 'where stage models are cached (default ~/.cache/dora/models)')
     .option('--source <job=rps>', 'also be a source of JOB\'s requests, RPS a second (a camera), generated inputs')
@@ -72,8 +75,16 @@ export function registerDeviceCommand(program: Command): void {
     .action(runDevice)
 }
 
+/** --chunk-bytes, checked against the bounds the hub's config takes (src/config/schema.ts tensors.chunkBytes). */
+function chunkFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < MIN_CHUNK_BYTES || n > MAX_CHUNK_BYTES) throw new DoraError(ErrorCodes.USAGE, `--chunk-bytes must be a whole number of bytes from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES}, not ${JSON.stringify(v)}`)
+  return n
+}
+
 /** What the flags ask for, checked. */
-function checkFlags(flags: Flags): { source: { jobId: string; rateRps: number } | null; timeScale: number } {
+function checkFlags(flags: Flags): { source: { jobId: string; rateRps: number } | null; timeScale: number; chunkBytes: number | undefined } {
   if (!isValidId(flags.id)) throw new DoraError(ErrorCodes.USAGE, `--id must be 1-64 characters of A-Z a-z 0-9 _ - ., not ${JSON.stringify(flags.id)}`)
   if (!!flags.scenario === !!flags.measure) throw new DoraError(ErrorCodes.USAGE, 'give either --scenario FILE (an emulated device) or --measure (this machine)')
   if (flags.coordination !== 'slots' && flags.coordination !== 'none') throw new DoraError(ErrorCodes.USAGE, `--coordination must be slots or none, not ${JSON.stringify(flags.coordination)}`)
@@ -83,7 +94,8 @@ function checkFlags(flags: Flags): { source: { jobId: string; rateRps: number } 
   if (flags.train !== undefined && source) throw new DoraError(ErrorCodes.USAGE, 'give --source (an inference job\'s requests) or --train (a training job\'s steps), not both')
   const timeScale = positive('--time-scale', flags.timeScale)
   if (timeScale < 1) throw new DoraError(ErrorCodes.USAGE, `--time-scale must be at least 1 (it slows the emulated devices down), not ${flags.timeScale}`)
-  return { source, timeScale }
+  if (flags.scenario && flags.chunkBytes !== undefined) throw new DoraError(ErrorCodes.USAGE, '--chunk-bytes is for --measure: an emulated device sends in its scenario\'s network.chunkBytes')
+  return { source, timeScale, chunkBytes: chunkFlag(flags.chunkBytes) }
 }
 
 /** The agent the flags describe, its progress written to stdout and its errors to stderr. */
@@ -108,11 +120,11 @@ async function agentFor(flags: Flags, profile: DeviceProfile, timeScale: number,
 }
 
 async function runDevice(flags: Flags): Promise<void> {
-  const { source, timeScale } = checkFlags(flags)
+  const { source, timeScale, chunkBytes: flagChunk } = checkFlags(flags)
   // from here on SIGTERM, SIGINT or a parent gone (dora demo's devices) stops the device within 4 s
   const shutdown = watchForStop('dora device')
   // an emulated device sends its tensors in its scenario's chunks, as the hub plans them (scenario network.chunkBytes)
-  const { profile, chunkBytes } = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : { profile: await measured(flags), chunkBytes: undefined }
+  const { profile, chunkBytes } = flags.scenario ? await fromScenario(flags.scenario, flags.profile ?? flags.id, flags.id) : { profile: await measured(flags), chunkBytes: flagChunk }
   const agent = await agentFor(flags, profile, timeScale, chunkBytes)
   // a broker that does not answer must not hold the device: a stop ends the first connection attempt too
   const starting = agent.start()

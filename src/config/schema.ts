@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { BASELINES, type BaselineName } from '../planner/baselines/index.js'
 import { isValidId } from '../protocol/topics.js'
+import { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from '../protocol/chunks.js'
 import { jobSchema } from '../scenario/schema.js'
 
 const id = (what: string) => z.string().refine(isValidId, { message: `${what} must be 1-64 characters of A-Z a-z 0-9 _ - .` })
@@ -144,7 +145,7 @@ export const configSchema = z.object({
   }),
   tensors: z.object({
     /** Tensor bytes per chunk message; keep below the smallest broker packet limit in use. */
-    chunkBytes: z.number().int().min(1024).max(64 * 1024 * 1024),
+    chunkBytes: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES),
     /** An incomplete tensor is dropped this long after its first chunk. */
     reassemblyTimeoutMs: z.number().int().min(100),
   }),

@@ -18,6 +18,9 @@ import { ErrorCodes, type ErrorCode } from '../errors.js'
 
 /** Default tensor bytes per chunk: 256 KiB keeps header overhead under 0.1% and fits EMQX's 1 MB. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024
+/** The chunk sizes a hub's config and a device's --chunk-bytes take. */
+export const MIN_CHUNK_BYTES = 1024
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024
 /** Room left for the CBOR header when sizing chunks against a broker packet limit. */
 export const CHUNK_HEADER_ALLOWANCE = 1024
 /**
