@@ -14,6 +14,12 @@
  *   the summed gradients (allreduce.ts), apply Adam with the mean over the step's micro-batches,
  *   and say `done` with the loss and a digest of the parameters.
  *
+ * Activations forward and their gradients back cross a cut with the codec the plan names for it
+ * (the stage's `codec`: float16, or int8 with a per-tensor scale; the receiver restores float32),
+ * as the cost model prices them; all-reduce pieces and checkpoints go as float32. Measured on real
+ * training stages (bench/training-compression.ts, BENCHMARKS.md): the loss stays within the bound
+ * stated there.
+ *
  * Activations, gradients, all-reduce pieces and checkpoints (stage-state.ts) go in the plan's
  * transfer mode (slots, hub grants or at once: transfer-gate.ts, shared with the device's
  * inference executor); a run never waits for the last one's outputs to be on the air.
@@ -28,6 +34,7 @@ import { TensorIntake } from './intake.js'
 import { HoldLimit } from './hold-limit.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
+import { CODEC_BYTES } from '../src/protocol/activation-codec.js'
 import { checkpointSender } from '../src/protocol/checkpoint.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
 import { deliveries } from '../src/runtime/flow.js'
@@ -73,6 +80,8 @@ export class TrainingExecutor {
   /** Trainers that have run a forward once. */
   private readonly warm = new WeakSet<StageTrainer>()
   readonly counts = { forwards: 0, backwards: 0, steps: 0, rejected: 0, failed: 0, slowerThanProfile: 0 }
+  /** Bytes of activations and gradients this device put on the wire (tensor data as sent: compressed where the plan says). */
+  sentBytes = 0
   /** The stages' state (parameters, optimizer) follows them from device to device (stage-state.ts). */
   readonly state: StageStateKeeper
 
@@ -296,9 +305,14 @@ export class TrainingExecutor {
     const to = hop.route[stage]!
     const h = { ...hop, stage }
     if (to === this.rt.id) return this.accept(run.jobId, { req, name: t.name, dtype: t.dtype, shape: [...t.shape], epoch: run.epoch, hop: h, data: t.data })
+    // an activation crosses the cut at its stage's end, its gradient the same cut back: both go
+    // with the codec the plan names for that cut (the stage's `codec`), as the cost model prices them
+    const codec = run.part.stages[Math.min(stage, run.stage)]?.codec
+    const bytes = codec && t.dtype === 'float32' ? (t.data.byteLength / 4) * CODEC_BYTES[codec] : t.data.byteLength
+    this.sentBytes += bytes
     // in the plan's transfer mode (slots, grants or at once); not awaited: the next run does not wait for the air
-    const x = { jobId: run.jobId, plan: run.plan, part: run.part, assignment: this.d.assignment(run.jobId, run.epoch), receiver: to, bytes: t.data.byteLength }
-    this.transfers.send(x, () => this.rt.sendTensor(topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h }))
+    const x = { jobId: run.jobId, plan: run.plan, part: run.part, assignment: this.d.assignment(run.jobId, run.epoch), receiver: to, bytes }
+    this.transfers.send(x, () => this.rt.sendTensor(topics.tensors(run.jobId, to), t, { req, epoch: run.epoch, hop: h }, codec))
       .catch((err: Error) => this.rt.onError(`job ${run.jobId}: sending ${t.name} of ${req} to ${to}: ${err.message}`))
   }
 
