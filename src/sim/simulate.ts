@@ -20,6 +20,7 @@ import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile
 import { seededRandom } from '../shared/random.js'
 import { planRouting } from '../planner/routing.js'
 import { WeightedTurns } from '../runtime/route.js'
+import { SlotGate } from '../runtime/slot-gate.js'
 
 import type { SimOptions, SimResult } from '../planner/replay/run.js'
 import type { Schedule } from '../planner/network/scheduler.js'
@@ -34,8 +35,8 @@ interface Batch {
   /** Where the requests came from, and that source's index (its results go to routing.consumers[source]). */
   origin: DeviceProfile | null
   source: number
-  /** With a schedule: the micro-batch's place in the cycle and its release time, s. */
-  slot?: { m: number; release: number }
+  /** With a schedule: the micro-batch's place in the cycle (its route's replicas). */
+  slot?: { m: number }
   /** Result transfers still to arrive (shared by the batch's copies along its way). */
   outputs?: { left: number }
 }
@@ -65,7 +66,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const routing = planRouting(plan, job, fleet)
   const turns = new WeightedTurns()
   const schedule = network.coordination === 'scheduled' ? options.schedule : undefined
-  const slotOf = slotTimes(schedule)
+  const send = sender(schedule, heap, clock, transfer)
   // a micro-batch is done when every stage's model outputs reached its consumer (early heads too)
   const S = plan.stages.length
   const earlyOutputs = plan.stages.map((st, k) => (k < S - 1 ? outputBytesOf(job.model, st.layers) : 0))
@@ -73,10 +74,10 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   const advance = (batch: Batch) => {
     batch.outputs ??= { left: 1 + earlyOutputs.filter((x) => x > 0).length }
     if (batch.stage > 0 && earlyOutputs[batch.stage - 1]! > 0) {
-      transfer(batch.at, routing.consumers[batch.source]!, b * earlyOutputs[batch.stage - 1]!, () => outputDone(batch), slotOf(batch, `output@${batch.stage - 1}`))
+      send(batch.at, routing.consumers[batch.source]!, b * earlyOutputs[batch.stage - 1]!, () => outputDone(batch))
     }
     if (batch.stage === S) {
-      transfer(batch.at, routing.consumers[batch.source]!, b * outputBytesOf(job.model, plan.stages[S - 1]!.layers), () => outputDone(batch), slotOf(batch, 'output'))
+      send(batch.at, routing.consumers[batch.source]!, b * outputBytesOf(job.model, plan.stages[S - 1]!.layers), () => outputDone(batch))
       return
     }
     const st = plan.stages[batch.stage]!
@@ -85,13 +86,14 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
     const target = batch.slot
       ? dev(schedule!.routes[batch.slot.m]!.replicas[batch.stage]!)
       : dev(st.devices[turns.pick(`${batch.source}/${batch.stage}`, routing.weights[batch.source]![batch.stage]!)]!)
-    transfer(batch.at, target, b * cutBytes(job.model, plan, st.layers[0]), () => {
+    // a source's inputs leave at once (its capture is phased to its turn; runtime/requester.ts sends them ungated)
+    send(batch.at, target, b * cutBytes(job.model, plan, st.layers[0]), () => {
       const s = (serviceMs[batch.stage]!.get(target.id)! / 1000) * Math.max(0.5, 1 + options.computeJitter * gauss())
       const start = Math.max(now, freeAt.get(target.id) ?? 0)
       freeAt.set(target.id, start + s)
       busyS.set(target.id, (busyS.get(target.id) ?? 0) + s)
       heap.push(start + s, () => advance({ ...batch, stage: batch.stage + 1, at: target }))
-    }, slotOf(batch, batch.stage === 0 ? 'input' : `act@${st.layers[0]}`))
+    }, batch.stage === 0)
   }
 
   startArrivals(heap, clock, job, options, sources, b, schedule, tally, advance)
@@ -101,16 +103,37 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
   return runResult(plan, job, fleet, busyS, medium, window, now, tally.result(job.rateRps, window))
 }
 
-/** With a schedule: when each hop of a batch's transfer may start (its slot), s; without: none. */
-function slotTimes(schedule: Schedule | undefined): (batch: Batch, tensor: string) => ((hop: number) => number) | undefined {
-  const slotStart = new Map<string, number>()
-  for (const x of schedule?.slots ?? []) {
-    const key = `${x.microBatch}|${x.tensor.split('#')[0]}|${x.hop}`
-    slotStart.set(key, Math.min(slotStart.get(key) ?? Infinity, x.sinceReleaseMs))
+/**
+ * How a transfer goes. Without a schedule: at once (the medium's grants or contention). With a
+ * schedule, as a device sends in slots (device-firmware-bridge/transfer-gate.ts): a device waits
+ * for the earliest of its slots toward the receiver that no earlier transfer of its took, slots
+ * that began within the last cycle and went untaken taken at once (runtime/slot-gate.ts, work-
+ * conserving), then sends, its hops going as soon as the air is free; a micro-batch is not tied to
+ * the slot the scheduler drew for it. A source's inputs (`ungated`) and the hub's sends (the
+ * access point's forwarding included) go at once.
+ */
+function sender(schedule: Schedule | undefined, heap: EventHeap<() => void>, clock: () => number, transfer: Medium['transfer']) {
+  if (!schedule) return (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void) => transfer(from, to, bytes, then)
+  const gate = new SlotGate()
+  const slotsOf = new Map<string, Array<{ offsetMs: number; durationMs: number }>>()
+  for (const [station, list] of Object.entries(schedule.byDevice)) {
+    for (const x of list) {
+      const key = `${station}|${x.to}`
+      if (!slotsOf.has(key)) slotsOf.set(key, [])
+      slotsOf.get(key)!.push({ offsetMs: x.offsetMs, durationMs: x.durationMs })
+    }
   }
-  return (batch, tensor) => batch.slot
-    ? (hop: number) => batch.slot!.release + (slotStart.get(`${batch.slot!.m}|${tensor}|${hop}`) ?? 0) / 1000
-    : undefined
+  // every hop as soon as the air is free (the medium's scheduled air: one hop at a time, first come)
+  const atOnce = () => 0
+  return (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, ungated = false) => {
+    const key = `${from?.id}|${to?.id ?? 'hub'}`
+    const slots = !ungated && from ? slotsOf.get(key) : undefined
+    if (!slots) return transfer(from, to, bytes, then, atOnce)
+    const nowMs = clock() * 1000
+    const at = gate.take(key, nowMs, slots, schedule.cycleMs, 0) / 1000
+    if (at * 1000 <= nowMs) return transfer(from, to, bytes, then, atOnce)
+    heap.push(at, () => transfer(from, to, bytes, then, atOnce))
+  }
 }
 
 type Source = { readonly d: DeviceProfile | null; readonly share: number }
@@ -181,7 +204,7 @@ function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Jo
     }
     if (k >= 0 && pending[k]!.length >= b) {
       const origin = sources[k]!.d
-      advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, source: k, slot: { m, release: clock() } })
+      advance({ arrivals: pending[k]!.splice(0, b), stage: 0, at: origin, origin, source: k, slot: { m } })
     }
     if (clock() < options.durationS || pending.some((p) => p.length >= b)) heap.push(n * periodS, tick)
   }
