@@ -218,6 +218,46 @@ export function p95Ms(paths: RequestPaths): number {
     for (let i = 0; i < sharedDims.length; i++) if (paths.shared[i]!.p > 0) t += waitAt(paths.shared[i]!, sharedDims[i]![n]!)
     samples[n] = t
   }
-  samples.sort()
-  return samples[Math.floor(0.95 * POINTS)]!
+  return kthSmallest(samples, Math.floor(0.95 * POINTS))
+}
+
+/**
+ * The k-th smallest of `a` (0-based), as `a.sort()[k]` gives it, by selection (Hoare's partition,
+ * median of three; it reorders `a`): the sort of 2048 points was most of p95Ms's time
+ * (BENCHMARKS.md, "Planner time, sixth pass"). Where a value is NaN (sorted last) it sorts.
+ */
+export function kthSmallest(a: Float64Array, k: number): number {
+  for (let n = 0; n < a.length; n++) if (a[n] !== a[n]) return a.sort()[k]!
+  let lo = 0
+  let hi = a.length - 1
+  while (hi > lo) {
+    const x = a[lo]!
+    const y = a[(lo + hi) >> 1]!
+    const z = a[hi]!
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while (a[i]! < pivot) i++
+      while (a[j]! > pivot) j--
+      if (i <= j) {
+        const t = a[i]!
+        a[i++] = a[j]!
+        a[j--] = t
+      }
+    }
+    if (k <= j) hi = j
+    else if (k >= i) lo = i
+    else break
+  }
+  // -0 and +0 compare equal: the sort puts -0 first
+  const v = a[k]!
+  return v === 0 ? zeroAt(a, k) : v
+}
+
+/** a.sort()[k] where a[k] is a zero after selection: -0 when at least k + 1 values are below +0. */
+function zeroAt(a: Float64Array, k: number): number {
+  let below = 0
+  for (let n = 0; n < a.length; n++) if (a[n]! < 0 || Object.is(a[n], -0)) below++
+  return below > k ? -0 : 0
 }
