@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs the benchmarks and prints Markdown tables (paste into BENCHMARKS.md
- * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, planner-training, incremental, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
+ * with the date and machine). `npm run bench -- codec` (or models, planner, planner-targets, planner-training, incremental, join48, comparison, coordination, slots-emulated, adapter, loop-stall, transfer, transfer-1m, execution, load, flood, compression) runs one;
  * `slots-emulated=traffic:24,camera-wall@2 clock=10` runs that bench on some of its scenarios (traffic with 24 phase draws, camera-wall at
  * twice its sources' rates) on a x10 clock.
  */
@@ -20,6 +20,7 @@ import { drawTable, emulatedTable, runLine } from './slots-emulated-table.js'
 import { POLICIES, adapterBench } from './adapter.js'
 import { hubReactionBench } from './hub-reaction.js'
 import { incrementalBench, median, quantile } from './incremental.js'
+import { join48Bench } from './join48.js'
 import { executionBench, label } from './execution.js'
 import { loadBench } from './load.js'
 import { floodBench } from './flood.js'
@@ -130,6 +131,22 @@ if (want('planner') || want('incremental')) {
     ['fleet', 'goal', 'event', 'events', 'quick decision ms (median / max)', 'full search after it ms', 'adapter before (full search at once) ms', 'quick / before objective: min, median, p90, max', 'quick not compliant', 'quick published (10% hysteresis)', 'then replaced by the full search'],
     rows.map((r) => [r.fleet, r.goal, r.event, String(r.events), ms(r.quickMs), ms(r.fullMs), ms(r.beforeMs), `${quantile(r.ratios, 0).toFixed(4)}, ${quantile(r.ratios, 0.5).toFixed(4)}, ${quantile(r.ratios, 0.9).toFixed(4)}, ${quantile(r.ratios, 1).toFixed(4)}`, String(r.notCompliant), String(r.published), String(r.replaced)]),
     'Wall times (shared host). Objective: the running mix\'s J per request (energy goal) or mean latency (latency goal) after the decision, both at hysteresis 0 (each runs the best mix of its plans); above 1: the quick decision is worse than the adapter before. Joins: a device of one of the six kinds, drawn at random, its speeds drawn 0.8-1.2x (seed 2026); leaves: every device of the first search\'s plans, one at a time.')
+}
+
+if (want('planner') || want('join48')) {
+  progress('join48: an Orin-class newcomer joins a running 48-device fleet without one (the plan changes): quick decision, the full search after it, the full search at once ...')
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')
+  const rows = join48Bench(progress)
+  const ms = (xs: number[]) => `${median(xs).toFixed(0)} / ${Math.max(...xs).toFixed(0)}`
+  const q3 = (xs: number[]) => `${quantile(xs, 0).toFixed(3)}, ${quantile(xs, 0.5).toFixed(3)}, ${quantile(xs, 1).toFixed(3)}`
+  printTable(`A join that changes the plan: an Orin-class newcomer (speed 0.8-1.2x, seed 4818) joins 48 devices without one (12-layer encoder, 20 req/s; EMULATION; load ${load}, then ${os.loadavg().map((x) => x.toFixed(1)).join(' ')})`,
+    ['goal', 'joins', 'quick decision ms (median / max)', 'full search after it ms', 'adapter before (full search at once) ms', 'objective before the join (median)', 'after the full search (median)', 'full / old objective: min, median, max', 'quick / full objective: min, median, max', 'full after it / full at once', 'newcomer in the mix: quick, full'],
+    (['energy', 'latency'] as const).map((goal) => {
+      const g = rows.filter((r) => r.goal === goal)
+      return [goal, String(g.length), ms(g.map((r) => r.quickMs)), ms(g.map((r) => r.fullMs)), ms(g.map((r) => r.beforeMs)), median(g.map((r) => r.objective.old)).toPrecision(4), median(g.map((r) => r.objective.full)).toPrecision(4),
+        q3(g.map((r) => r.objective.full / r.objective.old)), q3(g.map((r) => r.objective.quick / r.objective.full)), q3(g.map((r) => r.objective.full / r.objective.before)), `${g.filter((r) => r.quickUses).length}, ${g.filter((r) => r.fullUses).length}`]
+    }),
+    'Wall times (shared host). Objective: the running mix\'s J per request (energy goal) or mean latency in ms (latency goal), every decision at hysteresis 0 (each runs the best mix of its plans); below 1 = better. The fleet: bench/fleet48.ts with its four Orin boxes replaced by Pi-class boards (bench/join48.ts).')
 }
 
 if (want('comparison')) {
