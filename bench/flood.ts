@@ -16,7 +16,16 @@ import type { Caps } from '../src/protocol/payloads.js'
 
 const PASSWORD = 'bench-device-secret'
 
+/** What the flooder sends: 3 undecodable bytes, or a packet-sized heartbeat of valid CBOR (a million empty maps) that costs a decode. */
+export type FloodKind = 'undecodable' | 'heavy'
+
+const JUNK: Record<FloodKind, Buffer> = {
+  undecodable: Buffer.from([0xff, 0xfe, 0x00]),
+  heavy: Buffer.concat([Buffer.from([0x9a, 0x00, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000, 0xa0)]),
+}
+
 export interface FloodRow {
+  kind: FloodKind
   badHeartbeats: number
   joinMs: number
   assignmentMs: number
@@ -32,7 +41,7 @@ function caps(id: string): Caps {
   }
 }
 
-async function once(bad: number): Promise<FloodRow> {
+async function once(bad: number, kind: FloodKind): Promise<FloodRow> {
   const config = await loadConfig(undefined, mergeTrees({
     broker: { embedded: { host: '127.0.0.1', port: 0, wsPort: null } },
     auth: { devices: [{ id: 'joiner', password: PASSWORD }, { id: 'flooder', password: PASSWORD }], observers: [] },
@@ -51,7 +60,7 @@ async function once(bad: number): Promise<FloodRow> {
     let errorReplies = 0
     flooder.on('message', () => errorReplies++)
     await flooder.subscribeAsync(topics.device('flooder', 'error'), { qos: 1 })
-    const junk = Buffer.from([0xff, 0xfe, 0x00])
+    const junk = JUNK[kind]
     for (let i = 0; i < bad; i++) flooder.publish(topics.device('flooder', 'heartbeat'), junk, { qos: 0 })
     // everything handed to the socket before the joiner starts
     await new Promise<void>((r) => flooder.publish(topics.device('flooder', 'heartbeat'), junk, { qos: 1 }, () => r()))
@@ -71,18 +80,18 @@ async function once(bad: number): Promise<FloodRow> {
     await new Promise((r) => setTimeout(r, 500))
     flooder.end(true)
     joiner.end(true)
-    return { badHeartbeats: bad, joinMs, assignmentMs, errorReplies }
+    return { kind, badHeartbeats: bad, joinMs, assignmentMs, errorReplies }
   } finally {
     await hub.stop()
   }
 }
 
-/** One run without a flood and one with `bad` bad heartbeats just before the join, each on a fresh hub. */
-export async function floodBench(bad: number, log: (s: string) => void): Promise<FloodRow[]> {
+/** One run without a flood and one with `bad` bad heartbeats of `kind` just before the join, each on a fresh hub. */
+export async function floodBench(bad: number, log: (s: string) => void, kind: FloodKind = 'undecodable'): Promise<FloodRow[]> {
   const rows: FloodRow[] = []
   for (const n of [0, bad]) {
-    log(`flood: ${n} bad heartbeats, then a device joins ...`)
-    rows.push(await once(n))
+    log(`flood: ${n} ${kind} heartbeats, then a device joins ...`)
+    rows.push(await once(n, kind))
   }
   return rows
 }

@@ -18,6 +18,7 @@
  */
 import { airGrantSchema, airMessageSchema, MAX_GRANT_LEASE_MS, type AirGrant } from '../protocol/payloads.js'
 import { PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
+import { deviceMessageTooLarge } from '../protocol/device-message-limits.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
 import { MAX_PASSED_OVER_MS, nextAsk } from '../protocol/air-order.js'
 import type { DoraClient } from '../mqtt/client.js'
@@ -82,6 +83,11 @@ export class GrantDesk {
 
   /** A message on a device's air topic. Returns an error text when it is refused. */
   onMessage(device: string, payload: Uint8Array): string | null {
+    const tooLarge = deviceMessageTooLarge('air', payload.byteLength)
+    if (tooLarge) {
+      this.counts.refused++
+      return tooLarge
+    }
     const decoded = decodeCbor(payload)
     const m = decoded.ok ? airMessageSchema.safeParse(decoded.value) : null
     if (!m?.success) {

@@ -4,13 +4,15 @@
  * version) so Dora never depends on MQTT 5 properties: devices may speak MQTT 3.1.1.
  */
 import { z } from 'zod'
-import { PROTOCOL_VERSION } from './topics.js'
+import { PROTOCOL_VERSION, isValidId } from './topics.js'
 import { DTYPE_NAMES } from './dtypes.js'
 
 const version = z.literal(PROTOCOL_VERSION)
 const nonNeg = z.number().finite().nonnegative()
 const positive = z.number().finite().positive()
 const shortText = z.string().min(1).max(128)
+/** A device or job id (topics.md: 1-64 characters of A-Z a-z 0-9 _ - .): what a topic level may name. */
+const id = z.string().refine(isValidId, 'must be an id: 1-64 characters of A-Z a-z 0-9 _ - .')
 
 /**
  * Upper bounds on what a device may claim (anything above is refused as implausible): 1 PFLOP/s
@@ -34,7 +36,7 @@ export const flopsPerSecSchema = z.object({
 
 export const capsSchema = z.object({
   v: version,
-  deviceId: shortText,
+  deviceId: id,
   /** Free text naming the hardware, e.g. "raspberry-pi-5", "laptop", "jetson-orin-nano". */
   kind: shortText,
   /** True when the device is an emulation (time-dilated profile); shown in every output. */
@@ -76,7 +78,7 @@ export const capsSchema = z.object({
 export type Caps = z.infer<typeof capsSchema>
 
 export const stageTimingSchema = z.object({
-  jobId: shortText,
+  jobId: id,
   stage: z.number().int().nonnegative(),
   meanMs: nonNeg,
   count: z.number().int().nonnegative(),
@@ -105,7 +107,7 @@ export const heartbeatSchema = z.object({
    * per job, since its last heartbeat. Optional: only sources report it.
    */
   requestLatencies: z.array(z.object({
-    jobId: shortText,
+    jobId: id,
     meanMs: nonNeg,
     p95Ms: nonNeg,
     count: z.number().int().nonnegative(),
