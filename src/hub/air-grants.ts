@@ -1,8 +1,9 @@
 /**
  * Hub-granted air (topics.md § Air grants): devices ask the hub for the air before a transfer
  * and give it back after; the hub grants it to one transfer at a time, the shortest ask first
- * (a result of a few kilobytes never waits behind a frame; ties and any ask passed over for
- * MAX_PASSED_OVER_MS go in order of asking). This is the run's form of the simulator's granted
+ * (a result of a few kilobytes never waits behind a frame; ties in order of asking; an ask that
+ * later asks overtook MAX_OVERTAKEN times goes before the others: a bound counted in grants, so
+ * the same on an emulation clock as on the simulator's). This is the run's form of the simulator's granted
  * medium (planner/replay/medium.ts, `network.grants`): one own transfer on the air at a time,
  * each paying the ask-grant round trip, picked in the same order (protocol/air-order.ts, which
  * both use).
@@ -11,7 +12,7 @@
  * wait at once (more are refused, so one device cannot fill the queue), a grant lasts at most
  * its lease (twice the device's own estimate plus a margin, never over MAX_GRANT_LEASE_MS) and
  * then passes on whether or not the device gave it back, and a device that leaves loses its
- * asks and its grant. Among asks passed over, the device granted longest ago goes first (so a
+ * asks and its grant. Among asks overtaken MAX_OVERTAKEN times, the device granted longest ago goes first (so a
  * device with many old asks cannot keep the others waiting for all its leases), and each grant
  * a device lets run out halves its next leases (back to full once it gives one back).
  * Malformed messages are refused by schema (the caller reports them).
@@ -20,7 +21,7 @@ import { airGrantSchema, airMessageSchema, MAX_GRANT_LEASE_MS, type AirGrant } f
 import { PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
 import { deviceMessageTooLarge } from '../protocol/device-message-limits.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
-import { MAX_PASSED_OVER_MS, nextAsk } from '../protocol/air-order.js'
+import { MAX_OVERTAKEN, granted, nextAsk } from '../protocol/air-order.js'
 import type { DoraClient } from '../mqtt/client.js'
 
 /** Asks one device may have waiting at once. */
@@ -29,7 +30,7 @@ export const MAX_ASKS_PER_DEVICE = 16
 export const LEASE_MARGIN_MS = 50
 /** A device's most recent grants whose hold the desk keeps (hub/grant-round-trips.ts clamps its reports to their mean). */
 export const HOLDS_KEPT = 32
-export { MAX_PASSED_OVER_MS }
+export { MAX_OVERTAKEN }
 
 interface Ask {
   readonly device: string
@@ -37,6 +38,8 @@ interface Ask {
   readonly airMs: number
   readonly leaseMs: number
   readonly askedAtMs: number
+  /** Later asks granted while this one waited (protocol/air-order.ts). */
+  overtaken: number
 }
 
 /** What the desk itself saw of a device's grants: how many it gave, and the mean hold of the latest that ended. */
@@ -111,7 +114,7 @@ export class GrantDesk {
     }
     const full = Math.min(MAX_GRANT_LEASE_MS, 2 * m.data.airMs + LEASE_MARGIN_MS)
     const leaseMs = Math.max(Math.min(full, LEASE_MARGIN_MS), full / 2 ** Math.min(30, this.expiries.get(device) ?? 0))
-    this.queue.push({ device, seq: m.data.seq, airMs: m.data.airMs, leaseMs, askedAtMs: this.d.clock() })
+    this.queue.push({ device, seq: m.data.seq, airMs: m.data.airMs, leaseMs, askedAtMs: this.d.clock(), overtaken: 0 })
     if (!this.holder) this.next(false)
     return null
   }
@@ -155,7 +158,9 @@ export class GrantDesk {
     this.holder?.cancel()
     this.holder = null
     if (!this.queue.length) return
-    const ask = this.queue.splice(this.pick(this.d.clock()), 1)[0]!
+    const k = nextAsk(this.queue, (device) => this.lastGrantMs.get(device) ?? -Infinity)
+    granted(this.queue, k)
+    const ask = this.queue.splice(k, 1)[0]!
     this.lastGrantMs.set(ask.device, this.d.clock())
     const timer = this.d.setTimer(() => this.holder?.seq === ask.seq && this.holder.device === ask.device && this.next(true), ask.leaseMs)
     this.holder = { ...ask, cancel: timer.cancel, grantedAtMs: this.d.clock() }
@@ -171,11 +176,6 @@ export class GrantDesk {
     h.push(Math.max(0, ms))
     if (h.length > HOLDS_KEPT) h.shift()
     this.holds.set(device, h)
-  }
-
-  /** The ask to grant next, in the desk's order (protocol/air-order.ts, shared with the simulator). */
-  private pick(now: number): number {
-    return nextAsk(this.queue, now, (device) => this.lastGrantMs.get(device) ?? -Infinity)
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * Hub-granted air over MQTT (topics.md § Air grants), with a real hub (embedded Aedes on a
- * loopback port) and real mqtt.js device connections: grants go one at a time in order of
- * asking, a grant not given back ends at its lease, hostile asks are bounded, and the device side
- * measures each grant's round trip apart from its queueing.
+ * loopback port) and real mqtt.js device connections: grants go one at a time, shortest first,
+ * an ask overtaken at most MAX_OVERTAKEN times, a grant not given back ends at its lease, hostile
+ * asks are bounded, and the device side measures each grant's round trip apart from its queueing.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
@@ -11,6 +11,7 @@ import type { Hub } from '../../src/hub/hub.js'
 import { AirGrants } from '../../src/runtime/air-grants.js'
 import { topics } from '../../src/protocol/topics.js'
 import { encodeCbor } from '../../src/protocol/codec.js'
+import { MAX_OVERTAKEN } from '../../src/protocol/air-order.js'
 
 let hub: Hub | null = null
 const clients: MqttClient[] = []
@@ -61,7 +62,7 @@ describe('hub-granted air', () => {
     expect(a.air.takeRoundTrips()).toEqual([])
   })
 
-  it('grants the shortest ask first, and an ask that waited over a second before any other', async () => {
+  it('grants the shortest ask first', async () => {
     hub = await startHub()
     const a = await device('dev-a')
     const b = await device('dev-b')
@@ -78,6 +79,27 @@ describe('hub-granted air', () => {
     await Promise.all([first, big, small])
     // the 50-byte transfer asked last and went before the 3,000-byte one
     expect(log).toEqual(['a', 'small', 'big'])
+  })
+
+  it(`a big ask is overtaken by at most ${MAX_OVERTAKEN} shorter ones however many come`, async () => {
+    hub = await startHub()
+    const a = await device('dev-a')
+    const b = await device('dev-b')
+    const log: string[] = []
+    const hold = (who: string, ms: number) => async () => {
+      log.push(who)
+      await sleep(ms)
+    }
+    const first = a.air.withAir(1000, hold('a', 150))
+    await sleep(20)
+    const big = b.air.withAir(3000, hold('big', 5))
+    await sleep(20)
+    // a keeps asking for short transfers while it holds the air: shortest first alone would let them all go before b's
+    const smalls = Array.from({ length: MAX_OVERTAKEN + 3 }, (_, i) => a.air.withAir(50, hold(`small ${i}`, 5)))
+    await Promise.all([first, big, ...smalls])
+    expect(log[0]).toBe('a')
+    expect(log.indexOf('big')).toBe(1 + MAX_OVERTAKEN)
+    expect(log).toHaveLength(MAX_OVERTAKEN + 5)
   })
 
   it('a grant that is never given back ends at its lease, and the next device gets the air', async () => {

@@ -9,6 +9,7 @@ import { predict, hopsBetween } from '../../src/planner/cost.js'
 import { simulate } from '../../src/sim/simulate.js'
 import { checkpointEvery, simulateTraining } from '../../src/planner/replay/training.js'
 import { grantHoldS, grantRoundTripS } from '../../src/planner/network/grants.js'
+import { MAX_OVERTAKEN } from '../../src/protocol/air-order.js'
 import { Medium } from '../../src/planner/replay/medium.js'
 import { EventHeap, runEvents } from '../../src/planner/replay/event-heap.js'
 import { chooseTransferMode, predictionOf } from '../../src/planner/adapt/transfer-mode.js'
@@ -97,7 +98,7 @@ describe('hub grants in the model', () => {
     expect(order(scheduledWifi5)).toEqual(['first', 'big', 'small'])
   })
 
-  it('the medium serves the air in the grant desk\'s order: air time estimates, asks passed over, the access point unheld', () => {
+  it('the medium serves the air in the grant desk\'s order: air time estimates, a bound on overtakes, the access point unheld', () => {
     const dev = (id: string, linkRateBps: number) => testDevice(id, 10, { linkRateBps })
     const fleet: Fleet = { devices: new Map([['a', dev('a', 20e6)], ['b', dev('b', 20e6)], ['c', dev('c', 400e6)]]) }
     const d = (id: string) => fleet.devices.get(id)!
@@ -114,10 +115,11 @@ describe('hub grants in the model', () => {
     // the desk ranks asks by the device's air time estimate, not by bytes: 1 MB at 400 Mbit/s
     // (20 ms) before 100 kB at 20 Mbit/s (40 ms)
     expect(order([[0, d('a'), null, 1e6, 'first'], [0.01, d('b'), null, 1e5, 'slow 100 kB'], [0.02, d('c'), null, 1e6, 'fast 1 MB']])).toEqual(['first', 'fast 1 MB', 'slow 100 kB'])
-    // asks passed over for a second go first, the device granted longest ago first (b never was,
-    // a held the air 1.6 s), before a shorter ask that came later
-    expect(order([[0, d('a'), null, 4e6, 'first'], [0.01, d('a'), null, 1e5, 'a again'], [0.02, d('b'), null, 1e6, 'b big'], [1.2, d('c'), null, 4e3, 'c small']]))
-      .toEqual(['first', 'b big', 'a again', 'c small'])
+    // an ask overtaken MAX_OVERTAKEN times goes before shorter ones: b's big transfer waits for
+    // that many of c's small ones (all asked while a held the air), not for all of them
+    const smalls = Array.from({ length: MAX_OVERTAKEN + 2 }, (_, i) => [0.02 + i * 0.01, d('c'), null, 4e3, `c small ${i}`] as const)
+    expect(order([[0, d('a'), null, 4e6, 'first'], [0.01, d('b'), null, 1e6, 'b big'], ...smalls]))
+      .toEqual(['first', ...smalls.slice(0, MAX_OVERTAKEN).map((x) => x[4]), 'b big', ...smalls.slice(MAX_OVERTAKEN).map((x) => x[4])])
     // the access point's forwarding asks for nothing: the desk holds it behind no ask
     expect(order([[0, d('a'), null, 1e6, 'first'], [0.01, d('b'), null, 4e3, 'b small'], [0.02, null, d('c'), 1e6, 'to c']])).toEqual(['first', 'to c', 'b small'])
   })

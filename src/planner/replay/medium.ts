@@ -7,7 +7,7 @@
  *   (the network scheduler's timed slots, or the hub's grants: with `network.grants` each hop a
  *   device sends first holds the air through its grant's round trip, network/grants.ts, and the
  *   devices' hops are served in the hub's grant desk's order, protocol/air-order.ts: shortest
- *   ask first, asks passed over for a second by the device granted longest ago; the access
+ *   ask first, an ask overtaken MAX_OVERTAKEN times before the others; the access
  *   point's forwarding asks for nothing, so the desk holds it back for no ask: it takes the air
  *   as soon as it is free, first come, first served);
  * - contended: every station with a queued hop sends at once and they share the air as the DCF
@@ -26,7 +26,7 @@
 import type { EventHeap } from './event-heap.js'
 import { hopAirBits, hopsBetween, pipelinedTransfer, type Hop } from '../cost.js'
 import { grantHoldS } from '../network/grants.js'
-import { nextAsk, type AirAskOrder } from '../../protocol/air-order.js'
+import { granted as overtook, nextAsk, type AirAskOrder } from '../../protocol/air-order.js'
 import type { AirSplit } from '../network/pipeline.js'
 import { contendedThroughputsBps, soloEfficiency } from '../network/wifi.js'
 import type { Fleet, Network, DeviceProfile } from '../types.js'
@@ -167,7 +167,7 @@ export class Medium {
     const grantS = granted ? grantHoldS(hop, this.network) : 0
     const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0, solo: soloEfficiency(this.network.standard, hop.rateBps) }
     // the device's estimate of its air time (runtime/air-grants.ts linkAirMs, up to its constant factor, which the order ignores)
-    if (granted && hop.txDevice !== null && this.network.grants) flow.ask = { device: hop.txDevice, airMs: ((hop.bytes * 8) / hop.rateBps) * 1000, askedAtMs: this.clock() * 1000 }
+    if (granted && hop.txDevice !== null && this.network.grants) flow.ask = { device: hop.txDevice, airMs: ((hop.bytes * 8) / hop.rateBps) * 1000, overtaken: 0 }
     if (this.network.coordination === 'scheduled') this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
@@ -177,7 +177,7 @@ export class Medium {
     this.reshare()
   }
 
-  /** When each device was last granted the air, ms (the desk's order among asks passed over). */
+  /** When each device was last granted the air, ms (the desk's order among asks overtaken MAX_OVERTAKEN times). */
   private readonly lastGrantMs = new Map<string, number>()
 
   /**
@@ -200,7 +200,11 @@ export class Medium {
         askAt.push(i)
       } else if (pick < 0 || f.notBefore < waiting[pick]!.notBefore) pick = i
     }
-    if (pick < 0 && asks.length) pick = askAt[nextAsk(asks, now * 1000, (d) => this.lastGrantMs.get(d) ?? -Infinity)]!
+    if (pick < 0 && asks.length) {
+      const k = nextAsk(asks, (d) => this.lastGrantMs.get(d) ?? -Infinity)
+      overtook(asks, k)
+      pick = askAt[k]!
+    }
     return { pick, wake }
   }
 
