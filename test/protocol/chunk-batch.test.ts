@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Reassembler, encodeCbor, encodeTensorChunks, decodeTensorChunk, type TensorMeta } from '../../src/protocol/index.js'
-import { MAX_BATCH_CHUNKS, decodeTensorMessage, encodeChunkBatch } from '../../src/protocol/chunk-batch.js'
+import { MAX_BATCH_CHUNKS, MAX_BATCH_MESSAGE_BYTES, decodeTensorMessage, encodeChunkBatch } from '../../src/protocol/chunk-batch.js'
 import { ErrorCodes } from '../../src/errors.js'
 
 const hop = { src: 'cam-1', plan: 'p0', stage: 1, route: ['cam-1', 'edge-box'], t0: 1_700_000_000_000 }
@@ -10,8 +10,11 @@ const messagesOf = (req: string, bytes: Uint8Array, chunkBytes = 256 * 1024) => 
 
 describe('tensor chunk batches (topics.md § Tensor chunks, batches)', () => {
   it('a batch decodes to the same chunks as its messages sent alone, for 1 to the most chunks', () => {
-    for (const n of [1, 2, 23, 24, 255, 256, MAX_BATCH_CHUNKS]) {
-      const msgs = Array.from({ length: n }, (_, k) => messagesOf(`r${k}`, tensorBytes(k))[0]!)
+    // a batch message is at most 64 KiB (topics.md § Batches): the most chunks that fit are small ones (about 700)
+    const tiny = (k: number) => [...encodeTensorChunks({ req: `r${k}`, name: 'x', dtype: 'uint8', shape: [1], epoch: null }, new Uint8Array([k & 0xff]))][0]!
+    for (const n of [1, 2, 23, 24, 255, 256, 700]) {
+      const msgs = Array.from({ length: n }, (_, k) => (n * 1100 <= MAX_BATCH_MESSAGE_BYTES ? messagesOf(`r${k}`, tensorBytes(k))[0]! : tiny(k)))
+      expect(encodeChunkBatch(msgs).byteLength).toBeLessThanOrEqual(MAX_BATCH_MESSAGE_BYTES)
       const m = decodeTensorMessage(encodeChunkBatch(msgs))
       if (!m.ok) throw new Error(m.error)
       expect(m.chunks).toHaveLength(n)
