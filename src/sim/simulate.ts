@@ -143,7 +143,8 @@ type Source = { readonly d: DeviceProfile | null; readonly share: number }
  * request's source drawn by share from a stream of its own; micro-batches form per source and
  * leave when full, or, with a schedule, every period the next micro-batch of the cycle leaves
  * its source if it has one waiting. With a schedule a device source is a frame clock phased to
- * its turns, as in a run (runtime/turn-clock.ts): its frames fall due at its rate, and at each of
+ * its turns, as in a run (runtime/turn-clock.ts): its frames fall due at its rate from a random
+ * phase (a new one every PHASE_DRAW_S), and at each of
  * its turns it captures the frames due (a micro-batch's worth), which leave at once; the Poisson
  * draws that fall to it are not used. Without a schedule, a job with frame clocks (Job.frameClocks:
  * the at-once run) has each device source capture on a frame clock of its own at its rate from a
@@ -158,6 +159,16 @@ function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Jo
   // without a schedule, device sources of a job with frame clocks send on their own clocks
   const clocked = (k: number) => !schedule && !!job.frameClocks && sources[k]!.d !== null
   const captured = sources.map(() => 0)
+  // with a schedule, each device source's frame clock at a random phase, a new one every
+  // PHASE_DRAW_S (as startFrameClock; the same seeded stream per source): which of its turns its
+  // frames take depends on it when the turns outnumber the frames
+  const phaseRand = sources.map((_, k) => seededRandom(options.seed ^ (0x68e31da4 + 0x9e3779b9 * (k + 1))))
+  const draws = sources.map(() => ({ n: -1, phaseS: 0 }))
+  const phaseOf = (k: number, t: number) => {
+    const d = draws[k]!
+    for (const n = Math.floor(t / PHASE_DRAW_S); d.n < n; d.n++) d.phaseS = phaseRand[k]!() / (job.rateRps * sources[k]!.share)
+    return d.phaseS
+  }
   const arrive = () => {
     const now = clock()
     let k = 0
@@ -194,8 +205,9 @@ function startArrivals(heap: EventHeap<() => void>, clock: () => number, job: Jo
     const m = n++ % schedule.microBatchesPerCycle
     const k = sources.findIndex((x) => (x.d?.id ?? null) === schedule.routes[m]!.source)
     if (k >= 0 && phased(k) && clock() < options.durationS) {
-      // frames due so far at the source's rate (frame j at j / rate), less those captured
-      const due = Math.floor(clock() * job.rateRps * sources[k]!.share + 1e-9) + 1
+      // frames due so far at the source's rate (frame j at j / rate + its clock's phase), less those captured
+      const rate = job.rateRps * sources[k]!.share
+      const due = Math.floor((clock() - phaseOf(k, clock())) * rate + 1e-9) + 1
       if (due - captured[k]! >= b) {
         captured[k]! += b
         for (let i = 0; i < b; i++) tally.arrived()
