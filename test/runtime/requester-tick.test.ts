@@ -86,4 +86,22 @@ describe('Requester.tick', () => {
     expect(r.stats.completed).toBe(1)
     expect(sends.slice(2)).toEqual(['hub.0.1'])
   })
+
+  it('refuses a receipt no sender makes (a packet of tiny CBOR items) unread, and still takes a real one', async () => {
+    const errors: string[] = []
+    const r = new Requester({
+      src: 'hub', jobId: 'j', chunkBytes: 1 << 20, clock: () => Date.now(), timeoutMs: 3_600_000, onError: (m) => errors.push(m),
+      inputs: () => [{ name: 'x', dtype: 'float32', shape: [1, 4], data: new Uint8Array(16) }],
+      publish: async () => undefined,
+    })
+    r.setPlan(epoch(1, 'A', []))
+    await r.send()
+    r.onReceipt(Buffer.concat([Buffer.from([0x9a, 0x00, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000, 0xa0)]))
+    expect(errors).toEqual([expect.stringMatching(/^receipt: not a receipt \(more than 128 CBOR items\)/)])
+    // the largest receipt (64 outputs) passes the check (for a request this source does not have: ignored)
+    r.onReceipt(encodeCbor({ v: 1, req: 'hub.9.0', epoch: 1, outputs: Array.from({ length: 64 }, (_, i) => 'y'.repeat(256 - String(i).length) + i), to: 'x'.repeat(128) }))
+    r.onReceipt(encodeCbor({ v: 1, req: 'hub.0.0', epoch: 1, outputs: ['y'], to: 'hub' }))
+    expect(errors).toHaveLength(1)
+    expect(r.stats.completed).toBe(1)
+  })
 })
