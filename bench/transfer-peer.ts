@@ -5,7 +5,8 @@
  * mqtt: Dora's data plane as devices run it (sendTensor through the chunk batcher: CBOR chunks
  * with CRC, QoS 1, small tensors batched under load; receiving: decode, check, reassemble);
  * bare: the same chunk bytes published one per QoS 1 message, no codec, to separate codec cost
- * from broker cost; raw: length-prefixed tensors through a TCP relay.
+ * from broker cost; raw: length-prefixed tensors through a TCP relay (bench/transfer-relay.ts or
+ * socat): the receiver connects to the relay's receiver port, the sender to its sender port.
  * Prints "ready" when listening, then one JSON line: {"startMs", "cpuMs"} (sender) or
  * {"endMs", "cpuMs"} (receiver); cpuMs = this process's CPU time over the transfer.
  */
@@ -125,27 +126,47 @@ async function mqttSend(): Promise<void> {
   await c.stop()
 }
 
-function rawRecv(): void {
-  const s = net.connect(port, '127.0.0.1', () => {
-    s.write('R')
-    ready()
-  })
-  const total = (size + 4) * count
-  let got = 0
-  s.on('data', (b: Buffer) => {
-    heard()
-    got += b.length
-    if (got >= total) {
-      s.destroy()
-      finish(null)
-    }
+/** Connects to a relay on loopback, trying again for 5 s while it is not listening yet (socat listens on the sender's port only once the receiver is in). */
+function connectRelay(onConnect: (s: net.Socket) => void, tries = 100): void {
+  const s = net.connect(port, '127.0.0.1', () => onConnect(s))
+  s.setNoDelay(true)
+  s.once('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNREFUSED' || tries <= 1) throw err
+    s.destroy()
+    setTimeout(() => connectRelay(onConnect, tries - 1), 50)
   })
 }
 
+/**
+ * raw: PORT is the relay's receiver port; every byte the relay forwards is counted, nothing is
+ * sent. Reads go into one reused 1 MiB buffer (net's `onread`), so that the receiver, not only
+ * the relay, is as lean as a Node process can be: the bound, not a second bottleneck.
+ */
+function rawRecv(): void {
+  const total = (size + 4) * count
+  let got = 0
+  const onread = {
+    buffer: Buffer.allocUnsafe(1024 * 1024),
+    callback: (n: number): boolean => {
+      heard()
+      got += n
+      if (got < total) return true
+      s.destroy()
+      finish(null)
+      return false
+    },
+  }
+  const s = net.connect({ port, host: '127.0.0.1', onread, noDelay: true }, () => ready())
+  s.once('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNREFUSED') throw err
+    setTimeout(rawRecv, 50) // socat not listening yet
+  })
+}
+
+/** raw: PORT is the relay's sender port; each tensor as a 4-byte length and its bytes, written as fast as the socket takes them. */
 function rawSend(): void {
   const tensor = Buffer.alloc(size, 7)
-  const s = net.connect(port, '127.0.0.1', async () => {
-    s.write('S')
+  connectRelay(async (s) => {
     await new Promise((r) => setTimeout(r, 50))
     const start = now()
     cpu0 = process.cpuUsage()

@@ -8,7 +8,7 @@
  */
 import net from 'node:net'
 import { readFileSync } from 'node:fs'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_CHUNK_BYTES } from '../src/protocol/chunks.js'
 import { startMosquitto } from '../test/helpers/mosquitto.js'
@@ -19,6 +19,7 @@ const MiB = 1024 * KiB
 const runTs = fileURLToPath(new URL('../bin/run-ts.mjs', import.meta.url))
 const peer = fileURLToPath(new URL('./transfer-peer.ts', import.meta.url))
 const brokerScript = fileURLToPath(new URL('./transfer-broker.ts', import.meta.url))
+const relayScript = fileURLToPath(new URL('./transfer-relay.ts', import.meta.url))
 
 type Mode = 'mqtt' | 'bare' | 'raw'
 
@@ -74,33 +75,84 @@ export interface CaseResult {
   cpuMsPerMB: [number, number, number]
 }
 
-async function runCase(mode: Mode, port: number, brokerPid: number, size: number, count: number, chunk: number): Promise<CaseResult> {
-  const args = [mode, String(port), String(size), String(count), String(chunk)]
-  const recv = startPeer(peer, ['recv', ...args])
-  await recv.waitFor((l) => l === 'ready')
-  const b0 = procCpuMs(brokerPid)
-  const send = startPeer(peer, ['send', ...args])
-  const end = JSON.parse(await recv.waitFor((l) => l.startsWith('{"endMs"'))) as { endMs: number; cpuMs: number }
-  const start = JSON.parse(await send.waitFor((l) => l.startsWith('{"startMs"'))) as { startMs: number; cpuMs: number }
-  const b1 = procCpuMs(brokerPid)
-  await Promise.all([recv, send].map((p) => (exited(p.proc) ? null : new Promise((r) => p.proc.once('exit', r)))))
-  const MB = (size * count) / 1e6
-  return { MBps: MB / ((end.endMs - start.startMs) / 1000), cpuMsPerMB: [start.cpuMs / MB, end.cpuMs / MB, (b1 - b0) / MB] }
+/**
+ * What sits between sender and receiver in a case: a broker (one port) or a relay (a receiver's
+ * port and a sender's), and how much CPU it spent on the case.
+ */
+export interface Middle {
+  recvPort: number
+  sendPort: number
+  begin: () => void
+  /** CPU ms the broker or relay used since begin(), once the case is over. */
+  end: () => Promise<number>
 }
 
-function startRelay(): Promise<{ port: number; close: () => void }> {
-  const server = net.createServer()
-  let receiver: net.Socket | null = null
-  server.on('connection', (s) => {
-    s.once('data', (b) => {
-      if (b[0] === 0x52) receiver = s // 'R'
-      else {
-        if (b.length > 1) receiver!.write(b.subarray(1))
-        s.pipe(receiver!)
-      }
+/** A long-running process (a broker, the Node relay) whose CPU is read from /proc around each case. */
+export function processMiddle(pid: number, recvPort: number, sendPort = recvPort): Middle {
+  let c0 = 0
+  return { recvPort, sendPort, begin: () => (c0 = procCpuMs(pid)), end: async () => procCpuMs(pid) - c0 }
+}
+
+export async function runCase(mode: Mode, via: Middle, size: number, count: number, chunk: number, start = startPeer): Promise<CaseResult> {
+  const args = (port: number) => [mode, String(port), String(size), String(count), String(chunk)]
+  const recv = start(peer, ['recv', ...args(via.recvPort)])
+  await recv.waitFor((l) => l === 'ready')
+  via.begin()
+  const send = start(peer, ['send', ...args(via.sendPort)])
+  const end = JSON.parse(await recv.waitFor((l) => l.startsWith('{"endMs"'))) as { endMs: number; cpuMs: number }
+  const begun = JSON.parse(await send.waitFor((l) => l.startsWith('{"startMs"'))) as { startMs: number; cpuMs: number }
+  const middleMs = await via.end()
+  await Promise.all([recv, send].map((p) => (exited(p.proc) ? null : new Promise((r) => p.proc.once('exit', r)))))
+  const MB = (size * count) / 1e6
+  return { MBps: MB / ((end.endMs - begun.startMs) / 1000), cpuMsPerMB: [begun.cpuMs / MB, end.cpuMs / MB, middleMs / MB] }
+}
+
+/** The Node relay (bench/transfer-relay.ts) in its own process, as the brokers run. */
+export async function startRelay(script = relayScript, via?: string): Promise<{ middle: Middle; stop: () => Promise<void> }> {
+  const p = startPeer(script, [], via ? { via } : {})
+  const { recvPort, sendPort } = JSON.parse(await p.waitFor((l) => l.startsWith('{"recvPort"'))) as { recvPort: number; sendPort: number }
+  const stop = async () => {
+    p.proc.stdin!.end()
+    if (!exited(p.proc)) await new Promise((r) => p.proc.once('exit', r))
+  }
+  return { middle: processMiddle(p.proc.pid!, recvPort, sendPort), stop }
+}
+
+/** Whether socat (Debian/Ubuntu package `socat`) is on the PATH. */
+export function haveSocat(): boolean {
+  return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer().once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
     })
   })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() })))
+
+/**
+ * socat relaying one case's bytes, the C-level bound of a relay: it accepts the receiver on one
+ * port, then the sender on another, copies sender to receiver in 1 MiB blocks (-U: that direction
+ * only) and exits when the sender closes. Run under sh so that its CPU can be read from the shell's
+ * reaped-children times (/proc/$$/stat cutime + cstime) once it has exited.
+ */
+export async function socatMiddle(): Promise<Middle> {
+  const [recvPort, sendPort] = [await freePort(), await freePort()]
+  const addr = (p: number) => `TCP-LISTEN:${p},bind=127.0.0.1,reuseaddr,nodelay`
+  const sh = spawn('sh', ['-c', `socat -U -b 1048576 ${addr(recvPort)} ${addr(sendPort)}; cat /proc/$$/stat`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  sh.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+  const done = new Promise<number>((resolve, reject) =>
+    sh.once('exit', () => {
+      const f = out.slice(out.lastIndexOf(')') + 2).split(' ')
+      const ms = (Number(f[13]) + Number(f[14])) * 10 // cutime, cstime: ticks of 10 ms
+      if (Number.isFinite(ms)) resolve(ms)
+      else reject(new Error(`socat relay: no CPU figure (${out.slice(0, 200)})`))
+    }),
+  )
+  return { recvPort, sendPort, begin: () => {}, end: () => done }
 }
 
 export interface TransferRow {
@@ -110,10 +162,16 @@ export interface TransferRow {
   tensors: number
   dora: CaseResult
   bare: CaseResult
+  /** The same bytes through the Node relay (bench/transfer-relay.ts). */
   raw: CaseResult
+  /** The same bytes through socat (null when socat is not installed). */
+  socat: CaseResult | null
 }
 
-/** Runs every size on both brokers, `rounds` times, interleaving Dora, bare and raw, and keeps each one's best rate. */
+/**
+ * Runs every size on both brokers, `rounds` times, interleaving Dora, bare, the Node relay and
+ * socat (when installed), and keeps each one's best rate.
+ */
 export async function transferBench(log: (s: string) => void, rounds = 2, chunk = DEFAULT_CHUNK_BYTES): Promise<TransferRow[]> {
   const embedded = startPeer(brokerScript, [String(MiB)]) // the hub's default broker.embedded.maxPacketBytes
   const embeddedPort = (JSON.parse(await embedded.waitFor((l) => l.startsWith('{"port"'))) as { port: number }).port
@@ -122,9 +180,11 @@ export async function transferBench(log: (s: string) => void, rounds = 2, chunk 
   // The data-plane lines of the mosquitto.conf Dora writes (`dora mosquitto-config`): Nagle off
   const mosq = await startMosquitto(undefined, ['max_queued_messages 0', ...DATA_PLANE_LINES, ''].join('\n'))
   const relay = await startRelay()
+  const socat = haveSocat()
+  if (!socat) log('  transfer: socat not found, its relay row is skipped (Debian/Ubuntu: apt-get install socat)')
   const brokers = [
-    { name: 'embedded (Aedes)', port: embeddedPort, pid: embedded.proc.pid! },
-    { name: 'Mosquitto', port: mosq.port, pid: mosq.pid },
+    { name: 'embedded (Aedes)', via: processMiddle(embedded.proc.pid!, embeddedPort) },
+    { name: 'Mosquitto', via: processMiddle(mosq.pid, mosq.port) },
   ]
   const sizes = chunk === DEFAULT_CHUNK_BYTES ? [1 * KiB, 1 * MiB, 16 * MiB, 64 * MiB] : [1 * MiB, 16 * MiB, 64 * MiB]
   const rows: TransferRow[] = []
@@ -133,21 +193,23 @@ export async function transferBench(log: (s: string) => void, rounds = 2, chunk 
     for (const size of sizes) {
       const count = size === KiB ? 20_000 : Math.max(4, Math.ceil((128 * MiB) / size))
       const best = new Map<string, CaseResult>()
+      const keep = async (key: string, c: Promise<CaseResult>) => void best.set(key, better(best.get(key), await c))
       for (let r = 0; r < rounds; r++) {
-        best.set('raw', better(best.get('raw'), await runCase('raw', relay.port, process.pid, size, count, chunk)))
+        await keep('raw', runCase('raw', relay.middle, size, count, chunk))
+        if (socat) await keep('socat', runCase('raw', await socatMiddle(), size, count, chunk))
         for (const b of brokers) {
-          best.set(`${b.name}/mqtt`, better(best.get(`${b.name}/mqtt`), await runCase('mqtt', b.port, b.pid, size, count, chunk)))
-          best.set(`${b.name}/bare`, better(best.get(`${b.name}/bare`), await runCase('bare', b.port, b.pid, size, count, chunk)))
+          await keep(`${b.name}/mqtt`, runCase('mqtt', b.via, size, count, chunk))
+          await keep(`${b.name}/bare`, runCase('bare', b.via, size, count, chunk))
         }
       }
       for (const b of brokers) {
-        const row = { broker: b.name, tensorBytes: size, chunkBytes: Math.min(chunk, size), tensors: count, dora: best.get(`${b.name}/mqtt`)!, bare: best.get(`${b.name}/bare`)!, raw: best.get('raw')! }
+        const row = { broker: b.name, tensorBytes: size, chunkBytes: Math.min(chunk, size), tensors: count, dora: best.get(`${b.name}/mqtt`)!, bare: best.get(`${b.name}/bare`)!, raw: best.get('raw')!, socat: best.get('socat') ?? null }
         rows.push(row)
-        log(`  transfer ${b.name} ${fmtBytes(size)} x${count}: Dora ${row.dora.MBps.toFixed(1)} MB/s, bare ${row.bare.MBps.toFixed(1)}, raw ${row.raw.MBps.toFixed(1)}`)
+        log(`  transfer ${b.name} ${fmtBytes(size)} x${count}: Dora ${row.dora.MBps.toFixed(1)} MB/s, bare ${row.bare.MBps.toFixed(1)}, Node relay ${row.raw.MBps.toFixed(1)}, socat ${row.socat?.MBps.toFixed(1) ?? '-'}`)
       }
     }
   } finally {
-    relay.close()
+    await relay.stop()
     await mosq.stop()
     embedded.proc.stdin!.end()
     if (!exited(embedded.proc)) await new Promise((r) => embedded.proc.once('exit', r))
