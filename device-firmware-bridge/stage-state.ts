@@ -5,7 +5,9 @@
  * - sends every parameter's state (values, Adam's moments and update count) to the hub every
  *   `every` steps when it is the stage's checkpoint sender (protocol/checkpoint.ts: one replica
  *   of a replicated stage), and at the first step of a new plan epoch for every trainer that stepped in
- *   the epochs before (the handover: a stage that moves away leaves its state behind); each
+ *   the epochs before (the handover: a stage that moves away leaves its state behind), from one
+ *   replica of a replicated stage (protocol/checkpoint.ts handoverSender: its first replica the
+ *   new epoch does not name as departed; the others hold the same state and send none); each
  *   checkpoint as one transfer through the device's transfer gate, in the epoch's transfer mode
  *   (one hub grant for all of it; slots name no receiver `hub`, so with slots or at once it goes
  *   as soon as made), as the cost model puts it on the air (planner/replay/training.ts: the next
@@ -18,7 +20,7 @@
 import type { StageTrainer } from '../src/runtime/trainer.js'
 import { CheckpointIntake, type CheckpointState } from '../src/runtime/checkpoint-intake.js'
 import type { DeviceRuntime } from './runtime.js'
-import { checkpointReq, restoreAnswerSchema, type RestoreAnswer, type RestoreWant } from '../src/protocol/checkpoint.js'
+import { checkpointReq, checkpointSender, handoverSender, restoreAnswerSchema, type RestoreAnswer, type RestoreWant } from '../src/protocol/checkpoint.js'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
 import { formatIssues } from '../src/protocol/payloads.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
@@ -61,11 +63,13 @@ export class StageStateKeeper {
   private readonly restoring = new WeakMap<StageTrainer, { step: number; done: Promise<void> }>()
   /** The epoch each trainer last stepped or was brought up to date in. */
   private readonly synced = new WeakMap<StageTrainer, number>()
+  /** The replicas of each trainer's stage in the epoch it last stepped in (who hands its state over). */
+  private readonly replicas = new WeakMap<StageTrainer, readonly string[]>()
   /** Per job, every trainer this device used for it. */
   private readonly used = new Map<string, Set<StageTrainer>>()
   private readonly pending = new Set<PendingRestore>()
-  /** `sent`: checkpoint tensors; `checkpoints`: whole checkpoints sent (one transfer each). */
-  readonly counts = { sent: 0, checkpoints: 0, restored: 0, refused: 0, timedOut: 0 }
+  /** `sent`: checkpoint tensors; `checkpoints`: whole checkpoints sent (one transfer each); `handoversLeft`: handovers left to another replica. */
+  readonly counts = { sent: 0, checkpoints: 0, restored: 0, refused: 0, timedOut: 0, handoversLeft: 0 }
   /** The last restores (at most 16): the step asked for, parameters taken (here or from the hub), and the oldest step of those from the hub (null: none came from it). */
   readonly restores: Array<{ jobId: string; step: number; params: number; oldest: number | null }> = []
 
@@ -96,23 +100,32 @@ export class StageStateKeeper {
   }
 
   /**
-   * `trainer` applied step `step` in `epoch`; every `every` steps its state goes to the hub when
-   * this device is its stage's checkpoint sender (`sends`: one replica of a replicated stage).
+   * `trainer` applied step `step` in `epoch` on a stage of `replicas` (default: this device alone);
+   * every `every` steps its state goes to the hub when this device is its stage's checkpoint
+   * sender (one replica of a replicated stage: protocol/checkpoint.ts checkpointSender).
    */
-  stepped(jobId: string, epoch: number, step: number, trainer: StageTrainer, every: number, sends = true): void {
+  stepped(jobId: string, epoch: number, step: number, trainer: StageTrainer, every: number, replicas: readonly string[] = [this.rt.id]): void {
     this.at.set(trainer, step + 1)
     this.synced.set(trainer, epoch)
     this.trainersOf(jobId).add(trainer)
+    this.replicas.set(trainer, replicas)
     this.job(jobId, epoch).stepped.add(trainer)
-    if (sends && every > 0 && (step + 1) % every === 0) this.send(jobId, epoch, trainer)
+    if (checkpointSender(replicas) === this.rt.id && every > 0 && (step + 1) % every === 0) this.send(jobId, epoch, trainer)
   }
 
-  /** A step starts: at the first step of a newer epoch, every trainer that stepped before hands its state over. */
-  onStart(jobId: string, epoch: number): void {
+  /**
+   * A step starts: at the first step of a newer epoch, every trainer that stepped before hands its
+   * state over, when this device is its stage's handover sender (`departed`: the devices the new
+   * epoch names as gone from the fleet).
+   */
+  onStart(jobId: string, epoch: number, departed: readonly string[] = []): void {
     const j = this.job(jobId, epoch)
     if (epoch <= j.epoch) return
     j.epoch = epoch
-    for (const t of j.stepped) this.send(jobId, epoch, t)
+    for (const t of j.stepped) {
+      if (handoverSender(this.replicas.get(t) ?? [this.rt.id], departed) === this.rt.id) this.send(jobId, epoch, t)
+      else this.counts.handoversLeft++
+    }
     j.stepped.clear()
   }
 

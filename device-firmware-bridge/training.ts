@@ -35,7 +35,6 @@ import { HoldLimit } from './hold-limit.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import { CODEC_BYTES } from '../src/protocol/activation-codec.js'
-import { checkpointSender } from '../src/protocol/checkpoint.js'
 import type { AssignmentPayload, PlanEpochPayload, TrainingStep } from '../src/protocol/payloads.js'
 import { deliveries } from '../src/runtime/flow.js'
 import { fromOrt, toOrt } from '../src/runtime/tensors.js'
@@ -103,7 +102,7 @@ export class TrainingExecutor {
   /** A step message of a job this device trains. */
   onStep(jobId: string, m: TrainingStep): void {
     if (m.kind !== 'start') return
-    this.state.onStart(jobId, m.epoch)
+    this.state.onStart(jobId, m.epoch, this.d.plan(jobId, m.epoch)?.departed ?? [])
     this.manifests.set(`${jobId}/${m.epoch}/${m.planId}/${m.step}`, m)
     for (const k of [...this.manifests.keys()]) if (this.manifests.size > 64) this.manifests.delete(k)
     this.refresh()
@@ -341,8 +340,8 @@ export class TrainingExecutor {
     if (replicas.length > 1) await this.allReduce(run, step, flat, replicas)
     const m = this.manifests.get(`${run.jobId}/${run.epoch}/${run.planId}/${step}`)
     trainer.apply(m?.routes.length ?? s.backwards, flat)
-    // one replica sends a replicated stage's checkpoints: the replicas hold the same state after the all-reduce
-    this.state.stepped(run.jobId, run.epoch, step, trainer, run.plan.training?.checkpointEverySteps ?? DEFAULT_CHECKPOINT_EVERY, checkpointSender(replicas) === this.rt.id)
+    // one replica sends a replicated stage's checkpoints and handover: the replicas hold the same state after the all-reduce
+    this.state.stepped(run.jobId, run.epoch, step, trainer, run.plan.training?.checkpointEverySteps ?? DEFAULT_CHECKPOINT_EVERY, replicas)
     const done: TrainingStep = {
       v: PROTOCOL_VERSION, kind: 'done', epoch: run.epoch, planId: run.planId, step, stage: run.stage, device: this.rt.id,
       microBatches: s.backwards, loss: s.lossCount ? s.lossSum : null, paramsSha256: trainer.digest(),

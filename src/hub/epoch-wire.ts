@@ -106,14 +106,3 @@ function codecAt(model: ModelProfile, plan: Plan, boundary: number): { codec?: A
   const c = boundary < model.layers.length ? cutCodec(model, plan, boundary) : null
   return c ? { codec: c } : {}
 }
-
-/** Per device of an epoch, the trainable parameters of its training stages. */
-export function heldParams(job: Job, e: PlanEpoch, training: ReadonlyMap<string, { params: readonly string[] }>): Map<string, Set<string>> {
-  const held = new Map<string, Set<string>>()
-  for (const [id, stages] of Object.entries(e.assignments)) {
-    const names = new Set<string>()
-    for (const a of stages) for (const n of training.get(nodesOf(job, a.layers)?.join('-') ?? '')?.params ?? []) names.add(n)
-    held.set(id, names)
-  }
-  return held
-}

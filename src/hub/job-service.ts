@@ -22,7 +22,8 @@ import { ModelStore, type StageModelRef } from './model-store.js'
 import { encodeCbor } from '../protocol/codec.js'
 import { topics } from '../protocol/topics.js'
 import type { PlanEpochPayload } from '../protocol/payloads.js'
-import { assignmentPayload, heldParams, nodesOf, planEpochPayload } from './epoch-wire.js'
+import { assignmentPayload, nodesOf, planEpochPayload } from './epoch-wire.js'
+import { HandoverTracker, trainedStages } from './handover.js'
 import { EnergyLedger } from './energy-ledger.js'
 import { EpochDevices } from './epoch-devices.js'
 import { FleetMeasurements } from './measurements.js'
@@ -77,8 +78,8 @@ export class JobService {
   /** Bumped when the state is reset (goal, leadership) while a search runs: its decision is then stale. */
   private generation = 0
   private readonly open = new EpochDevices()
-  /** A training job's parameters per device: this epoch's stages' and the epoch before's (null: not known, a standby's epoch). */
-  private held: { now: ReadonlyMap<string, ReadonlySet<string>> | null; before: ReadonlyMap<string, ReadonlySet<string>> | null } = { now: null, before: null }
+  /** A training job's stages now and in the epoch before: who hands its state over to this epoch, and its bytes (handover.ts). */
+  readonly handover = new HandoverTracker()
   private leader = true
   /** The newest epoch of this job seen published (by this hub or another). */
   private observedEpoch = 0
@@ -120,17 +121,14 @@ export class JobService {
     return this.open.open(this.job ? jobSources(this.job).flatMap((x) => (x.device ? [x.device] : [])) : [])
   }
 
-  /** The devices that held stages in the epoch before the current one (a training job's stages hand their state over from these). */
+  /** Who hands a training job's state over to this epoch: one replica per stage of the one before (handover.ts); all its devices when not known. */
   previousDevices(): ReadonlySet<string> {
-    return this.open.before
+    return this.handover.senders() ?? this.open.before
   }
 
-  /**
-   * The trainable parameters a device's stages held in the epoch before the current one: what its
-   * handover must carry (checkpoints.ts). Undefined: not known (that epoch came from another hub).
-   */
+  /** The parameters a device's handover must carry (checkpoints.ts; none when another replica sends); undefined: not known (another hub's epoch). */
   previousParams(deviceId: string): ReadonlySet<string> | undefined {
-    return this.held.before ? this.held.before.get(deviceId) ?? new Set() : undefined
+    return this.handover.params(deviceId)
   }
 
   /** The shape of a trainable parameter of a training job's model (undefined: not training, or no such parameter). */
@@ -175,7 +173,7 @@ export class JobService {
     if (this.leader) return
     // standby: open the data plane to the epoch's devices, as the holder's ACL does
     this.open.advance(plan.parts.flatMap((p) => p.stages.flatMap((s) => s.devices)))
-    this.held = { now: null, before: this.held.now }
+    this.handover.advance(plan.epoch, null, plan.departed ?? [])
   }
 
   /** The job as planned (its goal, rate and bounds), once started. */
@@ -365,7 +363,8 @@ export class JobService {
         training.set(n.join('-'), { backward: await models.publishRef(t.backward, this.deps.publish), params: [...t.params] })
       } else refs.set(n.join('-'), await models.publish(n, this.deps.publish))
     }
-    this.held = { now: heldParams(job, e, training), before: this.held.now }
+    const h = this.handover.advance(e.epoch, job.training ? trainedStages(job, e, training) : null, departed, (n) => models.paramDims(n))
+    if (h) this.deps.log.info({ jobId: this.id, epoch: e.epoch, senders: h.senders, toHubBytes: h.toHubBytes, fromHubBytesAtMost: h.fromHubBytes, allReplicasBytes: h.allReplicasBytes }, 'training state handover: each stage from one replica')
     const installing = [...refs.values(), ...[...training.values()].map((t) => t.backward)]
     await this.deps.installModels?.(installing.map((r) => ({ sha256: r.sha256, bytes: models.bytesOf(r.sha256) })))
     const now = Object.keys(e.assignments)

@@ -24,6 +24,16 @@ export function checkpointSender(replicas: readonly string[]): string | undefine
   return replicas[0]
 }
 
+/**
+ * The one device of a stage that hands its state over to the hub at a new plan epoch: the first of
+ * its replicas (in the epoch it trained in) that the new epoch does not name as departed (a
+ * crashed first replica cannot send; another holds the same state). Devices and the hub both use
+ * this, so the hub waits for that one handover per stage and no other replica sends a copy.
+ */
+export function handoverSender(replicas: readonly string[], departed: readonly string[]): string | undefined {
+  return replicas.find((id) => !departed.includes(id))
+}
+
 export function checkpointReq(step: number, t: number): string {
   return `ckpt:${step}:${t}`
 }
