@@ -12,9 +12,10 @@
 
 /**
  * Times later asks may be granted before an ask; then it goes before shorter ones (no transfer
- * starves). 4: on random plans with the air 65-80% busy, the mean and p95 latency of the 1 s
- * passed-over rule it replaces within 2% (2: up to 4% slower; BENCHMARKS.md, "Hub grants: a
- * bound in grants").
+ * starves). 4: where the air is the busiest resource of random plans, the mean / p95 latency are
+ * 1.0 / 2.2% (65% air) and 3.5 / 3.8% (80%) above the 1 s passed-over rule it replaces, on
+ * average (a bounded wait's price; 2 was slower still; BENCHMARKS.md, "Hub grants: a bound in
+ * grants").
  */
 export const MAX_OVERTAKEN = 4
 
