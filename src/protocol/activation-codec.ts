@@ -2,7 +2,8 @@
  * Compressed activations on the wire (topics.md § Tensor chunks, `scale`): a float32 tensor
  * between two stages may travel as float16 (half the bytes) or as int8 with one scale per tensor
  * (a quarter: q = round(x / scale), scale = max |x| / 127). A chunk that carries `scale` is such a
- * tensor: the receiver restores float32 (x = q x scale; float16 values times scale, which is 1).
+ * tensor: the receiver restores float32 (x = q x scale; float16 values times scale, a power of
+ * two that put the tensor at the top of float16's range: halfScale).
  * Pure; Node 20 has no Float16Array, so the conversions are written out (round to nearest even).
  */
 
@@ -62,17 +63,35 @@ export interface Compressed {
   readonly scale: number
 }
 
-export function compress(x: Float32Array, codec: ActivationCodec): Compressed {
-  if (codec === 'fp16') {
-    const out = new Uint16Array(x.length)
-    for (let i = 0; i < x.length; i++) out[i] = toHalfBits(x[i]!)
-    return { dtype: 'float16', data: new Uint8Array(out.buffer), scale: 1 }
-  }
+/** The largest finite |x| of a tensor (0: none). */
+function maxAbs(x: Float32Array): number {
   let max = 0
   for (let i = 0; i < x.length; i++) {
     const a = Math.abs(x[i]!)
-    if (a > max) max = a
+    if (a > max && a !== Infinity) max = a
   }
+  return max
+}
+
+/**
+ * The float16 scale of a tensor whose largest magnitude is `max`: a power of two that brings it
+ * into [2^14, 2^15) (so dividing by it is exact and only float16's rounding remains). Float16
+ * alone keeps 11 bits only for |x| >= 6.1e-5 and overflows above 65504: the gradients a training
+ * cut sends back are often far smaller (bert-tiny's at its cut lost ~10% of their Adam update in
+ * plain float16, BENCHMARKS.md), so every float16 tensor goes scaled to the top of the range.
+ */
+function halfScale(max: number): number {
+  return max > 0 ? 2 ** (Math.floor(Math.log2(max)) - 14) : 1
+}
+
+export function compress(x: Float32Array, codec: ActivationCodec): Compressed {
+  if (codec === 'fp16') {
+    const scale = halfScale(maxAbs(x))
+    const out = new Uint16Array(x.length)
+    for (let i = 0; i < x.length; i++) out[i] = toHalfBits(x[i]! / scale)
+    return { dtype: 'float16', data: new Uint8Array(out.buffer), scale }
+  }
+  const max = maxAbs(x)
   const scale = max > 0 && Number.isFinite(max) ? max / 127 : 1
   const out = new Int8Array(x.length)
   for (let i = 0; i < x.length; i++) out[i] = Math.max(-127, Math.min(127, Math.round(x[i]! / scale)))

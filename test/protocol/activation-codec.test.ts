@@ -13,6 +13,20 @@ describe('activation codec', () => {
     for (let i = 0; i < values.length; i++) expect(Math.abs(back[i]! - values[i]!)).toBeLessThanOrEqual(Math.abs(values[i]!) * 2 ** -11 + 1e-7)
   })
 
+  it('float16 keeps its 11 bits for tensors far below or above its normal range (a training cut\'s tiny gradients; large activations): a power-of-two scale per tensor', () => {
+    for (const k of [1e-9, 1e-6, 1e3, 1e6]) {
+      const x = values.map((v) => v * k)
+      const c = compress(x, 'fp16')
+      // exact powers of two: only float16's rounding of each value remains
+      expect(Number.isInteger(Math.log2(c.scale))).toBe(true)
+      const back = restore('float16', c.data, c.scale)
+      let worst = 0
+      for (let i = 0; i < x.length; i++) if (x[i] !== 0) worst = Math.max(worst, Math.abs(back[i]! - x[i]!) / Math.abs(x[i]!))
+      // (an element 2^24 below the tensor's largest would be a float16 subnormal; these are within 2^7)
+      expect(worst).toBeLessThanOrEqual(2 ** -11)
+    }
+  })
+
   it('rounds to the nearest half as IEEE 754 does, with subnormals, overflow and NaN', () => {
     expect(toHalfBits(1)).toBe(0x3c00)
     expect(toHalfBits(-2)).toBe(0xc000)
