@@ -197,8 +197,9 @@ export function hopsBetween(from: DeviceProfile | null, to: DeviceProfile | null
   return hops
 }
 
-export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
-  const p = job.training ? predictTraining(plan, job, fleet, network) : predictInference(plan, job, fleet, network)
+/** `p95: false` (inference): the p95 and its uncertainty left out as NaN (predictInference); the search's costing only. */
+export function predict(plan: Plan, job: Job, fleet: Fleet, network: Network, p95 = true): Prediction {
+  const p = job.training ? predictTraining(plan, job, fleet, network) : predictInference(plan, job, fleet, network, p95)
   return job.model.boundaryErrors ? { ...p, outputError: planOutputError(job.model, plan) } : p
 }
 

@@ -26,7 +26,12 @@ export const COMPUTE_CV = 0.05
 
 type Weighted = Hop & { weight: number }
 
-export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+/**
+ * `p95: false`: the p95 (and its uncertainty) left out as NaN, for the search's costing of plans
+ * that may never be shown (partition-dp.ts): its numerical integration is a third of a
+ * prediction's time; every other figure is the same.
+ */
+export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Network, p95 = true): Prediction {
   const b = plan.microBatch
   const routing = planRouting(plan, job, fleet)
   const { sources, stages, weights } = routing
@@ -49,7 +54,7 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const along = (k: number, f: (j: number, r: Replica, ri: number) => number) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, r, ri) => t + weights[k]![j]![ri]! * f(j, r, ri), 0), 0)
   const meanBase = sources.reduce((a, s, k) => a + s.share * (batchingMs[k]! + along(k, (j, r, ri) => r.ms + moveMs[k]![j]![ri]!)), 0)
   const meanBatchingMs = sources.reduce((a, s, k) => a + s.share * batchingMs[k]!, 0)
-  const paths: RequestPaths = {
+  const paths = (): RequestPaths => ({
     sources: sources.map((s, k) => ({
       share: s.share,
       baseMs: 0,
@@ -59,8 +64,8 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
     // the other micro-batches whose flights overlap this one's (Poisson: 2 x arrivals x the
     // flight time off the queues, from its source's send to its results; see airWaitShape)
     shared: [airWaitShape(air.meanMs, (1 - self) * air.rho, air.visits, ((1 - self) * 2 * (lambda / b) * (meanBase - meanBatchingMs)) / 1000, air.shared)],
-  }
-  const p95LatencyMs = overloaded ? Infinity : p95Ms(paths)
+  })
+  const p95LatencyMs = overloaded ? Infinity : p95 ? p95Ms(paths()) : NaN
   const throughput = Math.min(lambda, capacity)
   return {
     latencyMs: overloaded ? Infinity : meanBase + waitMs,

@@ -154,9 +154,21 @@ export function completePlans(space: SearchSpace, prune: boolean, counter: { exp
   return complete.map(({ label, microBatch }, n) => withinErrorBound(space.job.model, planOf(space, label, microBatch, n)))
 }
 
+/**
+ * A plan exactly costed. Inference without a p95 bound: the p95 is left out (NaN; nothing in the
+ * search reads it) and worked out by withP95 for the plans partition() returns only (the
+ * costing of the search's 48-96 complete plans was a third p95 integration).
+ */
 function costed(space: SearchSpace, plan: Plan): PlanCandidate {
-  const prediction = predict(plan, space.job, space.fleet, space.net)
+  const prediction = predict(plan, space.job, space.fleet, space.net, space.job.training !== undefined || space.job.qoe.p95LatencyMs !== undefined)
   return { plan, prediction, compliance: compliance(space.job, space.fleet, prediction) }
+}
+
+/** The candidate as costed with its p95 (the same prediction and compliance as predict() gives). */
+export function withP95(space: SearchSpace, c: PlanCandidate): PlanCandidate {
+  if (!Number.isNaN(c.prediction.p95LatencyMs)) return c
+  const prediction = predict(c.plan, space.job, space.fleet, space.net)
+  return { plan: c.plan, prediction, compliance: compliance(space.job, space.fleet, prediction) }
 }
 
 /**

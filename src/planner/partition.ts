@@ -16,7 +16,7 @@
  */
 import { boundGap, distanceToBounds } from './cost.js'
 import type { Fleet, Network, Compliance, Job, Plan, Prediction } from './types.js'
-import { explore, searchSpace } from './partition-dp.js'
+import { explore, searchSpace, withP95 } from './partition-dp.js'
 
 export { deviceTypes, sourceFirstTypes, type DeviceType } from './partition-dp.js'
 
@@ -67,7 +67,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   const compliant = candidates.filter((c) => c.compliance.compliant)
   if (compliant.length === 0) {
     // closest first: the least summed gap to the bounds, each relative to its limit
-    const closest = [...candidates].sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance) || goalValue(a) - goalValue(b)).slice(0, 3)
+    const closest = [...candidates].sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance) || goalValue(a) - goalValue(b)).slice(0, 3).map((c) => withP95(space, c))
     const reasons = closest.length
       ? closest[0]!.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''}: predicted ${fmt(v.predicted)}, bound ${fmt(v.limit)} (${Number.isFinite(v.predicted) ? `${(boundGap(v) * 100).toFixed(0)}% off` : 'unbounded'})`)
       : [usable.length === 0 ? 'no usable device (all excluded by battery caps)' : 'no device can hold any stage within its memory bound']
@@ -76,7 +76,7 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
   // the front runs along speed (latency, or capacity for a throughput goal) against energy, whatever
   // the goal: the adapter mixes its plans; the goal only picks the chosen one
   const speed = (c: PlanCandidate) => (job.goal === 'throughput' ? -c.prediction.capacityRps : c.prediction.latencyMs)
-  const front = paretoFront(compliant, speed, options.maxPlans ?? 6, job.goal === 'throughput').map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
+  const front = paretoFront(compliant, speed, options.maxPlans ?? 6, job.goal === 'throughput').map((c, k) => ({ ...withP95(space, c), plan: { ...c.plan, id: `dora-${k}` } }))
   const chosen = front.reduce((a, b) => (goalValue(b) < goalValue(a) ? b : a))
   return { ok: true, candidates: front, chosen, explored }
 }
