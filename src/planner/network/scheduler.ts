@@ -148,7 +148,7 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
   }, 0)
   let best: { s: Schedule; cost: number } | null = null
   for (let T = lower; T <= maxPeriod; T *= 1.05) {
-    const s = place(chains, T, N, guardMs, options.epochStartMs ?? 0, routes)
+    const s = placeInOrder(chains, T, N, guardMs, options.epochStartMs ?? 0, routes)
     if (!s) continue
     if (job.goal === 'throughput') return { ok: true, schedule: { ...s, waitMs: releaseWait(T) } }
     const cost = s.latencyMs + releaseWait(T)
@@ -158,6 +158,29 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
 }
 
 type Source = { readonly d: DeviceProfile | null; readonly share: number }
+
+/**
+ * place() from micro-batch 0, and, when one micro-batch ends far later than the others (1.5x the
+ * median), from each other micro-batch in turn; the placement with the shortest mean wins (up to
+ * N placements, only for such cycles). Placed first, micro-batch 0 holds its device from its
+ * release on; a micro-batch released a little before the cycle's end whose compute runs into
+ * the next cycle then waits behind it, a whole compute and the next free slot (camera-wall x4:
+ * 103 ms against 34-50 for the others). A device computes in the order the data came (FIFO): the
+ * earlier micro-batch first, the next one a little late; a placement that starts elsewhere in the
+ * cycle describes that.
+ */
+function placeInOrder(chains: readonly Activity[][], T: number, N: number, guardMs: number, epochStartMs: number, routes: Schedule['routes']): Schedule | null {
+  const s = place(chains, T, N, guardMs, epochStartMs, routes)
+  if (!s || N < 2) return s
+  const sorted = [...s.latenciesMs].sort((a, b) => a - b)
+  if (sorted[N - 1]! <= 1.5 * sorted[Math.floor(N / 2)]!) return s
+  let best = s
+  for (let first = 1; first < N; first++) {
+    const again = place(chains, T, N, guardMs, epochStartMs, routes, first)
+    if (again && again.latencyMs < best.latencyMs - 1e-9) best = again
+  }
+  return best
+}
 
 /**
  * Who takes each micro-batch of an n-long cycle: sources by share, a replicated stage's replicas
@@ -243,7 +266,7 @@ type Activity =
   | { kind: 'transfer'; tensor: string; stages: PipeStage[]; chunks: number[]; hops: Hop[]; receiver: string | null }
   | { kind: 'compute'; device: string; stage: number; ms: number }
 
-function place(chains: readonly Activity[][], T: number, N: number, guardMs: number, epochStartMs: number, routes: Schedule['routes']): Schedule | null {
+function place(chains: readonly Activity[][], T: number, N: number, guardMs: number, epochStartMs: number, routes: Schedule['routes'], first = 0): Schedule | null {
   const C = N * T
   const air = new CyclicTimeline(C)
   const devices = new Map<string, CyclicTimeline>()
@@ -251,8 +274,9 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
   /** Per sending station, one slot per transfer (its chunks back to back): what devices get. */
   const sends: Array<{ from: string; to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }> = []
   const compute: Array<{ device: string; microBatch: number; stage: number; offsetMs: number; durationMs: number }> = []
-  const latencies: number[] = []
-  for (let m = 0; m < N; m++) {
+  const latencies: number[] = new Array<number>(N).fill(0)
+  for (let i = 0; i < N; i++) {
+    const m = (first + i) % N
     const release = m * T
     let ready = release
     let transferEnd = release
@@ -292,7 +316,7 @@ function place(chains: readonly Activity[][], T: number, N: number, guardMs: num
       if (!run) return null
       transferEnd = Math.max(transferEnd, run.endS * 1000)
     }
-    latencies.push(transferEnd - release)
+    latencies[m] = transferEnd - release
   }
   const byDevice: Record<string, Array<{ to: string; tensor: string; offsetMs: number; durationMs: number; bytes: number }>> = {}
   for (const { from, ...x } of sends) (byDevice[from] ??= []).push(x)
