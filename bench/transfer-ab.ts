@@ -51,6 +51,7 @@ for (const b of brokersS!.split(',')) {
     brokers.push({ name: b, via: processMiddle(m.pid, m.port), stop: m.stop })
   }
 }
+for (const b of brokers) process.stderr.write(`# broker ${b.name} port ${b.via.recvPort}\n`)
 const relay = await startRelay()
 if (modes.includes('socat') && !haveSocat()) throw new Error('socat is not installed (Debian/Ubuntu: apt-get install socat); drop the socat mode')
 console.log(`# ${new Date().toISOString()} load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} chunk ${chunk}`)

@@ -8,8 +8,8 @@
  *
  * What it does not do, because each cost the old relay (`sender.pipe(receiver)` in the bench's
  * own process) 2-3x its CPU on this host (BENCHMARKS.md, issue 18, sixth pass): no fresh 64 KiB
- * buffer per read (reads go into one reusable 1 MiB buffer, the `onread` option of net.Socket,
- * so each read system call takes up to 1 MiB and nothing is left for the garbage collector), no
+ * buffer per read (reads go into reused 1 MiB buffers, the `onread` option of net.Socket, so
+ * each read system call takes up to 1 MiB and nothing is left for the garbage collector), no
  * stream machinery between the two sockets, Nagle off on both. Node offers `onread` to sockets it
  * is handed a handle for, not to a server's accepted sockets, so the accepted socket's handle is
  * adopted by a new net.Socket (pauseOnConnect keeps the first from reading it).
@@ -30,9 +30,14 @@ const fromSender = net.createServer({ noDelay: true, pauseOnConnect: true }, (ac
   relay(accepted, out)
 })
 
-/** Forwards `accepted`'s bytes to `out`, reading into one buffer that is replaced only while a write still holds it. */
+/**
+ * Forwards `accepted`'s bytes to `out`, reading into one buffer; while a write still holds it
+ * (the kernel took part, Node queued the rest) reads go to a spare, and the held one becomes a
+ * spare again once written: two 1 MiB buffers at most, no allocation per read.
+ */
 function relay(accepted: net.Socket, out: net.Socket): void {
-  let buf = Buffer.allocUnsafe(READ_BYTES)
+  const spares: Buffer[] = []
+  let buf: Buffer = Buffer.allocUnsafe(READ_BYTES)
   let held = false // a write that did not finish at once still refers to buf
   const handle = (accepted as unknown as { _handle: unknown })._handle
   const inbound: net.Socket = new net.Socket({
@@ -42,16 +47,19 @@ function relay(accepted: net.Socket, out: net.Socket): void {
     onread: {
       buffer: () => {
         if (held) {
-          buf = Buffer.allocUnsafe(READ_BYTES)
+          buf = spares.pop() ?? Buffer.allocUnsafe(READ_BYTES)
           held = false
         }
         return buf
       },
       callback: (n: number, b: Uint8Array) => {
-        out.write(b.subarray(0, n), () => inbound.resume())
+        let queued = false
+        out.write(b.subarray(0, n), () => {
+          if (queued) spares.push(b as Buffer)
+          inbound.resume()
+        })
         if (out.writableLength > 0) {
-          // the kernel took part of it; the rest waits in Node's queue, referring to b
-          held = true
+          queued = held = true
           inbound.pause()
         }
       },
