@@ -1,0 +1,65 @@
+/**
+ * The frame guard on a stream of its own (no socket, fake clocks): the partial-packet timeout
+ * counts from the unfinished packet's own first byte, however many packets came before it.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Duplex } from 'node:stream'
+import { GuardedConnection } from '../../src/broker/frame-guard.js'
+
+function packet(bodyLength: number): Buffer {
+  const len: number[] = []
+  let x = bodyLength
+  do {
+    let b = x % 128
+    x = Math.floor(x / 128)
+    if (x > 0) b |= 0x80
+    len.push(b)
+  } while (x > 0)
+  return Buffer.concat([Buffer.from([0x30]), Buffer.from(len), Buffer.alloc(bodyLength, 7)])
+}
+
+/** A guard over an in-memory connection: `feed` is what the client sends. */
+function guarded(maxPacketBytes: number, timeoutMs: number) {
+  const inner = new Duplex({ read() {}, write(_c, _e, cb) { cb() } })
+  const reasons: string[] = []
+  const guard = new GuardedConnection(inner, maxPacketBytes, (r) => reasons.push(r), undefined, timeoutMs)
+  const out: Buffer[] = []
+  guard.on('data', (b: Buffer) => out.push(b))
+  return { guard, reasons, out, feed: (b: Buffer) => void inner.push(b) }
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('GuardedConnection: partial-packet timeout', () => {
+  it('closes when a packet stays unfinished for the timeout, counted from that packet, not from an earlier one', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
+    const g = guarded(1e6, 200)
+    const p = packet(1000)
+    g.feed(p.subarray(0, 500)) // packet A begins at t = 0
+    await vi.advanceTimersByTimeAsync(100)
+    g.feed(Buffer.concat([p.subarray(500), p.subarray(0, 10)])) // A ends, B begins at t = 100
+    await vi.advanceTimersByTimeAsync(150) // t = 250: past A's deadline, not B's
+    expect(g.reasons).toEqual([])
+    expect(g.guard.destroyed).toBe(false)
+    await vi.advanceTimersByTimeAsync(100) // t = 350: past B's (300)
+    expect(g.reasons).toEqual([expect.stringMatching(/begun 200 ms ago is still incomplete/)])
+    expect(g.guard.destroyed).toBe(true)
+  })
+
+  it('does not close a client whose packets all finish, however long it stays connected', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
+    const g = guarded(1e6, 200)
+    const p = packet(1000)
+    for (let t = 0; t < 10; t++) {
+      g.feed(p.subarray(0, 300))
+      await vi.advanceTimersByTimeAsync(150)
+      g.feed(p.subarray(300))
+      await vi.advanceTimersByTimeAsync(150)
+    }
+    expect(g.reasons).toEqual([])
+    expect(g.guard.destroyed).toBe(false)
+    expect(Buffer.concat(g.out).length).toBe(10 * p.length)
+  })
+})
