@@ -156,8 +156,9 @@ export function completePlans(space: SearchSpace, prune: boolean, counter: { exp
 
 /**
  * A plan exactly costed. Inference without a p95 bound: the p95 is left out (NaN; nothing in the
- * search reads it) and worked out by withP95 for the plans partition() returns only (the
- * costing of the search's 48-96 complete plans was a third p95 integration).
+ * search reads it); the plans partition() returns are predicted in full as they will run (judgeAsRun; withP95
+ * works it out alone). The costing of the search's 48-96 complete plans was a third p95 integration.
+ * The search's estimate, which ranks plans; partition.ts judges the plans it offers as they will run.
  */
 function costed(space: SearchSpace, plan: Plan): PlanCandidate {
   const prediction = predict(plan, space.job, space.fleet, space.net, space.job.training !== undefined || space.job.qoe.p95LatencyMs !== undefined)

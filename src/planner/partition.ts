@@ -16,7 +16,8 @@
  */
 import { boundGap, distanceToBounds } from './cost.js'
 import type { Fleet, Network, Compliance, Job, Plan, Prediction } from './types.js'
-import { explore, searchSpace, withP95 } from './partition-dp.js'
+import { explore, searchSpace } from './partition-dp.js'
+import { judgeAsRun, type ModeChoice } from './adapt/transfer-mode.js'
 
 export { deviceTypes, sourceFirstTypes, type DeviceType } from './partition-dp.js'
 
@@ -44,8 +45,12 @@ export interface PartitionOptions {
 
 export interface PlanCandidate {
   readonly plan: Plan
+  /** The prediction of the transfer mode the plan runs (adapt/transfer-mode.ts judgeAsRun). */
   readonly prediction: Prediction
+  /** The QoE bounds judged on that prediction. */
   readonly compliance: Compliance
+  /** Each transfer mode's prediction and the one the plan runs (absent: a baseline's own costing). */
+  readonly modes?: ModeChoice
 }
 
 export type PartitionResult =
@@ -64,21 +69,41 @@ export function partition(job: Job, fleet: Fleet, options: PartitionOptions): Pa
 
   const goalValue = (c: PlanCandidate) =>
     job.goal === 'throughput' ? -c.prediction.capacityRps : job.goal === 'energy' ? c.prediction.energyJPerRequest : c.prediction.latencyMs
-  const compliant = candidates.filter((c) => c.compliance.compliant)
-  if (compliant.length === 0) {
-    // closest first: the least summed gap to the bounds, each relative to its limit
-    const closest = [...candidates].sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance) || goalValue(a) - goalValue(b)).slice(0, 3).map((c) => withP95(space, c))
+  // the plans offered are judged as they will run (judgeAsRun; the p95 worked out there, where the
+  // search left it out), the search's estimates only rank them
+  const judge = (c: PlanCandidate): PlanCandidate => judgeAsRun(c.plan, space.job, space.fleet, space.net, Number.isNaN(c.prediction.p95LatencyMs) ? {} : { scheduled: c.prediction })
+  // the front runs along speed (latency, or capacity for a throughput goal) against energy, whatever
+  // the goal: the adapter mixes its plans; the goal only picks the chosen one
+  const speed = (c: PlanCandidate) => (job.goal === 'throughput' ? -c.prediction.capacityRps : c.prediction.latencyMs)
+  const asRun = frontAsRun(candidates.filter((c) => c.compliance.compliant), judge, (cs) => paretoFront(cs, speed, options.maxPlans ?? 6, job.goal === 'throughput'))
+  if (asRun.length === 0) {
+    // closest first (as they will run): the least summed gap to the bounds, each relative to its limit
+    const closest = [...candidates].sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance) || goalValue(a) - goalValue(b)).slice(0, 6).map(judge)
+      .sort((a, b) => distanceToBounds(a.compliance) - distanceToBounds(b.compliance) || goalValue(a) - goalValue(b)).slice(0, 3)
     const reasons = closest.length
       ? closest[0]!.compliance.violations.map((v) => `${v.bound}${v.device ? ` on ${v.device}` : ''}: predicted ${fmt(v.predicted)}, bound ${fmt(v.limit)} (${Number.isFinite(v.predicted) ? `${(boundGap(v) * 100).toFixed(0)}% off` : 'unbounded'})`)
       : [usable.length === 0 ? 'no usable device (all excluded by battery caps)' : 'no device can hold any stage within its memory bound']
     return { ok: false, reasons, closest, explored }
   }
-  // the front runs along speed (latency, or capacity for a throughput goal) against energy, whatever
-  // the goal: the adapter mixes its plans; the goal only picks the chosen one
-  const speed = (c: PlanCandidate) => (job.goal === 'throughput' ? -c.prediction.capacityRps : c.prediction.latencyMs)
-  const front = paretoFront(compliant, speed, options.maxPlans ?? 6, job.goal === 'throughput').map((c, k) => ({ ...withP95(space, c), plan: { ...c.plan, id: `dora-${k}` } }))
+  const front = asRun.map((c, k) => ({ ...c, plan: { ...c.plan, id: `dora-${k}` } }))
   const chosen = front.reduce((a, b) => (goalValue(b) < goalValue(a) ? b : a))
   return { ok: true, candidates: front, chosen, explored }
+}
+
+/**
+ * The front of the plans compliant as they will run, judging lazily: the front of the estimates is
+ * taken, its plans not yet judged are judged as they run (their prediction and compliance become
+ * their transfer mode's), those that fail leave, and the front is taken again, until every plan on
+ * it was judged. A plan the estimate finds non-compliant is not offered.
+ */
+function frontAsRun(compliant: readonly PlanCandidate[], judge: (c: PlanCandidate) => PlanCandidate, frontOf: (cs: readonly PlanCandidate[]) => PlanCandidate[]): PlanCandidate[] {
+  let pool = [...compliant]
+  for (;;) {
+    const front = frontOf(pool)
+    const fresh = new Set(front.filter((c) => !c.modes))
+    if (!fresh.size) return front
+    pool = pool.map((c) => (fresh.has(c) ? judge(c) : c)).filter((c) => c.compliance.compliant)
+  }
 }
 
 /**

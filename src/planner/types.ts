@@ -254,8 +254,8 @@ export interface Network {
   /**
    * With scheduled coordination, no grants and no slots: the devices send at once and the stations
    * with hops waiting share the air as DCF does (inference.ts dcfShare), not one hop whole after
-   * another (the planner's at-once prediction, adapt/transfer-mode.ts, does not set it yet:
-   * bench/at-once.ts and test/planner/at-once.test.ts do); the simulator's counterpart is its
+   * another (the planner's at-once prediction sets it: adapt/transfer-mode.ts predictAtOnce);
+   * the simulator's counterpart is its
    * contended medium (`dora simulate --uncoordinated`). Each hop's air time stays its
    * station's solo one: the cost model's contended coordination (every hop at once) is the worst
    * case, not this. Absent: the queued air, first come first served.

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest'
 import { adapt, INITIAL_STATE, type AdaptDecision, type AdapterState } from '../../src/planner/adapt/adapter.js'
 import { compose, composable } from '../../src/planner/adapt/compose.js'
-import { compliance, predict } from '../../src/planner/cost.js'
+import { predict } from '../../src/planner/cost.js'
+import { judgeAsRun } from '../../src/planner/adapt/transfer-mode.js'
 import { seededRandom } from '../../src/shared/random.js'
 import type { DeviceProfile, Fleet, Goal, Job, Network, Plan } from '../../src/planner/types.js'
 import { scheduledWifi5 } from '../helpers/planner.js'
@@ -60,10 +61,8 @@ function runningObjective(state: AdapterState, c: Case): number | null {
   if (!state.current) return null
   const plans = state.current.parts.map((x) => x.plan)
   if (!plans.every((p) => valid(p, c.job.model.layers.length, c.after))) return null
-  const costed = plans.map((plan) => {
-    const prediction = predict(plan, c.job, c.after, scheduledWifi5)
-    return { plan, prediction, compliance: compliance(c.job, c.after, prediction) }
-  })
+  // judged as they run (each plan's transfer mode's prediction), as the adapter judges them
+  const costed = plans.map((plan) => judgeAsRun(plan, c.job, c.after, scheduledWifi5))
   return compose(costed, c.job)?.objective ?? null
 }
 
@@ -92,9 +91,11 @@ describe('warm-start re-planning (quick decisions)', () => {
       if ((c.gone === null && oldOk) || fullOk) {
         expect(running, msg).not.toBeNull()
         expect(running!.closest, msg).toBeUndefined()
+        // each plan meets the bounds a mix cannot average in the mode it runs, whose prediction the epoch promises
         for (const part of running!.parts) {
-          const prediction = predict(part.plan, c.job, c.after, scheduledWifi5)
-          expect(composable({ plan: part.plan, prediction, compliance: compliance(c.job, c.after, prediction) }), msg).toBe(true)
+          const judged = judgeAsRun(part.plan, c.job, c.after, scheduledWifi5)
+          expect(part.modes?.mode, msg).toBe(judged.modes.mode)
+          expect(composable(judged), msg).toBe(true)
         }
         expect(running!.predicted.latencyMs, msg).toBeLessThanOrEqual(c.job.qoe.latencyMs! * (1 + 1e-9))
       }

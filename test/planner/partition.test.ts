@@ -47,7 +47,8 @@ describe("Dora's partitioner", () => {
       expect(Math.max(...ratios)).toBeLessThanOrEqual(1.15)
       expect(ratios.filter((r) => r <= 1 + 1e-9).length / ratios.length).toBeGreaterThanOrEqual(0.85)
     }
-  })
+    // every enumerated plan judged as it will run (exhaustive.ts: judgeAsRun, each transfer mode predicted)
+  }, 240_000)
 
   it('returns a compact Pareto front of compliant plans, and says why when nothing complies', () => {
     const { fleet, model } = randomInstance(42, 5, 12)

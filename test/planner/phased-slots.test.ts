@@ -27,13 +27,15 @@ const o = { durationS: 300, warmupS: 10, seed: 1, computeJitter: 0.05 }
 describe('slots with phased device sources', () => {
   // camera-wall at its own rate holds the air 12% of the time: cameras on free-running frame
   // clocks at random phases seldom overlap there, so slots only match them (0.97x p95 in this
-  // run; 0.9x was asserted against Poisson cameras, which collide more than any camera does)
-  for (const [name, ratio] of [['traffic', 0.8], ['camera-wall', 1.0]] as const) {
-    it(`${name}: cameras capture at their turns; slots are predicted fastest, the simulator agrees, and p95 is at most ${ratio}x of uncoordinated sending`, async () => {
+  // run; 0.9x was asserted against Poisson cameras, which collide more than any camera does),
+  // and at once is predicted (35.1 ms against 35.4) and simulated (35.1 against 35.2) a little
+  // faster: the planner runs it there (the camera-wall case below)
+  for (const [name, ratio, mode] of [['traffic', 0.8, 'slots'], ['camera-wall', 1.0, 'at-once']] as const) {
+    it(`${name}: cameras capture at their turns; ${mode} is predicted fastest, the simulator agrees, and the slots' p95 is at most ${ratio}x of uncoordinated sending`, async () => {
       const { job, fleet, network, plan } = await scenario(name)
       const m = chooseTransferMode(plan, job, fleet, network, predict(plan, job, fleet, network), 0)
       expect(m.schedule!.waitMs).toBe(0)
-      expect(m.mode).toBe('slots')
+      expect(m.mode).toBe(mode)
       const slots = simulate(plan, job, fleet, network, { ...o, schedule: m.schedule! })
       // at once, the cameras run free on their own frame clocks (the device agent's startSource)
       const free = simulate(plan, { ...job, frameClocks: true }, fleet, { ...network, coordination: 'contended' }, o)
@@ -43,6 +45,12 @@ describe('slots with phased device sources', () => {
       // the offered load is carried: as many frames as the cameras' clocks give
       expect(slots.requests).toBeGreaterThan(0.95 * job.rateRps * (o.durationS - o.warmupS))
       expect(slots.p95LatencyMs).toBeLessThanOrEqual(ratio * free.p95LatencyMs)
+      // the at-once prediction (frame clocks, DCF) is the at-once run's
+      expect(Math.abs(free.latencyMs / m.atOnce.latencyMs - 1)).toBeLessThan(0.05)
+      expect(Math.abs(free.p95LatencyMs / m.atOnce.p95LatencyMs - 1)).toBeLessThan(0.1)
+      // the mode predicted fastest is no slower in the simulator than the other (1% for the seed's noise)
+      const [ran, other] = mode === 'slots' ? [slots, free] : [free, slots]
+      expect(ran.latencyMs).toBeLessThanOrEqual(other.latencyMs * 1.01)
     })
   }
 

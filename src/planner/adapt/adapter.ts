@@ -28,7 +28,7 @@ import { jobForFleet, jobSources, type Compliance, type DeviceProfile, type Flee
 import { partition, type PlanCandidate } from '../partition.js'
 import { compose, type Composition } from './compose.js'
 import type { Schedule } from '../network/scheduler.js'
-import { chooseTransferMode, predictionOf, type ModeChoice, type ModePrediction } from './transfer-mode.js'
+import { judgeAsRun, predictionOf, restamp, type ModeChoice, type ModePrediction } from './transfer-mode.js'
 import { costPlan, warmStart, type WarmStartInputs } from './incremental.js'
 
 export interface PlanEpoch {
@@ -250,13 +250,14 @@ function toEpoch(mix: Composition, epoch: number, activateAtMs: number, reason: 
       for (const id of s.devices) (assignments[id] ??= []).push({ planId: p.candidate.plan.id, stage: k, layers: s.layers })
     })
   }
-  const parts = mix.parts.map((p) => ({ ...p, modes: chooseTransferMode(p.candidate.plan, inputs.job, inputs.fleet, inputs.network, p.candidate.prediction, activateAtMs) }))
+  // each plan runs the mode it was judged in (costPlan: judgeAsRun), its slots from this epoch's start
+  const parts = mix.parts.map((p) => ({ ...p, modes: restamp(p.candidate.modes ?? judgeAsRun(p.candidate.plan, inputs.job, inputs.fleet, inputs.network).modes, activateAtMs) }))
   return {
     epoch,
     activateAtMs,
     parts: parts.map((p) => ({ plan: p.candidate.plan, weight: p.weight, schedule: p.modes.schedule, modes: p.modes })),
     assignments,
-    predicted: { latencyMs: parts.reduce((a, p) => a + p.weight * ran(p.modes).latencyMs, 0), p95LatencyMs: Math.max(...parts.map((p) => ran(p.modes).p95LatencyMs)), energyJPerRequest: mix.energyJPerRequest },
+    predicted: { latencyMs: mix.latencyMs, p95LatencyMs: Math.max(...parts.map((p) => p.candidate.prediction.p95LatencyMs)), energyJPerRequest: mix.energyJPerRequest },
     reason,
     ...(inputs.network.grantRoundTripMs !== undefined ? { grantRoundTripMs: inputs.network.grantRoundTripMs } : {}),
   }

@@ -1,6 +1,6 @@
 /**
  * A fixed planner's epoch (pure): a baseline's plan for the fleet as it stands, run as is, with
- * the transfer mode predicted faster (slots or at once), and no QoE adaptation: what a system
+ * the transfer mode predicted fastest (judgeAsRun: slots, grants or at once), and no QoE adaptation: what a system
  * built on that baseline would run. Used to execute the baselines for real on the same fleet as
  * Dora (`planner:` of a hub job), through fixedDecision, the policy that re-plans only when
  * devices come or go.
@@ -8,11 +8,10 @@
 import { BASELINES, type BaselineName } from '../baselines/index.js'
 import { BudgetExceeded } from '../baselines/budget.js'
 import { hybridDp } from '../baselines/hybrid-dp.js'
-import { predict } from '../cost.js'
 import { withinErrorBound } from '../compression.js'
 import { jobForFleet, type Fleet, type Network, type Job } from '../types.js'
-import { chooseTransferMode } from './transfer-mode.js'
-import { ran, type AdaptDecision, type AdapterState, type PlanEpoch } from './adapter.js'
+import { judgeAsRun } from './transfer-mode.js'
+import { type AdaptDecision, type AdapterState, type PlanEpoch } from './adapter.js'
 
 /** `microBatches`: the sizes a baseline that batches (hybrid-dp) may choose (default: its own). */
 export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, network: Network, epoch: number, nowMs: number, why: string, microBatches?: readonly number[]): PlanEpoch | null {
@@ -22,8 +21,7 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
   if (!found) return null
   // a baseline's cuts send lighter where their compression errors add above the job's bound, as Dora's do
   const plan = withinErrorBound(job.model, { ...found.plan, id: `${planner}-${epoch}` })
-  const p = predict(plan, job, fleet, network)
-  const modes = chooseTransferMode(plan, job, fleet, network, p, nowMs)
+  const { prediction: p, modes } = judgeAsRun(plan, job, fleet, network, { epochStartMs: nowMs })
   const assignments: Record<string, Array<{ planId: string; stage: number; layers: readonly [number, number] }>> = {}
   plan.stages.forEach((st, k) => {
     for (const id of st.devices) (assignments[id] ??= []).push({ planId: plan.id, stage: k, layers: st.layers })
@@ -33,7 +31,7 @@ export function fixedEpoch(planner: BaselineName, jobIn: Job, fleet: Fleet, netw
     activateAtMs: nowMs,
     parts: [{ plan, weight: 1, schedule: modes.schedule, modes }],
     assignments,
-    predicted: { ...ran(modes), energyJPerRequest: p.energyJPerRequest },
+    predicted: { latencyMs: p.latencyMs, p95LatencyMs: p.p95LatencyMs, energyJPerRequest: p.energyJPerRequest },
     reason: `${why}: ${planner}'s plan (a baseline, run as is)`,
   }
 }

@@ -6,16 +6,18 @@
  *   devices (every stage of every kept plan, every device of the stage);
  * - a leave: the departed device is dropped from its stages; a stage left empty is filled with a
  *   device the plan does not use, or its layers go to the stage before or after it.
- * Every variant is costed and judged as any plan is (cost.ts predict and compliance: the QoE
- * bounds, the p95 margin, the utilisation cap), the best few are improved by a local search
+ * Every variant is costed by the cost model's estimate (the QoE bounds, the p95 margin, the
+ * utilisation cap), the best few are improved by a local search
  * (cuts re-balanced one layer at a time; a plan that breaks a bound grows onto an idle device as
  * a replica or a split stage), and the Pareto front of the compliant ones is
- * returned for the adapter to compose with the kept plans. The full search can follow later.
+ * returned, each judged as it will run (transfer-mode.ts judgeAsRun), for the adapter to compose
+ * with the kept plans. The full search can follow later.
  */
 import { compliance, distanceToBounds, predict } from '../cost.js'
 import { dominatesPlan, type PlanCandidate } from '../partition.js'
 import type { Fleet, Job, Network, Plan, Stage } from '../types.js'
 import { composable } from './compose.js'
+import { judgeAsRun } from './transfer-mode.js'
 
 export interface WarmStartInputs {
   readonly job: Job
@@ -30,8 +32,17 @@ const MAX_PLANS = 6
 /** Variants improved by the local search (improve). */
 const POLISHED = 3
 
-/** A plan costed and judged as the adapter judges the kept ones (with the calibration). */
+/** A plan costed and judged as it will run (its transfer mode's prediction, with the calibration): as the adapter judges the kept ones. */
 export function costPlan(plan: Plan, w: WarmStartInputs): PlanCandidate {
+  return judgeAsRun(plan, w.job, w.fleet, w.network, { latencyScale: w.latencyScale })
+}
+
+/**
+ * The warm start's estimate of a variant (the cost model on the adapter's network, transfers in
+ * turn, with the calibration): it ranks and polishes variants, dearer judging (costPlan) is kept
+ * for the few it returns.
+ */
+function estimate(plan: Plan, w: WarmStartInputs): PlanCandidate {
   const raw = predict(plan, w.job, w.fleet, w.network)
   const prediction = w.latencyScale === 1 ? raw : { ...raw, latencyMs: raw.latencyMs * w.latencyScale, p95LatencyMs: raw.p95LatencyMs * w.latencyScale }
   return { plan, prediction, compliance: compliance(w.job, w.fleet, prediction) }
@@ -162,7 +173,7 @@ export function improve(start: PlanCandidate, w: WarmStartInputs): PlanCandidate
   for (let round = 0; round < 2 * w.job.model.layers.length; round++) {
     let next = best
     for (const plan of moves(best, w)) {
-      const cand = costPlan(plan, w)
+      const cand = estimate(plan, w)
       if (!outOfBounds(cand) && better(w.job, cand, next)) next = cand
     }
     if (next === best) break
@@ -221,7 +232,7 @@ export function warmStart(kept: readonly Plan[], newcomers: readonly string[], w
   const cost = (p: Plan) => {
     const k = key(p)
     let c = costed.get(k)
-    if (!c) costed.set(k, (c = costPlan(p, w)))
+    if (!c) costed.set(k, (c = estimate(p, w)))
     return c
   }
   const runnable = kept.filter((p) => p.stages.every((s) => s.devices.every((id) => w.fleet.devices.has(id))))
@@ -234,7 +245,8 @@ export function warmStart(kept: readonly Plan[], newcomers: readonly string[], w
   const ok = pool.filter(composable)
   const withCapacity = w.job.goal === 'throughput'
   const chosen = ok.length ? front(ok, w.job, withCapacity) : pool.slice(0, 3)
-  return chosen.map((c, k) => ({ ...c, plan: { ...c.plan, id: `${prefix}-${k}` } }))
+  // offered as they will run: each judged in its transfer mode (the adapter composes on that)
+  return chosen.map((c, k) => costPlan({ ...c.plan, id: `${prefix}-${k}` }, w))
 }
 
 /** The composable variants no other dominates, the goal's best first, at most MAX_PLANS (evenly thinned, extremes kept). */

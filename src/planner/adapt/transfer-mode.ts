@@ -5,22 +5,24 @@
  * - `grants`: the hub grants the air over MQTT, one transfer at a time, the shortest ask first
  *   (topics.md § Air grants): the cost model with every device hop paying its grant's round
  *   trip (network/grants.ts), the air held meanwhile;
- * - `at-once`: devices send as soon as data is ready. Predicted as the cost model's queued air
- *   (each transfer at its station's solo rate, waiting while the air is busy, M/D/1), as DCF
- *   serves a few stations in turn: the performance anomaly moves delay, it wastes no air, and
- *   collisions among a few stations cost a few percent (design brief). The simulator's DCF
- *   medium agrees on the shipped scenarios (BENCHMARKS.md § Slots that pay). The cost model's
- *   fully contended mode, every hop of the pipeline on the air at once, is the worst case and
- *   not what a pipeline at partial load sees.
+ * - `at-once`: devices send as soon as data is ready, device sources on free-running frame clocks
+ *   at random phases (as the device agent captures when it sends at once): the cost model with
+ *   Job.frameClocks and Network.dcf (the stations with hops waiting share the air as DCF does;
+ *   BENCHMARKS.md § At once: periodic cameras and the shared air). The simulator's at-once run
+ *   (`dora simulate --uncoordinated`: its DCF medium, the same frame clocks) is its check.
  * The epoch runs the mode predicted fastest (mean latency; ties go to the simpler mode: at once,
  * then grants, then slots), or the one the job forces (`job.transfers`), and its prediction is
  * that mode's. A slot that a ready transfer must
  * wait for costs up to a cycle, and a grant costs a round trip per transfer: coordination wins
  * only where removing queueing and contention outweighs what it costs.
+ *
+ * judgeAsRun is the one place a plan's QoE is judged (the partitioner's costing, the adapter's
+ * re-costing and warm start, a baseline's epoch): the prediction it returns, and the compliance,
+ * are those of the mode the plan will run, never of a mode it will not.
  */
-import { predict } from '../cost.js'
+import { compliance, predict } from '../cost.js'
 import { COMPUTE_CV } from '../inference.js'
-import type { Fleet, Network } from '../types.js'
+import type { Compliance, Fleet, Network } from '../types.js'
 import { scheduleTransfers, type Schedule } from '../network/scheduler.js'
 import type { Job, Plan, Prediction } from '../types.js'
 
@@ -41,10 +43,24 @@ export interface ModeChoice {
   readonly atOnce: ModePrediction
 }
 
-/** `scheduled`: the cost model's prediction with transfers in turn on the air and free grants (at once's). */
+/**
+ * `scheduled`: the cost model's prediction with transfers in turn on the air and free grants (the
+ * slots' spread when a request waits for its turn; slotPrediction).
+ */
 export function chooseTransferMode(plan: Plan, job: Job, fleet: Fleet, network: Network, scheduled: Prediction, epochStartMs: number): ModeChoice {
+  return modesOf(plan, job, fleet, network, () => scheduled, epochStartMs).choice
+}
+
+/** The at-once prediction: device sources on frame clocks, the air shared as DCF shares it, no grants. */
+export function predictAtOnce(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+  return predict(plan, { ...job, frameClocks: true }, fleet, { ...network, coordination: 'scheduled', grants: false, dcf: true })
+}
+
+/** Each mode's prediction, the mode chosen, and the whole cost-model prediction of the mode that runs. */
+function modesOf(plan: Plan, job: Job, fleet: Fleet, network: Network, scheduled: () => Prediction, epochStartMs: number): { choice: ModeChoice; ran: Prediction } {
   const s = scheduleTransfers(plan, job, fleet, network, { epochStartMs })
-  const atOnce = { latencyMs: scheduled.latencyMs, p95LatencyMs: scheduled.p95LatencyMs }
+  const a = predictAtOnce(plan, job, fleet, network)
+  const atOnce = { latencyMs: a.latencyMs, p95LatencyMs: a.p95LatencyMs }
   const g = predict(plan, job, fleet, { ...network, coordination: 'scheduled', grants: true })
   const grants = { latencyMs: g.latencyMs, p95LatencyMs: g.p95LatencyMs }
   const slots = s.ok ? slotPrediction(s.schedule, scheduled) : null
@@ -54,7 +70,51 @@ export function chooseTransferMode(plan: Plan, job: Job, fleet: Fleet, network: 
   if (slots && slots.latencyMs < best) mode = 'slots'
   // a job may force one mode (to measure it): slots only where the plan has them
   if (job.transfers) mode = job.transfers === 'slots' && !slots ? 'at-once' : job.transfers
-  return { mode, schedule: s.ok ? s.schedule : null, slots, grants, atOnce }
+  const choice = { mode, schedule: s.ok ? s.schedule : null, slots, grants, atOnce }
+  // slots: the scheduled prediction's resources (slots hold the air as transfers in turn do) with the slots' latencies
+  const ran = mode === 'grants' ? g : mode === 'at-once' ? a : { ...scheduled(), ...slots! }
+  return { choice, ran }
+}
+
+/** A plan judged as it will run: the mode it runs, that mode's prediction, and the QoE bounds judged on it. */
+export interface RunJudgement {
+  readonly plan: Plan
+  /** The cost model's prediction for the mode that runs (latencies times `latencyScale`). */
+  readonly prediction: Prediction
+  readonly compliance: Compliance
+  /** Every mode's prediction (times `latencyScale`) and the mode chosen. */
+  readonly modes: ModeChoice
+}
+
+export interface JudgeOptions {
+  /** Measured over predicted latency (the adapter's calibration; default 1): it scales every mode alike, so the choice stands. */
+  readonly latencyScale?: number
+  /** The epoch's start for the slots' schedule (default 0; restamp moves a schedule to another). */
+  readonly epochStartMs?: number
+  /** The cost model's prediction on `network` (transfers in turn, free grants, as the hub plans), when the caller has it already. */
+  readonly scheduled?: Prediction
+}
+
+/**
+ * The one place a plan's QoE is judged: the transfer mode it will run is chosen (chooseTransferMode's
+ * rule), and its prediction and compliance are that mode's. A plan that would comply only in a mode
+ * it does not run is not compliant.
+ */
+export function judgeAsRun(plan: Plan, job: Job, fleet: Fleet, network: Network, options: JudgeOptions = {}): RunJudgement {
+  // the cost model on `network`, computed only where the slots need it
+  let base = options.scheduled
+  const scheduled = () => (base ??= predict(plan, job, fleet, network))
+  const { choice, ran } = modesOf(plan, job, fleet, network, scheduled, options.epochStartMs ?? 0)
+  const k = options.latencyScale ?? 1
+  const prediction = k === 1 ? ran : { ...ran, latencyMs: ran.latencyMs * k, p95LatencyMs: ran.p95LatencyMs * k }
+  const scale = (m: ModePrediction): ModePrediction => (k === 1 ? m : { latencyMs: m.latencyMs * k, p95LatencyMs: m.p95LatencyMs * k })
+  const modes = k === 1 ? choice : { ...choice, slots: choice.slots ? scale(choice.slots) : null, grants: scale(choice.grants), atOnce: scale(choice.atOnce) }
+  return { plan, prediction, compliance: compliance(job, fleet, prediction), modes }
+}
+
+/** A mode choice with its schedule moved to another epoch start (the slots' offsets are relative to it). */
+export function restamp(m: ModeChoice, epochStartMs: number): ModeChoice {
+  return m.schedule && m.schedule.epochStartMs !== epochStartMs ? { ...m, schedule: { ...m.schedule, epochStartMs } } : m
 }
 
 /**
@@ -63,9 +123,9 @@ export function chooseTransferMode(plan: Plan, job: Job, fleet: Fleet, network: 
  * cycle's micro-batches' own times, each with the compute jitter's 95th percentile (CV
  * COMPUTE_CV); otherwise the spread around the mean is taken as the cost model's.
  */
-function slotPrediction(s: Schedule, scheduled: Prediction): ModePrediction {
+function slotPrediction(s: Schedule, scheduled: () => Prediction): ModePrediction {
   const latencyMs = s.latencyMs + s.waitMs
-  if (s.waitMs > 0) return { latencyMs, p95LatencyMs: scheduled.p95LatencyMs + (latencyMs - scheduled.latencyMs) }
+  if (s.waitMs > 0) return { latencyMs, p95LatencyMs: scheduled().p95LatencyMs + (latencyMs - scheduled().latencyMs) }
   const computeOf = s.latenciesMs.map(() => 0)
   for (const c of s.compute) computeOf[c.microBatch] = (computeOf[c.microBatch] ?? 0) + c.durationMs
   const each = s.latenciesMs.map((x, m) => x + 1.645 * COMPUTE_CV * computeOf[m]!).sort((a, b) => a - b)

@@ -2,10 +2,10 @@
  * The optimum by exhaustive search, for instances small enough to enumerate: every split of the
  * layers into contiguous stages, every assignment of disjoint non-empty device sets (replicas)
  * to the stages up to swapping identical devices, every micro-batch size given; each plan
- * costed exactly. Pure. Exponential:
+ * costed exactly and judged as it will run, as Dora's are (adapt/transfer-mode.ts judgeAsRun). Pure. Exponential:
  * refuses instances beyond `maxPlans` enumerated plans.
  */
-import { compliance, predict } from '../cost.js'
+import { judgeAsRun } from '../adapt/transfer-mode.js'
 import { jobSources, type Fleet, type Network, type Job, type Plan, type Stage } from '../types.js'
 import { sourceFirstTypes, type PlanCandidate } from '../partition.js'
 
@@ -20,8 +20,7 @@ export function exhaustivePlans(job: Job, fleet: Fleet, network: Network, microB
     for (const b of microBatches) {
       if (++count > maxPlans) throw new RangeError(`more than ${maxPlans} plans: too large to enumerate`)
       const plan: Plan = { id: `opt-${count}`, stages, microBatch: b, planner: 'optimum' }
-      const prediction = predict(plan, job, fleet, network)
-      out.push({ plan, prediction, compliance: compliance(job, fleet, prediction) })
+      out.push(judgeAsRun(plan, job, fleet, network))
     }
   }
   // every vector of counts per type (not all zero) within what is left
