@@ -3,11 +3,13 @@
  * for the plans it returns only (partition-dp.ts costed / withP95): the result must be the one
  * of costing every plan with its p95. On seeded random fleets and goals, some overloaded: where a
  * plan complies, the same plans as with a p95 bound that never binds (which costs every p95 in
- * the search); and every returned prediction and compliance equal to predict() and compliance() of its plan.
+ * the search); and every returned prediction and compliance equal to its plan judged as it will run
+ * (adapt/transfer-mode.ts judgeAsRun: its transfer mode's prediction, in full).
  */
 import { describe, expect, it } from 'vitest'
 import { partition, type PartitionResult } from '../../src/planner/partition.js'
 import { compliance, predict } from '../../src/planner/cost.js'
+import { judgeAsRun } from '../../src/planner/adapt/transfer-mode.js'
 import { randomCase } from '../helpers/random-fleets.js'
 import type { Job } from '../../src/planner/types.js'
 
@@ -34,15 +36,18 @@ describe('p95 worked out for the returned plans only', () => {
         compared++
       }
       for (const x of lazy.ok ? lazy.candidates : lazy.closest) {
-        const p = predict(x.plan, job, c.fleet, c.network)
+        const run = judgeAsRun(x.plan, job, c.fleet, c.network)
+        const p = run.prediction
         expect(x.prediction).toEqual(p)
+        expect(x.compliance).toEqual(run.compliance)
         expect(x.compliance).toEqual(compliance(job, c.fleet, p))
         if (Number.isFinite(p.p95LatencyMs)) finiteP95++
         returned++
       }
     }
     expect(compared).toBeGreaterThan(20)
-    expect(returned).toBeGreaterThan(100)
+    // (92 plans returned: fronts judged as they run are smaller than the estimates' were, 100+)
+    expect(returned).toBeGreaterThan(80)
     expect(finiteP95).toBeGreaterThan(50)
   }, 120_000)
 })
