@@ -68,6 +68,9 @@ export class GuardedConnection extends Duplex {
   readonly remoteAddress: string | undefined
   private partialTimer: NodeJS.Timeout | null = null
   private timedPacket = -1
+  /** Reading is paused for back-pressure: an unfinished packet's clock stops (the client cannot send while we do not read). */
+  private paused = false
+  private readonly scanner: FrameScanner
 
   constructor(
     private readonly inner: Duplex,
@@ -78,7 +81,8 @@ export class GuardedConnection extends Duplex {
   ) {
     super({ allowHalfOpen: false })
     this.remoteAddress = remoteAddress
-    const scanner = new FrameScanner(maxPacketBytes)
+    const scanner = (this.scanner = new FrameScanner(maxPacketBytes))
+    this.timeout = { ms: partialPacketTimeoutMs, onViolation }
     inner.on('data', (buf: Buffer) => {
       const violation = scanner.feed(buf)
       if (violation) {
@@ -86,8 +90,13 @@ export class GuardedConnection extends Duplex {
         this.destroy()
         return
       }
-      this.timePartial(scanner, partialPacketTimeoutMs, onViolation)
-      if (!this.push(buf)) inner.pause()
+      this.timePartial()
+      if (!this.push(buf)) {
+        inner.pause()
+        // the broker is behind: a packet the client is in the middle of waits for us, not for it
+        this.paused = true
+        this.clearPartial()
+      }
     })
     inner.on('end', () => this.push(null))
     inner.on('error', (err) => this.destroy(err))
@@ -95,8 +104,17 @@ export class GuardedConnection extends Duplex {
     inner.on('drain', () => this.emit('innerDrain'))
   }
 
-  /** Starts the clock on a packet begun and not finished; stops it once none is pending. */
-  private timePartial(scanner: FrameScanner, timeoutMs: number, onViolation: (reason: string) => void): void {
+  private readonly timeout: { readonly ms: number; readonly onViolation: (reason: string) => void }
+
+  /**
+   * Starts the clock on a packet begun and not finished; stops it once none is pending. While
+   * reading is paused for back-pressure it does not run: on resuming, an unfinished packet gets
+   * the whole timeout again (a client sending fast enough to fill our buffer is not stalling).
+   */
+  private timePartial(): void {
+    const { scanner } = this
+    const { ms: timeoutMs, onViolation } = this.timeout
+    if (this.paused) return
     if (!scanner.midPacket) {
       this.clearPartial()
       return
@@ -118,6 +136,10 @@ export class GuardedConnection extends Duplex {
 
   override _read(): void {
     this.inner.resume()
+    if (this.paused) {
+      this.paused = false
+      this.timePartial()
+    }
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

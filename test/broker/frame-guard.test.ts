@@ -62,4 +62,25 @@ describe('GuardedConnection: partial-packet timeout', () => {
     expect(g.guard.destroyed).toBe(false)
     expect(Buffer.concat(g.out).length).toBe(10 * p.length)
   })
+
+  it('stops the clock while the broker is behind (reading paused for back-pressure), and starts it again when reading resumes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
+    const inner = new Duplex({ read() {}, write(_c, _e, cb) { cb() } })
+    const reasons: string[] = []
+    // nobody reads the guard yet: what it passes on fills its buffer (16 KiB) and it pauses the socket
+    const guard = new GuardedConnection(inner, 1e6, (r) => reasons.push(r), undefined, 200)
+    const p = packet(100_000)
+    inner.push(p.subarray(0, 50_000))
+    await vi.advanceTimersByTimeAsync(1000) // five timeouts while the broker does not read
+    expect(reasons).toEqual([])
+    expect(guard.destroyed).toBe(false)
+    let read = 0
+    guard.on('data', (b: Buffer) => (read += b.length)) // the broker catches up
+    await vi.advanceTimersByTimeAsync(150)
+    expect(read).toBe(50_000)
+    expect(reasons).toEqual([])
+    await vi.advanceTimersByTimeAsync(100) // 250 ms of reading and the packet is still half sent
+    expect(reasons).toEqual([expect.stringMatching(/begun 200 ms ago is still incomplete/)])
+    expect(guard.destroyed).toBe(true)
+  })
 })
