@@ -5,18 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Duplex } from 'node:stream'
 import { GuardedConnection } from '../../src/broker/frame-guard.js'
-
-function packet(bodyLength: number): Buffer {
-  const len: number[] = []
-  let x = bodyLength
-  do {
-    let b = x % 128
-    x = Math.floor(x / 128)
-    if (x > 0) b |= 0x80
-    len.push(b)
-  } while (x > 0)
-  return Buffer.concat([Buffer.from([0x30]), Buffer.from(len), Buffer.alloc(bodyLength, 7)])
-}
+import { packet } from '../helpers/mqtt-packets.js'
 
 /** A guard over an in-memory connection: `feed` is what the client sends. */
 function guarded(maxPacketBytes: number, timeoutMs: number) {

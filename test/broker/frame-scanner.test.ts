@@ -2,23 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FrameScanner } from '../../src/broker/frame-guard.js'
 import { filterWithin, topicMatches } from '../../src/shared/topic-filter.js'
-
-/** [MQTT-2.2.3] the remaining-length varint of a body of `bodyLength` bytes. */
-function remainingLength(bodyLength: number): Buffer {
-  const len: number[] = []
-  let x = bodyLength
-  do {
-    let b = x % 128
-    x = Math.floor(x / 128)
-    if (x > 0) b |= 0x80
-    len.push(b)
-  } while (x > 0)
-  return Buffer.from(len)
-}
-
-function packet(bodyLength: number): Buffer {
-  return Buffer.concat([Buffer.from([0x30]), remainingLength(bodyLength), Buffer.alloc(bodyLength, 7)])
-}
+import { packet, remainingLength } from '../helpers/mqtt-packets.js'
 
 describe('FrameScanner [MQTT-2.2.3]', () => {
   it('property: packets within the limit pass however the stream is split', () => {
