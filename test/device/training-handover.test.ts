@@ -81,6 +81,8 @@ describe('a replicated stage hands its state over once', () => {
     // dev-c took the stage's state from the hub (the sender's handover), as of the step it started at
     const withC = source.records.find((r) => source.planOf(r.epoch)!.parts[0]!.stages[0]!.devices.includes('dev-c'))!
     expect(c.training.state.restores.some((r) => r.step === withC.step && r.params > 0 && r.oldest === withC.step), JSON.stringify(c.training.state.restores)).toBe(true)
-    expect(errors).toEqual([])
+    // the known stall above, and only with its failed step, may leave its own lines: the all-reduce wait, the step's timeout, the gradients dropped
+    const stall = /all-reduce: \S+ did not arrive within|training step \d+ \(epoch \d+\) did not finish within|dropping the gradients of an unfinished step/
+    expect(errors.filter((e) => !(failed.length === 1 && stall.test(e)))).toEqual([])
   }, 240_000)
 })
