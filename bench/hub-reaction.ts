@@ -10,6 +10,7 @@ import { loadConfig, mergeTrees } from '../src/config/load.js'
 import { Hub } from '../src/hub/hub.js'
 import { silentLogger } from '../src/log.js'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../src/protocol/cbor-budgets.js'
 import { topics } from '../src/protocol/topics.js'
 import { planEpochSchema, type Caps } from '../src/protocol/payloads.js'
 
@@ -43,7 +44,7 @@ export async function hubReactionBench(rounds: number, log: (s: string) => void)
   let latest = 0
   let onEpoch: (() => void) | null = null
   a.on('message', (_t, payload) => {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.plan)
     if (d.ok) {
       latest = planEpochSchema.parse(d.value).epoch
       onEpoch?.()

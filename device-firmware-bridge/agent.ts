@@ -32,6 +32,7 @@ import { randomWireInputs } from '../src/runtime/inputs.js'
 import { ResultSink } from '../src/runtime/result-sink.js'
 import { DoraClient } from '../src/mqtt/client.js'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../src/protocol/cbor-budgets.js'
 import { AVAILABILITY, topics, filters, parseTopic } from '../src/protocol/topics.js'
 import { assignmentSchema, formatIssues, planEpochSchema, trainingStepSchema, type AssignmentPayload } from '../src/protocol/payloads.js'
 import { ChunkBatcher, batcherOptions } from '../src/runtime/chunk-batcher.js'
@@ -349,7 +350,7 @@ export class DeviceAgent {
   }
 
   private onAssignment(payload: Buffer): void {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.assignment)
     if (!d.ok) return this.o.onError?.(`assignment: ${d.error}`)
     const parsed = assignmentSchema.safeParse(d.value)
     if (!parsed.success) return this.o.onError?.(`assignment: ${formatIssues(parsed.error)}`)
@@ -369,7 +370,7 @@ export class DeviceAgent {
 
   private onPlan(jobId: string, payload: Buffer): void {
     if (payload.length === 0) return this.requester?.jobId === jobId ? this.requester.halt() : undefined
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.plan)
     if (!d.ok) return this.o.onError?.(`plan of ${jobId}: ${d.error}`)
     const parsed = planEpochSchema.safeParse(d.value)
     if (!parsed.success) return this.o.onError?.(`plan of ${jobId}: ${formatIssues(parsed.error)}`)
@@ -381,7 +382,7 @@ export class DeviceAgent {
   }
 
   private onStep(jobId: string, payload: Buffer): void {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.trainingStep)
     if (!d.ok) return this.o.onError?.(`steps of ${jobId}: ${d.error}`)
     const parsed = trainingStepSchema.safeParse(d.value)
     if (!parsed.success) return this.o.onError?.(`steps of ${jobId}: ${formatIssues(parsed.error)}`)

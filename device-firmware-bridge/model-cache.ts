@@ -9,6 +9,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DoraClient, MessageHandler } from '../src/mqtt/client.js'
 import { decodeCbor } from '../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../src/protocol/cbor-budgets.js'
 import { filters } from '../src/protocol/topics.js'
 import { formatIssues, modelChunkSchema } from '../src/protocol/payloads.js'
 import { DoraError, ErrorCodes } from '../src/errors.js'
@@ -75,7 +76,7 @@ export class ModelCache {
       const onMessage: MessageHandler = (topic, payload) => {
         clearTimeout(timer)
         timer = setTimeout(stalled, this.timeoutMs)
-        const d = decodeCbor(payload)
+        const d = decodeCbor(payload, CBOR_BUDGETS.modelChunk)
         if (!d.ok) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model chunk on ${topic}: ${d.error}`))
         const c = modelChunkSchema.safeParse(d.value)
         if (!c.success) return done(new DoraError(ErrorCodes.MODEL_FETCH, `model chunk on ${topic}: ${formatIssues(c.error)}`))

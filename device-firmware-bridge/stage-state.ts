@@ -22,6 +22,7 @@ import { CheckpointIntake, type CheckpointState } from '../src/runtime/checkpoin
 import type { DeviceRuntime } from './runtime.js'
 import { checkpointReq, checkpointSender, handoverSender, restoreAnswerSchema, type RestoreAnswer, type RestoreWant } from '../src/protocol/checkpoint.js'
 import { decodeCbor, encodeCbor } from '../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../src/protocol/cbor-budgets.js'
 import { formatIssues } from '../src/protocol/payloads.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 
@@ -267,7 +268,7 @@ export class StageStateKeeper {
 
   /** The hub's answer to a restore: which parameters it sends. */
   onAnswer(jobId: string, payload: Uint8Array): void {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.restoreAnswer)
     const a = d.ok ? restoreAnswerSchema.safeParse(d.value) : null
     if (!a?.success) return this.refuse(`job ${jobId}: restore answer: ${d.ok ? formatIssues(a!.error!) : d.error}`)
     const p = [...this.pending].find((x) => x.jobId === jobId && x.want.epoch === a.data.epoch && x.want.step === a.data.step && x.want.params[0] === a.data.params[0]?.name)

@@ -19,7 +19,7 @@
  */
 import { airGrantSchema, airMessageSchema, MAX_GRANT_LEASE_MS, type AirGrant } from '../protocol/payloads.js'
 import { PROTOCOL_VERSION, parseTopic, topics } from '../protocol/topics.js'
-import { deviceMessageTooLarge } from '../protocol/device-message-limits.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
 import { MAX_OVERTAKEN, granted, nextAsk } from '../protocol/air-order.js'
 import type { DoraClient } from '../mqtt/client.js'
@@ -86,12 +86,8 @@ export class GrantDesk {
 
   /** A message on a device's air topic. Returns an error text when it is refused. */
   onMessage(device: string, payload: Uint8Array): string | null {
-    const tooLarge = deviceMessageTooLarge('air', payload.byteLength)
-    if (tooLarge) {
-      this.counts.refused++
-      return tooLarge
-    }
-    const decoded = decodeCbor(payload)
+    // over 1 KiB or its budget of items, refused unread (cbor-budgets.ts)
+    const decoded = decodeCbor(payload, CBOR_BUDGETS.air)
     const m = decoded.ok ? airMessageSchema.safeParse(decoded.value) : null
     if (!m?.success) {
       this.counts.refused++

@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { Logger } from '../log.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { isValidId } from '../protocol/topics.js'
 import type { CheckpointState } from '../runtime/checkpoint-intake.js'
 import { writeFileAtomic } from '../shared/atomic-write.js'
@@ -145,7 +146,7 @@ export class CheckpointFiles {
         const head = await readExactly(fh, at, 4)
         const n = head.readUInt32BE(0)
         if (n === 0 || n > MAX_HEADER_BYTES) throw new Error(`record header of ${n} bytes at ${at}`)
-        const d = decodeCbor(await readExactly(fh, at + 4, n))
+        const d = decodeCbor(await readExactly(fh, at + 4, n), CBOR_BUDGETS.checkpointRecord)
         const h = d.ok ? headerSchema.safeParse(d.value) : null
         if (!h?.success) throw new Error(`record header at ${at} malformed`)
         const want = paramDims(h.data.name)

@@ -25,6 +25,7 @@ import { ErrorCodes } from '../errors.js'
 import type { Registry } from '../registry/registry.js'
 import type { JobService } from './job-service.js'
 import { decodeCbor, encodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { checkpointReq, restoreWantSchema, type RestoreAnswer, type RestoreWant } from '../protocol/checkpoint.js'
 import { formatIssues } from '../protocol/payloads.js'
 import { HUB_SOURCE, PROTOCOL_VERSION, filters, parseTopic, topics } from '../protocol/topics.js'
@@ -229,7 +230,7 @@ export class TrainingCheckpoints {
   }
 
   private onWant(jobId: string, payload: Uint8Array): void {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.restoreWant)
     const p = d.ok ? restoreWantSchema.safeParse(d.value) : null
     if (!p?.success) return this.refuse(jobId, `restore request: ${d.ok ? formatIssues(p!.error!) : d.error}`)
     const want = p.data

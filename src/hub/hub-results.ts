@@ -6,6 +6,7 @@
  */
 import type { DoraClient } from '../mqtt/client.js'
 import { decodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { planEpochSchema } from '../protocol/payloads.js'
 import { HUB_SOURCE, filters, parseTopic } from '../protocol/topics.js'
 import { ResultSink, type ConsumedStats } from '../runtime/result-sink.js'
@@ -31,7 +32,7 @@ export class HubResults {
   private onPlan(topic: string, payload: Buffer): void {
     const t = parseTopic(topic)
     if (t?.scope !== 'job' || !payload.length) return
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.plan)
     const p = d.ok ? planEpochSchema.safeParse(d.value) : null
     if (!p?.success || !p.data.outputs) return
     const list = (this.outputs.get(t.jobId) ?? []).filter((x) => x.epoch !== p.data.epoch)

@@ -6,6 +6,7 @@
 import { ChunkBatcher, batcherOptions } from '../runtime/chunk-batcher.js'
 import type { DoraClient } from '../mqtt/client.js'
 import { decodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { planEpochSchema } from '../protocol/payloads.js'
 import { HUB_SOURCE, topics } from '../protocol/topics.js'
 import { Requester, type InputsFn, type RequesterDeps } from '../runtime/requester.js'
@@ -60,7 +61,7 @@ export class HubSource {
     await this.client.subscribe(topics.job(this.jobId, 'plan'), (_t, payload) => {
       // an empty retained plan: the job stopped (no plan runs on the devices online)
       if (payload.length === 0) return this.requester.halt()
-      const d = decodeCbor(payload)
+      const d = decodeCbor(payload, CBOR_BUDGETS.plan)
       const p = d.ok ? planEpochSchema.safeParse(d.value) : null
       if (p?.success) this.requester.setPlan(p.data)
     })

@@ -12,6 +12,7 @@ import { hubCheckpoints, type TrainingCheckpoints } from './checkpoints.js'
 import { CheckpointFiles } from './checkpoint-files.js'
 import { PlanLeases } from './lease.js'
 import { decodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { HubSource, type HubSourceOptions } from './hub-source.js'
 import { HubResults } from './hub-results.js'
 import { randomBytes } from 'node:crypto'
@@ -262,7 +263,7 @@ export class Hub {
       await client.subscribe(filters.allJobPlans, (topic, payload) => {
         const t = parseTopic(topic)
         const job = t?.scope === 'job' ? this.jobServices.get(t.jobId)?.service : undefined
-        const d = payload.length ? decodeCbor(payload) : null
+        const d = payload.length ? decodeCbor(payload, CBOR_BUDGETS.plan) : null
         const plan = d?.ok ? planEpochSchema.safeParse(d.value) : null
         if (job && plan?.success) job.observe(plan.data)
       })

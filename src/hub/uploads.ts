@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DoraClient } from '../mqtt/client.js'
 import { decodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { formatIssues, modelChunkSchema } from '../protocol/payloads.js'
 import { filters } from '../protocol/topics.js'
 import { writeFileAtomic } from '../shared/atomic-write.js'
@@ -46,7 +47,7 @@ export async function fetchUpload(client: DoraClient, sha256: string, dir: strin
     }
     handler = (topic, payload) => {
       if (!payload.length) return // a chunk cleared (after another job fetched the same model)
-      const d = decodeCbor(payload)
+      const d = decodeCbor(payload, CBOR_BUDGETS.modelChunk)
       if (!d.ok) return fail(`chunk on ${topic}: ${d.error}`)
       const c = modelChunkSchema.safeParse(d.value)
       if (!c.success) return fail(`chunk on ${topic}: ${formatIssues(c.error)}`)

@@ -9,8 +9,7 @@
  * on its own (schema, bounds, CRC), so one bad item rejects only itself.
  */
 import { decodeCbor } from './codec.js'
-import { cborShapeProblem } from './cbor-scan.js'
-import { checkTensorChunk, type ChunkDecodeResult } from './chunks.js'
+import { MAX_CHUNK_ITEMS, TENSOR_CHUNK_BUDGET, checkTensorChunk, type ChunkDecodeResult } from './chunks.js'
 import { PROTOCOL_VERSION } from './topics.js'
 import { ErrorCodes } from '../errors.js'
 
@@ -18,8 +17,8 @@ import { ErrorCodes } from '../errors.js'
 export const MAX_BATCH_CHUNKS = 1024
 /** Largest batch message a sender makes (runtime/chunk-batcher.ts: 64 KiB of chunk messages) and its head. */
 export const MAX_BATCH_MESSAGE_BYTES = 64 * 1024 + 16
-/** Most CBOR items one chunk map has: its keys and scalar values, a shape of at most 16 dimensions and a route of at most 64 devices: 117 today, room left for keys to come (topics.md § Tensor chunks). */
-export const MAX_CHUNK_ITEMS = 256
+/** The budget of a message a batch can be (at most MAX_BATCH_MESSAGE_BYTES): a batch map of at most MAX_BATCH_CHUNKS chunk maps. */
+const BATCH_BUDGET = { what: 'tensor chunk batch', maxItems: MAX_BATCH_CHUNKS * MAX_CHUNK_ITEMS, maxDepth: 4 } as const
 
 // {"v": 1, "batch": [ ... ]}: map(2), "v", 1, "batch", then the array head
 const BATCH_PREFIX = Buffer.from([0xa2, 0x61, 0x76, PROTOCOL_VERSION, 0x65, 0x62, 0x61, 0x74, 0x63, 0x68])
@@ -44,10 +43,7 @@ export type MessageDecodeResult = { ok: true; chunks: ChunkDecodeResult[] } | Ex
  */
 export function decodeTensorMessage(message: Uint8Array): MessageDecodeResult {
   // a message larger than any batch is one chunk: a map of scalars, its shape and its data
-  const maxItems = message.byteLength <= MAX_BATCH_MESSAGE_BYTES ? MAX_BATCH_CHUNKS * MAX_CHUNK_ITEMS : MAX_CHUNK_ITEMS
-  const shape = cborShapeProblem(message, maxItems, 4)
-  if (shape) return { ok: false, code: ErrorCodes.CHUNK_INVALID, error: `tensor message: not a chunk or batch (${shape})` }
-  const decoded = decodeCbor(message)
+  const decoded = decodeCbor(message, message.byteLength <= MAX_BATCH_MESSAGE_BYTES ? BATCH_BUDGET : TENSOR_CHUNK_BUDGET)
   if (!decoded.ok) return decoded
   const v = decoded.value as { batch?: unknown; v?: unknown } | null
   if (v === null || typeof v !== 'object' || !('batch' in v)) return { ok: true, chunks: [checkTensorChunk(v)] }

@@ -155,6 +155,12 @@ export function* encodeTensorChunkParts(
   }
 }
 
+/** Most CBOR items one chunk map has: its keys and scalar values, a shape of at most 16 dimensions and a route of at most 64 devices: 117 today, room left for keys to come (topics.md § Tensor chunks). */
+export const MAX_CHUNK_ITEMS = 256
+
+/** One chunk map: at most MAX_CHUNK_ITEMS items, its shape and route nested in it (codec.ts decodeCbor). */
+export const TENSOR_CHUNK_BUDGET = { what: 'tensor chunk', maxItems: MAX_CHUNK_ITEMS, maxDepth: 4 } as const
+
 export type ChunkDecodeResult = { ok: true; chunk: TensorChunk } | { ok: false; code: ErrorCode; error: string }
 
 /**
@@ -163,7 +169,7 @@ export type ChunkDecodeResult = { ok: true; chunk: TensorChunk } | { ok: false; 
  * shape, `count` by `total` (each chunk carries at least one byte; a lone chunk may be empty).
  */
 export function decodeTensorChunk(message: Uint8Array): ChunkDecodeResult {
-  const decoded = decodeCbor(message)
+  const decoded = decodeCbor(message, TENSOR_CHUNK_BUDGET)
   if (!decoded.ok) return decoded
   return checkTensorChunk(decoded.value)
 }

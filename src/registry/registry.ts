@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { decodeCbor } from '../protocol/codec.js'
-import { deviceMessageTooLarge, type DeviceMessageKind } from '../protocol/device-message-limits.js'
+import { CBOR_BUDGETS, DEVICE_MESSAGE_MAX_BYTES } from '../protocol/cbor-budgets.js'
 import { capsSchema, heartbeatSchema, validate, type Caps, type Heartbeat } from '../protocol/payloads.js'
 import { AVAILABILITY } from '../protocol/topics.js'
 import { ErrorCodes, type ErrorCode } from '../errors.js'
@@ -79,7 +79,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       }
       return { ok: true }
     }
-    const decoded = decodeBounded('caps', payload)
+    const decoded = decodeCbor(payload, CBOR_BUDGETS.caps)
     if (!decoded.ok) return decoded
     const checked = validate(capsSchema, decoded.value)
     if (!checked.ok) return { ok: false, code: checked.version ? ErrorCodes.PAYLOAD_VERSION : ErrorCodes.PAYLOAD_INVALID, error: `caps: ${checked.error}` }
@@ -103,7 +103,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   handleHeartbeat(deviceId: string, payload: Uint8Array, nowMs: number): Outcome {
-    const decoded = decodeBounded('heartbeat', payload)
+    const decoded = decodeCbor(payload, CBOR_BUDGETS.heartbeat)
     if (!decoded.ok) return decoded
     const checked = validate(heartbeatSchema, decoded.value)
     if (!checked.ok) return { ok: false, code: checked.version ? ErrorCodes.PAYLOAD_VERSION : ErrorCodes.PAYLOAD_INVALID, error: `heartbeat: ${checked.error}` }
@@ -137,8 +137,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   handleAvailability(deviceId: string, payload: Uint8Array, nowMs: number): Outcome {
-    const tooLarge = deviceMessageTooLarge('availability', payload.byteLength)
-    if (tooLarge) return { ok: false, code: ErrorCodes.PAYLOAD_TOO_LARGE, error: tooLarge }
+    const max = DEVICE_MESSAGE_MAX_BYTES.availability
+    if (payload.byteLength > max) return { ok: false, code: ErrorCodes.PAYLOAD_TOO_LARGE, error: `availability of ${payload.byteLength} bytes is over the ${max} bytes it may have (refused unread)` }
     const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')
     if (text !== AVAILABILITY.online && text !== AVAILABILITY.offline) {
       return { ok: false, code: ErrorCodes.PAYLOAD_INVALID, error: `availability: expected "online" or "offline", got ${JSON.stringify(text.slice(0, 32))}` }
@@ -179,12 +179,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private emitEvent(event: RegistryEvent): void {
     this.emit('event', event)
   }
-}
-
-/** A device message decoded, unless it is over its kind's size (then refused unread). */
-function decodeBounded(kind: DeviceMessageKind, payload: Uint8Array): ReturnType<typeof decodeCbor> {
-  const tooLarge = deviceMessageTooLarge(kind, payload.byteLength)
-  return tooLarge ? { ok: false, code: ErrorCodes.PAYLOAD_TOO_LARGE, error: tooLarge } : decodeCbor(payload)
 }
 
 function freshMeasurements(): Measurements {

@@ -9,6 +9,7 @@
  * transfer go anyway (counted), so a lost hub never stalls the data plane.
  */
 import { encodeCbor, decodeCbor } from '../protocol/codec.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { airGrantSchema, type AirMessage } from '../protocol/payloads.js'
 import { PROTOCOL_VERSION, topics } from '../protocol/topics.js'
 
@@ -45,7 +46,7 @@ export class AirGrants {
 
   /** A message on this device's grant topic (anything malformed is ignored). */
   onGrant(payload: Uint8Array): void {
-    const decoded = decodeCbor(payload)
+    const decoded = decodeCbor(payload, CBOR_BUDGETS.grant)
     const g = decoded.ok ? airGrantSchema.safeParse(decoded.value) : null
     if (!g?.success) return
     const p = this.pending.get(g.data.seq)

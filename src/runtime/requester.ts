@@ -16,7 +16,7 @@ import { decodeTensorMessage } from '../protocol/chunk-batch.js'
 import { Reassembler, type Tensor } from '../protocol/reassembly.js'
 import { topics } from '../protocol/topics.js'
 import { decodeCbor } from '../protocol/codec.js'
-import { cborShapeProblem } from '../protocol/cbor-scan.js'
+import { CBOR_BUDGETS } from '../protocol/cbor-budgets.js'
 import { formatIssues, receiptSchema, type PlanEpochPayload } from '../protocol/payloads.js'
 import { deliveries } from './flow.js'
 import { Router } from './route.js'
@@ -78,9 +78,6 @@ export interface RequesterStats {
   latenciesMs: number[]
   failures: Array<{ id: string; reason: string }>
 }
-
-/** Most CBOR items a receipt has (topics.md § Results and receipts: v, req, epoch, outputs (64 at most), to; room for keys to come). */
-const MAX_RECEIPT_ITEMS = 128
 
 export class Requester {
   private plans: PlanEpochPayload[] = []
@@ -198,9 +195,7 @@ export class Requester {
   /** One receipt (`jobs/{job}/receipts/{src}`): results of a request went to the job's consumer. */
   onReceipt(payload: Uint8Array): void {
     // a receipt is a map of scalars and at most 64 output names: anything bigger is refused unread
-    const shape = cborShapeProblem(payload, MAX_RECEIPT_ITEMS, 3)
-    if (shape) return this.d.onError?.(`receipt: not a receipt (${shape})`)
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.receipt)
     const p = d.ok ? receiptSchema.safeParse(d.value) : null
     if (!p?.success) return this.d.onError?.(`receipt: ${d.ok ? formatIssues(p!.error!) : d.error}`)
     const r = p.data

@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core'
 import { connect, until } from '../helpers/hub.js'
 import { filters, ha, parseTopic, topics } from '../../src/protocol/topics.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { planEpochSchema } from '../../src/protocol/payloads.js'
 
 const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
@@ -43,7 +44,7 @@ describe('dora demo, watched while it runs', () => {
       dash.on('message', (t, p) => {
         const parsed = parseTopic(t)
         if (parsed?.scope === 'job' && parsed.kind === 'plan' && p.length) {
-          const d = decodeCbor(p)
+          const d = decodeCbor(p, CBOR_BUDGETS.plan)
           const plan = d.ok ? planEpochSchema.safeParse(d.value) : null
           if (plan?.success) for (const id of plan.data.parts.flatMap((q) => q.stages.flatMap((st) => st.devices))) everStaged.add(id)
           return

@@ -17,6 +17,7 @@ import { deployBeforeRun } from '../../src/demo/demo.js'
 import { JobService } from '../../src/hub/job-service.js'
 import { silentLogger } from '../../src/log.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { assignmentSchema } from '../../src/protocol/payloads.js'
 import type { DeviceRecord } from '../../src/registry/registry.js'
 import { caps, until } from '../helpers/hub.js'
@@ -48,7 +49,7 @@ describe('deployment before the run', () => {
       publish: async (topic, payload) => {
         if (!topic.endsWith('/assignment')) return
         events.push('assignment')
-        const d = decodeCbor(payload)
+        const d = decodeCbor(payload, CBOR_BUDGETS.assignment)
         for (const st of assignmentSchema.parse(d.ok ? d.value : null).stages) assignments.push(st.model!)
       },
       online: () => online.ids.map(record),

@@ -18,6 +18,7 @@ import { TensorIntake } from '../../device-firmware-bridge/intake.js'
 import { ModelStore, type StageModelRef } from '../../src/hub/model-store.js'
 import { loadJobModel } from '../../src/scenario/load.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { encodeTensorChunks, type Hop } from '../../src/protocol/chunks.js'
 import { modelChunkSchema, trainingStepSchema, type AssignmentPayload, type PlanEpochPayload, type TensorSpec } from '../../src/protocol/payloads.js'
 import type { Tensor } from '../../src/protocol/reassembly.js'
@@ -49,7 +50,7 @@ afterAll(async () => {
 async function bytesOf(ref: StageModelRef): Promise<Uint8Array> {
   const parts: Uint8Array[] = []
   await store.publishRef(ref, async (_topic, payload) => {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.modelChunk)
     if (!d.ok) throw new Error(d.error)
     parts.push(modelChunkSchema.parse(d.value).data)
   })
@@ -228,7 +229,7 @@ describe('training executor', () => {
     await waitFor(() => d.sent.some((m) => m.topic === topics.job('ft', 'steps')))
     expect(d.errors).toEqual([])
     const m = d.sent.find((x) => x.topic === topics.job('ft', 'steps'))!
-    const decoded = decodeCbor(m.payload)
+    const decoded = decodeCbor(m.payload, CBOR_BUDGETS.trainingStep)
     if (!decoded.ok) throw new Error(decoded.error)
     const done = trainingStepSchema.parse(decoded.value)
     expect(done).toMatchObject({ kind: 'done', epoch: 1, planId: 'p', step: 0, stage: 0, device: 'd1', microBatches: 2 })

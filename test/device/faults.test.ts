@@ -19,6 +19,7 @@ import { encodeTensorChunks, decodeTensorChunk } from '../../src/protocol/chunks
 import { Reassembler, type Tensor } from '../../src/protocol/reassembly.js'
 import { viewAs } from '../../src/protocol/dtypes.js'
 import { decodeCbor, encodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { planEpochSchema, type PlanEpochPayload } from '../../src/protocol/payloads.js'
 import { topics } from '../../src/protocol/topics.js'
 import type { Hub } from '../../src/hub/hub.js'
@@ -44,7 +45,7 @@ beforeAll(async () => {
   tester = await connect(deviceUrl(hub), { clientId: 'fault-tester' })
   tester.on('message', (topic, payload) => {
     if (topic === topics.job('cls', 'plan')) {
-      const d = decodeCbor(payload)
+      const d = decodeCbor(payload, CBOR_BUDGETS.plan)
       if (d.ok) plan = planEpochSchema.parse(d.value)
       return
     }

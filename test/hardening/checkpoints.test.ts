@@ -9,6 +9,7 @@ import type { MqttClient } from 'mqtt'
 import type { Hub } from '../../src/hub/hub.js'
 import { filters, topics } from '../../src/protocol/topics.js'
 import { encodeCbor, decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { encodeTensorChunks } from '../../src/protocol/chunks.js'
 import { crc32 } from '../../src/protocol/crc32.js'
 import { checkpointReq, restoreAnswerSchema } from '../../src/protocol/checkpoint.js'
@@ -100,7 +101,7 @@ describe('training checkpoints from hostile devices', () => {
     await until(() => hub!.checkpoints!.held('ft', name)?.step === 3 || null, 5000, 'the checkpoint stored')
     const answers: unknown[] = []
     dev.on('message', (topic, payload) => {
-      if (topic === topics.trainingState('ft', 'restore', 'dev-b')) answers.push(decodeCbor(payload))
+      if (topic === topics.trainingState('ft', 'restore', 'dev-b')) answers.push(decodeCbor(payload, CBOR_BUDGETS.restoreAnswer))
     })
     await dev.subscribeAsync([filters.restoresToDevice('dev-b'), filters.checkpointsToDevice('dev-b')], { qos: 1 })
     await dev.publishAsync(want, encodeCbor({ v: 1, kind: 'want', device: 'dev-b', epoch: 1, step: 3, params: [name, other] }), { qos: 1 })

@@ -15,6 +15,7 @@ import type { Hub } from '../../src/hub/hub.js'
 import type { HubSource } from '../../src/hub/hub-source.js'
 import { topics } from '../../src/protocol/topics.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { deviceClientId } from '../../src/broker/connection-policy.js'
 import { topicMatches } from '../../src/shared/topic-filter.js'
 import { jobDevice } from '../helpers/job-device.js'
@@ -121,9 +122,9 @@ describe('a device and what is not its own', () => {
     // (the hub's own retained assignment of dev-a may be there too: the running epoch's, never dev-x's forged one)
     const byTopic = new Map(retained)
     expect([...byTopic.keys()].filter((t) => t !== topics.device('dev-a', 'assignment'))).toEqual([topics.device('dev-a', 'caps')])
-    expect(decodeCbor(byTopic.get(topics.device('dev-a', 'caps'))!)).toMatchObject({ ok: true, value: { deviceId: 'dev-a', compute: capsBefore.compute } })
+    expect(decodeCbor(byTopic.get(topics.device('dev-a', 'caps'))!, CBOR_BUDGETS.caps)).toMatchObject({ ok: true, value: { deviceId: 'dev-a', compute: capsBefore.compute } })
     const assignment = byTopic.get(topics.device('dev-a', 'assignment'))
-    if (assignment) expect(decodeCbor(assignment)).toMatchObject({ ok: true, value: { jobId: JOB.id, epoch: epoch.epoch } })
+    if (assignment) expect(decodeCbor(assignment, CBOR_BUDGETS.assignment)).toMatchObject({ ok: true, value: { jobId: JOB.id, epoch: epoch.epoch } })
     // and dev-a still runs: a heartbeat from it is read, it is still assigned
     await a.client.publishAsync(topics.device('dev-a', 'heartbeat'), cbor(heartbeat(1)), { qos: 1 })
     await until(() => hub!.registry.get('dev-a')!.lastHeartbeat?.seq === 1, 3000, "dev-a's heartbeat read")

@@ -2,6 +2,7 @@
 import type { MqttClient } from 'mqtt'
 import type { Hub } from '../../src/hub/hub.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { topics } from '../../src/protocol/topics.js'
 import { deviceClientId } from '../../src/broker/connection-policy.js'
 import { assignmentSchema, planEpochSchema, type AssignmentPayload, type Caps, type PlanEpochPayload } from '../../src/protocol/payloads.js'
@@ -19,7 +20,7 @@ export async function jobDevice(hub: Hub, id: string, jobId: string, patch: Part
   const epochs: PlanEpochPayload[] = []
   const assignments: AssignmentPayload[] = []
   client.on('message', (topic, payload) => {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.assignment)
     if (!d.ok) return
     if (topic === topics.job(jobId, 'plan')) epochs.push(planEpochSchema.parse(d.value))
     if (topic === topics.device(id, 'assignment')) assignments.push(assignmentSchema.parse(d.value))

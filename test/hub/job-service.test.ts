@@ -9,6 +9,7 @@ import { JobService } from '../../src/hub/job-service.js'
 import { loadConfig } from '../../src/config/load.js'
 import { silentLogger } from '../../src/log.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { assignmentSchema, planEpochSchema, type PlanEpochPayload } from '../../src/protocol/payloads.js'
 import { topics } from '../../src/protocol/topics.js'
 import type { DeviceRecord } from '../../src/registry/registry.js'
@@ -29,7 +30,7 @@ async function service(online: { ids: string[] }) {
   const sent: Array<{ topic: string; value: unknown }> = []
   const s = new JobService(config.jobs[0]!, {
     publish: async (topic, payload) => {
-      const d = decodeCbor(payload)
+      const d = decodeCbor(payload, CBOR_BUDGETS.assignment)
       sent.push({ topic, value: d.ok ? d.value : null })
     },
     online: () => online.ids.map(record),

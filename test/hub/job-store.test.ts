@@ -14,6 +14,7 @@ import type { Config } from '../../src/config/schema.js'
 import { ErrorCodes } from '../../src/errors.js'
 import { silentLogger } from '../../src/log.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { topics } from '../../src/protocol/topics.js'
 import { caps, cbor, collect, connect, deviceUrl, DEVICE_PASSWORD, heartbeat, startHub, tempStateDir, until, stopHubAndClients } from '../helpers/hub.js'
 
@@ -59,7 +60,7 @@ describe('hub state folder', () => {
     const statuses = await collect(watcher, topics.job('bad', 'status'))
     await until(() => hub!.jobs.some((j) => j.id === 'ok'), 20_000, 'the stored job running')
     const plan = await until(() => plans.find((m) => m.payload.length), 20_000, 'a plan of the stored job')
-    const d = decodeCbor(plan.payload)
+    const d = decodeCbor(plan.payload, CBOR_BUDGETS.plan)
     expect(d.ok && (d.value as { epoch: number }).epoch).toBe(7 + EPOCH_MARGIN + 1)
     await until(() => statuses.length, 10_000, 'the stored bad spec refused')
     expect(JSON.parse(statuses[0]!.payload.toString())).toMatchObject({ state: 'rejected', error: expect.stringMatching(/not JSON/) })

@@ -11,6 +11,7 @@ import { caps, cbor, connect, deviceUrl, DEVICE_PASSWORD, startHub, until } from
 import type { Hub } from '../../src/hub/hub.js'
 import { topics } from '../../src/protocol/topics.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 
 const bin = fileURLToPath(new URL('../../bin/dora.mjs', import.meta.url))
 const dora = (...args: string[]) =>
@@ -77,7 +78,7 @@ describe('dora job', () => {
       device.on('message', (t, p) => t === topics.device('dev-a', 'assignment') && p.length && resolve(p))
       void device.subscribeAsync(topics.device('dev-a', 'assignment'), { qos: 1 })
     })
-    const a = decodeCbor(assignment)
+    const a = decodeCbor(assignment, CBOR_BUDGETS.assignment)
     expect(a.ok).toBe(true)
     const stage = (a as { value: { stages: Array<{ backward?: unknown; params?: string[] }> } }).value.stages[0]!
     expect(stage.backward).toBeTruthy()

@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node'
 import { ModelStore } from '../../src/hub/model-store.js'
 import { loadJobModel } from '../../src/scenario/load.js'
 import { decodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { modelChunkSchema } from '../../src/protocol/payloads.js'
 
 async function store(chunkBytes: number): Promise<{ s: ModelStore; bounds: readonly number[] }> {
@@ -36,7 +37,7 @@ describe('model store', () => {
     const ref = await s.publish(n, send)
     expect(sent).toHaveLength(ref.chunks)
     const parts = sent.map((m) => {
-      const d = decodeCbor(m.payload)
+      const d = decodeCbor(m.payload, CBOR_BUDGETS.modelChunk)
       if (!d.ok) throw new Error(d.error)
       return modelChunkSchema.parse(d.value)
     })

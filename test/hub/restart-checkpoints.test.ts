@@ -14,6 +14,7 @@ import type { Hub } from '../../src/hub/hub.js'
 import { createLogger } from '../../src/log.js'
 import { filters, topics } from '../../src/protocol/topics.js'
 import { decodeCbor, encodeCbor } from '../../src/protocol/codec.js'
+import { CBOR_BUDGETS } from '../../src/protocol/cbor-budgets.js'
 import { encodeTensorChunks } from '../../src/protocol/chunks.js'
 import { checkpointReq, restoreAnswerSchema } from '../../src/protocol/checkpoint.js'
 import { mlp } from '../../src/model/zoo/transformer.js'
@@ -43,7 +44,7 @@ async function hubWithJob(dir: string, submit: boolean): Promise<{ lines: string
   clients.push(dev)
   const answers: Array<{ topic: string; value: unknown }> = []
   dev.on('message', (topic, payload) => {
-    const d = decodeCbor(payload)
+    const d = decodeCbor(payload, CBOR_BUDGETS.restoreAnswer)
     if (d.ok) answers.push({ topic, value: d.value })
   })
   await dev.subscribeAsync([filters.restoresToDevice('dev-b'), filters.checkpointsToDevice('dev-b')], { qos: 1 })

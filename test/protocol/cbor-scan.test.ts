@@ -1,6 +1,6 @@
 /**
- * The shape check before a tensor message is decoded (src/protocol/cbor-scan.ts,
- * chunk-batch.ts decodeTensorMessage): every message our senders make passes, with the largest
+ * The shape check before a message is decoded (src/protocol/cbor-scan.ts, run by codec.ts
+ * decodeCbor; here chunk-batch.ts decodeTensorMessage's budgets): every message our senders make passes, with the largest
  * chunk header the schema takes; packet-sized messages of tiny items are refused before a decoder
  * builds them.
  */
@@ -74,8 +74,8 @@ describe('decodeTensorMessage shape check', () => {
   it('refuses a packet-sized message of tiny items before decoding it', () => {
     const heavy = Buffer.concat([Buffer.from([0x9a, 0x00, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000, 0xa0)])
     const r = decodeTensorMessage(heavy)
-    expect(r).toMatchObject({ ok: false, code: 'DORA_CHUNK_INVALID' })
-    expect(r.ok ? '' : r.error).toMatch(/not a chunk or batch \(more than 256 CBOR items\)/)
+    expect(r).toMatchObject({ ok: false, code: 'DORA_PAYLOAD_TOO_LARGE' })
+    expect(r.ok ? '' : r.error).toMatch(/^tensor chunk over its budget: more than 256 CBOR items \(refused unread\)/)
     // within a batch's size, the same shape is decoded and refused by the schema as before
     const r2 = decodeTensorMessage(Buffer.concat([Buffer.from([0x99, 0x10, 0x00]), Buffer.alloc(4096, 0xa0)]))
     expect(r2.ok && r2.chunks.every((c) => c.ok)).toBe(false)
@@ -84,6 +84,6 @@ describe('decodeTensorMessage shape check', () => {
   it('refuses a batch larger than a sender makes (64 KiB), whatever it holds', () => {
     const msgs = Array.from({ length: MAX_BATCH_CHUNKS }, (_, k) => [...encodeTensorChunks({ req: `r${k}`, name: 'x', dtype: 'uint8', shape: [1], epoch: null }, new Uint8Array([1]))][0]!)
     const r = decodeTensorMessage(encodeChunkBatch(msgs))
-    expect(r).toMatchObject({ ok: false, code: 'DORA_CHUNK_INVALID' })
+    expect(r).toMatchObject({ ok: false, code: 'DORA_PAYLOAD_TOO_LARGE' })
   })
 })

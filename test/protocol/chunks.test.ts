@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import {
-  Reassembler, bytesOf, decodeTensorChunk, encodeTensorChunks, encodeCbor, viewAs, decodeCbor,
+  Reassembler, bytesOf, decodeTensorChunk, encodeTensorChunks, encodeCbor, viewAs, decodeCbor, TENSOR_CHUNK_BUDGET,
   type TensorChunk, type TensorMeta,
 } from '../../src/protocol/index.js'
+
+/** A budget for the small values these tests decode. */
+const SMALL = { what: 'test value', maxItems: 100, maxDepth: 4 }
 
 const meta = (shape: number[], req = 'r1'): TensorMeta => ({ req, name: 'x', dtype: 'float32', shape, epoch: 3 })
 const opts = { timeoutMs: 1000, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024 }
@@ -19,7 +22,7 @@ function chunksOf(m: TensorMeta, bytes: Uint8Array, chunkBytes: number): TensorC
 describe('CBOR codec', () => {
   it('round-trips maps, and byte strings decode as views over the message (no copy)', () => {
     const msg = encodeCbor({ a: 1, b: 'x', data: new Uint8Array([1, 2, 3]) })
-    const r = decodeCbor(msg)
+    const r = decodeCbor(msg, SMALL)
     expect(r.ok).toBe(true)
     const v = (r as { value: { data: Uint8Array } }).value
     expect([...v.data]).toEqual([1, 2, 3])
@@ -27,10 +30,10 @@ describe('CBOR codec', () => {
   })
 
   it('rejects empty, truncated and trailing-garbage payloads with an error, never a throw', () => {
-    expect(decodeCbor(new Uint8Array()).ok).toBe(false)
-    expect(decodeCbor(Buffer.from([0xa2, 0x01])).ok).toBe(false)
-    expect(decodeCbor(Buffer.concat([encodeCbor(1), encodeCbor(2)])).ok).toBe(false)
-    expect(decodeCbor(Buffer.from('{"json": true}')).ok).toBe(false)
+    expect(decodeCbor(new Uint8Array(), SMALL).ok).toBe(false)
+    expect(decodeCbor(Buffer.from([0xa2, 0x01]), SMALL).ok).toBe(false)
+    expect(decodeCbor(Buffer.concat([encodeCbor(1), encodeCbor(2)]), SMALL).ok).toBe(false)
+    expect(decodeCbor(Buffer.from('{"json": true}'), SMALL).ok).toBe(false)
   })
 })
 
@@ -183,7 +186,7 @@ describe('tensor chunks (topics.md § Tensor chunks)', () => {
 
   it('refuses size fields no tensor needs before anything is allocated: a count beyond the bytes, a total beyond 2 GiB (issue 16)', () => {
     const [msg] = [...encodeTensorChunks(meta([1]), new Uint8Array(4), 8)]
-    const v = (decodeCbor(msg!) as { value: Record<string, unknown> }).value
+    const v = (decodeCbor(msg!, TENSOR_CHUNK_BUDGET) as { value: Record<string, unknown> }).value
     for (const patch of [{ count: 5 }, { count: 5e9 }, { shape: [2 ** 30], total: 2 ** 32 }]) {
       const r = decodeTensorChunk(encodeCbor({ ...v, ...patch }))
       expect(r.ok).toBe(false)
@@ -215,7 +218,7 @@ describe('chunk writer', () => {
         (req, epoch, data) => {
           const meta: TensorMeta = { req, name: 'tensor/é', dtype: 'uint8', shape: [data.length], epoch }
           const [msg] = [...encodeTensorChunks(meta, data, 1 << 20)]
-          const generic = decodeCbor(msg!)
+          const generic = decodeCbor(msg!, TENSOR_CHUNK_BUDGET)
           expect(generic.ok).toBe(true)
           const v = (generic as { value: Record<string, unknown> }).value
           expect(v).toMatchObject({ v: 1, req, name: 'tensor/é', dtype: 'uint8', shape: [data.length], epoch, idx: 0, count: 1, offset: 0, total: data.length })

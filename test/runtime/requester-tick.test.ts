@@ -97,7 +97,7 @@ describe('Requester.tick', () => {
     r.setPlan(epoch(1, 'A', []))
     await r.send()
     r.onReceipt(Buffer.concat([Buffer.from([0x9a, 0x00, 0x0f, 0x42, 0x40]), Buffer.alloc(1_000_000, 0xa0)]))
-    expect(errors).toEqual([expect.stringMatching(/^receipt: not a receipt \(more than 128 CBOR items\)/)])
+    expect(errors).toEqual([expect.stringMatching(/^receipt: receipt over its budget: more than 139 CBOR items \(refused unread\)/)])
     // the largest receipt (64 outputs) passes the check (for a request this source does not have: ignored)
     r.onReceipt(encodeCbor({ v: 1, req: 'hub.9.0', epoch: 1, outputs: Array.from({ length: 64 }, (_, i) => 'y'.repeat(256 - String(i).length) + i), to: 'x'.repeat(128) }))
     r.onReceipt(encodeCbor({ v: 1, req: 'hub.0.0', epoch: 1, outputs: ['y'], to: 'hub' }))
