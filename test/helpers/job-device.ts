@@ -20,9 +20,10 @@ export async function jobDevice(hub: Hub, id: string, jobId: string, patch: Part
   const epochs: PlanEpochPayload[] = []
   const assignments: AssignmentPayload[] = []
   client.on('message', (topic, payload) => {
-    const d = decodeCbor(payload, CBOR_BUDGETS.assignment)
+    const plan = topic === topics.job(jobId, 'plan')
+    const d = decodeCbor(payload, plan ? CBOR_BUDGETS.plan : CBOR_BUDGETS.assignment)
     if (!d.ok) return
-    if (topic === topics.job(jobId, 'plan')) epochs.push(planEpochSchema.parse(d.value))
+    if (plan) epochs.push(planEpochSchema.parse(d.value))
     if (topic === topics.device(id, 'assignment')) assignments.push(assignmentSchema.parse(d.value))
   })
   const errors = await collect(client, topics.device(id, 'error'))

@@ -30,7 +30,7 @@ async function service(online: { ids: string[] }) {
   const sent: Array<{ topic: string; value: unknown }> = []
   const s = new JobService(config.jobs[0]!, {
     publish: async (topic, payload) => {
-      const d = decodeCbor(payload, CBOR_BUDGETS.assignment)
+      const d = decodeCbor(payload, topic.endsWith('/plan') ? CBOR_BUDGETS.plan : topic.startsWith('dora/v1/models/') ? CBOR_BUDGETS.modelChunk : CBOR_BUDGETS.assignment)
       sent.push({ topic, value: d.ok ? d.value : null })
     },
     online: () => online.ids.map(record),
