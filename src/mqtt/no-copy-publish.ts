@@ -84,20 +84,26 @@ export function payloadFor(client: MqttClient, payload: string | Buffer | SplitP
   return canSendSplit(client) ? (payload as unknown as Buffer) : joined(payload)
 }
 
-/** An MQTT 3.1.1 PUBLISH up to its payload, followed by the payload's head ([MQTT-3.3.1]). */
-function publishPrefix(packet: Packet, head: Buffer): Buffer {
-  const payload = packet.payload as SplitPayload
-  const qos = packet.qos ?? 0
-  const topic = Buffer.from(packet.topic ?? '', 'utf8')
-  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + payload.byteLength
+/** [MQTT-2.2.3] the remaining-length varint of a packet body of `bodyLength` bytes. */
+export function remainingLength(bodyLength: number): Buffer {
   const varint: number[] = []
-  let n = remaining
+  let n = bodyLength
   do {
     let byte = n % 128
     n = Math.floor(n / 128)
     if (n > 0) byte |= 0x80
     varint.push(byte)
   } while (n > 0)
+  return Buffer.from(varint)
+}
+
+/** An MQTT 3.1.1 PUBLISH up to its payload, followed by the payload's head ([MQTT-3.3.1]). */
+function publishPrefix(packet: Packet, head: Buffer): Buffer {
+  const payload = packet.payload as SplitPayload
+  const qos = packet.qos ?? 0
+  const topic = Buffer.from(packet.topic ?? '', 'utf8')
+  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + payload.byteLength
+  const varint = remainingLength(remaining)
   const out = Buffer.allocUnsafe(1 + varint.length + 2 + topic.length + (qos > 0 ? 2 : 0) + head.length)
   let at = out.writeUInt8(0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0), 0)
   for (const b of varint) at = out.writeUInt8(b, at)

@@ -10,13 +10,11 @@
  * 51-53 (BENCHMARKS.md); here p95 ~100 ms where the gate gives ~45.
  */
 import { describe, expect, it } from 'vitest'
-import { fileURLToPath } from 'node:url'
-import { planningInputs, readScenario } from '../../src/scenario/load.js'
-import { partition } from '../../src/planner/partition.js'
 import { predict } from '../../src/planner/cost.js'
 import { chooseTransferMode } from '../../src/planner/adapt/transfer-mode.js'
 import { simulate } from '../../src/sim/simulate.js'
 import type { Schedule } from '../../src/planner/network/scheduler.js'
+import { twoCamerasAndMiniPc } from '../helpers/camera-wall.js'
 
 /** `s` with the transfer that `station` sends for micro-batch `m` drawn one cycle later (the same slot, a cycle on). */
 function drawnLate(s: Schedule, station: string, m: number): Schedule {
@@ -34,22 +32,13 @@ function drawnLate(s: Schedule, station: string, m: number): Schedule {
 
 describe('slots in the simulator are work-conserving, as a device takes them', () => {
   it('two cameras and a mini PC: the micro-batch with a late slot does not wait for it', async () => {
-    const file = fileURLToPath(new URL('../../config/scenarios/camera-wall.yaml', import.meta.url))
-    const inputs = await planningInputs(file, await readScenario(file))
-    const keep = ['cam-a', 'cam-b', 'mini-pc']
-    const fleet = { ...inputs.fleet, devices: new Map([...inputs.fleet.devices].filter(([id]) => keep.includes(id))) }
-    const full = partition({ ...inputs.job, rateRps: 80 }, inputs.fleet, { network: inputs.network })
-    if (!full.ok) throw new Error('camera-wall: no plan')
     // each camera runs the first stage on its own frames, the mini PC the rest (camera-wall's plan)
-    const p = full.chosen.plan
-    expect(p.stages.length).toBe(2)
-    const plan = { ...p, stages: [{ ...p.stages[0]!, devices: ['cam-a', 'cam-b'] }, p.stages[1]!] }
-    const job = { ...inputs.job, rateRps: 44, sources: [{ device: 'cam-a', share: 0.75 }, { device: 'cam-b', share: 0.25 }] }
-    const m = chooseTransferMode(plan, job, fleet, inputs.network, predict(plan, job, fleet, inputs.network), 0)
+    const { network, fleet, plan, job } = await twoCamerasAndMiniPc()
+    const m = chooseTransferMode(plan, job, fleet, network, predict(plan, job, fleet, network), 0)
     const turn = m.schedule!.routes.findIndex((x) => x.source === 'cam-a')
     const s = drawnLate(m.schedule!, 'cam-a', turn)
     const ordinary = Math.max(...m.schedule!.latenciesMs)
-    const r = simulate(plan, job, fleet, inputs.network, { durationS: 40, warmupS: 5, seed: 3, computeJitter: 0.05, schedule: s })
+    const r = simulate(plan, job, fleet, network, { durationS: 40, warmupS: 5, seed: 3, computeJitter: 0.05, schedule: s })
     expect(r.completed).toBeGreaterThanOrEqual(r.requests * 0.99)
     expect(r.requests).toBeGreaterThan(0.95 * 44 * 35)
     // no frame waits a cycle for the late draw: the p95 stays near the micro-batches' own times
