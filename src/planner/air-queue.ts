@@ -25,12 +25,18 @@
  * iterations). Under the simulator's runs this follows the measured waits per visit within a few
  * per cent where independent M/G/1 visits (each waiting R / (1 - rho)) miss by 30-60%
  * (BENCHMARKS.md, "The air's visits after a compute and after a hop").
+ * Under hub grants the air is served in the grant desk's order, not first come, first served:
+ * hops that carry the desk's key are re-ordered from these waits by air-desk.ts.
  */
+
+import { deskWaitS, type DeskVisit } from './air-desk.js'
 
 /** One air hop of a transfer: its air time, and the time off the air just before it (relay, wired hop), s. */
 export interface AirHop {
   readonly s: number
   readonly gapS: number
+  /** Under hub grants, the desk's key (air-desk.ts: the ask's air time estimate, s, or FORWARD_KEY); none: first come, first served. */
+  readonly key?: number
 }
 
 /** A transfer as the air sees it: its air hops in order, and the time off the air after the last one, s. */
@@ -76,36 +82,38 @@ export const AIR_RELAXATION = 1.5
  * Mean air wait per micro-batch (s) over the routes, for `batchesPerS` micro-batches a second,
  * air utilisation `rho` and mean residual R of the hop on the air (s).
  */
-export function airWaitS(routes: readonly AirRoute[], rho: number, residualS: number): number {
-  if (rho <= 0) return 0
-  if (rho >= 1) return Infinity
+export function airWaitS(routes: readonly AirRoute[], rho: number, residualS: number): { waitS: number; fcfsS: number } {
+  if (rho <= 0) return { waitS: 0, fcfsS: 0 }
+  if (rho >= 1) return { waitS: Infinity, fcfsS: Infinity }
   let fresh = residualS / (1 - rho)
-  let total = 0
+  let x = walk(routes, rho, fresh)
   for (let it = 0; it < 60; it++) {
-    const x = walk(routes, rho, fresh)
-    total = x.waitS
     if (!(x.airS > 0)) break
     const next = residualS + (rho / x.airS) * x.workS
     if (Math.abs(next - fresh) <= 1e-9 + 1e-6 * fresh) break
     fresh = next
+    x = walk(routes, rho, fresh)
   }
-  return total
+  // under hub grants the same work on the air, in the desk's order (air-desk.ts)
+  return { waitS: x.desk.length && x.airS > 0 ? deskWaitS(x.desk, rho / x.airS, rho, residualS) : x.waitS, fcfsS: x.waitS }
 }
 
 /**
  * The waits of every visit along the routes, given the wait of a random arrival (the time-average
  * work), s: their sum per micro-batch, the visits, the air time and the air time x wait.
  */
-function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS: number; visits: number; airS: number; workS: number } {
+function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS: number; visits: number; airS: number; workS: number; desk: DeskVisit[] } {
   // how long the work behind a hop takes to relax to the time average (see AIR_RELAXATION)
   const tauS = (AIR_RELAXATION * fresh) / rho
   let waitS = 0
   let visits = 0
   let airS = 0
   let workS = 0
+  const desk: DeskVisit[] = []
   const send = (t: AirTransfer, from: Since, weight: number): Since => {
     let at = { ...from }
-    for (const h of t.hops) {
+    let lastS = 0
+    t.hops.forEach((h, j) => {
       const gap = at.gap + h.gapS
       let w = fresh
       if (at.end > 0) {
@@ -117,8 +125,10 @@ function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS:
       visits += weight
       airS += weight * h.s
       workS += weight * h.s * w
+      if (h.key !== undefined && weight > 0) desk.push({ p: weight, s: h.s, w, key: h.key, ...(j > 0 ? { after: { sojournS: at.end, airS: lastS, gapS: gap } } : {}) })
       at = { end: w + h.s, gap: 0 }
-    }
+      lastS = h.s
+    })
     at.gap += t.tailS
     return at
   }
@@ -142,7 +152,7 @@ function walk(routes: readonly AirRoute[], rho: number, fresh: number): { waitS:
       beforeWeights = step.weights
     }
   }
-  return { waitS, visits, airS, workS }
+  return { waitS, visits, airS, workS, desk }
 }
 
 /**

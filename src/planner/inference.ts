@@ -9,8 +9,9 @@
  * says so). A transfer costs its hops (air: framed
  * bytes at the station's rate; wired: its link and per-message latency) and the broker's relay,
  * its chunks pipelined through them (network/pipeline.ts).
- * The transfer mode is the hub's grants: one own transfer on the air at a time, first come first
- * served (what `dora simulate` runs by default); contended mode shares the air per the DCF model.
+ * The transfer mode is the hub's grants: one own transfer on the air at a time, in the grant desk's
+ * order (air-desk.ts; what `dora simulate` runs by default), or scheduled slots, first come, first
+ * served; contended mode shares the air per the DCF model.
  * At once (Network.dcf), overlapping micro-batches share the air (dcfShare), and device sources on
  * frame clocks (Job.frameClocks) are periodic streams at random phases (sourceStreams).
  */
@@ -20,6 +21,7 @@ import { planRouting, replicaLoad, type Replica, type Routing } from './routing.
 import { departureScv, kingman, mergedScv, p95Ms, splitScv, waitShape, type RequestPaths, type Wait } from './latency.js'
 import { airWaitS, batchAirScv, type AirRoute, type AirTransfer } from './air-queue.js'
 import { cutBytes } from './compression.js'
+import { deskTail, FORWARD_KEY } from './air-desk.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
 export const COMPUTE_CV = 0.05
@@ -54,6 +56,8 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
   const along = (k: number, f: (j: number, r: Replica, ri: number) => number) => stages.reduce((a, st, j) => a + st.replicas.reduce((t, r, ri) => t + weights[k]![j]![ri]! * f(j, r, ri), 0), 0)
   const meanBase = sources.reduce((a, s, k) => a + s.share * (batchingMs[k]! + along(k, (j, r, ri) => r.ms + moveMs[k]![j]![ri]!)), 0)
   const meanBatchingMs = sources.reduce((a, s, k) => a + s.share * batchingMs[k]!, 0)
+  // the air's waits as one (airWaitShape); under grants the desk's mean with first come, first served's tail (deskTail)
+  const airShape = (meanMs: number) => airWaitShape(meanMs, (1 - self) * air.rho, air.visits, ((1 - self) * 2 * (lambda / b) * (meanBase - meanBatchingMs)) / 1000, air.shared)
   const paths = (): RequestPaths => ({
     sources: sources.map((s, k) => ({
       share: s.share,
@@ -63,7 +67,7 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
     })),
     // the other micro-batches whose flights overlap this one's (Poisson: 2 x arrivals x the
     // flight time off the queues, from its source's send to its results; see airWaitShape)
-    shared: [airWaitShape(air.meanMs, (1 - self) * air.rho, air.visits, ((1 - self) * 2 * (lambda / b) * (meanBase - meanBatchingMs)) / 1000, air.shared)],
+    shared: [deskTail(airShape(air.meanMs), airShape(air.fcfsMs))],
   })
   const p95LatencyMs = overloaded ? Infinity : p95 ? p95Ms(paths()) : NaN
   const throughput = Math.min(lambda, capacity)
@@ -125,11 +129,14 @@ type Spans = Array<Array<Array<{ into: Span[]; out: Span | null }>>>
 
 /** Each source's routes as the air sees them (air-queue.ts): air hops with the time off the air between them, and the stays at replicas. */
 function airRoutes(routing: Routing, hops: readonly Weighted[], each: readonly number[], spans: Spans, waits: readonly Wait[][], network: Network): AirRoute[] {
+  // under hub grants the desk orders the air (air-desk.ts): asks by the device's air time estimate, the access point's forwarding first
+  const granted = network.grants === true && network.coordination === 'scheduled'
+  const deskKey = (h: Hop): { key?: number } => (granted ? { key: h.txDevice === null ? FORWARD_KEY : (h.bytes * 8) / h.rateBps } : {})
   const transfer = (span: Span | null | undefined): AirTransfer => {
     if (!span || span.end === span.start) return { hops: [], tailS: 0 }
     // off the air before, between and after the air hops as the chunks pipeline (network/pipeline.ts)
     const split = pipelinedTransfer(hops.slice(span.start, span.end), network)
-    return { hops: split.airHops.map((i, j) => ({ s: each[span.start + i]!, gapS: split.gapsS[j]! })), tailS: split.tailS }
+    return { hops: split.airHops.map((i, j) => ({ s: each[span.start + i]!, gapS: split.gapsS[j]!, ...deskKey(hops[span.start + i]!) })), tailS: split.tailS }
   }
   return routing.sources.map((s, k) => ({
     share: s.share,
@@ -295,7 +302,7 @@ function airArrivalScv(routing: Routing, routes: readonly AirRoute[], departScv:
  * Langenbach-Belz's correction as at the replicas. The p95 takes the micro-batch's air waits as one
  * wait (they rise and fall together), shaped by airWaitShape.
  */
-function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number, routes: readonly AirRoute[], ca2: number, dcf: boolean, self: number): { meanMs: number; rho: number; visits: number; shared: boolean } {
+function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS: number, airPerBatchS: number, routes: readonly AirRoute[], ca2: number, dcf: boolean, self: number): { meanMs: number; fcfsMs: number; rho: number; visits: number; shared: boolean } {
   const rho = batchesPerS * airPerBatchS
   let visits = 0
   let second = 0
@@ -305,8 +312,8 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
       second += h.weight * each[i]! ** 2
     }
   })
-  if (visits <= 0 || rho <= 0) return { meanMs: 0, rho: 0, visits: 0, shared: false }
-  if (rho >= 1) return { meanMs: Infinity, rho: 1, visits, shared: false }
+  if (visits <= 0 || rho <= 0) return { meanMs: 0, fcfsMs: 0, rho: 0, visits: 0, shared: false }
+  if (rho >= 1) return { meanMs: Infinity, fcfsMs: Infinity, rho: 1, visits, shared: false }
   // arrivals smoother than Poisson wait less (Kingman's factor), with the variability of the air's
   // customer as they see it: a micro-batch's whole air time (its visits come and go together), not
   // a single hop's (which mixed a micro-batch's big and small hops as if they were different
@@ -315,12 +322,13 @@ function airWait(hops: readonly Weighted[], each: readonly number[], batchesPerS
   const a2 = Math.min(1, ca2)
   const klb = a2 < 1 ? Math.exp((-2 * (1 - rho) * (1 - a2) ** 2) / (3 * rho * (a2 + cs2))) : 1
   const smooth = ((a2 + cs2) / (1 + cs2)) * klb
-  const queued = airWaitS(routes, rho, (batchesPerS * second) / 2)
+  const { waitS: queued, fcfsS } = airWaitS(routes, rho, (batchesPerS * second) / 2)
   // shared air (dcfShare): the larger of processor sharing's delay and the queued air's wait
   const shared = dcf ? dcfShare(airPerBatchS, rho, queued) : null
   const meanMs = smooth * (shared ? shared.delayS : queued) * 1000
   // clocked sources' frames meet only the other streams' work (sourceStreams)
-  return { meanMs: (1 - self) * meanMs, rho, visits, shared: shared?.sharing === true }
+  const tailMs = smooth * (shared ? shared.delayS : fcfsS) * 1000
+  return { meanMs: (1 - self) * meanMs, fcfsMs: (1 - self) * tailMs, rho, visits, shared: shared?.sharing === true }
 }
 
 /**
