@@ -7,6 +7,7 @@
  */
 import { z } from 'zod'
 import { PROTOCOL_VERSION } from './topics.js'
+import { textList } from './text-lists.js'
 
 const version = z.literal(PROTOCOL_VERSION)
 const count = z.number().int().nonnegative().max(2 ** 40)
@@ -51,7 +52,8 @@ export const restoreWantSchema = z.object({
   device: z.string().min(1).max(128),
   epoch: z.number().int().positive(),
   step: count,
-  params: z.array(paramName).min(1).max(MAX_STAGE_PARAMS),
+  // one loop, one issue (text-lists.ts): a hostile 100,000 non-names would cost zod a second of issues
+  params: textList({ min: 1, max: MAX_STAGE_PARAMS, maxChars: 256 }),
   /** The step the device's own state of these parameters is before (null or absent: it has none): the hub sends only newer state. */
   have: count.nullable().optional(),
 })
