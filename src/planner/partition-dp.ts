@@ -13,7 +13,7 @@ import { StageTable } from './stage-table.js'
 import { DEFAULT_GROUP_TOLERANCE, mergeNearTypes } from './device-groups.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
-import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, stepEstimate, countsOf, type Entry, type Group, type Label, type Member, type Run, type SearchMemo, type Step } from './partition-step.js'
+import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, stepEstimate, countsOf, type Entry, type Group, type Labels, type Member, type Run, type SearchMemo, type StageRec, type Step } from './partition-step.js'
 
 export interface DeviceType {
   readonly index: number
@@ -143,15 +143,17 @@ export function explore(space: SearchSpace, prune: boolean, counter: { explored:
 /** The complete plans the search keeps (explore), not yet costed. */
 export function completePlans(space: SearchSpace, prune: boolean, counter: { explored: number }): Plan[] {
   const stageCounts = space.job.training ? Array.from({ length: space.maxStages }, (_, k) => k + 1) : [space.maxStages]
-  const complete: Array<{ label: Label; microBatch: number }> = []
+  const complete: Array<{ stages: StageRec[]; microBatch: number }> = []
+  const pool = space.memo.labels
   for (const S of stageCounts) for (const b of space.microBatches) {
     const states = searchRun(space, S, b, prune, counter)
     // exact costing is dearer than the DP: cost only the best complete plans across all states
-    // (training, fast: a beam's width of them in the goal estimate's rank, whose replays are dear)
-    for (const entry of beam(states[space.job.model.layers.length]!, (space.fastTraining ? 1 : 4) * space.beamWidth, stepEstimate(space, b))) for (const label of entry.set) complete.push({ label, microBatch: b })
+    // (training, fast: a beam's width of them in the goal estimate's rank, whose replays are dear);
+    // their stages are read before the next run reuses the pool's rows
+    for (const entry of beam(pool, states[space.job.model.layers.length]!, (space.fastTraining ? 1 : 4) * space.beamWidth, stepEstimate(space, b))) for (const label of entry.set) complete.push({ stages: stagesOf(pool, label), microBatch: b })
   }
   // a plan whose cuts' compression errors add above the job's bound sends lighter on some of them
-  return complete.map(({ label, microBatch }, n) => withinErrorBound(space.job.model, planOf(space, label, microBatch, n)))
+  return complete.map(({ stages, microBatch }, n) => withinErrorBound(space.job.model, planOf(space, stages, microBatch, n)))
 }
 
 /**
@@ -210,12 +212,17 @@ function dominates(o: Prediction, latencyMs: number, energyJPerRequest: number, 
     (o.latencyMs < latencyMs || o.energyJPerRequest < energyJPerRequest)
 }
 
-/** The plan of a complete label: each stage's devices taken per type in order. */
-function planOf(space: SearchSpace, label: Label, microBatch: number, n: number): Plan {
-  const stagesRev: Array<{ layers: [number, number]; group: Group }> = []
-  for (let l: Label | null = label; l && l.stage; l = l.parent) stagesRev.push(l.stage)
+/** The stages of a label, first to last. */
+function stagesOf(pool: Labels, label: number): StageRec[] {
+  const stagesRev: StageRec[] = []
+  for (let l = label; l >= 0 && pool.stage[l]; l = pool.parent[l]!) stagesRev.push(pool.stage[l]!)
+  return stagesRev.reverse()
+}
+
+/** The plan of a complete label's stages: each stage's devices taken per type in order. */
+function planOf(space: SearchSpace, recs: readonly StageRec[], microBatch: number, n: number): Plan {
   const taken = space.types.map(() => 0)
-  const stages: Stage[] = stagesRev.reverse().map((s) => ({
+  const stages: Stage[] = recs.map((s) => ({
     layers: s.layers,
     devices: s.group.flatMap((g) => {
       const ids = space.types[g.type]!.ids.slice(taken[g.type]!, taken[g.type]! + g.replicas)
@@ -251,18 +258,24 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   // the types that fit the stage being tried, and its candidate groups (arrays refilled)
   const fits: DeviceType[] = []
   const groups: Group[] = []
-  states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [{ periodMs: 0, latencyMs: 0, energyJ: 0, airMs: 0, ckptMs: 0, busyJ: 0, idleW: 0, stage: null, parent: null, depth: 0 }] })
+  // the labels of this run (the rows of the runs before it are read and done with)
+  const pool = space.memo.labels
+  pool.size = 0
+  const root = pool.put(0, 0, 0, 0, 0, 0, 0, null, -1, 0)
+  pool.size++
+  states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [root] })
   for (let i = 0; i < L; i++) {
-    for (const entry of beam(states[i]!, space.beamWidth, run.estimate)) {
+    for (const entry of beam(pool, states[i]!, space.beamWidth, run.estimate)) {
       const counts = countsOf(entry)
       // which stages a label of the entry may still take: not past S stages; training: the last
       // stage exactly as the S-th (extend)
       let inner = false
       let last = false
       for (const label of entry.set) {
-        if (label.depth >= S) continue
-        if (!job.training || label.depth + 1 < S) inner = true
-        if (!job.training || label.depth + 1 === S) last = true
+        const depth = pool.depth[label]!
+        if (depth >= S) continue
+        if (!job.training || depth + 1 < S) inner = true
+        if (!job.training || depth + 1 === S) last = true
       }
       for (let j = i + 1; j <= L; j++) {
         if (!(j === L ? last : inner)) continue
@@ -296,17 +309,19 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
   const { space, S, b, table, prune } = run
   const training = space.job.training
   const L = space.job.model.layers.length
+  const pool = run.memo.labels
   let key: number | string | null = null
   let nc = 0
   for (const label of entry.set) {
-    if (label.depth >= S) continue
-    if (training && (j === L) !== (label.depth + 1 === S)) continue
+    const depth = pool.depth[label]!
+    if (depth >= S) continue
+    if (training && (j === L) !== (depth + 1 === S)) continue
     // 1F1B stashes min(S - depth, M) micro-batches on this stage
-    if (training && table.memoryBytes(i, j, b, Math.min(S - label.depth, training.microBatchesPerStep)) > step.groupLimit) continue
-    const airMs = label.airMs + step.airIn + step.airOut
-    const periodMs = Math.max(label.periodMs, step.stagePeriodMs, airMs)
-    const latencyMs = label.latencyMs + step.stageMs + (step.airIn + step.airOut) * b + step.wireMs
-    const energyJ = label.energyJ + step.activeJ + step.radioJ + step.idleJ
+    if (training && table.memoryBytes(i, j, b, Math.min(S - depth, training.microBatchesPerStep)) > step.groupLimit) continue
+    const airMs = pool.airMs[label]! + step.airIn + step.airOut
+    const periodMs = Math.max(pool.periodMs[label]!, step.stagePeriodMs, airMs)
+    const latencyMs = pool.latencyMs[label]! + step.stageMs + (step.airIn + step.airOut) * b + step.wireMs
+    const energyJ = pool.energyJ[label]! + step.activeJ + step.radioJ + step.idleJ
     if (prune && !space.withinBounds(periodMs, latencyMs, energyJ)) continue
     if (key === null) {
       // the devices used per type, as one mixed-radix number, and the group's shape
@@ -322,17 +337,18 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
     }
     let target = next.get(key)
     // most new labels are dominated: test before allocating one
-    if (target && covered(target.set, periodMs, latencyMs, energyJ, airMs)) continue
+    if (target && covered(pool, target.set, periodMs, latencyMs, energyJ, airMs)) continue
     // the members are immutable: they serve as the senders of the next stage
     if (!target) next.set(key, (target = { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [] }))
-    const ckptMs = label.ckptMs + step.ckptMs
-    const busyJ = label.busyJ + step.activeJ + step.radioJ + step.ckptJ
-    insert(target.set, { periodMs, latencyMs, energyJ, airMs, ckptMs, busyJ, idleW: label.idleW + step.idleW, stage: stageOf(run, i, j, group), parent: label, depth: label.depth + 1 }, space.frontSize, run.estimate)
+    const ckptMs = pool.ckptMs[label]! + step.ckptMs
+    const busyJ = pool.busyJ[label]! + step.activeJ + step.radioJ + step.ckptJ
+    pool.put(periodMs, latencyMs, energyJ, airMs, ckptMs, busyJ, pool.idleW[label]! + step.idleW, stageOf(run, i, j, group), label, depth + 1)
+    insert(pool, target.set, space.frontSize, run.estimate)
   }
 }
 
 /** The stage [i, j) on `group`, one record per run shared by every label that takes it (read only). */
-function stageOf(run: Run, i: number, j: number, group: Group): { layers: [number, number]; group: Group } {
+function stageOf(run: Run, i: number, j: number, group: Group): StageRec {
   const L = run.space.job.model.layers.length
   let byRange = run.stages.get(group)
   if (!byRange) run.stages.set(group, (byRange = []))

@@ -1,29 +1,75 @@
 /**
  * Partial plans of the partitioner's search (partition-dp.ts) as labels over four objectives
  * (period, latency, energy, air time per request), and the Pareto sets and beam that thin them.
- * Pure.
+ * Labels are rows of a pool of typed arrays (LabelPool), a set of them an array of row numbers:
+ * a search makes hundreds of thousands, most of them never expanded, and as objects (each figure
+ * a boxed double) they were most of the garbage its scavenges copied. Pure.
  */
 
 /**
- * A partial plan: its figures so far and its last stage, linked to the partial plan before it.
- * Training also carries what its step estimates need (StepEstimate; 0 for inference): the
- * checkpoints' mean air time per step, the energy per sample but the idle power's, and the idle
- * power of its devices.
+ * Partial plans, one row each: the figures so far and the last stage, linked to the partial plan
+ * before it (parent row, -1: none). Training also carries what its step estimates need
+ * (StepEstimate; 0 for inference): the checkpoints' air time per step spread over the steps
+ * between them (ckptMs), the energy per sample of compute over idle, transfers, all-reduce and
+ * checkpoints (busyJ), and the idle power of the plan's devices so far (idleW). Rows are written
+ * at the top (`size`) and kept only by `insert` (a label a set rejects costs nothing).
  */
-export interface Label<S> {
-  periodMs: number
-  latencyMs: number
-  energyJ: number
-  airMs: number
-  /** Training: the checkpoints' air time per step, spread over the steps between them (ms). */
-  ckptMs: number
-  /** Training: energy per sample of compute over idle, transfers, all-reduce and checkpoints (J). */
-  busyJ: number
-  /** Training: idle power of the plan's devices so far (W). */
-  idleW: number
-  stage: S | null
-  parent: Label<S> | null
-  depth: number
+export class LabelPool<S> {
+  periodMs: Float64Array
+  latencyMs: Float64Array
+  energyJ: Float64Array
+  airMs: Float64Array
+  ckptMs: Float64Array
+  busyJ: Float64Array
+  idleW: Float64Array
+  parent: Int32Array
+  depth: Int32Array
+  readonly stage: Array<S | null> = []
+  size = 0
+
+  constructor(capacity = 4096) {
+    this.periodMs = new Float64Array(capacity)
+    this.latencyMs = new Float64Array(capacity)
+    this.energyJ = new Float64Array(capacity)
+    this.airMs = new Float64Array(capacity)
+    this.ckptMs = new Float64Array(capacity)
+    this.busyJ = new Float64Array(capacity)
+    this.idleW = new Float64Array(capacity)
+    this.parent = new Int32Array(capacity)
+    this.depth = new Int32Array(capacity)
+  }
+
+  /** Writes a label into the row at the top (not yet kept) and returns its number. */
+  put(periodMs: number, latencyMs: number, energyJ: number, airMs: number, ckptMs: number, busyJ: number, idleW: number, stage: S | null, parent: number, depth: number): number {
+    const k = this.size
+    if (k === this.periodMs.length) this.grow()
+    this.periodMs[k] = periodMs
+    this.latencyMs[k] = latencyMs
+    this.energyJ[k] = energyJ
+    this.airMs[k] = airMs
+    this.ckptMs[k] = ckptMs
+    this.busyJ[k] = busyJ
+    this.idleW[k] = idleW
+    this.stage[k] = stage
+    this.parent[k] = parent
+    this.depth[k] = depth
+    return k
+  }
+
+  private grow(): void {
+    const n = 2 * this.periodMs.length
+    const f = (a: Float64Array) => { const b = new Float64Array(n); b.set(a); return b }
+    const i = (a: Int32Array) => { const b = new Int32Array(n); b.set(a); return b }
+    this.periodMs = f(this.periodMs)
+    this.latencyMs = f(this.latencyMs)
+    this.energyJ = f(this.energyJ)
+    this.airMs = f(this.airMs)
+    this.ckptMs = f(this.ckptMs)
+    this.busyJ = f(this.busyJ)
+    this.idleW = f(this.idleW)
+    this.parent = i(this.parent)
+    this.depth = i(this.depth)
+  }
 }
 
 /**
@@ -45,8 +91,8 @@ export interface StepEstimate {
  * A step's estimate, ms: one pass (the latency), then M - 1 more micro-batches at the slowest
  * pace (w x period), and the checkpoints' air that a step waits behind, spread over the steps.
  */
-export function stepMsOf<S>(l: Label<S>, e: StepEstimate): number {
-  return l.latencyMs + e.w * l.periodMs + l.ckptMs
+export function stepMsOf<S>(p: LabelPool<S>, l: number, e: StepEstimate): number {
+  return p.latencyMs[l]! + e.w * p.periodMs[l]! + p.ckptMs[l]!
 }
 
 /**
@@ -55,29 +101,40 @@ export function stepMsOf<S>(l: Label<S>, e: StepEstimate): number {
  * the rest as counted) while its estimated step meets the throughput bound (a plan that does
  * not is never chosen), else Infinity, those then by their step time.
  */
-export function goalKeyOf<S>(l: Label<S>, e: StepEstimate): number {
-  const ms = stepMsOf(l, e)
+export function goalKeyOf<S>(p: LabelPool<S>, l: number, e: StepEstimate): number {
+  const ms = stepMsOf(p, l, e)
   if (!e.energyGoal) return ms
-  return ms <= e.maxStepMs ? l.busyJ + (l.idleW * ms) / 1000 / e.samples : Infinity
+  return ms <= e.maxStepMs ? p.busyJ[l]! + (p.idleW[l]! * ms) / 1000 / e.samples : Infinity
 }
 
-export function dominates<S>(a: Label<S>, b: Label<S>): boolean {
-  return a.periodMs <= b.periodMs && a.latencyMs <= b.latencyMs && a.energyJ <= b.energyJ && a.airMs <= b.airMs &&
-    (a.periodMs < b.periodMs || a.latencyMs < b.latencyMs || a.energyJ < b.energyJ || a.airMs < b.airMs)
+export function dominates<S>(p: LabelPool<S>, a: number, b: number): boolean {
+  const { periodMs: P, latencyMs: L, energyJ: E, airMs: A } = p
+  return P[a]! <= P[b]! && L[a]! <= L[b]! && E[a]! <= E[b]! && A[a]! <= A[b]! &&
+    (P[a]! < P[b]! || L[a]! < L[b]! || E[a]! < E[b]! || A[a]! < A[b]!)
 }
 
 /** True when a label of the set is at least as good on every objective (the new one adds nothing). */
-export function covered<S>(set: ReadonlyArray<Label<S>>, periodMs: number, latencyMs: number, energyJ: number, airMs: number): boolean {
-  for (const x of set) if (x.periodMs <= periodMs && x.latencyMs <= latencyMs && x.energyJ <= energyJ && x.airMs <= airMs) return true
+export function covered<S>(p: LabelPool<S>, set: readonly number[], periodMs: number, latencyMs: number, energyJ: number, airMs: number): boolean {
+  const { periodMs: P, latencyMs: L, energyJ: E, airMs: A } = p
+  for (let k = 0; k < set.length; k++) {
+    const x = set[k]!
+    if (P[x]! <= periodMs && L[x]! <= latencyMs && E[x]! <= energyJ && A[x]! <= airMs) return true
+  }
   return false
 }
 
-/** Inserts into a Pareto set; thins to `size` keeping each objective's best and an even spread by latency. */
-export function insert<S>(set: Array<Label<S>>, label: Label<S>, size: number, estimate?: StepEstimate): void {
-  for (const x of set) if (dominates(x, label) || (x.periodMs === label.periodMs && x.latencyMs === label.latencyMs && x.energyJ === label.energyJ && x.airMs === label.airMs)) return
-  for (let i = set.length - 1; i >= 0; i--) if (dominates(label, set[i]!)) set.splice(i, 1)
+/**
+ * Inserts the label at the pool's top row into a Pareto set (the row is kept when it enters);
+ * thins to `size` keeping each objective's best and an even spread by latency.
+ */
+export function insert<S>(p: LabelPool<S>, set: number[], size: number, estimate?: StepEstimate): void {
+  const label = p.size
+  const { periodMs: P, latencyMs: L, energyJ: E, airMs: A } = p
+  for (const x of set) if (dominates(p, x, label) || (P[x] === P[label] && L[x] === L[label] && E[x] === E[label] && A[x] === A[label])) return
+  for (let i = set.length - 1; i >= 0; i--) if (dominates(p, label, set[i]!)) set.splice(i, 1)
+  p.size++
   set.push(label)
-  if (set.length > size) thin(set, size, estimate)
+  if (set.length > size) thin(p, set, size, estimate)
 }
 
 /** Scratch for thin (a set holds a handful of labels): kept flags and indices in latency order. */
@@ -88,12 +145,13 @@ let ORDER = new Int32Array(16)
  * Keeps `size` labels of `set`, in place and in their order: the first best of each objective
  * (period, latency, energy, air time), then labels evenly spread in (stable) latency order.
  */
-function thin<S>(set: Array<Label<S>>, size: number, estimate?: StepEstimate): void {
+function thin<S>(pool: LabelPool<S>, set: number[], size: number, estimate?: StepEstimate): void {
   const n = set.length
   if (KEEP.length < n) {
     KEEP = new Uint8Array(2 * n)
     ORDER = new Int32Array(2 * n)
   }
+  const { periodMs: P, latencyMs: L, energyJ: E, airMs: A } = pool
   KEEP.fill(0, 0, n)
   let kept = 0
   const mark = (k: number) => {
@@ -108,20 +166,20 @@ function thin<S>(set: Array<Label<S>>, size: number, estimate?: StepEstimate): v
   let a = 0
   for (let k = 1; k < n; k++) {
     const x = set[k]!
-    if (x.periodMs < set[p]!.periodMs) p = k
-    if (x.latencyMs < set[l]!.latencyMs) l = k
-    if (x.energyJ < set[e]!.energyJ) e = k
-    if (x.airMs < set[a]!.airMs) a = k
+    if (P[x]! < P[set[p]!]!) p = k
+    if (L[x]! < L[set[l]!]!) l = k
+    if (E[x]! < E[set[e]!]!) e = k
+    if (A[x]! < A[set[a]!]!) a = k
   }
   mark(p)
   mark(l)
   mark(e)
   mark(a)
-  if (estimate) mark(firstRanked(set, estimate))
+  if (estimate) mark(firstRanked(pool, set, estimate))
   // stable insertion sort of the indices by latency
   for (let k = 0; k < n; k++) {
     let m = k
-    while (m > 0 && set[ORDER[m - 1]!]!.latencyMs > set[k]!.latencyMs) {
+    while (m > 0 && L[set[ORDER[m - 1]!]!]! > L[set[k]!]!) {
       ORDER[m] = ORDER[m - 1]!
       m--
     }
@@ -142,15 +200,15 @@ function thin<S>(set: Array<Label<S>>, size: number, estimate?: StepEstimate): v
   set.length = w
 }
 
-/** The index of the first label that ranks first on the goal (goalKeyOf, then the step time). */
-function firstRanked<S>(set: ReadonlyArray<Label<S>>, e: StepEstimate): number {
+/** The index in `set` of the first label that ranks first on the goal (goalKeyOf, then the step time). */
+function firstRanked<S>(p: LabelPool<S>, set: readonly number[], e: StepEstimate): number {
   let k0 = 0
-  let key0 = goalKeyOf(set[0]!, e)
-  let ms0 = stepMsOf(set[0]!, e)
+  let key0 = goalKeyOf(p, set[0]!, e)
+  let ms0 = stepMsOf(p, set[0]!, e)
   for (let k = 1; k < set.length; k++) {
-    const key = goalKeyOf(set[k]!, e)
+    const key = goalKeyOf(p, set[k]!, e)
     if (key > key0) continue
-    const ms = stepMsOf(set[k]!, e)
+    const ms = stepMsOf(p, set[k]!, e)
     if (key < key0 || ms < ms0) {
       k0 = k
       key0 = key
@@ -161,10 +219,10 @@ function firstRanked<S>(set: ReadonlyArray<Label<S>>, e: StepEstimate): number {
 }
 
 /** Training: fills the beam to `width` with the pooled labels that rank first on the goal (ranksBefore; ties in pooling order). */
-function fillByRank<S>(keep: Set<number>, width: number, labels: ReadonlyArray<Label<S>>, e: StepEstimate): void {
+function fillByRank<S>(p: LabelPool<S>, keep: Set<number>, width: number, labels: readonly number[], e: StepEstimate): void {
   const n = labels.length
-  const key = labels.map((l) => goalKeyOf(l, e))
-  const ms = labels.map((l) => stepMsOf(l, e))
+  const key = labels.map((l) => goalKeyOf(p, l, e))
+  const ms = labels.map((l) => stepMsOf(p, l, e))
   const order = Array.from({ length: n }, (_, k) => k).sort((a, b) => (key[a] === key[b] ? 0 : key[a]! < key[b]! ? -1 : 1) || ms[a]! - ms[b]! || a - b)
   for (let k = 0; keep.size < width && k < n; k++) keep.add(order[k]!)
 }
@@ -233,9 +291,9 @@ function sortedIndices(n: number): number[] {
  * The partial plans to expand at one boundary: every state's labels pooled, the non-dominated
  * ones kept (each objective's best first, then an even spread by latency), at most `width`.
  */
-export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<number | string, E>, width: number, estimate?: StepEstimate): E[] {
+export function beam<S, E extends { set: number[] }>(pool: LabelPool<S>, states: ReadonlyMap<number | string, E>, width: number, estimate?: StepEstimate): E[] {
   const entries: E[] = []
-  const labels: Array<Label<S>> = []
+  const labels: number[] = []
   for (const entry of states.values()) for (const label of entry.set) {
     entries.push(entry)
     labels.push(label)
@@ -250,10 +308,10 @@ export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<
   }
   for (let k = 0; k < n; k++) {
     const l = labels[k]!
-    LAT[k] = l.latencyMs
-    PER[k] = l.periodMs
-    EN[k] = l.energyJ
-    AIR[k] = l.airMs
+    LAT[k] = pool.latencyMs[l]!
+    PER[k] = pool.periodMs[l]!
+    EN[k] = pool.energyJ[l]!
+    AIR[k] = pool.airMs[l]!
   }
   // by latency, period, energy, air time; ties in pooling order (a stable sort)
   const sorted = sortedIndices(n)
@@ -275,13 +333,13 @@ export function beam<S, E extends { set: Array<Label<S>> }>(states: ReadonlyMap<
     keep.add(best)
   }
   if (estimate) {
-    keep.add(front[firstRanked(front.map((q) => labels[q]!), estimate)]!)
-    fillByRank(keep, width, labels, estimate)
+    keep.add(front[firstRanked(pool, front.map((q) => labels[q]!), estimate)]!)
+    fillByRank(pool, keep, width, labels, estimate)
   }
   const rest = front.length >= width ? front : sorted
   for (let k = 0; keep.size < width && k < width; k++) keep.add(rest[Math.round((k * (rest.length - 1)) / Math.max(1, width - 1))]!)
   for (let k = 0; keep.size < width && k < rest.length; k++) keep.add(rest[k]!)
-  const byEntry = new Map<E, Array<Label<S>>>()
+  const byEntry = new Map<E, number[]>()
   for (const q of keep) {
     const set = byEntry.get(entries[q]!)
     if (set) set.push(labels[q]!)

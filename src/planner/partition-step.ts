@@ -8,7 +8,7 @@
 import { outputBytesOf, type DeviceProfile } from './types.js'
 import type { StageTable } from './stage-table.js'
 import { consumerOf } from './routing.js'
-import type { Label as PlanLabel, StepEstimate } from './partition-labels.js'
+import { LabelPool, type StepEstimate } from './partition-labels.js'
 import { checkpointEvery } from './replay/training.js'
 import type { DeviceType, SearchSpace } from './partition-dp.js'
 
@@ -18,14 +18,18 @@ export type Group = ReadonlyArray<{ readonly type: number; readonly replicas: nu
 /** Who sent the previous stage's output, with the share of micro-batches each type sends. */
 export type Senders = ReadonlyArray<{ readonly d: DeviceProfile | null; readonly t: number; readonly share: number }>
 
-export type Label = PlanLabel<{ layers: [number, number]; group: Group }>
+/** A stage as a label records it (one record per group and range, shared). */
+export type StageRec = { layers: [number, number]; group: Group }
+
+/** The search's labels (partition-labels.ts), one row each: a label is its row number. */
+export type Labels = LabelPool<StageRec>
 
 /**
  * A state: the devices used per type (counts, worked out from the state before it and the group
  * of its last stage only when the state is expanded: most states never are), their mixed-radix
  * code, who sent the last boundary, and its Pareto set of partial plans.
  */
-export interface Entry { counts: number[] | null; base: readonly number[]; group: Group | null; code: number; senders: Senders; set: Label[] }
+export interface Entry { counts: number[] | null; base: readonly number[]; group: Group | null; code: number; senders: Senders; set: number[] }
 
 /** The devices an entry uses per type. */
 export function countsOf(entry: Entry): number[] {
@@ -67,7 +71,7 @@ export interface Run {
   readonly syncTerms: Map<Group, Array<Float64Array | undefined>>
   readonly memo: SearchMemo
   /** memo.stages. */
-  readonly stages: Map<Group, Array<{ layers: [number, number]; group: Group } | undefined>>
+  readonly stages: Map<Group, Array<StageRec | undefined>>
   /** Member records per group and range for this b (memo.members; partition-dp.ts). */
   readonly members: Map<Group, Array<Member[] | undefined>>
   /** The base of mixed groups' shape codes (candidateGroups), 0 when a number would not be exact. */
@@ -88,13 +92,15 @@ export interface SearchMemo {
   /** Per micro-batch size: Run.syncTerms. */
   readonly syncTerms: Map<number, Map<Group, Array<Float64Array | undefined>>>
   /** Stage records per group and range (i x (L + 1) + j), shared by the labels that take them (partition-dp.ts). */
-  readonly stages: Map<Group, Array<{ layers: [number, number]; group: Group } | undefined>>
+  readonly stages: Map<Group, Array<StageRec | undefined>>
   /** Per micro-batch size: Run.members. */
   readonly members: Map<number, Map<Group, Array<Member[] | undefined>>>
+  /** The labels of the run under way (emptied at the start of each run). */
+  readonly labels: Labels
 }
 
 export function newMemo(): SearchMemo {
-  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map(), stages: new Map(), members: new Map() }
+  return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map(), stages: new Map(), members: new Map(), labels: new LabelPool<StageRec>() }
 }
 
 export function newRun(space: SearchSpace, S: number, b: number, table: StageTable, airAt: (t: number, i: number) => number, prune: boolean): Run {
