@@ -238,9 +238,13 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   const { job, types, sources, sourceTypes } = space
   const L = job.model.layers.length
   const table = new StageTable(job)
-  // air time of boundary i's bytes to or from a device of type t (the source: its own type)
-  const airTable = types.map((t) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, t.rep)))
-  const sourceAirs = sources.map((x) => job.model.boundaryBytes.map((bytes) => space.air(bytes * b, x.d)))
+  // air time of boundary i's bytes to or from a device of type t (source k: row T + k), at t x (L + 1) + i
+  const T = types.length
+  const airs = new Float64Array((T + sources.length) * (L + 1))
+  types.forEach((t, k) => job.model.boundaryBytes.forEach((bytes, i) => { airs[k * (L + 1) + i] = space.air(bytes * b, t.rep) }))
+  sources.forEach((x, k) => job.model.boundaryBytes.forEach((bytes, i) => { airs[(T + k) * (L + 1) + i] = space.air(bytes * b, x.d) }))
+  // each type's memory bound
+  const memoryLimit = types.map((t) => space.memoryLimit(t.rep))
   // a stage's member records per group and range (i x (L + 1) + j), shared by the runs of this b
   // (a mixed group shares its micro-batches by speed; one replica type takes them all, whatever
   // the number of replicas: one record per type, kept under its single replica's group)
@@ -250,7 +254,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
     if (!byRange) run.members.set(key, (byRange = []))
     return (byRange[i * (L + 1) + j] ??= group.length === 1 ? [{ d: types[group[0]!.type]!.rep, t: group[0]!.type, ms: ms[group[0]!.type]!, share: 1 }] : groupMembers(types, group, ms))
   }
-  const run = newRun(space, S, b, table, (t, i) => (t < 0 ? sourceAirs[-t - 1]![i]! : airTable[t]![i]!), prune)
+  const run = newRun(space, S, b, table, airs, prune)
   // states[i]: key "counts|senders" -> Pareto set of labels that have placed layers [0, i)
   const states: Array<Map<number | string, Entry>> = Array.from({ length: L + 1 }, () => new Map())
   // compute time of the stage being tried on each type that fits it, ms (one array, refilled)
@@ -281,7 +285,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
         if (!(j === L ? last : inner)) continue
         const minBytes = table.memoryBytes(i, j, b, 1)
         fits.length = 0
-        for (const t of types) if (t.ids.length > counts[t.index]! && minBytes <= space.memoryLimit(t.rep)) fits.push(t)
+        for (const t of types) if (t.ids.length > counts[t.index]! && minBytes <= memoryLimit[t.index]!) fits.push(t)
         if (!fits.length) continue
         for (const t of fits) ms[t.index] = table.computeMs(t.rep, i, j, b)
         candidateGroups(run, fits, counts, ms, groups)
@@ -328,7 +332,7 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
       nc = entry.code
       for (const g of group) nc += g.replicas * space.radix[g.type]!
       // (a mixed group: a negative number while its id is small)
-      const mixed = run.memo.mixedKeys.get(group)
+      const mixed = group.length === 1 ? undefined : run.memo.mixedKeys.get(group)
       key = group.length === 1 && space.numericKeys
         ? nc * 1024 + group[0]!.type * REPLICAS.length + REPLICAS.indexOf(group[0]!.replicas)
         : mixed && mixed.id < 1024 && space.numericKeys
@@ -338,12 +342,16 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
     let target = next.get(key)
     // most new labels are dominated: test before allocating one
     if (target && covered(pool, target.set, periodMs, latencyMs, energyJ, airMs)) continue
-    // the members are immutable: they serve as the senders of the next stage
-    if (!target) next.set(key, (target = { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [] }))
     const ckptMs = pool.ckptMs[label]! + step.ckptMs
     const busyJ = pool.busyJ[label]! + step.activeJ + step.radioJ + step.ckptJ
-    pool.put(periodMs, latencyMs, energyJ, airMs, ckptMs, busyJ, pool.idleW[label]! + step.idleW, stageOf(run, i, j, group), label, depth + 1)
-    insert(pool, target.set, space.frontSize, run.estimate)
+    const row = pool.put(periodMs, latencyMs, energyJ, airMs, ckptMs, busyJ, pool.idleW[label]! + step.idleW, stageOf(run, i, j, group), label, depth + 1)
+    if (target) insert(pool, target.set, space.frontSize, run.estimate)
+    else {
+      // a new state: its set is the label (as inserting into an empty set); the members are
+      // immutable: they serve as the senders of the next stage
+      pool.size++
+      next.set(key, { counts: null, base: countsOf(entry), group, code: nc, senders: members, set: [row] })
+    }
   }
 }
 

@@ -55,12 +55,15 @@ export interface Run {
   readonly S: number
   readonly b: number
   readonly table: StageTable
-  readonly airAt: (t: number, i: number) => number
+  /** Air time of boundary i's bytes to or from a device of type t (source k: row T + k), at t x (L + 1) + i (partition-dp.ts). */
+  readonly airs: Float64Array
   readonly prune: boolean
   /** consumers[k]: where source k's results go (routing.ts consumerOf). */
   readonly consumers: ReadonlyArray<DeviceProfile | null>
   /** Bytes out of stage [i, j) at index i * (L + 1) + j (inference; outputBytesOf x b). */
   readonly outBytes: Float64Array | null
+  /** Inference: the results' air time at both ends and time off the air per range, member type and consumer (stageStep), NaN until first asked. */
+  readonly outTerms: Float64Array | null
   /**
    * Time off the air of the input transfer at boundary i from a sender of type t (a source k
    * apart from the types: T + k) to a member of type u, at index (i x (T + sources) + t) x T + u,
@@ -103,7 +106,7 @@ export function newMemo(): SearchMemo {
   return { mixed: new Map(), mixedKeys: new Map(), syncTerms: new Map(), stages: new Map(), members: new Map(), labels: new LabelPool<StageRec>() }
 }
 
-export function newRun(space: SearchSpace, S: number, b: number, table: StageTable, airAt: (t: number, i: number) => number, prune: boolean): Run {
+export function newRun(space: SearchSpace, S: number, b: number, table: StageTable, airs: Float64Array, prune: boolean): Run {
   const { job } = space
   const L = job.model.layers.length
   let outBytes: Float64Array | null = null
@@ -113,7 +116,8 @@ export function newRun(space: SearchSpace, S: number, b: number, table: StageTab
   }
   const T = space.types.length
   return {
-    space, S, b, table, airAt, prune, outBytes,
+    space, S, b, table, airs, prune, outBytes,
+    outTerms: outBytes ? new Float64Array((L + 1) * (L + 1) * T * space.sources.length * 2).fill(NaN) : null,
     wireIn: new Float64Array((L + 1) * (T + space.sources.length) * T).fill(NaN),
     consumers: space.sources.map((src) => consumerOf(job, src.d, space.fleet)),
     syncTerms: space.memo.syncTerms.get(b) ?? space.memo.syncTerms.set(b, new Map()).get(b)!,
@@ -186,14 +190,17 @@ function inputTerms(run: Run, entry: Entry, i: number, members: readonly Member[
   const T = space.types.length
   const bytesIn = space.job.model.boundaryBytes[i]! * b
   const wireIn = run.wireIn
+  const airs = run.airs
+  const L1 = space.job.model.layers.length + 1
   let airIn = 0
   let radioJ = 0
   let wireMs = 0
   for (const s of entry.senders) {
-    const row = (i * (T + space.sources.length) + (s.t >= 0 ? s.t : T - s.t - 1)) * T
+    const st = s.t >= 0 ? s.t : T - s.t - 1
+    const row = (i * (T + space.sources.length) + st) * T
     for (const m of members) {
       if (s.d?.id === m.d.id) continue
-      airIn += (passes * s.share * m.share * (run.airAt(s.t, i) + run.airAt(m.t, i))) / b
+      airIn += (passes * s.share * m.share * (airs[st * L1 + i]! + airs[m.t * L1 + i]!)) / b
       let off = wireIn[row + m.t]!
       if (off !== off) wireIn[row + m.t] = off = space.offAir(bytesIn, s.d, m.d)
       wireMs += passes * s.share * m.share * off
@@ -268,16 +275,24 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
   let stageMs = 0
   let activeJ = 0
   const bytesOut = run.outBytes ? run.outBytes[i * (job.model.layers.length + 1) + j]! : 0
+  const K = sources.length
   for (const m of members) {
     if (bytesOut > 0) {
       // results go to each request's consumer (routing.ts consumerOf; in a local group the source is its own member)
-      for (let k = 0; k < sources.length; k++) {
+      const out = run.outTerms!
+      for (let k = 0; k < K; k++) {
         const to = run.consumers[k]!
         if (m.d.id === to?.id) continue
         const w = isLocal ? (members[k] === m ? 1 : 0) : m.share * sources[k]!.share
         if (w <= 0) continue
-        airOut += (w * (space.air(bytesOut, m.d) + space.air(bytesOut, to))) / b
-        wireMs += w * space.offAir(bytesOut, m.d, to)
+        // the air both ends and the time off it, per range, member type and consumer (a member is its type's representative)
+        const at = (((i * (job.model.layers.length + 1) + j) * types.length + m.t) * K + k) * 2
+        if (out[at] !== out[at]) {
+          out[at] = space.air(bytesOut, m.d) + space.air(bytesOut, to)
+          out[at + 1] = space.offAir(bytesOut, m.d, to)
+        }
+        airOut += (w * out[at]!) / b
+        wireMs += w * out[at + 1]!
         radioJ += (w * bytesOut * (m.d.txJPerByte + (to?.rxJPerByte ?? 0))) / b
       }
     }
