@@ -268,6 +268,11 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   const root = pool.put(0, 0, 0, 0, 0, 0, 0, null, -1, 0)
   pool.size++
   states[0]!.set(-1, { counts: types.map(() => 0), base: [], group: null, code: 0, senders: sources.map((x, k) => ({ d: x.d, t: sourceTypes[k]!, share: x.share })), set: [root] })
+  // training, fast search: a label that cannot place the stages it still needs (exactly S in all,
+  // each on layers and devices of its own) on the layers and devices left is dead: never made
+  const prunesDead = space.fastTraining
+  let devices = 0
+  for (const t of types) devices += t.ids.length
   for (let i = 0; i < L; i++) {
     for (const entry of beam(pool, states[i]!, space.beamWidth, run.estimate)) {
       const counts = countsOf(entry)
@@ -275,14 +280,20 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
       // stage exactly as the S-th (extend)
       let inner = false
       let last = false
+      // (prunesDead: the fewest stages a label of the entry still needs after an inner stage)
+      let need = Infinity
       for (const label of entry.set) {
         const depth = pool.depth[label]!
         if (depth >= S) continue
         if (!job.training || depth + 1 < S) inner = true
         if (!job.training || depth + 1 === S) last = true
+        if (depth + 1 < S) need = Math.min(need, S - depth - 1)
       }
+      let free = devices
+      for (const c of counts) free -= c
       for (let j = i + 1; j <= L; j++) {
         if (!(j === L ? last : inner)) continue
+        if (prunesDead && j < L && L - j < need) continue
         const minBytes = table.memoryBytes(i, j, b, 1)
         fits.length = 0
         for (const t of types) if (t.ids.length > counts[t.index]! && minBytes <= memoryLimit[t.index]!) fits.push(t)
@@ -293,12 +304,18 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
         const local = i === 0 && space.localGroup && space.localGroup.every((g) => fits.some((t) => t.index === g.type)) ? space.localGroup : null
         if (local) groups.push(local)
         for (const group of groups) {
+          let spare = Infinity
+          if (prunesDead && j < L) {
+            spare = free
+            for (const g of group) spare -= g.replicas
+            if (spare < need) continue
+          }
           counter.explored++
           const members = group === local
             ? group.map((g, k) => ({ d: types[g.type]!.rep, t: g.type, ms: ms[g.type]!, share: sources[k]!.share }))
             : membersOf(group, i, j)
           const step = stageStep(run, entry, i, j, group, ms, members, group === local)
-          extend(run, states[j]!, entry, i, j, group, members, step)
+          extend(run, states[j]!, entry, i, j, group, members, step, spare)
         }
       }
     }
@@ -308,8 +325,12 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   return states
 }
 
-/** Adds stage [i, j) on `group` to every label of `entry` that may take it, into the states after j. */
-function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: number, j: number, group: Group, members: readonly Member[], step: Step): void {
+/**
+ * Adds stage [i, j) on `group` to every label of `entry` that may take it, into the states after
+ * j; `spare`: the devices left after it (Infinity: not counted), a label that needs more stages
+ * than those devices or the layers after j can hold is not made (searchRun prunesDead).
+ */
+function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: number, j: number, group: Group, members: readonly Member[], step: Step, spare: number): void {
   const { space, S, b, table, prune } = run
   const training = space.job.training
   const L = space.job.model.layers.length
@@ -320,6 +341,7 @@ function extend(run: Run, next: Map<number | string, Entry>, entry: Entry, i: nu
     const depth = pool.depth[label]!
     if (depth >= S) continue
     if (training && (j === L) !== (depth + 1 === S)) continue
+    if (j < L && spare !== Infinity && (spare < S - depth - 1 || L - j < S - depth - 1)) continue
     // 1F1B stashes min(S - depth, M) micro-batches on this stage
     if (training && table.memoryBytes(i, j, b, Math.min(S - depth, training.microBatchesPerStep)) > step.groupLimit) continue
     const airMs = pool.airMs[label]! + step.airIn + step.airOut
