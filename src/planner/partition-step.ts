@@ -85,6 +85,8 @@ export interface Run {
   readonly estimate: StepEstimate | undefined
   /** Training: steps between checkpoints (0: none). */
   readonly ckptEvery: number
+  /** Training with checkpoints: checkpointTerms' air per step and radio per sample per range and sending type, NaN until first asked. */
+  readonly ckptTerms: Float64Array | null
 }
 
 /** What the runs of one search share (SearchSpace.memo). */
@@ -128,6 +130,7 @@ export function newRun(space: SearchSpace, S: number, b: number, table: StageTab
     step: { airIn: 0, airOut: 0, stageMs: 0, wireMs: 0, radioJ: 0, activeJ: 0, idleJ: 0, stagePeriodMs: 0, groupLimit: 0, ckptMs: 0, ckptJ: 0, idleW: 0 },
     estimate: stepEstimate(space, b),
     ckptEvery: job.training ? checkpointEvery(job) : 0,
+    ckptTerms: job.training && checkpointEvery(job) > 0 ? new Float64Array((L + 1) * (L + 1) * T * 2).fill(NaN) : null,
   }
 }
 
@@ -219,17 +222,25 @@ function inputTerms(run: Run, entry: Entry, i: number, members: readonly Member[
  * (training.ts): their air per step spread over the steps between them, and their radio energy
  * per sample (into step.ckptMs, ckptJ).
  */
-function checkpointTerms(run: Run, group: Group, paramBytes: number, step: Step): void {
+function checkpointTerms(run: Run, i: number, j: number, group: Group, paramBytes: number, step: Step): void {
   const { space, b } = run
   const training = space.job.training
   let ckptMs = 0
   let ckptJ = 0
   if (training && run.ckptEvery > 0 && paramBytes > 0) {
-    const samplesPerStep = training.microBatchesPerStep * b
-    // one replica sends (protocol/checkpoint.ts checkpointSender: the stage's first device, of its first part's type)
-    const rep = space.types[group[0]!.type]!.rep
-    ckptMs = space.air(3 * paramBytes, rep) / run.ckptEvery
-    ckptJ = (3 * paramBytes * rep.txJPerByte) / run.ckptEvery / samplesPerStep
+    // one replica sends (protocol/checkpoint.ts checkpointSender: the stage's first device, of its
+    // first part's type): the terms per range and that type, worked out once per run
+    const t = group[0]!.type
+    const at = ((i * (space.job.model.layers.length + 1) + j) * space.types.length + t) * 2
+    const terms = run.ckptTerms!
+    if (terms[at] !== terms[at]) {
+      const samplesPerStep = training.microBatchesPerStep * b
+      const rep = space.types[t]!.rep
+      terms[at] = space.air(3 * paramBytes, rep) / run.ckptEvery
+      terms[at + 1] = (3 * paramBytes * rep.txJPerByte) / run.ckptEvery / samplesPerStep
+    }
+    ckptMs = terms[at]!
+    ckptJ = terms[at + 1]!
   }
   step.ckptMs = ckptMs
   step.ckptJ = ckptJ
@@ -302,7 +313,7 @@ export function stageStep(run: Run, entry: Entry, i: number, j: number, group: G
   // idle power of the stage's devices per request: over 1 / rate (inference); over the
   // stage's own period per sample at least (training, whose step time is not known yet)
   const idleJ = training ? (idleW * (1 / rate)) / b : idleW / job.rateRps
-  checkpointTerms(run, group, paramBytes, step)
+  checkpointTerms(run, i, j, group, paramBytes, step)
   step.idleW = idleW
   step.airIn = airIn
   step.airOut = airOut
