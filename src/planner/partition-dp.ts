@@ -9,6 +9,7 @@ import { compliance, DEFAULT_UTILISATION_CAP, hopsBetween, pipelinedTransfer, pr
 import { jobSources, type DeviceProfile, type Fleet, type Job, type Network, type Plan, type Prediction, type Stage } from './types.js'
 import { trainingFigures } from './training.js'
 import { stepLowerBoundMs } from './replay/step-bound.js'
+import { checkpointEvery, checkpointStepMs, oneStepMs } from './replay/training.js'
 import { StageTable } from './stage-table.js'
 import { DEFAULT_GROUP_TOLERANCE, mergeNearTypes } from './device-groups.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
@@ -188,17 +189,20 @@ function costTraining(space: SearchSpace, plans: readonly Plan[]): PlanCandidate
   const order = plans.map((_, i) => i).sort((a, b) => bounds[a]! - bounds[b]! || a - b)
   const out: Array<PlanCandidate | undefined> = plans.map(() => undefined)
   const beaten: Prediction[] = []
+  const every = checkpointEvery(job)
   for (const i of order) {
     const plan = plans[i]!
     // predictTraining's figures, at the bound first
     const figures = trainingFigures(plan, job, fleet, net)
-    if (beaten.length) {
-      const bound = bounds[i]!
-      const energy = figures.joules(bound) / figures.samples
-      const capacity = (figures.samples * 1000) / bound
-      if (beaten.some((o) => dominates(o, bound, energy, capacity))) continue
-    }
-    const prediction = figures.replayed()
+    const beatenAt = (ms: number) => beaten.some((o) => dominates(o, ms, figures.joules(ms) / figures.samples, (figures.samples * 1000) / ms))
+    if (beaten.length && beatenAt(bounds[i]!)) continue
+    // figures.replayed(), its two replays apart: an ordinary step's, then (checkpoints every
+    // `every` steps) the step after a checkpoint's, which is no shorter than the bound either, so
+    // the mean step is at least one + (bound - one) / every: a plan dominated there is skipped
+    // before its second replay
+    const one = oneStepMs(plan, job, fleet, net)
+    if (every > 0 && beaten.length && beatenAt(one + (bounds[i]! - one) / every)) continue
+    const prediction = figures.at(one, every > 0 ? checkpointStepMs(plan, job, fleet, net) : undefined)
     const c = { plan, prediction, compliance: compliance(job, fleet, prediction) }
     out[i] = c
     if (c.compliance.compliant) beaten.push(c.prediction)
