@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import type * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
 import { StageExecutor, type ExecutorDeps } from './executor.js'
+import { TensorRouter } from './tensor-router.js'
 import { TrainingExecutor } from './training.js'
 import { TrainingSource } from './training-source.js'
 import { DeviceRuntime } from './runtime.js'
@@ -26,7 +27,7 @@ import { JobEpochs } from './job-epochs.js'
 import { StageModels, type StageReady } from './stage-models.js'
 import { Heartbeats } from './heartbeat.js'
 import { capsFromProfile } from './caps.js'
-import { DEVICE_MAX_INFLIGHT, withTimeout } from './connection.js'
+import { deviceClientOptions, withTimeout } from './connection.js'
 import { Requester, outstandingCap, type InputsFn } from '../src/runtime/requester.js'
 import { randomWireInputs } from '../src/runtime/inputs.js'
 import { ResultSink } from '../src/runtime/result-sink.js'
@@ -90,6 +91,8 @@ export class DeviceAgent {
   readonly runtime: DeviceRuntime
   readonly executor: StageExecutor
   readonly training: TrainingExecutor
+  /** Tensor messages to the executor of their job's kind (held while the job is not known yet). */
+  private readonly tensorsIn: TensorRouter
   /** This device's training source, when it holds a training job's data (startTraining). */
   trainingSource: TrainingSource | null = null
   /** This device's request source, when it is one (startSource). */
@@ -138,6 +141,7 @@ export class DeviceAgent {
       ...(o.trace ? { trace: o.trace } : {}),
     })
     this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.stages.trainer(stage), carryState: o.carryTrainingState ?? true, transfers: this.transfers })
+    this.tensorsIn = new TensorRouter({ kindOf: (jobId) => this.epochs.kindOf(jobId), training: (j, p) => this.training.onChunk(j, p), inference: (j, p) => this.executor.onChunk(j, p), timeoutMs: o.reassemblyTimeoutMs ?? 60_000, clock: this.runtime.clock, onError: this.runtime.onError })
   }
 
   /** The latest assignment per job. */
@@ -189,21 +193,7 @@ export class DeviceAgent {
 
   async start(): Promise<void> {
     const { id } = this.o
-    const k = this.runtime.timeScale
-    const client = new DoraClient({
-      url: this.o.url,
-      clientId: `dora-device-${id}`,
-      username: this.o.username ?? id,
-      password: this.o.password,
-      ca: this.o.ca,
-      label: `device ${id}`,
-      maxInflight: this.o.maxInflight ?? DEVICE_MAX_INFLIGHT,
-      publishTimeoutMs: this.o.publishTimeoutMs ?? 60_000 * k,
-      // on a stretched emulation clock a link moves a big stage model slowly, and the broker's
-      // PINGRESP waits behind it: the keep-alive stretches with the clock
-      keepaliveS: Math.min(65_535, Math.round(60 * k)),
-      connectTimeoutMs: 30_000,
-      will: { topic: topics.device(id, 'availability'), payload: AVAILABILITY.offline, qos: 1, retain: true },
+    const client = new DoraClient(deviceClientOptions(this.o, this.runtime.timeScale, {
       // a message that makes a handler throw is reported and counted, never fatal
       onHandlerError: (topic, err) => {
         this.failedMessages++
@@ -214,7 +204,7 @@ export class DeviceAgent {
       // (caps, availability), and the last will may have left `offline` retained; the client
       // restores the subscriptions first
       onReconnect: () => void this.announce().then(() => this.heartbeat()).catch((err: Error) => this.o.onError?.(`rejoining: ${err.message}`)),
-    })
+    }))
     this.client = client
     try {
       await client.start()
@@ -326,7 +316,7 @@ export class DeviceAgent {
   /** Every message this device subscribes to. */
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     const t = parseTopic(topic)
-    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.epochs.isTraining(t.jobId) ? this.training.onChunk(t.jobId, payload) : this.executor.onChunk(t.jobId, payload)
+    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.tensorsIn.onMessage(t.jobId, payload)
     if (t?.scope === 'job' && t.kind === 'steps') return this.onStep(t.jobId, payload)
     if (t?.scope === 'results' && t.toId === this.o.id) return this.onResults(t.jobId, t.kind, payload)
     if (t?.scope === 'state' && t.toDeviceId === this.o.id) return t.kind === 'checkpoint' ? this.training.state.onCheckpoint(t.jobId, payload) : this.training.state.onAnswer(t.jobId, payload)
@@ -358,14 +348,20 @@ export class DeviceAgent {
     if (!this.epochs.assign(a)) return // a stale epoch (retained, reordered): ignore it
     this.o.onAssignment?.(a)
     this.subscribeJob(a.jobId).catch((err: Error) => this.o.onError?.(`job ${a.jobId}: subscribing: ${err.message}`))
-    this.executor.refresh()
-    this.training.refresh()
+    this.refreshEpochs()
     this.stages.prepare(a, this.o.onStageReady)
       .then(() => {
         this.epochs.markReady(a.jobId, a.epoch)
         return this.heartbeat()
       })
       .catch((err: Error) => this.o.onError?.(`job ${a.jobId} epoch ${a.epoch}: ${err.message}`))
+  }
+
+  /** A plan or an assignment came: what the executors and the router hold for it may go on. */
+  private refreshEpochs(): void {
+    this.executor.refresh()
+    this.training.refresh()
+    this.tensorsIn.release()
   }
 
   private onPlan(jobId: string, payload: Buffer): void {
@@ -377,8 +373,7 @@ export class DeviceAgent {
     this.epochs.addPlan(jobId, parsed.data)
     if (this.requester?.jobId === jobId) this.requester.setPlan(parsed.data)
     if (this.trainingSource?.jobId === jobId) this.trainingSource.setPlan(parsed.data)
-    this.executor.refresh()
-    this.training.refresh()
+    this.refreshEpochs()
   }
 
   private onStep(jobId: string, payload: Buffer): void {
@@ -393,6 +388,7 @@ export class DeviceAgent {
   private async heartbeat(): Promise<void> {
     // requests held for inputs or epochs that never came expire even when nothing else arrives
     this.executor.refresh()
+    this.tensorsIn.sweep()
     const c = this.client
     if (!c?.connected) return
     const hb = this.heartbeats.next({ queueDepth: this.executor.queueDepth, epoch: this.epochs.newestReady(), requester: this.requester, trainingSource: this.trainingSource, air: this.air })

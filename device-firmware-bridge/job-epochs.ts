@@ -45,11 +45,16 @@ export class JobEpochs {
     return [...(this.history.get(jobId)?.plans.values() ?? [])]
   }
 
-  /** Whether a job is a training job (its newest known plan says so). */
-  isTraining(jobId: string): boolean {
+  /**
+   * Whether a job trains or serves requests: its newest known plan says so, else this device's
+   * latest assignment (a training stage comes with its backward model); null while neither is here.
+   */
+  kindOf(jobId: string): 'training' | 'inference' | null {
     const plans = this.history.get(jobId)?.plans
-    if (!plans?.size) return false
-    return !!plans.get(Math.max(...plans.keys()))!.training
+    if (plans?.size) return plans.get(Math.max(...plans.keys()))!.training ? 'training' : 'inference'
+    const a = this.latest.get(jobId)
+    if (!a?.stages.length) return null
+    return a.stages.some((s) => s.backward) ? 'training' : 'inference'
   }
 
   /** Keeps an assignment; false (and nothing kept) when it is older than the one held (retained, reordered). */

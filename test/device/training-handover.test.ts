@@ -52,15 +52,9 @@ describe('a replicated stage hands its state over once', () => {
     const c = await device('dev-c', errors)
     await until(() => source.records.filter((r) => r.ok && source.planOf(r.epoch)?.parts[0]!.stages[0]!.devices.includes('dev-c')).length >= 2 || null, 90_000, `two steps with dev-c (${errors.slice(-3).join(' | ')})`)
     await a.stopTraining()
-    // KNOWN ISSUE (open, closing note of 2026-12-02): when the join brings two epochs close together
-    // (the adapter's quick decision, then its full search), the first step of the later epoch
-    // sometimes stalls on its all-reduce and fails after 60 s (2 of 6 runs here, quiet host); the
-    // steps after it run. Until that is fixed, only a step that is its epoch's first, after the
-    // first epoch, may fail; every other step succeeds with its replicas in agreement.
-    const firstOfEpoch = new Set(source.records.map((r) => r.epoch).filter((e, i, all) => all.indexOf(e) === i).map((e) => source.records.find((r) => r.epoch === e)!))
-    const failed = source.records.filter((r) => !(r.ok && r.replicasAgree))
-    for (const r of failed) expect(firstOfEpoch.has(r) && r.epoch !== first.epoch, `${JSON.stringify(r)} ${JSON.stringify(errors)}`).toBe(true)
-    expect(source.records.filter((r) => r.ok && r.replicasAgree).length).toBeGreaterThanOrEqual(source.records.length - 1)
+    // every step succeeds with its replicas in agreement, the first with dev-c too (its micro-batches
+    // once came before its plan and went to the inference executor: test/device/tensor-router.test.ts)
+    expect(source.records.filter((r) => !(r.ok && r.replicasAgree)), JSON.stringify(errors)).toEqual([])
     const byId = new Map([['dev-a', a], ['dev-b', b], ['dev-c', c]])
     const sender = byId.get(replicas[0]!)!
     const other = byId.get(replicas[1]!)!
@@ -81,8 +75,6 @@ describe('a replicated stage hands its state over once', () => {
     // dev-c took the stage's state from the hub (the sender's handover), as of the step it started at
     const withC = source.records.find((r) => source.planOf(r.epoch)!.parts[0]!.stages[0]!.devices.includes('dev-c'))!
     expect(c.training.state.restores.some((r) => r.step === withC.step && r.params > 0 && r.oldest === withC.step), JSON.stringify(c.training.state.restores)).toBe(true)
-    // the known stall above, and only with its failed step, may leave its own lines: the all-reduce wait, the step's timeout, the gradients dropped
-    const stall = /all-reduce: \S+ did not arrive within|training step \d+ \(epoch \d+\) did not finish within|dropping the gradients of an unfinished step/
-    expect(errors.filter((e) => !(failed.length === 1 && stall.test(e)))).toEqual([])
+    expect(errors).toEqual([])
   }, 240_000)
 })
