@@ -20,6 +20,7 @@ import type * as ort from 'onnxruntime-node'
 import { ModelCache } from './model-cache.js'
 import { StageExecutor, type ExecutorDeps } from './executor.js'
 import { TensorRouter } from './tensor-router.js'
+import { TensorIntake } from './intake.js'
 import { TrainingExecutor } from './training.js'
 import { TrainingSource } from './training-source.js'
 import { DeviceRuntime } from './runtime.js'
@@ -91,8 +92,9 @@ export class DeviceAgent {
   readonly runtime: DeviceRuntime
   readonly executor: StageExecutor
   readonly training: TrainingExecutor
-  /** Tensor messages to the executor of their job's kind (held while the job is not known yet). */
-  private readonly tensorsIn: TensorRouter
+  /** Every job's tensor chunks, reassembled once; whole tensors go to the executor of their job's kind (held while the job is not known yet). */
+  private readonly intake: TensorIntake
+  readonly incoming: TensorRouter
   /** This device's training source, when it holds a training job's data (startTraining). */
   trainingSource: TrainingSource | null = null
   /** This device's request source, when it is one (startSource). */
@@ -141,7 +143,8 @@ export class DeviceAgent {
       ...(o.trace ? { trace: o.trace } : {}),
     })
     this.training = new TrainingExecutor({ runtime: this.runtime, reassemblyTimeoutMs: o.reassemblyTimeoutMs ?? 60_000, ...epochOf, trainer: (stage) => this.stages.trainer(stage), carryState: o.carryTrainingState ?? true, transfers: this.transfers })
-    this.tensorsIn = new TensorRouter({ kindOf: (jobId) => this.epochs.kindOf(jobId), training: (j, p) => this.training.onChunk(j, p), inference: (j, p) => this.executor.onChunk(j, p), timeoutMs: o.reassemblyTimeoutMs ?? 60_000, clock: this.runtime.clock, onError: this.runtime.onError })
+    this.intake = new TensorIntake({ id: o.id, timeoutMs: o.reassemblyTimeoutMs ?? 60_000, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: this.runtime.onError })
+    this.incoming = new TensorRouter({ kindOf: (jobId) => this.epochs.kindOf(jobId), training: this.training, inference: this.executor, timeoutMs: o.reassemblyTimeoutMs ?? 60_000, clock: this.runtime.clock, onError: this.runtime.onError, ...(o.maxHeld ? { maxTensors: o.maxHeld.tensors, maxBytes: o.maxHeld.bytes } : {}) })
   }
 
   /** The latest assignment per job. */
@@ -316,7 +319,7 @@ export class DeviceAgent {
   /** Every message this device subscribes to. */
   private readonly onMessage = (topic: string, payload: Buffer): void => {
     const t = parseTopic(topic)
-    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.tensorsIn.onMessage(t.jobId, payload)
+    if (t?.scope === 'tensors' && t.toDeviceId === this.o.id) return this.runtime.receive(this.intake, t.jobId, payload, this.incoming)
     if (t?.scope === 'job' && t.kind === 'steps') return this.onStep(t.jobId, payload)
     if (t?.scope === 'results' && t.toId === this.o.id) return this.onResults(t.jobId, t.kind, payload)
     if (t?.scope === 'state' && t.toDeviceId === this.o.id) return t.kind === 'checkpoint' ? this.training.state.onCheckpoint(t.jobId, payload) : this.training.state.onAnswer(t.jobId, payload)
@@ -361,7 +364,7 @@ export class DeviceAgent {
   private refreshEpochs(): void {
     this.executor.refresh()
     this.training.refresh()
-    this.tensorsIn.release()
+    this.incoming.release()
   }
 
   private onPlan(jobId: string, payload: Buffer): void {
@@ -388,7 +391,7 @@ export class DeviceAgent {
   private async heartbeat(): Promise<void> {
     // requests held for inputs or epochs that never came expire even when nothing else arrives
     this.executor.refresh()
-    this.tensorsIn.sweep()
+    this.incoming.sweep()
     const c = this.client
     if (!c?.connected) return
     const hb = this.heartbeats.next({ queueDepth: this.executor.queueDepth, epoch: this.epochs.newestReady(), requester: this.requester, trainingSource: this.trainingSource, air: this.air })

@@ -15,7 +15,6 @@
  */
 import type * as ort from 'onnxruntime-node'
 import type { Tensor } from '../src/protocol/reassembly.js'
-import { TensorIntake } from './intake.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
 import type { AssignmentPayload, PlanEpochPayload, ReceiptPayload } from '../src/protocol/payloads.js'
@@ -63,7 +62,6 @@ interface Waiting {
 }
 
 export class StageExecutor {
-  private readonly intake: TensorIntake
   /** Sessions that have run once (their first run is not reported as a stage time). */
   private readonly warm = new WeakSet<ort.InferenceSession>()
   private readonly waiting = new Map<string, Waiting>()
@@ -84,17 +82,12 @@ export class StageExecutor {
     this.rt = d.runtime
     this.transfers = d.transfers ?? new TransferGate({ coordination: d.coordination, air: d.air, clock: this.rt.clock, timeScale: this.rt.timeScale })
     this.held = new HoldLimit(d.maxHeld?.tensors ?? MAX_HELD_TENSORS, d.maxHeld?.bytes ?? MAX_HELD_BYTES)
-    this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 256 * 1024 * 1024, maxPendingBytes: 512 * 1024 * 1024, onError: this.rt.onError })
   }
 
   get queueDepth(): number {
     return this.queued
   }
 
-  /** One chunk message from the job's tensors topic for this device. */
-  onChunk(jobId: string, payload: Uint8Array): void {
-    this.rt.receive(this.intake, jobId, payload, this)
-  }
 
   /** A whole tensor for one of this device's stages (from the network or from this device). */
   accept(jobId: string, t: Tensor): void {

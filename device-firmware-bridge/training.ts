@@ -30,7 +30,6 @@
 import type * as ort from 'onnxruntime-node'
 import type { Hop } from '../src/protocol/chunks.js'
 import type { Tensor } from '../src/protocol/reassembly.js'
-import { TensorIntake } from './intake.js'
 import { HoldLimit } from './hold-limit.js'
 import { PROTOCOL_VERSION, topics } from '../src/protocol/topics.js'
 import { encodeCbor } from '../src/protocol/codec.js'
@@ -69,7 +68,6 @@ export interface TrainingDeps {
 }
 
 export class TrainingExecutor {
-  private readonly intake: TensorIntake
   private readonly runs = new Map<string, StageRun>()
   private readonly mailbox: AllReduceMailbox
   private readonly manifests = new Map<string, Extract<TrainingStep, { kind: 'start' }>>()
@@ -90,14 +88,10 @@ export class TrainingExecutor {
   constructor(private readonly d: TrainingDeps) {
     this.rt = d.runtime
     this.transfers = d.transfers ?? new TransferGate({ coordination: 'slots', clock: this.rt.clock, timeScale: this.rt.timeScale })
-    this.intake = new TensorIntake({ id: this.rt.id, timeoutMs: d.reassemblyTimeoutMs, maxTensorBytes: 1024 * 1024 * 1024, maxPendingBytes: 2 * 1024 * 1024 * 1024, onError: this.rt.onError })
     this.mailbox = new AllReduceMailbox(d.reassemblyTimeoutMs)
     this.state = new StageStateKeeper({ runtime: this.rt, restoreTimeoutMs: d.reassemblyTimeoutMs, carry: d.carryState ?? true, upload: (jobId, epoch, bytes, send) => this.upload(jobId, epoch, bytes, send) })
   }
 
-  onChunk(jobId: string, payload: Uint8Array): void {
-    this.rt.receive(this.intake, jobId, payload, this)
-  }
 
   /** A step message of a job this device trains. */
   onStep(jobId: string, m: TrainingStep): void {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as ort from 'onnxruntime-node'
 import { StageExecutor } from '../../device-firmware-bridge/executor.js'
 import { TrainingExecutor } from '../../device-firmware-bridge/training.js'
-import { DeviceRuntime } from '../../device-firmware-bridge/runtime.js'
+import { DeviceRuntime, type TensorSink } from '../../device-firmware-bridge/runtime.js'
 import { TensorIntake } from '../../device-firmware-bridge/intake.js'
 import { ModelStore, type StageModelRef } from '../../src/hub/model-store.js'
 import { loadJobModel } from '../../src/scenario/load.js'
@@ -70,7 +70,14 @@ function device(id: string, over: { dilate?: boolean; timeScale?: number; air?: 
     },
     onError: (m) => errors.push(m),
   })
-  return { runtime, sent, errors }
+  // the agent reassembles every job's chunks in one intake and hands whole tensors on (tensor-router.ts)
+  const intake = new TensorIntake({ id, timeoutMs: 10_000, maxTensorBytes: 1 << 26, maxPendingBytes: 1 << 27, onError: (m) => errors.push(m) })
+  return { runtime, sent, errors, intake }
+}
+
+/** One chunk message from the network for `ex` on device `d`, as the agent takes it. */
+function feed(d: ReturnType<typeof device>, ex: TensorSink, payload: Uint8Array): void {
+  d.runtime.receive(d.intake, 'j', payload, ex)
 }
 
 /** The tensors `to` would reassemble from the captured messages on its tensors topic. */
@@ -141,7 +148,7 @@ describe('inference executor', () => {
     const d = device('d1', { dilate: true, timeScale: 4 })
     const { ex, s0, traces } = setup(d, { plan: true })
     const inputs = randomWireInputs(io.inputs, 3)
-    for (const req of ['cam.0.0', 'cam.1.0']) for (const t of inputs) for (const c of chunks(req, hop(['d1', 'd2']), t)) ex.onChunk('j', c)
+    for (const req of ['cam.0.0', 'cam.1.0']) for (const t of inputs) for (const c of chunks(req, hop(['d1', 'd2']), t)) feed(d, ex, c)
     await waitFor(() => received(d.sent, 'j', 'd2').length >= 2 * s0.outputs.length)
     expect(d.errors).toEqual([])
     expect(ex.counts).toMatchObject({ runs: 2, rejected: 0, failed: 0 })
@@ -172,7 +179,7 @@ describe('inference executor', () => {
     const d = device('d1', { dilate: true, air: new Promise<void>((r) => (free = r)) })
     const { ex, s0 } = setup(d, { plan: true })
     const inputs = randomWireInputs(io.inputs, 4)
-    for (const req of ['cam.0.0', 'cam.1.0', 'cam.2.0']) for (const t of inputs) for (const c of chunks(req, hop(['d1', 'd2']), t)) ex.onChunk('j', c)
+    for (const req of ['cam.0.0', 'cam.1.0', 'cam.2.0']) for (const t of inputs) for (const c of chunks(req, hop(['d1', 'd2']), t)) feed(d, ex, c)
     // all three ran (each its dilated profile time) while not one byte of the first output has left
     await waitFor(() => ex.counts.runs >= 3)
     expect(d.sent).toEqual([])
@@ -185,7 +192,7 @@ describe('inference executor', () => {
     const d = device('d1')
     const known = { plan: false }
     const { ex, s0 } = setup(d, known)
-    for (const t of randomWireInputs(io.inputs, 1)) for (const c of chunks('cam.0.0', hop(['d1', 'd2']), t)) ex.onChunk('j', c)
+    for (const t of randomWireInputs(io.inputs, 1)) for (const c of chunks('cam.0.0', hop(['d1', 'd2']), t)) feed(d, ex, c)
     await new Promise((r) => setTimeout(r, 100))
     expect(ex.counts.runs).toBe(0)
     expect(ex.held.tensors).toBe(io.inputs.length)
@@ -200,10 +207,10 @@ describe('inference executor', () => {
     const d = device('d1')
     const { ex } = setup(d, { plan: true })
     const t = randomWireInputs(io.inputs, 2)[0]!
-    for (const c of chunks('cam.0.0', hop(['d2', 'd1'], 1), { ...t, name: 'whatever' })) ex.onChunk('j', c)
+    for (const c of chunks('cam.0.0', hop(['d2', 'd1'], 1), { ...t, name: 'whatever' })) feed(d, ex, c)
     await waitFor(() => ex.counts.failed >= 1 || d.errors.length >= 1)
     expect(d.errors.join(' ')).toMatch(/asks for stage 1 of p in epoch 1, which this device does not hold/)
-    for (const c of chunks('cam.1.0', hop(['d2', 'd3']), t)) ex.onChunk('j', c)
+    for (const c of chunks('cam.1.0', hop(['d2', 'd3']), t)) feed(d, ex, c)
     expect(ex.counts.rejected).toBeGreaterThanOrEqual(1)
     expect(d.sent).toEqual([])
   })

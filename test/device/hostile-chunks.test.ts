@@ -1,7 +1,7 @@
 /**
  * One chunk must not crash a device (issue 16 § One chunk crashes a device): a real hub, a real
  * device agent and a hostile client on the embedded broker. Chunk size fields are bounded before
- * any allocation, and tensors held for an epoch that never comes are bounded and expire.
+ * any allocation, and tensors held for a job no plan announces are bounded and expire.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -60,7 +60,7 @@ describe('hostile tensor chunks', () => {
     await stillAlive()
   })
 
-  it('single-chunk tensors for an epoch that never comes are held within bounds and expire', async () => {
+  it('single-chunk tensors of a job no plan announces are held within bounds and expire', async () => {
     const rejected = agent.executor.counts.rejected
     const flood = async (from: number, n: number, bytes: number) => {
       const sends: Array<Promise<unknown>> = []
@@ -71,22 +71,23 @@ describe('hostile tensor chunks', () => {
       }
       await Promise.all(sends)
     }
-    // 3 MiB in 64 KiB tensors for epoch 999, which no plan announces: the byte bound (1 MiB) holds
+    // 3 MiB in 64 KiB tensors of job j1, which no plan or assignment announces (held by the
+    // device's router until one does: tensor-router.ts): the byte bound (1 MiB) holds
     await flood(0, 48, 64 * 1024)
     await until(() => agent.executor.counts.rejected > rejected || null, 5000, 'tensors past the byte bound refused')
-    expect(agent.executor.held.bytes).toBeLessThanOrEqual(1024 * 1024)
+    expect(agent.incoming.room.bytes).toBeLessThanOrEqual(1024 * 1024)
     expect(errors.some((e) => /ghost\.\d+\.0 dropped: \d+ bytes already held/.test(e))).toBe(true)
     // with no further traffic, the held tensors expire (the heartbeat sweeps them)
-    await until(() => agent.executor.held.tensors === 0 || null, 8000, 'held tensors expired')
-    expect(agent.executor.held.bytes).toBe(0)
+    await until(() => agent.incoming.room.tensors === 0 || null, 8000, 'held tensors expired')
+    expect(agent.incoming.room.bytes).toBe(0)
     // many tiny ones: the count bound (40) holds
     await flood(100, 60, 4)
     await until(() => errors.some((e) => /dropped: 40 tensors already held \(the limit\)/.test(e)) || null, 5000, 'tensors past the count bound refused')
-    expect(agent.executor.held.tensors).toBeLessThanOrEqual(40)
+    expect(agent.incoming.room.tensors).toBeLessThanOrEqual(40)
     // with no further traffic, the held tensors expire (the heartbeat sweeps them)
-    await until(() => agent.executor.held.tensors === 0 || null, 8000, 'held tensors expired')
-    expect(agent.executor.held.bytes).toBe(0)
-    expect(errors.some((e) => /held for epoch 999, whose plan or assignment never came; dropped/.test(e))).toBe(true)
+    await until(() => agent.incoming.room.tensors === 0 || null, 8000, 'held tensors expired')
+    expect(agent.incoming.room.bytes).toBe(0)
+    expect(errors.some((e) => /job j1: \d+ tensor\(s\) came and no plan or assignment of the job followed within 3000 ms; dropped/.test(e))).toBe(true)
     await stillAlive()
   }, 60_000)
 })
