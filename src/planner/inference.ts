@@ -21,6 +21,7 @@ import { planRouting, replicaLoad, type Replica, type Routing } from './routing.
 import { departureScv, kingman, mergedScv, p95Ms, splitScv, waitShape, type RequestPaths, type Wait } from './latency.js'
 import { airWaitS, batchAirScv, type AirRoute, type AirTransfer } from './air-queue.js'
 import { cutBytes } from './compression.js'
+import { energyPerRequest } from './energy.js'
 import { deskTail, FORWARD_KEY } from './air-desk.js'
 
 /** Coefficient of variation of compute times the model assumes (the simulator's default jitter). */
@@ -264,20 +265,6 @@ function replicaQueues(routing: Routing, batchesPerS: number, streams: { scv: re
     scv = next
   })
   return { meanMs, waits: all, departScv }
-}
-
-/** Energy per request at the delivered rate: idle power, active power over busy time, radio per byte. */
-function energyPerRequest(plan: Plan, routing: Routing, hops: readonly Weighted[], fleet: Fleet, throughputRps: number): number {
-  const b = plan.microBatch
-  const dev = (id: string) => fleet.devices.get(id)!
-  let joules = 0
-  for (const id of new Set(plan.stages.flatMap((s) => s.devices))) joules += dev(id).idleW / throughputRps
-  routing.stages.forEach((st, j) => st.replicas.forEach((r, ri) => (joules += (replicaLoad(routing, j, ri) * (r.d.activeW - r.d.idleW) * r.ms) / 1000 / b)))
-  for (const h of hops) {
-    if (h.txDevice) joules += (h.weight * h.bytes * dev(h.txDevice).txJPerByte) / b
-    if (h.rxDevice) joules += (h.weight * h.bytes * dev(h.rxDevice).rxJPerByte) / b
-  }
-  return joules
 }
 
 /**

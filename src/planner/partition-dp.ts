@@ -280,19 +280,7 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
   for (let i = 0; i < L; i++) {
     for (const entry of beam(pool, states[i]!, space.beamWidth, run.estimate)) {
       const counts = countsOf(entry)
-      // which stages a label of the entry may still take: not past S stages; training: the last
-      // stage exactly as the S-th (extend)
-      let inner = false
-      let last = false
-      // (prunesDead: the fewest stages a label of the entry still needs after an inner stage)
-      let need = Infinity
-      for (const label of entry.set) {
-        const depth = pool.depth[label]!
-        if (depth >= S) continue
-        if (!job.training || depth + 1 < S) inner = true
-        if (!job.training || depth + 1 === S) last = true
-        if (depth + 1 < S) need = Math.min(need, S - depth - 1)
-      }
+      const { inner, last, need } = stagesLeft(pool.depth, entry, S, !!job.training)
       let free = devices
       for (const c of counts) free -= c
       for (let j = i + 1; j <= L; j++) {
@@ -327,6 +315,25 @@ function searchRun(space: SearchSpace, S: number, b: number, prune: boolean, cou
     states[i]!.clear()
   }
   return states
+}
+
+/**
+ * Which stages a label of `entry` may still take: not past S stages; training: the last stage
+ * exactly as the S-th (extend). `need`: the fewest stages a label still needs after an inner
+ * stage (searchRun's prunesDead).
+ */
+function stagesLeft(depths: ArrayLike<number>, entry: Entry, S: number, training: boolean): { inner: boolean; last: boolean; need: number } {
+  let inner = false
+  let last = false
+  let need = Infinity
+  for (const label of entry.set) {
+    const depth = depths[label]!
+    if (depth >= S) continue
+    if (!training || depth + 1 < S) inner = true
+    if (!training || depth + 1 === S) last = true
+    if (depth + 1 < S) need = Math.min(need, S - depth - 1)
+  }
+  return { inner, last, need }
 }
 
 /**
