@@ -24,6 +24,9 @@
  *   the same state after the all-reduce); the step that starts meanwhile is replayed with them on the air
  *   first (checkpointStepMs). The step time is the mean over that many steps (one of them the
  *   checkpoint's), its p95 the checkpoint's step while those are over 5% of the steps.
+ * - At once (replay/medium.ts airShared: the devices send as soon as data is ready and overlapping
+ *   transfers share the air as DCF does) the ordinary step is the mean of steps replayed with the
+ *   compute jitter (atOnceStepMs: where transfers overlap moves with it), its p95 theirs.
  * - Memory: see stageMemoryBytes (cost.ts); stage k of S stashes min(S - k, M) micro-batches.
  * - Energy per sample: idle power of the plan's devices over the step, active power over each
  *   device's busy time, radio energy per byte; divided by M x b samples.
@@ -31,7 +34,8 @@
  */
 import { airSeconds, hopsBetween, planMemoryBytes, stageComputeMs, transferS, type Hop } from './cost.js'
 import type { Fleet, Network, DeviceProfile, Job, Plan, Prediction } from './types.js'
-import { checkpointBytes, checkpointEvery, checkpointStepMs, oneStepMs } from './replay/training.js'
+import { atOnceStepMs, checkpointBytes, checkpointEvery, checkpointStepMs, oneStepMs } from './replay/training.js'
+import { airShared } from './replay/medium.js'
 import { cutBytes } from './compression.js'
 import { checkpointSender } from '../protocol/checkpoint.js'
 
@@ -168,8 +172,25 @@ export function trainingFigures(plan: Plan, job: Job, fleet: Fleet, network: Net
     samples,
     joules,
     at,
-    replayed: () => at(oneStepMs(plan, job, fleet, network), every > 0 ? checkpointStepMs(plan, job, fleet, network) : undefined),
+    replayed: () => replayedPrediction(plan, job, fleet, network, at),
   }
+}
+
+/**
+ * The prediction at the replayed step times: an ordinary step's (oneStepMs) and a checkpoint's.
+ * At once (airShared) the ordinary step is atOnceStepMs' mean over steps with the compute jitter,
+ * which moves where their transfers overlap, and its p95 theirs (but while checkpoints are over
+ * 5% of the steps); the checkpoint's step, replayed without jitter, moved as much as the ordinary
+ * step's mean.
+ */
+function replayedPrediction(plan: Plan, job: Job, fleet: Fleet, network: Network, at: TrainingFigures['at']): Prediction {
+  const every = checkpointEvery(job)
+  const ckptMs = every > 0 ? checkpointStepMs(plan, job, fleet, network) : undefined
+  if (!airShared(network)) return at(oneStepMs(plan, job, fleet, network), ckptMs)
+  const jittered = atOnceStepMs(plan, job, fleet, network)
+  const shift = jittered.meanMs - oneStepMs(plan, job, fleet, network)
+  const p = at(jittered.meanMs, ckptMs === undefined ? undefined : ckptMs + shift)
+  return every > 0 && every < 20 ? p : { ...p, p95LatencyMs: jittered.p95Ms }
 }
 
 type TrainingStages = ReadonlyArray<{ st: Plan['stages'][number]; reps: ReadonlyArray<{ d: DeviceProfile; ms: number; share: number }>; rate: number }>

@@ -1,7 +1,7 @@
 /**
  * The lower bound on a training step (replay/step-bound.ts) that lets the partitioner skip
  * replays never exceeds the replay's step (oneStepMs), on random training fleets and plans over
- * scheduled, granted, contended and busy air, with 1-16 micro-batches a step; and it is tight
+ * scheduled, granted, contended, at-once and busy air, with 1-16 micro-batches a step; and it is tight
  * enough to be worth having.
  */
 import { describe, expect, it } from 'vitest'
@@ -17,6 +17,8 @@ const networks: Network[] = [
   { standard: WIFI5, coordination: 'contended', availableAirtime: 0.8 },
   { standard: WIFI5, coordination: 'scheduled', availableAirtime: 0.6, background: { airShare: 0.2, burstBytes: 20_000, rateBps: 1e8 } },
   { standard: WIFI5, coordination: 'contended', availableAirtime: 0.5, background: { airShare: 0.3, burstBytes: 60_000, rateBps: 2e8 } },
+  // at once (the planner's at-once prediction): the stations share the air as contended ones do
+  { standard: WIFI5, coordination: 'scheduled', availableAirtime: 0.9, dcf: true },
 ]
 
 describe('stepLowerBoundMs', () => {

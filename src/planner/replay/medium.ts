@@ -12,7 +12,10 @@
  *   as soon as it is free, first come, first served);
  * - contended: every station with a queued hop sends at once and they share the air as the DCF
  *   model says (equal frame rates, so a slow station drags the others, plus collision loss); the
- *   medium is re-shared whenever a hop starts or ends.
+ *   medium is re-shared whenever a hop starts or ends. At once (Network.dcf, no grants: the
+ *   planner's at-once prediction, adapt/transfer-mode.ts predictAtOnce) the devices send as soon
+ *   as data is ready, so the medium is this one (airShared): the training replay's at-once step
+ *   is the simulator's `--uncoordinated` step, not one hop whole after another.
  * A wired hop takes its own link (transport.ts: framed bytes at the wired rate plus a latency per
  * message) and the broker relays every chunk; a transfer's chunks pipeline through its hops and
  * the relay as in the cost model (network/pipeline.ts, cost.ts pipelinedTransfer): the time off
@@ -76,6 +79,14 @@ export function transferSplit(from: DeviceProfile | null, to: DeviceProfile | nu
   return cachedSplit(splitsOf(network), from, to, bytes, hops, network)
 }
 
+/**
+ * Whether the stations with hops waiting send at once and share the air as DCF does: contended
+ * coordination, or at once (Network.dcf without grants; types.ts Network.dcf).
+ */
+export function airShared(network: Network): boolean {
+  return network.coordination === 'contended' || (network.dcf === true && network.grants !== true)
+}
+
 export class Medium {
   readonly radioJ = new Map<string, number>()
   /** Seconds during which something was on the air. */
@@ -95,12 +106,15 @@ export class Medium {
     private readonly network: Network,
   ) {
     this.splits = splitsOf(network)
+    this.scheduled = !airShared(network)
     const bg = network.background
     this.baseAirtime = bg ? Math.min(1, network.availableAirtime / (1 - bg.airShare)) : network.availableAirtime
   }
 
   /** The share of the air not taken by steady other traffic (the stochastic background apart). */
   private readonly baseAirtime: number
+  /** One hop on the air at a time (not airShared). */
+  private readonly scheduled: boolean
 
   /**
    * Starts the network's background traffic (if any) until `untilS`: bursts of `burstBytes` from
@@ -168,7 +182,7 @@ export class Medium {
     const flow: Flow = { own: true, bitsLeft: hopAirBits(hop, this.network), rateBps: hop.rateBps, notBefore, grantS, station, onDone: then, label, hop, rate: 0, solo: soloEfficiency(this.network.standard, hop.rateBps) }
     // the device's estimate of its air time (runtime/air-grants.ts linkAirMs, up to its constant factor, which the order ignores)
     if (granted && hop.txDevice !== null && this.network.grants) flow.ask = { device: hop.txDevice, airMs: ((hop.bytes * 8) / hop.rateBps) * 1000, overtaken: 0 }
-    if (this.network.coordination === 'scheduled') this.waiting.push(flow)
+    if (this.scheduled) this.waiting.push(flow)
     else {
       let q = this.queues.get(station)
       if (!q) this.queues.set(station, (q = []))
@@ -249,7 +263,7 @@ export class Medium {
       for (const f of this.arriving) this.active.add(f)
       this.arriving.length = 0
     }
-    const scheduled = this.network.coordination === 'scheduled'
+    const scheduled = this.scheduled
     if (scheduled) {
       if (this.waiting.length && !this.granting && !this.ownActive()) {
         const { pick, wake } = this.pickWaiting(now)

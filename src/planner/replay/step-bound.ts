@@ -7,7 +7,7 @@
  *   and backwards by the replay's micro-batch assignment), after its first micro-batch's input
  *   and the forwards and activations of the stages before it, and before its last one's
  *   gradients and backwards back to stage 0 (each at its quickest replica pair).
- * - With scheduled coordination one of the job's hops is on the air at a time: the step is no
+ * - With scheduled coordination (not at once: medium.ts airShared) one of the job's hops is on the air at a time: the step is no
  *   shorter than the air of every transfer of its micro-batches, the last one followed by a
  *   backward on stage 0 at least.
  * - After the flush, the all-reduce: each ring's rounds one after another (a round ends with its
@@ -20,7 +20,7 @@ import { soloEfficiency } from '../network/wifi.js'
 import { grantHoldS } from '../network/grants.js'
 import { stageParamBytes } from '../training.js'
 import type { DeviceProfile, Fleet, Job, Network, Plan } from '../types.js'
-import { transferSplit } from './medium.js'
+import { airShared, transferSplit } from './medium.js'
 import { replicaAssignment } from './training.js'
 import { cutBytes } from '../compression.js'
 
@@ -102,7 +102,8 @@ export function stepLowerBoundMs(plan: Plan, job: Job, fleet: Fleet, network: Ne
   }
   let bound = 0
   for (const [id, ms] of busy) bound = Math.max(bound, ms + (stageOf.get(id)! >= 0 ? around[stageOf.get(id)!]! : input))
-  const scheduled = network.coordination === 'scheduled'
+  // (at once the stations share the air as the contended medium does: replay/medium.ts airShared)
+  const scheduled = !airShared(network)
   if (scheduled) {
     // the replica of each micro-batch per stage
     const replica = assignment.map((ids, k) => ids.map((id) => plan.stages[k]!.devices.indexOf(id)))

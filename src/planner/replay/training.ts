@@ -30,6 +30,7 @@ import { stageParamBytes } from '../training.js'
 import { seededRandom } from '../../shared/random.js'
 import { checkpointSender } from '../../protocol/checkpoint.js'
 import { cutBytes } from '../compression.js'
+import { COMPUTE_CV } from '../inference.js'
 
 interface Task {
   kind: 'F' | 'B'
@@ -67,6 +68,24 @@ export function checkpointBytes(job: Job, layers: readonly [number, number]): nu
  */
 export function checkpointStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network): number {
   return simulateTraining(plan, job, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: 0, maxSteps: 1, checkpointFirst: true }).latencyMs
+}
+
+/** Steps the at-once step is replayed over (atOnceStepMs). */
+export const AT_ONCE_STEPS = 10
+
+/**
+ * The ordinary step at once (medium.ts airShared: the stations share the air as DCF does), mean
+ * and p95 over AT_ONCE_STEPS steps replayed with the compute jitter the cost model assumes
+ * (COMPUTE_CV, a fixed seed: pure) and no checkpoints. On the shared air a step's transfers slow
+ * each other where they overlap, and where they overlap moves with the tasks' times: jitter-free,
+ * edge-cluster's two equal stages keep in step and their activations and gradients seldom meet
+ * (2298 ms); with 5% jitter they do (2419 ms mean, 2551 p95; one at a time on the air the same
+ * jitter costs 1%: 2278 -> 2306). BENCHMARKS.md, "Training at once: the shared air in the replay".
+ */
+export function atOnceStepMs(plan: Plan, job: Job, fleet: Fleet, network: Network): { meanMs: number; p95Ms: number } {
+  const ordinary = { ...job, training: { ...job.training!, checkpointEverySteps: 0 } }
+  const r = simulateTraining(plan, ordinary, fleet, network, { durationS: 1e9, warmupS: 0, seed: 1, computeJitter: COMPUTE_CV, maxSteps: AT_ONCE_STEPS })
+  return { meanMs: r.latencyMs, p95Ms: r.p95LatencyMs }
 }
 
 /** What a replay saw: every air hop and every compute task, in seconds from the step's start. */
