@@ -14,10 +14,12 @@ import { Aedes, type Client, type AuthenticateError } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import mqemitterRedis from 'mqemitter-redis'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
+import aedesMemoryPersistence from 'aedes-persistence'
 import { Redis } from 'ioredis'
 import { Acl, type Principal } from './acl.js'
 import { GuardedConnection } from './frame-guard.js'
 import { ConnectionPolicy, accountOf, type Admission } from './connection-policy.js'
+import { BoundedQueues, type QueueBounds } from './bounded-queues.js'
 import { FileSessionOwners, RedisSessionOwners, type SessionOwnerStore } from './session-owners.js'
 import type { Logger } from '../log.js'
 import { DoraError, ErrorCodes } from '../errors.js'
@@ -37,6 +39,8 @@ export interface EmbeddedBrokerOptions {
   maxKeepaliveS?: number
   /** A packet begun and not finished within this time closes the connection, ms. */
   partialPacketTimeoutMs?: number
+  /** What a persistent session may have queued (QoS 1, away or unacknowledged); beyond, its new messages are dropped (bounded-queues.ts). */
+  maxQueued?: QueueBounds
   /** Told of every connection the policy refuses (for metrics). */
   onRefused?: (reason: 'client-id' | 'connections') => void
   /**
@@ -74,6 +78,12 @@ function redisBackends(url: string): { mq: ReturnType<typeof mqemitterRedis>; pe
   return { mq: mqemitterRedis({ ...opts, connectionName: 'dora-mq' }), persistence: aedesPersistenceRedis({ conn }), conn }
 }
 
+/** Aedes's own default persistence (a CommonJS module: its default import is the factory, whatever its types say). */
+const memoryPersistence = aedesMemoryPersistence as unknown as () => object
+
+/** Mosquitto's figures as Dora's Mosquitto config sets them (mosquitto-config.ts): 10,000 messages, 256 MiB. */
+export const DEFAULT_MAX_QUEUED: QueueBounds = { maxMessages: 10_000, maxBytes: 256 * 1024 * 1024 }
+
 export class EmbeddedBroker {
   private aedes: Aedes | null = null
   private redisConn: Redis | null = null
@@ -83,6 +93,8 @@ export class EmbeddedBroker {
   private readonly policy: ConnectionPolicy
   /** Owners of persistent sessions that outlive this broker (session-owners.ts); null: memory only. */
   private owners: SessionOwnerStore | null = null
+  /** What each persistent session has queued, bounded (null until the broker starts). */
+  queues: BoundedQueues | null = null
 
   constructor(private readonly options: EmbeddedBrokerOptions) {
     this.policy = new ConnectionPolicy({ maxConnectionsPerAccount: options.maxConnectionsPerAccount ?? 16, maxKeepaliveS: options.maxKeepaliveS ?? 300 })
@@ -104,8 +116,10 @@ export class EmbeddedBroker {
     const shared = o.redis ? redisBackends(o.redis) : null
     this.redisConn = shared?.conn ?? null
     this.owners = shared ? new RedisSessionOwners(shared.conn) : o.stateDir ? await FileSessionOwners.open(join(o.stateDir, 'session-owners.json')) : null
+    this.queues = new BoundedQueues(o.maxQueued ?? DEFAULT_MAX_QUEUED, (clientId, q) => log.warn({ clientId, ...q }, 'broker: a persistent session holds its most queued messages; its new QoS 1 messages are dropped until it acknowledges'))
     const aedes = await Aedes.createBroker({
-      ...(shared ? { mq: shared.mq, persistence: shared.persistence as never } : {}),
+      ...(shared ? { mq: shared.mq } : {}),
+      persistence: this.queues.wrap((shared?.persistence as object | undefined) ?? memoryPersistence()) as never,
       drainTimeout: o.drainTimeoutMs,
       preConnect: (_client, packet, done) => {
         // [MQTT-3.1.2-24] keepalive 0 means never time out: capped, like any larger value

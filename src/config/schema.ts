@@ -116,6 +116,13 @@ export const configSchema = z.object({
       maxKeepaliveS: z.number().int().min(1).max(65_535).default(300),
       /** A packet begun and not finished within this time closes the sender's connection, ms. */
       partialPacketTimeoutMs: z.number().int().min(100).default(30_000),
+      /**
+       * QoS 1 messages a persistent session (clean=false) may have queued (away, or sent and not
+       * acknowledged), and their bytes; beyond, its new messages are dropped. Mosquitto's
+       * max_queued_messages and max_queued_bytes (`dora mosquitto-config` writes these).
+       */
+      maxQueuedMessages: z.number().int().min(1).max(10_000_000).default(10_000),
+      maxQueuedBytes: z.number().int().min(65_536).max(64 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
       /** Anonymous clients (no username) may connect; off by default. */
       allowAnonymous: z.boolean(),
       /** With allowAnonymous, only clients from loopback addresses are let in anonymously. */

@@ -216,6 +216,7 @@ export class Hub {
       maxConnectionsPerAccount: e.maxConnectionsPerAccount,
       maxKeepaliveS: e.maxKeepaliveS,
       partialPacketTimeoutMs: e.partialPacketTimeoutMs,
+      maxQueued: { maxMessages: e.maxQueuedMessages, maxBytes: e.maxQueuedBytes },
       onRefused: (reason) => metrics.refusedConnections.inc({ reason }),
       log: log.child({ component: 'broker' }),
       redis: e.redis,
