@@ -14,7 +14,8 @@ import { StageTable } from './stage-table.js'
 import { DEFAULT_GROUP_TOLERANCE, mergeNearTypes } from './device-groups.js'
 import type { PartitionOptions, PlanCandidate } from './partition.js'
 import { beam, covered, insert } from './partition-labels.js'
-import { candidateGroups, groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, stepEstimate, countsOf, type Entry, type Group, type Labels, type Member, type Run, type SearchMemo, type StageRec, type Step } from './partition-step.js'
+import { candidateGroups } from './candidate-groups.js'
+import { groupMembers, singleGroups, newMemo, newRun, REPLICAS, stageStep, stepEstimate, countsOf, type Entry, type Group, type Labels, type Member, type Run, type SearchMemo, type StageRec, type Step } from './partition-step.js'
 
 export interface DeviceType {
   readonly index: number
