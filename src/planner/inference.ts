@@ -64,7 +64,7 @@ export function predictInference(plan: Plan, job: Job, fleet: Fleet, network: Ne
       share: s.share,
       baseMs: 0,
       batchWait: { others: b - 1, rateRps: lambda * s.share, ...(streams.clocked[k] ? { periodic: true } : {}) },
-      steps: stages.map((st, j) => st.replicas.map((r, ri) => ({ weight: weights[k]![j]![ri]!, ms: r.ms + moveMs[k]![j]![ri]!, wait: queues.waits[j]![ri]! }))),
+      steps: stages.map((st, j) => st.replicas.map((r, ri) => ({ weight: weights[k]![j]![ri]!, ms: r.ms + moveMs[k]![j]![ri]!, wait: queues.waits[j]![ri]!, sdMs: COMPUTE_CV * r.ms }))),
     })),
     // the other micro-batches whose flights overlap this one's (Poisson: 2 x arrivals x the
     // flight time off the queues, from its source's send to its results; see airWaitShape)

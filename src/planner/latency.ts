@@ -162,6 +162,29 @@ function dimension(d: number): Float64Array {
   return dim
 }
 
+const normals = new Map<number, Float64Array>()
+
+/** Dimension d of the point set as standard normal values (its quantiles through normalQuantile). */
+function normalDimension(d: number): Float64Array {
+  let z = normals.get(d)
+  if (!z) normals.set(d, (z = dimension(d).map(normalQuantile)))
+  return z
+}
+
+/** The standard normal's quantile at u in (0, 1) (Acklam's rational approximation, relative error under 1.2e-9). */
+export function normalQuantile(u: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239]
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572]
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783]
+  const dd = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416]
+  const tailP = (q: number) => (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((dd[0]! * q + dd[1]!) * q + dd[2]!) * q + dd[3]!) * q + 1)
+  if (u < 0.02425) return tailP(Math.sqrt(-2 * Math.log(u)))
+  if (u > 1 - 0.02425) return -tailP(Math.sqrt(-2 * Math.log(1 - u)))
+  const q = u - 0.5
+  const r = q * q
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+}
+
 /** Value of a Wait at quantile u. */
 export function waitAt(w: Wait, u: number): number {
   const tail = 1 - u
@@ -181,7 +204,8 @@ export interface RequestPaths {
     readonly baseMs: number
     /** Batching: a request waits for up to this many later arrivals at this rate (per s): Poisson gaps, or fixed ones (a frame clock). */
     readonly batchWait: { readonly others: number; readonly rateRps: number; readonly periodic?: boolean }
-    readonly steps: ReadonlyArray<ReadonlyArray<{ readonly weight: number; readonly ms: number; readonly wait: Wait }>>
+    /** Per step, its options; `sdMs`: the standard deviation of the option's compute (normal, the simulator's jitter). */
+    readonly steps: ReadonlyArray<ReadonlyArray<{ readonly weight: number; readonly ms: number; readonly wait: Wait; readonly sdMs?: number }>>
   }>
   readonly shared: readonly Wait[]
 }
@@ -197,6 +221,7 @@ export function p95Ms(paths: RequestPaths): number {
   const sharedDims = paths.shared.map((_, i) => dimension(100 + i))
   const maxBatch = Math.max(0, ...paths.sources.map((s) => s.batchWait.others))
   const batchDims = Array.from({ length: maxBatch }, (_, g) => dimension(60 + g))
+  const jitter = normalDimension(200)
   for (let n = 0; n < POINTS; n++) {
     let u = uSource[n]!
     let k = 0
@@ -206,6 +231,8 @@ export function p95Ms(paths: RequestPaths): number {
     // the request waits for the later arrivals of its micro-batch: a sum of exponential gaps
     const later = Math.floor(uBatch[n]! * (src.batchWait.others + 1))
     for (let g = 0; g < later; g++) t += ((src.batchWait.periodic ? 1 : -Math.log(1 - batchDims[g]![n]!)) / src.batchWait.rateRps) * 1000
+    // the compute times along the route jitter independently (normal): their sum's spread
+    let variance = 0
     for (let j = 0; j < src.steps.length; j++) {
       const options = src.steps[j]!
       let v = pickDims[j]![n]!
@@ -213,8 +240,10 @@ export function p95Ms(paths: RequestPaths): number {
       while (r < options.length - 1 && v >= options[r]!.weight) v -= options[r++]!.weight
       const o = options[r]!
       t += o.ms
+      variance += (o.sdMs ?? 0) ** 2
       if (o.wait.p > 0) t += waitAt(o.wait, waitDims[j]![n]!)
     }
+    if (variance > 0) t += Math.sqrt(variance) * jitter[n]!
     for (let i = 0; i < sharedDims.length; i++) if (paths.shared[i]!.p > 0) t += waitAt(paths.shared[i]!, sharedDims[i]![n]!)
     samples[n] = t
   }

@@ -20,7 +20,7 @@ const CAMS = ['cam-1', 'cam-2', 'cam-3', 'cam-4', 'cam-5', 'cam-6']
 const run = { durationS: 600, warmupS: 10, computeJitter: 0.05 }
 
 describe('six cameras and an Orin (issue 14, SIMULATION)', () => {
-  it('every camera running the whole detector: no phantom air, the at-once prediction within 5% (mean) and 10% (p95) of the at-once run', async () => {
+  it("every camera running the whole detector: no phantom air, the at-once prediction within 5% (mean) and 3% (p95) of the at-once run, kept out only by the p95's uncertainty", async () => {
     const scenario = await readScenario(FILE)
     const inputs = await planningInputs(FILE, scenario)
     const contended = await planningInputs(FILE, scenario, 'contended')
@@ -29,13 +29,17 @@ describe('six cameras and an Orin (issue 14, SIMULATION)', () => {
     // only the detections cross the air: each camera keeps its 1.2 MB frame
     expect(judged.prediction.utilisation.air).toBeLessThan(0.01)
     expect(judged.modes.mode).toBe('at-once')
-    expect(judged.compliance.compliant).toBe(true)
+    // its p95 (the Pi cameras' ~700 ms detector and its jitter) is too close to the bound for the
+    // estimate's uncertainty: headroom, not phantom air, keeps it out (simulated p95 754-762 ms)
+    expect(judged.compliance.compliant).toBe(false)
+    expect(judged.compliance.violations.map((v) => v.bound)).toEqual(['p95LatencyMs'])
     for (const seed of [1, 7]) {
       const r = simulate(plan, { ...contended.job, frameClocks: true }, contended.fleet, contended.network, { ...run, seed })
       expect(r.completed).toBe(r.requests)
       expect(r.airBusyFraction).toBeLessThan(0.01)
       expect(Math.abs(judged.prediction.latencyMs / r.latencyMs - 1)).toBeLessThan(0.05)
-      expect(Math.abs(judged.prediction.p95LatencyMs / r.p95LatencyMs - 1)).toBeLessThan(0.1)
+      // the compute jitter is in the p95 (latency.ts p95Ms; without it: 699.7 ms, 8% under)
+      expect(Math.abs(judged.prediction.p95LatencyMs / r.p95LatencyMs - 1)).toBeLessThan(0.03)
       expect(r.p95LatencyMs).toBeLessThan(800)
     }
   })
