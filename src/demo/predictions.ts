@@ -25,12 +25,16 @@ export function transferMode(e: PlanEpoch, coordination: 'slots' | 'none'): stri
   return [...new Set(e.parts.map((p) => (!p.modes ? (p.schedule ? 'slots' : 'at once') : p.modes.mode === 'slots' && p.schedule ? 'slots' : p.modes.mode === 'grants' ? grants : 'at once')))].join(' + ')
 }
 
-/** The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule). */
+/**
+ * The scheduler's mean latency of an epoch's mix with slots (null when a plan has no schedule):
+ * as the slots run where every source is a device (turn-replay.ts), else the placed cycle's plus
+ * the hub's requests' wait for their turn.
+ */
 export function slotLatencyMs(e: PlanEpoch): number | null {
   let sum = 0
   for (const p of e.parts) {
     if (!p.schedule) return null
-    sum += p.weight * (p.schedule.latencyMs + p.schedule.waitMs)
+    sum += p.weight * (p.schedule.asRun?.latencyMs ?? p.schedule.latencyMs + p.schedule.waitMs)
   }
   return sum
 }

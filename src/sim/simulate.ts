@@ -20,7 +20,7 @@ import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile
 import { seededRandom } from '../shared/random.js'
 import { planRouting } from '../planner/routing.js'
 import { WeightedTurns } from '../runtime/route.js'
-import { SlotGate } from '../runtime/slot-gate.js'
+import { SlotGate } from '../shared/slot-gate.js'
 
 import type { SimOptions, SimResult } from '../planner/replay/run.js'
 import type { Schedule } from '../planner/network/scheduler.js'
@@ -107,7 +107,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
  * How a transfer goes. Without a schedule: at once (the medium's grants or contention). With a
  * schedule, as a device sends in slots (device-firmware-bridge/transfer-gate.ts): a device waits
  * for the earliest of its slots toward the receiver that no earlier transfer of its took, slots
- * that began within the last cycle and went untaken taken at once (runtime/slot-gate.ts, work-
+ * that began within the last cycle and went untaken taken at once (shared/slot-gate.ts, work-
  * conserving), then sends, its hops going as soon as the air is free; a micro-batch is not tied to
  * the slot the scheduler drew for it. A source's inputs (`ungated`) and the hub's sends (the
  * access point's forwarding included) go at once.

@@ -1,7 +1,8 @@
 /**
  * How a plan's transfers go, chosen by prediction (pure). Three modes:
  * - `slots`: the network scheduler's timed slots (release to result under the schedule, plus the
- *   expected wait for a micro-batch's turn);
+ *   expected wait for a micro-batch's turn; with device sources only, the schedule as it runs:
+ *   network/turn-replay.ts);
  * - `grants`: the hub grants the air over MQTT, one transfer at a time, the shortest ask first
  *   (topics.md § Air grants): the cost model with every device hop paying its grant's round
  *   trip (network/grants.ts), the air held meanwhile;
@@ -118,14 +119,17 @@ export function restamp(m: ModeChoice, epochStartMs: number): ModeChoice {
 }
 
 /**
- * Slots: the scheduler's mean (release to result, plus the hub's requests' wait for their turn).
- * With every source a device that captures at its turns (no wait), nothing queues: the p95 is the
- * cycle's micro-batches' own times, each with the compute jitter's 95th percentile (CV
- * COMPUTE_CV); otherwise the spread around the mean is taken as the cost model's.
+ * Slots: the scheduler's mean (release to result, plus the hub's requests' wait for their turn),
+ * the spread around it taken as the cost model's. With every source a device that captures at its
+ * turns (no wait), the schedule as it runs (Schedule.asRun, network/turn-replay.ts: turns the
+ * frames leave empty, the work-conserving slot gate, the compute jitter); without that replay (no
+ * sample), the cycle's micro-batches' own times, each with the compute jitter's 95th percentile
+ * (CV COMPUTE_CV).
  */
 function slotPrediction(s: Schedule, scheduled: () => Prediction): ModePrediction {
   const latencyMs = s.latencyMs + s.waitMs
   if (s.waitMs > 0) return { latencyMs, p95LatencyMs: scheduled().p95LatencyMs + (latencyMs - scheduled().latencyMs) }
+  if (s.asRun) return { latencyMs: s.asRun.latencyMs, p95LatencyMs: s.asRun.p95LatencyMs }
   const computeOf = s.latenciesMs.map(() => 0)
   for (const c of s.compute) computeOf[c.microBatch] = (computeOf[c.microBatch] ?? 0) + c.durationMs
   const each = s.latenciesMs.map((x, m) => x + 1.645 * COMPUTE_CV * computeOf[m]!).sort((a, b) => a - b)

@@ -39,6 +39,7 @@ import { CyclicTimeline } from './slots.js'
 import { DEFAULT_TRANSPORT } from './transport.js'
 import { checkpointEvery, checkpointStepMs, traceOneStep } from '../replay/training.js'
 import { cutBytes } from '../compression.js'
+import { slotsAsRun } from './turn-replay.js'
 
 export interface ScheduleOptions {
   /** Guard added to every slot for clock error and jitter, ms. */
@@ -76,7 +77,7 @@ export interface Schedule {
   readonly cycleMs: number
   readonly epochStartMs: number
   readonly guardMs: number
-  /** Mean release-to-result time of a micro-batch under the schedule, ms. */
+  /** Mean release-to-result time of a micro-batch of the placed cycle (every turn full, guards included), ms. */
   readonly latencyMs: number
   /** Release-to-result time of each micro-batch of the cycle, ms. */
   readonly latenciesMs: readonly number[]
@@ -85,6 +86,13 @@ export interface Schedule {
    * arrivals) wait; a device source captures at its turn (runtime/turn-clock.ts) and waits none.
    */
   readonly waitMs: number
+  /**
+   * With device sources only (frame clocks): the release-to-result time as the slots run, mean
+   * and p95, ms, and the share of turns that carry a micro-batch. A frame clock leaves some turns
+   * empty and the slot gate is work-conserving, so later micro-batches queue less than in the
+   * placed cycle (turn-replay.ts).
+   */
+  readonly asRun?: { readonly latencyMs: number; readonly p95LatencyMs: number; readonly filled: number }
   /** Share of the cycle the air is held (slots and guards). */
   readonly airShare: number
   readonly slots: readonly Slot[]
@@ -150,11 +158,17 @@ export function scheduleTransfers(plan: Plan, job: Job, fleet: Fleet, network: N
   for (let T = lower; T <= maxPeriod; T *= 1.05) {
     const s = placeInOrder(chains, T, N, guardMs, options.epochStartMs ?? 0, routes)
     if (!s) continue
-    if (job.goal === 'throughput') return { ok: true, schedule: { ...s, waitMs: releaseWait(T) } }
+    if (job.goal === 'throughput') {
+      best = { s: { ...s, waitMs: releaseWait(T) }, cost: 0 }
+      break
+    }
     const cost = s.latencyMs + releaseWait(T)
     if (!best || cost < best.cost - 1e-9) best = { s: { ...s, waitMs: releaseWait(T) }, cost }
   }
-  return best ? { ok: true, schedule: best.s } : { ok: false, reason: `no schedule with a period up to ${maxPeriod.toFixed(1)} ms` }
+  if (!best) return { ok: false, reason: `no schedule with a period up to ${maxPeriod.toFixed(1)} ms` }
+  // device sources only: the schedule as it runs (turns left empty, free slots taken; turn-replay.ts)
+  const asRun = sources.every((x) => x.d !== null) ? slotsAsRun(plan, job, fleet, network, best.s) : null
+  return { ok: true, schedule: asRun ? { ...best.s, asRun } : best.s }
 }
 
 type Source = { readonly d: DeviceProfile | null; readonly share: number }
