@@ -9,8 +9,12 @@
  * new QoS 1 messages are dropped, as Mosquitto drops them; a dropped tensor chunk is re-sent by
  * its source after the reassembly timeout. Clean sessions queue nothing and are not affected.
  *
- * Wraps any Aedes persistence (in memory, or Redis) by its three queue calls: enqueue counts,
- * the message id given when a queued message is sent is remembered with its size, and the
+ * The bound holds per account (all the persistent sessions one login opened, `accountOf`), so
+ * opening more sessions does not buy more room: one dashboard login with a thousand client ids
+ * holds what one session may.
+ *
+ * Wraps any Aedes persistence (in memory, or Redis) by its queue calls: enqueue counts, the
+ * message id given when a queued message is sent is remembered with its size, and the
  * acknowledgement (outgoingClearMessageId) gives the room back.
  */
 export interface QueueBounds {
@@ -21,10 +25,15 @@ export interface QueueBounds {
 interface Queued {
   messages: number
   bytes: number
+  /** Dropped since the account last had room (accounts only). */
+  dropped: number
+}
+
+interface Session extends Queued {
+  readonly account: Queued
+  readonly accountKey: string
   /** Message id -> bytes, for the messages sent and awaiting acknowledgement. */
   readonly sent: Map<number, number>
-  /** Dropped since the last report. */
-  dropped: number
 }
 
 interface QueuePacket {
@@ -48,20 +57,23 @@ interface QueuePersistence {
 const bytesOf = (p: QueuePacket): number => (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload?.byteLength ?? 0)
 
 export class BoundedQueues {
-  private readonly queues = new Map<string, Queued>()
-  /** Messages dropped for sessions over their bound, in all. */
+  private readonly sessions = new Map<string, Session>()
+  private readonly accounts = new Map<string, Queued>()
+  /** Messages dropped for accounts over their bound, in all. */
   dropped = 0
 
   constructor(
     private readonly bounds: QueueBounds,
-    /** Told once per episode (the first drop after the session had room) of a session over its bound. */
-    private readonly onFull: (clientId: string, queued: { messages: number; bytes: number }) => void,
+    /** Told once per episode (the first drop after the account had room) of an account over its bound. */
+    private readonly onFull: (account: string, clientId: string, queued: { messages: number; bytes: number }) => void,
+    /** The account a client id belongs to (the connection policy's owner); unknown: the id alone. */
+    private readonly accountOf: (clientId: string) => string | undefined = () => undefined,
   ) {}
 
-  /** What is queued for a session now (tests, metrics). */
-  queued(clientId: string): { messages: number; bytes: number } {
-    const q = this.queues.get(clientId)
-    return { messages: q?.messages ?? 0, bytes: q?.bytes ?? 0 }
+  /** What is queued for a session now, and for its account (tests, metrics). */
+  queued(clientId: string): { messages: number; bytes: number; account: { messages: number; bytes: number } } {
+    const q = this.sessions.get(clientId)
+    return { messages: q?.messages ?? 0, bytes: q?.bytes ?? 0, account: { messages: q?.account.messages ?? 0, bytes: q?.account.bytes ?? 0 } }
   }
 
   /** The persistence with its queues bounded: every other call goes to it unchanged. */
@@ -75,7 +87,7 @@ export class BoundedQueues {
       },
       outgoingUpdate: (client, packet) => {
         // (a QoS 2 PUBREL updates the same id without a payload: the first size stays)
-        const q = this.queues.get(client.id)
+        const q = this.sessions.get(client.id)
         if (q && packet.messageId !== undefined && !q.sent.has(packet.messageId)) q.sent.set(packet.messageId, bytesOf(packet))
         return inner.outgoingUpdate(client, packet)
       },
@@ -88,7 +100,9 @@ export class BoundedQueues {
       // persistence all the same (only subscriptions go): cleared here, for sessions that queued
       cleanSubscriptions: async (client) => {
         await inner.cleanSubscriptions(client)
-        if (!this.queues.delete(client.id)) return
+        const q = this.sessions.get(client.id)
+        if (!q) return
+        this.forget(client.id, q)
         for await (const p of inner.outgoingStream(client)) await inner.outgoingClearMessageId(client, p).catch(() => undefined)
       },
     }
@@ -103,28 +117,51 @@ export class BoundedQueues {
   }
 
   private admit(clientId: string, packet: QueuePacket): boolean {
-    let q = this.queues.get(clientId)
-    if (!q) this.queues.set(clientId, (q = { messages: 0, bytes: 0, sent: new Map(), dropped: 0 }))
+    const q = this.session(clientId)
+    const a = q.account
     const bytes = bytesOf(packet)
-    if (q.messages + 1 > this.bounds.maxMessages || q.bytes + bytes > this.bounds.maxBytes) {
+    if (a.messages + 1 > this.bounds.maxMessages || a.bytes + bytes > this.bounds.maxBytes) {
       this.dropped++
-      if (q.dropped++ === 0) this.onFull(clientId, { messages: q.messages, bytes: q.bytes })
+      if (a.dropped++ === 0) this.onFull(q.accountKey, clientId, { messages: a.messages, bytes: a.bytes })
       return false
     }
     q.messages++
     q.bytes += bytes
+    a.messages++
+    a.bytes += bytes
     return true
   }
 
+  private session(clientId: string): Session {
+    let q = this.sessions.get(clientId)
+    if (q) return q
+    const accountKey = this.accountOf(clientId) ?? `client:${clientId}`
+    let account = this.accounts.get(accountKey)
+    if (!account) this.accounts.set(accountKey, (account = { messages: 0, bytes: 0, dropped: 0 }))
+    this.sessions.set(clientId, (q = { messages: 0, bytes: 0, dropped: 0, account, accountKey, sent: new Map() }))
+    return q
+  }
+
   private release(clientId: string, messageId: number | undefined): void {
-    const q = this.queues.get(clientId)
+    const q = this.sessions.get(clientId)
     if (!q || messageId === undefined) return
     const bytes = q.sent.get(messageId)
     if (bytes === undefined) return
     q.sent.delete(messageId)
     q.messages--
     q.bytes -= bytes
-    q.dropped = 0
-    if (q.messages === 0) this.queues.delete(clientId)
+    q.account.messages--
+    q.account.bytes -= bytes
+    q.account.dropped = 0
+    if (q.messages === 0) this.forget(clientId, q)
+  }
+
+  /** A session with nothing queued, or discarded: its account gives back what it held. */
+  private forget(clientId: string, q: Session): void {
+    this.sessions.delete(clientId)
+    q.account.messages -= q.messages
+    q.account.bytes -= q.bytes
+    for (const other of this.sessions.values()) if (other.account === q.account) return
+    this.accounts.delete(q.accountKey)
   }
 }

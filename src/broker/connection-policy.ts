@@ -84,6 +84,11 @@ export class ConnectionPolicy {
   }
 
   /** A client is gone: its id is free again unless it holds a persistent session. */
+  /** The account that opened a client id (connected now, or holding a persistent session). */
+  ownerOf(clientId: string): string | undefined {
+    return this.owners.get(clientId)?.account
+  }
+
   closed(client: PolicyClient): void {
     const held = this.owners.get(client.id)
     if (held?.client === client) {

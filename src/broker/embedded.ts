@@ -116,7 +116,11 @@ export class EmbeddedBroker {
     const shared = o.redis ? redisBackends(o.redis) : null
     this.redisConn = shared?.conn ?? null
     this.owners = shared ? new RedisSessionOwners(shared.conn) : o.stateDir ? await FileSessionOwners.open(join(o.stateDir, 'session-owners.json')) : null
-    this.queues = new BoundedQueues(o.maxQueued ?? DEFAULT_MAX_QUEUED, (clientId, q) => log.warn({ clientId, ...q }, 'broker: a persistent session holds its most queued messages; its new QoS 1 messages are dropped until it acknowledges'))
+    this.queues = new BoundedQueues(
+      o.maxQueued ?? DEFAULT_MAX_QUEUED,
+      (account, clientId, q) => log.warn({ account, clientId, ...q }, 'broker: an account\'s persistent sessions hold their most queued messages; new QoS 1 messages to them are dropped until they acknowledge'),
+      (clientId) => this.policy.ownerOf(clientId),
+    )
     const aedes = await Aedes.createBroker({
       ...(shared ? { mq: shared.mq } : {}),
       persistence: this.queues.wrap((shared?.persistence as object | undefined) ?? memoryPersistence()) as never,

@@ -117,8 +117,8 @@ export const configSchema = z.object({
       /** A packet begun and not finished within this time closes the sender's connection, ms. */
       partialPacketTimeoutMs: z.number().int().min(100).default(30_000),
       /**
-       * QoS 1 messages a persistent session (clean=false) may have queued (away, or sent and not
-       * acknowledged), and their bytes; beyond, its new messages are dropped. Mosquitto's
+       * QoS 1 messages an account's persistent sessions (clean=false) may have queued (away, or
+       * sent and not acknowledged), and their bytes; beyond, new ones are dropped. Mosquitto's
        * max_queued_messages and max_queued_bytes (`dora mosquitto-config` writes these).
        */
       maxQueuedMessages: z.number().int().min(1).max(10_000_000).default(10_000),

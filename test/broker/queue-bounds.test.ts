@@ -32,7 +32,7 @@ async function broker(): Promise<{ b: EmbeddedBroker; port: number }> {
 }
 
 /** A subscriber on `dora/v1/x/#` at QoS 1 with a persistent session; acknowledges only with `ack`. */
-async function subscriber(port: number, ack: boolean) {
+async function subscriber(port: number, ack: boolean, clientId = 'dash') {
   const sock = net.connect(port, '127.0.0.1')
   const parser = mqttPacket.parser({ protocolVersion: 4 })
   let got = 0
@@ -45,7 +45,7 @@ async function subscriber(port: number, ack: boolean) {
   sock.on('error', () => undefined)
   stops.push(() => void sock.destroy())
   await new Promise((r) => sock.once('connect', r))
-  sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId: 'dash', keepalive: 60 }))
+  sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId, keepalive: 60 }))
   sock.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'dora/v1/x/#', qos: 1 }] }))
   await new Promise((r) => setTimeout(r, 200))
   return { got: () => got, close: () => new Promise<void>((r) => { sock.once('close', () => r()); sock.end() }) }
@@ -81,5 +81,18 @@ describe('persistent sessions at the embedded broker', () => {
     await publish(port, 200)
     await expect.poll(() => back.got(), { timeout: 5000 }).toBe(BOUND.maxBytes / CHUNK + 200)
     expect(b.queues!.queued('dash').messages).toBe(0)
+  })
+
+  it('one account\'s sessions share the bound: more client ids buy no more room', async () => {
+    const { b, port } = await broker()
+    // both anonymous: one account
+    await subscriber(port, false, 'dash-1')
+    await subscriber(port, false, 'dash-2')
+    await publish(port, 100)
+    const total = b.queues!.queued('dash-1').account
+    expect(total).toEqual(b.queues!.queued('dash-2').account)
+    expect(total.bytes).toBe(BOUND.maxBytes)
+    expect(b.queues!.queued('dash-1').bytes + b.queues!.queued('dash-2').bytes).toBe(BOUND.maxBytes)
+    expect(b.queues!.dropped).toBe(2 * 100 - BOUND.maxBytes / CHUNK)
   })
 })
