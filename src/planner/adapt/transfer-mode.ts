@@ -12,7 +12,9 @@
  *   BENCHMARKS.md § At once: periodic cameras and the shared air). The simulator's at-once run
  *   (`dora simulate --uncoordinated`: its DCF medium, the same frame clocks) is its check.
  * The epoch runs the mode predicted fastest (mean latency; ties go to the simpler mode: at once,
- * then grants, then slots), or the one the job forces (`job.transfers`), and its prediction is
+ * then grants, then slots) among those whose training steps keep up with their air (at once a
+ * step need not wait for the last checkpoint, whose air may then outlast it), or the one the job
+ * forces (`job.transfers`), and its prediction is
  * that mode's. A slot that a ready transfer must
  * wait for costs up to a cycle, and a grant costs a round trip per transfer: coordination wins
  * only where removing queueing and contention outweighs what it costs.
@@ -65,10 +67,19 @@ function modesOf(plan: Plan, job: Job, fleet: Fleet, network: Network, scheduled
   const g = predict(plan, job, fleet, { ...network, coordination: 'scheduled', grants: true })
   const grants = { latencyMs: g.latencyMs, p95LatencyMs: g.p95LatencyMs }
   const slots = s.ok ? slotPrediction(s.schedule, scheduled) : null
-  let mode: TransferMode = 'at-once'
-  let best = atOnce.latencyMs
-  if (grants.latencyMs < best) [mode, best] = ['grants', grants.latencyMs]
-  if (slots && slots.latencyMs < best) mode = 'slots'
+  // a training mode whose steps need more air than they last (its checkpoints cannot keep their
+  // cadence: compliance's air bound) runs only where no mode keeps up
+  const keepsUp = (p: () => Prediction) => !job.training || (p().utilisation['air'] ?? 0) <= 1
+  const modes: Array<[TransferMode, number, () => Prediction]> = [['at-once', atOnce.latencyMs, () => a], ['grants', grants.latencyMs, () => g]]
+  if (slots) modes.push(['slots', slots.latencyMs, scheduled])
+  // (a mode's air looked at only where it would win: the slots' resources are a prediction more)
+  const fastest = (keeping: boolean): TransferMode | null => {
+    let pick: TransferMode | null = null
+    let best = Infinity
+    for (const [m, ms, p] of modes) if ((pick === null || ms < best) && (!keeping || keepsUp(p))) [pick, best] = [m, ms]
+    return pick
+  }
+  let mode = fastest(true) ?? fastest(false)!
   // a job may force one mode (to measure it): slots only where the plan has them
   if (job.transfers) mode = job.transfers === 'slots' && !slots ? 'at-once' : job.transfers
   const choice = { mode, schedule: s.ok ? s.schedule : null, slots, grants, atOnce }
