@@ -3,10 +3,10 @@
  * that mode (issue 15 item 2): for each shipped inference scenario and camera-wall at 4x its rate
  * (a contended camera fleet), Dora's plan (partition, judged as it will run), the prediction of
  * slots, hub grants and at once (adapt/transfer-mode.ts judgeAsRun) and the simulated run of each:
- * slots with the scheduler's schedule, grants with their round trips (`dora simulate`'s default),
- * at once on the DCF medium with device sources on free-running frame clocks
- * (`dora simulate --uncoordinated`); the mode chosen and the adapter's epoch prediction (what the
- * demo's summary prints). SIMULATION, no emulation.
+ * slots with the scheduler's schedule, grants with their round trips (`dora simulate`'s default)
+ * and at once on the DCF medium (`dora simulate --uncoordinated`), both with device sources on
+ * free-running frame clocks, as the device agent captures without turns; the mode chosen and the
+ * adapter's epoch prediction (what the demo's summary prints). SIMULATION, no emulation.
  * Run: npx tsx bench/mode-choice.ts (env DURATION_S=300, SEEDS=1,2, CASES=smart-home@1,camera-wall@4)
  */
 import { fileURLToPath } from 'node:url'
@@ -42,7 +42,7 @@ export async function modeChoiceBench(cases: readonly string[], seeds: readonly 
     const o = (seed: number) => ({ durationS, warmupS: 10, seed, computeJitter: 0.05 })
     const rows: ModeRow[] = [
       { mode: 'slots', predicted: j.modes.slots, simulated: j.modes.schedule ? seeds.map((s) => pair(simulate(plan, job, fleet, network, { ...o(s), schedule: j.modes.schedule! }))) : [] },
-      { mode: 'grants', predicted: j.modes.grants, simulated: seeds.map((s) => pair(simulate(plan, job, fleet, { ...network, grants: true }, o(s)))) },
+      { mode: 'grants', predicted: j.modes.grants, simulated: seeds.map((s) => pair(simulate(plan, { ...job, frameClocks: true }, fleet, { ...network, grants: true }, o(s)))) },
       { mode: 'at-once', predicted: j.modes.atOnce, simulated: seeds.map((s) => pair(simulate(plan, { ...job, frameClocks: true }, fleet, { ...network, coordination: 'contended' }, o(s)))) },
     ]
     const air = j.prediction.utilisation['air'] ?? 0

@@ -70,8 +70,9 @@ async function simulateAction(flags: SimulateFlags, setExit: (code: number) => v
     }
     // the hub's grants cost their round trip, as in a run (topics.md § Air grants)
     const network = coordination === 'granted' ? { ...inputs.network, grants: true } : inputs.network
-    // at once, the devices' sources run free on their own frame clocks (the device agent's startSource)
-    const job = flags.uncoordinated ? { ...inputs.job, frameClocks: true } : inputs.job
+    // without slots (at once, hub grants), the devices' sources run free on their own frame clocks
+    // (the device agent's startSource); with slots they capture at their turns (the schedule's)
+    const job = schedule ? inputs.job : { ...inputs.job, frameClocks: true }
     return simulate(plan, job, inputs.fleet, network, { durationS: flags.duration, warmupS: Math.min(10, flags.duration / 10), seed: flags.seed, computeJitter: 0.05, ...(schedule ? { schedule } : {}) })
   }
   if (flags.dynamics) return printDynamics(scenario, inputs, flags)

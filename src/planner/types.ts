@@ -120,8 +120,9 @@ export interface Job {
    * Device sources capture on frame clocks of their own, each at its rate from a random phase, as
    * the device agent does when it sends at once (device-firmware-bridge/agent.ts startSource:
    * free-running, not phased to turns); the hub's source stays Poisson (the demo drives it so).
-   * Set for the at-once prediction (adapt/transfer-mode.ts) and the at-once run (`dora simulate
-   * --uncoordinated`, the simulator's contended medium). Absent: every source Poisson.
+   * Set for the at-once and grants predictions (adapt/transfer-mode.ts: without turns a device
+   * captures on its own clock in either mode) and their runs (`dora simulate`, its grants and
+   * `--uncoordinated`; with slots the schedule phases the sources). Absent: every source Poisson.
    */
   readonly frameClocks?: boolean
 }

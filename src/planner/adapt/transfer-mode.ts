@@ -5,7 +5,8 @@
  *   network/turn-replay.ts);
  * - `grants`: the hub grants the air over MQTT, one transfer at a time, the shortest ask first
  *   (topics.md § Air grants): the cost model with every device hop paying its grant's round
- *   trip (network/grants.ts), the air held meanwhile;
+ *   trip (network/grants.ts), the air held meanwhile, device sources on their frame clocks
+ *   (Job.frameClocks, as at once: without turns a device captures on its own clock);
  * - `at-once`: devices send as soon as data is ready, device sources on free-running frame clocks
  *   at random phases (as the device agent captures when it sends at once): the cost model with
  *   Job.frameClocks and Network.dcf (the stations with hops waiting share the air as DCF does;
@@ -59,12 +60,21 @@ export function predictAtOnce(plan: Plan, job: Job, fleet: Fleet, network: Netwo
   return predict(plan, { ...job, frameClocks: true }, fleet, { ...network, coordination: 'scheduled', grants: false, dcf: true })
 }
 
+/**
+ * The grants prediction: device sources on frame clocks, as at once (a device captures on its own
+ * free-running clock whenever it has no turns: device-firmware-bridge/agent.ts startSource), the
+ * air in the grant desk's order with every device hop paying its grant's round trip.
+ */
+export function predictGrants(plan: Plan, job: Job, fleet: Fleet, network: Network): Prediction {
+  return predict(plan, { ...job, frameClocks: true }, fleet, { ...network, coordination: 'scheduled', grants: true })
+}
+
 /** Each mode's prediction, the mode chosen, and the whole cost-model prediction of the mode that runs. */
 function modesOf(plan: Plan, job: Job, fleet: Fleet, network: Network, scheduled: () => Prediction, epochStartMs: number): { choice: ModeChoice; ran: Prediction } {
   const s = scheduleTransfers(plan, job, fleet, network, { epochStartMs })
   const a = predictAtOnce(plan, job, fleet, network)
   const atOnce = { latencyMs: a.latencyMs, p95LatencyMs: a.p95LatencyMs }
-  const g = predict(plan, job, fleet, { ...network, coordination: 'scheduled', grants: true })
+  const g = predictGrants(plan, job, fleet, network)
   const grants = { latencyMs: g.latencyMs, p95LatencyMs: g.p95LatencyMs }
   const slots = s.ok ? slotPrediction(s.schedule, scheduled) : null
   // a training mode whose steps need more air than they last (its checkpoints cannot keep their
