@@ -2,14 +2,16 @@
  * Warm-start re-planning when devices join or leave (issue 18). Pure.
  *
  * The kept candidate plans (the last search's front) are edited instead of searched again:
- * - a join: the newcomer becomes an extra replica of a stage, or takes the place of one of its
- *   devices (every stage of every kept plan, every device of the stage);
+ * - a join: the newcomer becomes an extra replica of a stage, takes the place of one of its
+ *   devices, or runs a run of consecutive stages merged into one (up to the whole model), alone or
+ *   with one of their devices (every stage of every kept plan): a newcomer of a faster or more
+ *   frugal kind takes the layers the kept plans spread over slower devices, as the search would;
  * - a leave: the departed device is dropped from its stages; a stage left empty is filled with a
  *   device the plan does not use, or its layers go to the stage before or after it.
  * Every variant is costed by the cost model's estimate (the QoE bounds, the p95 margin, the
  * utilisation cap), the best few are improved by a local search
- * (cuts re-balanced one layer at a time; a plan that breaks a bound grows onto an idle device as
- * a replica or a split stage), and the Pareto front of the compliant ones is
+ * (cuts re-balanced one layer at a time, a replica dropped or added; a plan that breaks a bound
+ * also grows onto an idle device as a split stage), and the Pareto front of the compliant ones is
  * returned, each judged as it will run (transfer-mode.ts judgeAsRun), for the adapter to compose
  * with the kept plans. The full search can follow later.
  */
@@ -27,8 +29,12 @@ export interface WarmStartInputs {
   readonly latencyScale: number
 }
 
-/** Variants kept at most (as the partitioner's front). */
-const MAX_PLANS = 6
+/**
+ * Variants offered at most (the goal's best among them). Each is judged as it will run (costPlan,
+ * tens of ms on 48 devices, most of a quick decision's time), so fewer than the partitioner's
+ * front: the full search that follows offers the rest.
+ */
+const MAX_PLANS = 3
 /** Variants improved by the local search (improve). */
 const POLISHED = 3
 
@@ -78,7 +84,11 @@ function better(job: Job, a: PlanCandidate, b: PlanCandidate): boolean {
 /** A plan's identity (replicas in any order are one plan). */
 const key = (p: Plan) => JSON.stringify([p.stages.map((s) => [s.layers, [...s.devices].sort()]), p.microBatch])
 
-/** The kept plans with each newcomer as an extra replica of a stage, or in place of one of a stage's devices. */
+/**
+ * The kept plans with each newcomer as an extra replica of a stage, in place of one of a stage's
+ * devices, or alone running a run of consecutive stages (one stage, several, the whole model): a
+ * newcomer faster or more frugal than the devices planned takes their layers, their devices idle.
+ */
 export function joinEdits(plans: readonly Plan[], newcomers: readonly string[]): Plan[] {
   const out: Plan[] = []
   for (const plan of plans) {
@@ -88,10 +98,18 @@ export function joinEdits(plans: readonly Plan[], newcomers: readonly string[]):
       plan.stages.forEach((s, k) => {
         out.push(withStage(plan, k, { ...s, devices: [...s.devices, n] }))
         for (const d of s.devices) out.push(withStage(plan, k, { ...s, devices: s.devices.map((x) => (x === d ? n : x)) }))
+        for (let j = k; j < plan.stages.length; j++) out.push(...takeOvers(plan, k, j, n))
       })
     }
   }
   return out
+}
+
+/** Stages i..j (inclusive) merged into one stage on device n, alone or with one of their devices as a replica. */
+function takeOvers(plan: Plan, i: number, j: number, n: string): Plan[] {
+  const layers: readonly [number, number] = [plan.stages[i]!.layers[0], plan.stages[j]!.layers[1]]
+  const displaced = plan.stages.slice(i, j + 1).flatMap((s) => s.devices)
+  return [[n], ...displaced.map((d) => [n, d])].map((devices) => ({ ...plan, stages: [...plan.stages.slice(0, i), { layers, devices }, ...plan.stages.slice(j + 1)] }))
 }
 
 /**
@@ -163,10 +181,11 @@ function withStage(plan: Plan, k: number, stage: Stage): Plan {
 
 /**
  * Local search from a variant: each round takes the best of these moves while one makes the plan
- * better (cost.ts judges every move): a cut moved by one layer; and while the plan breaks a bound
- * a mix cannot average away, also a device the plan does not use added as a replica of a stage,
- * or taking the second half of a stage (a split). Those devices are the few fastest and most
- * efficient of the fleet's idle ones (spareDevices), so a round costs tens of predictions.
+ * better (cost.ts judges every move): a cut moved by one layer, a replica dropped, a device the
+ * plan does not use added as a replica of a stage; and while the plan breaks a bound a mix cannot
+ * average away, also such a device taking the second half of a stage (a split). Those devices are
+ * the few fastest and most efficient of the fleet's idle ones (spareDevices), so a round costs
+ * tens of predictions.
  */
 export function improve(start: PlanCandidate, w: WarmStartInputs): PlanCandidate {
   let best = start
@@ -193,11 +212,18 @@ function moves(c: PlanCandidate, w: WarmStartInputs): Plan[] {
       out.push({ ...plan, stages: plan.stages.map((s, j) => (j === k ? { ...s, layers: [s.layers[0], cut] as const } : j === k + 1 ? { ...s, layers: [cut, s.layers[1]] as const } : s)) })
     }
   })
-  if (composable(c)) return out
+  // a replica dropped: a plan grown for a slower fleet may not need it (its energy, idle or active)
+  plan.stages.forEach((s, k) => {
+    if (s.devices.length > 1) for (const d of s.devices) out.push(withStage(plan, k, { ...s, devices: s.devices.filter((x) => x !== d) }))
+  })
+  // a replica added (a few idle devices, spareDevices): a compliant plan may gain on its goal too;
+  // a split stage only while the plan breaks a bound
+  const grow = !composable(c)
   const spare = spareDevices(plan, w.fleet)
   plan.stages.forEach((s, k) => {
     for (const id of spare) {
       out.push(withStage(plan, k, { ...s, devices: [...s.devices, id] }))
+      if (!grow) continue
       const mid = Math.floor((s.layers[0] + s.layers[1]) / 2)
       if (mid > s.layers[0]) out.push({ ...plan, stages: plan.stages.flatMap((x, j) => (j === k ? [{ ...x, layers: [x.layers[0], mid] as const }, { layers: [mid, x.layers[1]] as const, devices: [id] }] : [x])) })
     }
