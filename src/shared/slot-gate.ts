@@ -55,3 +55,16 @@ export class SlotGate {
     for (const [key, v] of this.taken) if (v.t < nowMs - v.cycleMs) this.taken.delete(key)
   }
 }
+
+/** A schedule's slots by link, keyed `{station}|{receiver}` (the planner's turn replay and the simulator send through them). */
+export function slotsByLink(byDevice: Readonly<Record<string, ReadonlyArray<{ readonly to: string; readonly offsetMs: number; readonly durationMs: number }>>>): Map<string, Slot[]> {
+  const slots = new Map<string, Slot[]>()
+  for (const [station, list] of Object.entries(byDevice)) {
+    for (const x of list) {
+      const key = `${station}|${x.to}`
+      if (!slots.has(key)) slots.set(key, [])
+      slots.get(key)!.push({ offsetMs: x.offsetMs, durationMs: x.durationMs })
+    }
+  }
+  return slots
+}

@@ -20,7 +20,7 @@ import { jobSources, outputBytesOf, type Fleet, type Network, type DeviceProfile
 import { seededRandom } from '../shared/random.js'
 import { planRouting } from '../planner/routing.js'
 import { WeightedTurns } from '../runtime/route.js'
-import { SlotGate } from '../shared/slot-gate.js'
+import { SlotGate, slotsByLink } from '../shared/slot-gate.js'
 
 import type { SimOptions, SimResult } from '../planner/replay/run.js'
 import type { Schedule } from '../planner/network/scheduler.js'
@@ -115,14 +115,7 @@ export function simulate(plan: Plan, job: Job, fleet: Fleet, network: Network, o
 function sender(schedule: Schedule | undefined, heap: EventHeap<() => void>, clock: () => number, transfer: Medium['transfer']) {
   if (!schedule) return (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void) => transfer(from, to, bytes, then)
   const gate = new SlotGate()
-  const slotsOf = new Map<string, Array<{ offsetMs: number; durationMs: number }>>()
-  for (const [station, list] of Object.entries(schedule.byDevice)) {
-    for (const x of list) {
-      const key = `${station}|${x.to}`
-      if (!slotsOf.has(key)) slotsOf.set(key, [])
-      slotsOf.get(key)!.push({ offsetMs: x.offsetMs, durationMs: x.durationMs })
-    }
-  }
+  const slotsOf = slotsByLink(schedule.byDevice)
   // every hop as soon as the air is free (the medium's scheduled air: one hop at a time, first come)
   const atOnce = () => 0
   return (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, ungated = false) => {

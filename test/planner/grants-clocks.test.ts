@@ -7,9 +7,7 @@
  * the clocked run (BENCHMARKS.md § Hub grants with the cameras' frame clocks).
  */
 import { describe, expect, it } from 'vitest'
-import { fileURLToPath } from 'node:url'
-import { planningInputs, readScenario } from '../../src/scenario/load.js'
-import { partition } from '../../src/planner/partition.js'
+import { cameraWallAt } from '../helpers/camera-wall.js'
 import { judgeAsRun } from '../../src/planner/adapt/transfer-mode.js'
 import { simulate } from '../../src/sim/simulate.js'
 
@@ -19,12 +17,7 @@ describe('hub grants with device sources on frame clocks', () => {
   // x1: mean within 3%, p95 within 5%; x4 (the air 72% held with the grants): mean within 10%, p95 not optimistic
   for (const [load, meanTol] of [[1, 0.03], [4, 0.1]] as const) {
     it(`camera-wall at x${load} its rate: the grants prediction against the simulator's grants run with the cameras' frame clocks`, async () => {
-      const file = fileURLToPath(new URL('../../config/scenarios/camera-wall.yaml', import.meta.url))
-      const inputs = await planningInputs(file, await readScenario(file))
-      const job = { ...inputs.job, rateRps: inputs.job.rateRps * load }
-      const res = partition(job, inputs.fleet, { network: inputs.network })
-      if (!res.ok) throw new Error('camera-wall: no plan')
-      const plan = res.chosen.plan
+      const { inputs, job, plan } = await cameraWallAt(load)
       const g = judgeAsRun(plan, job, inputs.fleet, inputs.network).modes.grants
       const run = simulate(plan, { ...job, frameClocks: true }, inputs.fleet, { ...inputs.network, grants: true }, o)
       expect(run.completed).toBeGreaterThanOrEqual(run.requests * 0.99)

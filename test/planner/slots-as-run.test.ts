@@ -8,9 +8,7 @@
  * § Slots as they run).
  */
 import { describe, expect, it } from 'vitest'
-import { fileURLToPath } from 'node:url'
-import { planningInputs, readScenario } from '../../src/scenario/load.js'
-import { partition } from '../../src/planner/partition.js'
+import { cameraWallAt } from '../helpers/camera-wall.js'
 import { predict } from '../../src/planner/cost.js'
 import { judgeAsRun } from '../../src/planner/adapt/transfer-mode.js'
 import { scheduleTransfers } from '../../src/planner/network/scheduler.js'
@@ -24,12 +22,7 @@ const o = { durationS: 300, warmupS: 10, seed: 1, computeJitter: 0.05 }
 describe('slots predicted as they run', () => {
   for (const load of [1, 4, 5]) {
     it(`camera-wall at x${load} its rate: the slots' prediction holds against the simulator's slots run (mean within 3%, p95 within 5%)`, async () => {
-      const file = fileURLToPath(new URL('../../config/scenarios/camera-wall.yaml', import.meta.url))
-      const inputs = await planningInputs(file, await readScenario(file))
-      const job = { ...inputs.job, rateRps: inputs.job.rateRps * load }
-      const res = partition(job, inputs.fleet, { network: inputs.network })
-      if (!res.ok) throw new Error('camera-wall: no plan')
-      const plan = res.chosen.plan
+      const { inputs, job, plan } = await cameraWallAt(load)
       const j = judgeAsRun(plan, job, inputs.fleet, inputs.network)
       const s = j.modes.schedule!
       // the cameras' frames fill only part of their turns: the scheduler's period serves them at most 90% busy

@@ -29,7 +29,7 @@
  * Complexity: O(DRAWS x (WARM + CYCLES) x N x (stages x (S + log E))) for N micro-batches a
  * cycle, S slots per gate key and E events pending.
  */
-import { SlotGate, type Slot } from '../../shared/slot-gate.js'
+import { SlotGate, slotsByLink, type Slot } from '../../shared/slot-gate.js'
 import { seededRandom } from '../../shared/random.js'
 import { EventHeap, runEvents } from '../replay/event-heap.js'
 import { Medium } from '../replay/medium.js'
@@ -127,14 +127,7 @@ function runner(plan: Plan, job: Job, fleet: Fleet, network: Network, s: Turns, 
   const horizonS = ((WARM + CYCLES + 2) * s.cycleMs) / 1000
   medium.startBackground(horizonS, seededRandom(SEED ^ (0x1b873593 + draw)))
   const gate = new SlotGate()
-  const slotsOf = new Map<string, Slot[]>()
-  for (const [station, list] of Object.entries(s.byDevice)) {
-    for (const x of list) {
-      const key = `${station}|${x.to}`
-      if (!slotsOf.has(key)) slotsOf.set(key, [])
-      slotsOf.get(key)!.push({ offsetMs: x.offsetMs, durationMs: x.durationMs })
-    }
-  }
+  const slotsOf = slotsByLink(s.byDevice)
   const atOnce = () => 0
   const send = (from: DeviceProfile | null, to: DeviceProfile | null, bytes: number, then: () => void, ungated: boolean) => {
     const key = `${from?.id}|${to?.id ?? 'hub'}`
